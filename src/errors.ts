@@ -1,0 +1,56 @@
+/**
+ * Every error code Wess answers with, its HTTP status and what it means.
+ * Code branches on `err.code`, never on message text or `instanceof`: errors that cross a
+ * worker thread arrive as plain `{code, message}` objects.
+ */
+export const ERROR_CODES = {
+  VALIDATION: { status: 400, description: 'The request body, query or path is malformed.' },
+  INVALID_WASM: { status: 400, description: 'The module is not valid WebAssembly.' },
+  INVALID_ARGUMENT: { status: 400, description: 'A call argument does not fit its parameter type.' },
+  UNKNOWN_FUNCTION: { status: 400, description: 'The module exports no such function.' },
+  FORBIDDEN_IMPORT: { status: 400, description: 'The module imports something Wess does not provide.' },
+  MEMORY_LIMIT: { status: 400, description: 'The module asks for more memory than allowed, or a memory kind Wess refuses.' },
+  MODULE_NOT_FOUND: { status: 404, description: 'No such module.' },
+  NOT_FOUND: { status: 404, description: 'No such route.' },
+  METHOD_NOT_ALLOWED: { status: 405, description: 'The route does not accept this method.' },
+  EXECUTION_TIMEOUT: { status: 408, description: 'The call passed its deadline and the guest was stopped.' },
+  PAYLOAD_TOO_LARGE: { status: 413, description: 'The module or the request body is over its size limit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body has a content type Wess does not read.' },
+  WASM_TRAP: { status: 422, description: 'The guest trapped (unreachable, divide by zero, out of bounds, stack overflow).' },
+  CONTENT_CORRUPT: { status: 500, description: 'Stored content no longer matches its sha256; the module must be uploaded again.' },
+  RATE_LIMITED: { status: 429, description: 'Too many requests from this client; see Retry-After.' },
+  INTERNAL: { status: 500, description: 'A bug in Wess; the message is hidden and logged with the request id.' },
+  UNAVAILABLE: { status: 503, description: 'Not ready, shutting down or overloaded; see Retry-After.' },
+} as const satisfies Record<string, { status: number; description: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** A failure with a stable code; the HTTP error handler maps the code to a status. */
+export class WessError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'WessError';
+    this.code = code;
+    this.statusCode = ERROR_CODES[code].status;
+    this.details = details;
+  }
+}
+
+/** Builds a coded error; the one way code in Wess makes an error meant for a client. */
+export function wessError(code: ErrorCode, message: string, details?: Record<string, unknown>): WessError {
+  return new WessError(code, message, details);
+}
+
+/** True when `value` carries one of Wess's error codes (works on errors cloned across threads). */
+export function hasErrorCode(value: unknown): value is { code: ErrorCode; message: string } {
+  if (typeof value !== 'object' || value === null) return false;
+  const code = (value as { code?: unknown }).code;
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
+
+/** Statuses after which a client may retry, and how long to wait (seconds). */
+export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { UNAVAILABLE: 1 };

@@ -1,0 +1,114 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric Wess exports, on a registry of its own (never prom-client's global one), so that
+ * several apps in one process (tests) do not collide. Labels stay bounded: route patterns,
+ * methods, status codes, error codes and outcomes, never a module id, key or IP.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({
+      name: 'wess_requests_total',
+      help: 'HTTP requests answered, by route pattern, method and status code.',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers,
+    }),
+    errors: new Counter({
+      name: 'wess_errors_total',
+      help: 'Error responses, by error code.',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'wess_request_duration_seconds',
+      help: 'Time from request received to response sent, by route pattern.',
+      labelNames: ['route'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    executionTime: new Histogram({
+      name: 'wess_execution_time',
+      help: 'Seconds a guest call took in its worker (instantiate + call), by outcome.',
+      labelNames: ['outcome'] as const,
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    }),
+    cacheHits: new Counter({
+      name: 'wess_cache_hits',
+      help: 'Reader cache hits, by cache (module metadata or content).',
+      labelNames: ['cache'] as const,
+      registers,
+    }),
+    cacheMisses: new Counter({
+      name: 'wess_cache_misses',
+      help: 'Reader cache misses, by cache (module metadata or content).',
+      labelNames: ['cache'] as const,
+      registers,
+    }),
+    compiles: new Counter({
+      name: 'wess_compiles_total',
+      help: 'WebAssembly modules compiled (once per content hash per process while cached).',
+      registers,
+    }),
+    compileTime: new Histogram({
+      name: 'wess_compile_time_seconds',
+      help: 'Seconds spent compiling a WebAssembly module.',
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    writerQueueDepth: new Gauge({
+      name: 'wess_writer_queue_depth',
+      help: 'Writes waiting for the writer.',
+      registers,
+    }),
+    writerBatchSize: new Histogram({
+      name: 'wess_writer_batch_size',
+      help: 'Writes committed together in one durable batch.',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers,
+    }),
+    writerCommitTime: new Histogram({
+      name: 'wess_writer_commit_seconds',
+      help: 'Seconds one durable (sync) batch took to commit.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    poolWorkers: new Gauge({
+      name: 'wess_pool_workers',
+      help: 'Worker threads in the runner pool.',
+      registers,
+    }),
+    poolQueueDepth: new Gauge({
+      name: 'wess_pool_queue_depth',
+      help: 'Calls waiting for a worker.',
+      registers,
+    }),
+    poolUtilization: new Gauge({
+      name: 'wess_pool_utilization',
+      help: 'Share of the pool busy running calls (0 to 1), as Piscina measures it.',
+      registers,
+    }),
+    poolInFlight: new Gauge({
+      name: 'wess_pool_in_flight_calls',
+      help: 'Calls dispatched to workers and not yet answered.',
+      registers,
+    }),
+    workerRestarts: new Counter({
+      name: 'wess_worker_restarts_total',
+      help: 'Workers terminated and replaced, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    modules: new Gauge({
+      name: 'wess_modules',
+      help: 'Modules stored.',
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
