@@ -1,0 +1,235 @@
+import { wessError } from '../errors.js';
+import { ByteReader, encodeULeb128, malformed } from './byte-reader.js';
+import { expectSectionEnd, readSections, sectionReader, SectionId, type Section } from './sections.js';
+import type { FuncType, FunctionExport, ImportInfo, MemoryInfo, ModuleInfo, ValType } from './types.js';
+
+export { checkPolicy, effectiveMemory } from './policy.js';
+
+const VAL_TYPES: Readonly<Record<number, ValType>> = {
+  0x7f: 'i32',
+  0x7e: 'i64',
+  0x7d: 'f32',
+  0x7c: 'f64',
+  0x7b: 'v128',
+  0x70: 'funcref',
+  0x6f: 'externref',
+};
+
+const IMPORT_KINDS: readonly ImportInfo['kind'][] = ['function', 'table', 'memory', 'global', 'tag'];
+
+/** What the section walk collects before exports are resolved against the function index space. */
+interface Collected {
+  types: FuncType[];
+  /** Type index of every function, imported ones first (the function index space). */
+  funcTypes: number[];
+  definedFuncs: number;
+  codeEntries: number;
+  dataCount: number | null;
+  dataEntries: number;
+  imports: ImportInfo[];
+  memories: MemoryInfo[];
+  exports: { name: string; index: number; offset: number }[];
+  hasStart: boolean;
+}
+
+/** Reads exports with their signatures, imports and memory limits without compiling (code bodies are skipped). */
+export function inspect(bytes: Uint8Array): ModuleInfo {
+  const c: Collected = {
+    types: [], funcTypes: [], definedFuncs: 0, codeEntries: 0, dataCount: null, dataEntries: 0,
+    imports: [], memories: [], exports: [], hasStart: false,
+  };
+  for (const section of readSections(bytes)) {
+    const r = sectionReader(bytes, section);
+    switch (section.id) {
+      case SectionId.type: readTypes(r, c); break;
+      case SectionId.import: readImports(r, c); break;
+      case SectionId.function: readFunctions(r, c); break;
+      case SectionId.memory: for (const m of readMemories(r)) c.memories.push(toMemoryInfo(m)); break;
+      case SectionId.export: readExports(r, c); break;
+      case SectionId.start: readStart(r, c); break;
+      case SectionId.code: c.codeEntries = r.u32('code entry count'); r.pos = section.end; break;
+      case SectionId.dataCount: c.dataCount = r.u32('data count'); break;
+      case SectionId.data: c.dataEntries = r.u32('data segment count'); r.pos = section.end; break;
+      default: r.pos = section.end; // custom, table, global, element, tag: not needed here
+    }
+    expectSectionEnd(r, section);
+  }
+  return finish(c, bytes.length);
+}
+
+function finish(c: Collected, size: number): ModuleInfo {
+  if (c.definedFuncs !== c.codeEntries) {
+    throw malformed(`function section declares ${c.definedFuncs} functions but code section has ${c.codeEntries} bodies`, size);
+  }
+  if (c.dataCount !== null && c.dataCount !== c.dataEntries) {
+    throw malformed(`data count section says ${c.dataCount} segments but data section has ${c.dataEntries}`, size);
+  }
+  const exports: FunctionExport[] = c.exports.map(({ name, index, offset }) => {
+    const type = c.types[c.funcTypes[index] ?? -1];
+    if (type === undefined) throw malformed(`export "${name}" refers to unknown function ${index}`, offset);
+    return { name, params: [...type.params], results: [...type.results] };
+  });
+  return { exports, imports: c.imports, memories: c.memories, hasStart: c.hasStart };
+}
+
+/** Reads a vector length, refusing one that cannot fit in the bytes left (every entry takes at least one byte). */
+function count(r: ByteReader, what: string): number {
+  const at = r.pos;
+  const n = r.u32(`${what} count`);
+  if (n > r.end - r.pos) throw malformed(`${what} count ${n} exceeds the section's remaining ${r.end - r.pos} bytes`, at);
+  return n;
+}
+
+function valType(r: ByteReader): ValType {
+  const at = r.pos;
+  const byte = r.u8('value type');
+  const type = VAL_TYPES[byte];
+  if (type === undefined) throw malformed(`unknown value type 0x${byte.toString(16)}`, at);
+  return type;
+}
+
+function readTypes(r: ByteReader, c: Collected): void {
+  const n = count(r, 'type');
+  for (let i = 0; i < n; i++) {
+    const at = r.pos;
+    const form = r.u8('type form');
+    if (form !== 0x60) throw malformed(`type ${i}: unsupported type form 0x${form.toString(16)} (expected 0x60, func)`, at);
+    const params = Array.from({ length: count(r, 'param') }, () => valType(r));
+    const results = Array.from({ length: count(r, 'result') }, () => valType(r));
+    c.types.push({ params, results });
+  }
+}
+
+function typeIndex(r: ByteReader, c: Collected): number {
+  const at = r.pos;
+  const index = r.u32('type index');
+  if (index >= c.types.length) throw malformed(`unknown type ${index} (module has ${c.types.length})`, at);
+  return index;
+}
+
+function readImports(r: ByteReader, c: Collected): void {
+  const n = count(r, 'import');
+  for (let i = 0; i < n; i++) {
+    const module = r.name('import module name');
+    const name = r.name('import name');
+    const at = r.pos;
+    const kindByte = r.u8('import kind');
+    const kind = IMPORT_KINDS[kindByte];
+    if (kind === undefined) throw malformed(`import "${module}.${name}": unknown import kind 0x${kindByte.toString(16)}`, at);
+    if (kind === 'function') c.funcTypes.push(typeIndex(r, c));
+    else if (kind === 'table') { valType(r); readLimits(r, 'table'); }
+    else if (kind === 'memory') readLimits(r, 'memory');
+    else if (kind === 'global') { valType(r); mutability(r); }
+    else { attribute(r); typeIndex(r, c); }
+    c.imports.push({ module, name, kind });
+  }
+}
+
+function mutability(r: ByteReader): void {
+  const at = r.pos;
+  const byte = r.u8('global mutability');
+  if (byte > 1) throw malformed(`global mutability must be 0 or 1, got 0x${byte.toString(16)}`, at);
+}
+
+function attribute(r: ByteReader): void {
+  const at = r.pos;
+  if (r.u8('tag attribute') !== 0) throw malformed('tag attribute must be 0', at);
+}
+
+function readFunctions(r: ByteReader, c: Collected): void {
+  const n = count(r, 'function');
+  for (let i = 0; i < n; i++) c.funcTypes.push(typeIndex(r, c));
+  c.definedFuncs = n;
+}
+
+function readExports(r: ByteReader, c: Collected): void {
+  const n = count(r, 'export');
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const offset = r.pos;
+    const name = r.name('export name');
+    if (seen.has(name)) throw malformed(`duplicate export name "${name}"`, offset);
+    seen.add(name);
+    const at = r.pos;
+    const kind = r.u8('export kind');
+    if (kind > 4) throw malformed(`export "${name}": unknown export kind 0x${kind.toString(16)}`, at);
+    const index = r.u32('export index');
+    if (kind === 0) c.exports.push({ name, index, offset });
+  }
+}
+
+function readStart(r: ByteReader, c: Collected): void {
+  const at = r.pos;
+  const index = r.u32('start function index');
+  if (index >= c.funcTypes.length) throw malformed(`start function ${index} does not exist`, at);
+  c.hasStart = true;
+}
+
+/*
+ * Limits (memory and table types):
+ *
+ *   flags:u8  min:LEB  [max:LEB]    flags bit 0: max present, bit 1: shared, bit 2: 64-bit (LEBs are u64)
+ */
+interface Limits {
+  flags: number;
+  min: number;
+  max: number | null;
+}
+
+function readLimits(r: ByteReader, what: string): Limits {
+  const at = r.pos;
+  const flags = r.u8(`${what} limits flags`);
+  if (flags > 0x07) throw malformed(`${what} limits flags 0x${flags.toString(16)} are not in 0x00..0x07`, at);
+  const read = (label: string): number => ((flags & 0x04) !== 0 ? r.u64(label) : r.u32(label));
+  const min = read(`${what} minimum`);
+  const max = (flags & 0x01) !== 0 ? read(`${what} maximum`) : null;
+  return { flags, min, max };
+}
+
+function readMemories(r: ByteReader): Limits[] {
+  return Array.from({ length: count(r, 'memory') }, () => readLimits(r, 'memory'));
+}
+
+function toMemoryInfo(m: Limits): MemoryInfo {
+  return { min_pages: m.min, max_pages: m.max, shared: (m.flags & 0x02) !== 0, memory64: (m.flags & 0x04) !== 0 };
+}
+
+/**
+ * Returns a copy whose memory section declares `maximum = min(declared, maxPages)` for every memory, or `bytes`
+ * itself when there is no memory section or nothing to change. Other sections are copied byte for byte.
+ * Imported memories are not rewritten (the policy refuses imports). Throws MEMORY_LIMIT when a memory's
+ * minimum is already above `maxPages` (no maximum could be valid), INVALID_WASM when `bytes` is malformed.
+ */
+export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
+  if (!Number.isSafeInteger(maxPages) || maxPages < 0) throw new RangeError(`maxPages must be a non-negative integer, got ${maxPages}`);
+  const section = readSections(bytes).find((s) => s.id === SectionId.memory);
+  if (section === undefined) return bytes;
+  const r = sectionReader(bytes, section);
+  const memories = readMemories(r);
+  expectSectionEnd(r, section);
+
+  let changed = false;
+  const content: number[] = encodeULeb128(memories.length);
+  memories.forEach((m, index) => {
+    if (m.min > maxPages) {
+      throw wessError('MEMORY_LIMIT', `memory ${index} starts at ${m.min} pages, above the cap of ${maxPages} pages`, {
+        requested_pages: m.min, allowed_pages: maxPages,
+      });
+    }
+    const max = Math.min(m.max ?? Infinity, maxPages);
+    if (max !== m.max) changed = true;
+    content.push(m.flags | 0x01, ...encodeULeb128(m.min), ...encodeULeb128(max));
+  });
+  return changed ? replaceSection(bytes, section, content) : bytes;
+}
+
+function replaceSection(bytes: Uint8Array, section: Section, content: number[]): Uint8Array {
+  const header = [section.id, ...encodeULeb128(content.length)];
+  const tail = bytes.subarray(section.end);
+  const out = new Uint8Array(section.headerStart + header.length + content.length + tail.length);
+  out.set(bytes.subarray(0, section.headerStart), 0);
+  out.set(header, section.headerStart);
+  out.set(content, section.headerStart + header.length);
+  out.set(tail, section.headerStart + header.length + content.length);
+  return out;
+}
