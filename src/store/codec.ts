@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto';
+import type { ModuleRecord } from './types.js';
+
+/** How values above the byte-level db facade are encoded: records as UTF-8 JSON. */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** A module record as stored under `m!<id>`. */
+export function encodeRecord(record: ModuleRecord): Uint8Array {
+  return encoder.encode(JSON.stringify(record));
+}
+
+/** Parses a stored module record. */
+export function decodeRecord(bytes: Uint8Array): ModuleRecord {
+  return JSON.parse(decoder.decode(bytes)) as ModuleRecord;
+}
+
+/** The schema version as stored under `meta!schema`. */
+export function encodeSchemaVersion(version: number): Uint8Array {
+  return encoder.encode(String(version));
+}
+
+/** Parses the stored schema version (NaN when unreadable). */
+export function decodeSchemaVersion(bytes: Uint8Array): number {
+  return Number(decoder.decode(bytes));
+}
+
+/** Lowercase hex sha256 of `bytes`, the form used in keys and records. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -1,0 +1,89 @@
+import type { Db, DbOp } from './db.js';
+import { prefixRange } from './keys.js';
+
+/**
+ * Staged puts and deletes layered over the database, so that the messages of one batch see each
+ * other's effects before anything is written (create → update → delete of one id in one batch).
+ * A child overlay stages one message; it is merged into its parent only if the message succeeds,
+ * so a message that fails halfway leaves no trace in the batch.
+ */
+export class Overlay {
+  readonly #db: Db;
+  readonly #parent: Overlay | undefined;
+  /** key → staged value, or null for a staged delete. */
+  readonly #changes = new Map<string, Uint8Array | null>();
+
+  constructor(db: Db, parent?: Overlay) {
+    this.#db = db;
+    this.#parent = parent;
+  }
+
+  /** A fresh layer on top of this one, for one message. */
+  child(): Overlay {
+    return new Overlay(this.#db, this);
+  }
+
+  /** The value as it would be after the staged changes. */
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const staged = this.#staged(key);
+    if (staged !== undefined) return staged ?? undefined;
+    return this.#db.get(key);
+  }
+
+  /** True when `key` would exist after the staged changes. */
+  async has(key: string): Promise<boolean> {
+    const staged = this.#staged(key);
+    if (staged !== undefined) return staged !== null;
+    return this.#db.has(key);
+  }
+
+  put(key: string, value: Uint8Array): void {
+    this.#changes.set(key, value);
+  }
+
+  del(key: string): void {
+    this.#changes.set(key, null);
+  }
+
+  /** True when any key starting with `prefix` would exist after the staged changes. */
+  async hasPrefix(prefix: string): Promise<boolean> {
+    for (const key of this.#stagedKeys()) {
+      if (key.startsWith(prefix) && this.#staged(key) !== null) return true;
+    }
+    for await (const key of this.#db.keys(prefixRange(prefix))) {
+      // A key on disk counts unless this batch deletes it.
+      if (this.#staged(key) !== null) return true;
+    }
+    return false;
+  }
+
+  /** Moves this layer's changes into its parent. */
+  mergeIntoParent(): void {
+    if (!this.#parent) throw new Error('a root overlay has no parent to merge into');
+    for (const [key, value] of this.#changes) this.#parent.#changes.set(key, value);
+  }
+
+  /** The staged changes of this layer as one op per key (the last change wins). */
+  ops(): DbOp[] {
+    return [...this.#changes].map(([key, value]) =>
+      value === null ? { type: 'del', key } : { type: 'put', key, value },
+    );
+  }
+
+  /** Staged value for `key` in this layer or its ancestors; undefined when nothing is staged. */
+  #staged(key: string): Uint8Array | null | undefined {
+    for (let layer: Overlay | undefined = this; layer; layer = layer.#parent) {
+      const value = layer.#changes.get(key);
+      if (value !== undefined) return value;
+    }
+    return undefined;
+  }
+
+  #stagedKeys(): Set<string> {
+    const keys = new Set<string>();
+    for (let layer: Overlay | undefined = this; layer; layer = layer.#parent) {
+      for (const key of layer.#changes.keys()) keys.add(key);
+    }
+    return keys;
+  }
+}

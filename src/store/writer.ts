@@ -1,0 +1,218 @@
+import { hasErrorCode, wessError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { applyMessage, type Applied } from './apply.js';
+import { decodeSchemaVersion, encodeSchemaVersion } from './codec.js';
+import type { Db } from './db.js';
+import { moduleRange, SCHEMA_KEY, SCHEMA_VERSION } from './keys.js';
+import { Overlay } from './overlay.js';
+import type { ModuleRecord, WriteMessage, WriteResult } from './types.js';
+
+export interface WriterOptions {
+  db: Db;
+  bus: EventBus;
+  /** Messages allowed to wait (not yet in a batch) before submit answers UNAVAILABLE. */
+  queueLimit: number;
+  metrics: Pick<Metrics, 'writerQueueDepth' | 'writerBatchSize' | 'writerCommitTime' | 'modules'>;
+  logger: Logger;
+}
+
+/** Content bytes one batch may carry before the rest waits for the next one. */
+const MAX_BATCH_BYTES = 32 * 1024 * 1024;
+
+export interface WriterStats {
+  accepting: boolean;
+  queued: number;
+  queue_limit: number;
+  batches: number;
+  modules: number;
+}
+
+interface Pending {
+  msg: WriteMessage;
+  resolve(record: ModuleRecord): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * The only code that writes LevelDB. Messages queue up; everything queued is applied in order on
+ * an overlay and written as ONE sync batch (group commit), so N concurrent writes cost one fsync.
+ * Callers are answered only once their batch is durable, and after its events have gone out, so
+ * caches are invalidated before any client sees the 2xx.
+ */
+export class Writer {
+  readonly #db: Db;
+  readonly #options: WriterOptions;
+  #queue: Pending[] = [];
+  /** The running drain loop; undefined when idle. */
+  #draining: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #moduleCount: number;
+  /** Durable batches written since start. */
+  #batches = 0;
+
+  private constructor(options: WriterOptions, moduleCount: number) {
+    this.#db = options.db;
+    this.#options = options;
+    this.#moduleCount = moduleCount;
+    options.metrics.modules.set(moduleCount);
+    options.metrics.writerQueueDepth.set(0);
+  }
+
+  /** Checks (or, on a new database, writes) the schema version, counts modules, and returns a writer. */
+  static async start(options: WriterOptions): Promise<Writer> {
+    await ensureSchema(options.db);
+    return new Writer(options, await countModules(options.db));
+  }
+
+  /** Modules stored, as of the last durable batch. */
+  get moduleCount(): number {
+    return this.#moduleCount;
+  }
+
+  /** A snapshot for /health: queue state, batches committed, modules stored. */
+  stats(): WriterStats {
+    return {
+      accepting: this.#closing === undefined,
+      queued: this.#queue.length,
+      queue_limit: this.#options.queueLimit,
+      batches: this.#batches,
+      modules: this.#moduleCount,
+    };
+  }
+
+  /** Queues `msg`; resolves with its result once the batch holding it is on disk. */
+  submit<K extends WriteMessage['kind']>(msg: Extract<WriteMessage, { kind: K }>): Promise<WriteResult[K]> {
+    if (this.#closing) return Promise.reject(wessError('UNAVAILABLE', 'the writer is shutting down'));
+    if (this.#queue.length >= this.#options.queueLimit) {
+      return Promise.reject(wessError('UNAVAILABLE', 'write queue is full; retry shortly'));
+    }
+    return new Promise<WriteResult[K]>((resolve, reject) => {
+      // Every WriteResult is a ModuleRecord, so the record answers whichever kind was sent.
+      this.#queue.push({ msg, resolve: resolve as (record: ModuleRecord) => void, reject });
+      this.#options.metrics.writerQueueDepth.set(this.#queue.length);
+      this.#draining ??= this.#drain();
+    });
+  }
+
+  /** Stops accepting writes (UNAVAILABLE), commits what is queued, and resolves once it is durable. */
+  close(): Promise<void> {
+    this.#closing ??= Promise.resolve(this.#draining).then(() => undefined);
+    return this.#closing;
+  }
+
+  async #drain(): Promise<void> {
+    // One turn of the event loop lets writes arriving in the same I/O phase join the first batch;
+    // later ones gather naturally while the previous batch is being fsynced.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#queue.length > 0) {
+      const group = this.#queue.splice(0, groupSize(this.#queue));
+      this.#options.metrics.writerQueueDepth.set(this.#queue.length);
+      try {
+        await this.#commit(group);
+      } catch (err) {
+        // A bug in commit must not wedge the loop; callers already answered ignore the reject.
+        this.#options.logger.error({ err }, 'writer commit threw');
+        for (const pending of group) pending.reject(wessError('INTERNAL', 'the write could not be completed'));
+      }
+    }
+    // Cleared in the same synchronous step as the empty check, so the next submit starts a new loop.
+    this.#draining = undefined;
+  }
+
+  /** Applies `group` in order, writes it as one durable batch, announces, then answers callers. */
+  async #commit(group: Pending[]): Promise<void> {
+    const overlay = new Overlay(this.#db);
+    const applied: Array<{ pending: Pending; result: Applied }> = [];
+    for (const pending of group) {
+      const layer = overlay.child();
+      try {
+        const result = await applyMessage(pending.msg, layer, new Date().toISOString());
+        layer.mergeIntoParent();
+        applied.push({ pending, result });
+      } catch (err) {
+        // Only this caller fails; the layer is dropped and the rest of the batch goes ahead.
+        pending.reject(this.#clientError(err, pending.msg));
+      }
+    }
+    if (applied.length === 0) return;
+    if (!(await this.#write(overlay, applied.length))) {
+      for (const { pending } of applied) pending.reject(wessError('INTERNAL', 'the write could not be made durable'));
+      return;
+    }
+    this.#countModules(applied);
+    for (const { result } of applied) this.#announce(result);
+    for (const { pending, result } of applied) pending.resolve(result.record);
+  }
+
+  /** Writes the batch with sync: true; false (cause logged) when it failed. */
+  async #write(overlay: Overlay, messages: number): Promise<boolean> {
+    const { metrics, logger } = this.#options;
+    const stop = metrics.writerCommitTime.startTimer();
+    try {
+      await this.#db.batch(overlay.ops(), { sync: true });
+      this.#batches++;
+      metrics.writerBatchSize.observe(messages);
+      return true;
+    } catch (err) {
+      logger.error({ err, messages }, 'writer batch failed; every write in it is rejected');
+      return false;
+    } finally {
+      stop();
+    }
+  }
+
+  #countModules(applied: Array<{ result: Applied }>): void {
+    for (const { result } of applied) this.#moduleCount += result.moduleDelta;
+    this.#options.metrics.modules.set(this.#moduleCount);
+  }
+
+  /** Emits one event; a throwing listener is logged, never allowed to fail a write that is on disk. */
+  #announce(result: Applied): void {
+    try {
+      result.announce(this.#options.bus);
+    } catch (err) {
+      this.#options.logger.error({ err, id: result.record.id }, 'event listener threw after a durable write');
+    }
+  }
+
+  #clientError(err: unknown, msg: WriteMessage): unknown {
+    if (hasErrorCode(err)) return err;
+    this.#options.logger.error({ err, kind: msg.kind, id: msg.id }, 'writer failed to apply a message');
+    return wessError('INTERNAL', 'the write could not be applied');
+  }
+}
+
+/**
+ * How many queued messages go in the next batch: all of them, unless their content passes
+ * MAX_BATCH_BYTES (one LevelDB batch of gigabytes would stall the memtable and the log); always at least one.
+ */
+function groupSize(queue: readonly Pending[]): number {
+  let bytes = 0;
+  for (const [i, { msg }] of queue.entries()) {
+    bytes += msg.kind === 'delete-module' ? 0 : msg.content.byteLength;
+    if (bytes > MAX_BATCH_BYTES && i > 0) return i;
+  }
+  return queue.length;
+}
+
+/** Writes the schema version on a new database; refuses a database written by a newer layout. */
+async function ensureSchema(db: Db): Promise<void> {
+  const stored = await db.get(SCHEMA_KEY);
+  if (stored === undefined) {
+    await db.batch([{ type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(SCHEMA_VERSION) }], { sync: true });
+    return;
+  }
+  const version = decodeSchemaVersion(stored);
+  if (version !== SCHEMA_VERSION) {
+    throw new Error(`database schema version ${String(version)} is not supported (this Wess uses ${SCHEMA_VERSION})`);
+  }
+}
+
+/** Counts module records by key, without reading them. */
+async function countModules(db: Db): Promise<number> {
+  let count = 0;
+  for await (const _key of db.keys(moduleRange())) count++;
+  return count;
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { openDb } from '../../src/store/db.js';
+import { prefixRange, refKey, refPrefix, versionKey } from '../../src/store/keys.js';
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+describe('db facade', () => {
+  it('creates its directory, stores bytes, iterates ranges and reports status', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wess-db-'));
+    try {
+      const db = await openDb(join(dir, 'nested', 'db'), { maxOpenFiles: 50 });
+      assert.equal(db.status, 'open');
+      assert.equal(await db.get('missing'), undefined);
+      await db.batch(
+        ['m!a', 'm!b', 'm!c', 'n!x'].map((key) => ({ type: 'put' as const, key, value: bytes(key) })),
+        { sync: true },
+      );
+      await db.batch([{ type: 'del', key: 'm!b' }], { sync: false });
+      const value = await db.get('m!a');
+      assert.deepEqual(value, bytes('m!a'));
+      assert.equal(Object.getPrototypeOf(value), Uint8Array.prototype, 'plain Uint8Array, not Buffer');
+      assert.equal(await db.has('m!b'), false);
+
+      const all: string[] = [];
+      for await (const [key, v] of db.entries(prefixRange('m!'))) all.push(`${key}=${new TextDecoder().decode(v)}`);
+      assert.deepEqual(all, ['m!a=m!a', 'm!c=m!c']);
+      const limited: string[] = [];
+      for await (const key of db.keys({ gt: 'm!a', lt: 'z', limit: 1 })) limited.push(key);
+      assert.deepEqual(limited, ['m!c']);
+
+      await db.close();
+      assert.equal(db.status, 'closed');
+      await assert.rejects(db.get('m!a'), { code: 'UNAVAILABLE' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says why it cannot open a database another handle holds', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wess-db-'));
+    try {
+      const db = await openDb(dir, { maxOpenFiles: 50 });
+      await assert.rejects(openDb(dir, { maxOpenFiles: 50 }), /cannot open database at .*lock/i);
+      await db.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('key layout', () => {
+  it('keeps every reference to a blob, present or future, under one prefix', () => {
+    const sha = 'a'.repeat(64);
+    assert.ok(refKey(sha, 'id-1').startsWith(refPrefix(sha)));
+    // A future per-version reference stays inside the same prefix, so the blob check still sees it.
+    assert.ok(`${refKey(sha, 'id-1')}!0000000002`.startsWith(refPrefix(sha)));
+    assert.equal(versionKey('id-1', 2), 'v!id-1!0000000002');
+    assert.ok(versionKey('id', 9) < versionKey('id', 10), 'versions sort numerically');
+    assert.deepEqual(prefixRange('m!'), { gt: 'm!', lt: 'm"' });
+  });
+});
