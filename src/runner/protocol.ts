@@ -1,0 +1,131 @@
+import type { ErrorCode } from '../errors.js';
+import type { RawResult, ValType, WasmArg } from '../wasm/types.js';
+
+/*
+ * Exactly what crosses the thread boundary between pool.ts (main thread) and worker.ts: plain,
+ * structured-clone-safe data, a compiled WebAssembly.Module (posting one costs little and the worker
+ * then compiles nothing) and a SharedArrayBuffer control block. Failures cross as {code, message}:
+ * errors lose their class when cloned, so nothing may depend on instanceof across threads.
+ */
+
+/**
+ * The control block of one dispatched batch, an Int32Array over a SharedArrayBuffer that the worker
+ * writes and the main thread's watchdog reads, so a deadline can be enforced without an AbortSignal
+ * per task (which costs 2.6x throughput in Piscina):
+ *
+ *   [0] threadId    the worker running the batch (0 until it starts)
+ *   [1] index       the call executing now, or IDLE between calls and after the last one
+ *   [2] startedAt   when that call started, in ms after the batch's epoch (Date.now() is comparable
+ *                   across threads, performance.now() is not; an offset keeps it in an int32)
+ *   [3] next        the next call the worker may claim; the worker claims call i with
+ *                   compareExchange(next, i, i + 1), the main thread takes back the calls behind a
+ *                   slow one with compareExchange(next, k + 1, TAKEN); whoever wins owns the calls
+ *
+ * The worker stores startedAt before index, the watchdog reads index, startedAt, index again and
+ * skips the batch this tick when index moved, so it never pairs one call with another's start time.
+ */
+export const CONTROL = { threadId: 0, index: 1, startedAt: 2, next: 3 } as const;
+export const CONTROL_BYTES = 4 * Int32Array.BYTES_PER_ELEMENT;
+export const IDLE = -1;
+/** `next` once the main thread has taken the rest of the batch back. */
+export const TAKEN = -2;
+
+/** The NaN bridge signature of a call whose arguments include a NaN-with-bits object. */
+export interface BridgeSignature {
+  params: ValType[];
+  results: ValType[];
+}
+
+/*
+ * Batches cross as columns of flat arrays, not as an object per call: structured clone pays about
+ * 1 µs per object and per small array, and at tens of thousands of calls a second that was the main
+ * thread's largest cost (measured: 43 calls as objects 41 µs a message, as these columns 15 µs).
+ */
+
+/** One Piscina task: a micro-batch of calls run one after another on fresh instances. */
+export interface BatchTask {
+  /** Date.now() on the main thread when the batch was built; times in the control block are relative to it. */
+  epoch: number;
+  control: SharedArrayBuffer;
+  /** Deduplicated modules; `module[i]` indexes this. */
+  modules: WebAssembly.Module[];
+  /** Per call: index into modules. */
+  module: number[];
+  /** Per call: the export to call. */
+  fn: string[];
+  /** Per call: ms after the epoch past which the call is not started any more (it waited too long). */
+  notAfter: number[];
+  /** Per call: how many of `args` are its arguments. */
+  argc: number[];
+  /** Every call's arguments, one after another. */
+  args: WasmArg[];
+  /** [call index, signature] for the calls that go through the NaN bridge; usually empty. */
+  bridges: [number, BridgeSignature][];
+}
+
+/** A failed call, as it crosses the thread boundary. */
+export interface Failure {
+  code: ErrorCode;
+  message: string;
+  /**
+   * Byte offset of the trapping instruction, set only when V8's message fits two spec texts that the
+   * opcode tells apart (see traps.ts); the main thread resolves it and never passes it on.
+   */
+  at?: number;
+}
+
+export type CallOutcome =
+  | { ok: true; results: RawResult[]; durationMs: number }
+  | { ok: false; error: Failure; durationMs: number };
+
+/** `resultCount` of a call that failed (its Failure is in `failures`). */
+export const FAILED = -1;
+
+/** The answer to a BatchTask, for the calls the worker claimed (a prefix of the batch), in order. */
+export interface BatchReply {
+  /** Per call: ms spent instantiating and calling. */
+  durationMs: number[];
+  /** Per call: how many of `results` are its results, or FAILED. */
+  resultCount: number[];
+  /** Every successful call's results, one after another. */
+  results: RawResult[];
+  /** [call index, failure] for the calls that failed; usually empty. */
+  failures: [number, Failure][];
+}
+
+/** Builds a BatchReply one outcome at a time (worker side). */
+export class ReplyBuilder {
+  readonly reply: BatchReply = { durationMs: [], resultCount: [], results: [], failures: [] };
+
+  /** Adds a successful call's results. */
+  ok(results: RawResult[], durationMs: number): void {
+    this.reply.durationMs.push(durationMs);
+    this.reply.resultCount.push(results.length);
+    for (const value of results) this.reply.results.push(value);
+  }
+
+  /** Adds a failed call. */
+  fail(failure: Failure, durationMs: number): void {
+    this.reply.failures.push([this.reply.resultCount.length, failure]);
+    this.reply.durationMs.push(durationMs);
+    this.reply.resultCount.push(FAILED);
+  }
+}
+
+/** The outcomes of a BatchReply in call order (main side). */
+export function outcomesOf(reply: BatchReply): CallOutcome[] {
+  const failures = reply.failures.length > 0 ? new Map(reply.failures) : undefined;
+  const outcomes: CallOutcome[] = [];
+  let offset = 0;
+  reply.resultCount.forEach((count, i) => {
+    const durationMs = reply.durationMs[i] ?? 0;
+    if (count === FAILED) {
+      const error = failures?.get(i) ?? { code: 'INTERNAL', message: `batch reply lost the failure of call #${i}` };
+      outcomes.push({ ok: false, error, durationMs });
+      return;
+    }
+    outcomes.push({ ok: true, results: reply.results.slice(offset, offset + count), durationMs });
+    offset += count;
+  });
+  return outcomes;
+}
