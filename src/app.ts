@@ -1,0 +1,135 @@
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { v4 as uuidv4 } from 'uuid';
+import { poolSize, type Config } from './config/schema.js';
+import { wessError } from './errors.js';
+import { EventBus } from './events.js';
+import { installErrorHandling, sendError } from './http/error-handler.js';
+import { healthRoutes } from './http/routes/health.js';
+import { moduleRoutes } from './http/routes/modules.js';
+import { runRoutes } from './http/routes/run.js';
+import type { Services } from './http/services.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { Runner } from './runner/pool.js';
+import { openDb } from './store/db.js';
+import { Reader } from './store/reader.js';
+import { Writer } from './store/writer.js';
+
+export interface BuildOptions {
+  /** A logger to use instead of one built from `config.log.level` (tests pass a silent or capturing one). */
+  logger?: Logger;
+}
+
+export type WessApp = FastifyInstance;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const UNPROTECTED = new Set(['/health/live', '/health/ready', '/health', '/metrics']);
+
+/**
+ * Builds a ready Wess app: components start in dependency order (metrics, store, runner, HTTP)
+ * and close in reverse when the app closes. Only main.ts listens or exits.
+ */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<WessApp> {
+  const logger = options.logger ?? createLogger(config.log.level);
+  const metrics = createMetrics();
+  const bus = new EventBus();
+  const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files });
+  const writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit });
+  const reader = new Reader({ db, bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
+  let runner: Runner;
+  try {
+    runner = await Runner.start({
+      size: poolSize(config),
+      timeoutMs: config.runner.timeout,
+      maxMemoryBytes: config.runner.max_memory,
+      queueLimit: config.runner.queue_limit,
+      compiledCacheSize: config.runner.compiled_cache_size,
+      metrics,
+      logger,
+      loadBytes: (sha256) => reader.getContent(sha256),
+    });
+  } catch (err) {
+    await writer.close();
+    await db.close();
+    throw err;
+  }
+  const services: Services = { config, metrics, bus, db, writer, reader, runner, lifecycle: { closing: false, startedAt: Date.now() } };
+
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; the cast keeps Fastify's default generics for the routes.
+    loggerInstance: logger as FastifyBaseLogger,
+    // One access-log line per request, written in onResponse below, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    bodyLimit: config.server.body_limit,
+    trustProxy: config.server.trust_proxy,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : uuidv4();
+    },
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.decorateRequest('moduleId', null);
+  app.decorate('services', services);
+  app.removeContentTypeParser('text/plain');
+  installErrorHandling(app, metrics);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (services.lifecycle.closing && !UNPROTECTED.has(request.url)) {
+      return sendError(request, reply, { code: 'UNAVAILABLE', message: 'shutting down; retry on another node' }, metrics);
+    }
+    return undefined;
+  });
+  // While draining, every answer closes its connection: otherwise an idle keep-alive socket
+  // would hold server.close() open until the client's keep-alive timeout.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (services.lifecycle.closing) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.requests.inc({ route, method: request.method, status: reply.statusCode });
+    metrics.requestDuration.observe({ route }, seconds);
+    request.log.info(
+      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, module_id: request.moduleId ?? undefined },
+      'request',
+    );
+    if (logger.isLevelEnabled('debug')) {
+      request.log.debug({ bytes_in: Number(request.headers['content-length'] ?? 0), bytes_out: Number(reply.getHeader('content-length') ?? 0) }, 'payload sizes');
+    }
+  });
+
+  if (config.rate_limit.enabled) {
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rate_limit.max,
+      timeWindow: config.rate_limit.window,
+      allowList: (request) => UNPROTECTED.has(request.url),
+      errorResponseBuilder: (_request, context) =>
+        wessError('RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${context.ttl} ms`, {
+          limit: context.max,
+          retry_after_ms: context.ttl,
+        }),
+    });
+  }
+
+  healthRoutes(app, services);
+  moduleRoutes(app, services);
+  runRoutes(app, services);
+
+  app.addHook('preClose', async () => {
+    services.lifecycle.closing = true;
+  });
+  app.addHook('onClose', async () => {
+    await runner.close(config.server.shutdown_grace);
+    await writer.close();
+    await db.close();
+  });
+
+  await app.ready();
+  return app;
+}

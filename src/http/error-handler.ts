@@ -1,0 +1,78 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CODES, RETRY_AFTER_SECONDS, hasErrorCode, type ErrorCode } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+
+/** The one shape every error response has. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; request_id: string; details?: Record<string, unknown> };
+}
+
+/** Fastify's own error codes, mapped onto ours. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'VALIDATION',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'VALIDATION',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION',
+  FST_ERR_VALIDATION: 'VALIDATION',
+  FST_ERR_BAD_URL: 'VALIDATION',
+  FST_ERR_ASYNC_CONSTRAINT: 'VALIDATION',
+};
+
+interface Classified {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+function classify(err: FastifyError | Error): Classified {
+  if (hasErrorCode(err)) {
+    const details = (err as { details?: Record<string, unknown> }).details;
+    return details ? { code: err.code, message: err.message, details } : { code: err.code, message: err.message };
+  }
+  const fastifyCode = (err as FastifyError).code;
+  const mapped = fastifyCode ? FASTIFY_CODES[fastifyCode] : undefined;
+  if (mapped) return { code: mapped, message: friendlyMessage(mapped, err.message) };
+  const status = (err as FastifyError).statusCode;
+  if (status === 429) return { code: 'RATE_LIMITED', message: err.message };
+  if (err instanceof SyntaxError || status === 400) return { code: 'VALIDATION', message: err.message };
+  if (status === 413) return { code: 'PAYLOAD_TOO_LARGE', message: err.message };
+  if (status === 415) return { code: 'UNSUPPORTED_MEDIA_TYPE', message: err.message };
+  if (status === 503) return { code: 'UNAVAILABLE', message: err.message };
+  return { code: 'INTERNAL', message: 'internal error; it has been logged with the request id' };
+}
+
+function friendlyMessage(code: ErrorCode, message: string): string {
+  if (code === 'UNSUPPORTED_MEDIA_TYPE') {
+    return `${message}; send application/json, or application/wasm for a raw module`;
+  }
+  return message;
+}
+
+/** Sends the standard error body and counts it; the one place error responses are written. */
+export function sendError(request: FastifyRequest, reply: FastifyReply, failure: Classified, metrics: Metrics): FastifyReply {
+  const status = ERROR_CODES[failure.code].status;
+  metrics.errors.inc({ code: failure.code });
+  const retry = RETRY_AFTER_SECONDS[failure.code];
+  if (retry !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retry));
+  const body: ErrorBody = { error: { code: failure.code, message: failure.message, request_id: request.id } };
+  if (failure.details) body.error.details = failure.details;
+  return reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+/** Installs the error and not-found handlers that map every failure to the contract's body. */
+export function installErrorHandling(app: FastifyInstance, metrics: Metrics): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const failure = classify(err);
+    if (failure.code === 'INTERNAL') {
+      request.log.error({ err }, 'unhandled error');
+    } else if (ERROR_CODES[failure.code].status >= 500) {
+      request.log.warn({ code: failure.code, msg: failure.message }, 'request failed');
+    }
+    return sendError(request, reply, failure, metrics);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }, metrics),
+  );
+}

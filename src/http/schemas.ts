@@ -1,0 +1,51 @@
+import { validate as isUuid, version as uuidVersion } from 'uuid';
+import { z } from 'zod';
+import { wessError } from '../errors.js';
+
+/** Parses `value` with `schema` or throws VALIDATION naming every bad field. */
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const path = [where, ...issue.path.map(String)].join('.');
+    return issue.code === 'unrecognized_keys' ? `${path}: unknown field(s) ${issue.keys.join(', ')}` : `${path}: ${issue.message}`;
+  });
+  throw wessError('VALIDATION', problems.join('; '), { problems });
+}
+
+const name = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const base64 = z.string().min(1, 'must not be empty').regex(BASE64, 'must be standard base64 (A-Z a-z 0-9 + /, padded with =)');
+
+export const idParams = z.object({
+  id: z.string().refine((id) => isUuid(id) && uuidVersion(id) === 4, 'must be a UUID v4'),
+});
+
+export const createJsonBody = z.object({ name, content: base64 }).strict();
+
+export const updateJsonBody = z
+  .object({ name: name.optional(), content: base64.optional() })
+  .strict()
+  .refine((body) => body.name !== undefined || body.content !== undefined, 'give name, content or both');
+
+export const rawUploadQuery = z.object({ name }).strict();
+export const rawUpdateQuery = z.object({ name: name.optional() }).strict();
+
+export const listQuery = z
+  .object({
+    limit: z.coerce.number().int('must be an integer').min(1).max(100).default(20),
+    cursor: z.string().min(1).max(512).optional(),
+  })
+  .strict();
+
+export const runBody = z
+  .object({
+    function: z.string().min(1, 'must not be empty').max(1024).optional(),
+    args: z.array(z.unknown()).default([]),
+  })
+  .strict();

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { buildApp, type WessApp } from './app.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createLogger } from './logger.js';
+
+/** Load config → build app → listen; the only place that calls process.exit. */
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig({ argv: process.argv.slice(2), env: process.env, defaultPath: existsSync('wess.toml') ? 'wess.toml' : undefined });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`wess: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.log.level);
+  let app: WessApp;
+  try {
+    app = await buildApp(config, { logger });
+    await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    logger.fatal({ err }, 'wess failed to start');
+    process.exit(1);
+  }
+  logger.info({ db: config.database.path, workers: app.services.runner.stats().workers }, 'wess is ready');
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal, grace_ms: config.server.shutdown_grace }, 'shutting down: draining in-flight requests');
+    const force = setTimeout(() => {
+      logger.error({ grace_ms: config.server.shutdown_grace }, 'shutdown grace period passed: exiting');
+      process.exit(1);
+    }, config.server.shutdown_grace + 2000);
+    force.unref();
+    app.close().then(
+      () => {
+        logger.info('stopped cleanly');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();

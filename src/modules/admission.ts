@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+import { wessError } from '../errors.js';
+import type { Runner } from '../runner/pool.js';
+import type { ModuleContent } from '../store/types.js';
+import { checkPolicy, effectiveMemory, inspect } from '../wasm/binary.js';
+
+export interface AdmissionLimits {
+  maxModuleSize: number;
+  maxMemoryPages: number;
+}
+
+/** sha256 of bytes, lower-case hex: the content address of a module. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Decides whether a module may be stored, cheapest checks first: size, structure and policy from
+ * our own section reader, then V8's full validation (which also warms the compile cache).
+ */
+export async function admitModule(bytes: Uint8Array, runner: Runner, limits: AdmissionLimits): Promise<ModuleContent> {
+  if (bytes.length > limits.maxModuleSize) {
+    throw wessError(
+      'PAYLOAD_TOO_LARGE',
+      `module is ${bytes.length} bytes; the limit is ${limits.maxModuleSize} bytes`,
+      { size: bytes.length, limit: limits.maxModuleSize },
+    );
+  }
+  if (bytes.length === 0) throw wessError('INVALID_WASM', 'module is empty');
+  const info = inspect(bytes);
+  checkPolicy(info, { maxMemoryPages: limits.maxMemoryPages });
+  const sha256 = sha256Hex(bytes);
+  await runner.compile(sha256, bytes);
+  return { sha256, content: bytes, exports: info.exports, memory: effectiveMemory(info, limits.maxMemoryPages) };
+}

@@ -1,0 +1,82 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { buildApp, type WessApp } from '../src/app.js';
+import { validateConfig } from '../src/config/load.js';
+import type { ConfigInput } from '../src/config/schema.js';
+import { loggerOptions } from '../src/logger.js';
+
+/** The repository root (tests run from dist/test/). */
+export const ROOT = new URL('../../', import.meta.url);
+
+/** Bytes of a fixture module in test/fixtures/wasm/. */
+export function fixture(name: string): Buffer {
+  return readFileSync(new URL(`test/fixtures/wasm/${name}.wasm`, ROOT));
+}
+
+export interface TestApp {
+  app: WessApp;
+  dataDir: string;
+  /** Every log line the app wrote, parsed. */
+  logs: Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+type Overrides = { [S in keyof ConfigInput]?: Partial<NonNullable<ConfigInput[S]>> };
+
+/** Builds an app on a fresh temp data dir with a small pool; `close` removes the dir. */
+export async function startApp(overrides: Overrides = {}, dataDir?: string): Promise<TestApp> {
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'wess-test-')));
+  const config = validateConfig({
+    ...overrides,
+    server: { workers: 2, ...overrides.server },
+    database: { path: dir, ...overrides.database },
+    rate_limit: { max: 1_000_000, ...overrides.rate_limit },
+    log: { level: 'info', ...overrides.log },
+  });
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const app = await buildApp(config, { logger: pino(loggerOptions(config.log.level), sink) });
+  let closed = false;
+  return {
+    app,
+    dataDir: dir,
+    logs,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      if (!dataDir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Uploads a fixture as JSON/base64 and returns the created module. */
+export async function upload(app: WessApp, name: string, bytes: Uint8Array = fixture(name)): Promise<{ id: string } & Record<string, unknown>> {
+  const res = await app.inject({ method: 'POST', url: '/modules', payload: { name, content: Buffer.from(bytes).toString('base64') } });
+  if (res.statusCode !== 201) throw new Error(`upload of ${name} failed: ${res.statusCode} ${res.body}`);
+  return res.json();
+}
+
+/** Where the spec conformance corpus is, or undefined when this clone has none. */
+export function conformanceDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = [env.WESS_CONFORMANCE_DIR, new URL('../shared/conformance', ROOT).pathname].filter(Boolean) as string[];
+  return candidates.find((dir) => existsSync(join(dir, 'index.json')));
+}
+
+/** Resolves once `condition` holds, checking each event-loop turn; fails after `ms`. */
+export async function waitFor(condition: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('waitFor: condition not met in time');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}

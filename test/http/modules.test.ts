@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { fixture, startApp, upload, type TestApp } from '../helper.js';
+
+describe('module routes', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp();
+  });
+  after(async () => t.close());
+
+  test('POST /modules with JSON/base64 creates a module with its real signatures', async () => {
+    const bytes = fixture('add');
+    const res = await t.app.inject({ method: 'POST', url: '/modules', payload: { name: 'adder', content: bytes.toString('base64') } });
+    assert.equal(res.statusCode, 201);
+    const mod = res.json();
+    assert.match(mod.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(res.headers.location, `/modules/${mod.id}`);
+    assert.equal(mod.name, 'adder');
+    assert.equal(mod.version, 1);
+    assert.equal(mod.size, bytes.length);
+    assert.equal(mod.sha256, createHash('sha256').update(bytes).digest('hex'));
+    assert.deepEqual(mod.exports, [{ name: 'add', params: ['i32', 'i32'], results: ['i32'] }]);
+    assert.equal(mod.memory, null);
+    assert.ok(Date.parse(mod.created_at) > 0);
+    assert.equal(mod.created_at, mod.updated_at);
+    assert.ok(res.headers['x-request-id']);
+  });
+
+  test('POST /modules with a raw application/wasm body and ?name=', async () => {
+    const res = await t.app.inject({
+      method: 'POST', url: '/modules?name=raw-grow', headers: { 'content-type': 'application/wasm' }, payload: fixture('grow-memory'),
+    });
+    assert.equal(res.statusCode, 201);
+    const mod = res.json();
+    assert.equal(mod.name, 'raw-grow');
+    assert.deepEqual(mod.memory, { min_pages: 1, max_pages: 4096 });
+  });
+
+  test('a declared memory maximum below the cap is kept', async () => {
+    const mod = await upload(t.app, 'memory-max');
+    assert.deepEqual(mod.memory, { min_pages: 1, max_pages: 10 });
+  });
+
+  test('GET /modules/:id and /content give back metadata and the exact bytes', async () => {
+    const mod = await upload(t.app, 'float-ops');
+    const meta = await t.app.inject({ method: 'GET', url: `/modules/${mod.id}` });
+    assert.equal(meta.statusCode, 200);
+    assert.deepEqual(meta.json(), mod);
+    assert.equal(meta.json().content, undefined);
+    const content = await t.app.inject({ method: 'GET', url: `/modules/${mod.id}/content` });
+    assert.equal(content.statusCode, 200);
+    assert.equal(content.headers['content-type'], 'application/wasm');
+    assert.deepEqual(content.rawPayload, fixture('float-ops'));
+  });
+
+  test('GET /modules paginates without duplicates', async () => {
+    const local = await startApp();
+    try {
+      const ids = new Set<string>();
+      for (let i = 0; i < 7; i++) ids.add((await upload(local.app, 'add')).id);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const url: string = `/modules?limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+        const res = await local.app.inject({ method: 'GET', url });
+        assert.equal(res.statusCode, 200);
+        const page = res.json() as { items: { id: string }[]; next_cursor: string | null };
+        assert.ok(page.items.length <= 3);
+        seen.push(...page.items.map((m) => m.id));
+        cursor = page.next_cursor;
+        pages++;
+      } while (cursor && pages < 10);
+      assert.equal(pages, 3);
+      assert.deepEqual(new Set(seen), ids);
+      assert.equal(seen.length, 7);
+      for (const bad of ['limit=0', 'limit=101', 'limit=abc', 'cursor=%%%', 'bogus=1']) {
+        const res = await local.app.inject({ method: 'GET', url: `/modules?${bad}` });
+        assert.equal(res.statusCode, 400, bad);
+        assert.equal(res.json().error.code, 'VALIDATION', bad);
+      }
+    } finally {
+      await local.close();
+    }
+  });
+
+  test('PUT replaces content and name and bumps the version; the new content runs', async () => {
+    const mod = await upload(t.app, 'add');
+    const res = await t.app.inject({
+      method: 'PUT', url: `/modules/${mod.id}`, payload: { name: 'now-double', content: fixture('single-export').toString('base64') },
+    });
+    assert.equal(res.statusCode, 200);
+    const updated = res.json();
+    assert.equal(updated.version, 2);
+    assert.equal(updated.name, 'now-double');
+    assert.equal(updated.created_at, mod.created_at);
+    assert.deepEqual(updated.exports.map((e: { name: string }) => e.name), ['double']);
+    const run = await t.app.inject({ method: 'POST', url: `/modules/${mod.id}/run`, payload: { args: [21] } });
+    assert.deepEqual(run.json().results, [42]);
+    const renamed = await t.app.inject({ method: 'PUT', url: `/modules/${mod.id}`, payload: { name: 'renamed' } });
+    assert.equal(renamed.statusCode, 200);
+    assert.equal(renamed.json().version, 3);
+    assert.equal(renamed.json().sha256, updated.sha256);
+    const raw = await t.app.inject({
+      method: 'PUT', url: `/modules/${mod.id}?name=raw`, headers: { 'content-type': 'application/wasm' }, payload: fixture('add'),
+    });
+    assert.equal(raw.statusCode, 200);
+    assert.equal(raw.json().name, 'raw');
+    assert.equal(raw.json().version, 4);
+  });
+
+  test('PUT with a bad module is refused and leaves the old version running', async () => {
+    const mod = await upload(t.app, 'add');
+    for (const content of [Buffer.from('not wasm at all'), fixture('imports-fn'), fixture('big-memory')]) {
+      const res = await t.app.inject({ method: 'PUT', url: `/modules/${mod.id}`, payload: { content: content.toString('base64') } });
+      assert.equal(res.statusCode, 400);
+    }
+    const meta = await t.app.inject({ method: 'GET', url: `/modules/${mod.id}` });
+    assert.equal(meta.json().version, 1);
+    const run = await t.app.inject({ method: 'POST', url: `/modules/${mod.id}/run`, payload: { function: 'add', args: [2, 3] } });
+    assert.deepEqual(run.json().results, [5]);
+  });
+
+  test('DELETE removes the module: 204, then 404 everywhere', async () => {
+    const mod = await upload(t.app, 'add');
+    const del = await t.app.inject({ method: 'DELETE', url: `/modules/${mod.id}` });
+    assert.equal(del.statusCode, 204);
+    assert.equal(del.body, '');
+    for (const [method, url] of [['GET', `/modules/${mod.id}`], ['GET', `/modules/${mod.id}/content`], ['DELETE', `/modules/${mod.id}`], ['POST', `/modules/${mod.id}/run`], ['PUT', `/modules/${mod.id}`]] as const) {
+      const payload = method === 'PUT' ? { name: 'x' } : method === 'POST' ? { function: 'add', args: [1, 2] } : undefined;
+      const res = await t.app.inject({ method, url, ...(payload ? { payload } : {}) });
+      assert.equal(res.statusCode, 404, `${method} ${url}`);
+      assert.equal(res.json().error.code, 'MODULE_NOT_FOUND');
+    }
+  });
+
+  test('uploads are refused with clear 4xx errors', async () => {
+    const cases: [string, Record<string, unknown>, number, string][] = [
+      ['not wasm', { name: 'x', content: Buffer.from('hello world!').toString('base64') }, 400, 'INVALID_WASM'],
+      ['imports', { name: 'x', content: fixture('imports-fn').toString('base64') }, 400, 'FORBIDDEN_IMPORT'],
+      ['big memory', { name: 'x', content: fixture('big-memory').toString('base64') }, 400, 'MEMORY_LIMIT'],
+      ['shared memory', { name: 'x', content: fixture('shared-memory').toString('base64') }, 400, 'MEMORY_LIMIT'],
+      ['memory64', { name: 'x', content: fixture('memory64').toString('base64') }, 400, 'MEMORY_LIMIT'],
+      ['two memories', { name: 'x', content: fixture('two-memories').toString('base64') }, 400, 'MEMORY_LIMIT'],
+      ['bad base64', { name: 'x', content: 'AGFzbQ!!' }, 400, 'VALIDATION'],
+      ['no name', { content: fixture('add').toString('base64') }, 400, 'VALIDATION'],
+      ['empty name', { name: '', content: fixture('add').toString('base64') }, 400, 'VALIDATION'],
+      ['unknown field', { name: 'x', content: fixture('add').toString('base64'), extra: 1 }, 400, 'VALIDATION'],
+      ['wrong type', { name: 7, content: ['a'] }, 400, 'VALIDATION'],
+    ];
+    for (const [label, payload, status, code] of cases) {
+      const res = await t.app.inject({ method: 'POST', url: '/modules', payload });
+      assert.equal(res.statusCode, status, `${label}: ${res.body}`);
+      const body = res.json();
+      assert.equal(body.error.code, code, label);
+      assert.ok(body.error.message.length > 5, label);
+      assert.equal(body.error.request_id, res.headers['x-request-id'], label);
+    }
+    const text = await t.app.inject({ method: 'POST', url: '/modules', headers: { 'content-type': 'text/plain' }, payload: 'hi' });
+    assert.equal(text.statusCode, 415);
+    assert.equal(text.json().error.code, 'UNSUPPORTED_MEDIA_TYPE');
+    const broken = await t.app.inject({ method: 'POST', url: '/modules', headers: { 'content-type': 'application/json' }, payload: '{"name": ' });
+    assert.equal(broken.statusCode, 400);
+    assert.equal(broken.json().error.code, 'VALIDATION');
+    const rawNoName = await t.app.inject({ method: 'POST', url: '/modules', headers: { 'content-type': 'application/wasm' }, payload: fixture('add') });
+    assert.equal(rawNoName.statusCode, 400);
+  });
+
+  test('a module over 2 MiB is refused with 413, raw or base64', async () => {
+    const big = Buffer.alloc(2 * 1024 * 1024 + 1);
+    const raw = await t.app.inject({ method: 'POST', url: '/modules?name=big', headers: { 'content-type': 'application/wasm' }, payload: big });
+    assert.equal(raw.statusCode, 413);
+    assert.equal(raw.json().error.code, 'PAYLOAD_TOO_LARGE');
+    const json = await t.app.inject({ method: 'POST', url: '/modules', payload: { name: 'big', content: big.toString('base64') } });
+    assert.equal(json.statusCode, 413);
+    assert.equal(json.json().error.code, 'PAYLOAD_TOO_LARGE');
+    const huge = await t.app.inject({ method: 'POST', url: '/modules', payload: { name: 'big', content: Buffer.alloc(4 * 1024 * 1024).toString('base64') } });
+    assert.equal(huge.statusCode, 413);
+  });
+
+  test('bad ids are 400, unknown ids 404, unknown routes 404 with the error body', async () => {
+    const bad = await t.app.inject({ method: 'GET', url: '/modules/not-a-uuid' });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().error.code, 'VALIDATION');
+    const missing = await t.app.inject({ method: 'GET', url: '/modules/9b2f4f0e-3c1a-4d7e-9f6b-2a1c3e5d7f90' });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.json().error.code, 'MODULE_NOT_FOUND');
+    const route = await t.app.inject({ method: 'GET', url: '/nope' });
+    assert.equal(route.statusCode, 404);
+    assert.equal(route.json().error.code, 'NOT_FOUND');
+    assert.ok(route.headers['x-request-id']);
+  });
+
+  test('an incoming x-request-id is echoed; a malformed one is replaced', async () => {
+    const echoed = await t.app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123' } });
+    assert.equal(echoed.headers['x-request-id'], 'abc-123');
+    const replaced = await t.app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'bad id\twith spaces' } });
+    assert.notEqual(replaced.headers['x-request-id'], 'bad id\twith spaces');
+    assert.ok(String(replaced.headers['x-request-id']).length > 0);
+  });
+});
