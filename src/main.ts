@@ -26,7 +26,9 @@ async function main(): Promise<void> {
     logger.fatal({ err }, 'wess failed to start');
     process.exit(1);
   }
-  logger.info({ db: config.database.path, workers: app.services.runner.stats().workers }, 'wess is ready');
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  logger.info({ host: config.server.host, port, db: config.database.path, workers: app.services.runner.stats().workers }, 'wess is ready');
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

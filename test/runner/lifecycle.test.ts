@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RunCall } from '../../src/runner/pool.js';
-import { fixture, fromWat, rejection, startRunner } from './helper.js';
+import { fixture, rejection, startRunner } from './helper.js';
 
 const add = fixture('add');
 const loop = fixture('loop-forever');
-/** Counts down from its argument: a call that takes a while but ends. */
-const busy = fromWat(`(module
-  (func (export "busy") (param $n i32) (result i32)
-    (loop $l
-      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
-    (local.get $n)))`);
+const busy = fixture('busy');
 
 const addCall = (a: number): RunCall => ({ sha256: add.sha256, fn: 'add', params: ['i32', 'i32'], args: [a, 1] });
 

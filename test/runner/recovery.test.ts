@@ -7,12 +7,7 @@ const add = fixture('add');
 const loops = fromWat(`(module
   (func (export "spinA") (loop $l (br $l)))
   (func (export "spinB") (loop $l (br $l))))`);
-const busy = fromWat(`(module
-  (func (export "busy") (param $n i32) (result i32)
-    (loop $l
-      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-      (br_if $l (i32.gt_s (local.get $n) (i32.const 0))))
-    (local.get $n)))`);
+const busy = fixture('busy');
 
 const addCall = (i: number): RunCall => ({ sha256: add.sha256, fn: 'add', params: ['i32', 'i32'], args: [i, 1] });
 

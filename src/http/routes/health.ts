@@ -26,7 +26,7 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
       uptime_s: Math.round((Date.now() - lifecycle.startedAt) / 1000),
       database: { status: db.status },
       writer: services.writer.stats(),
-      runner: runner.stats(),
+      runner: (({ workers, queued, inFlight, utilization }) => ({ workers, queued, in_flight: inFlight, utilization }))(runner.stats()),
       memory: { rss: memory.rss, heap_used: memory.heapUsed },
     });
   });

@@ -45,7 +45,9 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const record = await findModule(services, request);
     const fn = pickFunction(record, body.function);
     const args = parseArgs(fn.params, body.args, { maxArgs: config.limits.max_args });
+    request.log.debug({ function: fn.name, args: args.length, sha256: record.sha256 }, 'run');
     const outcome = await runner.run({ sha256: record.sha256, fn: fn.name, params: fn.params, results: fn.results, args });
+    request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
     return {
       results: encodeResults(fn.results, outcome.results),
       stats: {
