@@ -1,6 +1,7 @@
 import { validate as isUuid, version as uuidVersion } from 'uuid';
 import { z } from 'zod';
 import { wessError } from '../errors.js';
+import { MAX_VERSION } from '../store/keys.js';
 
 /** Parses `value` with `schema` or throws VALIDATION naming every bad field. */
 export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
@@ -49,3 +50,35 @@ export const runBody = z
     args: z.array(z.unknown()).default([]),
   })
   .strict();
+
+/** A version number in a path: 1 to 10 digits (the key layout's width), no sign, no leading zero. */
+const VERSION = /^[1-9][0-9]{0,9}$/;
+
+export const versionParams = idParams.extend({
+  version: z.string().regex(VERSION, 'must be a version number (1, 2, ...)').transform(Number),
+});
+
+export const rollbackBody = z
+  .object({ version: z.number().int('must be an integer').min(1).max(MAX_VERSION) })
+  .strict();
+
+/** `"3"`, `3` or `W/"3"`: versions are exact, so a weak tag (a proxy may weaken ours) means the same. */
+const IF_MATCH = /^(?:(?:W\/)?"([1-9][0-9]{0,9})"|([1-9][0-9]{0,9}))$/;
+
+/**
+ * The version an `If-Match` header expects, or undefined when there is none or it is `*` (any
+ * current version, which every route here already requires). Anything else is VALIDATION.
+ */
+export function parseIfMatch(header: string | undefined): number | undefined {
+  if (header === undefined || header.trim() === '*') return undefined;
+  const match = IF_MATCH.exec(header.trim());
+  if (!match) {
+    throw wessError('VALIDATION', `header.if-match: must be one module version, as 3 or "3" (got ${JSON.stringify(header.slice(0, 40))})`);
+  }
+  return Number(match[1] ?? match[2]);
+}
+
+/** The ETag of a module version: its number, quoted as RFC 9110 wants. */
+export function etag(version: number): string {
+  return `"${version}"`;
+}

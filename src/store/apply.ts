@@ -1,7 +1,8 @@
 import { wessError } from '../errors.js';
-import type { EventBus } from '../events.js';
-import { decodeRecord, encodeRecord, sha256Hex } from './codec.js';
-import { blobKey, isKeySafeId, moduleKey, refKey, refPrefix } from './keys.js';
+import type { EventBus, ModuleEvents } from '../events.js';
+import { decodeRecord } from './codec.js';
+import { dropHistory, loadVersion, stageBlob, stageCurrent } from './history.js';
+import { isKeySafeId, MAX_VERSION, moduleKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { ModuleContent, ModuleRecord, WriteMessage } from './types.js';
 
@@ -13,10 +14,13 @@ export interface Applied {
   announce(events: EventBus): void;
 }
 
-const EMPTY = new Uint8Array(0);
+/** The fields a new version takes from its source (an upload, the current version, or an old one). */
+type VersionContent = Pick<ModuleRecord, 'name' | 'sha256' | 'size' | 'exports' | 'memory' | 'kind'>;
+
+type Msg<K extends WriteMessage['kind']> = Extract<WriteMessage, { kind: K }>;
 
 /**
- * Stages one message on `overlay`. Throws a coded error (MODULE_NOT_FOUND, VALIDATION, ...)
+ * Stages one message on `overlay`. Throws a coded error (MODULE_NOT_FOUND, VERSION_CONFLICT, ...)
  * before staging anything the caller would regret; the writer discards the layer on any throw.
  */
 export async function applyMessage(msg: WriteMessage, overlay: Overlay, now: string): Promise<Applied> {
@@ -26,87 +30,111 @@ export async function applyMessage(msg: WriteMessage, overlay: Overlay, now: str
       return applyCreate(msg, overlay, now);
     case 'update-module':
       return applyUpdate(msg, overlay, now);
+    case 'rename-module':
+      return applyRename(msg, overlay, now);
+    case 'rollback-module':
+      return applyRollback(msg, overlay, now);
     case 'delete-module':
       return applyDelete(msg, overlay);
   }
 }
-
-type Msg<K extends WriteMessage['kind']> = Extract<WriteMessage, { kind: K }>;
 
 async function applyCreate(msg: Msg<'create-module'>, overlay: Overlay, now: string): Promise<Applied> {
   if (await overlay.has(moduleKey(msg.id))) {
     // Ids are server-generated UUIDv4s, so a clash is a bug, not a client conflict.
     throw wessError('INTERNAL', `module id ${msg.id} already exists`);
   }
-  await stageContent(msg, msg.id, overlay);
-  const record = buildRecord(msg, { id: msg.id, name: msg.name, version: 1, created_at: now }, now);
-  overlay.put(moduleKey(msg.id), encodeRecord(record));
+  await stageBlob(msg.content, overlay);
+  const record = buildRecord(msg.id, 1, fromUpload(msg.content, msg.name), now, now);
+  stageCurrent(record, overlay);
   const event = { id: record.id, sha256: record.sha256, version: record.version };
   return { record, moduleDelta: 1, announce: (bus) => bus.emit('module.created', event) };
 }
 
 async function applyUpdate(msg: Msg<'update-module'>, overlay: Overlay, now: string): Promise<Applied> {
-  const previous = await loadRecord(msg.id, overlay);
-  await stageContent(msg, msg.id, overlay);
-  if (previous.sha256 !== msg.sha256) await dropReference(previous.sha256, msg.id, overlay);
-  const record = buildRecord(
-    msg,
-    { id: msg.id, name: msg.name ?? previous.name, version: previous.version + 1, created_at: previous.created_at },
-    now,
-  );
-  overlay.put(moduleKey(msg.id), encodeRecord(record));
-  const event = { id: record.id, sha256: record.sha256, version: record.version, previous_sha256: previous.sha256 };
-  return { record, moduleDelta: 0, announce: (bus) => bus.emit('module.updated', event) };
+  const current = await loadCurrent(msg, overlay);
+  await stageBlob(msg.content, overlay);
+  return stageNext(current, fromUpload(msg.content, msg.name ?? current.name), overlay, now);
+}
+
+/** A new name on the current content, decided here rather than in the route so a concurrent PUT's content is kept. */
+async function applyRename(msg: Msg<'rename-module'>, overlay: Overlay, now: string): Promise<Applied> {
+  const current = await loadCurrent(msg, overlay);
+  return stageNext(current, { ...current, name: msg.name }, overlay, now);
+}
+
+/** Version N's content and name as a new version: history only grows. The blob is live, N references it. */
+async function applyRollback(msg: Msg<'rollback-module'>, overlay: Overlay, now: string): Promise<Applied> {
+  const current = await loadCurrent(msg, overlay);
+  const target = await loadVersion(msg.id, msg.toVersion, overlay);
+  return stageNext(current, target, overlay, now, msg.toVersion);
 }
 
 async function applyDelete(msg: Msg<'delete-module'>, overlay: Overlay): Promise<Applied> {
-  const previous = await loadRecord(msg.id, overlay);
+  const previous = await loadCurrent(msg, overlay);
   overlay.del(moduleKey(msg.id));
-  await dropReference(previous.sha256, msg.id, overlay);
+  await dropHistory(msg.id, overlay);
   const event = { id: previous.id, sha256: previous.sha256 };
   return { record: previous, moduleDelta: -1, announce: (bus) => bus.emit('module.deleted', event) };
 }
 
-/** The module's current record, or MODULE_NOT_FOUND. */
-async function loadRecord(id: string, overlay: Overlay): Promise<ModuleRecord> {
-  const bytes = await overlay.get(moduleKey(id));
-  if (!bytes) throw wessError('MODULE_NOT_FOUND', `no module with id ${id}`, { id });
-  return decodeRecord(bytes);
-}
-
-/** Stores the blob unless that hash is already stored (dedup), and references it from `id`. */
-async function stageContent(content: ModuleContent, id: string, overlay: Overlay): Promise<void> {
-  if (!(await overlay.has(blobKey(content.sha256)))) {
-    // Checked only for new blobs: a wrong hash here would poison every later upload that dedups onto it.
-    if (sha256Hex(content.content) !== content.sha256) {
-      throw wessError('INTERNAL', `content does not match its sha256 ${content.sha256}`);
-    }
-    overlay.put(blobKey(content.sha256), content.content);
+/** The module's current record; MODULE_NOT_FOUND, or VERSION_CONFLICT when If-Match names another version. */
+async function loadCurrent(msg: { id: string; expectVersion?: number }, overlay: Overlay): Promise<ModuleRecord> {
+  const bytes = await overlay.get(moduleKey(msg.id));
+  if (!bytes) throw wessError('MODULE_NOT_FOUND', `no module with id ${msg.id}`, { id: msg.id });
+  const record = decodeRecord(bytes);
+  // Checked against the overlay, so an earlier message of the same batch already counts.
+  if (msg.expectVersion !== undefined && msg.expectVersion !== record.version) {
+    throw wessError(
+      'VERSION_CONFLICT',
+      `module ${msg.id} is at version ${record.version}, not version ${msg.expectVersion} as If-Match expects`,
+      { current_version: record.version, expected_version: msg.expectVersion },
+    );
   }
-  overlay.put(refKey(content.sha256, id), EMPTY);
+  return record;
 }
 
-/** Removes `id`'s reference to a blob, and the blob itself when nothing references it any more. */
-async function dropReference(sha256: string, id: string, overlay: Overlay): Promise<void> {
-  overlay.del(refKey(sha256, id));
-  if (!(await overlay.hasPrefix(refPrefix(sha256)))) overlay.del(blobKey(sha256));
+/** Stages version current+1 from `content` and the matching module.updated event. */
+function stageNext(current: ModuleRecord, content: VersionContent, overlay: Overlay, now: string, rollbackFrom?: number): Applied {
+  if (current.version >= MAX_VERSION) {
+    throw wessError('VALIDATION', `module ${current.id} has used every version number; upload it as a new module`);
+  }
+  const record = buildRecord(current.id, current.version + 1, content, current.created_at, now);
+  stageCurrent(record, overlay);
+  const event: ModuleEvents['module.updated'] = {
+    id: record.id,
+    sha256: record.sha256,
+    version: record.version,
+    previous_sha256: current.sha256,
+  };
+  if (rollbackFrom !== undefined) event.rollback_from = rollbackFrom;
+  return { record, moduleDelta: 0, announce: (bus) => bus.emit('module.updated', event) };
 }
 
-/** A full record from the content and the identity fields; fields listed so none leak from old JSON. */
-function buildRecord(
-  content: ModuleContent,
-  identity: Pick<ModuleRecord, 'id' | 'name' | 'version' | 'created_at'>,
-  now: string,
-): ModuleRecord {
+/** The version fields of an upload, named `name`. */
+function fromUpload(content: ModuleContent, name: string): VersionContent {
   return {
-    id: identity.id,
-    name: identity.name,
-    version: identity.version,
+    name,
     sha256: content.sha256,
     size: content.content.byteLength,
     exports: content.exports,
     memory: content.memory,
-    created_at: identity.created_at,
-    updated_at: now,
+    kind: content.kind ?? 'functions',
+  };
+}
+
+/** A full module record; fields listed so that nothing else rides along from a source record or old JSON. */
+function buildRecord(id: string, version: number, content: VersionContent, createdAt: string, updatedAt: string): ModuleRecord {
+  return {
+    id,
+    name: content.name,
+    version,
+    sha256: content.sha256,
+    size: content.size,
+    exports: content.exports,
+    memory: content.memory,
+    kind: content.kind,
+    created_at: createdAt,
+    updated_at: updatedAt,
   };
 }

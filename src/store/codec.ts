@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ModuleRecord } from './types.js';
+import type { ModuleRecord, VersionRecord } from './types.js';
 
 /** How values above the byte-level db facade are encoded: records as UTF-8 JSON. */
 
@@ -11,9 +11,19 @@ export function encodeRecord(record: ModuleRecord): Uint8Array {
   return encoder.encode(JSON.stringify(record));
 }
 
-/** Parses a stored module record. */
+/** Parses a stored module record; one written before `kind` existed reads as 'functions'. */
 export function decodeRecord(bytes: Uint8Array): ModuleRecord {
-  return JSON.parse(decoder.decode(bytes)) as ModuleRecord;
+  return withKind(JSON.parse(decoder.decode(bytes)) as ModuleRecord);
+}
+
+/** A version record as stored under `v!<id>!<version>`. */
+export function encodeVersion(record: VersionRecord): Uint8Array {
+  return encoder.encode(JSON.stringify(record));
+}
+
+/** Parses a stored version record. */
+export function decodeVersion(bytes: Uint8Array): VersionRecord {
+  return withKind(JSON.parse(decoder.decode(bytes)) as VersionRecord);
 }
 
 /** The schema version as stored under `meta!schema`. */
@@ -29,4 +39,9 @@ export function decodeSchemaVersion(bytes: Uint8Array): number {
 /** Lowercase hex sha256 of `bytes`, the form used in keys and records. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+function withKind<T extends { kind?: unknown }>(record: T): T {
+  if (record.kind === undefined) record.kind = 'functions';
+  return record;
 }

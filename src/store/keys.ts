@@ -2,20 +2,21 @@
  * The LevelDB key layout, in one place. Keys are UTF-8 strings; `!` separates parts and sorts
  * below every character an id or a hash uses, so each prefix is one contiguous key range.
  *
- *   meta!schema                    → schema version, ASCII decimal ("1"); written at first open
- *   m!<id>                         → ModuleRecord JSON of the module's current version
- *   b!<sha256>                     → the wasm bytes, stored once per content hash
- *   r!<sha256>!<id>                → empty; "the current version of <id> uses blob <sha256>"
- *   v!<id>!<version, 10 digits>    → reserved for module history (past ModuleRecords), not written yet
+ *   meta!schema                      → schema version, ASCII decimal ("2"); written at first open
+ *   m!<id>                           → ModuleRecord JSON of the module's current version
+ *   v!<id>!<version, 10 digits>      → VersionRecord JSON of every version the module has had,
+ *                                      the current one included (history only grows until delete)
+ *   b!<sha256>                       → the wasm bytes, stored once per content hash
+ *   r!<sha256>!<id>!<version>        → empty; "version <version> of <id> uses blob <sha256>"
  *
- * A blob is live while ANY key starts with `r!<sha256>!`. That prefix rule is what lets history
- * be added without rewriting keys: a kept past version would add `r!<sha256>!<id>!<version>`
- * beside the existing refs, and the "last reference gone → delete the blob" check stays as it is.
- * `<sha256>` is always 64 lowercase hex characters, so `r!` keys parse without ambiguity.
+ * A blob is live while ANY key starts with `r!<sha256>!`: the last reference gone → delete the blob,
+ * in the same batch. `<sha256>` is always 64 lowercase hex characters and ids never hold `!`, so
+ * `r!` keys parse without ambiguity. Schema 1 had one `r!<sha256>!<id>` per module and no `v!`
+ * keys; migrate.ts turns it into this layout at open.
  */
 
 /** The layout version this code reads and writes; bump it with a migration when keys change. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA_KEY = 'meta!schema';
 
@@ -27,6 +28,9 @@ const VERSION_PREFIX = 'v!';
 /** Width of zero-padded version numbers, so that versions sort numerically as strings. */
 const VERSION_DIGITS = 10;
 
+/** The largest version number the key layout can hold. */
+export const MAX_VERSION = 10 ** VERSION_DIGITS - 1;
+
 /** Key of a module's current record. */
 export function moduleKey(id: string): string {
   return MODULE_PREFIX + id;
@@ -37,19 +41,39 @@ export function blobKey(sha256: string): string {
   return BLOB_PREFIX + sha256;
 }
 
-/** Key saying that module `id` references blob `sha256`. */
-export function refKey(sha256: string, id: string): string {
+/** Key saying that version `version` of module `id` references blob `sha256`. */
+export function refKey(sha256: string, id: string, version: number): string {
+  return `${REF_PREFIX}${sha256}!${id}!${padVersion(version)}`;
+}
+
+/** Schema 1's reference key (one per module); only the migration still uses it. */
+export function legacyRefKey(sha256: string, id: string): string {
   return `${REF_PREFIX}${sha256}!${id}`;
 }
 
-/** Prefix shared by every reference to blob `sha256` (of any kind, present or future). */
+/** Prefix shared by every reference to blob `sha256`, from any module and version. */
 export function refPrefix(sha256: string): string {
   return `${REF_PREFIX}${sha256}!`;
 }
 
-/** Key of a past version of a module; reserved for history, nothing writes it yet. */
+/** Key of one version of a module. */
 export function versionKey(id: string, version: number): string {
-  return `${VERSION_PREFIX}${id}!${String(version).padStart(VERSION_DIGITS, '0')}`;
+  return `${VERSION_PREFIX}${id}!${padVersion(version)}`;
+}
+
+/** Prefix of every version key of module `id`. */
+export function versionPrefix(id: string): string {
+  return `${VERSION_PREFIX}${id}!`;
+}
+
+/** The version number at the end of a `v!` or `r!` key. */
+export function versionOfKey(key: string): number {
+  return Number(key.slice(key.lastIndexOf('!') + 1));
+}
+
+/** Versions zero-padded so that they sort numerically as strings. */
+function padVersion(version: number): string {
+  return String(version).padStart(VERSION_DIGITS, '0');
 }
 
 /** The key range of every module record, in id order. */

@@ -57,6 +57,20 @@ export class Overlay {
     return false;
   }
 
+  /** Entries under `prefix` as they would be after the staged changes, in key order. */
+  async entries(prefix: string): Promise<Array<[string, Uint8Array]>> {
+    const merged = new Map<string, Uint8Array>();
+    for await (const [key, value] of this.#db.entries(prefixRange(prefix))) merged.set(key, value);
+    for (const key of this.#stagedKeys()) {
+      if (!key.startsWith(prefix)) continue;
+      const staged = this.#staged(key);
+      if (staged) merged.set(key, staged);
+      else merged.delete(key);
+    }
+    // Keys are ASCII, so UTF-16 order here equals the store's byte order.
+    return [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   /** Moves this layer's changes into its parent. */
   mergeIntoParent(): void {
     if (!this.#parent) throw new Error('a root overlay has no parent to merge into');

@@ -2,15 +2,15 @@ import { LRUCache } from 'lru-cache';
 import { wessError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Metrics } from '../metrics.js';
-import { decodeRecord, sha256Hex } from './codec.js';
+import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
 import type { Db } from './db.js';
-import { blobKey, moduleKey, moduleRange } from './keys.js';
-import type { ModulePage, ModuleRecord } from './types.js';
+import { blobKey, MAX_VERSION, moduleKey, moduleRange, prefixRange, versionKey, versionPrefix } from './keys.js';
+import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from './types.js';
 
 export interface ReaderOptions {
   db: Db;
   bus: EventBus;
-  /** Module records kept in the cache. */
+  /** Module records kept in the cache (and, separately, as many version records). */
   cacheSize: number;
   /** Seconds an entry (record or content) stays cached. */
   ttlSeconds: number;
@@ -30,7 +30,7 @@ const DEFAULT_CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
 const MAX_PAGE = 100;
 
 /**
- * Reads modules and content through two LRU caches, invalidated by the writer's events.
+ * Reads modules, versions and content through LRU caches, invalidated by the writer's events.
  * Records handed out are deep-frozen (shared by every caller of the cache); content is copied,
  * because a caller that transfers the bytes to a worker would otherwise detach the cached buffer.
  */
@@ -38,6 +38,8 @@ export class Reader {
   readonly #db: Db;
   readonly #metrics: ReaderOptions['metrics'];
   readonly #modules: LRUCache<string, ModuleRecord>;
+  /** Keyed by the version's db key. Versions never change, so only a delete invalidates them. */
+  readonly #versions: LRUCache<string, VersionRecord>;
   readonly #content: LRUCache<string, Uint8Array>;
   readonly #unsubscribe: Array<() => void>;
   /**
@@ -52,6 +54,7 @@ export class Reader {
     this.#metrics = options.metrics;
     const ttl = options.ttlSeconds * 1000;
     this.#modules = new LRUCache({ max: options.cacheSize, ttl });
+    this.#versions = new LRUCache({ max: options.cacheSize, ttl });
     this.#content = new LRUCache({
       maxSize: options.contentCacheBytes ?? DEFAULT_CONTENT_CACHE_BYTES,
       sizeCalculation: (bytes) => Math.max(1, bytes.byteLength),
@@ -66,7 +69,10 @@ export class Reader {
     this.#unsubscribe = [
       options.bus.on('module.created', invalidate),
       options.bus.on('module.updated', invalidate),
-      options.bus.on('module.deleted', invalidate),
+      options.bus.on('module.deleted', (event) => {
+        invalidate(event);
+        this.#forgetVersions(event.id);
+      }),
     ];
   }
 
@@ -86,12 +92,49 @@ export class Reader {
     return record;
   }
 
+  /** One version of a module (frozen), or undefined when the module or that version does not exist. */
+  async getVersion(id: string, version: number): Promise<VersionRecord | undefined> {
+    const key = versionKey(id, version);
+    const cached = this.#versions.get(key);
+    if (cached) {
+      this.#metrics.cacheHits.inc({ cache: 'version' });
+      return cached;
+    }
+    this.#metrics.cacheMisses.inc({ cache: 'version' });
+    const generation = this.#generation;
+    const bytes = await this.#db.get(key);
+    if (!bytes) return undefined;
+    const record = deepFreeze(decodeVersion(bytes));
+    // Same race as getModule: a delete acknowledged during this read must not leave the version cached.
+    if (generation === this.#generation) this.#versions.set(key, record);
+    return record;
+  }
+
+  /** One page of a module's versions, newest first; empty when the module does not exist. */
+  async listVersions(id: string, options: ListOptions): Promise<VersionPage> {
+    const { limit } = options;
+    checkLimit(limit);
+    const range = prefixRange(versionPrefix(id));
+    const before = options.cursor ? decodeVersionCursor(options.cursor) : undefined;
+    const lt = before === undefined ? range.lt : versionKey(id, before);
+    const items: VersionPage['items'] = [];
+    let more = false;
+    for await (const [, value] of this.#db.entries({ gt: range.gt, lt, reverse: true, limit: limit + 1 })) {
+      if (items.length === limit) {
+        more = true;
+        break;
+      }
+      const { version, sha256, size, created_at, name } = decodeVersion(value);
+      items.push({ version, sha256, size, created_at, name });
+    }
+    const last = items[items.length - 1];
+    return { items, next_cursor: more && last ? encodeCursor(String(last.version)) : null };
+  }
+
   /** One page of modules in id order; `next_cursor` is null on the last page. */
   async listModules(options: ListOptions): Promise<ModulePage> {
     const { limit } = options;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-      throw wessError('VALIDATION', `limit must be an integer from 1 to ${MAX_PAGE}`);
-    }
+    checkLimit(limit);
     const range = moduleRange();
     const after = options.cursor ? decodeCursor(options.cursor) : undefined;
     const items: ModuleRecord[] = [];
@@ -134,11 +177,25 @@ export class Reader {
   close(): void {
     for (const off of this.#unsubscribe) off();
     this.#modules.clear();
+    this.#versions.clear();
     this.#content.clear();
+  }
+
+  /** Drops every cached version of `id`: a scan, but deletes are rare and the cache is small. */
+  #forgetVersions(id: string): void {
+    const prefix = versionPrefix(id);
+    const stale = [...this.#versions.keys()].filter((key) => key.startsWith(prefix));
+    for (const key of stale) this.#versions.delete(key);
   }
 }
 
-/** Cursor for the page after `id`: opaque to clients, base64url of the last id they saw. */
+function checkLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw wessError('VALIDATION', `limit must be an integer from 1 to ${MAX_PAGE}`);
+  }
+}
+
+/** Cursor for the page after `id` (or a version): opaque to clients, base64url of the last one they saw. */
 function encodeCursor(id: string): string {
   return Buffer.from(id, 'utf8').toString('base64url');
 }
@@ -149,6 +206,14 @@ function decodeCursor(cursor: string): string {
   // Node's base64 decoder skips junk silently, so round-trip to reject anything we did not emit.
   if (id.length === 0 || encodeCursor(id) !== cursor) throw wessError('VALIDATION', 'cursor is not valid');
   return id;
+}
+
+/** The version inside a versions cursor; VALIDATION when it is not one we could have made. */
+function decodeVersionCursor(cursor: string): number {
+  const text = decodeCursor(cursor);
+  const version = Number(text);
+  if (!/^[1-9][0-9]*$/.test(text) || version > MAX_VERSION) throw wessError('VALIDATION', 'cursor is not valid');
+  return version;
 }
 
 /** Freezes a record and everything inside it, so a caller cannot change what the cache holds. */

@@ -1,5 +1,8 @@
 import type { FunctionExport } from '../wasm/types.js';
 
+/** How a module is run: exported functions called with JSON values, or a WASI command (`_start`). */
+export type ModuleKind = 'functions' | 'wasi';
+
 /** A module as the HTTP API shows it (content bytes live apart, by sha256). */
 export interface ModuleRecord {
   id: string;
@@ -10,9 +13,30 @@ export interface ModuleRecord {
   exports: FunctionExport[];
   /** Limits of the module's memory as Wess enforces them; null when it has none. */
   memory: { min_pages: number; max_pages: number } | null;
+  /** Records written before WASI support have none stored; they read as 'functions'. */
+  kind: ModuleKind;
   created_at: string;
   updated_at: string;
 }
+
+/**
+ * One immutable version of a module, kept under `v!<id>!<version>` for as long as the module lives.
+ * `created_at` is when this version was written (a module's `created_at` is when version 1 was).
+ */
+export interface VersionRecord {
+  id: string;
+  version: number;
+  name: string;
+  sha256: string;
+  size: number;
+  exports: FunctionExport[];
+  memory: ModuleRecord['memory'];
+  kind: ModuleKind;
+  created_at: string;
+}
+
+/** A line of `GET /modules/{id}/versions`; `created_by` joins it once requests are authenticated. */
+export type VersionSummary = Pick<VersionRecord, 'version' | 'sha256' | 'size' | 'created_at' | 'name'>;
 
 /** What a create or update carries: everything the route learned from the binary. */
 export interface ModuleContent {
@@ -20,22 +44,43 @@ export interface ModuleContent {
   content: Uint8Array;
   exports: FunctionExport[];
   memory: ModuleRecord['memory'];
+  /** Optional until admission classifies every upload; absent means 'functions'. */
+  kind?: ModuleKind;
 }
 
-/** The typed messages the writer accepts; nothing else writes LevelDB. */
+/** `expectVersion` is If-Match: the writer refuses with VERSION_CONFLICT when the module moved on. */
+interface Guarded {
+  id: string;
+  expectVersion?: number;
+}
+
+/**
+ * The typed messages the writer accepts; nothing else writes LevelDB. Content travels nested,
+ * not spread: its own `kind` ('functions' | 'wasi') would clash with the message's `kind`.
+ */
 export type WriteMessage =
-  | ({ kind: 'create-module'; id: string; name: string } & ModuleContent)
-  | ({ kind: 'update-module'; id: string; name?: string } & ModuleContent)
-  | { kind: 'delete-module'; id: string };
+  | { kind: 'create-module'; id: string; name: string; content: ModuleContent }
+  | ({ kind: 'update-module'; name?: string; content: ModuleContent } & Guarded)
+  | ({ kind: 'rename-module'; name: string } & Guarded)
+  | ({ kind: 'rollback-module'; toVersion: number } & Guarded)
+  | ({ kind: 'delete-module' } & Guarded);
 
 /** What the writer answers for each message kind, once the batch holding it is on disk. */
 export interface WriteResult {
   'create-module': ModuleRecord;
   'update-module': ModuleRecord;
+  'rename-module': ModuleRecord;
+  'rollback-module': ModuleRecord;
+  /** The record as it was before the delete. */
   'delete-module': ModuleRecord;
 }
 
 export interface ModulePage {
   items: ModuleRecord[];
+  next_cursor: string | null;
+}
+
+export interface VersionPage {
+  items: VersionSummary[];
   next_cursor: string | null;
 }

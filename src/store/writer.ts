@@ -3,9 +3,9 @@ import type { EventBus } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { applyMessage, type Applied } from './apply.js';
-import { decodeSchemaVersion, encodeSchemaVersion } from './codec.js';
 import type { Db } from './db.js';
-import { moduleRange, SCHEMA_KEY, SCHEMA_VERSION } from './keys.js';
+import { moduleRange } from './keys.js';
+import { ensureSchema } from './migrate.js';
 import { Overlay } from './overlay.js';
 import type { ModuleRecord, WriteMessage, WriteResult } from './types.js';
 
@@ -60,7 +60,7 @@ export class Writer {
     options.metrics.writerQueueDepth.set(0);
   }
 
-  /** Checks (or, on a new database, writes) the schema version, counts modules, and returns a writer. */
+  /** Checks (on a new database writes, on an old one migrates) the schema, counts modules, and returns a writer. */
   static async start(options: WriterOptions): Promise<Writer> {
     await ensureSchema(options.db);
     return new Writer(options, await countModules(options.db));
@@ -191,23 +191,10 @@ export class Writer {
 function groupSize(queue: readonly Pending[]): number {
   let bytes = 0;
   for (const [i, { msg }] of queue.entries()) {
-    bytes += msg.kind === 'delete-module' ? 0 : msg.content.byteLength;
+    bytes += 'content' in msg ? msg.content.content.byteLength : 0;
     if (bytes > MAX_BATCH_BYTES && i > 0) return i;
   }
   return queue.length;
-}
-
-/** Writes the schema version on a new database; refuses a database written by a newer layout. */
-async function ensureSchema(db: Db): Promise<void> {
-  const stored = await db.get(SCHEMA_KEY);
-  if (stored === undefined) {
-    await db.batch([{ type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(SCHEMA_VERSION) }], { sync: true });
-    return;
-  }
-  const version = decodeSchemaVersion(stored);
-  if (version !== SCHEMA_VERSION) {
-    throw new Error(`database schema version ${String(version)} is not supported (this Wess uses ${SCHEMA_VERSION})`);
-  }
 }
 
 /** Counts module records by key, without reading them. */

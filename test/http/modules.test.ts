@@ -111,6 +111,19 @@ describe('module routes', () => {
     assert.equal(raw.json().version, 4);
   });
 
+  test('a rename never brings back content that a concurrent PUT replaced (regression: rename re-sent the content it had read)', async () => {
+    for (let round = 0; round < 5; round++) {
+      const mod = await upload(t.app, 'add');
+      const [content, rename] = await Promise.all([
+        t.app.inject({ method: 'PUT', url: `/modules/${mod.id}`, payload: { content: fixture('single-export').toString('base64') } }),
+        t.app.inject({ method: 'PUT', url: `/modules/${mod.id}`, payload: { name: 'renamed' } }),
+      ]);
+      assert.deepEqual([content.statusCode, rename.statusCode], [200, 200]);
+      const now = (await t.app.inject({ method: 'GET', url: `/modules/${mod.id}` })).json();
+      assert.deepEqual([now.version, now.name, now.exports[0].name], [3, 'renamed', 'double'], `round ${round}`);
+    }
+  });
+
   test('PUT with a bad module is refused and leaves the old version running', async () => {
     const mod = await upload(t.app, 'add');
     for (const content of [Buffer.from('not wasm at all'), fixture('imports-fn'), fixture('big-memory')]) {
@@ -128,8 +141,13 @@ describe('module routes', () => {
     const del = await t.app.inject({ method: 'DELETE', url: `/modules/${mod.id}` });
     assert.equal(del.statusCode, 204);
     assert.equal(del.body, '');
-    for (const [method, url] of [['GET', `/modules/${mod.id}`], ['GET', `/modules/${mod.id}/content`], ['DELETE', `/modules/${mod.id}`], ['POST', `/modules/${mod.id}/run`], ['PUT', `/modules/${mod.id}`]] as const) {
-      const payload = method === 'PUT' ? { name: 'x' } : method === 'POST' ? { function: 'add', args: [1, 2] } : undefined;
+    const gone = [
+      ['GET', `/modules/${mod.id}`], ['GET', `/modules/${mod.id}/content`], ['DELETE', `/modules/${mod.id}`], ['POST', `/modules/${mod.id}/run`],
+      ['PUT', `/modules/${mod.id}`], ['GET', `/modules/${mod.id}/versions`], ['GET', `/modules/${mod.id}/versions/1`],
+      ['GET', `/modules/${mod.id}/versions/1/content`], ['POST', `/modules/${mod.id}/rollback`],
+    ] as const;
+    for (const [method, url] of gone) {
+      const payload = method === 'PUT' ? { name: 'x' } : url.endsWith('/rollback') ? { version: 1 } : method === 'POST' ? { function: 'add', args: [1, 2] } : undefined;
       const res = await t.app.inject({ method, url, ...(payload ? { payload } : {}) });
       assert.equal(res.statusCode, 404, `${method} ${url}`);
       assert.equal(res.json().error.code, 'MODULE_NOT_FOUND');

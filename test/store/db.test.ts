@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openDb } from '../../src/store/db.js';
-import { prefixRange, refKey, refPrefix, versionKey } from '../../src/store/keys.js';
+import { legacyRefKey, prefixRange, refKey, refPrefix, versionKey, versionOfKey } from '../../src/store/keys.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -53,11 +53,13 @@ describe('db facade', () => {
 });
 
 describe('key layout', () => {
-  it('keeps every reference to a blob, present or future, under one prefix', () => {
+  it('keeps every reference to a blob, of any module and version, under one prefix', () => {
     const sha = 'a'.repeat(64);
-    assert.ok(refKey(sha, 'id-1').startsWith(refPrefix(sha)));
-    // A future per-version reference stays inside the same prefix, so the blob check still sees it.
-    assert.ok(`${refKey(sha, 'id-1')}!0000000002`.startsWith(refPrefix(sha)));
+    assert.equal(refKey(sha, 'id-1', 2), `r!${sha}!id-1!0000000002`);
+    assert.ok(refKey(sha, 'id-1', 2).startsWith(refPrefix(sha)));
+    assert.ok(legacyRefKey(sha, 'id-1').startsWith(refPrefix(sha)), 'schema 1 references too, until migrated');
+    assert.equal(versionOfKey(refKey(sha, 'id-1', 12)), 12);
+    assert.equal(versionOfKey(versionKey('id-1', 345)), 345);
     assert.equal(versionKey('id-1', 2), 'v!id-1!0000000002');
     assert.ok(versionKey('id', 9) < versionKey('id', 10), 'versions sort numerically');
     assert.deepEqual(prefixRange('m!'), { gt: 'm!', lt: 'm"' });

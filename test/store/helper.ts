@@ -78,7 +78,7 @@ export function content(label: string): ModuleContent {
 
 /** Creates a module named `name` with content `label` and returns its record. */
 export function createModule(store: Store, name: string, label = name) {
-  return store.writer.submit({ kind: 'create-module', id: randomUUID(), name, ...content(label) });
+  return store.writer.submit({ kind: 'create-module', id: randomUUID(), name, content: content(label) });
 }
 
 /** Sum and count of a histogram, read from its metric values. */
@@ -89,7 +89,7 @@ export async function histogram(metric: Metrics['writerBatchSize']): Promise<{ c
 }
 
 /** A counter's value for one label set. */
-export async function counter(metric: Metrics['cacheHits'], cache: 'module' | 'content'): Promise<number> {
+export async function counter(metric: Metrics['cacheHits'], cache: 'module' | 'version' | 'content'): Promise<number> {
   const { values } = await metric.get();
   return values.find((v) => v.labels.cache === cache)?.value ?? 0;
 }

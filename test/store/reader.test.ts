@@ -27,7 +27,7 @@ describe('Reader', () => {
     try {
       const v1 = await createModule(store, 'a', 'one');
       assert.equal((await store.reader.getModule(v1.id))?.version, 1, 'now cached');
-      const v2 = await store.writer.submit({ kind: 'update-module', id: v1.id, name: 'b', ...content('two') });
+      const v2 = await store.writer.submit({ kind: 'update-module', id: v1.id, name: 'b', content: content('two') });
       assert.deepEqual(await store.reader.getModule(v1.id), v2);
       await store.writer.submit({ kind: 'delete-module', id: v1.id });
       assert.equal(await store.reader.getModule(v1.id), undefined);
@@ -62,7 +62,7 @@ describe('Reader', () => {
       };
       const reader = new Reader({ db: slow, cacheSize: 10, ttlSeconds: 60, bus: store.bus, metrics: store.metrics });
       const racing = reader.getModule(v1.id);
-      const v2 = await store.writer.submit({ kind: 'update-module', id: v1.id, ...content('two') });
+      const v2 = await store.writer.submit({ kind: 'update-module', id: v1.id, content: content('two') });
       release();
       assert.equal((await racing)?.version, 1, 'a read concurrent with the write may see the old record');
       assert.deepEqual(await reader.getModule(v1.id), v2, 'but it must not have cached it');

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { createLogger } from '../../src/logger.js';
 import type { Db } from '../../src/store/db.js';
 import { sha256Hex } from '../../src/store/codec.js';
-import { blobKey, SCHEMA_KEY } from '../../src/store/keys.js';
+import { blobKey, refKey, SCHEMA_KEY } from '../../src/store/keys.js';
 import type { ModuleRecord } from '../../src/store/types.js';
 import { Writer } from '../../src/store/writer.js';
 import { content, createModule, histogram, keysWithPrefix, openStore } from './helper.js';
@@ -38,7 +38,7 @@ describe('Writer', () => {
         return { sha256: sha256Hex(bytes), content: bytes, exports: [], memory: null };
       };
       const writes = Array.from({ length: 12 }, (_, i) =>
-        store.writer.submit({ kind: 'create-module', id: randomUUID(), name: `big${i}`, ...big(i) }),
+        store.writer.submit({ kind: 'create-module', id: randomUUID(), name: `big${i}`, content: big(i) }),
       );
       assert.equal((await Promise.all(writes)).length, 12);
       assert.deepEqual(await histogram(store.metrics.writerBatchSize), { count: 2, sum: 12 }, '8 × 4 MiB, then 4');
@@ -52,7 +52,7 @@ describe('Writer', () => {
     try {
       const created = await Promise.all(Array.from({ length: 20 }, (_, i) => createModule(store, `m${i}`)));
       const first = created[0]!;
-      const updated = await store.writer.submit({ kind: 'update-module', id: first.id, name: 'renamed', ...content('v2') });
+      const updated = await store.writer.submit({ kind: 'update-module', id: first.id, name: 'renamed', content: content('v2') });
       const deleted = created[1]!;
       await store.writer.submit({ kind: 'delete-module', id: deleted.id });
       await store.reopen();
@@ -66,10 +66,10 @@ describe('Writer', () => {
     }
   });
 
-  it('writes schema version 1 at first open', async () => {
+  it('writes schema version 2 at first open', async () => {
     const store = await openStore();
     try {
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '1');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '2');
     } finally {
       await store.close();
     }
@@ -92,13 +92,13 @@ describe('Writer', () => {
     }
   });
 
-  it('drops the old blob when an update moves the last reference to new content', async () => {
+  it('keeps the old blob while an old version still uses it', async () => {
     const store = await openStore();
     try {
       const a = await createModule(store, 'a', 'old');
-      const b = await store.writer.submit({ kind: 'update-module', id: a.id, ...content('new') });
-      assert.deepEqual(await keysWithPrefix(store.db, 'b!'), [blobKey(b.sha256)]);
-      assert.deepEqual(await keysWithPrefix(store.db, 'r!'), [`r!${b.sha256}!${a.id}`]);
+      const b = await store.writer.submit({ kind: 'update-module', id: a.id, content: content('new') });
+      assert.deepEqual(await keysWithPrefix(store.db, 'b!'), [blobKey(a.sha256), blobKey(b.sha256)].sort());
+      assert.deepEqual(await keysWithPrefix(store.db, 'r!'), [refKey(a.sha256, a.id, 1), refKey(b.sha256, a.id, 2)].sort());
     } finally {
       await store.close();
     }
@@ -110,12 +110,12 @@ describe('Writer', () => {
       const v1 = await createModule(store, 'calc', 'one');
       assert.equal(v1.version, 1);
       assert.equal(v1.created_at, v1.updated_at);
-      const v2 = await store.writer.submit({ kind: 'update-module', id: v1.id, ...content('two') });
+      const v2 = await store.writer.submit({ kind: 'update-module', id: v1.id, content: content('two') });
       assert.equal(v2.version, 2);
       assert.equal(v2.name, 'calc');
       assert.equal(v2.created_at, v1.created_at);
       assert.ok(v2.updated_at >= v1.updated_at);
-      const v3 = await store.writer.submit({ kind: 'update-module', id: v1.id, name: 'calc2', ...content('two') });
+      const v3 = await store.writer.submit({ kind: 'update-module', id: v1.id, name: 'calc2', content: content('two') });
       assert.deepEqual([v3.version, v3.name], [3, 'calc2']);
     } finally {
       await store.close();
@@ -127,15 +127,17 @@ describe('Writer', () => {
     try {
       const id = randomUUID();
       const [created, u1, u2, deleted] = await Promise.all([
-        store.writer.submit({ kind: 'create-module', id, name: 'x', ...content('1') }),
-        store.writer.submit({ kind: 'update-module', id, ...content('2') }),
-        store.writer.submit({ kind: 'update-module', id, ...content('3') }),
+        store.writer.submit({ kind: 'create-module', id, name: 'x', content: content('1') }),
+        store.writer.submit({ kind: 'update-module', id, content: content('2') }),
+        store.writer.submit({ kind: 'update-module', id, content: content('3') }),
         store.writer.submit({ kind: 'delete-module', id }),
       ]);
       assert.deepEqual([created.version, u1.version, u2.version, deleted.version], [1, 2, 3, 3]);
       assert.equal((await histogram(store.metrics.writerBatchSize)).count, 1, 'all four went in one batch');
       assert.equal(await store.reader.getModule(id), undefined);
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), [], 'no blob outlives the deleted module');
+      assert.deepEqual(await keysWithPrefix(store.db, 'v!'), [], 'nor any version staged in the same batch');
+      assert.deepEqual(await keysWithPrefix(store.db, 'r!'), []);
       assert.equal(store.writer.moduleCount, 0);
     } finally {
       await store.close();
@@ -148,7 +150,7 @@ describe('Writer', () => {
       const missing = randomUUID();
       const results = await Promise.allSettled([
         createModule(store, 'ok1'),
-        store.writer.submit({ kind: 'update-module', id: missing, ...content('x') }),
+        store.writer.submit({ kind: 'update-module', id: missing, content: content('x') }),
         store.writer.submit({ kind: 'delete-module', id: missing }),
         createModule(store, 'ok2'),
       ]);
@@ -166,7 +168,7 @@ describe('Writer', () => {
     const store = await openStore();
     try {
       const bad = { ...content('a'), sha256: content('b').sha256 };
-      await assert.rejects(store.writer.submit({ kind: 'create-module', id: randomUUID(), name: 'bad', ...bad }), {
+      await assert.rejects(store.writer.submit({ kind: 'create-module', id: randomUUID(), name: 'bad', content: bad }), {
         code: 'INTERNAL',
       });
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), []);
@@ -213,7 +215,7 @@ describe('Writer', () => {
       store.bus.on('module.deleted', () => seen.push('deleted'));
       const created = await createModule(store, 'e', 'one');
       assert.deepEqual(seen, ['created v1'], 'the event came before the answer');
-      await store.writer.submit({ kind: 'update-module', id: created.id, ...content('two') });
+      await store.writer.submit({ kind: 'update-module', id: created.id, content: content('two') });
       await store.writer.submit({ kind: 'delete-module', id: created.id });
       assert.deepEqual(seen, ['created v1', `updated v2 from ${created.sha256.slice(0, 4)}`, 'deleted']);
     } finally {
@@ -260,8 +262,8 @@ describe('Writer', () => {
       let announced = 0;
       store.bus.on('module.created', () => announced++);
       const results = await Promise.allSettled([
-        writer.submit({ kind: 'create-module', id: randomUUID(), name: 'a', ...content('a') }),
-        writer.submit({ kind: 'create-module', id: randomUUID(), name: 'b', ...content('b') }),
+        writer.submit({ kind: 'create-module', id: randomUUID(), name: 'a', content: content('a') }),
+        writer.submit({ kind: 'create-module', id: randomUUID(), name: 'b', content: content('b') }),
       ]);
       for (const r of results) {
         assert.equal(r.status, 'rejected');

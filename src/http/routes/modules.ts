@@ -2,11 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { v4 as uuidv4 } from 'uuid';
 import { wessError } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
-import type { ModuleContent, ModuleRecord } from '../../store/types.js';
+import type { ModuleRecord } from '../../store/types.js';
 import {
   createJsonBody,
+  etag,
   idParams,
   listQuery,
+  parseIfMatch,
   parseWith,
   rawUpdateQuery,
   rawUploadQuery,
@@ -66,8 +68,8 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     const content = await admit(bytes);
     const id = uuidv4();
     request.moduleId = id;
-    const record = await writer.submit({ kind: 'create-module', id, name, ...content });
-    return reply.code(201).header('location', `/modules/${record.id}`).send(record);
+    const record = await writer.submit({ kind: 'create-module', id, name, content });
+    return reply.code(201).header('location', `/modules/${record.id}`).header('etag', etag(record.version)).send(record);
   });
 
   app.get('/modules', async (request) => {
@@ -75,7 +77,10 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     return reader.listModules(query.cursor === undefined ? { limit: query.limit } : { limit: query.limit, cursor: query.cursor });
   });
 
-  app.get('/modules/:id', async (request) => findModule(services, request));
+  app.get('/modules/:id', async (request, reply) => {
+    const record = await findModule(services, request);
+    return reply.header('etag', etag(record.version)).send(record);
+  });
 
   app.get('/modules/:id/content', async (request, reply: FastifyReply) => {
     const record = await findModule(services, request);
@@ -84,34 +89,39 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     return reply.type('application/wasm').header('x-wess-sha256', record.sha256).send(Buffer.from(bytes));
   });
 
-  app.put('/modules/:id', async (request) => {
-    const current = await findModule(services, request);
+  app.put('/modules/:id', async (request, reply) => {
+    const expectVersion = parseIfMatch(request.headers['if-match']);
+    const { id } = await findModule(services, request);
     let name: string | undefined;
-    let content: ModuleContent;
+    let bytes: Uint8Array | undefined;
     if (isRawWasm(request)) {
       ({ name } = parseWith(rawUpdateQuery, request.query, 'query'));
-      content = await admit(request.body as Buffer);
+      bytes = request.body as Buffer;
     } else {
       const body = parseWith(updateJsonBody, request.body, 'body');
       name = body.name;
-      content = body.content === undefined
-        ? await currentContent(services, current)
-        : await admit(decodeBase64(body.content, config.limits.max_module_size));
+      if (body.content !== undefined) bytes = decodeBase64(body.content, config.limits.max_module_size);
     }
-    const update = { kind: 'update-module', id: current.id, ...content } as const;
-    return writer.submit(name === undefined ? update : { ...update, name });
+    // If-Match is checked by the writer against the batch it is building, not here: a check in the
+    // route would race with a concurrent PUT queued behind it. A rename likewise keeps whatever
+    // content is current when the writer gets to it, not what this route read.
+    const record = bytes
+      ? await writer.submit({ kind: 'update-module', id, name, content: await admit(bytes), expectVersion })
+      : await writer.submit({ kind: 'rename-module', id, name: requireName(name), expectVersion });
+    return reply.header('etag', etag(record.version)).send(record);
   });
 
   app.delete('/modules/:id', async (request, reply) => {
     const { id } = parseWith(idParams, request.params, 'path');
     request.moduleId = id;
-    await writer.submit({ kind: 'delete-module', id });
+    const expectVersion = parseIfMatch(request.headers['if-match']);
+    await writer.submit({ kind: 'delete-module', id, expectVersion });
     return reply.code(204).send();
   });
 }
 
-async function currentContent(services: Services, record: ModuleRecord): Promise<ModuleContent> {
-  const bytes = await services.reader.getContent(record.sha256);
-  if (!bytes) throw wessError('CONTENT_CORRUPT', `content ${record.sha256} of module ${record.id} is missing from the store`);
-  return { sha256: record.sha256, content: bytes, exports: record.exports, memory: record.memory };
+/** The schema already refuses a PUT with neither name nor content; this narrows the type. */
+function requireName(name: string | undefined): string {
+  if (name === undefined) throw wessError('VALIDATION', 'body: give name, content or both');
+  return name;
 }

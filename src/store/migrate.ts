@@ -1,0 +1,46 @@
+import { decodeRecord, decodeSchemaVersion, encodeSchemaVersion, encodeVersion } from './codec.js';
+import type { Db, DbOp } from './db.js';
+import { legacyRefKey, moduleRange, refKey, SCHEMA_KEY, SCHEMA_VERSION, versionKey } from './keys.js';
+import { versionOf } from './history.js';
+
+const EMPTY = new Uint8Array(0);
+
+/** Writes the schema version on a new database, upgrades an older layout, refuses a newer one. */
+export async function ensureSchema(db: Db): Promise<void> {
+  const stored = await db.get(SCHEMA_KEY);
+  if (stored === undefined) {
+    await db.batch([schemaOp()], { sync: true });
+    return;
+  }
+  const version = decodeSchemaVersion(stored);
+  if (version === 1) {
+    await migrateFrom1(db);
+    return;
+  }
+  if (version !== SCHEMA_VERSION) {
+    throw new Error(`database schema version ${String(version)} is not supported (this Wess uses ${SCHEMA_VERSION})`);
+  }
+}
+
+/**
+ * Schema 1 kept only current records, with one `r!<sha256>!<id>` per module. Each module gets the
+ * version record of its current version (older ones were never kept, so history starts there) and
+ * a per-version reference; one atomic batch with the new schema number, so a crash redoes it all.
+ */
+async function migrateFrom1(db: Db): Promise<void> {
+  const ops: DbOp[] = [];
+  for await (const [, value] of db.entries(moduleRange())) {
+    const record = decodeRecord(value);
+    ops.push(
+      { type: 'put', key: versionKey(record.id, record.version), value: encodeVersion(versionOf(record)) },
+      { type: 'put', key: refKey(record.sha256, record.id, record.version), value: EMPTY },
+      { type: 'del', key: legacyRefKey(record.sha256, record.id) },
+    );
+  }
+  ops.push(schemaOp());
+  await db.batch(ops, { sync: true });
+}
+
+function schemaOp(): DbOp {
+  return { type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(SCHEMA_VERSION) };
+}
