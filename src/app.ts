@@ -5,9 +5,11 @@ import { poolSize, type Config } from './config/schema.js';
 import { wessError } from './errors.js';
 import { EventBus } from './events.js';
 import { installErrorHandling, sendError } from './http/error-handler.js';
+import { eventRoutes } from './http/routes/events.js';
 import { healthRoutes } from './http/routes/health.js';
 import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
+import { versionRoutes } from './http/routes/versions.js';
 import type { Services } from './http/services.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -33,7 +35,8 @@ const UNPROTECTED = new Set(['/health/live', '/health/ready', '/health', '/metri
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<WessApp> {
   const logger = options.logger ?? createLogger(config.log.level);
   const metrics = createMetrics();
-  const bus = new EventBus();
+  const bus = new EventBus((err, event) => logger.error({ err, topic: event.topic }, 'event listener failed'));
+  bus.subscribe('*', (event) => metrics.moduleEvents.inc({ topic: event.topic }));
   const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files });
   const writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit });
   const reader = new Reader({ db, bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
@@ -119,7 +122,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   healthRoutes(app, services);
   moduleRoutes(app, services);
+  versionRoutes(app, services);
   runRoutes(app, services);
+  eventRoutes(app, services);
 
   app.addHook('preClose', async () => {
     services.lifecycle.closing = true;

@@ -1,28 +1,68 @@
-import { EventEmitter } from 'node:events';
-
 /** What the writer announces once a change is durable. */
 export interface ModuleEvents {
   'module.created': { id: string; sha256: string; version: number };
-  'module.updated': { id: string; sha256: string; version: number; previous_sha256: string };
+  /** `rollback_from`: set when the update is a rollback; the old version whose content `version` restores. */
+  'module.updated': { id: string; sha256: string; version: number; previous_sha256: string; rollback_from?: number };
   'module.deleted': { id: string; sha256: string };
 }
 
 export type EventTopic = keyof ModuleEvents;
 
-/** A typed in-process event bus: listeners are called synchronously, in subscription order. */
+/** An event as wildcard listeners (and SSE clients) see it: its topic, a sequence number and a time. */
+export type BusEvent = {
+  [T in EventTopic]: { topic: T; seq: number; at: string } & ModuleEvents[T];
+}[EventTopic];
+
+/** A topic, every topic under a prefix (`module.*`), or everything (`*`). */
+export type EventPattern = EventTopic | `${string}.*` | '*';
+
+function matches(pattern: EventPattern, topic: EventTopic): boolean {
+  if (pattern === '*' || pattern === topic) return true;
+  return pattern.endsWith('.*') && topic.startsWith(pattern.slice(0, -1));
+}
+
+/**
+ * A typed in-process event bus. Listeners run synchronously in subscription order; one that throws
+ * does not stop the others (the error goes to `onListenerError`). Every event gets a sequence
+ * number so that stream clients can resume after a reconnect.
+ */
 export class EventBus {
-  readonly #emitter = new EventEmitter();
+  readonly #listeners: { pattern: EventPattern; listener: (event: BusEvent) => void }[] = [];
+  #seq = 0;
 
-  constructor() {
-    this.#emitter.setMaxListeners(100);
+  constructor(private readonly onListenerError: (err: unknown, event: BusEvent) => void = () => {}) {}
+
+  /** Subscribes to one topic; returns the unsubscribe function. */
+  on<T extends EventTopic>(topic: T, listener: (event: ModuleEvents[T] & { seq: number; at: string }) => void): () => void {
+    return this.subscribe(topic, listener as (event: BusEvent) => void);
   }
 
-  on<T extends EventTopic>(topic: T, listener: (event: ModuleEvents[T]) => void): () => void {
-    this.#emitter.on(topic, listener);
-    return () => this.#emitter.off(topic, listener);
+  /** Subscribes to a pattern (`module.*`, `*`, or a topic); the listener sees the topic too. */
+  subscribe(pattern: EventPattern, listener: (event: BusEvent) => void): () => void {
+    const entry = { pattern, listener };
+    this.#listeners.push(entry);
+    return () => {
+      const at = this.#listeners.indexOf(entry);
+      if (at !== -1) this.#listeners.splice(at, 1);
+    };
   }
 
-  emit<T extends EventTopic>(topic: T, event: ModuleEvents[T]): void {
-    this.#emitter.emit(topic, event);
+  /** Publishes an event to every matching listener; returns it as listeners saw it. */
+  emit<T extends EventTopic>(topic: T, payload: ModuleEvents[T]): BusEvent {
+    const event = { ...payload, topic, seq: ++this.#seq, at: new Date().toISOString() } as BusEvent;
+    for (const { pattern, listener } of [...this.#listeners]) {
+      if (!matches(pattern, topic)) continue;
+      try {
+        listener(event);
+      } catch (err) {
+        this.onListenerError(err, event);
+      }
+    }
+    return event;
+  }
+
+  /** Listeners currently subscribed (for health detail and tests). */
+  get listenerCount(): number {
+    return this.#listeners.length;
   }
 }

@@ -103,6 +103,17 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers,
     }),
+    moduleEvents: new Counter({
+      name: 'wess_module_events_total',
+      help: 'Module changes published on the event bus, by topic.',
+      labelNames: ['topic'] as const,
+      registers,
+    }),
+    eventClients: new Gauge({
+      name: 'wess_event_clients',
+      help: 'Server-Sent Events streams open on /events.',
+      registers,
+    }),
     modules: new Gauge({
       name: 'wess_modules',
       help: 'Modules stored.',

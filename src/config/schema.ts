@@ -18,6 +18,8 @@ export const configSchema = z
         /** Milliseconds in-flight requests get to finish after SIGTERM. */
         shutdown_grace: positiveInt.default(10_000),
         trust_proxy: z.boolean().default(false),
+        /** Server-Sent Events clients on /events at once; more get 503. */
+        max_event_clients: positiveInt.default(1000),
       })
       .strict()
       .prefault({}),
@@ -48,6 +50,8 @@ export const configSchema = z
         queue_limit: positiveInt.default(10_000),
         /** Compiled modules kept per process. */
         compiled_cache_size: positiveInt.default(256),
+        /** Bytes of stdout and of stderr kept from one WASI run. */
+        max_output: positiveInt.default(1024 * 1024),
       })
       .strict()
       .prefault({}),
@@ -55,6 +59,8 @@ export const configSchema = z
       .object({
         max_module_size: positiveInt.default(2 * 1024 * 1024),
         max_args: z.number().int().min(0).max(1000).default(10),
+        /** Argument tuples in one batch run. */
+        max_batch: positiveInt.max(10_000).default(100),
       })
       .strict()
       .prefault({}),

@@ -1,0 +1,87 @@
+import type { FastifyInstance } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { validate as isUuid } from 'uuid';
+import { z } from 'zod';
+import { wessError } from '../../errors.js';
+import type { BusEvent } from '../../events.js';
+import { parseWith } from '../schemas.js';
+import type { Services } from '../services.js';
+
+/** Events kept for clients that reconnect with Last-Event-ID. */
+const REPLAY_LIMIT = 1000;
+const HEARTBEAT_MS = 15_000;
+/** A client that lets this much pile up unread is dropped rather than buffered without bound. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+
+const eventsQuery = z
+  .object({ module: z.string().refine((id) => isUuid(id), 'must be a module id (UUID)').optional() })
+  .strict();
+
+function frame(event: BusEvent): string {
+  const { topic, seq, at, id, ...rest } = event;
+  return `id: ${seq}\nevent: ${topic}\ndata: ${JSON.stringify({ type: topic, module_id: id, at, ...rest })}\n\n`;
+}
+
+/**
+ * GET /events: module changes as Server-Sent Events, optionally for one module (`?module=<id>`).
+ * A client that reconnects with Last-Event-ID gets what it missed from a bounded replay buffer.
+ */
+export function eventRoutes(app: FastifyInstance, services: Services): void {
+  const { bus, config, lifecycle, metrics } = services;
+  const clients = new Set<ServerResponse>();
+  const recent: BusEvent[] = [];
+  bus.subscribe('*', (event) => {
+    recent.push(event);
+    if (recent.length > REPLAY_LIMIT) recent.shift();
+  });
+
+  app.get('/events', async (request, reply) => {
+    const query = parseWith(eventsQuery, request.query, 'query');
+    if (clients.size >= config.server.max_event_clients) {
+      throw wessError('UNAVAILABLE', `too many event streams open (${clients.size}); retry later`);
+    }
+    const lastId = Number(request.headers['last-event-id']);
+    const wanted = (event: BusEvent) => query.module === undefined || event.id === query.module;
+    const raw = reply.raw;
+    reply.hijack();
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      // The stream is the connection's whole life: once it ends (shutdown), the socket goes too,
+      // instead of idling as keep-alive and holding server.close() open.
+      connection: 'close',
+      'x-accel-buffering': 'no',
+      'x-request-id': request.id,
+    });
+    raw.write(`retry: 2000\n: connected\n\n`);
+    if (Number.isInteger(lastId)) {
+      for (const event of recent) if (event.seq > lastId && wanted(event)) raw.write(frame(event));
+    }
+    clients.add(raw);
+    metrics.eventClients.set(clients.size);
+    const send = (event: BusEvent) => {
+      if (!wanted(event)) return;
+      if (raw.writableLength > MAX_BUFFERED_BYTES) {
+        request.log.warn({ buffered: raw.writableLength }, 'event stream client too slow; closing it');
+        raw.destroy();
+        return;
+      }
+      raw.write(frame(event));
+    };
+    const unsubscribe = bus.subscribe('*', send);
+    const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS).unref();
+    raw.on('close', () => {
+      clearInterval(heartbeat);
+      unsubscribe();
+      clients.delete(raw);
+      metrics.eventClients.set(clients.size);
+    });
+    request.log.info({ module_id: query.module, clients: clients.size }, 'event stream opened');
+    if (lifecycle.closing) raw.end();
+  });
+
+  // Streams never end by themselves: close them when shutdown starts, or server.close() would wait forever.
+  app.addHook('preClose', async () => {
+    for (const client of clients) client.end();
+  });
+}
