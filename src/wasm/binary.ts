@@ -1,9 +1,9 @@
 import { wessError } from '../errors.js';
 import { ByteReader, encodeULeb128, malformed } from './byte-reader.js';
 import { expectSectionEnd, readSections, sectionReader, SectionId, type Section } from './sections.js';
-import type { FuncType, FunctionExport, ImportInfo, MemoryInfo, ModuleInfo, ValType } from './types.js';
+import type { FuncType, FunctionExport, ImportInfo, MemoryExport, MemoryInfo, ModuleInfo, ValType } from './types.js';
 
-export { checkPolicy, effectiveMemory } from './policy.js';
+export { checkPolicy, effectiveMemory, moduleKind } from './policy.js';
 
 const VAL_TYPES: Readonly<Record<number, ValType>> = {
   0x7f: 'i32',
@@ -29,6 +29,7 @@ interface Collected {
   imports: ImportInfo[];
   memories: MemoryInfo[];
   exports: { name: string; index: number; offset: number }[];
+  memoryExports: MemoryExport[];
   hasStart: boolean;
 }
 
@@ -36,7 +37,7 @@ interface Collected {
 export function inspect(bytes: Uint8Array): ModuleInfo {
   const c: Collected = {
     types: [], funcTypes: [], definedFuncs: 0, codeEntries: 0, dataCount: null, dataEntries: 0,
-    imports: [], memories: [], exports: [], hasStart: false,
+    imports: [], memories: [], exports: [], memoryExports: [], hasStart: false,
   };
   for (const section of readSections(bytes)) {
     const r = sectionReader(bytes, section);
@@ -69,7 +70,7 @@ function finish(c: Collected, size: number): ModuleInfo {
     if (type === undefined) throw malformed(`export "${name}" refers to unknown function ${index}`, offset);
     return { name, params: [...type.params], results: [...type.results] };
   });
-  return { exports, imports: c.imports, memories: c.memories, hasStart: c.hasStart };
+  return { exports, imports: c.imports, memories: c.memories, hasStart: c.hasStart, memoryExports: c.memoryExports };
 }
 
 /** Reads a vector length, refusing one that cannot fit in the bytes left (every entry takes at least one byte). */
@@ -116,8 +117,14 @@ function readImports(r: ByteReader, c: Collected): void {
     const kindByte = r.u8('import kind');
     const kind = IMPORT_KINDS[kindByte];
     if (kind === undefined) throw malformed(`import "${module}.${name}": unknown import kind 0x${kindByte.toString(16)}`, at);
-    if (kind === 'function') c.funcTypes.push(typeIndex(r, c));
-    else if (kind === 'table') { valType(r); readLimits(r, 'table'); }
+    if (kind === 'function') {
+      const index = typeIndex(r, c);
+      c.funcTypes.push(index);
+      const type = c.types[index] as FuncType;
+      c.imports.push({ module, name, kind, type: { params: [...type.params], results: [...type.results] } });
+      continue;
+    }
+    if (kind === 'table') { valType(r); readLimits(r, 'table'); }
     else if (kind === 'memory') readLimits(r, 'memory');
     else if (kind === 'global') { valType(r); mutability(r); }
     else { attribute(r); typeIndex(r, c); }
@@ -155,6 +162,7 @@ function readExports(r: ByteReader, c: Collected): void {
     if (kind > 4) throw malformed(`export "${name}": unknown export kind 0x${kind.toString(16)}`, at);
     const index = r.u32('export index');
     if (kind === 0) c.exports.push({ name, index, offset });
+    else if (kind === 2) c.memoryExports.push({ name, index });
   }
 }
 
@@ -223,13 +231,71 @@ export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
   return changed ? replaceSection(bytes, section, content) : bytes;
 }
 
-function replaceSection(bytes: Uint8Array, section: Section, content: number[]): Uint8Array {
-  const header = [section.id, ...encodeULeb128(content.length)];
-  const tail = bytes.subarray(section.end);
-  const out = new Uint8Array(section.headerStart + header.length + content.length + tail.length);
-  out.set(bytes.subarray(0, section.headerStart), 0);
-  out.set(header, section.headerStart);
-  out.set(content, section.headerStart + header.length);
-  out.set(tail, section.headerStart + header.length + content.length);
+function replaceSection(bytes: Uint8Array, section: Section, content: ArrayLike<number>): Uint8Array {
+  return splice(bytes, section.headerStart, section.end, [section.id, ...encodeULeb128(content.length)], content);
+}
+
+/** A copy of `bytes` with `[start, end)` replaced by `header` followed by `content`. */
+function splice(bytes: Uint8Array, start: number, end: number, header: number[], content: ArrayLike<number>): Uint8Array {
+  const tail = bytes.subarray(end);
+  const out = new Uint8Array(start + header.length + content.length + tail.length);
+  out.set(bytes.subarray(0, start), 0);
+  out.set(header, start);
+  out.set(content, start + header.length);
+  out.set(tail, start + header.length + content.length);
   return out;
+}
+
+/** The export name `exposeMemory` gives memory 0 (with a numeric suffix if a module already uses it). */
+export const EXPOSED_MEMORY_NAME = '__wess_memory';
+
+// Sections that must come after the export section; a new one goes before the first of them.
+const AFTER_EXPORT: ReadonlySet<number> = new Set([SectionId.start, SectionId.element, SectionId.dataCount, SectionId.code, SectionId.data]);
+const EXPORT_KIND_MEMORY = 0x02;
+
+/**
+ * Makes memory 0 reachable from outside so the runner can read its size after a call. When memory 0 is
+ * already exported, returns `bytes` and that export's name; when the module has no memory, `bytes` and
+ * null; otherwise a copy whose export section (added in section order if missing) ends with one more
+ * export, `__wess_memory` → memory 0. Other exports keep their order. Throws INVALID_WASM when malformed.
+ */
+export function exposeMemory(bytes: Uint8Array): { bytes: Uint8Array; exportName: string | null } {
+  const info = inspect(bytes);
+  if (info.memories.length === 0 && !info.imports.some((i) => i.kind === 'memory')) return { bytes, exportName: null };
+  const exported = info.memoryExports?.find((e) => e.index === 0);
+  if (exported !== undefined) return { bytes, exportName: exported.name };
+
+  const sections = readSections(bytes);
+  const exportSection = sections.find((s) => s.id === SectionId.export);
+  const taken = exportSection === undefined ? new Set<string>() : exportNames(bytes, exportSection);
+  let name = EXPOSED_MEMORY_NAME;
+  for (let i = 1; taken.has(name); i++) name = `${EXPOSED_MEMORY_NAME}_${i}`;
+  // export entry: name (length-prefixed UTF-8), kind 0x02 (memory), memory index 0
+  const entry = [...encodeULeb128(name.length), ...Array.from(name, (ch) => ch.charCodeAt(0)), EXPORT_KIND_MEMORY, 0x00];
+
+  if (exportSection !== undefined) {
+    const r = sectionReader(bytes, exportSection);
+    const count = r.u32('export count');
+    const head = encodeULeb128(count + 1);
+    const content = new Uint8Array(head.length + (exportSection.end - r.pos) + entry.length);
+    content.set(head, 0);
+    content.set(bytes.subarray(r.pos, exportSection.end), head.length);
+    content.set(entry, head.length + exportSection.end - r.pos);
+    return { bytes: replaceSection(bytes, exportSection, content), exportName: name };
+  }
+  const content = [1, ...entry];
+  const at = sections.find((s) => AFTER_EXPORT.has(s.id))?.headerStart ?? bytes.length;
+  return { bytes: splice(bytes, at, at, [SectionId.export, ...encodeULeb128(content.length)], content), exportName: name };
+}
+
+/** The names of every export, whatever its kind. */
+function exportNames(bytes: Uint8Array, section: Section): Set<string> {
+  const r = sectionReader(bytes, section);
+  const names = new Set<string>();
+  for (let n = r.u32('export count'); n > 0; n--) {
+    names.add(r.name('export name'));
+    r.u8('export kind');
+    r.u32('export index');
+  }
+  return names;
 }

@@ -1,5 +1,7 @@
 import { wessError } from '../errors.js';
-import type { ModuleInfo } from './types.js';
+import { formatSignature, wasiSignature } from '../wasi/signatures.js';
+import { WASI_MODULE } from '../wasi/types.js';
+import type { FuncType, ImportInfo, ModuleInfo } from './types.js';
 
 const PAGE_BYTES = 65536;
 
@@ -10,18 +12,57 @@ export interface MemoryPolicy {
 
 const pages = (n: number): string => `${n} pages (${n * PAGE_BYTES} bytes)`;
 
+/** The export name a WASI program's memory must have: the shim reads and writes the program's memory through it. */
+export const WASI_MEMORY_EXPORT = 'memory';
+
+/** 'wasi' for a module that imports from wasi_snapshot_preview1 (a WASI program or reactor), else 'functions'. */
+export function moduleKind(info: ModuleInfo): 'functions' | 'wasi' {
+  return info.imports.some((i) => i.module === WASI_MODULE) ? 'wasi' : 'functions';
+}
+
+const sameTypes = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((t, i) => t === b[i]);
+const sameSignature = (a: FuncType, b: FuncType): boolean => sameTypes(a.params, b.params) && sameTypes(a.results, b.results);
+
+/** Why Wess cannot provide `imp`, or null when the WASI shim provides it. */
+function refusal(imp: ImportInfo): { text: string; details?: Record<string, string> } | null {
+  const what = `${imp.kind} ${imp.module}.${imp.name}`;
+  if (imp.module !== WASI_MODULE) return { text: what };
+  if (imp.kind !== 'function') return { text: `${what} (${WASI_MODULE} provides only functions)` };
+  const expected = wasiSignature(imp.name);
+  if (expected === undefined) return { text: `${what}, which is not a WASI preview 1 function` };
+  if (imp.type !== undefined && sameSignature(imp.type, expected)) return null;
+  const found = imp.type === undefined ? 'an unknown signature' : formatSignature(imp.type);
+  return {
+    text: `${what} with signature ${found}, but WASI preview 1 defines it as ${formatSignature(expected)}`,
+    details: { expected: formatSignature(expected), found },
+  };
+}
+
 /**
- * Refuses, before compiling, what Wess will not run: any import (none are provided), more than one memory,
- * shared or 64-bit memory, and an initial memory above the cap. Throws FORBIDDEN_IMPORT or MEMORY_LIMIT.
+ * Refuses, before compiling, what Wess will not run: any import other than a wasi_snapshot_preview1
+ * function with its preview-1 signature, more than one memory, shared or 64-bit memory, an initial
+ * memory above the cap, and a WASI module that does not export its memory as "memory".
+ * Throws FORBIDDEN_IMPORT or MEMORY_LIMIT.
  */
 export function checkPolicy(info: ModuleInfo, policy: MemoryPolicy): void {
-  if (info.imports.length > 0) {
-    const listed = info.imports.map((i) => `${i.kind} ${i.module}.${i.name}`);
+  const refused = info.imports.flatMap((imp) => {
+    const why = refusal(imp);
+    return why === null ? [] : [{ imp, why }];
+  });
+  if (refused.length > 0) {
+    const listed = refused.map((r) => r.why.text);
     const shown = listed.length > 5 ? [...listed.slice(0, 5), `and ${listed.length - 5} more`] : listed;
-    throw wessError('FORBIDDEN_IMPORT', `module imports ${shown.join(', ')}; Wess provides no imports`, {
-      imports: info.imports.map((i) => ({ ...i })),
-    });
+    throw wessError(
+      'FORBIDDEN_IMPORT',
+      `module imports ${shown.join(', ')}; Wess provides no imports other than ${WASI_MODULE} functions`,
+      { imports: refused.map(({ imp, why }) => ({ module: imp.module, name: imp.name, kind: imp.kind, ...why.details })) },
+    );
   }
+  checkMemory(info, policy);
+  if (moduleKind(info) === 'wasi') checkWasiMemory(info);
+}
+
+function checkMemory(info: ModuleInfo, policy: MemoryPolicy): void {
   if (info.memories.length > 1) {
     throw wessError('MEMORY_LIMIT', `module defines ${info.memories.length} memories; at most 1 is allowed`, {
       memories: info.memories.length, allowed: 1,
@@ -45,6 +86,16 @@ export function checkPolicy(info: ModuleInfo, policy: MemoryPolicy): void {
       },
     );
   }
+}
+
+function checkWasiMemory(info: ModuleInfo): void {
+  if (info.memoryExports?.some((e) => e.name === WASI_MEMORY_EXPORT && e.index === 0) === true) return;
+  const has = info.memories.length === 0 ? 'defines no memory' : `does not export its memory as "${WASI_MEMORY_EXPORT}"`;
+  throw wessError(
+    'MEMORY_LIMIT',
+    `module imports ${WASI_MODULE} functions but ${has}; WASI needs the program's memory exported as "${WASI_MEMORY_EXPORT}"`,
+    { required_memory_export: WASI_MEMORY_EXPORT },
+  );
 }
 
 /** The memory a module actually gets once capped: `max_pages = min(declared ?? maxPages, maxPages)`; null without memory. */

@@ -20,6 +20,14 @@ export interface ImportInfo {
   module: string;
   name: string;
   kind: 'function' | 'table' | 'memory' | 'global' | 'tag';
+  /** The signature of a function import (set by `inspect` for every function import). */
+  type?: FuncType;
+}
+
+/** An export of a memory: its name and memory index. */
+export interface MemoryExport {
+  name: string;
+  index: number;
 }
 
 export interface MemoryInfo {
@@ -37,6 +45,8 @@ export interface ModuleInfo {
   /** Memories defined in the module (imported memories are listed in `imports`). */
   memories: MemoryInfo[];
   hasStart: boolean;
+  /** Every memory export, in export order (set by `inspect`; WASI programs export theirs as "memory"). */
+  memoryExports?: MemoryExport[];
 }
 
 /**

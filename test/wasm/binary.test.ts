@@ -11,7 +11,7 @@ const mem = (min_pages: number, max_pages: number | null, flags: Partial<MemoryI
   min_pages, max_pages, shared: false, memory64: false, ...flags,
 });
 const info = (exports: FunctionExport[], memories: MemoryInfo[] = [], rest: Partial<ModuleInfo> = {}): ModuleInfo => ({
-  exports, imports: [], memories, hasStart: false, ...rest,
+  exports, imports: [], memories, hasStart: false, memoryExports: [], ...rest,
 });
 
 const EXPECTED: Record<string, ModuleInfo> = {
@@ -34,12 +34,14 @@ const EXPECTED: Record<string, ModuleInfo> = {
   'grow-memory': info([fn('grow', ['i32'], ['i32']), fn('size', [], ['i32'])], [mem(1, null)]),
   'grow-loop': info([fn('grow_all', [], ['i32'])], [mem(1, null)]),
   'big-memory': info([fn('size', [], ['i32'])], [mem(5000, null)]),
-  'imports-fn': info([fn('run', [], [])], [], { imports: [{ module: 'env', name: 'log', kind: 'function' }] }),
+  'imports-fn': info([fn('run', [], [])], [], {
+    imports: [{ module: 'env', name: 'log', kind: 'function', type: { params: ['i32'], results: [] } }],
+  }),
   'shared-memory': info([fn('size', [], ['i32'])], [mem(1, 2, { shared: true })]),
   'two-memories': info([fn('size', [], ['i32'])], [mem(1, null), mem(2, 3)]),
   memory64: info([fn('size', [], ['i64'])], [mem(1, 2, { memory64: true })]),
   'no-exports': info([]),
-  'single-export': info([fn('double', ['i32'], ['i32'])], [mem(1, null)]),
+  'single-export': info([fn('double', ['i32'], ['i32'])], [mem(1, null)], { memoryExports: [{ name: 'memory', index: 0 }] }),
   'memory-max': info([fn('grow20', [], ['i32']), fn('grow', ['i32'], ['i32'])], [mem(1, 10)]),
   'v128-param': info([fn('lane0', ['v128'], ['i32'])]),
 };

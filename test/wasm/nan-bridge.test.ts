@@ -31,7 +31,7 @@ describe('nan bridge', () => {
       assert.ok(WebAssembly.validate(bytes), `${params.join()} -> ${results.join()}`);
       const bitsTypes = params.map((t) => (t === 'f32' ? 'i32' : t === 'f64' ? 'i64' : t));
       assert.deepEqual(inspect(bytes).exports, [{ name: 'f', params: bitsTypes, results }]);
-      assert.deepEqual(inspect(bytes).imports, [{ module: 'm', name: 'f', kind: 'function' }]);
+      assert.deepEqual(inspect(bytes).imports, [{ module: 'm', name: 'f', kind: 'function', type: { params, results } }]);
     }
   });
 

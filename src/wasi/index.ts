@@ -1,0 +1,5 @@
+/** The in-memory WASI preview-1 shim: all the runner and the policy need from src/wasi/. */
+export { WasiProcess, wasiInputProblem } from './process.js';
+export { WASI_SIGNATURES, formatSignature, wasiSignature } from './signatures.js';
+export { Errno } from './errno.js';
+export { WASI_MODULE, type WasiInput, type WasiOutput, type WasiProcessLike } from './types.js';

@@ -1,0 +1,64 @@
+import { wessError } from '../errors.js';
+
+/**
+ * The guest's linear memory as the shim sees it. `memory.grow` detaches the old ArrayBuffer, so every
+ * WASI call starts with `refresh()`, which re-creates the views only when the buffer changed (one
+ * identity check in the common case). Pointers and lengths arrive as signed i32 and are taken as u32.
+ */
+export class GuestMemory {
+  private memory: WebAssembly.Memory | null = null;
+  private buffer: ArrayBuffer | null = null;
+  u8 = new Uint8Array(0);
+  view = new DataView(new ArrayBuffer(0));
+
+  bind(memory: WebAssembly.Memory): void {
+    this.memory = memory;
+    this.buffer = null;
+    this.refresh();
+  }
+
+  /** Brings `u8` and `view` up to date; throws when no memory was bound (a WASI call from a start function). */
+  refresh(): void {
+    if (this.memory === null) {
+      throw wessError('WASM_TRAP', 'the module called a WASI function before its memory could be bound (from its start function)');
+    }
+    const buffer = this.memory.buffer;
+    if (buffer !== this.buffer) {
+      this.buffer = buffer;
+      this.u8 = new Uint8Array(buffer);
+      this.view = new DataView(buffer);
+    }
+  }
+
+  /** True when `[ptr, ptr + len)` lies inside memory (`ptr`, `len` already unsigned). */
+  fits(ptr: number, len: number): boolean {
+    return ptr + len <= this.u8.length;
+  }
+
+  u32(ptr: number): number {
+    return this.view.getUint32(ptr, true);
+  }
+
+  setU32(ptr: number, value: number): void {
+    this.view.setUint32(ptr, value, true);
+  }
+
+  /** Writes an unsigned 64-bit value given as a number (exact below 2^53), without making a bigint. */
+  setU64(ptr: number, value: number): void {
+    this.view.setUint32(ptr, value % 0x1_0000_0000, true);
+    this.view.setUint32(ptr + 4, Math.floor(value / 0x1_0000_0000), true);
+  }
+
+  setBigU64(ptr: number, value: bigint): void {
+    this.view.setBigUint64(ptr, value, true);
+  }
+}
+
+/** Copies `n` bytes; a loop beats `set(subarray())` for the short writes programs mostly make, and allocates nothing. */
+export function copyBytes(dst: Uint8Array, dstAt: number, src: Uint8Array, srcAt: number, n: number): void {
+  if (n > 64) {
+    dst.set(src.subarray(srcAt, srcAt + n), dstAt);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[dstAt + i] = src[srcAt + i] as number;
+}

@@ -1,0 +1,52 @@
+import { Errno } from './errno.js';
+import { Stream, streamOf, type WasiFunctions, type WasiState } from './state.js';
+
+/*
+ * Everything that needs a file, a directory or a socket. A process has only its three stdio
+ * character devices, so these answer the way a real host would for those fds, and EBADF for any
+ * other fd: there is no fd a program could get a file, directory or socket through.
+ */
+
+/** Calls that take an fd: `onStdio` when the fd is an open stdio stream, EBADF otherwise. */
+function onFd(s: WasiState, onStdio: number): (fd: number) => number {
+  return (fd) => (streamOf(s, fd) === Stream.CLOSED ? Errno.BADF : onStdio);
+}
+
+/** fd_advise ... fd_readdir, path_*, sock_*, proc_raise. */
+export function unsupportedFunctions(s: WasiState): WasiFunctions {
+  const seekless = onFd(s, Errno.SPIPE); // positioned I/O on a character device
+  const notGranted = onFd(s, Errno.NOTCAPABLE); // outside the rights fd_fdstat_get reports for stdio
+  const notDir = onFd(s, Errno.NOTDIR); // a path call relative to stdio
+  const notSocket = onFd(s, Errno.NOTSOCK);
+
+  return {
+    fd_advise: seekless,
+    fd_allocate: notGranted,
+    fd_datasync: notGranted,
+    fd_sync: notGranted,
+    fd_filestat_set_size: notGranted,
+    fd_filestat_set_times: notGranted,
+    fd_pread: seekless,
+    fd_pwrite: seekless,
+    fd_readdir: notDir,
+
+    path_create_directory: notDir,
+    path_filestat_get: notDir,
+    path_filestat_set_times: notDir,
+    path_link: notDir,
+    path_open: notDir,
+    path_readlink: notDir,
+    path_remove_directory: notDir,
+    path_rename: notDir,
+    // path_symlink(old_path, old_path_len, fd, new_path, new_path_len): the directory fd comes third.
+    path_symlink: (_oldPath: number, _oldLen: number, fd: number): number => notDir(fd),
+    path_unlink_file: notDir,
+
+    sock_accept: notSocket,
+    sock_recv: notSocket,
+    sock_send: notSocket,
+    sock_shutdown: notSocket,
+
+    proc_raise: (): number => Errno.NOSYS,
+  };
+}
