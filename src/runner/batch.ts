@@ -1,14 +1,18 @@
+import type { WasiInput } from '../wasi/index.js';
 import type { WasmArg } from '../wasm/types.js';
+import type { Compiled } from './compile-cache.js';
 import { CONTROL, IDLE, TAKEN, type BatchTask, type BridgeSignature, type CallOutcome } from './protocol.js';
 import { newControl } from './watchdog.js';
 
 /** A call as the dispatcher takes it. */
 export interface CallRequest {
   sha256: string;
-  module: WebAssembly.Module;
+  compiled: Compiled;
   fn: string;
   args: WasmArg[];
   bridge: BridgeSignature | undefined;
+  /** Set for a call that runs in a WASI process. */
+  wasi: WasiInput | undefined;
   timeoutMs: number;
 }
 
@@ -17,7 +21,20 @@ export interface Pending extends CallRequest {
   /** Date.now() when it joined the queue (again, after a re-run or a take-back). */
   enqueuedAt: number;
   reruns: number;
+  /** The runBatch the call is an item of (its calls stay in one batch, see cut()), or NO_GROUP. */
+  group: number;
   done: (outcome: CallOutcome) => void;
+}
+
+export const NO_GROUP = 0;
+/** Group ids wrap here; two live runBatches never share one (that would take 2^30 of them in flight). */
+const MAX_GROUP = 2 ** 30;
+let lastGroup = NO_GROUP;
+
+/** A group id for the items of one runBatch. */
+export function newGroup(): number {
+  lastGroup = (lastGroup % MAX_GROUP) + 1;
+  return lastGroup;
 }
 
 /** A dispatched batch as the main thread tracks it. */
@@ -31,6 +48,18 @@ export interface Batch {
   takenFrom: number;
 }
 
+/**
+ * Takes the next batch's calls off the front of `queue`: `n` of them, more when the n-th is an item of a
+ * runBatch whose next items follow, so a runBatch's items go out in one task (only a take-back or a
+ * re-run after a kill splits them).
+ */
+export function cut(queue: Pending[], n: number): Pending[] {
+  let end = Math.min(n, queue.length);
+  const group = queue[end - 1]?.group ?? NO_GROUP;
+  if (group !== NO_GROUP) while (queue[end]?.group === group) end++;
+  return queue.splice(0, end);
+}
+
 /** Builds a batch and its Piscina task (columns, see protocol.ts); each distinct module crosses once. */
 export function buildBatch(calls: Pending[], now: number, maxWait: (call: Pending) => number): { batch: Batch; task: BatchTask } {
   const control = newControl();
@@ -38,14 +67,14 @@ export function buildBatch(calls: Pending[], now: number, maxWait: (call: Pendin
     epoch: now, control: control.buffer as SharedArrayBuffer, modules: [],
     module: [], fn: [], notAfter: [], argc: [], args: [], bridges: [],
   };
-  let last: WebAssembly.Module | undefined;
+  let last: Compiled | undefined;
   let lastIndex = 0;
   calls.forEach((call, i) => {
     // Batches nearly always hold one module; look further only when it changes.
-    if (call.module !== last) {
-      last = call.module;
-      lastIndex = task.modules.indexOf(last);
-      if (lastIndex === -1) lastIndex = task.modules.push(last) - 1;
+    if (call.compiled !== last) {
+      last = call.compiled;
+      lastIndex = task.modules.indexOf(last.module);
+      if (lastIndex === -1) lastIndex = addModule(task, last);
     }
     task.module.push(lastIndex);
     task.fn.push(call.fn);
@@ -53,8 +82,19 @@ export function buildBatch(calls: Pending[], now: number, maxWait: (call: Pendin
     task.argc.push(call.args.length);
     for (const arg of call.args) task.args.push(arg);
     if (call.bridge !== undefined) task.bridges.push([i, call.bridge]);
+    if (call.wasi !== undefined) (task.wasi ??= []).push([i, call.wasi]);
   });
   return { batch: { calls, control, epoch: now, killedAt: IDLE, takenFrom: calls.length }, task };
+}
+
+/** Adds a module to the task and returns its index; memoryExports only once some module has a memory. */
+function addModule(task: BatchTask, compiled: Compiled): number {
+  const index = task.modules.push(compiled.module) - 1;
+  if (compiled.memoryExport !== null || task.memoryExports !== undefined) {
+    task.memoryExports ??= Array.from({ length: index }, () => null);
+    task.memoryExports.push(compiled.memoryExport);
+  }
+  return index;
 }
 
 /**

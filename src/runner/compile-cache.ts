@@ -2,7 +2,17 @@ import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
 import { hasErrorCode, wessError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { capMemory } from '../wasm/binary.js';
+import { WASI_MODULE } from '../wasi/index.js';
+import { capMemory, exposeMemory } from '../wasm/binary.js';
+
+/** A compiled module and what its calls need to know about it, worked out once per compile. */
+export interface Compiled {
+  module: WebAssembly.Module;
+  /** The export naming memory 0 (exposeMemory adds one when the module has none), or null without memory. */
+  memoryExport: string | null;
+  /** True when the module imports WASI: its calls need a WasiProcess even when the caller gave no input. */
+  importsWasi: boolean;
+}
 
 /**
  * Compiled modules by content hash, so a module version is compiled once per process: V8 compiles
@@ -10,8 +20,8 @@ import { capMemory } from '../wasm/binary.js';
  * of one hash share a single promise.
  */
 export class CompileCache {
-  private readonly modules: LRUCache<string, WebAssembly.Module>;
-  private readonly pending = new Map<string, Promise<WebAssembly.Module>>();
+  private readonly modules: LRUCache<string, Compiled>;
+  private readonly pending = new Map<string, Promise<Compiled>>();
 
   constructor(
     size: number,
@@ -22,50 +32,55 @@ export class CompileCache {
   }
 
   /** The cached module for `sha256`, if any (counts as a use for the LRU). */
-  get(sha256: string): WebAssembly.Module | undefined {
+  get(sha256: string): Compiled | undefined {
     return this.modules.get(sha256);
   }
 
-  /** Caps memory, compiles and caches; `cached` is true when no compile was needed or awaited. */
-  async compile(sha256: string, bytes: Uint8Array): Promise<{ module: WebAssembly.Module; cached: boolean }> {
+  /** Caps memory, exposes it, compiles and caches; `cached` is true when no compile was needed or awaited. */
+  async compile(sha256: string, bytes: Uint8Array): Promise<{ compiled: Compiled; cached: boolean }> {
     const hit = this.modules.get(sha256);
-    if (hit !== undefined) return { module: hit, cached: true };
+    if (hit !== undefined) return { compiled: hit, cached: true };
     let pending = this.pending.get(sha256);
     if (pending === undefined) {
       pending = this.compileFresh(bytes).finally(() => this.pending.delete(sha256));
       this.pending.set(sha256, pending);
     }
-    const module = await pending;
-    this.modules.set(sha256, module);
-    return { module, cached: false };
+    const compiled = await pending;
+    this.modules.set(sha256, compiled);
+    return { compiled, cached: false };
   }
 
-  /** The bytes V8 compiles for `bytes`: the memory section rewritten to the cap. */
-  capped(bytes: Uint8Array): Uint8Array {
-    return capMemory(bytes, this.maxPages);
+  /**
+   * The bytes V8 compiles for `bytes` (trap offsets point into these): the memory section rewritten to
+   * the cap, then memory 0 exported so a call's memory size can be read after it.
+   */
+  prepare(bytes: Uint8Array): { bytes: Uint8Array; exportName: string | null } {
+    return exposeMemory(capMemory(bytes, this.maxPages));
   }
 
-  private async compileFresh(bytes: Uint8Array): Promise<WebAssembly.Module> {
-    const capped = await this.cappedOrV8Error(bytes);
+  private async compileFresh(bytes: Uint8Array): Promise<Compiled> {
+    const prepared = await this.preparedOrV8Error(bytes);
     const started = performance.now();
     let module: WebAssembly.Module;
     try {
-      module = await WebAssembly.compile(capped);
+      module = await WebAssembly.compile(prepared.bytes);
     } catch (err) {
       throw invalidWasm(err);
     }
     this.metrics.compiles.inc();
     this.metrics.compileTime.observe((performance.now() - started) / 1000);
-    return module;
+    const importsWasi = WebAssembly.Module.imports(module).some((i) => i.module === WASI_MODULE);
+    return { module, memoryExport: prepared.exportName, importsWasi };
   }
 
   /**
-   * Our section reader runs first (capMemory). When it calls the bytes malformed, V8's own message is the
-   * one clients should see, so V8 gets the last word; if V8 accepts what our reader refused, ours stands.
+   * Our section reader runs first (capMemory, exposeMemory). When it calls the bytes malformed, V8's own
+   * message is the one clients should see, so V8 gets the last word; if V8 accepts what our reader
+   * refused, ours stands.
    */
-  private async cappedOrV8Error(bytes: Uint8Array): Promise<Uint8Array> {
+  private async preparedOrV8Error(bytes: Uint8Array): Promise<{ bytes: Uint8Array; exportName: string | null }> {
     try {
-      return this.capped(bytes);
+      return this.prepare(bytes);
     } catch (err) {
       if (!hasErrorCode(err) || err.code !== 'INVALID_WASM') throw err;
       try {

@@ -1,7 +1,7 @@
 import { wessError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { buildBatch, ownCalls, takeBack, type Batch, type CallRequest, type Pending } from './batch.js';
+import { buildBatch, cut, newGroup, NO_GROUP, ownCalls, takeBack, type Batch, type CallRequest, type Pending } from './batch.js';
 import { CONTROL, IDLE, outcomesOf, type BatchReply, type BatchTask, type CallOutcome } from './protocol.js';
 import { Suspects } from './suspects.js';
 import { runningCall, Watchdog } from './watchdog.js';
@@ -18,7 +18,10 @@ import { runningCall, Watchdog } from './watchdog.js';
  * - a call running past its deadline gets its worker terminated. Piscina then fails the task and starts
  *   a replacement; the call answers EXECUTION_TIMEOUT and the calls of the batch that ran before it
  *   (their answers died with the worker) are queued again: a fresh instance per call and no imports
- *   make a re-run safe. Its (module, function) becomes a suspect (suspects.ts).
+ *   but an in-memory WASI process make a re-run safe. Its (module, function) becomes a suspect
+ *   (suspects.ts).
+ *
+ * The items of a runBatch are queued together and cut() keeps them in one batch, so they cost one hop.
  *
  * Waiting: a call not started within waitFactor × its timeout answers UNAVAILABLE instead of running
  * late. Queue heads are checked on every flush and tick, and the worker checks before starting a call.
@@ -45,7 +48,7 @@ export interface DispatcherOptions {
 
 export class Dispatcher {
   private readonly queue: Pending[] = [];
-  /** Calls of suspected pairs: one per batch, never on every worker at once (mayRunSuspect). */
+  /** Calls of suspected pairs: one (or one runBatch) per batch, never on every worker at once (mayRunSuspect). */
   private readonly suspectQueue: Pending[] = [];
   private readonly inFlight = new Set<Batch>();
   private readonly suspectBatches = new Set<Batch>();
@@ -71,18 +74,41 @@ export class Dispatcher {
 
   /** Queues a call for the next batch; throws UNAVAILABLE when closing or when the queue is full. */
   submit(request: CallRequest): Promise<CallOutcome> {
-    if (this.stopped) throw wessError('UNAVAILABLE', 'the runner has shut down');
-    if (this.queued >= this.options.queueLimit) {
-      throw wessError('UNAVAILABLE', `${this.queued} calls are already waiting for a worker; try again shortly`);
-    }
+    this.admit(1);
     return new Promise((done) => {
       const now = Date.now();
       // Built field by field: a spread here showed up as the top main-thread cost in profiles.
-      const { sha256, module, fn, args, bridge, timeoutMs } = request;
-      const call: Pending = { sha256, module, fn, args, bridge, timeoutMs, enqueuedAt: now, reruns: 0, done };
-      (this.suspects.has(call.sha256, call.fn, now) ? this.suspectQueue : this.queue).push(call);
+      const { sha256, compiled, fn, args, bridge, wasi, timeoutMs } = request;
+      const call: Pending = { sha256, compiled, fn, args, bridge, wasi, timeoutMs, enqueuedAt: now, reruns: 0, group: NO_GROUP, done };
+      (this.suspects.has(sha256, fn, now) ? this.suspectQueue : this.queue).push(call);
       this.scheduleFlush();
     });
+  }
+
+  /**
+   * Queues calls that go out together in one batch (a runBatch), each still answered on its own;
+   * throws UNAVAILABLE when closing or when the queue has no room for all of them.
+   */
+  submitGroup(requests: CallRequest[]): Promise<CallOutcome>[] {
+    this.admit(requests.length);
+    const group = newGroup();
+    const now = Date.now();
+    const calls = requests.map((request): Promise<CallOutcome> => new Promise((done) => {
+      // The same fields in the same order as submit(): every Pending keeps one shape.
+      const { sha256, compiled, fn, args, bridge, wasi, timeoutMs } = request;
+      const call: Pending = { sha256, compiled, fn, args, bridge, wasi, timeoutMs, enqueuedAt: now, reruns: 0, group, done };
+      (this.suspects.has(sha256, fn, now) ? this.suspectQueue : this.queue).push(call);
+    }));
+    this.scheduleFlush();
+    return calls;
+  }
+
+  private admit(calls: number): void {
+    if (this.stopped) throw wessError('UNAVAILABLE', 'the runner has shut down');
+    if (this.queued + calls > this.options.queueLimit) {
+      const asked = calls === 1 ? '' : ` (this batch adds ${calls})`;
+      throw wessError('UNAVAILABLE', `${this.queued} calls are already waiting for a worker${asked}; try again shortly`);
+    }
   }
 
   /** Answers every queued call UNAVAILABLE; batches failing from now on (pool destroyed) answer the same. */
@@ -108,13 +134,13 @@ export class Dispatcher {
     const now = Date.now();
     this.expireWaiting(now);
     while (this.suspectQueue.length > 0 && this.inFlight.size < this.slots && this.mayRunSuspect()) {
-      this.dispatch(this.suspectQueue.splice(0, 1), now, true);
+      this.dispatch(cut(this.suspectQueue, 1), now, true);
     }
     const free = this.slots - this.inFlight.size;
     if (this.queue.length > 0 && free > 0) {
       // Spread over the workers first (parallelism), then cap a batch (latency and re-runs after a kill).
       const per = Math.min(this.options.maxBatch, Math.ceil(this.queue.length / Math.min(free, this.options.workers)));
-      while (this.queue.length > 0 && this.inFlight.size < this.slots) this.dispatch(this.queue.splice(0, per), now, false);
+      while (this.queue.length > 0 && this.inFlight.size < this.slots) this.dispatch(cut(this.queue, per), now, false);
     }
     this.afterChange();
   }

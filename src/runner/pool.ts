@@ -1,91 +1,52 @@
 import v8 from 'node:v8';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { wessError, type WessError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import type { WasiInput, WasiOutput } from '../wasi/index.js';
 import { inspect } from '../wasm/binary.js';
 import { needsBridge } from '../wasm/nan-bridge.js';
-import type { RawResult, ValType, WasmArg } from '../wasm/types.js';
-import { CompileCache } from './compile-cache.js';
+import type { ValType } from '../wasm/types.js';
+import type { CallRequest } from './batch.js';
+import { CompileCache, type Compiled } from './compile-cache.js';
 import { Dispatcher } from './dispatcher.js';
-import { buildBatch } from './batch.js';
-import { type BatchReply, type BatchTask, type CallOutcome, type Failure } from './protocol.js';
+import { checkArgs, wasiInputForWorker } from './inputs.js';
+import type { BatchReply, BatchTask, BridgeSignature, CallOutcome, Failure } from './protocol.js';
+import { createPool, emptyBatch, terminateThread, TUNING } from './threads.js';
 import { tableTrapText } from './traps.js';
+import type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
 
 /*
  * The runner's facade: all the rest of Wess sees of Piscina and of WebAssembly compile/instantiate.
  * Modules are compiled here, on the main thread, once per content hash; calls are micro-batched to a
  * fixed pool of workers (dispatcher.ts), each on a fresh instance, under a deadline enforced by a
  * watchdog that terminates the worker (watchdog.ts). Measurements behind the choices: issue 6.
+ * A runBatch is its items queued together as one batch; a call on a module that imports WASI, or
+ * given `wasi`, runs in an in-memory WASI process (wasi-call.ts); any other call does no WASI work.
  */
+
+export type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
 
 const PAGE_BYTES = 65536;
 /** V8's own ceiling for a 32-bit memory (4 GiB). */
 const MAX_PAGES = 65536;
 const GAUGE_REFRESH_MS = 1000;
-const WORKER_URL = new URL('./worker.js', import.meta.url);
+const DEFAULT_WASI_OUTPUT_BYTES = 65536;
 
-/** Tuning, measured with bench (see the report in issue 6); not configuration users need. */
-const TUNING = {
-  /** Piscina tasks queued per worker. 1 keeps a batch from ever waiting behind a guest that spins. */
-  tasksPerWorker: 1,
-  /** Most calls in one batch: bounds the wait behind slow neighbours and the re-runs after a kill. */
-  maxBatch: 128,
-  /** A call not started within this many times its timeout answers UNAVAILABLE. */
-  waitFactor: 2,
-  /** How often the watchdog looks at running calls while any are in flight. */
-  watchdogIntervalMs: 10,
-  /** A call running this long has the calls queued behind it in its batch moved to another batch. */
-  takeBackAfterMs: 20,
-  /** How long a (module, function) that timed out has its calls isolated (suspects.ts). */
-  suspectTtlMs: 10 * 60_000,
-  /** How often a call is re-run after the worker under it stopped (for another call's fault). */
-  maxReruns: 3,
-} as const;
-
-export interface RunnerOptions {
-  size: number;
-  timeoutMs: number;
-  maxMemoryBytes: number;
-  queueLimit: number;
-  compiledCacheSize: number;
-  metrics: Metrics;
-  logger: Logger;
-  loadBytes: (sha256: string) => Promise<Uint8Array | undefined>;
-}
-
-export interface RunCall {
-  sha256: string;
-  fn: string;
-  params: ValType[];
-  args: WasmArg[];
-  timeoutMs?: number;
-  /** The export's result types; only needed for NaN-with-bits arguments, read from the module when left out. */
-  results?: ValType[];
-}
-
-export interface RunResult {
-  results: RawResult[];
-  durationMs: number;
-  compileCached: boolean;
-}
-
-export interface RunnerStats {
-  workers: number;
-  queued: number;
-  inFlight: number;
-  utilization: number;
+/** What a failed WASI call wrote before it failed (e.g. a trap after printing), if the error carries it. */
+export function wasiOutputOf(err: unknown): WasiOutput | undefined {
+  return typeof err === 'object' && err !== null ? (err as { wasiOutput?: WasiOutput }).wasiOutput : undefined;
 }
 
 export class Runner {
   private closing = false;
   private closed: Promise<void> | undefined;
-  /** run() calls accepted and not yet answered, from entry (a compile may come first) to answer. */
+  /** run() and runBatch() calls accepted and not yet answered, from entry (a compile may come first) to answer. */
   private active = 0;
   private onIdle: (() => void) | undefined;
   private readonly gaugeTimer: NodeJS.Timeout;
   /** wess_execution_time by outcome, label children bound once (the lookup is per call otherwise). */
   private readonly executionTime: Record<'ok' | 'trap' | 'timeout' | 'error', { observe(seconds: number): void }>;
+  /** The process of a call on a module importing WASI made without input: no args, env or stdin. */
+  private readonly implicitWasi: WasiInput;
 
   private constructor(
     private readonly options: RunnerOptions,
@@ -95,6 +56,7 @@ export class Runner {
   ) {
     const child = (outcome: string) => options.metrics.executionTime.labels({ outcome });
     this.executionTime = { ok: child('ok'), trap: child('trap'), timeout: child('timeout'), error: child('error') };
+    this.implicitWasi = { args: [], env: [], stdin: new Uint8Array(0), maxOutputBytes: options.maxWasiOutputBytes ?? DEFAULT_WASI_OUTPUT_BYTES };
     // Piscina's utilization is computed on demand; a scrape between health checks still sees it fresh.
     this.gaugeTimer = setInterval(() => this.stats(), GAUGE_REFRESH_MS).unref();
   }
@@ -105,17 +67,11 @@ export class Runner {
     // Backstop for capMemory, process-wide (V8 flags are): no wasm memory in this process, workers
     // included, grows past the cap even if a module reached V8 uncapped. The last Runner started wins.
     v8.setFlagsFromString(`--wasm-max-mem-pages=${maxPages}`);
-    const pool = createPool(options);
+    const pool = createPool(options.size, options.metrics, options.logger);
     const dispatcher = new Dispatcher({
+      ...TUNING,
       workers: options.size,
-      tasksPerWorker: TUNING.tasksPerWorker,
-      maxBatch: TUNING.maxBatch,
       queueLimit: options.queueLimit,
-      waitFactor: TUNING.waitFactor,
-      watchdogIntervalMs: TUNING.watchdogIntervalMs,
-      takeBackAfterMs: TUNING.takeBackAfterMs,
-      maxReruns: TUNING.maxReruns,
-      suspectTtlMs: TUNING.suspectTtlMs,
       runTask: (task) => pool.run(task),
       terminate: (threadId) => terminateThread(pool, threadId),
       metrics: options.metrics,
@@ -137,12 +93,13 @@ export class Runner {
     return !this.closing && this.pool.threads.length > 0;
   }
 
-  /** Compiles (V8 validates) and caches by sha256; throws INVALID_WASM with V8's message on CompileError. Applies capMemory first. */
-  compile(sha256: string, bytes: Uint8Array): Promise<{ module: WebAssembly.Module; cached: boolean }> {
-    return this.cache.compile(sha256, bytes);
+  /** Compiles (V8 validates) and caches by sha256; throws INVALID_WASM with V8's message on CompileError. Applies capMemory and exposeMemory first. */
+  async compile(sha256: string, bytes: Uint8Array): Promise<{ module: WebAssembly.Module; cached: boolean }> {
+    const { compiled, cached } = await this.cache.compile(sha256, bytes);
+    return { module: compiled.module, cached };
   }
 
-  /** One call on a fresh instance. */
+  /** One call on a fresh instance (in a fresh WASI process when given `wasi` or when the module imports WASI). */
   async run(call: RunCall): Promise<RunResult> {
     if (this.closing) throw wessError('UNAVAILABLE', 'the runner is shutting down');
     this.active++;
@@ -153,19 +110,77 @@ export class Runner {
     }
   }
 
+  /** Every tuple of `argsList` on a fresh instance, in one pool task; answers in order, a failing item fails alone. */
+  async runBatch(call: BatchCall): Promise<BatchResult> {
+    if (this.closing) throw wessError('UNAVAILABLE', 'the runner is shutting down');
+    this.active++;
+    try {
+      return await this.runBatchAccepted(call);
+    } finally {
+      if (--this.active === 0) this.onIdle?.();
+    }
+  }
+
   private async runAccepted(call: RunCall): Promise<RunResult> {
     checkArgs(call.args);
-    let module = this.cache.get(call.sha256);
-    const compileCached = module !== undefined;
-    module ??= await this.compileStored(call.sha256);
-    const bridge = needsBridge(call.args)
-      ? { params: call.params, results: call.results ?? (await this.resultTypes(call.sha256, call.fn)) }
-      : undefined;
+    let compiled = this.cache.get(call.sha256);
+    const compileCached = compiled !== undefined;
+    compiled ??= await this.compileStored(call.sha256);
+    const bridge = needsBridge(call.args) ? await this.bridgeFor(call, call.results) : undefined;
+    const wasi = call.wasi === undefined && !compiled.importsWasi ? undefined : this.wasiInput(call.wasi);
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
-    const outcome = await this.dispatcher.submit({ sha256: call.sha256, module, fn: call.fn, args: call.args, bridge, timeoutMs });
+    const outcome = await this.dispatcher.submit({ sha256: call.sha256, compiled, fn: call.fn, args: call.args, bridge, wasi, timeoutMs });
     this.record(outcome);
-    if (outcome.ok) return { results: outcome.results, durationMs: outcome.durationMs, compileCached };
-    throw await this.errorFor(call, outcome.error);
+    if (!outcome.ok) throw await this.errorFor(call, outcome.error, outcome.wasi);
+    // Two literals rather than one extended: a plain call's result keeps one shape and never has `wasi`.
+    const { results, durationMs, memoryPages } = outcome;
+    if (outcome.wasi === undefined) return { results, durationMs, compileCached, memoryPages };
+    return { results, durationMs, compileCached, memoryPages, wasi: outcome.wasi };
+  }
+
+  /** The process input of a WASI call: the caller's, or an empty one for a module that imports WASI. */
+  private wasiInput(given: WasiInput | undefined): WasiInput {
+    return given === undefined ? this.implicitWasi : wasiInputForWorker(given);
+  }
+
+  private async runBatchAccepted(call: BatchCall): Promise<BatchResult> {
+    for (const args of call.argsList) checkArgs(args);
+    let compiled = this.cache.get(call.sha256);
+    const compileCached = compiled !== undefined;
+    compiled ??= await this.compileStored(call.sha256);
+    const requests = await this.batchRequests(call, compiled);
+    const outcomes = await Promise.all(this.dispatcher.submitGroup(requests));
+    const items = await Promise.all(outcomes.map((outcome) => this.itemOf(call, outcome)));
+    return { items, compileCached };
+  }
+
+  private async batchRequests(call: BatchCall, compiled: Compiled): Promise<CallRequest[]> {
+    const wasi = compiled.importsWasi ? this.implicitWasi : undefined;
+    const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
+    let results = call.results;
+    const requests: CallRequest[] = [];
+    for (const args of call.argsList) {
+      let bridge: BridgeSignature | undefined;
+      if (needsBridge(args)) {
+        bridge = await this.bridgeFor(call, results);
+        results = bridge.results; // read from the module once per batch, not per item
+      }
+      requests.push({ sha256: call.sha256, compiled, fn: call.fn, args, bridge, wasi, timeoutMs });
+    }
+    return requests;
+  }
+
+  private async itemOf(call: BatchCall, outcome: CallOutcome): Promise<BatchItem> {
+    this.record(outcome);
+    let item: BatchItem;
+    if (outcome.ok) {
+      item = { ok: true, results: outcome.results, durationMs: outcome.durationMs, memoryPages: outcome.memoryPages };
+    } else {
+      const err = await this.errorFor(call, outcome.error, undefined);
+      item = { ok: false, code: err.code, message: err.message };
+    }
+    if (outcome.wasi !== undefined) item.wasi = outcome.wasi;
+    return item;
   }
 
   /** Pool size, calls waiting and running, and Piscina's utilization (0 to 1). */
@@ -202,13 +217,17 @@ export class Runner {
     this.options.metrics.poolWorkers.set(0);
   }
 
-  private async compileStored(sha256: string): Promise<WebAssembly.Module> {
+  private async compileStored(sha256: string): Promise<Compiled> {
     const bytes = await this.options.loadBytes(sha256);
     if (bytes === undefined) throw wessError('INTERNAL', `module content ${sha256} is not in the store`);
-    return (await this.cache.compile(sha256, bytes)).module;
+    return (await this.cache.compile(sha256, bytes)).compiled;
   }
 
-  /** Rare path (NaN-with-bits arguments whose caller left out the result types): read them from the module. */
+  /** The NaN bridge signature; rare path (NaN-with-bits arguments), reading the result types from the module when not given. */
+  private async bridgeFor(call: { sha256: string; fn: string; params: ValType[] }, results: ValType[] | undefined): Promise<BridgeSignature> {
+    return { params: call.params, results: results ?? (await this.resultTypes(call.sha256, call.fn)) };
+  }
+
   private async resultTypes(sha256: string, fn: string): Promise<ValType[]> {
     const bytes = await this.options.loadBytes(sha256);
     if (bytes === undefined) throw wessError('INTERNAL', `module content ${sha256} is not in the store`);
@@ -228,52 +247,17 @@ export class Runner {
     }
   }
 
-  private async errorFor(call: RunCall, failure: Failure): Promise<WessError> {
+  /** The client's error for a failure; a WASI call's output so far rides along (wasiOutputOf), kept out of `details` as raw bytes. */
+  private async errorFor(call: { sha256: string; fn: string }, failure: Failure, wasi: WasiOutput | undefined): Promise<WessError> {
     if (failure.code === 'INTERNAL') this.options.logger.error({ sha256: call.sha256, fn: call.fn, reason: failure.message }, 'runner call failed');
-    if (failure.at === undefined) return wessError(failure.code, failure.message);
-    const bytes = await this.options.loadBytes(call.sha256);
-    const message = bytes === undefined ? failure.message : tableTrapText(this.cache.capped(bytes), failure.at);
-    return wessError(failure.code, message);
+    let message = failure.message;
+    if (failure.at !== undefined) {
+      const bytes = await this.options.loadBytes(call.sha256);
+      if (bytes !== undefined) message = tableTrapText(this.cache.prepare(bytes).bytes, failure.at);
+    }
+    const err = wessError(failure.code, message);
+    // Not enumerable: loggers and error serializers should not dump a program's output.
+    if (wasi !== undefined) Object.defineProperty(err, 'wasiOutput', { value: wasi, enumerable: false });
+    return err;
   }
-}
-
-function createPool(options: RunnerOptions): Piscina<BatchTask, BatchReply> {
-  const pool = new Piscina<BatchTask, BatchReply>({
-    filename: WORKER_URL.href,
-    // A fixed size: a worker killed for a runaway guest is replaced, never left missing.
-    minThreads: options.size,
-    maxThreads: options.size,
-    idleTimeout: Infinity,
-    atomics: 'sync',
-    concurrentTasksPerWorker: TUNING.tasksPerWorker,
-  });
-  const count = () => options.metrics.poolWorkers.set(pool.threads.length);
-  pool.on('workerCreate', count);
-  pool.on('workerDestroy', count);
-  // Emitted for a worker error while it has no task; tasks that fail reach the dispatcher instead.
-  pool.on('error', (err: unknown) => options.logger.error({ err }, 'runner worker error'));
-  return pool;
-}
-
-/**
- * Arguments reach the worker inside a batch shared with other calls; one that cannot be cloned would
- * fail the whole batch, so a caller bug is caught here (values.ts only makes these three shapes).
- */
-function checkArgs(args: WasmArg[]): void {
-  for (const arg of args) {
-    if (typeof arg === 'number' || typeof arg === 'bigint') continue;
-    if (typeof arg === 'object' && arg !== null && (arg.type === 'f32' || arg.type === 'f64')) continue;
-    throw wessError('INTERNAL', `call argument ${String(arg)} is not a wasm value`);
-  }
-}
-
-function terminateThread(pool: Piscina, threadId: number): boolean {
-  const worker = pool.threads.find((w) => w.threadId === threadId);
-  if (worker === undefined) return false;
-  void worker.terminate();
-  return true;
-}
-
-function emptyBatch(): BatchTask {
-  return buildBatch([], Date.now(), () => 0).task;
 }

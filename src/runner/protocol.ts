@@ -1,10 +1,12 @@
 import type { ErrorCode } from '../errors.js';
+import type { WasiInput, WasiOutput } from '../wasi/index.js';
 import type { RawResult, ValType, WasmArg } from '../wasm/types.js';
 
 /*
  * Exactly what crosses the thread boundary between pool.ts (main thread) and worker.ts: plain,
  * structured-clone-safe data, a compiled WebAssembly.Module (posting one costs little and the worker
- * then compiles nothing) and a SharedArrayBuffer control block. Failures cross as {code, message}:
+ * then compiles nothing), a SharedArrayBuffer control block, and a WASI call's input and output
+ * (strings and byte arrays, see src/wasi/types.ts). Failures cross as {code, message}:
  * errors lose their class when cloned, so nothing may depend on instanceof across threads.
  */
 
@@ -40,6 +42,8 @@ export interface BridgeSignature {
  * Batches cross as columns of flat arrays, not as an object per call: structured clone pays about
  * 1 µs per object and per small array, and at tens of thousands of calls a second that was the main
  * thread's largest cost (measured: 43 calls as objects 41 µs a message, as these columns 15 µs).
+ * Under load batches are small (~7 calls at concurrency 100 on 2 workers), so even one more array per
+ * message shows: columns that most batches would send empty are left out instead (the `?` ones).
  */
 
 /** One Piscina task: a micro-batch of calls run one after another on fresh instances. */
@@ -49,6 +53,8 @@ export interface BatchTask {
   control: SharedArrayBuffer;
   /** Deduplicated modules; `module[i]` indexes this. */
   modules: WebAssembly.Module[];
+  /** Per module: the export naming its memory (see exposeMemory) or null; left out when no module has one. */
+  memoryExports?: (string | null)[];
   /** Per call: index into modules. */
   module: number[];
   /** Per call: the export to call. */
@@ -61,6 +67,8 @@ export interface BatchTask {
   args: WasmArg[];
   /** [call index, signature] for the calls that go through the NaN bridge; usually empty. */
   bridges: [number, BridgeSignature][];
+  /** [call index, input] for the calls that run in a WASI process; left out when there are none. */
+  wasi?: [number, WasiInput][];
 }
 
 /** A failed call, as it crosses the thread boundary. */
@@ -74,41 +82,60 @@ export interface Failure {
   at?: number;
 }
 
+/** What a call gave; `wasi` is set for calls that ran in a WASI process (a failed one keeps what it wrote). */
 export type CallOutcome =
-  | { ok: true; results: RawResult[]; durationMs: number }
-  | { ok: false; error: Failure; durationMs: number };
+  | { ok: true; results: RawResult[]; durationMs: number; memoryPages: number | null; wasi?: WasiOutput }
+  | { ok: false; error: Failure; durationMs: number; wasi?: WasiOutput };
 
-/** `resultCount` of a call that failed (its Failure is in `failures`). */
+/** `shape` of a call that failed (its Failure is in `failures`). */
 export const FAILED = -1;
+/** The memory size of a call whose module has no memory. */
+export const NO_MEMORY = -1;
+
+/*
+ * A successful call's `shape`: its result count and its memory size in one small integer, so memory
+ * sizes cost no column of their own (see above; a separate one cost ~4% of calls/s):
+ *
+ *   shape = results + RESULTS_LIMIT × (memoryPages + 1)     results < 1024 (V8 allows 1000),
+ *                                                          memoryPages + 1 ≤ 65537, 0 without memory
+ */
+const RESULTS_LIMIT = 1024;
 
 /** The answer to a BatchTask, for the calls the worker claimed (a prefix of the batch), in order. */
 export interface BatchReply {
   /** Per call: ms spent instantiating and calling. */
   durationMs: number[];
-  /** Per call: how many of `results` are its results, or FAILED. */
-  resultCount: number[];
+  /** Per call: FAILED, or how many of `results` are its results and its memory size (see above). */
+  shape: number[];
   /** Every successful call's results, one after another. */
   results: RawResult[];
   /** [call index, failure] for the calls that failed; usually empty. */
   failures: [number, Failure][];
+  /** [call index, output] for the calls that ran in a WASI process; left out when there are none. */
+  wasi?: [number, WasiOutput][];
 }
 
 /** Builds a BatchReply one outcome at a time (worker side). */
 export class ReplyBuilder {
-  readonly reply: BatchReply = { durationMs: [], resultCount: [], results: [], failures: [] };
+  readonly reply: BatchReply = { durationMs: [], shape: [], results: [], failures: [] };
 
-  /** Adds a successful call's results. */
-  ok(results: RawResult[], durationMs: number): void {
+  /** Adds a successful call's results and its memory size in pages (NO_MEMORY without memory). */
+  ok(results: RawResult[], durationMs: number, memoryPages: number): void {
     this.reply.durationMs.push(durationMs);
-    this.reply.resultCount.push(results.length);
+    this.reply.shape.push(results.length + RESULTS_LIMIT * (memoryPages + 1));
     for (const value of results) this.reply.results.push(value);
   }
 
   /** Adds a failed call. */
   fail(failure: Failure, durationMs: number): void {
-    this.reply.failures.push([this.reply.resultCount.length, failure]);
+    this.reply.failures.push([this.reply.shape.length, failure]);
     this.reply.durationMs.push(durationMs);
-    this.reply.resultCount.push(FAILED);
+    this.reply.shape.push(FAILED);
+  }
+
+  /** Adds the output of the WASI call about to be added with ok() or fail(). */
+  wasi(output: WasiOutput): void {
+    (this.reply.wasi ??= []).push([this.reply.shape.length, output]);
   }
 }
 
@@ -117,15 +144,25 @@ export function outcomesOf(reply: BatchReply): CallOutcome[] {
   const failures = reply.failures.length > 0 ? new Map(reply.failures) : undefined;
   const outcomes: CallOutcome[] = [];
   let offset = 0;
-  reply.resultCount.forEach((count, i) => {
+  reply.shape.forEach((shape, i) => {
     const durationMs = reply.durationMs[i] ?? 0;
-    if (count === FAILED) {
+    if (shape === FAILED) {
       const error = failures?.get(i) ?? { code: 'INTERNAL', message: `batch reply lost the failure of call #${i}` };
       outcomes.push({ ok: false, error, durationMs });
       return;
     }
-    outcomes.push({ ok: true, results: reply.results.slice(offset, offset + count), durationMs });
+    const count = shape % RESULTS_LIMIT;
+    const pages = (shape - count) / RESULTS_LIMIT - 1;
+    outcomes.push({ ok: true, results: reply.results.slice(offset, offset + count), durationMs, memoryPages: pages === NO_MEMORY ? null : pages });
     offset += count;
   });
+  if (reply.wasi !== undefined) attachWasi(outcomes, reply.wasi);
   return outcomes;
+}
+
+function attachWasi(outcomes: CallOutcome[], outputs: [number, WasiOutput][]): void {
+  for (const [i, output] of outputs) {
+    const outcome = outcomes[i];
+    if (outcome !== undefined) outcome.wasi = output;
+  }
 }

@@ -22,6 +22,11 @@ export function fixture(name: string): StoredModule {
   return stored(new Uint8Array(readFileSync(new URL(`test/fixtures/wasm/${name}.wasm`, ROOT))));
 }
 
+/** A WASI program built from C, from test/fixtures/wasi/, with its content hash. */
+export function wasiFixture(name: string): StoredModule {
+  return stored(new Uint8Array(readFileSync(new URL(`test/fixtures/wasi/${name}.wasm`, ROOT))));
+}
+
 // wabt runs on wasm itself: build every text module when this file loads, before any Runner sets
 // the process-wide memory cap under it.
 const wat = await wabt();
@@ -87,4 +92,9 @@ export async function rejection(promise: Promise<unknown>): Promise<{ code?: str
     return err as { code?: string; message: string };
   }
   throw new Error('expected a rejection');
+}
+
+/** Test-only view of the pool behind the facade: how many Piscina tasks it has completed. */
+export function tasksCompleted(runner: Runner): number {
+  return (runner as unknown as { pool: { completed: number } }).pool.completed;
 }

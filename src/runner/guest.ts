@@ -1,0 +1,70 @@
+import { performance } from 'node:perf_hooks';
+import { wessError } from '../errors.js';
+import type { RawResult, WasmArg } from '../wasm/types.js';
+import { callThroughBridge } from './bridge.js';
+import { NO_MEMORY, type BridgeSignature, type ReplyBuilder } from './protocol.js';
+import { failureFrom } from './traps.js';
+
+/*
+ * One guest call on a fresh instance, worker side: instantiate, call, read the memory size. The hot
+ * path takes its inputs as parameters, not as an object per call or a shared one (measured: ~2% of
+ * calls/s at concurrency 100).
+ */
+
+export type GuestFunction = (...args: (number | bigint)[]) => unknown;
+
+const NO_IMPORTS = {};
+const PAGE_BYTES = 65536;
+
+/** Runs a call that needs no imports and adds its outcome to `reply`. */
+export function runCall(
+  reply: ReplyBuilder, module: WebAssembly.Module | undefined, memoryExport: string | null,
+  fn: string, args: WasmArg[], bridge: BridgeSignature | undefined,
+): void {
+  const started = performance.now();
+  let results: RawResult[];
+  let pages: number;
+  try {
+    // A fresh instance per call: nothing a call leaves in memory or globals reaches the next one.
+    const instance = new WebAssembly.Instance(carried(module), NO_IMPORTS);
+    results = normalise(callExport(instance, fn, args, bridge));
+    pages = memoryPages(instance, memoryExport);
+  } catch (err) {
+    reply.fail(failureFrom(err, args), performance.now() - started);
+    return;
+  }
+  reply.ok(results, performance.now() - started, pages);
+}
+
+/** The module a call runs; throws when the batch does not carry it (a bug on the main thread). */
+export function carried(module: WebAssembly.Module | undefined): WebAssembly.Module {
+  if (module === undefined) throw wessError('INTERNAL', 'batch names a module it does not carry');
+  return module;
+}
+
+/** Calls export `name` of `instance`; what it returns, as JS gives it. */
+export function callExport(instance: WebAssembly.Instance, name: string, args: WasmArg[], bridge: BridgeSignature | undefined): unknown {
+  const fn = instance.exports[name];
+  if (typeof fn !== 'function') throw wessError('UNKNOWN_FUNCTION', `module exports no function ${JSON.stringify(name)}`);
+  return bridge === undefined
+    ? (fn as GuestFunction)(...(args as (number | bigint)[]))
+    : callThroughBridge(fn as GuestFunction, bridge, args);
+}
+
+/** The instance's memory size in pages now, or NO_MEMORY; the export name comes from exposeMemory at compile. */
+export function memoryPages(instance: WebAssembly.Instance, memoryExport: string | null): number {
+  if (memoryExport === null) return NO_MEMORY;
+  return (instance.exports[memoryExport] as WebAssembly.Memory).buffer.byteLength / PAGE_BYTES;
+}
+
+/** JS hands back nothing, one value or (multi-value) an array; callers always get an array. */
+export function normalise(raw: unknown): RawResult[] {
+  const results: unknown[] = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  // A funcref or externref result cannot be cloned to the main thread; posting it would kill the worker.
+  for (const value of results) {
+    if (typeof value !== 'number' && typeof value !== 'bigint') {
+      throw wessError('INVALID_ARGUMENT', 'the function returns a reference, which cannot be sent as a result');
+    }
+  }
+  return results as RawResult[];
+}

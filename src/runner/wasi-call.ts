@@ -1,0 +1,67 @@
+import { performance } from 'node:perf_hooks';
+import { WasiProcess, type WasiInput, type WasiOutput } from '../wasi/index.js';
+import type { RawResult, WasmArg } from '../wasm/types.js';
+import { callExport, carried, memoryPages, normalise } from './guest.js';
+import { NO_MEMORY, type BridgeSignature, type ReplyBuilder } from './protocol.js';
+import { failureFrom } from './traps.js';
+
+/*
+ * A call in a WASI process, worker side. The process is in memory (src/wasi/): no files, sockets or
+ * host environment, so it is as safe to re-run after a worker kill as a call without imports. The
+ * deadline and the memory cap are the ones of any call: the watchdog sees no difference.
+ */
+
+/** What the worker knows about a WASI call. */
+export interface CallSpec {
+  module: WebAssembly.Module | undefined;
+  memoryExport: string | null;
+  fn: string;
+  args: WasmArg[];
+  bridge: BridgeSignature | undefined;
+}
+
+/** Runs a call in a fresh WASI process (`_start` of a command, or any export) and adds its outcome and output to `reply`. */
+export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInput): void {
+  const started = performance.now();
+  let proc: WasiProcess;
+  try {
+    proc = new WasiProcess(input);
+  } catch (err) {
+    reply.fail(failureFrom(err, spec.args), performance.now() - started);
+    return;
+  }
+  let instance: WebAssembly.Instance | undefined;
+  let ran: { value: unknown; output: WasiOutput };
+  try {
+    // The start section, if any, runs inside the process, so a proc_exit from it ends it normally.
+    ran = proc.run(() => {
+      instance = new WebAssembly.Instance(carried(spec.module), proc.imports());
+      if (spec.memoryExport !== null) proc.bind(instance.exports[spec.memoryExport] as WebAssembly.Memory);
+      initialize(instance, spec.fn);
+      return callExport(instance, spec.fn, spec.args, spec.bridge);
+    });
+  } catch (err) {
+    // A trap: the client still gets what the program wrote before it.
+    reply.wasi(proc.output());
+    reply.fail(failureFrom(err, spec.args), performance.now() - started);
+    return;
+  }
+  reply.wasi(ran.output);
+  let results: RawResult[];
+  try {
+    // After proc_exit there is no return value: a command's answer is its exit code and output.
+    results = normalise(ran.value);
+  } catch (err) {
+    reply.fail(failureFrom(err, spec.args), performance.now() - started);
+    return;
+  }
+  const pages = instance === undefined ? NO_MEMORY : memoryPages(instance, spec.memoryExport);
+  reply.ok(results, performance.now() - started, pages);
+}
+
+/** WASI's reactor model: a module exporting `_initialize` wants it called once, before any other export. */
+function initialize(instance: WebAssembly.Instance, fn: string): void {
+  if (fn === '_start' || fn === '_initialize') return;
+  const init = instance.exports['_initialize'];
+  if (typeof init === 'function') (init as () => void)();
+}
