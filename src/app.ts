@@ -48,6 +48,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       maxMemoryBytes: config.runner.max_memory,
       queueLimit: config.runner.queue_limit,
       compiledCacheSize: config.runner.compiled_cache_size,
+      maxWasiOutputBytes: config.runner.max_output,
       metrics,
       logger,
       loadBytes: (sha256) => reader.getContent(sha256),

@@ -80,3 +80,8 @@ export async function waitFor(condition: () => boolean, ms = 5000): Promise<void
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/** Bytes of a WASI program in test/fixtures/wasi/ (built from the .c beside it). */
+export function wasiFixture(name: string): Buffer {
+  return readFileSync(new URL(`test/fixtures/wasi/${name}.wasm`, ROOT));
+}

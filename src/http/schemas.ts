@@ -47,9 +47,25 @@ export const listQuery = z
 export const runBody = z
   .object({
     function: z.string().min(1, 'must not be empty').max(1024).optional(),
-    args: z.array(z.unknown()).default([]),
+    /** Call arguments, or for a WASI program its command-line arguments (strings). */
+    args: z.array(z.unknown()).optional(),
+    /** Argument tuples, each run on a fresh instance. */
+    batch: z.array(z.array(z.unknown(), 'each batch item must be an array of arguments')).min(1, 'must not be empty').optional(),
+    stdin: z.string().optional(),
+    stdin_base64: base64.optional(),
+    env: z.record(z.string(), z.string()).optional(),
   })
+  .strict()
+  .refine((body) => !(body.args !== undefined && body.batch !== undefined), 'give args or batch, not both')
+  .refine((body) => !(body.stdin !== undefined && body.stdin_base64 !== undefined), 'give stdin or stdin_base64, not both');
+
+export const runQuery = z
+  .object({ version: z.coerce.number().int('must be an integer').min(1, 'must be at least 1').optional() })
   .strict();
+
+/** argv and environment of a WASI run: bounded, so one request cannot ask for unbounded work. */
+export const wasiArgs = z.array(z.string().max(4096, 'must be at most 4096 characters'), 'must be an array of strings').max(256, 'at most 256 arguments');
+export const wasiEnv = z.record(z.string().min(1).max(256), z.string().max(32_768)).refine((env) => Object.keys(env).length <= 256, 'at most 256 variables');
 
 /** A version number in a path: 1 to 10 digits (the key layout's width), no sign, no leading zero. */
 const VERSION = /^[1-9][0-9]{0,9}$/;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { wessError } from '../errors.js';
 import type { Runner } from '../runner/pool.js';
 import type { ModuleContent } from '../store/types.js';
-import { checkPolicy, effectiveMemory, inspect } from '../wasm/binary.js';
+import { checkPolicy, effectiveMemory, inspect, moduleKind } from '../wasm/binary.js';
 
 export interface AdmissionLimits {
   maxModuleSize: number;
@@ -31,5 +31,5 @@ export async function admitModule(bytes: Uint8Array, runner: Runner, limits: Adm
   checkPolicy(info, { maxMemoryPages: limits.maxMemoryPages });
   const sha256 = sha256Hex(bytes);
   await runner.compile(sha256, bytes);
-  return { sha256, content: bytes, exports: info.exports, memory: effectiveMemory(info, limits.maxMemoryPages) };
+  return { sha256, content: bytes, exports: info.exports, memory: effectiveMemory(info, limits.maxMemoryPages), kind: moduleKind(info) };
 }

@@ -1,34 +1,42 @@
-import type { FastifyInstance } from 'fastify';
-import { wessError } from '../../errors.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { hasErrorCode, wessError } from '../../errors.js';
+import { wasiOutputOf, type BatchItem, type RunResult } from '../../runner/pool.js';
 import type { ModuleRecord } from '../../store/types.js';
-import type { FunctionExport } from '../../wasm/types.js';
+import { wasiInputProblem } from '../../wasi/index.js';
+import type { WasiInput } from '../../wasi/types.js';
+import type { FunctionExport, WasmArg } from '../../wasm/types.js';
 import { encodeResults, parseArgs } from '../../wasm/values.js';
-import { parseWith, runBody } from '../schemas.js';
+import { wasiOutputBody } from '../run-output.js';
+import { parseWith, runBody, runQuery, wasiArgs, wasiEnv } from '../schemas.js';
 import type { Services } from '../services.js';
 import { findModule } from './modules.js';
 
 const JSON_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
 const LISTED_NAMES = 20;
 
-function exportList(record: ModuleRecord): string {
-  const names = record.exports.slice(0, LISTED_NAMES).map((e) => JSON.stringify(e.name));
-  const more = record.exports.length > LISTED_NAMES ? ` and ${record.exports.length - LISTED_NAMES} more` : '';
+/** What a run needs of a module or of one of its versions. */
+type Target = Pick<ModuleRecord, 'id' | 'name' | 'version' | 'sha256' | 'exports' | 'kind'>;
+type RunBody = ReturnType<typeof runBody.parse>;
+
+function exportList(target: Target): string {
+  const names = target.exports.slice(0, LISTED_NAMES).map((e) => JSON.stringify(e.name));
+  const more = target.exports.length > LISTED_NAMES ? ` and ${target.exports.length - LISTED_NAMES} more` : '';
   return names.length ? `${names.join(', ')}${more}` : 'none';
 }
 
 /** The export a call names, or the only one when the call names none. */
-export function pickFunction(record: ModuleRecord, name: string | undefined): FunctionExport {
+export function pickFunction(target: Target, name: string | undefined): FunctionExport {
   if (name === undefined) {
-    const [only, ...rest] = record.exports;
+    const [only, ...rest] = target.exports;
     if (only && rest.length === 0) return only;
     throw wessError(
       'VALIDATION',
-      `body.function is required: module ${record.id} exports ${record.exports.length} functions (${exportList(record)})`,
+      `body.function is required: module ${target.id} exports ${target.exports.length} functions (${exportList(target)})`,
     );
   }
-  const found = record.exports.find((e) => e.name === name);
+  const found = target.exports.find((e) => e.name === name);
   if (!found) {
-    throw wessError('UNKNOWN_FUNCTION', `module ${record.id} exports no function ${JSON.stringify(name)}; it exports ${exportList(record)}`);
+    throw wessError('UNKNOWN_FUNCTION', `module ${target.id} exports no function ${JSON.stringify(name)}; it exports ${exportList(target)}`);
   }
   const unsupported = found.results.find((t) => !JSON_TYPES.has(t));
   if (unsupported) {
@@ -37,24 +45,112 @@ export function pickFunction(record: ModuleRecord, name: string | undefined): Fu
   return found;
 }
 
-/** Registers POST /modules/:id/run. */
+/** The module, or the version `?version=` pins. */
+async function findTarget(services: Services, request: FastifyRequest): Promise<Target> {
+  const { version } = parseWith(runQuery, request.query, 'query');
+  const record = await findModule(services, request);
+  if (version === undefined || version === record.version) return record;
+  const pinned = await services.reader.getVersion(record.id, version);
+  if (!pinned) throw wessError('VERSION_NOT_FOUND', `module ${record.id} has no version ${version}`);
+  return pinned;
+}
+
+/** A WASI program runs its `_start` when the call names no other function. */
+function isCommandRun(target: Target, body: RunBody): boolean {
+  const hasStart = target.exports.some((e) => e.name === '_start');
+  return target.kind === 'wasi' && hasStart && (body.function === undefined || body.function === '_start') && body.batch === undefined;
+}
+
+function wasiInput(services: Services, target: Target, body: RunBody): WasiInput {
+  const args = parseWith(wasiArgs, body.args ?? [], 'body.args');
+  const env = parseWith(wasiEnv, body.env ?? {}, 'body.env');
+  const stdin = body.stdin_base64 !== undefined ? Buffer.from(body.stdin_base64, 'base64') : Buffer.from(body.stdin ?? '', 'utf8');
+  const input: WasiInput = { args: [target.name, ...args], env: Object.entries(env), stdin, maxOutputBytes: services.config.runner.max_output };
+  const problem = wasiInputProblem(input);
+  if (problem) throw wessError('VALIDATION', problem);
+  return input;
+}
+
+function stats(outcome: { durationMs: number; compileCached: boolean; memoryPages?: number | null }, target: Target) {
+  return {
+    duration_ms: Math.round(outcome.durationMs * 1000) / 1000,
+    compile_cached: outcome.compileCached,
+    memory_pages: outcome.memoryPages ?? null,
+    version: target.version,
+  };
+}
+
+/** stdout/stderr of a function call on a module that imports WASI (a reactor that prints), when it printed. */
+function printed(outcome: RunResult): Record<string, unknown> {
+  if (!outcome.wasi || (outcome.wasi.stdout.length === 0 && outcome.wasi.stderr.length === 0)) return {};
+  const { exit_code: _exit, ...streams } = wasiOutputBody(outcome.wasi);
+  return streams;
+}
+
+/** Time spent running the items that finished, as a single call's duration_ms counts it. */
+function executionMs(items: BatchItem[]): number {
+  return items.reduce((sum, item) => sum + (item.ok ? item.durationMs : 0), 0);
+}
+
+function batchItem(fn: FunctionExport, item: BatchItem): Record<string, unknown> {
+  if (!item.ok) return { error: { code: item.code, message: item.message } };
+  return { results: encodeResults(fn.results, item.results) };
+}
+
+/** A WASI program that trapped or timed out still shows what it wrote before, in the error's details. */
+function withOutput(err: unknown): never {
+  const output = wasiOutputOf(err);
+  if (output && hasErrorCode(err)) throw wessError(err.code, err.message, wasiOutputBody(output));
+  throw err;
+}
+
+/** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
 export function runRoutes(app: FastifyInstance, services: Services): void {
   const { config, runner } = services;
+
   app.post('/modules/:id/run', async (request) => {
     const body = parseWith(runBody, request.body ?? {}, 'body');
-    const record = await findModule(services, request);
-    const fn = pickFunction(record, body.function);
-    const args = parseArgs(fn.params, body.args, { maxArgs: config.limits.max_args });
-    request.log.debug({ function: fn.name, args: args.length, sha256: record.sha256 }, 'run');
-    const outcome = await runner.run({ sha256: record.sha256, fn: fn.name, params: fn.params, results: fn.results, args });
+    const target = await findTarget(services, request);
+
+    if (isCommandRun(target, body)) {
+      const wasi = wasiInput(services, target, body);
+      const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi }).catch(withOutput);
+      return { ...wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false }), stats: stats(outcome, target) };
+    }
+    if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
+      throw wessError('VALIDATION', 'stdin, stdin_base64 and env are for WASI programs (modules that import wasi_snapshot_preview1 and export _start)');
+    }
+
+    const fn = pickFunction(target, body.function);
+    if (body.batch !== undefined) {
+      if (body.batch.length > config.limits.max_batch) {
+        throw wessError('VALIDATION', `body.batch has ${body.batch.length} items; at most ${config.limits.max_batch} are allowed`);
+      }
+      // An item whose arguments do not fit fails alone, like an item that traps.
+      const parsed = body.batch.map((args): WasmArg[] | BatchItem => {
+        try {
+          return parseArgs(fn.params, args, { maxArgs: config.limits.max_args });
+        } catch (err) {
+          return { ok: false, code: 'INVALID_ARGUMENT', message: (err as Error).message };
+        }
+      });
+      const runnable = parsed.filter((p): p is WasmArg[] => Array.isArray(p));
+      const outcome = runnable.length
+        ? await runner.runBatch({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, argsList: runnable })
+        : { items: [], compileCached: true };
+      let next = 0;
+      const items = parsed.map((p) => batchItem(fn, Array.isArray(p) ? (outcome.items[next++] as BatchItem) : p));
+      const failed = items.filter((i) => 'error' in i).length;
+      return {
+        batch: items,
+        stats: { ...stats({ durationMs: executionMs(outcome.items), compileCached: outcome.compileCached }, target), ok: items.length - failed, failed },
+      };
+    }
+
+    const args = parseArgs(fn.params, body.args ?? [], { maxArgs: config.limits.max_args });
+    request.log.debug({ function: fn.name, args: args.length, sha256: target.sha256 }, 'run');
+    const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args });
     request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
-    return {
-      results: encodeResults(fn.results, outcome.results),
-      stats: {
-        duration_ms: Math.round(outcome.durationMs * 1000) / 1000,
-        compile_cached: outcome.compileCached,
-        version: record.version,
-      },
-    };
+    return { results: encodeResults(fn.results, outcome.results), ...printed(outcome), stats: stats(outcome, target) };
   });
 }
