@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { conformanceDir, startApp, type TestApp } from './helper.js';
+import { conformanceDir, listen, startApp, type TestApp } from './helper.js';
 
 interface Value { type: string; value: number | string }
 interface Case { line: number; fn: string; args: Value[]; results?: Value[]; trap?: string }
@@ -29,10 +29,7 @@ if (!dir) {
     let base: string;
     before(async () => {
       t = await startApp({ limits: { max_args: 32 }, log: { level: 'warn' } });
-      await t.app.listen({ host: '127.0.0.1', port: 0 });
-      const address = t.app.server.address();
-      assert.ok(address && typeof address === 'object');
-      base = `http://127.0.0.1:${address.port}`;
+      base = await listen(t.app);
     });
     after(async () => t.close());
 

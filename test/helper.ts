@@ -85,3 +85,11 @@ export async function waitFor(condition: () => boolean, ms = 5000): Promise<void
 export function wasiFixture(name: string): Buffer {
   return readFileSync(new URL(`test/fixtures/wasi/${name}.wasm`, ROOT));
 }
+
+/** Listens on a free port of 127.0.0.1 and returns the base URL, for tests that need a real socket. */
+export async function listen(app: WessApp): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (!address || typeof address !== 'object') throw new Error('server has no TCP address');
+  return `http://127.0.0.1:${address.port}`;
+}

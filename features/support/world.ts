@@ -1,5 +1,5 @@
 import { After, Before, setWorldConstructor, World } from '@cucumber/cucumber';
-import { startApp, type TestApp } from '../../test/helper.js';
+import { listen, startApp, type TestApp } from '../../test/helper.js';
 
 export interface Answer {
   status: number;
@@ -21,10 +21,7 @@ export class WessWorld extends World {
   async start(overrides: Parameters<typeof startApp>[0] = {}): Promise<void> {
     await this.service?.close();
     this.service = await startApp(overrides);
-    await this.service.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = this.service.app.server.address();
-    if (!address || typeof address !== 'object') throw new Error('no address');
-    this.base = `http://127.0.0.1:${address.port}`;
+    this.base = await listen(this.service.app);
   }
 
   async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {

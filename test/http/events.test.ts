@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { fixture, startApp, upload, type TestApp } from '../helper.js';
+import { fixture, listen, startApp, upload, type TestApp } from '../helper.js';
 
 interface Frame { id?: string; event?: string; data?: Record<string, unknown> }
 
@@ -59,10 +59,7 @@ describe('GET /events', () => {
   let base: string;
   before(async () => {
     t = await startApp({ server: { max_event_clients: 3 } });
-    await t.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = t.app.server.address();
-    assert.ok(address && typeof address === 'object');
-    base = `http://127.0.0.1:${address.port}`;
+    base = await listen(t.app);
   });
   after(async () => t.close());
 
@@ -114,10 +111,7 @@ describe('GET /events', () => {
 
   test('shutdown ends open streams instead of waiting on them', async () => {
     const local = await startApp();
-    await local.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = local.app.server.address();
-    assert.ok(address && typeof address === 'object');
-    const stream = await openStream(`http://127.0.0.1:${address.port}/events`);
+    const stream = await openStream(`${await listen(local.app)}/events`);
     const started = Date.now();
     await local.close();
     for (let i = 0; !stream.ended && i < 200; i++) await new Promise((r) => setTimeout(r, 10));

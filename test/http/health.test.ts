@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { startApp, upload, waitFor } from '../helper.js';
+import { listen, startApp, upload, waitFor } from '../helper.js';
 
 describe('health, metrics and logs', () => {
   test('liveness, readiness and detail', async () => {
@@ -116,11 +116,9 @@ describe('lifecycle', () => {
 
   test('close lets an in-flight call finish, then refuses new ones', async () => {
     const t = await startApp({ runner: { timeout: 400 } });
-    await t.app.listen({ host: '127.0.0.1', port: 0 });
-    const address = t.app.server.address();
-    assert.ok(address && typeof address === 'object');
+    const base = await listen(t.app);
     const mod = await upload(t.app, 'loop-forever');
-    const inflight = fetch(`http://127.0.0.1:${address.port}/modules/${mod.id}/run`, {
+    const inflight = fetch(`${base}/modules/${mod.id}/run`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ function: 'spin' }),
     });
     await waitFor(() => t.app.services.runner.stats().inFlight === 1);
