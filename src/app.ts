@@ -74,6 +74,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
+    // Errors the router raises before any hook runs (a malformed URL, an over-long path segment).
+    frameworkErrors: (err, request, reply) =>
+      sendError(request, reply, { code: 'VALIDATION', message: err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 200 characters' : 'malformed URL' }, metrics),
   });
   app.decorateRequest('moduleId', null);
   app.decorate('services', services);

@@ -52,6 +52,8 @@ function friendlyMessage(code: ErrorCode, message: string): string {
 /** Sends the standard error body and counts it; the one place error responses are written. */
 export function sendError(request: FastifyRequest, reply: FastifyReply, failure: Classified, metrics: Metrics): FastifyReply {
   const status = ERROR_CODES[failure.code].status;
+  // Set here too: router errors are answered before the onRequest hook that sets it.
+  reply.header('x-request-id', request.id);
   metrics.errors.inc({ code: failure.code });
   const retry = RETRY_AFTER_SECONDS[failure.code];
   if (retry !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retry));

@@ -211,6 +211,21 @@ describe('module routes', () => {
     assert.ok(route.headers['x-request-id']);
   });
 
+  test('regression: router errors (over-long path segment) get the error body and a request id', async () => {
+    const res = await t.app.inject({ method: 'GET', url: `/modules/${'a'.repeat(5000)}` });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().error.code, 'VALIDATION');
+    assert.ok(res.body.length < 500, 'the URL is not echoed back');
+    assert.equal(res.json().error.request_id, res.headers['x-request-id']);
+  });
+
+  test('regression: a JSON null run body is a VALIDATION error, not an empty call', async () => {
+    const mod = await upload(t.app, 'single-export');
+    const res = await t.app.inject({ method: 'POST', url: `/modules/${mod.id}/run`, headers: { 'content-type': 'application/json' }, payload: 'null' });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().error.code, 'VALIDATION');
+  });
+
   test('an incoming x-request-id is echoed; a malformed one is replaced', async () => {
     const echoed = await t.app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123' } });
     assert.equal(echoed.headers['x-request-id'], 'abc-123');

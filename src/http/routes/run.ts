@@ -109,7 +109,8 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
   const { config, runner } = services;
 
   app.post('/modules/:id/run', async (request) => {
-    const body = parseWith(runBody, request.body ?? {}, 'body');
+    // No body at all means {}; a JSON null is a malformed body like any other non-object.
+    const body = parseWith(runBody, request.body === undefined ? {} : request.body, 'body');
     const target = await findTarget(services, request);
 
     if (isCommandRun(target, body)) {
