@@ -1,0 +1,93 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sleep } from './stats.js';
+
+/** The repository root (this file runs from dist/bench/lib/). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface Server {
+  url: string;
+  /** Wess's log file (one JSON line per request), or undefined for the bare app. */
+  logFile?: string;
+  stop(): Promise<void>;
+}
+
+async function waitForLine<T>(file: string, child: ChildProcess, pick: (line: string) => T | undefined, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${readFileSync(file, 'utf8').slice(-2000)}`);
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const found = line ? pick(line) : undefined;
+      if (found !== undefined) return found;
+    }
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`server did not start within ${ms} ms`);
+}
+
+function stopper(child: ChildProcess, cleanup: () => void): () => Promise<void> {
+  return async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      // Bounded: a server that does not drain in 15 s is killed.
+      await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
+    }
+    cleanup();
+  };
+}
+
+function parse(line: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts `node dist/src/main.js` from the repository root (so wess.toml's defaults apply) on a temp data dir. */
+export async function startWess(env: Record<string, string> = {}, extraNodeArgs: string[] = []): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'wess-bench-'));
+  const logFile = join(dir, 'wess.log');
+  const out = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [...extraNodeArgs, join(ROOT, 'dist/src/main.js')], {
+    cwd: ROOT,
+    stdio: ['ignore', out, out],
+    env: {
+      ...process.env,
+      WESS_SERVER_HOST: '127.0.0.1',
+      WESS_SERVER_PORT: '0',
+      WESS_DB_PATH: join(dir, 'data'),
+      WESS_LOG_LEVEL: 'info',
+      WESS_RATE_LIMIT_MAX: '100000000',
+      ...env,
+    },
+  });
+  const port = await waitForLine(logFile, child, (line) => {
+    const entry = parse(line);
+    return entry?.msg === 'wess is ready' ? (entry.port as number) : undefined;
+  });
+  return { url: `http://127.0.0.1:${port}`, logFile, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+}
+
+/** Starts the bare Fastify baseline (dist/bench/bare-server.js) in its own process. */
+export async function startBare(): Promise<Server> {
+  const dir = mkdtempSync(join(tmpdir(), 'wess-bench-bare-'));
+  const file = join(dir, 'bare.log');
+  const out = openSync(file, 'a');
+  const child = spawn(process.execPath, [join(ROOT, 'dist/bench/bare-server.js')], { cwd: ROOT, stdio: ['ignore', out, out] });
+  const port = await waitForLine(file, child, (line) => parse(line)?.port as number | undefined);
+  return { url: `http://127.0.0.1:${port}`, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+}
+
+/** Every request log line of a Wess log file, parsed. */
+export function requestLogs(file: string): Record<string, unknown>[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map(parse)
+    .filter((entry): entry is Record<string, unknown> => entry?.msg === 'request');
+}

@@ -1,0 +1,70 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { uploadWasm } from './lib/client.js';
+import { drive } from './lib/load.js';
+import { ROOT, startWess } from './lib/servers.js';
+import { round, say } from './lib/stats.js';
+import { paddedAddModule } from './lib/wasm.js';
+
+/*
+ * `node dist/bench/profile.js run|upload [seconds]`: starts Wess with --cpu-prof, drives warm `add` runs
+ * (100 connections) or 100 KiB uploads (32 connections), stops it and prints the main thread's top
+ * functions by self time. The .cpuprofile files stay in the printed directory (open them in DevTools).
+ */
+
+interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
+interface Profile { nodes: Node[]; startTime: number; endTime: number }
+
+function top(profile: Profile, count: number): string[] {
+  const self = new Map<string, number>();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    total += hits;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url ? `${url.replace(/^.*\/(node_modules|dist)\//, '$1/')}:${lineNumber + 1}` : '';
+    const key = `${functionName || '(anonymous)'} ${where}`.trim();
+    self.set(key, (self.get(key) ?? 0) + hits);
+  }
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([key, hits]) => `${String(round((100 * hits) / total, 1)).padStart(5)}%  ${key}`);
+}
+
+async function main(): Promise<void> {
+  const what = process.argv[2] === 'upload' ? 'upload' : 'run';
+  const seconds = Number(process.argv[3] ?? 10);
+  const dir = mkdtempSync(join(tmpdir(), 'wess-prof-'));
+  const wess = await startWess({}, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  try {
+    if (what === 'run') {
+      const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
+      const body = JSON.stringify({ function: 'add', args: [1, 2] });
+      const r = await drive({ url: `${wess.url}/modules/${add.id}/run`, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: 100, seconds });
+      say(`run: ${r.rps} req/s, p99 ${r.p99} ms`);
+    } else {
+      const mod = paddedAddModule();
+      let n = 0;
+      const r = await drive({
+        url: `${wess.url}/modules?name=p`,
+        method: 'POST',
+        headers: { 'content-type': 'application/wasm' },
+        body: mod.bytes,
+        setupRequest: (req) => ({ ...req, body: mod.stamp(n++) }),
+        connections: 32,
+        seconds,
+      });
+      say(`upload: ${r.rps} uploads/s, p99 ${r.p99} ms`);
+    }
+  } finally {
+    await wess.stop();
+  }
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
+    process.stdout.write(`\n${join(dir, file)}\n${top(profile, 25).join('\n')}\n`);
+  }
+}
+
+void main();

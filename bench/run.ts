@@ -1,0 +1,108 @@
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { guarded, type Results, type Row } from './lib/result.js';
+import { startBare, startWess, type Server } from './lib/servers.js';
+import { say } from './lib/stats.js';
+import { table, writeReport } from './report.js';
+import { coldPath } from './scenarios/cold.js';
+import { rssUnderLoad } from './scenarios/rss.js';
+import { storm } from './scenarios/storm.js';
+import { uploads } from './scenarios/uploads.js';
+import { cachedMetadata, warmAdd, warmBig } from './scenarios/warm.js';
+
+/*
+ * `npm run bench [-- --long] [-- --quick]`: starts a bare Fastify app and Wess as separate processes on
+ * 127.0.0.1, runs every scenario (each guarded: one failing still reports the others), prints the table
+ * and writes bench/results.json and bench/RESULTS.md. Bounded: every load has a duration.
+ */
+
+const args = new Set(process.argv.slice(2));
+const long = args.has('--long');
+const quick = args.has('--quick');
+
+const S = {
+  rounds: quick ? 2 : 3,
+  seconds: quick ? 3 : 10,
+  connections: 100,
+  smallSeconds: quick ? 3 : 5,
+  coldCount: 20,
+  uploadConcurrency: 32,
+  uploadBytes: 100 * 1024,
+  stormTimeoutMs: 1000,
+  stormSeconds: quick ? 5 : 15,
+  rssSeconds: long ? 300 : quick ? 15 : 60,
+  rssEverySeconds: 5,
+};
+
+async function main(): Promise<void> {
+  const BENCH = fileURLToPath(new URL('../../bench/', import.meta.url));
+  const rows: Row[] = [];
+  const loadAtStart = loadavg();
+  const notes: string[] = [];
+  const load = { rounds: S.rounds, seconds: S.seconds, connections: S.connections };
+  const small = { ...load, seconds: S.smallSeconds };
+
+  let bare: Server | undefined;
+  let wess: Server | undefined;
+  try {
+    bare = await startBare();
+    wess = await startWess();
+    say(`bare at ${bare.url}, wess at ${wess.url} (log ${wess.logFile})`);
+    const w = wess;
+    const b = bare;
+    let addId: string | undefined;
+    rows.push(...(await guarded('warm /run add', async () => {
+      const warm = await warmAdd(w, b, load);
+      addId = warm.addId;
+      return warm.rows;
+    })));
+    rows.push(...(await guarded('GET /modules/{id}', async () => cachedMetadata(w, b, requireId(addId), small))));
+    rows.push(...(await guarded('warm /run 1 MiB-code module', () => warmBig(w, b, small))));
+    rows.push(...(await guarded('cold path', () => coldPath(w, S.coldCount))));
+    rows.push(...(await guarded('durable uploads', () =>
+      uploads(w, { rounds: S.rounds, seconds: S.smallSeconds, concurrency: S.uploadConcurrency, size: S.uploadBytes }))));
+    rows.push(...(await guarded('RSS', () => rssUnderLoad(w, requireId(addId), { seconds: S.rssSeconds, connections: S.connections, everySeconds: S.rssEverySeconds }))));
+  } catch (err) {
+    notes.push(`setup failed: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    await bare?.stop();
+    await wess?.stop();
+  }
+
+  rows.push(...(await guarded('storm', async () => {
+    const stormy = await startWess({ WESS_RUNNER_TIMEOUT: String(S.stormTimeoutMs) });
+    try {
+      return await storm(stormy, { seconds: S.stormSeconds, connections: S.connections, timeoutMs: S.stormTimeoutMs });
+    } finally {
+      await stormy.stop();
+    }
+  })));
+
+  const load1 = (label: string, l: number[]) => `load average ${label}: ${l.map((v) => v.toFixed(2)).join(' / ')} (1/5/15 min); the machine is shared, so a high value means other work competed with both sides.`;
+  notes.push(load1('at start', loadAtStart), load1('at end', loadavg()));
+  const results: Results = {
+    command: `npm run bench${long ? ' -- --long' : quick ? ' -- --quick' : ''}`,
+    date: new Date().toISOString(),
+    machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}` },
+    settings: S,
+    rows,
+    notes,
+  };
+  writeFileSync(`${BENCH}results.json`, `${JSON.stringify(results, null, 2)}\n`);
+  const path = writeReport(results);
+  process.stdout.write(`${table(rows)}\n\nwrote ${path}\n`);
+}
+
+function requireId(id: string | undefined): string {
+  if (id === undefined) throw new Error('the add module was not uploaded (warm scenario failed)');
+  return id;
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { uploadWasm } from '../lib/client.js';
+import { alternate, drive, type Comparison } from '../lib/load.js';
+import type { Row } from '../lib/result.js';
+import { ROOT, type Server } from '../lib/servers.js';
+import { bigCodeModule } from '../lib/wasm.js';
+
+export interface LoadSettings { rounds: number; seconds: number; connections: number }
+
+const ADD_BODY = JSON.stringify({ function: 'add', args: [1, 2] });
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+function rounds(c: Comparison): string {
+  const list = (side: Comparison['base']) => side.rounds.map((r) => r.rps).join(' / ');
+  return `rounds base ${list(c.base)}; wess ${list(c.wess)}`;
+}
+
+/** POST /run of `moduleId` on Wess against the bare route, alternately; returns the comparison. */
+export function compareRun(wess: Server, bare: Server, moduleId: string, s: LoadSettings, label: string): Promise<Comparison> {
+  const load = (url: string) => () =>
+    drive({ url, method: 'POST', body: ADD_BODY, headers: JSON_HEADERS, connections: s.connections, seconds: s.seconds });
+  return alternate(label, s.rounds, load(`${bare.url}/modules/${moduleId}/run`), load(`${wess.url}/modules/${moduleId}/run`));
+}
+
+/** Warm /run of test/fixtures/wasm/add.wasm: req/s ratio and p99 rows. */
+export async function warmAdd(wess: Server, bare: Server, s: LoadSettings): Promise<{ rows: Row[]; addId: string; wessRps: number }> {
+  const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
+  const c = await compareRun(wess, bare, add.id, s, 'warm add');
+  const rows: Row[] = [
+    { scenario: 'warm /run add', metric: 'req/s', wess: c.wess.rps, baseline: c.base.rps, ratio: c.ratio, target: '≥ 0.8× bare', pass: c.ratio >= 0.8, detail: rounds(c) },
+    { scenario: 'warm /run add', metric: 'p99 ms', wess: c.wess.p99, baseline: c.base.p99, ratio: null, target: '≤ 10 ms', pass: c.wess.p99 <= 10, detail: `p99 rounds wess ${c.wess.rounds.map((r) => r.p99).join(' / ')}` },
+  ];
+  return { rows, addId: add.id, wessRps: c.wess.rps };
+}
+
+/** Warm /run of `add` in a ~1 MiB-code module (no target in the issue; shows per-instance cost of a big module). */
+export async function warmBig(wess: Server, bare: Server, s: LoadSettings): Promise<Row[]> {
+  const big = await uploadWasm(wess.url, 'big-code', bigCodeModule(1));
+  const c = await compareRun(wess, bare, big.id, s, 'warm 1 MiB');
+  return [
+    { scenario: `warm /run 1 MiB-code module (${Math.round(big.size / 1024)} KiB)`, metric: 'req/s', wess: c.wess.rps, baseline: c.base.rps, ratio: c.ratio, target: '-', pass: null, detail: `${rounds(c)}; p99 wess ${c.wess.p99} ms` },
+  ];
+}
+
+/** GET /modules/{id} (reader cache hit) against the bare GET route. */
+export async function cachedMetadata(wess: Server, bare: Server, addId: string, s: LoadSettings): Promise<Row[]> {
+  const load = (url: string) => () => drive({ url, connections: s.connections, seconds: s.seconds });
+  const c = await alternate('GET metadata', s.rounds, load(`${bare.url}/modules/${addId}`), load(`${wess.url}/modules/${addId}`));
+  return [
+    { scenario: 'GET /modules/{id} (cached)', metric: 'req/s', wess: c.wess.rps, baseline: c.base.rps, ratio: c.ratio, target: '-', pass: null, detail: `${rounds(c)}; p99 wess ${c.wess.p99} ms, bare ${c.base.p99} ms` },
+  ];
+}
