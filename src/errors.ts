@@ -13,7 +13,6 @@ export const ERROR_CODES = {
   MODULE_NOT_FOUND: { status: 404, description: 'No such module.' },
   VERSION_NOT_FOUND: { status: 404, description: 'The module exists but has no such version.' },
   NOT_FOUND: { status: 404, description: 'No such route.' },
-  METHOD_NOT_ALLOWED: { status: 405, description: 'The route does not accept this method.' },
   EXECUTION_TIMEOUT: { status: 408, description: 'The call passed its deadline and the guest was stopped.' },
   VERSION_CONFLICT: { status: 409, description: 'If-Match names a version that is no longer the current one.' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The module or the request body is over its size limit.' },
