@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
+import { PAGE_BYTES } from '../wasm/types.js';
 import { configSchema, type Config } from './schema.js';
 
 /** A config that failed validation; `problems` names every bad path at once. */
@@ -94,9 +95,8 @@ export function validateConfig(input: unknown): Config {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.flatMap(describe));
   const config = parsed.data;
-  const pageSize = 65536;
-  if (config.runner.max_memory < pageSize) {
-    throw new ConfigError([`runner.max_memory: must be at least one 64 KiB page (${pageSize})`]);
+  if (config.runner.max_memory < PAGE_BYTES) {
+    throw new ConfigError([`runner.max_memory: must be at least one 64 KiB page (${PAGE_BYTES})`]);
   }
   return deepFreeze(config);
 }

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { PAGE_BYTES } from '../wasm/types.js';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -84,6 +85,11 @@ export const configSchema = z
 
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
+
+/** Whole 64 KiB pages that runner.max_memory allows one instance. */
+export function maxMemoryPages(config: Config): number {
+  return Math.floor(config.runner.max_memory / PAGE_BYTES);
+}
 
 /** The pool size a config asks for, resolving 0 to the number of cores. */
 export function poolSize(config: Config): number {

@@ -1,17 +1,12 @@
-import { createHash } from 'node:crypto';
 import { wessError } from '../errors.js';
 import type { Runner } from '../runner/pool.js';
+import { sha256Hex } from '../store/codec.js';
 import type { ModuleContent } from '../store/types.js';
 import { checkPolicy, effectiveMemory, inspect, moduleKind } from '../wasm/binary.js';
 
 export interface AdmissionLimits {
   maxModuleSize: number;
   maxMemoryPages: number;
-}
-
-/** sha256 of bytes, lower-case hex: the content address of a module. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /**

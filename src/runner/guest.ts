@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { wessError } from '../errors.js';
-import type { RawResult, WasmArg } from '../wasm/types.js';
+import { PAGE_BYTES, type RawResult, type WasmArg } from '../wasm/types.js';
 import { callThroughBridge } from './bridge.js';
 import { NO_MEMORY, type BridgeSignature, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
@@ -14,7 +14,6 @@ import { failureFrom } from './traps.js';
 export type GuestFunction = (...args: (number | bigint)[]) => unknown;
 
 const NO_IMPORTS = {};
-const PAGE_BYTES = 65536;
 
 /** Runs a call that needs no imports and adds its outcome to `reply`. */
 export function runCall(

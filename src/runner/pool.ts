@@ -4,7 +4,7 @@ import { wessError, type WessError } from '../errors.js';
 import type { WasiInput, WasiOutput } from '../wasi/index.js';
 import { inspect } from '../wasm/binary.js';
 import { needsBridge } from '../wasm/nan-bridge.js';
-import type { ValType } from '../wasm/types.js';
+import { PAGE_BYTES, type ValType } from '../wasm/types.js';
 import type { CallRequest } from './batch.js';
 import { CompileCache, type Compiled } from './compile-cache.js';
 import { Dispatcher } from './dispatcher.js';
@@ -25,7 +25,6 @@ import type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerS
 
 export type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
 
-const PAGE_BYTES = 65536;
 /** V8's own ceiling for a 32-bit memory (4 GiB). */
 const MAX_PAGES = 65536;
 const GAUGE_REFRESH_MS = 1000;

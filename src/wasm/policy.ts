@@ -1,9 +1,8 @@
 import { wessError } from '../errors.js';
 import { formatSignature, wasiSignature } from '../wasi/signatures.js';
 import { WASI_MODULE } from '../wasi/types.js';
-import type { FuncType, ImportInfo, ModuleInfo } from './types.js';
+import { PAGE_BYTES, type FuncType, type ImportInfo, type ModuleInfo } from './types.js';
 
-const PAGE_BYTES = 65536;
 
 export interface MemoryPolicy {
   /** Most 64 KiB pages a module's memory may start with or grow to. */

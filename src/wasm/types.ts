@@ -1,3 +1,6 @@
+/** Bytes in one WebAssembly memory page. */
+export const PAGE_BYTES = 65536;
+
 /** Value types as they appear in the binary format (v128 and references are parsed but never callable). */
 export type ValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref';
 

@@ -4,9 +4,8 @@ import wabt from 'wabt';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { Runner, type RunnerOptions } from '../../src/runner/pool.js';
+import { ROOT } from '../helper.js';
 
-/** The repository root (tests run from dist/test/runner/). */
-const ROOT = new URL('../../../', import.meta.url);
 
 export interface StoredModule {
   sha256: string;

@@ -32,11 +32,8 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
   });
 
   app.get('/metrics', noLimit, async (_request, reply) => {
-    const stats = runner.stats();
-    metrics.poolWorkers.set(stats.workers);
-    metrics.poolQueueDepth.set(stats.queued);
-    metrics.poolInFlight.set(stats.inFlight);
-    metrics.poolUtilization.set(stats.utilization);
+    // The dispatcher updates queue and in-flight gauges as they change; stats() refreshes the rest.
+    runner.stats();
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { v4 as uuidv4 } from 'uuid';
 import { wessError } from '../../errors.js';
+import { maxMemoryPages } from '../../config/schema.js';
 import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
 import {
@@ -46,7 +47,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
   const { config, reader, writer, runner } = services;
   const limits = {
     maxModuleSize: config.limits.max_module_size,
-    maxMemoryPages: Math.floor(config.runner.max_memory / 65536),
+    maxMemoryPages: maxMemoryPages(config),
   };
   const admit = (bytes: Uint8Array) => admitModule(bytes, runner, limits);
 
