@@ -1,9 +1,14 @@
-/** What the writer announces once a change is durable. */
+import type { KeyRecord } from './auth/types.js';
+
+/** What the writer announces once a change is durable. Module events name the module's tenant. */
 export interface ModuleEvents {
-  'module.created': { id: string; sha256: string; version: number };
+  'module.created': { id: string; tenant: string; sha256: string; version: number };
   /** `rollback_from`: set when the update is a rollback; the old version whose content `version` restores. */
-  'module.updated': { id: string; sha256: string; version: number; previous_sha256: string; rollback_from?: number };
-  'module.deleted': { id: string; sha256: string };
+  'module.updated': { id: string; tenant: string; sha256: string; version: number; previous_sha256: string; rollback_from?: number };
+  'module.deleted': { id: string; tenant: string; sha256: string };
+  /** A key was created or replaced; the record (hash included) is for the in-process keyring only. */
+  'key.stored': { id: string; tenant: string; key: KeyRecord };
+  'key.revoked': { id: string; tenant: string; key: KeyRecord };
 }
 
 export type EventTopic = keyof ModuleEvents;
@@ -34,7 +39,7 @@ export class EventBus {
 
   /** Subscribes to one topic; returns the unsubscribe function. */
   on<T extends EventTopic>(topic: T, listener: (event: ModuleEvents[T] & { seq: number; at: string }) => void): () => void {
-    return this.subscribe(topic, listener as (event: BusEvent) => void);
+    return this.subscribe(topic, listener as unknown as (event: BusEvent) => void);
   }
 
   /** Subscribes to a pattern (`module.*`, `*`, or a topic); the listener sees the topic too. */

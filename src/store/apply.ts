@@ -1,18 +1,21 @@
 import { wessError } from '../errors.js';
 import type { EventBus, ModuleEvents } from '../events.js';
+import { applyAuthMessage, stageAudit } from './apply-auth.js';
 import { decodeRecord } from './codec.js';
 import { dropHistory, loadVersion, stageBlob, stageCurrent } from './history.js';
-import { isKeySafeId, MAX_VERSION, moduleKey } from './keys.js';
+import { isKeySafeId, MAX_VERSION, moduleKey, tenantModuleKey, tenantModulePrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { ModuleContent, ModuleRecord, WriteMessage } from './types.js';
+import type { ModuleContent, ModuleMessage, ModuleRecord, WriteMessage } from './types.js';
 
-/** What one message did: the record to answer with, and how to announce it once durable. */
+/** What one message did: the result to answer with, and how to announce it once durable. */
 export interface Applied {
-  record: ModuleRecord;
-  /** +1 for a create, -1 for a delete, 0 for an update: keeps the modules gauge exact. */
+  /** The WriteResult of the message's kind. */
+  result: unknown;
+  /** +1 for a create, -1 for a delete, 0 otherwise: keeps the modules gauge exact. */
   moduleDelta: number;
   announce(events: EventBus): void;
 }
+
 
 /** The fields a new version takes from its source (an upload, the current version, or an old one). */
 type VersionContent = Pick<ModuleRecord, 'name' | 'sha256' | 'size' | 'exports' | 'memory' | 'kind'>;
@@ -24,7 +27,18 @@ type Msg<K extends WriteMessage['kind']> = Extract<WriteMessage, { kind: K }>;
  * before staging anything the caller would regret; the writer discards the layer on any throw.
  */
 export async function applyMessage(msg: WriteMessage, overlay: Overlay, now: string): Promise<Applied> {
+  if (!isModuleMessage(msg)) return applyAuthMessage(msg, overlay);
   if (!isKeySafeId(msg.id)) throw wessError('VALIDATION', 'module id must be non-empty and must not contain "!"');
+  const applied = await applyModuleMessage(msg, overlay, now);
+  if (msg.audit) stageAudit(msg.audit, overlay);
+  return applied;
+}
+
+function isModuleMessage(msg: WriteMessage): msg is ModuleMessage {
+  return msg.kind.endsWith('-module');
+}
+
+async function applyModuleMessage(msg: ModuleMessage, overlay: Overlay, now: string): Promise<Applied> {
   switch (msg.kind) {
     case 'create-module':
       return applyCreate(msg, overlay, now);
@@ -44,11 +58,30 @@ async function applyCreate(msg: Msg<'create-module'>, overlay: Overlay, now: str
     // Ids are server-generated UUIDv4s, so a clash is a bug, not a client conflict.
     throw wessError('INTERNAL', `module id ${msg.id} already exists`);
   }
+  if (msg.maxModules !== undefined) await checkModuleCount(msg.tenant, msg.maxModules, msg.tierName ?? null, overlay);
   await stageBlob(msg.content, overlay);
-  const record = buildRecord(msg.id, 1, fromUpload(msg.content, msg.name), now, now);
+  const record = buildRecord(msg.id, msg.tenant, 1, fromUpload(msg.content, msg.name), now, now);
   stageCurrent(record, overlay);
-  const event = { id: record.id, sha256: record.sha256, version: record.version };
-  return { record, moduleDelta: 1, announce: (bus) => bus.emit('module.created', event) };
+  overlay.put(tenantModuleKey(record.tenant, record.id), EMPTY);
+  const event = { id: record.id, tenant: record.tenant, sha256: record.sha256, version: record.version };
+  return { result: record, moduleDelta: 1, announce: (bus) => bus.emit('module.created', event) };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The tier's module count, checked here rather than in the route: two creates racing for the
+ * last slot are applied one after the other on the same overlay, so only one of them gets it.
+ */
+async function checkModuleCount(tenant: string, maxModules: number, tier: string | null, overlay: Overlay): Promise<void> {
+  const count = (await overlay.entries(tenantModulePrefix(tenant))).length;
+  if (count >= maxModules) {
+    throw wessError(
+      'TIER_LIMIT',
+      `tenant ${tenant} already has ${count} modules; ${tier === null ? 'the limit' : `tier ${tier}`} allows ${maxModules}. Delete one first, or use a key of a bigger tier`,
+      { quota: 'max_modules', limit: maxModules, tier },
+    );
+  }
 }
 
 async function applyUpdate(msg: Msg<'update-module'>, overlay: Overlay, now: string): Promise<Applied> {
@@ -73,16 +106,23 @@ async function applyRollback(msg: Msg<'rollback-module'>, overlay: Overlay, now:
 async function applyDelete(msg: Msg<'delete-module'>, overlay: Overlay): Promise<Applied> {
   const previous = await loadCurrent(msg, overlay);
   overlay.del(moduleKey(msg.id));
+  overlay.del(tenantModuleKey(previous.tenant, previous.id));
   await dropHistory(msg.id, overlay);
-  const event = { id: previous.id, sha256: previous.sha256 };
-  return { record: previous, moduleDelta: -1, announce: (bus) => bus.emit('module.deleted', event) };
+  const event = { id: previous.id, tenant: previous.tenant, sha256: previous.sha256 };
+  return { result: previous, moduleDelta: -1, announce: (bus) => bus.emit('module.deleted', event) };
 }
 
-/** The module's current record; MODULE_NOT_FOUND, or VERSION_CONFLICT when If-Match names another version. */
-async function loadCurrent(msg: { id: string; expectVersion?: number }, overlay: Overlay): Promise<ModuleRecord> {
+/**
+ * The module's current record; MODULE_NOT_FOUND when there is none or it belongs to another
+ * tenant than the message names (the same answer, so existence does not leak), or
+ * VERSION_CONFLICT when If-Match names another version.
+ */
+async function loadCurrent(msg: { id: string; expectVersion?: number; tenant?: string }, overlay: Overlay): Promise<ModuleRecord> {
   const bytes = await overlay.get(moduleKey(msg.id));
-  if (!bytes) throw wessError('MODULE_NOT_FOUND', `no module with id ${msg.id}`, { id: msg.id });
-  const record = decodeRecord(bytes);
+  const record = bytes ? decodeRecord(bytes) : undefined;
+  if (!record || (msg.tenant !== undefined && record.tenant !== msg.tenant)) {
+    throw wessError('MODULE_NOT_FOUND', `no module with id ${msg.id}`, { id: msg.id });
+  }
   // Checked against the overlay, so an earlier message of the same batch already counts.
   if (msg.expectVersion !== undefined && msg.expectVersion !== record.version) {
     throw wessError(
@@ -99,16 +139,17 @@ function stageNext(current: ModuleRecord, content: VersionContent, overlay: Over
   if (current.version >= MAX_VERSION) {
     throw wessError('VALIDATION', `module ${current.id} has used every version number; upload it as a new module`);
   }
-  const record = buildRecord(current.id, current.version + 1, content, current.created_at, now);
+  const record = buildRecord(current.id, current.tenant, current.version + 1, content, current.created_at, now);
   stageCurrent(record, overlay);
   const event: ModuleEvents['module.updated'] = {
     id: record.id,
+    tenant: record.tenant,
     sha256: record.sha256,
     version: record.version,
     previous_sha256: current.sha256,
   };
   if (rollbackFrom !== undefined) event.rollback_from = rollbackFrom;
-  return { record, moduleDelta: 0, announce: (bus) => bus.emit('module.updated', event) };
+  return { result: record, moduleDelta: 0, announce: (bus) => bus.emit('module.updated', event) };
 }
 
 /** The version fields of an upload, named `name`. */
@@ -124,9 +165,10 @@ function fromUpload(content: ModuleContent, name: string): VersionContent {
 }
 
 /** A full module record; fields listed so that nothing else rides along from a source record or old JSON. */
-function buildRecord(id: string, version: number, content: VersionContent, createdAt: string, updatedAt: string): ModuleRecord {
+function buildRecord(id: string, tenant: string, version: number, content: VersionContent, createdAt: string, updatedAt: string): ModuleRecord {
   return {
     id,
+    tenant,
     name: content.name,
     version,
     sha256: content.sha256,

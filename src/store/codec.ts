@@ -16,6 +16,16 @@ export function decodeRecord(bytes: Uint8Array): ModuleRecord {
   return withKind(JSON.parse(decoder.decode(bytes)) as ModuleRecord);
 }
 
+/** Any other stored JSON value (keys, usage, audit entries). */
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+/** Parses a value stored by encodeJson. */
+export function decodeJson<T>(bytes: Uint8Array): T {
+  return JSON.parse(decoder.decode(bytes)) as T;
+}
+
 /** A version record as stored under `v!<id>!<version>`. */
 export function encodeVersion(record: VersionRecord): Uint8Array {
   return encoder.encode(JSON.stringify(record));

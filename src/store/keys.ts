@@ -8,6 +8,12 @@
  *                                      the current one included (history only grows until delete)
  *   b!<sha256>                       → the wasm bytes, stored once per content hash
  *   r!<sha256>!<id>!<version>        → empty; "version <version> of <id> uses blob <sha256>"
+ *   t!<tenant>!<id>                  → empty; "module <id> belongs to <tenant>" (lists one tenant's modules)
+ *   k!<key id>                       → KeyRecord JSON of an API key (its HMAC, never its secret)
+ *   u!<key id>                       → KeyUsage JSON: the key's counters as of the last flush
+ *   a!<audit id>                     → AuditEntry JSON; audit ids sort by time
+ *   ta!<tenant>!<audit id>           → the same AuditEntry, for GET /audit?tenant=
+ *   meta!auth_secret                 → the HMAC secret for key hashes, when the config gives none
  *
  * A blob is live while ANY key starts with `r!<sha256>!`: the last reference gone → delete the blob,
  * in the same batch. `<sha256>` is always 64 lowercase hex characters and ids never hold `!`, so
@@ -16,7 +22,7 @@
  */
 
 /** The layout version this code reads and writes; bump it with a migration when keys change. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export const SCHEMA_KEY = 'meta!schema';
 
@@ -24,6 +30,14 @@ const MODULE_PREFIX = 'm!';
 const BLOB_PREFIX = 'b!';
 const REF_PREFIX = 'r!';
 const VERSION_PREFIX = 'v!';
+const TENANT_PREFIX = 't!';
+const API_KEY_PREFIX = 'k!';
+const USAGE_PREFIX = 'u!';
+const AUDIT_PREFIX = 'a!';
+const TENANT_AUDIT_PREFIX = 'ta!';
+
+/** The generated HMAC secret for key hashes (used only when the config sets none). */
+export const AUTH_SECRET_KEY = 'meta!auth_secret';
 
 /** Width of zero-padded version numbers, so that versions sort numerically as strings. */
 const VERSION_DIGITS = 10;
@@ -74,6 +88,49 @@ export function versionOfKey(key: string): number {
 /** Versions zero-padded so that they sort numerically as strings. */
 function padVersion(version: number): string {
   return String(version).padStart(VERSION_DIGITS, '0');
+}
+
+/** Key saying that module `id` belongs to `tenant`. */
+export function tenantModuleKey(tenant: string, id: string): string {
+  return `${TENANT_PREFIX}${tenant}!${id}`;
+}
+
+/** Prefix of every module key of `tenant`; the module id follows it. */
+export function tenantModulePrefix(tenant: string): string {
+  return `${TENANT_PREFIX}${tenant}!`;
+}
+
+/** Key of an API key's record. */
+export function apiKeyKey(id: string): string {
+  return API_KEY_PREFIX + id;
+}
+
+/** The key range of every API key record. */
+export function apiKeyRange(): { gt: string; lt: string } {
+  return prefixRange(API_KEY_PREFIX);
+}
+
+/** Key of an API key's usage counters. */
+export function usageKey(id: string): string {
+  return USAGE_PREFIX + id;
+}
+
+/** Key of an audit entry in the global log. */
+export function auditKey(auditId: string): string {
+  return AUDIT_PREFIX + auditId;
+}
+
+/** Prefix of the global audit log; `auditTenantPrefix` is the prefix of one tenant's. */
+export const AUDIT_LOG_PREFIX = AUDIT_PREFIX;
+
+/** Key of an audit entry in a tenant's log. */
+export function tenantAuditKey(tenant: string, auditId: string): string {
+  return `${TENANT_AUDIT_PREFIX}${tenant}!${auditId}`;
+}
+
+/** Prefix of one tenant's audit log. */
+export function auditTenantPrefix(tenant: string): string {
+  return `${TENANT_AUDIT_PREFIX}${tenant}!`;
 }
 
 /** The key range of every module record, in id order. */

@@ -1,6 +1,7 @@
-import { decodeRecord, decodeSchemaVersion, encodeSchemaVersion, encodeVersion } from './codec.js';
+import { DEFAULT_TENANT } from '../auth/types.js';
+import { decodeRecord, decodeSchemaVersion, encodeRecord, encodeSchemaVersion, encodeVersion } from './codec.js';
 import type { Db, DbOp } from './db.js';
-import { legacyRefKey, moduleRange, refKey, SCHEMA_KEY, SCHEMA_VERSION, versionKey } from './keys.js';
+import { legacyRefKey, moduleKey, moduleRange, refKey, SCHEMA_KEY, SCHEMA_VERSION, tenantModuleKey, versionKey } from './keys.js';
 import { versionOf } from './history.js';
 
 const EMPTY = new Uint8Array(0);
@@ -12,10 +13,15 @@ export async function ensureSchema(db: Db): Promise<void> {
     await db.batch([schemaOp()], { sync: true });
     return;
   }
-  const version = decodeSchemaVersion(stored);
+  let version = decodeSchemaVersion(stored);
+  // Each step is one atomic batch ending with its schema number: a crash mid-way resumes at that step.
   if (version === 1) {
     await migrateFrom1(db);
-    return;
+    version = 2;
+  }
+  if (version === 2) {
+    await migrateFrom2(db);
+    version = 3;
   }
   if (version !== SCHEMA_VERSION) {
     throw new Error(`database schema version ${String(version)} is not supported (this Wess uses ${SCHEMA_VERSION})`);
@@ -37,10 +43,27 @@ async function migrateFrom1(db: Db): Promise<void> {
       { type: 'del', key: legacyRefKey(record.sha256, record.id) },
     );
   }
-  ops.push(schemaOp());
+  ops.push(schemaOp(2));
   await db.batch(ops, { sync: true });
 }
 
-function schemaOp(): DbOp {
-  return { type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(SCHEMA_VERSION) };
+/**
+ * Schema 2 had no tenants: every module was everyone's. They go to tenant "default" (the bootstrap
+ * admin's), which keeps them reachable by admins and by keys made for that tenant.
+ */
+async function migrateFrom2(db: Db): Promise<void> {
+  const ops: DbOp[] = [];
+  for await (const [, value] of db.entries(moduleRange())) {
+    const record = { ...decodeRecord(value), tenant: DEFAULT_TENANT };
+    ops.push(
+      { type: 'put', key: moduleKey(record.id), value: encodeRecord(record) },
+      { type: 'put', key: tenantModuleKey(record.tenant, record.id), value: EMPTY },
+    );
+  }
+  ops.push(schemaOp(3));
+  await db.batch(ops, { sync: true });
+}
+
+function schemaOp(version = SCHEMA_VERSION): DbOp {
+  return { type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(version) };
 }

@@ -4,7 +4,7 @@ import type { EventBus } from '../events.js';
 import type { Metrics } from '../metrics.js';
 import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
 import type { Db } from './db.js';
-import { blobKey, MAX_VERSION, moduleKey, moduleRange, prefixRange, versionKey, versionPrefix } from './keys.js';
+import { blobKey, MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from './types.js';
 
 export interface ReaderOptions {
@@ -24,6 +24,13 @@ export interface ListOptions {
   limit: number;
   /** Opaque cursor from a previous page's next_cursor. */
   cursor?: string | null | undefined;
+}
+
+export interface ModuleListOptions extends ListOptions {
+  /** Only this tenant's modules (through the t! index); every tenant's when absent. */
+  tenant?: string | undefined;
+  /** Only these module ids (a key scoped to named modules). */
+  only?: ReadonlySet<string> | null | undefined;
 }
 
 const DEFAULT_CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -132,24 +139,41 @@ export class Reader {
   }
 
   /** One page of modules in id order; `next_cursor` is null on the last page. */
-  async listModules(options: ListOptions): Promise<ModulePage> {
-    const { limit } = options;
+  async listModules(options: ModuleListOptions): Promise<ModulePage> {
+    const { limit, only } = options;
     checkLimit(limit);
-    const range = moduleRange();
     const after = options.cursor ? decodeCursor(options.cursor) : undefined;
     const items: ModuleRecord[] = [];
     let more = false;
     // One extra entry tells whether another page exists without a second query.
-    const gt = after === undefined ? range.gt : moduleKey(after);
-    for await (const [, value] of this.#db.entries({ ...range, gt, limit: limit + 1 })) {
+    for await (const record of this.#modulesAfter(after, options.tenant)) {
+      if (only && !only.has(record.id)) continue;
       if (items.length === limit) {
         more = true;
         break;
       }
-      items.push(decodeRecord(value));
+      items.push(record);
     }
     const last = items[items.length - 1];
     return { items, next_cursor: more && last ? encodeCursor(last.id) : null };
+  }
+
+  /** Module records in id order after `after`: all of them, or one tenant's through its index. */
+  async *#modulesAfter(after: string | undefined, tenant: string | undefined): AsyncIterable<ModuleRecord> {
+    if (tenant === undefined) {
+      const range = moduleRange();
+      const gt = after === undefined ? range.gt : moduleKey(after);
+      for await (const [, value] of this.#db.entries({ ...range, gt })) yield decodeRecord(value);
+      return;
+    }
+    const prefix = tenantModulePrefix(tenant);
+    const range = prefixRange(prefix);
+    const gt = after === undefined ? range.gt : prefix + after;
+    for await (const key of this.#db.keys({ ...range, gt })) {
+      // The index and the record are written in one batch; a record missing here was deleted since.
+      const record = await this.getModule(key.slice(prefix.length));
+      if (record) yield record;
+    }
   }
 
   /** The bytes whose sha256 is `sha256`, or undefined; CONTENT_CORRUPT if the stored bytes do not match. */

@@ -1,3 +1,4 @@
+import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { FunctionExport } from '../wasm/types.js';
 
 /** How a module is run: exported functions called with JSON values, or a WASI command (`_start`). */
@@ -6,6 +7,8 @@ export type ModuleKind = 'functions' | 'wasi';
 /** A module as the HTTP API shows it (content bytes live apart, by sha256). */
 export interface ModuleRecord {
   id: string;
+  /** The tenant of the key that created it; only that tenant (and admins) can see it. */
+  tenant: string;
   name: string;
   version: number;
   sha256: string;
@@ -48,10 +51,16 @@ export interface ModuleContent {
   kind?: ModuleKind;
 }
 
-/** `expectVersion` is If-Match: the writer refuses with VERSION_CONFLICT when the module moved on. */
+/**
+ * `expectVersion` is If-Match: the writer refuses with VERSION_CONFLICT when the module moved on.
+ * `tenant`, when set, must be the module's tenant (MODULE_NOT_FOUND otherwise): checked in the
+ * writer, against the record it is about to change. `audit` is staged in the same batch on success.
+ */
 interface Guarded {
   id: string;
   expectVersion?: number;
+  tenant?: string;
+  audit?: AuditEntry;
 }
 
 /**
@@ -59,11 +68,21 @@ interface Guarded {
  * not spread: its own `kind` ('functions' | 'wasi') would clash with the message's `kind`.
  */
 export type WriteMessage =
-  | { kind: 'create-module'; id: string; name: string; content: ModuleContent }
+  | { kind: 'create-module'; id: string; tenant: string; name: string; content: ModuleContent; maxModules?: number; tierName?: string | null; audit?: AuditEntry }
   | ({ kind: 'update-module'; name?: string; content: ModuleContent } & Guarded)
   | ({ kind: 'rename-module'; name: string } & Guarded)
   | ({ kind: 'rollback-module'; toVersion: number } & Guarded)
-  | ({ kind: 'delete-module' } & Guarded);
+  | ({ kind: 'delete-module' } & Guarded)
+  /** Creates a key, or replaces one with the same id (the bootstrap admin key given a new secret). */
+  | { kind: 'put-key'; key: KeyRecord; audit?: AuditEntry }
+  /** Marks a key revoked; `tenant`, when set, must be the key's tenant (KEY_NOT_FOUND otherwise). */
+  | { kind: 'revoke-key'; id: string; tenant?: string; audit?: AuditEntry }
+  | { kind: 'append-audit'; entry: AuditEntry }
+  | { kind: 'put-usage'; usage: Array<{ keyId: string; usage: KeyUsage }> }
+  | { kind: 'put-meta'; key: string; value: Uint8Array };
+
+/** Messages about one module. */
+export type ModuleMessage = Extract<WriteMessage, { kind: `${string}-module` }>;
 
 /** What the writer answers for each message kind, once the batch holding it is on disk. */
 export interface WriteResult {
@@ -73,6 +92,11 @@ export interface WriteResult {
   'rollback-module': ModuleRecord;
   /** The record as it was before the delete. */
   'delete-module': ModuleRecord;
+  'put-key': KeyRecord;
+  'revoke-key': KeyRecord;
+  'append-audit': AuditEntry;
+  'put-usage': null;
+  'put-meta': null;
 }
 
 export interface ModulePage {

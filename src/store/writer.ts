@@ -7,7 +7,7 @@ import type { Db } from './db.js';
 import { moduleRange } from './keys.js';
 import { ensureSchema } from './migrate.js';
 import { Overlay } from './overlay.js';
-import type { ModuleRecord, WriteMessage, WriteResult } from './types.js';
+import type { WriteMessage, WriteResult } from './types.js';
 
 export interface WriterOptions {
   db: Db;
@@ -31,7 +31,7 @@ export interface WriterStats {
 
 interface Pending {
   msg: WriteMessage;
-  resolve(record: ModuleRecord): void;
+  resolve(result: unknown): void;
   reject(err: unknown): void;
 }
 
@@ -89,8 +89,8 @@ export class Writer {
       return Promise.reject(wessError('UNAVAILABLE', 'write queue is full; retry shortly'));
     }
     return new Promise<WriteResult[K]>((resolve, reject) => {
-      // Every WriteResult is a ModuleRecord, so the record answers whichever kind was sent.
-      this.#queue.push({ msg, resolve: resolve as (record: ModuleRecord) => void, reject });
+      // applyMessage answers each kind with that kind's WriteResult.
+      this.#queue.push({ msg, resolve: resolve as (result: unknown) => void, reject });
       this.#options.metrics.writerQueueDepth.set(this.#queue.length);
       this.#draining ??= this.#drain();
     });
@@ -143,7 +143,7 @@ export class Writer {
     }
     this.#countModules(applied);
     for (const { result } of applied) this.#announce(result);
-    for (const { pending, result } of applied) pending.resolve(result.record);
+    for (const { pending, result } of applied) pending.resolve(result.result);
   }
 
   /** Writes the batch with sync: true; false (cause logged) when it failed. */
@@ -173,13 +173,13 @@ export class Writer {
     try {
       result.announce(this.#options.bus);
     } catch (err) {
-      this.#options.logger.error({ err, id: result.record.id }, 'event listener threw after a durable write');
+      this.#options.logger.error({ err }, 'event listener threw after a durable write');
     }
   }
 
   #clientError(err: unknown, msg: WriteMessage): unknown {
     if (hasErrorCode(err)) return err;
-    this.#options.logger.error({ err, kind: msg.kind, id: msg.id }, 'writer failed to apply a message');
+    this.#options.logger.error({ err, kind: msg.kind, id: 'id' in msg ? msg.id : undefined }, 'writer failed to apply a message');
     return wessError('INTERNAL', 'the write could not be applied');
   }
 }

@@ -78,7 +78,7 @@ export function content(label: string): ModuleContent {
 
 /** Creates a module named `name` with content `label` and returns its record. */
 export function createModule(store: Store, name: string, label = name) {
-  return store.writer.submit({ kind: 'create-module', id: randomUUID(), name, content: content(label) });
+  return store.writer.submit({ kind: 'create-module', id: randomUUID(), tenant: 'default', name, content: content(label) });
 }
 
 /** Sum and count of a histogram, read from its metric values. */

@@ -3,9 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { ModuleEvents } from '../../src/events.js';
 import { encodeRecord, encodeSchemaVersion } from '../../src/store/codec.js';
-import { blobKey, legacyRefKey, moduleKey, refKey, SCHEMA_KEY, versionKey } from '../../src/store/keys.js';
+import { blobKey, legacyRefKey, moduleKey, refKey, SCHEMA_KEY, tenantModuleKey, versionKey } from '../../src/store/keys.js';
 import { ensureSchema } from '../../src/store/migrate.js';
 import type { ModuleRecord } from '../../src/store/types.js';
+import type { DbOp } from '../../src/store/db.js';
 import { content, counter, createModule, keysWithPrefix, openStore, type Store } from './helper.js';
 
 /** Creates a module and updates it to each further label: one version per label. */
@@ -77,7 +78,7 @@ describe('module history', () => {
     const store = await openStore();
     try {
       const id = randomUUID();
-      const wasi = await store.writer.submit({ kind: 'create-module', id, name: 'cli', content: { ...content('w'), kind: 'wasi' } });
+      const wasi = await store.writer.submit({ kind: 'create-module', id, tenant: 'default', name: 'cli', content: { ...content('w'), kind: 'wasi' } });
       assert.equal(wasi.kind, 'wasi');
       assert.equal((await store.reader.getVersion(id, 1))?.kind, 'wasi');
       const { kind: _dropped, ...legacy } = wasi;
@@ -231,7 +232,7 @@ describe('delete with history', () => {
 });
 
 describe('schema 1 databases', () => {
-  it('are migrated at open: each module gets a version record and per-version references', async () => {
+  it('are migrated at open (through schema 2 to 3): version records, per-version references, tenant "default"', async () => {
     const store = await openStore();
     try {
       // A database as schema 1 wrote it: a current record, one reference per module, no versions.
@@ -248,8 +249,10 @@ describe('schema 1 databases', () => {
         { sync: true },
       );
       await store.reopen();
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '2');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '3');
       assert.deepEqual(await keysWithPrefix(store.db, 'r!'), [refKey(sha256, id, 3)]);
+      assert.deepEqual(await keysWithPrefix(store.db, 't!'), [tenantModuleKey('default', id)]);
+      assert.equal((await store.reader.getModule(id))?.tenant, 'default');
       assert.deepEqual(await keysWithPrefix(store.db, 'v!'), [versionKey(id, 3)]);
       assert.deepEqual((await store.reader.getVersion(id, 3))?.created_at, 't2');
       assert.equal((await store.reader.getModule(id))?.kind, 'functions');
@@ -257,6 +260,34 @@ describe('schema 1 databases', () => {
       assert.equal(v4.version, 4);
       await store.writer.submit({ kind: 'delete-module', id });
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), [], 'the migrated reference is dropped with the module');
+      assert.deepEqual(await keysWithPrefix(store.db, 't!'), [], 'and so is its tenant index key');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('schema 2 (no tenants) is migrated at open: every module goes to tenant "default" and is listed there', async () => {
+    const store = await openStore();
+    try {
+      const ids = [randomUUID(), randomUUID()];
+      const ops: DbOp[] = [{ type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(2) }];
+      for (const id of ids) {
+        const { sha256, content: bytes, exports, memory } = content(id);
+        const v2 = { id, name: 'old', version: 1, sha256, size: bytes.byteLength, exports, memory, kind: 'functions', created_at: 't1', updated_at: 't1' };
+        ops.push(
+          { type: 'put', key: moduleKey(id), value: encodeRecord(v2 as unknown as ModuleRecord) },
+          { type: 'put', key: versionKey(id, 1), value: encodeRecord(v2 as unknown as ModuleRecord) },
+          { type: 'put', key: blobKey(sha256), value: bytes },
+          { type: 'put', key: refKey(sha256, id, 1), value: new Uint8Array(0) },
+        );
+      }
+      await store.db.batch(ops, { sync: true });
+      await store.reopen();
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '3');
+      const listed = await store.reader.listModules({ limit: 10, tenant: 'default' });
+      assert.deepEqual(listed.items.map((m) => m.id).sort(), [...ids].sort());
+      assert.ok(listed.items.every((m) => m.tenant === 'default'));
+      assert.deepEqual((await store.reader.listModules({ limit: 10, tenant: 'other' })).items, []);
     } finally {
       await store.close();
     }

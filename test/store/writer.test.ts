@@ -38,7 +38,7 @@ describe('Writer', () => {
         return { sha256: sha256Hex(bytes), content: bytes, exports: [], memory: null };
       };
       const writes = Array.from({ length: 12 }, (_, i) =>
-        store.writer.submit({ kind: 'create-module', id: randomUUID(), name: `big${i}`, content: big(i) }),
+        store.writer.submit({ kind: 'create-module', id: randomUUID(), tenant: 'default', name: `big${i}`, content: big(i) }),
       );
       assert.equal((await Promise.all(writes)).length, 12);
       assert.deepEqual(await histogram(store.metrics.writerBatchSize), { count: 2, sum: 12 }, '8 × 4 MiB, then 4');
@@ -66,10 +66,10 @@ describe('Writer', () => {
     }
   });
 
-  it('writes schema version 2 at first open', async () => {
+  it('writes schema version 3 at first open', async () => {
     const store = await openStore();
     try {
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '2');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '3');
     } finally {
       await store.close();
     }
@@ -127,7 +127,7 @@ describe('Writer', () => {
     try {
       const id = randomUUID();
       const [created, u1, u2, deleted] = await Promise.all([
-        store.writer.submit({ kind: 'create-module', id, name: 'x', content: content('1') }),
+        store.writer.submit({ kind: 'create-module', id, tenant: 'default', name: 'x', content: content('1') }),
         store.writer.submit({ kind: 'update-module', id, content: content('2') }),
         store.writer.submit({ kind: 'update-module', id, content: content('3') }),
         store.writer.submit({ kind: 'delete-module', id }),
@@ -168,7 +168,7 @@ describe('Writer', () => {
     const store = await openStore();
     try {
       const bad = { ...content('a'), sha256: content('b').sha256 };
-      await assert.rejects(store.writer.submit({ kind: 'create-module', id: randomUUID(), name: 'bad', content: bad }), {
+      await assert.rejects(store.writer.submit({ kind: 'create-module', id: randomUUID(), tenant: 'default', name: 'bad', content: bad }), {
         code: 'INTERNAL',
       });
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), []);
@@ -262,8 +262,8 @@ describe('Writer', () => {
       let announced = 0;
       store.bus.on('module.created', () => announced++);
       const results = await Promise.allSettled([
-        writer.submit({ kind: 'create-module', id: randomUUID(), name: 'a', content: content('a') }),
-        writer.submit({ kind: 'create-module', id: randomUUID(), name: 'b', content: content('b') }),
+        writer.submit({ kind: 'create-module', id: randomUUID(), tenant: 'default', name: 'a', content: content('a') }),
+        writer.submit({ kind: 'create-module', id: randomUUID(), tenant: 'default', name: 'b', content: content('b') }),
       ]);
       for (const r of results) {
         assert.equal(r.status, 'rejected');
