@@ -1,10 +1,16 @@
-import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { v4 as uuidv4 } from 'uuid';
 import { poolSize, type Config } from './config/schema.js';
-import { wessError } from './errors.js';
 import { EventBus } from './events.js';
+import { bootstrapAdmin, serverSecret } from './auth/bootstrap.js';
+import { Keyring } from './auth/keyring.js';
+import { UsageTracker } from './auth/usage.js';
+import { installAuth, OPEN_ROUTES } from './http/auth.js';
 import { installErrorHandling, sendError } from './http/error-handler.js';
+import { auditRoutes } from './http/routes/audit.js';
+import { keyRoutes } from './http/routes/keys.js';
+import { registerRateLimit } from './http/rate-limit.js';
+import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
 import { healthRoutes } from './http/routes/health.js';
 import { moduleRoutes } from './http/routes/modules.js';
@@ -26,22 +32,27 @@ export interface BuildOptions {
 export type WessApp = FastifyInstance;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const UNPROTECTED = new Set(['/health/live', '/health/ready', '/health', '/metrics']);
 
 /**
  * Builds a ready Wess app: components start in dependency order (metrics, store, runner, HTTP)
  * and close in reverse when the app closes. Only main.ts listens or exits.
  */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<WessApp> {
+  // First: a TLS file that cannot be read fails the build before anything is opened.
+  const transport = transportOptions(config);
   const logger = options.logger ?? createLogger(config.log.level);
   const metrics = createMetrics();
   const bus = new EventBus((err, event) => logger.error({ err, topic: event.topic }, 'event listener failed'));
-  bus.subscribe('*', (event) => metrics.moduleEvents.inc({ topic: event.topic }));
+  bus.subscribe('module.*', (event) => metrics.moduleEvents.inc({ topic: event.topic }));
   const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files });
   const writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit });
   const reader = new Reader({ db, bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
   let runner: Runner;
+  let keyring: Keyring;
   try {
+    const secret = await serverSecret(config, db, writer, logger);
+    keyring = await Keyring.load(db, bus, secret);
+    await bootstrapAdmin(config, keyring, writer, secret, logger);
     runner = await Runner.start({
       size: poolSize(config),
       timeoutMs: config.runner.timeout,
@@ -58,9 +69,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await db.close();
     throw err;
   }
-  const services: Services = { config, metrics, bus, db, writer, reader, runner, lifecycle: { closing: false, startedAt: Date.now() } };
+  const usage = new UsageTracker(db, writer, logger, config.auth.usage_flush);
+  const services: Services = { config, metrics, bus, db, writer, reader, runner, keyring, usage, lifecycle: { closing: false, startedAt: Date.now() } };
+  if (!config.auth.enabled) {
+    logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
+  }
 
   const app = Fastify({
+    ...transport,
     // pino's Logger is a FastifyBaseLogger; the cast keeps Fastify's default generics for the routes.
     loggerInstance: logger as FastifyBaseLogger,
     // One access-log line per request, written in onResponse below, instead of Fastify's two.
@@ -78,14 +94,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     frameworkErrors: (err, request, reply) =>
       sendError(request, reply, { code: 'VALIDATION', message: err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 200 characters' : 'malformed URL' }, metrics),
   });
+  // Security headers first, so every answer gets them, the shutdown 503 included.
+  await registerHardening(app, config);
   app.decorateRequest('moduleId', null);
+  app.decorateRequest('principal', null);
+  app.decorateRequest('audit', null);
+  app.decorateRequest('auditWritten', false);
+  app.decorateRequest('authDenial', null);
   app.decorate('services', services);
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app, metrics);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (services.lifecycle.closing && !UNPROTECTED.has(request.url)) {
+    if (services.lifecycle.closing && !OPEN_ROUTES.has(request.routeOptions.url ?? '')) {
       return sendError(request, reply, { code: 'UNAVAILABLE', message: 'shutting down; retry on another node' }, metrics);
     }
     return undefined;
@@ -102,7 +124,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     metrics.requests.inc({ route, method: request.method, status: reply.statusCode });
     metrics.requestDuration.observe({ route }, seconds);
     request.log.info(
-      { method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, module_id: request.moduleId ?? undefined },
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        module_id: request.moduleId ?? undefined,
+        key_id: request.principal?.keyId ?? undefined,
+      },
       'request',
     );
     if (logger.isLevelEnabled('debug')) {
@@ -110,31 +139,24 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     }
   });
 
-  if (config.rate_limit.enabled) {
-    await app.register(rateLimit, {
-      global: true,
-      max: config.rate_limit.max,
-      timeWindow: config.rate_limit.window,
-      allowList: (request) => UNPROTECTED.has(request.url),
-      errorResponseBuilder: (_request, context) =>
-        wessError('RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${context.ttl} ms`, {
-          limit: context.max,
-          retry_after_ms: context.ttl,
-        }),
-    });
-  }
+  installAuth(app, services);
+  await registerRateLimit(app, services);
 
   healthRoutes(app, services);
   moduleRoutes(app, services);
   versionRoutes(app, services);
   runRoutes(app, services);
   eventRoutes(app, services);
+  keyRoutes(app, services);
+  auditRoutes(app, services);
 
   app.addHook('preClose', async () => {
     services.lifecycle.closing = true;
   });
   app.addHook('onClose', async () => {
     await runner.close(config.server.shutdown_grace);
+    await usage.close();
+    keyring.close();
     await writer.close();
     await db.close();
   });

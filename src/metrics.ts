@@ -119,6 +119,47 @@ export function createMetrics() {
       help: 'Modules stored.',
       registers,
     }),
+    authFailures: new Counter({
+      name: 'wess_auth_failures_total',
+      help: 'Requests refused by authentication or authorization, by reason (missing, invalid, revoked, forbidden).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    rateLimitStoreErrors: new Counter({
+      name: 'wess_rate_limit_store_errors_total',
+      help: 'Rate-limit checks the store (Redis) could not answer, by what the request got (allowed = fail-open, refused = fail-closed).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    quotaRejections: new Counter({
+      name: 'wess_quota_rejections_total',
+      help: 'Requests refused by a tier quota, by tier and quota.',
+      labelNames: ['tier', 'quota'] as const,
+      registers,
+    }),
+    tierRuns: new Counter({
+      name: 'wess_tier_runs_total',
+      help: 'Run requests answered, by the key tier that made them and outcome (ok, error).',
+      labelNames: ['tier', 'outcome'] as const,
+      registers,
+    }),
+    tierCpuSeconds: new Counter({
+      name: 'wess_tier_cpu_seconds_total',
+      help: 'Guest execution time on workers, by key tier.',
+      labelNames: ['tier'] as const,
+      registers,
+    }),
+    tierBytes: new Counter({
+      name: 'wess_tier_bytes_total',
+      help: 'Request and response body bytes, by key tier and direction (in, out).',
+      labelNames: ['tier', 'direction'] as const,
+      registers,
+    }),
+    auditWriteFailures: new Counter({
+      name: 'wess_audit_write_failures_total',
+      help: 'Audit entries that could not be written (each is also logged at error).',
+      registers,
+    }),
   };
 }
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { conformanceDir, listen, startApp, type TestApp } from './helper.js';
+import { authHeaders, conformanceDir, listen, startApp, type TestApp } from './helper.js';
 
 interface Value { type: string; value: number | string }
 interface Case { line: number; fn: string; args: Value[]; results?: Value[]; trap?: string }
@@ -45,7 +45,7 @@ if (!dir) {
           jobs.push(async () => {
             const bytes = readFileSync(join(corpus, 'modules', mod.file));
             const created = await fetch(`${base}/modules?name=${encodeURIComponent(mod.file)}`, {
-              method: 'POST', headers: { 'content-type': 'application/wasm' }, body: bytes,
+              method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: bytes,
             });
             const body = (await created.json()) as { id: string };
             if (created.status !== 201) {
@@ -58,7 +58,7 @@ if (!dir) {
               calls++;
               const where = `${data.source}:${c.line} ${mod.file} ${c.fn}`;
               const res = await fetch(`${base}/modules/${body.id}/run`, {
-                method: 'POST', headers: { 'content-type': 'application/json' },
+                method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }),
                 body: JSON.stringify({ function: c.fn, args: c.args.map((a) => a.value) }),
               });
               const answer = (await res.json()) as { results?: unknown[]; error?: { code: string; message: string } };
@@ -87,7 +87,7 @@ if (!dir) {
       const codes = new Map<string, number>();
       await runAll(bad.map((entry) => async () => {
         const res = await fetch(`${base}/modules?name=bad`, {
-          method: 'POST', headers: { 'content-type': 'application/wasm' }, body: readFileSync(join(corpus, 'bad', entry.file)),
+          method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: readFileSync(join(corpus, 'bad', entry.file)),
         });
         const body = (await res.json()) as { error?: { code: string; message: string } };
         const code = body.error?.code ?? 'none';

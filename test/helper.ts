@@ -17,6 +17,16 @@ export function fixture(name: string): Buffer {
   return readFileSync(new URL(`test/fixtures/wasm/${name}.wasm`, ROOT));
 }
 
+/** The admin key every test app is started with (WESS_ADMIN_KEY's config key); not a real secret. */
+export const TEST_ADMIN_KEY = 'wess_testadmin_TESTONLYtestonlyTESTONLYtestonly0123';
+/** The HMAC secret of test apps, fixed so tests do not each generate and store one. */
+export const TEST_AUTH_SECRET = 'test-only-hmac-secret-0123456789abcdef';
+
+/** Headers that authenticate a fetch as the test admin (or as `key`). */
+export function authHeaders(extra: Record<string, string> = {}, key = TEST_ADMIN_KEY): Record<string, string> {
+  return { authorization: `Bearer ${key}`, ...extra };
+}
+
 export interface TestApp {
   app: WessApp;
   dataDir: string;
@@ -36,6 +46,7 @@ export async function startApp(overrides: Overrides = {}, dataDir?: string): Pro
     database: { path: dir, ...overrides.database },
     rate_limit: { max: 1_000_000, ...overrides.rate_limit },
     log: { level: 'info', ...overrides.log },
+    auth: { admin_key: TEST_ADMIN_KEY, secret: TEST_AUTH_SECRET, ...overrides.auth },
   });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -45,6 +56,7 @@ export async function startApp(overrides: Overrides = {}, dataDir?: string): Pro
     },
   });
   const app = await buildApp(config, { logger: pino(loggerOptions(config.log.level), sink) });
+  actAsAdmin(app);
   let closed = false;
   return {
     app,
@@ -57,6 +69,22 @@ export async function startApp(overrides: Overrides = {}, dataDir?: string): Pro
       if (!dataDir) await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Makes `app.inject` send the test admin key unless the call sets `authorization` or `x-api-key`
+ * itself (even to undefined): tests that are not about auth act as the admin; tests about auth
+ * say which key they use.
+ */
+function actAsAdmin(app: WessApp): void {
+  const inject = app.inject.bind(app) as (opts?: unknown) => unknown;
+  const withKey = (opts: unknown): unknown => {
+    if (typeof opts !== 'object' || opts === null) return opts;
+    const headers = ((opts as { headers?: Record<string, unknown> }).headers ?? {}) as Record<string, unknown>;
+    if ('authorization' in headers || 'x-api-key' in headers) return opts;
+    return { ...opts, headers: { ...headers, authorization: `Bearer ${TEST_ADMIN_KEY}` } };
+  };
+  (app as { inject: unknown }).inject = (opts?: unknown) => (opts === undefined ? inject() : inject(withKey(opts)));
 }
 
 /** Uploads a fixture as JSON/base64 and returns the created module. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { ROOT, fixture } from './helper.js';
+import { ROOT, TEST_ADMIN_KEY, authHeaders, fixture } from './helper.js';
 
 const MAIN = fileURLToPath(new URL('dist/src/main.js', ROOT));
 
@@ -18,9 +18,12 @@ interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-async function startProcess(dataDir: string, env: Record<string, string> = {}): Promise<Proc> {
+/** Starts `node dist/src/main.js`; an env value of undefined removes that variable. */
+async function startProcess(dataDir: string, env: Record<string, string | undefined> = {}): Promise<Proc> {
+  const merged: Record<string, string | undefined> = { ...process.env, WESS_SERVER_HOST: '127.0.0.1', WESS_SERVER_PORT: '0', WESS_DB_PATH: dataDir, WESS_ADMIN_KEY: TEST_ADMIN_KEY, ...env };
+  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
   const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, WESS_SERVER_HOST: '127.0.0.1', WESS_SERVER_PORT: '0', WESS_DB_PATH: dataDir, ...env },
+    env: merged,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: Record<string, unknown>[] = [];
@@ -38,14 +41,14 @@ async function startProcess(dataDir: string, env: Record<string, string> = {}): 
   return { child, base: `http://127.0.0.1:${port}`, lines, exited };
 }
 
-async function uploadOver(base: string, name: string): Promise<string> {
-  const res = await fetch(`${base}/modules?name=${name}`, { method: 'POST', headers: { 'content-type': 'application/wasm' }, body: fixture(name) });
+async function uploadOver(base: string, name: string, key = TEST_ADMIN_KEY): Promise<string> {
+  const res = await fetch(`${base}/modules?name=${name}`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }, key), body: fixture(name) });
   assert.equal(res.status, 201);
   return ((await res.json()) as { id: string }).id;
 }
 
 const runCall = (base: string, id: string, fn: string, args: unknown[] = []) =>
-  fetch(`${base}/modules/${id}/run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ function: fn, args }) });
+  fetch(`${base}/modules/${id}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: fn, args }) });
 
 describe('the wess process', () => {
   const dirs: string[] = [];
@@ -109,6 +112,36 @@ describe('the wess process', () => {
     assert.equal(code, 130);
     assert.ok(Date.now() - started < 10_000);
     await inflight;
+  });
+
+  test('the first start without WESS_ADMIN_KEY logs one admin key, once; it works; a restart makes no other', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wess-main-'));
+    dirs.push(dir);
+    const first = await startProcess(dir, { WESS_ADMIN_KEY: undefined, WESS_AUTH_SECRET: undefined });
+    let key: string;
+    try {
+      const announced = first.lines.filter((l) => /wess_[0-9a-z]+_[A-Za-z0-9_-]+/.test(String(l.msg)));
+      assert.equal(announced.length, 1, 'exactly one log line carries the generated key');
+      assert.match(String(announced[0]?.msg), /Authorization: Bearer/);
+      key = (/wess_[0-9a-z]+_[A-Za-z0-9_-]+/.exec(String(announced[0]?.msg)) as RegExpExecArray)[0];
+      assert.ok(first.lines.some((l) => String(l.msg).includes('auth.secret is not set')), 'the generated HMAC secret is announced');
+      const denied = await fetch(`${first.base}/modules`);
+      assert.equal(denied.status, 401);
+      await uploadOver(first.base, 'add', key);
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exited;
+    }
+    const second = await startProcess(dir, { WESS_ADMIN_KEY: undefined, WESS_AUTH_SECRET: undefined });
+    try {
+      assert.ok(!second.lines.some((l) => /wess_[0-9a-z]+_/.test(String(l.msg))), 'no key is logged on later starts');
+      const listed = await fetch(`${second.base}/modules`, { headers: authHeaders({}, key) });
+      assert.equal(listed.status, 200, 'the key (and the stored HMAC secret) survive a restart');
+      assert.equal(((await listed.json()) as { items: unknown[] }).items.length, 1);
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
   });
 
   test('a bad config exits 2 before listening', async () => {

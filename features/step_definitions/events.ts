@@ -11,7 +11,7 @@ const watchers = new WeakMap<WessWorld, Watcher>();
 
 async function watch(world: WessWorld, query: string): Promise<void> {
   const controller = new AbortController();
-  const res = await fetch(`${world.base}/events${query}`, { signal: controller.signal });
+  const res = await fetch(`${world.base}/events${query}`, { headers: world.key ? { authorization: `Bearer ${world.key}` } : {}, signal: controller.signal });
   assert.equal(res.status, 200);
   const watcher: Watcher = { events: [], stop: () => controller.abort() };
   watchers.set(world, watcher);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Given, Then, When } from '@cucumber/cucumber';
-import { fixture } from '../../test/helper.js';
+import { authHeaders, fixture } from '../../test/helper.js';
 import type { WessWorld } from '../support/world.js';
 
 type Body = { error?: { code: string; message: string }; results?: unknown[] } & Record<string, unknown>;
@@ -93,7 +93,7 @@ When('I call {string} on {string} while {int} other calls to {string} on {string
   const slow = this.request('POST', `/modules/${this.moduleId(name)}/run`, { function: fn, args: [] });
   const others = await Promise.all(Array.from({ length: count }, async (_, i) => {
     const res = await fetch(`${this.base}/modules/${this.moduleId(other)}/run`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ function: otherFn, args: [i, 1] }),
+      method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: otherFn, args: [i, 1] }),
     });
     return { status: res.status, body: (await res.json()) as Body, i };
   }));

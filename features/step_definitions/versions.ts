@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Given, Then, When } from '@cucumber/cucumber';
-import { fixture } from '../../test/helper.js';
+import { authHeaders, fixture } from '../../test/helper.js';
 import type { WessWorld } from '../support/world.js';
 
 /** Statuses of requests sent together, for the concurrency scenario. */
@@ -45,7 +45,7 @@ When('two clients replace {string} at the same time, both expecting version {int
   const send = (fixtureName: string) =>
     fetch(`${this.base}/modules/${this.moduleId(name)}`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json', 'if-match': `"${expected}"` },
+      headers: authHeaders({ 'content-type': 'application/json', 'if-match': `"${expected}"` }),
       body: JSON.stringify({ content: b64(fixtureName) }),
     });
   const answers = await Promise.all([send('add'), send('add-i64')]);

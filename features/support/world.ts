@@ -1,5 +1,5 @@
 import { After, Before, setWorldConstructor, World } from '@cucumber/cucumber';
-import { listen, startApp, type TestApp } from '../../test/helper.js';
+import { listen, startApp, TEST_ADMIN_KEY, type TestApp } from '../../test/helper.js';
 
 export interface Answer {
   status: number;
@@ -17,6 +17,10 @@ export class WessWorld extends World {
   /** Modules uploaded in this scenario, by the name given in the step. */
   modules = new Map<string, { id: string } & Record<string, unknown>>();
   current?: string;
+  /** The API key requests are sent with: the test admin's unless a step switched to another. */
+  key: string | undefined = TEST_ADMIN_KEY;
+  /** Keys created in this scenario, by the name given in the step. */
+  keys = new Map<string, { id: string; key: string; tenant: string }>();
 
   async start(overrides: Parameters<typeof startApp>[0] = {}): Promise<void> {
     await this.service?.close();
@@ -25,7 +29,8 @@ export class WessWorld extends World {
   }
 
   async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-    const init: RequestInit = { method, headers: { ...headers } };
+    const auth: Record<string, string> = this.key ? { authorization: `Bearer ${this.key}` } : {};
+    const init: RequestInit = { method, headers: { ...auth, ...headers } };
     if (body instanceof Uint8Array) {
       init.body = body;
     } else if (body !== undefined) {

@@ -18,7 +18,11 @@ type Env = Record<string, string | undefined>;
 const ENV_ALIASES: Record<string, [string, string]> = {
   WESS_DB_PATH: ['database', 'path'],
   WESS_LOG_LEVEL: ['log', 'level'],
+  WESS_ADMIN_KEY: ['auth', 'admin_key'],
 };
+
+/** Sections whose keys are tables of their own (tiers.<name>.<field>): set in the file, not from env. */
+const NESTED_SECTIONS = new Set(['tiers']);
 
 /** Where the config file is: `--config PATH`, then `WESS_CONFIG`, then `./wess.toml` if present. */
 export function configPath(argv: readonly string[], env: Env): string | undefined {
@@ -62,7 +66,7 @@ function coerceEnv(raw: string, current: unknown): unknown {
  */
 export function applyEnv(input: Record<string, unknown>, env: Env): Record<string, unknown> {
   const out: Record<string, unknown> = structuredClone(input);
-  const sections = Object.keys(configSchema.shape);
+  const sections = Object.keys(configSchema.shape).filter((s) => !NESTED_SECTIONS.has(s));
   const set = (section: string, key: string, raw: string) => {
     const target = (out[section] ??= {}) as Record<string, unknown>;
     if (typeof target !== 'object' || target === null) return;
@@ -95,9 +99,24 @@ export function validateConfig(input: unknown): Config {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.flatMap(describe));
   const config = parsed.data;
+  const problems: string[] = [];
   if (config.runner.max_memory < PAGE_BYTES) {
-    throw new ConfigError([`runner.max_memory: must be at least one 64 KiB page (${PAGE_BYTES})`]);
+    problems.push(`runner.max_memory: must be at least one 64 KiB page (${PAGE_BYTES})`);
   }
+  if ((config.server.tls_cert === undefined) !== (config.server.tls_key === undefined)) {
+    problems.push('server.tls_cert, server.tls_key: set both for HTTPS, or neither');
+  }
+  if (config.auth.default_tier !== undefined && !Object.hasOwn(config.tiers, config.auth.default_tier)) {
+    problems.push(`auth.default_tier: no [tiers.${config.auth.default_tier}] table is configured`);
+  }
+  // A tier above a global limit is not an error: the global limit is the hard one and wins
+  // (policy.ts limitsFor), so lowering runner.timeout for one run does not invalidate the tiers.
+  for (const [name, tier] of Object.entries(config.tiers)) {
+    if (tier.max_memory !== undefined && tier.max_memory < PAGE_BYTES) {
+      problems.push(`tiers.${name}.max_memory: must be at least one 64 KiB page (${PAGE_BYTES})`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
   return deepFreeze(config);
 }
 

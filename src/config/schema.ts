@@ -1,9 +1,29 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { KEY_FORMAT } from '../auth/secrets.js';
 import { PAGE_BYTES } from '../wasm/types.js';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
+
+
+const tierName = z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be 1-32 of [a-z0-9_-]');
+
+/** One quota tier: every field optional, absent means "only the global limit". */
+const tierSchema = z
+  .object({
+    requests_per_minute: positiveInt.optional(),
+    runs_per_day: positiveInt.optional(),
+    max_module_size: positiveInt.optional(),
+    /** Milliseconds a run may ask for (and the default deadline of its runs). */
+    max_timeout: positiveInt.optional(),
+    /** Bytes of linear memory. */
+    max_memory: positiveInt.optional(),
+    max_modules: positiveInt.optional(),
+  })
+  .strict();
+
+export type TierLimits = z.infer<typeof tierSchema>;
 
 /** The whole configuration; every key has a default so an empty file is a valid config. */
 export const configSchema = z
@@ -21,6 +41,17 @@ export const configSchema = z
         trust_proxy: z.boolean().default(false),
         /** Server-Sent Events clients on /events at once; more get 503. */
         max_event_clients: positiveInt.default(1000),
+        /** PEM files; both set → HTTPS. */
+        tls_cert: z.string().min(1).optional(),
+        tls_key: z.string().min(1).optional(),
+        /** Milliseconds a client has to send a whole request (0 = no limit). */
+        request_timeout: z.number().int().min(0).default(30_000),
+        /** Milliseconds a client has to send the request headers. */
+        headers_timeout: positiveInt.default(10_000),
+        /** Milliseconds an idle keep-alive connection stays open. */
+        keep_alive_timeout: positiveInt.default(5_000),
+        /** Bytes of request line plus headers; more gets 431. */
+        max_header_size: positiveInt.max(1024 * 1024).default(16_384),
       })
       .strict()
       .prefault({}),
@@ -68,12 +99,39 @@ export const configSchema = z
     rate_limit: z
       .object({
         enabled: z.boolean().default(true),
+        /** Requests per window per client (per API key; per IP when anonymous); a key's tier may set its own. */
         max: positiveInt.default(1000),
         /** Milliseconds. */
         window: positiveInt.default(60_000),
+        /** redis://host:port: counters shared by every node using it; absent → in memory. */
+        redis_url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+        /** What a request gets when Redis does not answer: "open" lets it through, "closed" answers 503. */
+        redis_failure: z.enum(['open', 'closed']).default('open'),
+        /** Milliseconds to wait for Redis before treating it as down. */
+        redis_timeout: positiveInt.default(500),
       })
       .strict()
       .prefault({}),
+    auth: z
+      .object({
+        /** false lets anyone who reaches the port do anything, as an admin of tenant "default". */
+        enabled: z.boolean().default(true),
+        /** HMAC key for stored key hashes (32+ characters); absent → generated once and kept in the database. */
+        secret: z.string().min(32, 'must be at least 32 characters').optional(),
+        /** An admin key to create (or re-hash) at start: wess_<id>_<secret>; env WESS_ADMIN_KEY. */
+        admin_key: z
+          .string()
+          .regex(KEY_FORMAT, 'must look like wess_<id>_<secret>: id 4-32 of [0-9a-z], secret 20+ of [A-Za-z0-9_-]')
+          .optional(),
+        /** Tier of keys created without one (admins excepted); must name a [tiers.<name>] table. */
+        default_tier: tierName.optional(),
+        /** Milliseconds between writes of per-key usage counters to the database. */
+        usage_flush: positiveInt.default(5_000),
+      })
+      .strict()
+      .prefault({}),
+    /** Named quota tiers; a key's tier caps what it may ask for. Absent fields fall back to the global limits. */
+    tiers: z.record(tierName, tierSchema).default({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

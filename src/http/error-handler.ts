@@ -49,13 +49,19 @@ function friendlyMessage(code: ErrorCode, message: string): string {
   return message;
 }
 
+/** Seconds to wait before retrying: the error's own `retry_after_s` detail, else its code's default. */
+function retryAfter(failure: Classified): number | undefined {
+  const own = failure.details?.retry_after_s;
+  return typeof own === 'number' ? own : RETRY_AFTER_SECONDS[failure.code];
+}
+
 /** Sends the standard error body and counts it; the one place error responses are written. */
 export function sendError(request: FastifyRequest, reply: FastifyReply, failure: Classified, metrics: Metrics): FastifyReply {
   const status = ERROR_CODES[failure.code].status;
   // Set here too: router errors are answered before the onRequest hook that sets it.
   reply.header('x-request-id', request.id);
   metrics.errors.inc({ code: failure.code });
-  const retry = RETRY_AFTER_SECONDS[failure.code];
+  const retry = retryAfter(failure);
   if (retry !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retry));
   const body: ErrorBody = { error: { code: failure.code, message: failure.message, request_id: request.id } };
   if (failure.details) body.error.details = failure.details;
@@ -68,6 +74,10 @@ export function installErrorHandling(app: FastifyInstance, metrics: Metrics): vo
     const failure = classify(err);
     if (failure.code === 'INTERNAL') {
       request.log.error({ err }, 'unhandled error');
+    } else if (failure.code === 'UNAVAILABLE') {
+      // Overload, shutdown, a store that is down: a warn per request would double the log volume
+      // exactly when the node struggles; the access line has the 503, and the cause logs its own change of state.
+      request.log.debug({ code: failure.code, msg: failure.message }, 'request failed');
     } else if (ERROR_CODES[failure.code].status >= 500) {
       request.log.warn({ code: failure.code, msg: failure.message }, 'request failed');
     }

@@ -1,6 +1,7 @@
 import { validate as isUuid, version as uuidVersion } from 'uuid';
 import { z } from 'zod';
 import { wessError } from '../errors.js';
+import { ROLES, TENANT_FORMAT } from '../auth/types.js';
 import { MAX_VERSION } from '../store/keys.js';
 
 /** Parses `value` with `schema` or throws VALIDATION naming every bad field. */
@@ -27,20 +28,46 @@ export const idParams = z.object({
   id: z.string().refine((id) => isUuid(id) && uuidVersion(id) === 4, 'must be a UUID v4'),
 });
 
+/** A module id, for bodies (paths use idParams). */
+const moduleId = z.string().refine((id) => isUuid(id) && uuidVersion(id) === 4, 'must be a UUID v4');
+
+export const tenant = z.string().regex(TENANT_FORMAT, 'must be 1-63 of a-z 0-9 _ - (starting with a letter or digit)');
+
 export const createJsonBody = z.object({ name, content: base64 }).strict();
+
+/** `?tenant=`: an admin creating a module for another tenant. */
+export const createQuery = z.object({ tenant: tenant.optional() }).strict();
 
 export const updateJsonBody = z
   .object({ name: name.optional(), content: base64.optional() })
   .strict()
   .refine((body) => body.name !== undefined || body.content !== undefined, 'give name, content or both');
 
-export const rawUploadQuery = z.object({ name }).strict();
+export const rawUploadQuery = z.object({ name, tenant: tenant.optional() }).strict();
 export const rawUpdateQuery = z.object({ name: name.optional() }).strict();
 
 export const listQuery = z
   .object({
     limit: z.coerce.number().int('must be an integer').min(1).max(100).default(20),
     cursor: z.string().min(1).max(512).optional(),
+  })
+  .strict();
+
+/** Lists that an admin may narrow to one tenant (modules, keys, audit). */
+export const tenantListQuery = listQuery.extend({ tenant: tenant.optional() }).strict();
+
+export const keyIdParams = z.object({ id: z.string().regex(/^[0-9a-z]{4,32}$/, 'must be a key id (4-32 of 0-9 a-z)') });
+
+export const createKeyBody = z
+  .object({
+    name: name,
+    role: z.enum(ROLES),
+    /** Default: the creating admin's tenant. */
+    tenant: tenant.optional(),
+    /** A [tiers.<name>] of the config; default auth.default_tier (none for admins). null: no tier. */
+    tier: z.string().min(1).max(32).nullable().optional(),
+    /** Module ids the key is limited to. */
+    modules: z.array(moduleId).min(1, 'must name at least one module, or be left out').max(100, 'at most 100 modules').optional(),
   })
   .strict();
 
@@ -54,6 +81,8 @@ export const runBody = z
     stdin: z.string().optional(),
     stdin_base64: base64.optional(),
     env: z.record(z.string(), z.string()).optional(),
+    /** Deadline of this call in ms; at most the key tier's max_timeout (default) or runner.timeout. */
+    timeout_ms: z.number().int('must be an integer').positive('must be positive').optional(),
   })
   .strict()
   .refine((body) => !(body.args !== undefined && body.batch !== undefined), 'give args or batch, not both')

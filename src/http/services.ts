@@ -1,3 +1,7 @@
+import type { AuditDraft } from '../auth/audit.js';
+import type { Keyring } from '../auth/keyring.js';
+import type { Principal } from '../auth/types.js';
+import type { UsageTracker } from '../auth/usage.js';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events.js';
 import type { Metrics } from '../metrics.js';
@@ -15,6 +19,10 @@ export interface Services {
   writer: Writer;
   reader: Reader;
   runner: Runner;
+  /** Every API key, in memory, kept current by the writer's key events. */
+  keyring: Keyring;
+  /** Per-key counters and the daily run quota. */
+  usage: UsageTracker;
   /** Flipped when shutdown starts: readiness fails and new requests get 503. */
   lifecycle: { closing: boolean; startedAt: number };
 }
@@ -27,5 +35,13 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The module a request is about, for the access log line. */
     moduleId: string | null;
+    /** Who the request acts as; set by the auth hook before anything else reads it (null only on open routes). */
+    principal: Principal | null;
+    /** Set by routes that change something: what the audit log records for this request. */
+    audit: AuditDraft | null;
+    /** True once the route's audit entry went to disk with its change. */
+    auditWritten: boolean;
+    /** Why the auth hook refused the request, for the audit entry. */
+    authDenial: string | null;
   }
 }

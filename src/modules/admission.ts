@@ -1,4 +1,4 @@
-import { wessError } from '../errors.js';
+import { hasErrorCode, wessError } from '../errors.js';
 import type { Runner } from '../runner/pool.js';
 import { sha256Hex } from '../store/codec.js';
 import type { ModuleContent } from '../store/types.js';
@@ -7,6 +7,8 @@ import { checkPolicy, effectiveMemory, inspect, moduleKind } from '../wasm/binar
 export interface AdmissionLimits {
   maxModuleSize: number;
   maxMemoryPages: number;
+  /** The key tier these limits come from, named in refusals; null or absent for the global limits. */
+  tier?: string | null;
 }
 
 /**
@@ -14,16 +16,22 @@ export interface AdmissionLimits {
  * our own section reader, then V8's full validation (which also warms the compile cache).
  */
 export async function admitModule(bytes: Uint8Array, runner: Runner, limits: AdmissionLimits): Promise<ModuleContent> {
+  const tier = limits.tier ? ` (tier ${limits.tier})` : '';
   if (bytes.length > limits.maxModuleSize) {
     throw wessError(
       'PAYLOAD_TOO_LARGE',
-      `module is ${bytes.length} bytes; the limit is ${limits.maxModuleSize} bytes`,
-      { size: bytes.length, limit: limits.maxModuleSize },
+      `module is ${bytes.length} bytes; the limit is ${limits.maxModuleSize} bytes${tier}`,
+      { size: bytes.length, limit: limits.maxModuleSize, tier: limits.tier ?? null },
     );
   }
   if (bytes.length === 0) throw wessError('INVALID_WASM', 'module is empty');
   const info = inspect(bytes);
-  checkPolicy(info, { maxMemoryPages: limits.maxMemoryPages });
+  try {
+    checkPolicy(info, { maxMemoryPages: limits.maxMemoryPages });
+  } catch (err) {
+    if (tier && hasErrorCode(err) && err.code === 'MEMORY_LIMIT') throw wessError('MEMORY_LIMIT', `${err.message}${tier}`, { ...(err as { details?: object }).details, tier: limits.tier });
+    throw err;
+  }
   const sha256 = sha256Hex(bytes);
   await runner.compile(sha256, bytes);
   return { sha256, content: bytes, exports: info.exports, memory: effectiveMemory(info, limits.maxMemoryPages), kind: moduleKind(info) };

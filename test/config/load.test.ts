@@ -113,3 +113,48 @@ test('main exits non-zero and names every bad path when the config is invalid', 
   assert.match(run.stderr, /server\.port/);
   assert.match(run.stderr, /reader\.cache_size/);
 });
+
+test('auth and tiers: the repository wess.toml turns auth on and defines the tiers it names', () => {
+  const config = loadConfig({ defaultPath: repoToml });
+  assert.equal(config.auth.enabled, true);
+  assert.equal(config.auth.default_tier, 'free');
+  assert.equal(config.tiers.free?.runs_per_day, 10000);
+  assert.equal(config.tiers.pro?.max_modules, 1000);
+  assert.equal(config.server.headers_timeout, 10000);
+  assert.equal(config.rate_limit.redis_failure, 'open');
+});
+
+test('WESS_ADMIN_KEY and WESS_AUTH_SECRET reach auth; a malformed admin key is refused without echoing it', () => {
+  const key = 'wess_envadmin_abcdefghijklmnopqrstuvwxyz012345';
+  const config = loadConfig({ env: { WESS_ADMIN_KEY: key, WESS_AUTH_SECRET: 's'.repeat(40) } });
+  assert.equal(config.auth.admin_key, key);
+  assert.equal(config.auth.secret, 's'.repeat(40));
+  const secret = 'not-a-wess-key-but-a-secret-value';
+  assert.throws(() => loadConfig({ env: { WESS_ADMIN_KEY: secret, WESS_AUTH_SECRET: 'short' } }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.ok(err.problems.some((p) => p.startsWith('auth.admin_key:')), err.message);
+    assert.ok(err.problems.some((p) => p.startsWith('auth.secret:')), err.message);
+    assert.ok(!err.message.includes(secret), 'the message must not repeat the secret');
+    return true;
+  });
+});
+
+test('tiers are set in the file only: a WESS_TIERS_* variable is not read as a tier', () => {
+  const config = loadConfig({ env: { WESS_TIERS_FREE_RUNS_PER_DAY: '5' } });
+  assert.deepEqual(config.tiers, {});
+});
+
+test('half a TLS pair, a tier memory under one page and a default tier that does not exist are refused', () => {
+  assert.throws(
+    () => validateConfig({ server: { tls_cert: '/x.pem' }, tiers: { big: { max_timeout: 60_000, max_memory: 1 } }, auth: { default_tier: 'nope' } }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const text = err.problems.join('\n');
+      assert.match(text, /server\.tls_cert, server\.tls_key: set both/);
+      assert.doesNotMatch(text, /max_timeout/, 'a tier above a global limit is lowered to it, not refused');
+      assert.match(text, /tiers\.big\.max_memory: must be at least one 64 KiB page/);
+      assert.match(text, /auth\.default_tier: no \[tiers\.nope\] table/);
+      return true;
+    },
+  );
+});

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { fixture, listen, startApp, upload, type TestApp } from '../helper.js';
+import { authHeaders, fixture, listen, startApp, upload, type TestApp } from '../helper.js';
 
 interface Frame { id?: string; event?: string; data?: Record<string, unknown> }
 
 /** A Server-Sent Events client over fetch: frames arrive in `next()` order. */
 async function openStream(url: string, headers: Record<string, string> = {}) {
   const controller = new AbortController();
-  const res = await fetch(url, { headers, signal: controller.signal });
+  const res = await fetch(url, { headers: authHeaders(headers), signal: controller.signal });
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let buffer = '';
@@ -99,11 +99,11 @@ describe('GET /events', () => {
   });
 
   test('bad filters are 400; too many streams are 503', async () => {
-    const bad = await fetch(`${base}/events?module=nope`);
+    const bad = await fetch(`${base}/events?module=nope`, { headers: authHeaders() });
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'VALIDATION');
     const open = await Promise.all([1, 2, 3].map(() => openStream(`${base}/events`)));
-    const extra = await fetch(`${base}/events`);
+    const extra = await fetch(`${base}/events`, { headers: authHeaders() });
     assert.equal(extra.status, 503);
     assert.ok(extra.headers.get('retry-after'));
     await Promise.all(open.map((s) => s.close()));

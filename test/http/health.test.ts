@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { listen, startApp, upload, waitFor } from '../helper.js';
+import { authHeaders, listen, startApp, upload, waitFor } from '../helper.js';
 
 describe('health, metrics and logs', () => {
   test('liveness, readiness and detail', async () => {
@@ -119,7 +119,7 @@ describe('lifecycle', () => {
     const base = await listen(t.app);
     const mod = await upload(t.app, 'loop-forever');
     const inflight = fetch(`${base}/modules/${mod.id}/run`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ function: 'spin' }),
+      method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'spin' }),
     });
     await waitFor(() => t.app.services.runner.stats().inFlight === 1);
     const closing = t.close();

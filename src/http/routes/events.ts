@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { validate as isUuid } from 'uuid';
 import { z } from 'zod';
+import { authorize, checkModuleAccess } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
 import type { BusEvent } from '../../events.js';
 import { parseWith } from '../schemas.js';
@@ -30,18 +31,30 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
   const { bus, config, lifecycle, metrics } = services;
   const clients = new Set<ServerResponse>();
   const recent: BusEvent[] = [];
-  bus.subscribe('*', (event) => {
+  bus.subscribe('module.*', (event) => {
     recent.push(event);
     if (recent.length > REPLAY_LIMIT) recent.shift();
   });
 
   app.get('/events', async (request, reply) => {
+    const principal = authorize(request.principal, 'module.read');
     const query = parseWith(eventsQuery, request.query, 'query');
+    if (query.module !== undefined) {
+      // The same answer as every other route for a module that is missing or another tenant's.
+      const record = await services.reader.getModule(query.module);
+      if (!record) throw wessError('MODULE_NOT_FOUND', `no module with id ${query.module}`);
+      checkModuleAccess(principal, record);
+    }
     if (clients.size >= config.server.max_event_clients) {
       throw wessError('UNAVAILABLE', `too many event streams open (${clients.size}); retry later`);
     }
     const lastId = Number(request.headers['last-event-id']);
-    const wanted = (event: BusEvent) => query.module === undefined || event.id === query.module;
+    // Another tenant's changes are never sent, so a stream cannot reveal that their modules exist.
+    const visible = (event: BusEvent) =>
+      'tenant' in event &&
+      (principal.role === 'admin' || event.tenant === principal.tenant) &&
+      (principal.modules === null || principal.modules.has(event.id));
+    const wanted = (event: BusEvent) => visible(event) && (query.module === undefined || event.id === query.module);
     const raw = reply.raw;
     reply.hijack();
     raw.writeHead(200, {
@@ -68,11 +81,16 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
       }
       raw.write(frame(event));
     };
-    const unsubscribe = bus.subscribe('*', send);
+    const unsubscribe = bus.subscribe('module.*', send);
+    // A revoked key loses its open stream too, not only its next request.
+    const offRevoked = bus.on('key.revoked', ({ id }) => {
+      if (id === principal.keyId) raw.end();
+    });
     const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS).unref();
     raw.on('close', () => {
       clearInterval(heartbeat);
       unsubscribe();
+      offRevoked();
       clients.delete(raw);
       metrics.eventClients.set(clients.size);
     });

@@ -1,18 +1,21 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { v4 as uuidv4 } from 'uuid';
+import { authorize, checkModuleAccess, limitsFor, tenantScope, type Action, type EffectiveLimits } from '../../auth/policy.js';
+import type { Principal } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
-import { maxMemoryPages } from '../../config/schema.js';
 import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
+import { auditWritten, beginAudit } from '../auth.js';
 import {
   createJsonBody,
+  createQuery,
   etag,
   idParams,
-  listQuery,
   parseIfMatch,
   parseWith,
   rawUpdateQuery,
   rawUploadQuery,
+  tenantListQuery,
   updateJsonBody,
 } from '../schemas.js';
 import type { Services } from '../services.js';
@@ -23,20 +26,31 @@ function isRawWasm(request: FastifyRequest): boolean {
   return Buffer.isBuffer(request.body);
 }
 
-/** Looks a module up for a request, or answers MODULE_NOT_FOUND. */
-export async function findModule(services: Services, request: FastifyRequest): Promise<ModuleRecord> {
+/**
+ * Looks up the module a request names, once its key may do `action`: MODULE_NOT_FOUND when there
+ * is none or it is another tenant's, FORBIDDEN when a scoped key does not list it.
+ */
+export async function findModule(services: Services, request: FastifyRequest, action: Action): Promise<ModuleRecord> {
+  const principal = authorize(request.principal, action);
   const { id } = parseWith(idParams, request.params, 'path');
   request.moduleId = id;
   const record = await services.reader.getModule(id);
   if (!record) throw wessError('MODULE_NOT_FOUND', `no module with id ${id}`);
+  checkModuleAccess(principal, record);
   return record;
 }
 
-function decodeBase64(content: string, maxModuleSize: number): Uint8Array {
+/** The tenant a change to a module must find it in: the key's own, or any for an admin. */
+export function tenantGuard(principal: Principal | null): string | undefined {
+  return principal && principal.role !== 'admin' ? principal.tenant : undefined;
+}
+
+function decodeBase64(content: string, limits: EffectiveLimits): Uint8Array {
   // 4 base64 characters carry 3 bytes: refuse before decoding something far too big.
-  if (Math.floor((content.length * 3) / 4) > maxModuleSize + 2) {
-    throw wessError('PAYLOAD_TOO_LARGE', `module is larger than the limit of ${maxModuleSize} bytes`, {
-      limit: maxModuleSize,
+  if (Math.floor((content.length * 3) / 4) > limits.maxModuleSize + 2) {
+    throw wessError('PAYLOAD_TOO_LARGE', `module is larger than the limit of ${limits.maxModuleSize} bytes${limits.tier ? ` (tier ${limits.tier})` : ''}`, {
+      limit: limits.maxModuleSize,
+      tier: limits.tier,
     });
   }
   return Buffer.from(content, 'base64');
@@ -45,46 +59,52 @@ function decodeBase64(content: string, maxModuleSize: number): Uint8Array {
 /** Registers the module routes: create, list, get, content, update, delete. */
 export function moduleRoutes(app: FastifyInstance, services: Services): void {
   const { config, reader, writer, runner } = services;
-  const limits = {
-    maxModuleSize: config.limits.max_module_size,
-    maxMemoryPages: maxMemoryPages(config),
-  };
-  const admit = (bytes: Uint8Array) => admitModule(bytes, runner, limits);
+  const admit = (bytes: Uint8Array, limits: EffectiveLimits) =>
+    admitModule(bytes, runner, { maxModuleSize: limits.maxModuleSize, maxMemoryPages: limits.maxMemoryPages, tier: limits.tier });
 
   app.addContentTypeParser(WASM_TYPES, { parseAs: 'buffer', bodyLimit: config.limits.max_module_size }, (_req, body, done) =>
     done(null, body),
   );
 
   app.post('/modules', async (request, reply) => {
+    const principal = authorize(request.principal, 'module.create');
+    if (principal.modules) throw wessError('FORBIDDEN', 'a key limited to named modules cannot create modules');
+    const limits = limitsFor(config, principal);
     let name: string;
     let bytes: Uint8Array;
+    let tenant: string | undefined;
     if (isRawWasm(request)) {
-      ({ name } = parseWith(rawUploadQuery, request.query, 'query'));
+      ({ name, tenant } = parseWith(rawUploadQuery, request.query, 'query'));
       bytes = request.body as Buffer;
     } else {
+      ({ tenant } = parseWith(createQuery, request.query, 'query'));
       const body = parseWith(createJsonBody, request.body, 'body');
       name = body.name;
-      bytes = decodeBase64(body.content, config.limits.max_module_size);
+      bytes = decodeBase64(body.content, limits);
     }
-    const content = await admit(bytes);
+    const owner = tenantScope(principal, tenant) ?? principal.tenant;
     const id = uuidv4();
     request.moduleId = id;
-    const record = await writer.submit({ kind: 'create-module', id, name, content });
+    const audit = beginAudit(request, { action: 'module.create', target: id, tenant: owner, details: { name } }, 201);
+    const content = await admit(bytes, limits);
+    const record = await writer.submit({ kind: 'create-module', id, tenant: owner, name, content, maxModules: limits.maxModules, tierName: limits.tier, audit });
+    auditWritten(request);
     return reply.code(201).header('location', `/modules/${record.id}`).header('etag', etag(record.version)).send(record);
   });
 
   app.get('/modules', async (request) => {
-    const query = parseWith(listQuery, request.query, 'query');
-    return reader.listModules(query.cursor === undefined ? { limit: query.limit } : { limit: query.limit, cursor: query.cursor });
+    const principal = authorize(request.principal, 'module.read');
+    const query = parseWith(tenantListQuery, request.query, 'query');
+    return reader.listModules({ limit: query.limit, cursor: query.cursor, tenant: tenantScope(principal, query.tenant), only: principal.modules });
   });
 
   app.get('/modules/:id', async (request, reply) => {
-    const record = await findModule(services, request);
+    const record = await findModule(services, request, 'module.read');
     return reply.header('etag', etag(record.version)).send(record);
   });
 
   app.get('/modules/:id/content', async (request, reply: FastifyReply) => {
-    const record = await findModule(services, request);
+    const record = await findModule(services, request, 'module.read');
     const bytes = await reader.getContent(record.sha256);
     if (!bytes) throw wessError('CONTENT_CORRUPT', `content ${record.sha256} of module ${record.id} is missing from the store`);
     return reply.type('application/wasm').header('x-wess-sha256', record.sha256).send(Buffer.from(bytes));
@@ -92,7 +112,8 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
 
   app.put('/modules/:id', async (request, reply) => {
     const expectVersion = parseIfMatch(request.headers['if-match']);
-    const { id } = await findModule(services, request);
+    const { id, tenant: owner } = await findModule(services, request, 'module.update');
+    const limits = limitsFor(config, request.principal);
     let name: string | undefined;
     let bytes: Uint8Array | undefined;
     if (isRawWasm(request)) {
@@ -101,22 +122,27 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     } else {
       const body = parseWith(updateJsonBody, request.body, 'body');
       name = body.name;
-      if (body.content !== undefined) bytes = decodeBase64(body.content, config.limits.max_module_size);
+      if (body.content !== undefined) bytes = decodeBase64(body.content, limits);
     }
+    const audit = beginAudit(request, { action: 'module.update', target: id, tenant: owner, details: bytes ? {} : { rename: true } }, 200);
     // If-Match is checked by the writer against the batch it is building, not here: a check in the
     // route would race with a concurrent PUT queued behind it. A rename likewise keeps whatever
-    // content is current when the writer gets to it, not what this route read.
+    // content is current when the writer gets to it, not what this route read. The tenant is
+    // checked there again for the same reason.
+    const guard = { id, expectVersion, tenant: tenantGuard(request.principal), audit };
     const record = bytes
-      ? await writer.submit({ kind: 'update-module', id, name, content: await admit(bytes), expectVersion })
-      : await writer.submit({ kind: 'rename-module', id, name: requireName(name), expectVersion });
+      ? await writer.submit({ kind: 'update-module', ...guard, name, content: await admit(bytes, limits) })
+      : await writer.submit({ kind: 'rename-module', ...guard, name: requireName(name) });
+    auditWritten(request);
     return reply.header('etag', etag(record.version)).send(record);
   });
 
   app.delete('/modules/:id', async (request, reply) => {
-    const { id } = parseWith(idParams, request.params, 'path');
-    request.moduleId = id;
     const expectVersion = parseIfMatch(request.headers['if-match']);
-    await writer.submit({ kind: 'delete-module', id, expectVersion });
+    const { id, tenant: owner } = await findModule(services, request, 'module.delete');
+    const audit = beginAudit(request, { action: 'module.delete', target: id, tenant: owner }, 204);
+    await writer.submit({ kind: 'delete-module', id, expectVersion, tenant: tenantGuard(request.principal), audit });
+    auditWritten(request);
     return reply.code(204).send();
   });
 }

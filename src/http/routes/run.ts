@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { limitsFor, tierSuffix, type EffectiveLimits } from '../../auth/policy.js';
 import { hasErrorCode, wessError } from '../../errors.js';
 import { wasiOutputOf, type BatchItem, type RunResult } from '../../runner/pool.js';
 import type { ModuleRecord } from '../../store/types.js';
@@ -48,7 +49,7 @@ export function pickFunction(target: Target, name: string | undefined): Function
 /** The module, or the version `?version=` pins. */
 async function findTarget(services: Services, request: FastifyRequest): Promise<Target> {
   const { version } = parseWith(runQuery, request.query, 'query');
-  const record = await findModule(services, request);
+  const record = await findModule(services, request, 'module.run');
   if (version === undefined || version === record.version) return record;
   const pinned = await services.reader.getVersion(record.id, version);
   if (!pinned) throw wessError('VERSION_NOT_FOUND', `module ${record.id} has no version ${version}`);
@@ -104,19 +105,49 @@ function withOutput(err: unknown): never {
   throw err;
 }
 
+/** The deadline of a run: what it asks for, up to its tier's (or the global) limit, which is also the default. */
+function runTimeout(requested: number | undefined, limits: EffectiveLimits): number {
+  if (requested === undefined) return limits.timeoutMs;
+  if (requested > limits.timeoutMs) {
+    throw wessError('VALIDATION', `body.timeout_ms: ${requested} ms is over the limit of ${limits.timeoutMs} ms${tierSuffix(limits)}`, {
+      limit: limits.timeoutMs,
+      tier: limits.tier,
+    });
+  }
+  return requested;
+}
+
+/**
+ * A tier may allow less memory than the process-wide cap that the compiled module enforces while it
+ * runs; a call that grew past its tier's share is refused afterwards, its results withheld.
+ */
+function checkMemory(pages: number | null | undefined, limits: EffectiveLimits): void {
+  if (pages !== null && pages !== undefined && pages > limits.maxMemoryPages) {
+    throw wessError('MEMORY_LIMIT', `the call grew memory to ${pages} pages; at most ${limits.maxMemoryPages} pages are allowed${tierSuffix(limits)}`, {
+      memory_pages: pages,
+      limit_pages: limits.maxMemoryPages,
+      tier: limits.tier,
+    });
+  }
+}
+
+interface Executed {
+  body: Record<string, unknown>;
+  /** Guest time spent on workers. */
+  durationMs: number;
+}
+
 /** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
 export function runRoutes(app: FastifyInstance, services: Services): void {
-  const { config, runner } = services;
+  const { config, metrics, runner, usage } = services;
 
-  app.post('/modules/:id/run', async (request) => {
-    // No body at all means {}; a JSON null is a malformed body like any other non-object.
-    const body = parseWith(runBody, request.body === undefined ? {} : request.body, 'body');
-    const target = await findTarget(services, request);
-
+  async function execute(target: Target, body: RunBody, request: FastifyRequest, limits: EffectiveLimits, timeoutMs: number): Promise<Executed> {
     if (isCommandRun(target, body)) {
       const wasi = wasiInput(services, target, body);
-      const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi }).catch(withOutput);
-      return { ...wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false }), stats: stats(outcome, target) };
+      const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, timeoutMs }).catch(withOutput);
+      checkMemory(outcome.memoryPages, limits);
+      const output = wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false });
+      return { body: { ...output, stats: stats(outcome, target) }, durationMs: outcome.durationMs };
     }
     if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
       throw wessError('VALIDATION', 'stdin, stdin_base64 and env are for WASI programs (modules that import wasi_snapshot_preview1 and export _start)');
@@ -137,21 +168,51 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       });
       const runnable = parsed.filter((p): p is WasmArg[] => Array.isArray(p));
       const outcome = runnable.length
-        ? await runner.runBatch({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, argsList: runnable })
+        ? await runner.runBatch({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, argsList: runnable, timeoutMs })
         : { items: [], compileCached: true };
+      for (const item of outcome.items) if (item.ok) checkMemory(item.memoryPages, limits);
       let next = 0;
       const items = parsed.map((p) => batchItem(fn, Array.isArray(p) ? (outcome.items[next++] as BatchItem) : p));
       const failed = items.filter((i) => 'error' in i).length;
+      const durationMs = executionMs(outcome.items);
       return {
-        batch: items,
-        stats: { ...stats({ durationMs: executionMs(outcome.items), compileCached: outcome.compileCached }, target), ok: items.length - failed, failed },
+        body: { batch: items, stats: { ...stats({ durationMs, compileCached: outcome.compileCached }, target), ok: items.length - failed, failed } },
+        durationMs,
       };
     }
 
     const args = parseArgs(fn.params, body.args ?? [], { maxArgs: config.limits.max_args });
     request.log.debug({ function: fn.name, args: args.length, sha256: target.sha256 }, 'run');
-    const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args });
+    const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, timeoutMs });
     request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
-    return { results: encodeResults(fn.results, outcome.results), ...printed(outcome), stats: stats(outcome, target) };
+    checkMemory(outcome.memoryPages, limits);
+    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome), stats: stats(outcome, target) }, durationMs: outcome.durationMs };
+  }
+
+  /** Counts a finished run for its key (usage) and its tier (metrics). */
+  function account(request: FastifyRequest, limits: EffectiveLimits, outcome: 'ok' | 'error', durationMs: number): void {
+    const tier = limits.tier ?? 'none';
+    metrics.tierRuns.inc({ tier, outcome });
+    metrics.tierCpuSeconds.inc({ tier }, durationMs / 1000);
+    const keyId = request.principal?.keyId;
+    if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: durationMs });
+  }
+
+  app.post('/modules/:id/run', async (request) => {
+    // No body at all means {}; a JSON null is a malformed body like any other non-object.
+    const body = parseWith(runBody, request.body === undefined ? {} : request.body, 'body');
+    const target = await findTarget(services, request);
+    const limits = limitsFor(config, request.principal);
+    const timeoutMs = runTimeout(body.timeout_ms, limits);
+    const keyId = request.principal?.keyId;
+    if (keyId) await usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics);
+    try {
+      const { body: answer, durationMs } = await execute(target, body, request, limits, timeoutMs);
+      account(request, limits, 'ok', durationMs);
+      return answer;
+    } catch (err) {
+      account(request, limits, 'error', 0);
+      throw err;
+    }
   });
 }

@@ -1,20 +1,20 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { wessError } from '../../errors.js';
 import type { VersionRecord } from '../../store/types.js';
-import { etag, idParams, listQuery, parseIfMatch, parseWith, rollbackBody, versionParams } from '../schemas.js';
+import { auditWritten, beginAudit } from '../auth.js';
+import { etag, listQuery, parseIfMatch, parseWith, rollbackBody, versionParams } from '../schemas.js';
 import type { Services } from '../services.js';
-import { findModule } from './modules.js';
+import { findModule, tenantGuard } from './modules.js';
 
 /**
  * One version of a module for a request: MODULE_NOT_FOUND when the module does not exist,
  * VERSION_NOT_FOUND when it does but never had that version.
  */
 export async function findVersion(services: Services, request: FastifyRequest): Promise<VersionRecord> {
-  const { id, version } = parseWith(versionParams, request.params, 'path');
-  request.moduleId = id;
+  const { version } = parseWith(versionParams, request.params, 'path');
+  const { id } = await findModule(services, request, 'module.read');
   const record = await services.reader.getVersion(id, version);
   if (record) return record;
-  if (!(await services.reader.getModule(id))) throw wessError('MODULE_NOT_FOUND', `no module with id ${id}`);
   throw wessError('VERSION_NOT_FOUND', `module ${id} has no version ${version}`);
 }
 
@@ -24,7 +24,7 @@ export function versionRoutes(app: FastifyInstance, services: Services): void {
 
   app.get('/modules/:id/versions', async (request) => {
     const query = parseWith(listQuery, request.query, 'query');
-    const { id } = await findModule(services, request);
+    const { id } = await findModule(services, request, 'module.read');
     return reader.listVersions(id, query.cursor === undefined ? { limit: query.limit } : { limit: query.limit, cursor: query.cursor });
   });
 
@@ -45,11 +45,12 @@ export function versionRoutes(app: FastifyInstance, services: Services): void {
   // Rolling back to the current version is allowed: it is still a new version, like a PUT of the
   // same bytes. A client that wants "only if nothing changed" sends If-Match.
   app.post('/modules/:id/rollback', async (request, reply) => {
-    const { id } = parseWith(idParams, request.params, 'path');
-    request.moduleId = id;
     const expectVersion = parseIfMatch(request.headers['if-match']);
+    const { id, tenant: owner } = await findModule(services, request, 'module.update');
     const { version } = parseWith(rollbackBody, request.body ?? {}, 'body');
-    const record = await writer.submit({ kind: 'rollback-module', id, toVersion: version, expectVersion });
+    const audit = beginAudit(request, { action: 'module.rollback', target: id, tenant: owner, details: { to_version: version } }, 200);
+    const record = await writer.submit({ kind: 'rollback-module', id, toVersion: version, expectVersion, tenant: tenantGuard(request.principal), audit });
+    auditWritten(request);
     return reply.header('etag', etag(record.version)).send(record);
   });
 }

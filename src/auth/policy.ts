@@ -1,0 +1,107 @@
+import type { Config, TierLimits } from '../config/schema.js';
+import { wessError } from '../errors.js';
+import { PAGE_BYTES } from '../wasm/types.js';
+import { DEFAULT_TENANT, type Principal, type Role } from './types.js';
+
+/** Everything a request can ask to do; a role may do exactly what it lists (deny by default). */
+export type Action =
+  | 'module.create'
+  | 'module.read'
+  | 'module.update'
+  | 'module.delete'
+  | 'module.run'
+  | 'key.create'
+  | 'key.list'
+  | 'key.revoke'
+  | 'key.usage'
+  | 'audit.read';
+
+const READ_AND_RUN: Action[] = ['module.read', 'module.run', 'key.usage'];
+const DEVELOP: Action[] = [...READ_AND_RUN, 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke'];
+
+const ALLOWED: Record<Role, ReadonlySet<Action>> = {
+  runner: new Set(READ_AND_RUN),
+  developer: new Set(DEVELOP),
+  admin: new Set<Action>([...DEVELOP, 'key.create', 'audit.read']),
+};
+
+/** Who a request acts as while auth is disabled: an admin of the default tenant. */
+export const OPEN_PRINCIPAL: Principal = Object.freeze({ keyId: null, role: 'admin', tenant: DEFAULT_TENANT, tier: null, modules: null });
+
+/** The principal of an authenticated request, or FORBIDDEN when its role may not do `action`. */
+export function authorize(principal: Principal | null, action: Action): Principal {
+  if (!principal) throw wessError('UNAUTHORIZED', 'this route needs an API key');
+  if (!ALLOWED[principal.role].has(action)) {
+    throw wessError('FORBIDDEN', `a ${principal.role} key may not do ${action}`, { role: principal.role, action });
+  }
+  return principal;
+}
+
+/**
+ * Checks that `principal` may touch module `record`. Another tenant's module answers exactly like a
+ * missing one, so existence does not leak across tenants; a module outside a scoped key's list is
+ * FORBIDDEN (the key's own tenant knows the module exists).
+ */
+export function checkModuleAccess(principal: Principal, record: { id: string; tenant: string }): void {
+  if (principal.role !== 'admin' && record.tenant !== principal.tenant) {
+    throw wessError('MODULE_NOT_FOUND', `no module with id ${record.id}`);
+  }
+  if (principal.modules && !principal.modules.has(record.id)) {
+    throw wessError('FORBIDDEN', `this key is limited to ${principal.modules.size} named module(s), and ${record.id} is not one of them`);
+  }
+}
+
+/** The tenant whose records a request acts on: its own, or for an admin the one it names (all when none). */
+export function tenantScope(principal: Principal, requested: string | undefined): string | undefined {
+  if (principal.role === 'admin') return requested;
+  if (requested !== undefined && requested !== principal.tenant) {
+    throw wessError('FORBIDDEN', 'only admin keys may name another tenant');
+  }
+  return principal.tenant;
+}
+
+/** The limits that apply to one request: the global ones, lowered by the key's tier. */
+export interface EffectiveLimits {
+  tier: string | null;
+  maxModuleSize: number;
+  timeoutMs: number;
+  maxMemoryPages: number;
+  maxModules: number | undefined;
+  runsPerDay: number | undefined;
+  requestsPerMinute: number | undefined;
+}
+
+/** The tier a principal's limits come from: its own if configured, else auth.default_tier (a tier removed from the config). */
+export function tierOf(config: Config, principal: Principal | null): { name: string; limits: TierLimits } | null {
+  const name = principal?.tier;
+  if (name === null || name === undefined) return null;
+  const own = config.tiers[name];
+  if (own) return { name, limits: own };
+  const fallback = config.auth.default_tier;
+  const limits = fallback === undefined ? undefined : config.tiers[fallback];
+  return fallback !== undefined && limits ? { name: fallback, limits } : null;
+}
+
+/** A tier can only lower a global limit: the global one is what the process enforces. */
+function lower(tierValue: number | undefined, global: number): number {
+  return tierValue === undefined ? global : Math.min(tierValue, global);
+}
+
+export function limitsFor(config: Config, principal: Principal | null): EffectiveLimits {
+  const tier = tierOf(config, principal);
+  const t = tier?.limits ?? {};
+  return {
+    tier: tier?.name ?? null,
+    maxModuleSize: lower(t.max_module_size, config.limits.max_module_size),
+    timeoutMs: lower(t.max_timeout, config.runner.timeout),
+    maxMemoryPages: Math.floor(lower(t.max_memory, config.runner.max_memory) / PAGE_BYTES),
+    maxModules: t.max_modules,
+    runsPerDay: t.runs_per_day,
+    requestsPerMinute: t.requests_per_minute,
+  };
+}
+
+/** " (tier free)" for messages about a limit, or "" when the limit is the global one. */
+export function tierSuffix(limits: EffectiveLimits): string {
+  return limits.tier === null ? '' : ` (tier ${limits.tier})`;
+}

@@ -1,0 +1,160 @@
+import { wessError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { decodeJson } from '../store/codec.js';
+import type { Db } from '../store/db.js';
+import { usageKey } from '../store/keys.js';
+import type { Writer } from '../store/writer.js';
+import type { KeyUsage } from './types.js';
+
+export interface UsageDelta {
+  runs?: number;
+  errors?: number;
+  cpu_ms?: number;
+  bytes_in?: number;
+  bytes_out?: number;
+}
+
+interface Entry {
+  usage: KeyUsage;
+  dirty: boolean;
+}
+
+/** Today in UTC, as usage records name days. */
+function utcDay(now = new Date()): string {
+  return now.toISOString().slice(0, 10);
+}
+
+/** Seconds until the next UTC midnight, when runs_today starts again. */
+function secondsToMidnight(now = new Date()): number {
+  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+  return Math.max(1, Math.ceil((next - now.getTime()) / 1000));
+}
+
+function emptyUsage(day: string): KeyUsage {
+  return { runs: 0, errors: 0, cpu_ms: 0, bytes_in: 0, bytes_out: 0, day, runs_today: 0, updated_at: null };
+}
+
+/**
+ * Per-key counters, counted in memory on the request path and written to the database every
+ * `flushMs` (and at close) through the writer: one durable batch for all keys, instead of a sync
+ * write per request. A crash loses at most the last interval's counts, never a quota reset: the
+ * daily count read back is the one last flushed.
+ */
+export class UsageTracker {
+  readonly #entries = new Map<string, Entry>();
+  readonly #loading = new Map<string, Promise<Entry>>();
+  readonly #timer: NodeJS.Timeout;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly db: Db,
+    private readonly writer: Writer,
+    private readonly logger: Logger,
+    flushMs: number,
+  ) {
+    this.#timer = setInterval(() => void this.flush(), flushMs).unref();
+  }
+
+  /**
+   * Counts one run against the key's daily quota, or throws QUOTA_EXCEEDED (with the seconds until
+   * the quota resets) when the key has used `runsPerDay` today. Counted when admitted, so concurrent
+   * runs cannot overshoot the quota.
+   */
+  async admitRun(keyId: string, runsPerDay: number | undefined, tier: string | null, metrics: Metrics): Promise<void> {
+    const entry = await this.#entry(keyId);
+    const usage = this.#today(entry);
+    if (runsPerDay !== undefined && usage.runs_today >= runsPerDay) {
+      metrics.quotaRejections.inc({ tier: tier ?? 'none', quota: 'runs_per_day' });
+      const retry = secondsToMidnight();
+      throw wessError(
+        'QUOTA_EXCEEDED',
+        `this key has used its ${runsPerDay} runs for ${usage.day}${tier ? ` (tier ${tier})` : ''}; runs start again at 00:00 UTC`,
+        { quota: 'runs_per_day', limit: runsPerDay, tier, retry_after_s: retry },
+      );
+    }
+    usage.runs++;
+    usage.runs_today++;
+    entry.dirty = true;
+  }
+
+  /** Adds to a key's counters (errors, CPU time, bytes); cheap when the key is already loaded. */
+  record(keyId: string, delta: UsageDelta): void {
+    const apply = (entry: Entry) => {
+      const usage = this.#today(entry);
+      usage.errors += delta.errors ?? 0;
+      usage.cpu_ms += delta.cpu_ms ?? 0;
+      usage.bytes_in += delta.bytes_in ?? 0;
+      usage.bytes_out += delta.bytes_out ?? 0;
+      usage.runs += delta.runs ?? 0;
+      entry.dirty = true;
+    };
+    const loaded = this.#entries.get(keyId);
+    if (loaded) apply(loaded);
+    else this.#entry(keyId).then(apply, (err: unknown) => this.logger.warn({ err, key_id: keyId }, 'usage could not be loaded'));
+  }
+
+  /** A key's counters as of now (flushed or not). */
+  async get(keyId: string): Promise<KeyUsage> {
+    const usage = this.#today(await this.#entry(keyId));
+    return { ...usage, cpu_ms: Math.round(usage.cpu_ms * 1000) / 1000 };
+  }
+
+  /** Writes every changed key's counters in one durable batch. */
+  flush(): Promise<void> {
+    this.#flushing = this.#flushing.then(() => this.#flushNow());
+    return this.#flushing;
+  }
+
+  /** Stops the timer and writes what is left; call before the writer closes. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.flush();
+  }
+
+  async #flushNow(): Promise<void> {
+    const now = new Date().toISOString();
+    const dirty = [...this.#entries].filter(([, entry]) => entry.dirty);
+    if (dirty.length === 0) return;
+    for (const [, entry] of dirty) {
+      entry.dirty = false;
+      entry.usage.updated_at = now;
+    }
+    try {
+      await this.writer.submit({ kind: 'put-usage', usage: dirty.map(([keyId, entry]) => ({ keyId, usage: { ...entry.usage } })) });
+    } catch (err) {
+      for (const [, entry] of dirty) entry.dirty = true;
+      this.logger.warn({ err, keys: dirty.length }, 'usage counters could not be written; retrying at the next flush');
+    }
+  }
+
+  /** The entry, rolled over to today when the stored day is over. */
+  #today(entry: Entry): KeyUsage {
+    const day = utcDay();
+    if (entry.usage.day !== day) {
+      entry.usage.day = day;
+      entry.usage.runs_today = 0;
+      entry.dirty = true;
+    }
+    return entry.usage;
+  }
+
+  /** The key's entry, read from the database the first time it is needed; concurrent loads share one read. */
+  async #entry(keyId: string): Promise<Entry> {
+    const loaded = this.#entries.get(keyId);
+    if (loaded) return loaded;
+    let loading = this.#loading.get(keyId);
+    if (!loading) {
+      loading = this.#load(keyId).finally(() => this.#loading.delete(keyId));
+      this.#loading.set(keyId, loading);
+    }
+    return loading;
+  }
+
+  async #load(keyId: string): Promise<Entry> {
+    const bytes = await this.db.get(usageKey(keyId));
+    const entry: Entry = { usage: bytes ? decodeJson<KeyUsage>(bytes) : emptyUsage(utcDay()), dirty: false };
+    this.#entries.set(keyId, entry);
+    return entry;
+  }
+}

@@ -1,0 +1,105 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { auditEntry, type AuditDraft } from '../auth/audit.js';
+import { OPEN_PRINCIPAL, tierOf } from '../auth/policy.js';
+import type { KeyRecord, Principal } from '../auth/types.js';
+import type { AuditEntry } from '../auth/types.js';
+import { sendError } from './error-handler.js';
+import type { Services } from './services.js';
+
+/** Routes anyone may call: probes and scrapes, which carry no key. */
+export const OPEN_ROUTES = new Set(['/health/live', '/health/ready', '/health', '/metrics']);
+
+type DenyReason = 'missing' | 'invalid' | 'revoked';
+
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`. */
+function presentedKey(request: FastifyRequest): string | undefined {
+  const authorization = request.headers.authorization;
+  if (typeof authorization === 'string') return BEARER.exec(authorization)?.[1] ?? '';
+  const apiKey = request.headers['x-api-key'];
+  return typeof apiKey === 'string' ? apiKey.trim() : undefined;
+}
+
+function principalOf(key: KeyRecord): Principal {
+  return { keyId: key.id, role: key.role, tenant: key.tenant, tier: key.tier, modules: key.modules ? new Set(key.modules) : null };
+}
+
+const DENIALS: Record<DenyReason, string> = {
+  missing: 'this route needs an API key: send "Authorization: Bearer wess_..." or "x-api-key: wess_..."',
+  invalid: 'the API key is not valid',
+  revoked: 'the API key has been revoked',
+};
+
+/**
+ * Resolves every request's principal before anything else reads the request (rate limits key on
+ * it), audits what routes mark as auditable and every 401/403, and counts per-key usage.
+ */
+export function installAuth(app: FastifyInstance, services: Services): void {
+  const { config, keyring, metrics, usage, writer } = services;
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return undefined;
+    if (!config.auth.enabled) {
+      request.principal = OPEN_PRINCIPAL;
+      return undefined;
+    }
+    const presented = presentedKey(request);
+    if (presented === undefined) return deny(request, reply, 'missing');
+    const auth = keyring.authenticate(presented);
+    if (!auth.ok) return deny(request, reply, auth.reason);
+    request.principal = principalOf(auth.key);
+    return undefined;
+  });
+
+  function deny(request: FastifyRequest, reply: FastifyReply, reason: DenyReason): FastifyReply {
+    metrics.authFailures.inc({ reason });
+    request.authDenial = reason;
+    reply.header('www-authenticate', 'Bearer realm="wess"');
+    return sendError(request, reply, { code: 'UNAUTHORIZED', message: DENIALS[reason] }, metrics);
+  }
+
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.statusCode;
+    if (status === 403) metrics.authFailures.inc({ reason: 'forbidden' });
+    const entry = pendingAudit(request, status);
+    if (entry) {
+      writer.submit({ kind: 'append-audit', entry }).catch((err: unknown) => {
+        metrics.auditWriteFailures.inc();
+        request.log.error({ err, action: entry.action }, 'audit entry could not be written');
+      });
+    }
+    const keyId = request.principal?.keyId;
+    if (!keyId) return;
+    const bytesIn = Number(request.headers['content-length'] ?? 0) || 0;
+    const bytesOut = Number(reply.getHeader('content-length') ?? 0) || 0;
+    usage.record(keyId, { bytes_in: bytesIn, bytes_out: bytesOut });
+    const tier = tierOf(config, request.principal)?.name ?? 'none';
+    metrics.tierBytes.inc({ tier, direction: 'in' }, bytesIn);
+    metrics.tierBytes.inc({ tier, direction: 'out' }, bytesOut);
+  });
+}
+
+/** The audit entry a finished request still owes: its route's (unless written with the change), or a 401/403's. */
+function pendingAudit(request: FastifyRequest, status: number): AuditEntry | undefined {
+  if (request.audit) return request.auditWritten ? undefined : auditEntry(request, request.audit, status);
+  if (status !== 401 && status !== 403) return undefined;
+  const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+  const details: Record<string, unknown> = { method: request.method };
+  if (request.authDenial) details.reason = request.authDenial;
+  return auditEntry(request, { action: 'auth.denied', target: `${request.method} ${route}`, details }, status);
+}
+
+/**
+ * Marks `request` as auditable and returns the entry to write with the change (status = the
+ * success status). The route passes it to the writer and calls `auditWritten` once that succeeds;
+ * if the change fails instead, the response hook writes the entry with the failure status.
+ */
+export function beginAudit(request: FastifyRequest, draft: AuditDraft, successStatus: number): AuditEntry {
+  request.audit = draft;
+  return auditEntry(request, draft, successStatus);
+}
+
+export function auditWritten(request: FastifyRequest): void {
+  request.auditWritten = true;
+}

@@ -1,0 +1,14 @@
+import type { FastifyInstance } from 'fastify';
+import { listAudit } from '../../auth/audit.js';
+import { authorize } from '../../auth/policy.js';
+import { parseWith, tenantListQuery } from '../schemas.js';
+import type { Services } from '../services.js';
+
+/** GET /audit: the audit log, newest first, paginated, optionally one tenant's (admin only). */
+export function auditRoutes(app: FastifyInstance, services: Services): void {
+  app.get('/audit', async (request) => {
+    authorize(request.principal, 'audit.read');
+    const query = parseWith(tenantListQuery, request.query, 'query');
+    return listAudit(services.db, { limit: query.limit, cursor: query.cursor, tenant: query.tenant });
+  });
+}

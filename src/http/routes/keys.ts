@@ -1,0 +1,109 @@
+import type { FastifyInstance } from 'fastify';
+import { toView } from '../../auth/keyring.js';
+import { authorize, limitsFor, tenantScope } from '../../auth/policy.js';
+import { generateKey, hashSecret } from '../../auth/secrets.js';
+import type { KeyRecord, Principal } from '../../auth/types.js';
+import { wessError } from '../../errors.js';
+import { auditWritten, beginAudit } from '../auth.js';
+import { createKeyBody, keyIdParams, parseWith, tenantListQuery } from '../schemas.js';
+import type { Services } from '../services.js';
+
+/** Registers the key routes: create (admin), list and revoke (admin; a developer its tenant's), usage. */
+export function keyRoutes(app: FastifyInstance, services: Services): void {
+  const { config, keyring, reader, usage, writer } = services;
+
+  /** A key the principal may see: admins see all; others their tenant's; a runner only itself. */
+  function visibleKey(principal: Principal, id: string): KeyRecord {
+    const key = keyring.get(id);
+    const visible =
+      key !== undefined &&
+      (principal.role === 'admin' || (key.tenant === principal.tenant && (principal.role === 'developer' || key.id === principal.keyId)));
+    if (!key || !visible) throw wessError('KEY_NOT_FOUND', `no key with id ${id}`);
+    return key;
+  }
+
+  function tierFor(role: KeyRecord['role'], requested: string | null | undefined): string | null {
+    if (requested === undefined) return role === 'admin' ? null : (config.auth.default_tier ?? null);
+    if (requested !== null && !Object.hasOwn(config.tiers, requested)) {
+      const known = Object.keys(config.tiers);
+      throw wessError('VALIDATION', `body.tier: no tier ${JSON.stringify(requested)}; configured tiers: ${known.length ? known.join(', ') : 'none'}`);
+    }
+    return requested;
+  }
+
+  /** Scoped keys may only name existing modules of their own tenant. */
+  async function checkScope(modules: string[] | undefined, tenant: string): Promise<void> {
+    for (const id of modules ?? []) {
+      const record = await reader.getModule(id);
+      if (!record || record.tenant !== tenant) throw wessError('VALIDATION', `body.modules: ${id} is not a module of tenant ${tenant}`);
+    }
+  }
+
+  app.post('/keys', async (request, reply) => {
+    const principal = authorize(request.principal, 'key.create');
+    const body = parseWith(createKeyBody, request.body, 'body');
+    const tenant = body.tenant ?? principal.tenant;
+    const tier = tierFor(body.role, body.tier);
+    await checkScope(body.modules, tenant);
+    const made = generateKey();
+    const key: KeyRecord = {
+      id: made.id,
+      name: body.name,
+      role: body.role,
+      tenant,
+      tier,
+      modules: body.modules ? [...new Set(body.modules)] : null,
+      hash: hashSecret(keyring.secret, made),
+      created_at: new Date().toISOString(),
+      created_by: principal.keyId,
+      revoked_at: null,
+    };
+    const audit = beginAudit(request, { action: 'key.create', target: key.id, tenant, details: { role: key.role, tier, scoped: key.modules !== null } }, 201);
+    await writer.submit({ kind: 'put-key', key, audit });
+    auditWritten(request);
+    // The secret exists only in this response: never cached by anything on the way.
+    return reply.code(201).header('cache-control', 'no-store').header('location', `/keys/${key.id}`).send({ key: made.key, ...toView(key) });
+  });
+
+  app.get('/keys', async (request) => {
+    const principal = authorize(request.principal, 'key.list');
+    const query = parseWith(tenantListQuery, request.query, 'query');
+    const all = keyring.list(tenantScope(principal, query.tenant));
+    const start = query.cursor === undefined ? 0 : all.findIndex((key) => key.id > (query.cursor as string));
+    const items = start === -1 ? [] : all.slice(start, start + query.limit);
+    const last = items[items.length - 1];
+    const more = start !== -1 && start + query.limit < all.length;
+    return { items, next_cursor: more && last ? last.id : null };
+  });
+
+  app.delete('/keys/:id', async (request, reply) => {
+    const principal = authorize(request.principal, 'key.revoke');
+    const { id } = parseWith(keyIdParams, request.params, 'path');
+    const key = visibleKey(principal, id);
+    if (principal.role !== 'admin' && key.role === 'admin') throw wessError('FORBIDDEN', 'only admin keys may revoke an admin key');
+    const audit = beginAudit(request, { action: 'key.revoke', target: id, tenant: key.tenant }, 204);
+    await writer.submit({ kind: 'revoke-key', id, tenant: principal.role === 'admin' ? undefined : principal.tenant, audit });
+    auditWritten(request);
+    return reply.code(204).send();
+  });
+
+  app.get('/keys/:id/usage', async (request) => {
+    const principal = authorize(request.principal, 'key.usage');
+    const { id } = parseWith(keyIdParams, request.params, 'path');
+    const key = visibleKey(principal, id);
+    const limits = limitsFor(config, { keyId: key.id, role: key.role, tenant: key.tenant, tier: key.tier, modules: null });
+    return {
+      key_id: key.id,
+      tier: limits.tier,
+      usage: await usage.get(key.id),
+      limits: {
+        runs_per_day: limits.runsPerDay ?? null,
+        requests_per_minute: limits.requestsPerMinute ?? null,
+        max_modules: limits.maxModules ?? null,
+        max_module_size: limits.maxModuleSize,
+        max_timeout_ms: limits.timeoutMs,
+        max_memory_bytes: limits.maxMemoryPages * 65536,
+      },
+    };
+  });
+}
