@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { uploadWasm } from './lib/client.js';
 import { drive } from './lib/load.js';
-import { ROOT, startWess } from './lib/servers.js';
+import { withKey, ROOT, startWess } from './lib/servers.js';
 import { round, say } from './lib/stats.js';
 import { paddedAddModule } from './lib/wasm.js';
 
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     if (what === 'run') {
       const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
       const body = JSON.stringify({ function: 'add', args: [1, 2] });
-      const r = await drive({ url: `${wess.url}/modules/${add.id}/run`, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: 100, seconds });
+      const r = await drive({ url: `${wess.url}/modules/${add.id}/run`, method: 'POST', body, headers: withKey({ 'content-type': 'application/json' }), connections: 100, seconds });
       say(`run: ${r.rps} req/s, p99 ${r.p99} ms`);
     } else {
       const mod = paddedAddModule();
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
       const r = await drive({
         url: `${wess.url}/modules?name=p`,
         method: 'POST',
-        headers: { 'content-type': 'application/wasm' },
+        headers: withKey({ 'content-type': 'application/wasm' }),
         body: mod.bytes,
         setupRequest: (req) => ({ ...req, body: mod.stamp(n++) }),
         connections: 32,

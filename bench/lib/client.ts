@@ -1,10 +1,11 @@
 /* Small HTTP helpers over fetch for the setup steps of each scenario (not the measured load). */
 
+import { withKey } from './servers.js';
 export interface ModuleInfo { id: string; sha256: string; size: number }
 
 /** Uploads raw wasm bytes (application/wasm, ?name=); throws unless 201. */
 export async function uploadWasm(base: string, name: string, bytes: Uint8Array, requestId?: string): Promise<ModuleInfo> {
-  const headers: Record<string, string> = { 'content-type': 'application/wasm' };
+  const headers: Record<string, string> = withKey({ 'content-type': 'application/wasm' });
   if (requestId) headers['x-request-id'] = requestId;
   const res = await fetch(`${base}/modules?name=${encodeURIComponent(name)}`, { method: 'POST', headers, body: bytes });
   if (res.status !== 201) throw new Error(`upload of ${name} failed: ${res.status} ${await res.text()}`);
@@ -13,7 +14,7 @@ export async function uploadWasm(base: string, name: string, bytes: Uint8Array, 
 
 /** POSTs a run; returns status and parsed body. */
 export async function runCall(base: string, id: string, body: unknown, requestId?: string): Promise<{ status: number; body: unknown }> {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const headers: Record<string, string> = withKey({ 'content-type': 'application/json' });
   if (requestId) headers['x-request-id'] = requestId;
   const res = await fetch(`${base}/modules/${id}/run`, { method: 'POST', headers, body: JSON.stringify(body) });
   return { status: res.status, body: await res.json() };

@@ -49,6 +49,14 @@ function parse(line: string): Record<string, unknown> | undefined {
   }
 }
 
+/** The admin key the benchmarked Wess starts with (WESS_ADMIN_KEY): requests pay for auth like real ones. */
+export const BENCH_KEY = 'wess_benchadmin_BENCHONLYbenchonlyBENCHONLY0123456789';
+
+/** `headers` plus the bench key (the bare baseline gets it too, and ignores it: same bytes on the wire). */
+export function withKey(headers: Record<string, string>): Record<string, string> {
+  return { ...headers, authorization: `Bearer ${BENCH_KEY}` };
+}
+
 /** Starts `node dist/src/main.js` from the repository root (so wess.toml's defaults apply) on a temp data dir. */
 export async function startWess(env: Record<string, string> = {}, extraNodeArgs: string[] = []): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'wess-bench-'));
@@ -64,6 +72,7 @@ export async function startWess(env: Record<string, string> = {}, extraNodeArgs:
       WESS_DB_PATH: join(dir, 'data'),
       WESS_LOG_LEVEL: 'info',
       WESS_RATE_LIMIT_MAX: '100000000',
+      WESS_ADMIN_KEY: BENCH_KEY,
       ...env,
     },
   });

@@ -1,7 +1,7 @@
 import { rss } from '../lib/client.js';
 import { drive } from '../lib/load.js';
 import type { Row } from '../lib/result.js';
-import type { Server } from '../lib/servers.js';
+import { withKey, type Server } from '../lib/servers.js';
 import { round, say, sleep } from '../lib/stats.js';
 
 export interface RssSettings { seconds: number; connections: number; everySeconds: number }
@@ -15,7 +15,7 @@ export async function rssUnderLoad(wess: Server, addId: string, s: RssSettings):
     url: `${wess.url}/modules/${addId}/run`,
     method: 'POST',
     body: JSON.stringify({ function: 'add', args: [1, 2] }),
-    headers: { 'content-type': 'application/json' },
+    headers: withKey({ 'content-type': 'application/json' }),
     connections: s.connections,
     seconds: s.seconds,
   });

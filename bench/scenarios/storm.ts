@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { runCall, uploadWasm } from '../lib/client.js';
 import { drive } from '../lib/load.js';
 import type { Row } from '../lib/result.js';
-import { requestLogs, ROOT, type Server } from '../lib/servers.js';
+import { withKey, requestLogs, ROOT, type Server } from '../lib/servers.js';
 import { median, round, say, sleep } from '../lib/stats.js';
 
 export interface StormSettings { seconds: number; connections: number; timeoutMs: number }
@@ -25,7 +25,7 @@ export async function storm(wess: Server, s: StormSettings): Promise<Row[]> {
       url: `${wess.url}/modules/${add.id}/run`,
       method: 'POST',
       body: JSON.stringify({ function: 'add', args: [1, 2] }),
-      headers: { 'content-type': 'application/json' },
+      headers: withKey({ 'content-type': 'application/json' }),
       connections: s.connections,
       seconds: s.seconds,
     });

@@ -6,7 +6,7 @@ import { ClassicLevel } from 'classic-level';
 import { writerStats } from '../lib/client.js';
 import { alternate, drive, type Round } from '../lib/load.js';
 import type { Row } from '../lib/result.js';
-import type { Server } from '../lib/servers.js';
+import { withKey, type Server } from '../lib/servers.js';
 import { round } from '../lib/stats.js';
 import { paddedAddModule } from '../lib/wasm.js';
 
@@ -75,7 +75,7 @@ export async function uploads(wess: Server, s: UploadSettings): Promise<Row[]> {
         drive({
           url: `${wess.url}/modules?name=bench-upload`,
           method: 'POST',
-          headers: { 'content-type': 'application/wasm' },
+          headers: withKey({ 'content-type': 'application/wasm' }),
           body: mod.bytes,
           setupRequest: (req) => ({ ...req, body: mod.stamp(counter++) }),
           connections: s.concurrency,

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { uploadWasm } from '../lib/client.js';
 import { alternate, drive, type Comparison } from '../lib/load.js';
 import type { Row } from '../lib/result.js';
-import { ROOT, type Server } from '../lib/servers.js';
+import { withKey, ROOT, type Server } from '../lib/servers.js';
 import { bigCodeModule } from '../lib/wasm.js';
 
 export interface LoadSettings { rounds: number; seconds: number; connections: number }
 
 const ADD_BODY = JSON.stringify({ function: 'add', args: [1, 2] });
-const JSON_HEADERS = { 'content-type': 'application/json' };
+const JSON_HEADERS = withKey({ 'content-type': 'application/json' });
 
 function rounds(c: Comparison): string {
   const list = (side: Comparison['base']) => side.rounds.map((r) => r.rps).join(' / ');
