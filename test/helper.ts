@@ -27,6 +27,37 @@ export function authHeaders(extra: Record<string, string> = {}, key = TEST_ADMIN
   return { authorization: `Bearer ${key}`, ...extra };
 }
 
+/**
+ * Headers that send no key at all. `app.inject` adds the admin key unless `authorization` is `in`
+ * the headers, and light-my-request refuses an undefined header value it iterates over: a
+ * non-enumerable property satisfies the first and is skipped by the second.
+ */
+export function noKey(extra: Record<string, string> = {}): Record<string, string> {
+  const headers: Record<string, string> = { ...extra };
+  Object.defineProperty(headers, 'authorization', { value: undefined, enumerable: false });
+  return headers;
+}
+
+/** A key as POST /keys answers it (the secret included, shown this once). */
+export interface MadeKey {
+  key: string;
+  id: string;
+  role: 'admin' | 'developer' | 'runner';
+  tenant: string;
+  tier: string | null;
+  modules: string[] | null;
+}
+
+/** Creates a key as the test admin; fails the test unless the answer is 201. */
+export async function makeKey(
+  app: WessApp,
+  body: { name: string; role: string; tenant?: string; tier?: string | null; modules?: string[] },
+): Promise<MadeKey> {
+  const res = await app.inject({ method: 'POST', url: '/keys', payload: body });
+  if (res.statusCode !== 201) throw new Error(`POST /keys ${JSON.stringify(body)} answered ${res.statusCode}: ${res.body}`);
+  return res.json() as MadeKey;
+}
+
 export interface TestApp {
   app: WessApp;
   dataDir: string;

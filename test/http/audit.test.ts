@@ -2,46 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { WessApp } from '../../src/app.js';
 import { fixture, startApp, TEST_ADMIN_KEY, TEST_AUTH_SECRET, type TestApp } from '../helper.js';
+import type { AuditEntry } from '../../src/auth/types.js';
+import { makeKey, noKey, type MadeKey } from '../helper.js';
 
 type Role = 'admin' | 'developer' | 'runner';
 
-interface MadeKey {
-  key: string;
-  id: string;
-  role: Role;
-  tenant: string;
-}
-
-interface Entry {
-  id: string;
-  at: string;
-  actor: string | null;
-  tenant: string | null;
-  action: string;
-  target: string | null;
-  request_id: string;
-  ip: string;
-  status: number;
-  outcome: 'success' | 'failure';
-  details?: Record<string, unknown>;
-}
+type Entry = AuditEntry;
 
 const ADMIN_ID = TEST_ADMIN_KEY.split('_')[1] as string;
 const bearer = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });
 const addB64 = () => fixture('add').toString('base64');
-
-/** Headers that send no key (see auth.test.ts: non-enumerable, so the helper adds none and inject sends none). */
-function noKey(): Record<string, string> {
-  const headers: Record<string, string> = {};
-  Object.defineProperty(headers, 'authorization', { value: undefined, enumerable: false });
-  return headers;
-}
-
-async function makeKey(app: WessApp, body: { name: string; role: Role; tenant?: string; modules?: string[] }): Promise<MadeKey> {
-  const res = await app.inject({ method: 'POST', url: '/keys', payload: body });
-  assert.equal(res.statusCode, 201, `POST /keys as admin should create a key: ${res.body}`);
-  return res.json() as MadeKey;
-}
 
 async function uploadAs(app: WessApp, key: string, name: string): Promise<{ id: string; tenant: string }> {
   const res = await app.inject({ method: 'POST', url: '/modules', headers: bearer(key), payload: { name, content: addB64() } });

@@ -7,40 +7,16 @@ import { after, before, describe, test } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import type { WessApp } from '../../src/app.js';
 import { fixture, listen, startApp, TEST_ADMIN_KEY, type TestApp } from '../helper.js';
+import { makeKey, noKey, type MadeKey } from '../helper.js';
 
 type Role = 'admin' | 'developer' | 'runner';
 const ROLES: Role[] = ['admin', 'developer', 'runner'];
 const KEY_SHAPE = /^wess_[0-9a-z]+_[A-Za-z0-9_-]+$/;
 const TENANT = 't1';
 
-/**
- * Headers that send no key at all. The test helper adds the admin key unless `authorization` is
- * `in` the headers, and light-my-request refuses an undefined header value it iterates over: a
- * non-enumerable property satisfies the first and is skipped by the second.
- */
-function noKey(extra: Record<string, string> = {}): Record<string, string> {
-  const headers: Record<string, string> = { ...extra };
-  Object.defineProperty(headers, 'authorization', { value: undefined, enumerable: false });
-  return headers;
-}
-
 /** Headers for `key`: Bearer, or no key at all for null. */
 function as(key: string | null, extra: Record<string, string> = {}): Record<string, string> {
   return key === null ? noKey(extra) : { ...extra, authorization: `Bearer ${key}` };
-}
-
-interface MadeKey {
-  key: string;
-  id: string;
-  role: Role;
-  tenant: string;
-}
-
-/** Creates a key as the test admin and returns it (secret included). */
-async function makeKey(app: WessApp, body: { name: string; role: Role; tenant?: string; tier?: string | null; modules?: string[] }): Promise<MadeKey> {
-  const res = await app.inject({ method: 'POST', url: '/keys', payload: body });
-  assert.equal(res.statusCode, 201, `POST /keys as admin should create a key: ${res.body}`);
-  return res.json() as MadeKey;
 }
 
 /** Uploads the `add` fixture as admin into `tenant`, returning the module. */

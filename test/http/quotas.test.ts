@@ -7,6 +7,7 @@ import wabt from 'wabt';
 import type { WessApp } from '../../src/app.js';
 import { ConfigError, validateConfig } from '../../src/config/load.js';
 import { authHeaders, fixture, startApp, upload, type TestApp } from '../helper.js';
+import { makeKey as createKey, type MadeKey as CreatedKey } from '../helper.js';
 
 // wabt runs on wasm itself: build text modules when this file loads, before any app's runner sets
 // the process-wide wasm memory cap.
@@ -23,20 +24,6 @@ function fromWat(text: string): Buffer {
 const THREE_PAGES = fromWat('(module (memory 3) (func (export "size") (result i32) (memory.size)))');
 
 const PAGE = 65536;
-
-interface CreatedKey {
-  id: string;
-  key: string;
-  tier: string | null;
-  tenant: string;
-}
-
-/** Creates a key as the test admin. */
-async function createKey(app: WessApp, body: { name: string; role: string; tenant?: string; tier?: string | null }): Promise<CreatedKey> {
-  const res = await app.inject({ method: 'POST', url: '/keys', payload: body });
-  assert.equal(res.statusCode, 201, `POST /keys ${JSON.stringify(body)}: ${res.body}`);
-  return res.json();
-}
 
 /** Headers that send `key` (so the helper does not substitute the admin key). */
 const as = (key: CreatedKey) => authHeaders({}, key.key);

@@ -3,15 +3,9 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { WessApp } from '../../src/app.js';
 import { fixture, listen, startApp, type TestApp } from '../helper.js';
+import { makeKey, noKey, type MadeKey } from '../helper.js';
 
 type Role = 'admin' | 'developer' | 'runner';
-
-interface MadeKey {
-  key: string;
-  id: string;
-  role: Role;
-  tenant: string;
-}
 
 interface ModuleView {
   id: string;
@@ -23,13 +17,6 @@ interface ModuleView {
 
 const bearer = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });
 const addB64 = () => fixture('add').toString('base64');
-
-/** Creates a key as the test admin and returns it (secret included). */
-async function makeKey(app: WessApp, body: { name: string; role: Role; tenant?: string; modules?: string[] }): Promise<MadeKey> {
-  const res = await app.inject({ method: 'POST', url: '/keys', payload: body });
-  assert.equal(res.statusCode, 201, `POST /keys as admin should create a key: ${res.body}`);
-  return res.json() as MadeKey;
-}
 
 /** Uploads `add` with `key` (the admin when undefined), optionally into `?tenant=`. */
 async function uploadAs(app: WessApp, key: string | undefined, name: string, tenant?: string): Promise<ModuleView> {
