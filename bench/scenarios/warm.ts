@@ -45,7 +45,7 @@ export async function warmBig(wess: Server, bare: Server, s: LoadSettings): Prom
 
 /** GET /modules/{id} (reader cache hit) against the bare GET route. */
 export async function cachedMetadata(wess: Server, bare: Server, addId: string, s: LoadSettings): Promise<Row[]> {
-  const load = (url: string) => () => drive({ url, connections: s.connections, seconds: s.seconds });
+  const load = (url: string) => () => drive({ url, headers: withKey({}), connections: s.connections, seconds: s.seconds });
   const c = await alternate('GET metadata', s.rounds, load(`${bare.url}/modules/${addId}`), load(`${wess.url}/modules/${addId}`));
   return [
     { scenario: 'GET /modules/{id} (cached)', metric: 'req/s', wess: c.wess.rps, baseline: c.base.rps, ratio: c.ratio, target: '-', pass: null, detail: `${rounds(c)}; p99 wess ${c.wess.p99} ms, bare ${c.base.p99} ms` },

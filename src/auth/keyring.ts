@@ -12,8 +12,16 @@ export type Authentication = { ok: true; key: KeyRecord } | { ok: false; reason:
  * authenticated. Loaded at start; kept current by the writer's key events, which fire once a change
  * is durable and before its caller is answered, so a revocation holds from the very next request.
  */
+/** Presented keys remembered as verified; past this many the memo starts over (it is only a shortcut). */
+const VERIFIED_MEMO_SIZE = 10_000;
+
 export class Keyring {
   readonly #keys = new Map<string, KeyRecord>();
+  /**
+   * Presented key → the hash it was verified against. Saves the HMAC on every request of a busy
+   * key; the record is still looked up each time, so a revocation or a new hash applies at once.
+   */
+  readonly #verified = new Map<string, string>();
   readonly #unsubscribe: Array<() => void>;
 
   private constructor(
@@ -40,7 +48,12 @@ export class Keyring {
   authenticate(presented: string): Authentication {
     const parsed = parseKey(presented);
     const key = parsed && this.#keys.get(parsed.id);
-    if (!parsed || !key || !secretMatches(this.secret, parsed, key.hash)) return { ok: false, reason: 'invalid' };
+    if (!parsed || !key) return { ok: false, reason: 'invalid' };
+    if (this.#verified.get(presented) !== key.hash) {
+      if (!secretMatches(this.secret, parsed, key.hash)) return { ok: false, reason: 'invalid' };
+      if (this.#verified.size >= VERIFIED_MEMO_SIZE) this.#verified.clear();
+      this.#verified.set(presented, key.hash);
+    }
     if (key.revoked_at !== null) return { ok: false, reason: 'revoked' };
     return { ok: true, key };
   }
