@@ -1,7 +1,7 @@
 import type { Config, TierLimits } from '../config/schema.js';
 import { wessError } from '../errors.js';
 import { PAGE_BYTES } from '../wasm/types.js';
-import { DEFAULT_TENANT, type Principal, type Role } from './types.js';
+import { DEFAULT_TENANT, type KeyRecord, type Principal, type Role } from './types.js';
 
 /** Everything a request can ask to do; a role may do exactly what it lists (deny by default). */
 export type Action =
@@ -60,6 +60,11 @@ export function tenantScope(principal: Principal, requested: string | undefined)
   return principal.tenant;
 }
 
+/** The tenant a change must find its record in (checked again by the writer): the key's own, or any for an admin. */
+export function tenantGuard(principal: Principal | null): string | undefined {
+  return principal && principal.role !== 'admin' ? principal.tenant : undefined;
+}
+
 /** The limits that apply to one request: the global ones, lowered by the key's tier. */
 export interface EffectiveLimits {
   tier: string | null;
@@ -102,6 +107,11 @@ export function limitsFor(config: Config, principal: Principal | null): Effectiv
 }
 
 /** " (tier free)" for messages about a limit, or "" when the limit is the global one. */
-export function tierSuffix(limits: EffectiveLimits): string {
-  return limits.tier === null ? '' : ` (tier ${limits.tier})`;
+export function tierSuffix(tier: string | null | undefined): string {
+  return tier ? ` (tier ${tier})` : '';
+}
+
+/** The principal of a request made with `key`. */
+export function principalOf(key: KeyRecord): Principal {
+  return { keyId: key.id, role: key.role, tenant: key.tenant, tier: key.tier, modules: key.modules ? new Set(key.modules) : null };
 }

@@ -5,6 +5,7 @@ import { decodeJson } from '../store/codec.js';
 import type { Db } from '../store/db.js';
 import { usageKey } from '../store/keys.js';
 import type { Writer } from '../store/writer.js';
+import { tierSuffix } from './policy.js';
 import type { KeyUsage } from './types.js';
 
 export interface UsageDelta {
@@ -69,7 +70,7 @@ export class UsageTracker {
       const retry = secondsToMidnight();
       throw wessError(
         'QUOTA_EXCEEDED',
-        `this key has used its ${runsPerDay} runs for ${usage.day}${tier ? ` (tier ${tier})` : ''}; runs start again at 00:00 UTC`,
+        `this key has used its ${runsPerDay} runs for ${usage.day}${tierSuffix(tier)}; runs start again at 00:00 UTC`,
         { quota: 'runs_per_day', limit: runsPerDay, tier, retry_after_s: retry },
       );
     }

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { auditEntry, type AuditDraft } from '../auth/audit.js';
-import { OPEN_PRINCIPAL, tierOf } from '../auth/policy.js';
-import type { KeyRecord, Principal } from '../auth/types.js';
+import { OPEN_PRINCIPAL, principalOf, tierOf } from '../auth/policy.js';
 import type { AuditEntry } from '../auth/types.js';
 import { sendError } from './error-handler.js';
 import type { Services } from './services.js';
@@ -19,10 +18,6 @@ function presentedKey(request: FastifyRequest): string | undefined {
   if (typeof authorization === 'string') return BEARER.exec(authorization)?.[1] ?? '';
   const apiKey = request.headers['x-api-key'];
   return typeof apiKey === 'string' ? apiKey.trim() : undefined;
-}
-
-function principalOf(key: KeyRecord): Principal {
-  return { keyId: key.id, role: key.role, tenant: key.tenant, tier: key.tier, modules: key.modules ? new Set(key.modules) : null };
 }
 
 const DENIALS: Record<DenyReason, string> = {
@@ -91,15 +86,13 @@ function pendingAudit(request: FastifyRequest, status: number): AuditEntry | und
 }
 
 /**
- * Marks `request` as auditable and returns the entry to write with the change (status = the
- * success status). The route passes it to the writer and calls `auditWritten` once that succeeds;
- * if the change fails instead, the response hook writes the entry with the failure status.
+ * Makes a change that the audit log records. `change` gets the entry (with the success status) to
+ * hand to the writer, so the change and its entry commit in one batch. If `change` fails instead
+ * (a bad upload, a conflict), the response hook writes the entry with the failure status.
  */
-export function beginAudit(request: FastifyRequest, draft: AuditDraft, successStatus: number): AuditEntry {
+export async function audited<T>(request: FastifyRequest, draft: AuditDraft, successStatus: number, change: (audit: AuditEntry) => Promise<T>): Promise<T> {
   request.audit = draft;
-  return auditEntry(request, draft, successStatus);
-}
-
-export function auditWritten(request: FastifyRequest): void {
+  const result = await change(auditEntry(request, draft, successStatus));
   request.auditWritten = true;
+  return result;
 }

@@ -1,3 +1,4 @@
+import { tierSuffix } from '../auth/policy.js';
 import { hasErrorCode, wessError } from '../errors.js';
 import type { Runner } from '../runner/pool.js';
 import { sha256Hex } from '../store/codec.js';
@@ -16,7 +17,7 @@ export interface AdmissionLimits {
  * our own section reader, then V8's full validation (which also warms the compile cache).
  */
 export async function admitModule(bytes: Uint8Array, runner: Runner, limits: AdmissionLimits): Promise<ModuleContent> {
-  const tier = limits.tier ? ` (tier ${limits.tier})` : '';
+  const tier = tierSuffix(limits.tier);
   if (bytes.length > limits.maxModuleSize) {
     throw wessError(
       'PAYLOAD_TOO_LARGE',

@@ -2,11 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { validate as isUuid } from 'uuid';
 import { z } from 'zod';
-import { authorize, checkModuleAccess } from '../../auth/policy.js';
+import { authorize } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
 import type { BusEvent } from '../../events.js';
 import { parseWith } from '../schemas.js';
 import type { Services } from '../services.js';
+import { visibleModule } from './modules.js';
 
 /** Events kept for clients that reconnect with Last-Event-ID. */
 const REPLAY_LIMIT = 1000;
@@ -39,12 +40,8 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
   app.get('/events', async (request, reply) => {
     const principal = authorize(request.principal, 'module.read');
     const query = parseWith(eventsQuery, request.query, 'query');
-    if (query.module !== undefined) {
-      // The same answer as every other route for a module that is missing or another tenant's.
-      const record = await services.reader.getModule(query.module);
-      if (!record) throw wessError('MODULE_NOT_FOUND', `no module with id ${query.module}`);
-      checkModuleAccess(principal, record);
-    }
+    // The same answer as every other route for a module that is missing or another tenant's.
+    if (query.module !== undefined) await visibleModule(services, principal, query.module);
     if (clients.size >= config.server.max_event_clients) {
       throw wessError('UNAVAILABLE', `too many event streams open (${clients.size}); retry later`);
     }

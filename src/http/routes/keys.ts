@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { toView } from '../../auth/keyring.js';
-import { authorize, limitsFor, tenantScope } from '../../auth/policy.js';
+import { authorize, limitsFor, principalOf, tenantGuard, tenantScope } from '../../auth/policy.js';
 import { generateKey, hashSecret } from '../../auth/secrets.js';
 import type { KeyRecord, Principal } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
-import { auditWritten, beginAudit } from '../auth.js';
+import { PAGE_BYTES } from '../../wasm/types.js';
+import { audited } from '../auth.js';
 import { createKeyBody, keyIdParams, parseWith, tenantListQuery } from '../schemas.js';
 import type { Services } from '../services.js';
 
@@ -58,9 +59,9 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
       created_by: principal.keyId,
       revoked_at: null,
     };
-    const audit = beginAudit(request, { action: 'key.create', target: key.id, tenant, details: { role: key.role, tier, scoped: key.modules !== null } }, 201);
-    await writer.submit({ kind: 'put-key', key, audit });
-    auditWritten(request);
+    await audited(request, { action: 'key.create', target: key.id, tenant, details: { role: key.role, tier, scoped: key.modules !== null } }, 201, (audit) =>
+      writer.submit({ kind: 'put-key', key, audit }),
+    );
     // The secret exists only in this response: never cached by anything on the way.
     return reply.code(201).header('cache-control', 'no-store').header('location', `/keys/${key.id}`).send({ key: made.key, ...toView(key) });
   });
@@ -81,9 +82,9 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
     const { id } = parseWith(keyIdParams, request.params, 'path');
     const key = visibleKey(principal, id);
     if (principal.role !== 'admin' && key.role === 'admin') throw wessError('FORBIDDEN', 'only admin keys may revoke an admin key');
-    const audit = beginAudit(request, { action: 'key.revoke', target: id, tenant: key.tenant }, 204);
-    await writer.submit({ kind: 'revoke-key', id, tenant: principal.role === 'admin' ? undefined : principal.tenant, audit });
-    auditWritten(request);
+    await audited(request, { action: 'key.revoke', target: id, tenant: key.tenant }, 204, (audit) =>
+      writer.submit({ kind: 'revoke-key', id, tenant: tenantGuard(principal), audit }),
+    );
     return reply.code(204).send();
   });
 
@@ -91,7 +92,7 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
     const principal = authorize(request.principal, 'key.usage');
     const { id } = parseWith(keyIdParams, request.params, 'path');
     const key = visibleKey(principal, id);
-    const limits = limitsFor(config, { keyId: key.id, role: key.role, tenant: key.tenant, tier: key.tier, modules: null });
+    const limits = limitsFor(config, principalOf(key));
     return {
       key_id: key.id,
       tier: limits.tier,
@@ -102,7 +103,7 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
         max_modules: limits.maxModules ?? null,
         max_module_size: limits.maxModuleSize,
         max_timeout_ms: limits.timeoutMs,
-        max_memory_bytes: limits.maxMemoryPages * 65536,
+        max_memory_bytes: limits.maxMemoryPages * PAGE_BYTES,
       },
     };
   });

@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { v4 as uuidv4 } from 'uuid';
-import { authorize, checkModuleAccess, limitsFor, tenantScope, type Action, type EffectiveLimits } from '../../auth/policy.js';
+import { authorize, checkModuleAccess, limitsFor, tenantGuard, tenantScope, tierSuffix, type Action, type EffectiveLimits } from '../../auth/policy.js';
 import type { Principal } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
-import { auditWritten, beginAudit } from '../auth.js';
+import { audited } from '../auth.js';
 import {
   createJsonBody,
   createQuery,
@@ -34,21 +34,22 @@ export async function findModule(services: Services, request: FastifyRequest, ac
   const principal = authorize(request.principal, action);
   const { id } = parseWith(idParams, request.params, 'path');
   request.moduleId = id;
+  return visibleModule(services, principal, id);
+}
+
+/** Module `id` if `principal` may see it: MODULE_NOT_FOUND when missing or another tenant's, FORBIDDEN outside a key's scope. */
+export async function visibleModule(services: Services, principal: Principal, id: string): Promise<ModuleRecord> {
   const record = await services.reader.getModule(id);
   if (!record) throw wessError('MODULE_NOT_FOUND', `no module with id ${id}`);
   checkModuleAccess(principal, record);
   return record;
 }
 
-/** The tenant a change to a module must find it in: the key's own, or any for an admin. */
-export function tenantGuard(principal: Principal | null): string | undefined {
-  return principal && principal.role !== 'admin' ? principal.tenant : undefined;
-}
 
 function decodeBase64(content: string, limits: EffectiveLimits): Uint8Array {
   // 4 base64 characters carry 3 bytes: refuse before decoding something far too big.
   if (Math.floor((content.length * 3) / 4) > limits.maxModuleSize + 2) {
-    throw wessError('PAYLOAD_TOO_LARGE', `module is larger than the limit of ${limits.maxModuleSize} bytes${limits.tier ? ` (tier ${limits.tier})` : ''}`, {
+    throw wessError('PAYLOAD_TOO_LARGE', `module is larger than the limit of ${limits.maxModuleSize} bytes${tierSuffix(limits.tier)}`, {
       limit: limits.maxModuleSize,
       tier: limits.tier,
     });
@@ -85,10 +86,9 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     const owner = tenantScope(principal, tenant) ?? principal.tenant;
     const id = uuidv4();
     request.moduleId = id;
-    const audit = beginAudit(request, { action: 'module.create', target: id, tenant: owner, details: { name } }, 201);
-    const content = await admit(bytes, limits);
-    const record = await writer.submit({ kind: 'create-module', id, tenant: owner, name, content, maxModules: limits.maxModules, tierName: limits.tier, audit });
-    auditWritten(request);
+    const record = await audited(request, { action: 'module.create', target: id, tenant: owner, details: { name } }, 201, async (audit) =>
+      writer.submit({ kind: 'create-module', id, tenant: owner, name, content: await admit(bytes, limits), maxModules: limits.maxModules, tierName: limits.tier, audit }),
+    );
     return reply.code(201).header('location', `/modules/${record.id}`).header('etag', etag(record.version)).send(record);
   });
 
@@ -124,25 +124,26 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
       name = body.name;
       if (body.content !== undefined) bytes = decodeBase64(body.content, limits);
     }
-    const audit = beginAudit(request, { action: 'module.update', target: id, tenant: owner, details: bytes ? {} : { rename: true } }, 200);
     // If-Match is checked by the writer against the batch it is building, not here: a check in the
     // route would race with a concurrent PUT queued behind it. A rename likewise keeps whatever
     // content is current when the writer gets to it, not what this route read. The tenant is
     // checked there again for the same reason.
-    const guard = { id, expectVersion, tenant: tenantGuard(request.principal), audit };
-    const record = bytes
-      ? await writer.submit({ kind: 'update-module', ...guard, name, content: await admit(bytes, limits) })
-      : await writer.submit({ kind: 'rename-module', ...guard, name: requireName(name) });
-    auditWritten(request);
+    const draft = { action: 'module.update', target: id, tenant: owner, details: bytes ? {} : { rename: true } };
+    const record = await audited(request, draft, 200, async (audit) => {
+      const guard = { id, expectVersion, tenant: tenantGuard(request.principal), audit };
+      return bytes
+        ? writer.submit({ kind: 'update-module', ...guard, name, content: await admit(bytes, limits) })
+        : writer.submit({ kind: 'rename-module', ...guard, name: requireName(name) });
+    });
     return reply.header('etag', etag(record.version)).send(record);
   });
 
   app.delete('/modules/:id', async (request, reply) => {
     const expectVersion = parseIfMatch(request.headers['if-match']);
     const { id, tenant: owner } = await findModule(services, request, 'module.delete');
-    const audit = beginAudit(request, { action: 'module.delete', target: id, tenant: owner }, 204);
-    await writer.submit({ kind: 'delete-module', id, expectVersion, tenant: tenantGuard(request.principal), audit });
-    auditWritten(request);
+    await audited(request, { action: 'module.delete', target: id, tenant: owner }, 204, (audit) =>
+      writer.submit({ kind: 'delete-module', id, expectVersion, tenant: tenantGuard(request.principal), audit }),
+    );
     return reply.code(204).send();
   });
 }

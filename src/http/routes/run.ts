@@ -109,7 +109,7 @@ function withOutput(err: unknown): never {
 function runTimeout(requested: number | undefined, limits: EffectiveLimits): number {
   if (requested === undefined) return limits.timeoutMs;
   if (requested > limits.timeoutMs) {
-    throw wessError('VALIDATION', `body.timeout_ms: ${requested} ms is over the limit of ${limits.timeoutMs} ms${tierSuffix(limits)}`, {
+    throw wessError('VALIDATION', `body.timeout_ms: ${requested} ms is over the limit of ${limits.timeoutMs} ms${tierSuffix(limits.tier)}`, {
       limit: limits.timeoutMs,
       tier: limits.tier,
     });
@@ -123,7 +123,7 @@ function runTimeout(requested: number | undefined, limits: EffectiveLimits): num
  */
 function checkMemory(pages: number | null | undefined, limits: EffectiveLimits): void {
   if (pages !== null && pages !== undefined && pages > limits.maxMemoryPages) {
-    throw wessError('MEMORY_LIMIT', `the call grew memory to ${pages} pages; at most ${limits.maxMemoryPages} pages are allowed${tierSuffix(limits)}`, {
+    throw wessError('MEMORY_LIMIT', `the call grew memory to ${pages} pages; at most ${limits.maxMemoryPages} pages are allowed${tierSuffix(limits.tier)}`, {
       memory_pages: pages,
       limit_pages: limits.maxMemoryPages,
       tier: limits.tier,

@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { wessError } from '../../errors.js';
 import type { VersionRecord } from '../../store/types.js';
-import { auditWritten, beginAudit } from '../auth.js';
+import { audited } from '../auth.js';
 import { etag, listQuery, parseIfMatch, parseWith, rollbackBody, versionParams } from '../schemas.js';
 import type { Services } from '../services.js';
-import { findModule, tenantGuard } from './modules.js';
+import { findModule } from './modules.js';
+import { tenantGuard } from '../../auth/policy.js';
 
 /**
  * One version of a module for a request: MODULE_NOT_FOUND when the module does not exist,
@@ -48,9 +49,9 @@ export function versionRoutes(app: FastifyInstance, services: Services): void {
     const expectVersion = parseIfMatch(request.headers['if-match']);
     const { id, tenant: owner } = await findModule(services, request, 'module.update');
     const { version } = parseWith(rollbackBody, request.body ?? {}, 'body');
-    const audit = beginAudit(request, { action: 'module.rollback', target: id, tenant: owner, details: { to_version: version } }, 200);
-    const record = await writer.submit({ kind: 'rollback-module', id, toVersion: version, expectVersion, tenant: tenantGuard(request.principal), audit });
-    auditWritten(request);
+    const record = await audited(request, { action: 'module.rollback', target: id, tenant: owner, details: { to_version: version } }, 200, (audit) =>
+      writer.submit({ kind: 'rollback-module', id, toVersion: version, expectVersion, tenant: tenantGuard(request.principal), audit }),
+    );
     return reply.header('etag', etag(record.version)).send(record);
   });
 }
