@@ -1,15 +1,19 @@
 #!/usr/bin/env node
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { buildApp, type WessApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './logger.js';
 
-/** Load config → build app → listen; the only place that calls process.exit. */
-async function main(): Promise<void> {
+/**
+ * Load config → build app → listen, until SIGTERM/SIGINT; `node dist/src/main.js` and `wess serve`.
+ * The server's only place that calls process.exit.
+ */
+export async function serve(argv: readonly string[]): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig({ argv: process.argv.slice(2), env: process.env, defaultPath: existsSync('wess.toml') ? 'wess.toml' : undefined });
+    config = loadConfig({ argv, env: process.env, defaultPath: existsSync('wess.toml') ? 'wess.toml' : undefined });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`wess: ${err.message}\n`);
@@ -58,4 +62,15 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-void main();
+/** True when this file is the program node was started with (not imported by the CLI). */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) void serve(process.argv.slice(2));
