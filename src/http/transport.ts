@@ -39,7 +39,7 @@ function tlsFiles(config: Config): { cert: Buffer; key: Buffer } | undefined {
     // Fails here with the config keys named, rather than later inside Fastify's createServer call.
     createSecureContext(files);
   } catch (err) {
-    throw new Error(`server.tls_cert/server.tls_key: ${certPath} and ${keyPath} are not a usable PEM certificate and key (${(err as Error).message})`);
+    throw new Error(`server.tls_cert/server.tls_key: ${certPath} and ${keyPath} are not a usable PEM certificate and key (${(err as Error).message})`, { cause: err });
   }
   return files;
 }
@@ -49,7 +49,7 @@ function readPem(key: PemKey, path: string): Buffer {
     return readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new Error(`server.${key}: cannot read ${path} (${code})`);
+    throw new Error(`server.${key}: cannot read ${path} (${code})`, { cause: err });
   }
 }
 

@@ -2,6 +2,7 @@
 // so this declares the part of the JS API Wess uses (after lib.dom.d.ts's shapes).
 declare namespace WebAssembly {
   type ImportValue = ExportValue | number | bigint;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- an export is any wasm function, as lib.dom.d.ts has it
   type ExportValue = Function | Global | Memory | Table;
   type Exports = Record<string, ExportValue>;
   type ModuleImports = Record<string, ImportValue>;

@@ -5,8 +5,6 @@ import { fixture, startApp, TEST_ADMIN_KEY, TEST_AUTH_SECRET, type TestApp } fro
 import type { AuditEntry } from '../../src/auth/types.js';
 import { makeKey, noKey, type MadeKey } from '../helper.js';
 
-type Role = 'admin' | 'developer' | 'runner';
-
 type Entry = AuditEntry;
 
 const ADMIN_ID = TEST_ADMIN_KEY.split('_')[1] as string;

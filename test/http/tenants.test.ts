@@ -3,9 +3,7 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { WessApp } from '../../src/app.js';
 import { fixture, listen, startApp, type TestApp } from '../helper.js';
-import { makeKey, noKey, type MadeKey } from '../helper.js';
-
-type Role = 'admin' | 'developer' | 'runner';
+import { makeKey, type MadeKey } from '../helper.js';
 
 interface ModuleView {
   id: string;

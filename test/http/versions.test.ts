@@ -9,6 +9,7 @@ import { parseArgs } from '../../src/wasm/values.js';
 import { fixture, startApp, upload, type TestApp } from '../helper.js';
 
 // `any`: JSON response bodies, which the asserts check field by field.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
