@@ -1,0 +1,147 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import type { CliContext, CliDeps } from '../context.js';
+import { EXIT, cliError } from '../errors.js';
+import { bytes, show, type Column } from '../output.js';
+import { listPages, pageLimit } from '../pages.js';
+
+/** A module as the server shows it (the fields the CLI prints). */
+export interface ModuleView {
+  id: string;
+  tenant?: string;
+  name: string;
+  version: number;
+  kind?: string;
+  sha256: string;
+  size: number;
+  exports: { name: string; params: string[]; results: string[] }[];
+  memory: { min_pages: number; max_pages: number } | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** `add(i32, i32) -> i32` */
+export function signature(fn: ModuleView['exports'][number]): string {
+  const results = fn.results.length === 0 ? '' : ` -> ${fn.results.length === 1 ? fn.results[0] : `(${fn.results.join(', ')})`}`;
+  return `${fn.name}(${fn.params.join(', ')})${results}`;
+}
+
+/** A module as `key: value` lines, one line per export. */
+export function printModule(ctx: CliContext, module: ModuleView): void {
+  const [first, ...rest] = module.exports;
+  ctx.out.fields([
+    ['id', module.id],
+    ['name', module.name],
+    ['tenant', show(module.tenant)],
+    ['kind', show(module.kind)],
+    ['version', String(module.version)],
+    ['size', `${bytes(module.size)} (${module.size} bytes)`],
+    ['sha256', module.sha256],
+    ['memory', module.memory ? `${module.memory.min_pages}-${module.memory.max_pages} pages` : '-'],
+    ['exports', first ? signature(first) : '-'],
+    ...rest.map((fn) => ['', signature(fn)] as const),
+    ['created', module.created_at],
+    ['updated', module.updated_at],
+  ]);
+}
+
+const MODULE_COLUMNS: Column<ModuleView>[] = [
+  { header: 'ID', value: (m) => m.id },
+  { header: 'NAME', value: (m) => m.name },
+  { header: 'VERSION', value: (m) => String(m.version), right: true },
+  { header: 'KIND', value: (m) => m.kind ?? 'functions' },
+  { header: 'SIZE', value: (m) => bytes(m.size), right: true },
+  { header: 'EXPORTS', value: (m) => abbreviate(m.exports.map((e) => e.name).join(', '), 40) },
+  { header: 'UPDATED', value: (m) => m.updated_at },
+];
+
+function abbreviate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text || '-';
+}
+
+async function readModuleFile(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw cliError('IO', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.USAGE);
+  }
+}
+
+const moduleName = (file: string) => basename(file).replace(/\.wasm$/i, '');
+
+/** Registers `wess modules upload|ls|get|update|rm`. */
+export function registerModuleCommands(program: Command, deps: CliDeps): void {
+  const modules = program.command('modules').description('upload, list, inspect and remove modules');
+  const path = (id: string) => `/modules/${encodeURIComponent(id)}`;
+
+  modules
+    .command('upload <file>')
+    .description('upload a .wasm file (sent raw, as application/wasm)')
+    .option('--name <name>', 'module name (default: the file name without .wasm)')
+    .option('--tenant <tenant>', 'tenant to upload for (admin keys only)')
+    .action(
+      deps.action(async (ctx, command) => {
+        const [file] = command.processedArgs as [string];
+        const opts = command.opts<{ name?: string; tenant?: string }>();
+        const body = await readModuleFile(file);
+        const query = { name: opts.name ?? moduleName(file), tenant: opts.tenant };
+        const answer = await ctx.client.request<ModuleView>('POST', '/modules', { query, body, contentType: 'application/wasm' });
+        ctx.out.emit(answer.body, () => printModule(ctx, answer.body));
+      }),
+    );
+
+  modules
+    .command('ls')
+    .description('list modules')
+    .option('--limit <n>', 'modules per page (1-100)', pageLimit)
+    .option('--cursor <cursor>', 'start after this cursor (from a previous page)')
+    .option('--all', 'follow next_cursor and list every module')
+    .option('--tenant <tenant>', "list one tenant's modules (admin keys only)")
+    .action(
+      deps.action(async (ctx, command) => {
+        const opts = command.opts<{ limit?: number; cursor?: string; all?: boolean; tenant?: string }>();
+        const page = await listPages<ModuleView>(ctx, '/modules', { limit: opts.limit, cursor: opts.cursor, tenant: opts.tenant }, opts.all === true);
+        ctx.out.emit(page, () => {
+          ctx.out.table(page.items, MODULE_COLUMNS, '(no modules)');
+          if (page.next_cursor !== null) ctx.out.line(`(more: --cursor ${page.next_cursor}, or --all)`);
+        });
+      }),
+    );
+
+  modules
+    .command('get <id>')
+    .description("show a module's metadata and exports")
+    .action(
+      deps.action(async (ctx, command) => {
+        const [id] = command.processedArgs as [string];
+        const answer = await ctx.client.get<ModuleView>(path(id));
+        ctx.out.emit(answer.body, () => printModule(ctx, answer.body));
+      }),
+    );
+
+  modules
+    .command('update <id> <file>')
+    .description("replace a module's content (a new version); a bad module leaves the old one in place")
+    .option('--name <name>', 'rename it too')
+    .action(
+      deps.action(async (ctx, command) => {
+        const [id, file] = command.processedArgs as [string, string];
+        const { name } = command.opts<{ name?: string }>();
+        const body = await readModuleFile(file);
+        const answer = await ctx.client.request<ModuleView>('PUT', path(id), { query: { name }, body, contentType: 'application/wasm' });
+        ctx.out.emit(answer.body, () => printModule(ctx, answer.body));
+      }),
+    );
+
+  modules
+    .command('rm <id>')
+    .description('remove a module and all its versions (prints nothing with --json)')
+    .action(
+      deps.action(async (ctx, command) => {
+        const [id] = command.processedArgs as [string];
+        await ctx.client.delete(path(id));
+        if (!ctx.json) ctx.out.line(`removed module ${id}`);
+      }),
+    );
+}

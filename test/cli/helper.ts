@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ROOT } from '../helper.js';
+
+/** The built CLI, run the way a user's shell runs the package's bin. */
+export const WESS_BIN = fileURLToPath(new URL('dist/src/cli/wess.js', ROOT));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  /** WESS_* variables for the child; the parent's own WESS_* never leak in. */
+  env?: Record<string, string>;
+  /** Bytes for the child's stdin (closed at once when absent). */
+  input?: string;
+  cwd?: string;
+}
+
+/** Runs `node dist/src/cli/wess.js ...args` and resolves when it exits. */
+export function wess(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const env: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('WESS_')) env[name] = value;
+  Object.assign(env, options.env);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WESS_BIN, ...args], { env, cwd: options.cwd ?? fileURLToPath(ROOT) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address !== 'object') throw new Error('no port');
+  return address.port;
+}
+
+/** Asserts-friendly view of stderr: its lines, without the trailing empty one. */
+export function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line !== '');
+}
