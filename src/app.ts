@@ -10,6 +10,7 @@ import { installErrorHandling, sendError } from './http/error-handler.js';
 import { auditRoutes } from './http/routes/audit.js';
 import { keyRoutes } from './http/routes/keys.js';
 import { registerRateLimit } from './http/rate-limit.js';
+import { registerOpenApi } from './http/openapi.js';
 import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -70,7 +71,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     throw err;
   }
   const usage = new UsageTracker(db, writer, logger, config.auth.usage_flush);
-  const services: Services = { config, metrics, bus, db, writer, reader, runner, keyring, usage, lifecycle: { closing: false, startedAt: Date.now() } };
+  const services: Services = { config, logger, metrics, bus, db, writer, reader, runner, keyring, usage, lifecycle: { closing: false, startedAt: Date.now() } };
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }
@@ -141,6 +142,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   installAuth(app, services);
   await registerRateLimit(app, services);
+  // Before the routes: the OpenAPI plugin collects routes as they are added.
+  await registerOpenApi(app);
 
   healthRoutes(app, services);
   moduleRoutes(app, services);

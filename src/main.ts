@@ -4,16 +4,22 @@ import { fileURLToPath } from 'node:url';
 import { buildApp, type WessApp } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { createLogger } from './logger.js';
+import { reloadConfig } from './config/reload.js';
+import { createLogger, type Logger } from './logger.js';
 
 /**
  * Load config → build app → listen, until SIGTERM/SIGINT; `node dist/src/main.js` and `wess serve`.
  * The server's only place that calls process.exit.
  */
 export async function serve(argv: readonly string[]): Promise<void> {
+  // Node's default for SIGHUP is to exit: take it over before anything else, so no state dies of it.
+  const hangup = hangupHandler();
+  process.on('SIGHUP', hangup.signal);
+  // A reload reads the config exactly as the start did: same argv, environment and file lookup.
+  const load = () => loadConfig({ argv, env: process.env, defaultPath: existsSync('wess.toml') ? 'wess.toml' : undefined });
   let config: Config;
   try {
-    config = loadConfig({ argv, env: process.env, defaultPath: existsSync('wess.toml') ? 'wess.toml' : undefined });
+    config = load();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`wess: ${err.message}\n`);
@@ -22,6 +28,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.log.level);
+  hangup.setLogger(logger);
   let app: WessApp;
   try {
     app = await buildApp(config, { logger });
@@ -33,6 +40,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   logger.info({ host: config.server.host, port, db: config.database.path, workers: app.services.runner.stats().workers }, 'wess is ready');
+  hangup.ready(() => reloadConfig(app.services, load));
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
@@ -41,6 +49,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
       process.exit(130);
     }
     stopping = true;
+    hangup.stopping();
     logger.info({ signal, grace_ms: config.server.shutdown_grace }, 'shutting down: draining in-flight requests');
     const force = setTimeout(() => {
       logger.error({ grace_ms: config.server.shutdown_grace }, 'shutdown grace period passed: exiting');
@@ -60,6 +69,40 @@ export async function serve(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/**
+ * What SIGHUP does in each state: before ready it is remembered and the reload runs once the server
+ * is ready (the file may have changed after it was read); while serving it reloads; during
+ * shutdown it is logged and ignored. It never ends the process.
+ */
+function hangupHandler() {
+  let logger: Logger | undefined;
+  let reload: (() => unknown) | undefined;
+  let pending = false;
+  let stopping = false;
+  return {
+    signal(): void {
+      if (stopping) {
+        logger?.warn({ signal: 'SIGHUP' }, 'SIGHUP during shutdown: ignored');
+      } else if (reload) {
+        reload();
+      } else {
+        pending = true;
+        logger?.info({ signal: 'SIGHUP' }, 'SIGHUP before ready: the config will be reloaded once wess is ready');
+      }
+    },
+    setLogger(value: Logger): void {
+      logger = value;
+    },
+    ready(fn: () => unknown): void {
+      reload = fn;
+      if (pending) fn();
+    },
+    stopping(): void {
+      stopping = true;
+    },
+  };
 }
 
 /** True when this file is the program node was started with (not imported by the CLI). */

@@ -160,6 +160,12 @@ export function createMetrics() {
       help: 'Audit entries that could not be written (each is also logged at error).',
       registers,
     }),
+    configReloads: new Counter({
+      name: 'wess_config_reloads_total',
+      help: 'Config reloads (SIGHUP), by outcome: success (applied) or rejected (invalid; the old config kept).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
   };
 }
 

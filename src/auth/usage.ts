@@ -45,7 +45,9 @@ function emptyUsage(day: string): KeyUsage {
 export class UsageTracker {
   readonly #entries = new Map<string, Entry>();
   readonly #loading = new Map<string, Promise<Entry>>();
-  readonly #timer: NodeJS.Timeout;
+  #timer: NodeJS.Timeout;
+  #flushMs: number;
+  #closed = false;
   #flushing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -54,6 +56,15 @@ export class UsageTracker {
     private readonly logger: Logger,
     flushMs: number,
   ) {
+    this.#flushMs = flushMs;
+    this.#timer = setInterval(() => void this.flush(), flushMs).unref();
+  }
+
+  /** Writes counters every `flushMs` from now on (auth.usage_flush changed by a config reload). */
+  setFlushInterval(flushMs: number): void {
+    if (flushMs === this.#flushMs || this.#closed) return;
+    this.#flushMs = flushMs;
+    clearInterval(this.#timer);
     this.#timer = setInterval(() => void this.flush(), flushMs).unref();
   }
 
@@ -109,6 +120,7 @@ export class UsageTracker {
 
   /** Stops the timer and writes what is left; call before the writer closes. */
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#timer);
     await this.flush();
   }

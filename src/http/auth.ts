@@ -3,10 +3,18 @@ import { auditEntry, type AuditDraft } from '../auth/audit.js';
 import { OPEN_PRINCIPAL, principalOf, tierOf } from '../auth/policy.js';
 import type { AuditEntry } from '../auth/types.js';
 import { sendError } from './error-handler.js';
+import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
 import type { Services } from './services.js';
 
-/** Routes anyone may call: probes and scrapes, which carry no key. */
-export const OPEN_ROUTES = new Set(['/health/live', '/health/ready', '/health', '/metrics']);
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/health/live', '/health/ready', '/health', '/metrics', OPENAPI_PATH, DOCS_PREFIX]);
+
+/**
+ * Routes anyone may call: probes, scrapes and the API's documentation (the explorer's pages and
+ * assets under /docs/), which carry no key. `has` takes a route pattern (routeOptions.url).
+ */
+export const OPEN_ROUTES: { has(route: string): boolean } = {
+  has: (route) => OPEN_PATHS.has(route) || route.startsWith(`${DOCS_PREFIX}/`),
+};
 
 type DenyReason = 'missing' | 'invalid' | 'revoked';
 
@@ -69,7 +77,7 @@ export function installAuth(app: FastifyInstance, services: Services): void {
     const bytesIn = Number(request.headers['content-length'] ?? 0) || 0;
     const bytesOut = Number(reply.getHeader('content-length') ?? 0) || 0;
     usage.record(keyId, { bytes_in: bytesIn, bytes_out: bytesOut });
-    const tier = tierOf(config, request.principal)?.name ?? 'none';
+    const tier = tierOf(services.config, request.principal)?.name ?? 'none';
     metrics.tierBytes.inc({ tier, direction: 'in' }, bytesIn);
     metrics.tierBytes.inc({ tier, direction: 'out' }, bytesOut);
   });

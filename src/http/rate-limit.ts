@@ -22,18 +22,19 @@ type FailureMode = Config['rate_limit']['redis_failure'];
  * Registers @fastify/rate-limit for every route but the open ones (probes and scrapes must get through an overloaded node). Must be registered before
  * the routes (its hooks attach per route) and after the auth hook (it keys on request.principal).
  * Counters live in memory, or in Redis when `rate_limit.redis_url` is set so nodes share them.
+ * Registered even when `rate_limit.enabled` is false, and every limit is read per request from
+ * `services.config`, so a config reload can switch it on or off and change max and window live.
  */
 export async function registerRateLimit(app: FastifyInstance, services: Services): Promise<void> {
-  const { config } = services;
-  if (!config.rate_limit.enabled) return;
-  const store = config.rate_limit.redis_url ? await redisStore(app, services, config.rate_limit.redis_url) : undefined;
+  const { redis_url: redisUrl } = services.config.rate_limit;
+  const store = redisUrl ? await redisStore(app, services, redisUrl) : undefined;
   await app.register(rateLimit, {
     global: true,
-    max: maxFor(config),
-    timeWindow: config.rate_limit.window,
+    max: maxFor(() => services.config),
+    timeWindow: () => services.config.rate_limit.window,
     keyGenerator: clientKey,
     // Matched on the route pattern, not request.url, so a query string cannot make a probe limited.
-    allowList: (request) => OPEN_ROUTES.has(request.routeOptions.url ?? ''),
+    allowList: (request) => !services.config.rate_limit.enabled || OPEN_ROUTES.has(request.routeOptions.url ?? ''),
     ...(store ? { store } : {}),
     errorResponseBuilder: (_request, context) =>
       wessError('RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${context.ttl} ms`, {
@@ -53,11 +54,14 @@ export function clientKey(request: FastifyRequest): string {
 /**
  * Requests per window for a request: its tier's requests_per_minute scaled to the window, else
  * `rate_limit.max`. The tier is resolved by tierOf, as every other limit is, so a key whose tier
- * left the config falls back to auth.default_tier here too.
+ * left the config falls back to auth.default_tier here too. Given a function, the config is read
+ * on every request (the live one, which a reload swaps).
  */
-export function maxFor(config: Config): (request: FastifyRequest) => number {
-  const { max, window } = config.rate_limit;
+export function maxFor(source: Config | (() => Config)): (request: FastifyRequest) => number {
+  const current = typeof source === 'function' ? source : () => source;
   return (request) => {
+    const config = current();
+    const { max, window } = config.rate_limit;
     const perMinute = tierOf(config, request.principal ?? null)?.limits.requests_per_minute;
     return perMinute === undefined ? max : Math.max(1, Math.round((perMinute * window) / 60_000));
   };

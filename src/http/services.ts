@@ -4,6 +4,7 @@ import type { Principal } from '../auth/types.js';
 import type { UsageTracker } from '../auth/usage.js';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events.js';
+import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Runner } from '../runner/pool.js';
 import type { Db } from '../store/db.js';
@@ -12,7 +13,13 @@ import type { Writer } from '../store/writer.js';
 
 /** Everything a route may use; built once by app.ts and passed down, never imported globally. */
 export interface Services {
+  /**
+   * The config in force. A reload (config/reload.ts) swaps in a new frozen object, so read it when
+   * a request needs it: a value copied out at registration would miss the reload.
+   */
   config: Config;
+  /** The root logger; a reload sets its level, which every child (app.log, request.log) follows. */
+  logger: Logger;
   metrics: Metrics;
   bus: EventBus;
   db: Db;

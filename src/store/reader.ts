@@ -44,10 +44,14 @@ const MAX_PAGE = 100;
 export class Reader {
   readonly #db: Db;
   readonly #metrics: ReaderOptions['metrics'];
-  readonly #modules: LRUCache<string, ModuleRecord>;
+  readonly #contentCacheBytes: number;
+  // Replaced whole (not resized) by configure(): lru-cache fixes max and the default TTL at construction.
+  #modules!: LRUCache<string, ModuleRecord>;
   /** Keyed by the version's db key. Versions never change, so only a delete invalidates them. */
-  readonly #versions: LRUCache<string, VersionRecord>;
-  readonly #content: LRUCache<string, Uint8Array>;
+  #versions!: LRUCache<string, VersionRecord>;
+  #content!: LRUCache<string, Uint8Array>;
+  #cacheSize = 0;
+  #ttlSeconds = 0;
   readonly #unsubscribe: Array<() => void>;
   /**
    * Bumped by every module event. A cache miss only stores what it read if no event came in
@@ -59,14 +63,8 @@ export class Reader {
   constructor(options: ReaderOptions) {
     this.#db = options.db;
     this.#metrics = options.metrics;
-    const ttl = options.ttlSeconds * 1000;
-    this.#modules = new LRUCache({ max: options.cacheSize, ttl });
-    this.#versions = new LRUCache({ max: options.cacheSize, ttl });
-    this.#content = new LRUCache({
-      maxSize: options.contentCacheBytes ?? DEFAULT_CONTENT_CACHE_BYTES,
-      sizeCalculation: (bytes) => Math.max(1, bytes.byteLength),
-      ttl,
-    });
+    this.#contentCacheBytes = options.contentCacheBytes ?? DEFAULT_CONTENT_CACHE_BYTES;
+    this.configure({ cacheSize: options.cacheSize, ttlSeconds: options.ttlSeconds });
     const invalidate = ({ id }: { id: string }): void => {
       this.#generation++;
       this.#modules.delete(id);
@@ -81,6 +79,20 @@ export class Reader {
         this.#forgetVersions(event.id);
       }),
     ];
+  }
+
+  /**
+   * Applies a new cache size and TTL (a config reload). A change empties the caches: entries cached
+   * under the old TTL would otherwise outlive a shorter new one. Unchanged settings keep them.
+   */
+  configure(settings: { cacheSize: number; ttlSeconds: number }): void {
+    if (settings.cacheSize === this.#cacheSize && settings.ttlSeconds === this.#ttlSeconds) return;
+    this.#cacheSize = settings.cacheSize;
+    this.#ttlSeconds = settings.ttlSeconds;
+    const ttl = settings.ttlSeconds * 1000;
+    this.#modules = new LRUCache({ max: settings.cacheSize, ttl });
+    this.#versions = new LRUCache({ max: settings.cacheSize, ttl });
+    this.#content = new LRUCache({ maxSize: this.#contentCacheBytes, sizeCalculation: (bytes) => Math.max(1, bytes.byteLength), ttl });
   }
 
   /** The module's current record (frozen), or undefined when there is none. */

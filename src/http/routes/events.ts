@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { authorize } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
 import type { BusEvent } from '../../events.js';
+import { describeRoute } from '../openapi.js';
 import { parseWith } from '../schemas.js';
 import type { Services } from '../services.js';
 import { visibleModule } from './modules.js';
@@ -37,7 +38,18 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
     if (recent.length > REPLAY_LIMIT) recent.shift();
   });
 
-  app.get('/events', async (request, reply) => {
+  app.get('/events', describeRoute({
+    summary: 'Stream module changes (Server-Sent Events)',
+    description:
+      'Events module.created, module.updated and module.deleted, once durable, as `id: <seq>`, `event: <type>`, `data: {"type", "module_id", "at", ...}`. ' +
+      `A client that reconnects with Last-Event-ID gets what it missed (the last ${REPLAY_LIMIT} events are kept).`,
+    tags: ['events'],
+    query: eventsQuery,
+    headers: { type: 'object', properties: { 'last-event-id': { type: 'integer', description: 'The id of the last event received' } } },
+    fields: { module: 'Only this module\'s events' },
+    responses: { 200: { description: 'An event stream that stays open', contentType: 'text/event-stream', body: { type: 'string' } } },
+    errors: ['VALIDATION', 'MODULE_NOT_FOUND', 'FORBIDDEN', 'UNAVAILABLE'],
+  }), async (request, reply) => {
     const principal = authorize(request.principal, 'module.read');
     const query = parseWith(eventsQuery, request.query, 'query');
     // The same answer as every other route for a module that is missing or another tenant's.

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { wessError } from '../../errors.js';
+import { wessError, type ErrorCode } from '../../errors.js';
 import { VERSION } from '../../version.js';
+import { describeRoute, ref, type RouteDoc } from '../openapi.js';
 import type { Services } from '../services.js';
 
 
@@ -10,14 +11,20 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
   const noLimit = { config: { rateLimit: false } };
   const isReady = () => !lifecycle.closing && db.status === 'open' && runner.ready;
 
-  app.get('/health/live', noLimit, async () => ({ status: 'ok' }));
+  const doc = (summary: string, responses: RouteDoc['responses'], errors: ErrorCode[] = []) => ({
+    ...noLimit,
+    ...describeRoute({ summary, tags: ['health'], access: 'open', responses, errors }),
+  });
 
-  app.get('/health/ready', noLimit, async () => {
+  app.get('/health/live', doc('Liveness: the process answers', { 200: { description: 'Alive', body: ref('Status') } }), async () => ({ status: 'ok' }));
+
+  app.get('/health/ready', doc('Readiness: database open, worker pool up, not shutting down', { 200: { description: 'Ready', body: ref('Status') } }, ['UNAVAILABLE']), async () => {
     if (!isReady()) throw wessError('UNAVAILABLE', lifecycle.closing ? 'shutting down' : 'not ready');
     return { status: 'ready' };
   });
 
-  app.get('/health', noLimit, async (_request, reply) => {
+  const health = { description: 'Status in detail', body: ref('Health') };
+  app.get('/health', doc('Health in detail', { 200: health, 503: { ...health, description: 'Not ready or shutting down, in detail' } }), async (_request, reply) => {
     const ready = isReady();
     const memory = process.memoryUsage();
     return reply.code(ready ? 200 : 503).send({
@@ -31,7 +38,8 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
     });
   });
 
-  app.get('/metrics', noLimit, async (_request, reply) => {
+  const prometheus = { description: 'Prometheus text exposition format', contentType: metrics.registry.contentType, body: { type: 'string' } };
+  app.get('/metrics', doc('Metrics for Prometheus', { 200: prometheus }), async (_request, reply) => {
     // The dispatcher updates queue and in-flight gauges as they change; stats() refreshes the rest.
     runner.stats();
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -6,12 +6,15 @@ import type { KeyRecord, Principal } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
 import { PAGE_BYTES } from '../../wasm/types.js';
 import { audited } from '../auth.js';
+import { describeRoute, ref } from '../openapi.js';
 import { createKeyBody, keyIdParams, parseWith, tenantListQuery } from '../schemas.js';
 import type { Services } from '../services.js';
 
+const TAGS = ['keys'];
+
 /** Registers the key routes: create (admin), list and revoke (admin; a developer its tenant's), usage. */
 export function keyRoutes(app: FastifyInstance, services: Services): void {
-  const { config, keyring, reader, usage, writer } = services;
+  const { keyring, reader, usage, writer } = services;
 
   /** A key the principal may see: admins see all; others their tenant's; a runner only itself. */
   function visibleKey(principal: Principal, id: string): KeyRecord {
@@ -24,6 +27,7 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
   }
 
   function tierFor(role: KeyRecord['role'], requested: string | null | undefined): string | null {
+    const { config } = services; // the live config: tiers and default_tier change on reload
     if (requested === undefined) return role === 'admin' ? null : (config.auth.default_tier ?? null);
     if (requested !== null && !Object.hasOwn(config.tiers, requested)) {
       const known = Object.keys(config.tiers);
@@ -40,7 +44,14 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
     }
   }
 
-  app.post('/keys', async (request, reply) => {
+  app.post('/keys', describeRoute({
+    summary: 'Create an API key (admin)',
+    description: 'The answer holds the whole key, secret included, once: only its HMAC is stored.',
+    tags: TAGS,
+    body: createKeyBody,
+    responses: { 201: { description: 'Created', body: ref('CreatedKey'), headers: { location: 'The key URL' } } },
+    errors: ['VALIDATION', 'FORBIDDEN', 'UNAVAILABLE'],
+  }), async (request, reply) => {
     const principal = authorize(request.principal, 'key.create');
     const body = parseWith(createKeyBody, request.body, 'body');
     const tenant = body.tenant ?? principal.tenant;
@@ -66,7 +77,15 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
     return reply.code(201).header('cache-control', 'no-store').header('location', `/keys/${key.id}`).send({ key: made.key, ...toView(key) });
   });
 
-  app.get('/keys', async (request) => {
+  app.get('/keys', describeRoute({
+    summary: 'List API keys (never their secrets)',
+    description: "An admin's: every tenant's, or ?tenant='s; a developer's: its tenant's.",
+    tags: TAGS,
+    query: tenantListQuery,
+    fields: { limit: 'Page size', cursor: 'next_cursor of the previous page', tenant: 'Admin keys only: one tenant' },
+    responses: { 200: { description: 'A page of keys, by id', body: ref('KeyList') } },
+    errors: ['VALIDATION', 'FORBIDDEN'],
+  }), async (request) => {
     const principal = authorize(request.principal, 'key.list');
     const query = parseWith(tenantListQuery, request.query, 'query');
     const all = keyring.list(tenantScope(principal, query.tenant));
@@ -77,7 +96,14 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
     return { items, next_cursor: more && last ? last.id : null };
   });
 
-  app.delete('/keys/:id', async (request, reply) => {
+  app.delete('/keys/:id', describeRoute({
+    summary: 'Revoke an API key',
+    description: 'Durable before the answer; the key is refused from the next request and loses its open event streams.',
+    tags: TAGS,
+    params: keyIdParams,
+    responses: { 204: { description: 'Revoked' } },
+    errors: ['VALIDATION', 'FORBIDDEN', 'KEY_NOT_FOUND', 'UNAVAILABLE'],
+  }), async (request, reply) => {
     const principal = authorize(request.principal, 'key.revoke');
     const { id } = parseWith(keyIdParams, request.params, 'path');
     const key = visibleKey(principal, id);
@@ -88,11 +114,18 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
     return reply.code(204).send();
   });
 
-  app.get('/keys/:id/usage', async (request) => {
+  app.get('/keys/:id/usage', describeRoute({
+    summary: "A key's usage and limits",
+    description: 'A runner key sees only its own.',
+    tags: TAGS,
+    params: keyIdParams,
+    responses: { 200: { description: 'Usage counters and the limits that apply', body: ref('KeyUsage') } },
+    errors: ['VALIDATION', 'KEY_NOT_FOUND'],
+  }), async (request) => {
     const principal = authorize(request.principal, 'key.usage');
     const { id } = parseWith(keyIdParams, request.params, 'path');
     const key = visibleKey(principal, id);
-    const limits = limitsFor(config, principalOf(key));
+    const limits = limitsFor(services.config, principalOf(key));
     return {
       key_id: key.id,
       tier: limits.tier,

@@ -2,10 +2,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { v4 as uuidv4 } from 'uuid';
 import { authorize, checkModuleAccess, limitsFor, tenantGuard, tenantScope, tierSuffix, type Action, type EffectiveLimits } from '../../auth/policy.js';
 import type { Principal } from '../../auth/types.js';
-import { wessError } from '../../errors.js';
+import { wessError, type ErrorCode } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { audited } from '../auth.js';
+import { describeRoute, ref } from '../openapi.js';
 import {
   createJsonBody,
   createQuery,
@@ -21,6 +22,25 @@ import {
 import type { Services } from '../services.js';
 
 const WASM_TYPES = ['application/wasm', 'application/octet-stream'];
+
+const TAGS = ['modules'];
+/** A raw upload's body, for the document. */
+const WASM_BODY = { type: 'string', format: 'binary', description: 'The module binary; name it with ?name=' };
+/** What admission can refuse in an upload (modules/admission.ts). */
+const ADMISSION_ERRORS = ['VALIDATION', 'INVALID_WASM', 'FORBIDDEN_IMPORT', 'MEMORY_LIMIT', 'PAYLOAD_TOO_LARGE'] as const satisfies readonly ErrorCode[];
+const IF_MATCH = {
+  type: 'object',
+  properties: { 'if-match': { type: 'string', description: 'The version the change expects to be current, as "3" (weak W/"3" and bare 3 work too; * means any)' } },
+};
+const MODULE_HEADERS = { etag: 'The version, quoted: "3"' };
+const WASM_BYTES = { type: 'string', format: 'binary' };
+/** A module named by the path: a malformed id, none (or another tenant's), or one outside a scoped key's list. */
+const MODULE_ERRORS = ['VALIDATION', 'MODULE_NOT_FOUND', 'FORBIDDEN'] as const satisfies readonly ErrorCode[];
+const LIST_FIELDS = { limit: 'Page size', cursor: 'next_cursor of the previous page', tenant: 'Admin keys only: one tenant' };
+const UPLOAD_FIELDS = {
+  name: 'The module name; required with an application/wasm body (JSON bodies carry it instead)',
+  tenant: 'Admin keys only: create the module in this tenant',
+};
 
 function isRawWasm(request: FastifyRequest): boolean {
   return Buffer.isBuffer(request.body);
@@ -67,10 +87,20 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     done(null, body),
   );
 
-  app.post('/modules', async (request, reply) => {
+  const uploadBody = { 'application/json': createJsonBody, 'application/wasm': WASM_BODY, 'application/octet-stream': WASM_BODY };
+  app.post('/modules', describeRoute({
+    summary: 'Upload a module',
+    description: 'JSON `{name, content}` with base64 content, or the raw binary as application/wasm with `?name=`. The module is checked (imports, memory) before it is stored.',
+    tags: TAGS,
+    query: rawUploadQuery.partial(),
+    fields: UPLOAD_FIELDS,
+    body: uploadBody,
+    responses: { 201: { description: 'Created', body: ref('Module'), headers: { ...MODULE_HEADERS, location: 'The module URL' } } },
+    errors: [...ADMISSION_ERRORS, 'FORBIDDEN', 'TIER_LIMIT', 'UNAVAILABLE'],
+  }), async (request, reply) => {
     const principal = authorize(request.principal, 'module.create');
     if (principal.modules) throw wessError('FORBIDDEN', 'a key limited to named modules cannot create modules');
-    const limits = limitsFor(config, principal);
+    const limits = limitsFor(services.config, principal);
     let name: string;
     let bytes: Uint8Array;
     let tenant: string | undefined;
@@ -92,28 +122,59 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     return reply.code(201).header('location', `/modules/${record.id}`).header('etag', etag(record.version)).send(record);
   });
 
-  app.get('/modules', async (request) => {
+  app.get('/modules', describeRoute({
+    summary: 'List modules',
+    description: "The key's tenant's modules (an admin's: every tenant's, or ?tenant='s), oldest first.",
+    tags: TAGS,
+    query: tenantListQuery,
+    fields: LIST_FIELDS,
+    responses: { 200: { description: 'A page of modules', body: ref('ModuleList') } },
+    errors: ['VALIDATION', 'FORBIDDEN'],
+  }), async (request) => {
     const principal = authorize(request.principal, 'module.read');
     const query = parseWith(tenantListQuery, request.query, 'query');
     return reader.listModules({ limit: query.limit, cursor: query.cursor, tenant: tenantScope(principal, query.tenant), only: principal.modules });
   });
 
-  app.get('/modules/:id', async (request, reply) => {
+  app.get('/modules/:id', describeRoute({
+    summary: "Get a module's metadata",
+    tags: TAGS,
+    params: idParams,
+    responses: { 200: { description: 'The module (no bytes)', body: ref('Module'), headers: MODULE_HEADERS } },
+    errors: MODULE_ERRORS,
+  }), async (request, reply) => {
     const record = await findModule(services, request, 'module.read');
     return reply.header('etag', etag(record.version)).send(record);
   });
 
-  app.get('/modules/:id/content', async (request, reply: FastifyReply) => {
+  app.get('/modules/:id/content', describeRoute({
+    summary: "Download a module's binary",
+    tags: TAGS,
+    params: idParams,
+    responses: { 200: { description: 'The current version\'s bytes', contentType: 'application/wasm', body: WASM_BYTES, headers: { 'x-wess-sha256': 'sha256 of the bytes (hex)' } } },
+    errors: [...MODULE_ERRORS, 'CONTENT_CORRUPT'],
+  }), async (request, reply: FastifyReply) => {
     const record = await findModule(services, request, 'module.read');
     const bytes = await reader.getContent(record.sha256);
     if (!bytes) throw wessError('CONTENT_CORRUPT', `content ${record.sha256} of module ${record.id} is missing from the store`);
     return reply.type('application/wasm').header('x-wess-sha256', record.sha256).send(Buffer.from(bytes));
   });
 
-  app.put('/modules/:id', async (request, reply) => {
+  app.put('/modules/:id', describeRoute({
+    summary: 'Replace a module (a new version)',
+    description: 'The same bodies as the upload; JSON may give only a new name. A module that fails the checks leaves the current version as it was.',
+    tags: TAGS,
+    params: idParams,
+    query: rawUpdateQuery,
+    headers: IF_MATCH,
+    fields: { name: 'A new name (application/wasm bodies)' },
+    body: { 'application/json': updateJsonBody, 'application/wasm': WASM_BODY, 'application/octet-stream': WASM_BODY },
+    responses: { 200: { description: 'The module at its new version', body: ref('Module'), headers: MODULE_HEADERS } },
+    errors: [...ADMISSION_ERRORS, ...MODULE_ERRORS, 'VERSION_CONFLICT', 'UNAVAILABLE'],
+  }), async (request, reply) => {
     const expectVersion = parseIfMatch(request.headers['if-match']);
     const { id, tenant: owner } = await findModule(services, request, 'module.update');
-    const limits = limitsFor(config, request.principal);
+    const limits = limitsFor(services.config, request.principal);
     let name: string | undefined;
     let bytes: Uint8Array | undefined;
     if (isRawWasm(request)) {
@@ -138,7 +199,14 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     return reply.header('etag', etag(record.version)).send(record);
   });
 
-  app.delete('/modules/:id', async (request, reply) => {
+  app.delete('/modules/:id', describeRoute({
+    summary: 'Delete a module and its history',
+    tags: TAGS,
+    params: idParams,
+    headers: IF_MATCH,
+    responses: { 204: { description: 'Deleted' } },
+    errors: [...MODULE_ERRORS, 'VERSION_CONFLICT', 'UNAVAILABLE'],
+  }), async (request, reply) => {
     const expectVersion = parseIfMatch(request.headers['if-match']);
     const { id, tenant: owner } = await findModule(services, request, 'module.delete');
     await audited(request, { action: 'module.delete', target: id, tenant: owner }, 204, (audit) =>

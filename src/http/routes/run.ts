@@ -8,7 +8,8 @@ import type { WasiInput } from '../../wasi/types.js';
 import type { FunctionExport, WasmArg } from '../../wasm/types.js';
 import { encodeResults, parseArgs } from '../../wasm/values.js';
 import { wasiOutputBody } from '../run-output.js';
-import { parseWith, runBody, runQuery, wasiArgs, wasiEnv } from '../schemas.js';
+import { describeRoute, ref } from '../openapi.js';
+import { idParams, parseWith, runBody, runQuery, wasiArgs, wasiEnv } from '../schemas.js';
 import type { Services } from '../services.js';
 import { findModule } from './modules.js';
 
@@ -198,11 +199,37 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: durationMs });
   }
 
-  app.post('/modules/:id/run', async (request) => {
+  app.post('/modules/:id/run', describeRoute({
+    summary: 'Run an exported function, a batch of calls, or a WASI program',
+    description:
+      'Arguments are converted by the export\'s signature (i32/i64 as numbers or decimal strings, f32/f64 as numbers or strings such as "NaN"). ' +
+      '`function` may be left out when the module exports exactly one function; no body at all means `{}`. ' +
+      'A WASI command (kind "wasi" with _start) takes args, env and stdin instead.',
+    tags: ['run'],
+    params: idParams,
+    query: runQuery,
+    fields: {
+      version: 'Run this older version instead of the current one',
+      function: 'The export to call; may be left out when the module exports exactly one function',
+      args: "The call's arguments, or a WASI program's command-line arguments (strings)",
+      batch: 'Argument tuples, each run on a fresh instance; a tuple that fails fails alone',
+      stdin: "A WASI program's standard input, as text",
+      stdin_base64: "A WASI program's standard input, as base64",
+      env: "A WASI program's environment",
+      timeout_ms: "This call's deadline; at most the key tier's (or the global) limit, which is also the default",
+    },
+    body: runBody,
+    bodyOptional: true,
+    responses: { 200: { description: 'The results, or the batch items, or the program\'s exit code and output', body: ref('RunResult') } },
+    errors: [
+      'VALIDATION', 'INVALID_ARGUMENT', 'UNKNOWN_FUNCTION', 'MEMORY_LIMIT', 'FORBIDDEN_IMPORT', 'FORBIDDEN', 'MODULE_NOT_FOUND', 'VERSION_NOT_FOUND',
+      'EXECUTION_TIMEOUT', 'WASM_TRAP', 'QUOTA_EXCEEDED', 'CONTENT_CORRUPT', 'UNAVAILABLE',
+    ],
+  }), async (request) => {
     // No body at all means {}; a JSON null is a malformed body like any other non-object.
     const body = parseWith(runBody, request.body === undefined ? {} : request.body, 'body');
     const target = await findTarget(services, request);
-    const limits = limitsFor(config, request.principal);
+    const limits = limitsFor(services.config, request.principal);
     const timeoutMs = runTimeout(body.timeout_ms, limits);
     const keyId = request.principal?.keyId;
     if (keyId) await usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics);

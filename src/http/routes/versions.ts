@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { wessError } from '../../errors.js';
 import type { VersionRecord } from '../../store/types.js';
 import { audited } from '../auth.js';
-import { etag, listQuery, parseIfMatch, parseWith, rollbackBody, versionParams } from '../schemas.js';
+import { describeRoute, ref } from '../openapi.js';
+import { etag, idParams, listQuery, parseIfMatch, parseWith, rollbackBody, versionParams } from '../schemas.js';
 import type { Services } from '../services.js';
 import { findModule } from './modules.js';
 import { tenantGuard } from '../../auth/policy.js';
@@ -19,22 +20,48 @@ export async function findVersion(services: Services, request: FastifyRequest): 
   throw wessError('VERSION_NOT_FOUND', `module ${id} has no version ${version}`);
 }
 
+const TAGS = ['versions'];
+const MODULE_ERRORS = ['VALIDATION', 'MODULE_NOT_FOUND', 'FORBIDDEN'] as const;
+const VERSION_ERRORS = [...MODULE_ERRORS, 'VERSION_NOT_FOUND'] as const;
+
 /** Registers the history routes: list versions, one version, its content, and rollback. */
 export function versionRoutes(app: FastifyInstance, services: Services): void {
   const { reader, writer } = services;
 
-  app.get('/modules/:id/versions', async (request) => {
+  app.get('/modules/:id/versions', describeRoute({
+    summary: "List a module's versions, newest first",
+    tags: TAGS,
+    params: idParams,
+    query: listQuery,
+    fields: { limit: 'Page size', cursor: 'next_cursor of the previous page' },
+    responses: { 200: { description: 'A page of versions', body: ref('VersionList') } },
+    errors: MODULE_ERRORS,
+  }), async (request) => {
     const query = parseWith(listQuery, request.query, 'query');
     const { id } = await findModule(services, request, 'module.read');
     return reader.listVersions(id, query.cursor === undefined ? { limit: query.limit } : { limit: query.limit, cursor: query.cursor });
   });
 
-  app.get('/modules/:id/versions/:version', async (request, reply) => {
+  app.get('/modules/:id/versions/:version', describeRoute({
+    summary: "Get one version's metadata",
+    tags: TAGS,
+    params: versionParams,
+    responses: { 200: { description: 'The version', body: ref('Version'), headers: { etag: 'The version, quoted: "3"' } } },
+    errors: VERSION_ERRORS,
+  }), async (request, reply) => {
     const record = await findVersion(services, request);
     return reply.header('etag', etag(record.version)).send(record);
   });
 
-  app.get('/modules/:id/versions/:version/content', async (request, reply) => {
+  app.get('/modules/:id/versions/:version/content', describeRoute({
+    summary: "Download one version's binary",
+    tags: TAGS,
+    params: versionParams,
+    responses: {
+      200: { description: "The version's bytes", contentType: 'application/wasm', body: { type: 'string', format: 'binary' }, headers: { 'x-wess-sha256': 'sha256 of the bytes (hex)' } },
+    },
+    errors: [...VERSION_ERRORS, 'CONTENT_CORRUPT'],
+  }), async (request, reply) => {
     const record = await findVersion(services, request);
     const bytes = await reader.getContent(record.sha256);
     if (!bytes) {
@@ -45,7 +72,15 @@ export function versionRoutes(app: FastifyInstance, services: Services): void {
 
   // Rolling back to the current version is allowed: it is still a new version, like a PUT of the
   // same bytes. A client that wants "only if nothing changed" sends If-Match.
-  app.post('/modules/:id/rollback', async (request, reply) => {
+  app.post('/modules/:id/rollback', describeRoute({
+    summary: 'Make an old version current again (as a new version)',
+    tags: TAGS,
+    params: idParams,
+    headers: { type: 'object', properties: { 'if-match': { type: 'string', description: 'The version expected to be current, as "3"' } } },
+    body: rollbackBody,
+    responses: { 200: { description: 'The module at its new version', body: ref('Module'), headers: { etag: 'The new version, quoted' } } },
+    errors: [...VERSION_ERRORS, 'VERSION_CONFLICT', 'UNAVAILABLE'],
+  }), async (request, reply) => {
     const expectVersion = parseIfMatch(request.headers['if-match']);
     const { id, tenant: owner } = await findModule(services, request, 'module.update');
     const { version } = parseWith(rollbackBody, request.body ?? {}, 'body');

@@ -1,0 +1,222 @@
+import { z } from 'zod';
+import { ROLES } from '../auth/types.js';
+import { ERROR_CODES } from '../errors.js';
+
+/**
+ * What the API answers, as zod schemas used for the OpenAPI document only (nothing validates or
+ * serializes with them). Each is a component of the document, named by its registry id; the
+ * request side comes from the zod schemas in schemas.ts that the handlers validate with.
+ */
+const components = z.registry<{ id: string }>();
+
+function component<T extends z.ZodType>(id: string, schema: T): T {
+  components.add(schema, { id });
+  return schema;
+}
+
+const timestamp = z.iso.datetime().meta({ description: 'RFC 3339, UTC' });
+const cursor = z.string().nullable().meta({ description: 'Pass as ?cursor= for the next page; null on the last page' });
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const valType = z.enum(['i32', 'i64', 'f32', 'f64', 'v128', 'funcref', 'externref']);
+
+component(
+  'Error',
+  z.object({
+    error: z.object({
+      code: z.enum(Object.keys(ERROR_CODES) as [keyof typeof ERROR_CODES, ...Array<keyof typeof ERROR_CODES>]),
+      message: z.string(),
+      request_id: z.string().meta({ description: 'The x-request-id of the request; also in the server log' }),
+      details: z.record(z.string(), z.unknown()).optional().meta({ description: 'Machine-readable specifics, e.g. the limit and tier of a refusal' }),
+    }),
+  }),
+);
+
+const functionExport = component(
+  'Export',
+  z.object({ name: z.string(), params: z.array(valType), results: z.array(valType) }).meta({ description: 'An exported function and its signature, read from the binary' }),
+);
+
+const moduleShape = {
+  id: z.uuid(),
+  name: z.string(),
+  version: z.number().int().min(1),
+  sha256,
+  size: z.number().int().meta({ description: 'Bytes of the stored binary' }),
+  exports: z.array(functionExport),
+  memory: z
+    .object({ min_pages: z.number().int(), max_pages: z.number().int() })
+    .nullable()
+    .meta({ description: 'Memory limits as Wess enforces them (64 KiB pages); null without memory' }),
+  kind: z.enum(['functions', 'wasi']).meta({ description: '"wasi": imports only wasi_snapshot_preview1' }),
+};
+
+const moduleRecord = component(
+  'Module',
+  z.object({ ...moduleShape, tenant: z.string(), created_at: timestamp, updated_at: timestamp }),
+);
+component('ModuleList', z.object({ items: z.array(moduleRecord), next_cursor: cursor }));
+
+component('Version', z.object({ ...moduleShape, created_at: timestamp.meta({ description: 'When this version was written' }) }));
+const versionSummary = z.object({ version: z.number().int().min(1), name: z.string(), sha256, size: z.number().int(), created_at: timestamp });
+component('VersionList', z.object({ items: z.array(versionSummary), next_cursor: cursor }));
+
+const runStats = z.object({
+  duration_ms: z.number().meta({ description: 'Instantiate + call, measured in the worker' }),
+  compile_cached: z.boolean(),
+  memory_pages: z.number().int().nullable().meta({ description: "The instance's memory at the end; null without memory" }),
+  version: z.number().int().meta({ description: 'The module version that ran' }),
+});
+const wasmValue = z.union([z.number(), z.string()]).meta({ description: 'i64 results are decimal strings; NaN and infinities are strings' });
+const streams = {
+  stdout: z.string().optional(),
+  stdout_base64: z.string().optional().meta({ description: 'Instead of stdout when it is not UTF-8' }),
+  stdout_truncated: z.literal(true).optional(),
+  stderr: z.string().optional(),
+  stderr_base64: z.string().optional(),
+  stderr_truncated: z.literal(true).optional(),
+};
+const itemError = z.object({ code: z.string(), message: z.string() });
+
+component(
+  'RunResult',
+  z.union([
+    z.object({ results: z.array(wasmValue), ...streams, stats: runStats }).meta({ title: 'Call', description: 'One call; stdout/stderr only when a WASI reactor printed' }),
+    z
+      .object({
+        batch: z.array(z.union([z.object({ results: z.array(wasmValue) }), z.object({ error: itemError })])),
+        stats: runStats.omit({ memory_pages: true }).extend({ memory_pages: z.null(), ok: z.number().int(), failed: z.number().int() }),
+      })
+      .meta({ title: 'Batch', description: 'One item per argument tuple, in order; an item that failed carries its error' }),
+    z.object({ exit_code: z.number().int(), ...streams, stats: runStats }).meta({ title: 'WASI program', description: 'A WASI command run (_start)' }),
+  ]),
+);
+
+const keyView = {
+  id: z.string().meta({ description: 'The public part of wess_<id>_<secret>' }),
+  name: z.string(),
+  role: z.enum(ROLES),
+  tenant: z.string(),
+  tier: z.string().nullable(),
+  modules: z.array(z.uuid()).nullable().meta({ description: 'Modules the key is limited to; null for its whole tenant' }),
+  created_at: timestamp,
+  created_by: z.string().nullable(),
+  revoked_at: timestamp.nullable(),
+};
+component('Key', z.object(keyView));
+component('CreatedKey', z.object({ key: z.string().meta({ description: 'The whole key, secret included: shown only in this answer' }), ...keyView }));
+component('KeyList', z.object({ items: z.array(z.object(keyView)), next_cursor: cursor }));
+
+const nullableLimit = z.number().int().nullable();
+component(
+  'KeyUsage',
+  z.object({
+    key_id: z.string(),
+    tier: z.string().nullable(),
+    usage: z.object({
+      runs: z.number().int(),
+      errors: z.number().int(),
+      cpu_ms: z.number(),
+      bytes_in: z.number().int(),
+      bytes_out: z.number().int(),
+      day: z.string().meta({ description: 'UTC day (YYYY-MM-DD) runs_today counts' }),
+      runs_today: z.number().int(),
+      updated_at: timestamp.nullable(),
+    }),
+    limits: z.object({
+      runs_per_day: nullableLimit,
+      requests_per_minute: nullableLimit,
+      max_modules: nullableLimit,
+      max_module_size: z.number().int(),
+      max_timeout_ms: z.number().int(),
+      max_memory_bytes: z.number().int(),
+    }),
+  }),
+);
+
+const auditEntry = z.object({
+  id: z.string(),
+  at: timestamp,
+  actor: z.string().nullable(),
+  tenant: z.string().nullable(),
+  action: z.string().meta({ examples: ['module.update'] }),
+  target: z.string().nullable(),
+  request_id: z.string(),
+  ip: z.string(),
+  status: z.number().int(),
+  outcome: z.enum(['success', 'failure']),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+component('AuditList', z.object({ items: z.array(auditEntry), next_cursor: cursor }));
+
+component('Status', z.object({ status: z.enum(['ok', 'ready']) }));
+component(
+  'Health',
+  z.object({
+    status: z.enum(['ready', 'not_ready', 'shutting_down']),
+    version: z.string(),
+    uptime_s: z.number().int(),
+    database: z.object({ status: z.string() }),
+    writer: z.object({ accepting: z.boolean(), queued: z.number().int(), queue_limit: z.number().int(), batches: z.number().int(), modules: z.number().int() }),
+    runner: z.object({ workers: z.number().int(), queued: z.number().int(), in_flight: z.number().int(), utilization: z.number() }),
+    memory: z.object({ rss: z.number().int(), heap_used: z.number().int() }),
+  }),
+);
+
+/** A JSON Schema object as the OpenAPI document holds it. */
+export type JsonSchema = Record<string, unknown>;
+
+/**
+ * Options of z.toJSONSchema for the document: `io` picks what a request may send (input) or what
+ * the server sends (output). zod bounds every .int() by the safe-integer range; that is noise here.
+ */
+export function jsonSchemaOptions(io: 'input' | 'output') {
+  return {
+    io,
+    unrepresentable: 'any',
+    override: ({ jsonSchema }: { jsonSchema: JsonSchema }) => {
+      if (jsonSchema.minimum === Number.MIN_SAFE_INTEGER) delete jsonSchema.minimum;
+      if (jsonSchema.maximum === Number.MAX_SAFE_INTEGER) delete jsonSchema.maximum;
+    },
+  } as const;
+}
+
+/** JSON Schema of `schema` for the document, without the dialect line. */
+export function toJsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const { $schema: _dialect, ...json } = z.toJSONSchema(schema, jsonSchemaOptions(io)) as JsonSchema;
+  return json;
+}
+
+const COMPONENTS = '#/components/schemas/';
+
+/** The document's components.schemas, by name. */
+export function componentSchemas(): Record<string, JsonSchema> {
+  // Responses are documented as what the server sends: zod's output side.
+  const { schemas } = z.toJSONSchema(components, { ...jsonSchemaOptions('output'), uri: (id) => `${COMPONENTS}${id}` });
+  return Object.fromEntries(
+    Object.entries(schemas).map(([id, schema]) => {
+      const { $schema: _dialect, $id: _id, ...rest } = schema as JsonSchema;
+      return [id, rest];
+    }),
+  );
+}
+
+/** A reference to component `name`. */
+export function ref(name: ComponentName): JsonSchema {
+  return { $ref: `${COMPONENTS}${name}` };
+}
+
+export type ComponentName =
+  | 'Error'
+  | 'Export'
+  | 'Module'
+  | 'ModuleList'
+  | 'Version'
+  | 'VersionList'
+  | 'RunResult'
+  | 'Key'
+  | 'CreatedKey'
+  | 'KeyList'
+  | 'KeyUsage'
+  | 'AuditList'
+  | 'Status'
+  | 'Health';
