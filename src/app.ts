@@ -7,6 +7,7 @@ import { Keyring } from './auth/keyring.js';
 import { UsageTracker } from './auth/usage.js';
 import { installAuth, OPEN_ROUTES } from './http/auth.js';
 import { installErrorHandling, sendError } from './http/error-handler.js';
+import { adminRoutes } from './http/routes/admin.js';
 import { auditRoutes } from './http/routes/audit.js';
 import { keyRoutes } from './http/routes/keys.js';
 import { registerRateLimit } from './http/rate-limit.js';
@@ -152,6 +153,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   eventRoutes(app, services);
   keyRoutes(app, services);
   auditRoutes(app, services);
+  adminRoutes(app, services);
 
   app.addHook('preClose', async () => {
     services.lifecycle.closing = true;

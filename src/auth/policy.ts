@@ -14,7 +14,10 @@ export type Action =
   | 'key.list'
   | 'key.revoke'
   | 'key.usage'
-  | 'audit.read';
+  | 'audit.read'
+  | 'store.backup'
+  | 'store.export'
+  | 'store.import';
 
 const READ_AND_RUN: Action[] = ['module.read', 'module.run', 'key.usage'];
 const DEVELOP: Action[] = [...READ_AND_RUN, 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke'];
@@ -22,7 +25,8 @@ const DEVELOP: Action[] = [...READ_AND_RUN, 'module.create', 'module.update', 'm
 const ALLOWED: Record<Role, ReadonlySet<Action>> = {
   runner: new Set(READ_AND_RUN),
   developer: new Set(DEVELOP),
-  admin: new Set<Action>([...DEVELOP, 'key.create', 'audit.read']),
+  // Backup, export and import read or write every tenant's data at once.
+  admin: new Set<Action>([...DEVELOP, 'key.create', 'audit.read', 'store.backup', 'store.export', 'store.import']),
 };
 
 /** Who a request acts as while auth is disabled: an admin of the default tenant. */

@@ -1,6 +1,7 @@
 import { wessError } from '../errors.js';
 import type { EventBus, ModuleEvents } from '../events.js';
 import { applyAuthMessage, stageAudit } from './apply-auth.js';
+import { applyImport } from './apply-import.js';
 import { decodeRecord } from './codec.js';
 import { dropHistory, loadVersion, stageBlob, stageCurrent } from './history.js';
 import { isKeySafeId, MAX_VERSION, moduleKey, tenantModuleKey, tenantModulePrefix } from './keys.js';
@@ -30,7 +31,7 @@ export async function applyMessage(msg: WriteMessage, overlay: Overlay, now: str
   if (!isModuleMessage(msg)) return applyAuthMessage(msg, overlay);
   if (!isKeySafeId(msg.id)) throw wessError('VALIDATION', 'module id must be non-empty and must not contain "!"');
   const applied = await applyModuleMessage(msg, overlay, now);
-  if (msg.audit) stageAudit(msg.audit, overlay);
+  if ('audit' in msg && msg.audit) stageAudit(msg.audit, overlay);
   return applied;
 }
 
@@ -50,6 +51,8 @@ async function applyModuleMessage(msg: ModuleMessage, overlay: Overlay, now: str
       return applyRollback(msg, overlay, now);
     case 'delete-module':
       return applyDelete(msg, overlay);
+    case 'import-module':
+      return applyImport(msg, overlay);
   }
 }
 

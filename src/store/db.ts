@@ -7,20 +7,31 @@ import { wessError } from '../errors.js';
  * and range iteration. Swapping the engine (or putting PostgreSQL behind the same shape) stays
  * local to this file; JSON encoding of records happens above it.
  */
-export interface Db {
+export interface Db extends DbReader {
   /** 'opening' | 'open' | 'closing' | 'closed', as the engine reports it (readiness checks use it). */
   readonly status: DbStatus;
+  /** Applies every op atomically; with `sync: true` it resolves only once the batch is on disk. */
+  batch(ops: readonly DbOp[], options: { sync: boolean }): Promise<void>;
+  /** A frozen view of the database as it is now, for reads that must agree with each other; close it after. */
+  snapshot(): DbSnapshot;
+  /** Closes the database; pending reads finish first. */
+  close(): Promise<void>;
+}
+
+/** The reads, from the live database or from a snapshot of it. */
+export interface DbReader {
   /** The value under `key`, or undefined when there is none. */
   get(key: string): Promise<Uint8Array | undefined>;
   /** True when `key` exists, without reading its (possibly large) value. */
   has(key: string): Promise<boolean>;
-  /** Applies every op atomically; with `sync: true` it resolves only once the batch is on disk. */
-  batch(ops: readonly DbOp[], options: { sync: boolean }): Promise<void>;
   /** Entries in key order within `range`. */
   entries(range: KeyRange): AsyncIterable<[string, Uint8Array]>;
   /** Keys in key order within `range`, without reading values. */
   keys(range: KeyRange): AsyncIterable<string>;
-  /** Closes the database; pending reads finish first. */
+}
+
+/** Reads of one moment; `close()` releases what LevelDB keeps alive for it. */
+export interface DbSnapshot extends DbReader {
   close(): Promise<void>;
 }
 
@@ -62,42 +73,55 @@ export async function openDb(path: string, options: OpenDbOptions): Promise<Db> 
   return new LevelDb(level);
 }
 
-class LevelDb implements Db {
-  readonly #level: Level;
+type LevelSnapshot = ReturnType<Level['snapshot']>;
 
-  constructor(level: Level) {
-    this.#level = level;
-  }
+/** Reads of the live database (no snapshot: each read sees its own moment) or of one snapshot. */
+class LevelReader implements DbReader {
+  protected readonly level: Level;
+  readonly #at: { snapshot: LevelSnapshot } | undefined;
 
-  get status(): DbStatus {
-    return this.#level.status as DbStatus;
+  constructor(level: Level, snapshot?: LevelSnapshot) {
+    this.level = level;
+    this.#at = snapshot ? { snapshot } : undefined;
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    const value = await guard(this.#level.get(key));
+    const value = await guard(this.#at ? this.level.get(key, this.#at) : this.level.get(key));
     return value === undefined ? undefined : plainView(value);
   }
 
   has(key: string): Promise<boolean> {
-    return guard(this.#level.has(key));
-  }
-
-  batch(ops: readonly DbOp[], options: { sync: boolean }): Promise<void> {
-    return guard(this.#level.batch(ops.map((op) => ({ ...op })), { sync: options.sync }));
+    return guard(this.#at ? this.level.has(key, this.#at) : this.level.has(key));
   }
 
   async *entries(range: KeyRange): AsyncIterable<[string, Uint8Array]> {
-    for await (const [key, value] of guardIterable(this.#level.iterator(levelRange(range)))) {
+    for await (const [key, value] of guardIterable(this.level.iterator({ ...levelRange(range), ...this.#at }))) {
       yield [key, plainView(value)];
     }
   }
 
   async *keys(range: KeyRange): AsyncIterable<string> {
-    yield* guardIterable(this.#level.keys(levelRange(range)));
+    yield* guardIterable(this.level.keys({ ...levelRange(range), ...this.#at }));
+  }
+}
+
+class LevelDb extends LevelReader implements Db {
+  get status(): DbStatus {
+    return this.level.status as DbStatus;
+  }
+
+  batch(ops: readonly DbOp[], options: { sync: boolean }): Promise<void> {
+    return guard(this.level.batch(ops.map((op) => ({ ...op })), { sync: options.sync }));
+  }
+
+  snapshot(): DbSnapshot {
+    const snapshot = this.level.snapshot();
+    const reader = new LevelReader(this.level, snapshot);
+    return Object.assign(reader, { close: () => snapshot.close() });
   }
 
   close(): Promise<void> {
-    return this.#level.close();
+    return this.level.close();
   }
 }
 

@@ -79,7 +79,20 @@ export type WriteMessage =
   | { kind: 'revoke-key'; id: string; tenant?: string; audit?: AuditEntry }
   | { kind: 'append-audit'; entry: AuditEntry }
   | { kind: 'put-usage'; usage: Array<{ keyId: string; usage: KeyUsage }> }
-  | { kind: 'put-meta'; key: string; value: Uint8Array };
+  | { kind: 'put-meta'; key: string; value: Uint8Array }
+  /**
+   * A module moved from another node with its whole history, ids, names and times kept (import).
+   * Skipped, not refused, when the id already exists, so that a re-run of an import is harmless.
+   */
+  | { kind: 'import-module'; id: string; tenant: string; name: string; created_at: string; updated_at: string; versions: ImportedVersion[] };
+
+/** One version of an imported module: what the source node recorded, with content admitted here. */
+export interface ImportedVersion {
+  version: number;
+  name: string;
+  created_at: string;
+  content: ModuleContent;
+}
 
 /** Messages about one module. */
 export type ModuleMessage = Extract<WriteMessage, { kind: `${string}-module` }>;
@@ -97,6 +110,8 @@ export interface WriteResult {
   'append-audit': AuditEntry;
   'put-usage': null;
   'put-meta': null;
+  /** `imported: false` when a module with that id already existed (nothing written). */
+  'import-module': { imported: boolean; record: ModuleRecord };
 }
 
 export interface ModulePage {

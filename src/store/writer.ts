@@ -191,10 +191,16 @@ export class Writer {
 function groupSize(queue: readonly Pending[]): number {
   let bytes = 0;
   for (const [i, { msg }] of queue.entries()) {
-    bytes += 'content' in msg ? msg.content.content.byteLength : 0;
+    bytes += contentBytes(msg);
     if (bytes > MAX_BATCH_BYTES && i > 0) return i;
   }
   return queue.length;
+}
+
+/** Content bytes a message carries: an upload's, or every version of an imported module. */
+function contentBytes(msg: WriteMessage): number {
+  if (msg.kind === 'import-module') return msg.versions.reduce((sum, v) => sum + v.content.content.byteLength, 0);
+  return 'content' in msg ? msg.content.content.byteLength : 0;
 }
 
 /** Counts module records by key, without reading them. */

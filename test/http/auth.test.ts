@@ -52,6 +52,9 @@ const PROTECTED: { method: InjectOptions['method']; url: string; payload?: unkno
   { method: 'DELETE', url: '/keys/abcdabcdabcd' },
   { method: 'GET', url: '/keys/abcdabcdabcd/usage' },
   { method: 'GET', url: '/audit' },
+  { method: 'GET', url: '/admin/backup' },
+  { method: 'GET', url: '/admin/export' },
+  { method: 'POST', url: '/admin/import', payload: {} },
 ];
 
 describe('authentication', () => {
@@ -587,6 +590,44 @@ const ROUTES: RouteCase[] = [
     async run(ctx, role) {
       const outcome = await inj(ctx, role, { method: 'GET', url: '/audit' });
       return { outcome, check: async (allowed) => { if (allowed) assert.ok(Array.isArray((JSON.parse(outcome.body) as { items: unknown[] }).items)); } };
+    },
+  },
+  {
+    name: 'GET /admin/backup',
+    allowed: ['admin'],
+    success: 200,
+    async run(ctx, role) {
+      const outcome = await inj(ctx, role, { method: 'GET', url: '/admin/backup' });
+      return { outcome, check: async () => undefined };
+    },
+  },
+  {
+    name: 'GET /admin/export',
+    allowed: ['admin'],
+    success: 200,
+    async run(ctx, role) {
+      const mod = await uploadTo(ctx.t.app, TENANT);
+      const outcome = await inj(ctx, role, { method: 'GET', url: `/admin/export?tenant=${TENANT}` });
+      return { outcome, check: async (allowed) => { if (allowed) assert.ok(outcome.body.includes(mod.id), 'the export holds the tenant module'); } };
+    },
+  },
+  {
+    name: 'POST /admin/import',
+    allowed: ['admin'],
+    success: 200,
+    async run(ctx, role) {
+      // Another node's export, as an import would carry it: here, this node's own (every id is then skipped).
+      const mod = await uploadTo(ctx.t.app, TENANT);
+      const exported = (await ctx.t.app.inject({ method: 'GET', url: `/admin/export?tenant=${TENANT}` })).body;
+      const res = await ctx.t.app.inject({ method: 'POST', url: '/admin/import', payload: exported, headers: as(ctx.keys[role].key, { 'content-type': 'application/x-ndjson' }) });
+      const outcome = { status: res.statusCode, body: res.body };
+      return {
+        outcome,
+        check: async (allowed) => {
+          if (allowed) assert.ok((JSON.parse(outcome.body) as { skipped: number }).skipped >= 1, `the existing module ${mod.id} is skipped`);
+          else assert.equal((await ctx.t.app.inject({ method: 'GET', url: `/modules/${mod.id}` })).statusCode, 200, 'nothing was touched');
+        },
+      };
     },
   },
 ];

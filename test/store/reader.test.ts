@@ -57,6 +57,7 @@ describe('Reader', () => {
         has: (key) => db.has(key),
         entries: (range) => db.entries(range),
         keys: (range) => db.keys(range),
+        snapshot: () => db.snapshot(),
         close: () => db.close(),
         batch: (ops, options) => db.batch(ops, options),
       };

@@ -249,6 +249,7 @@ describe('Writer', () => {
         has: (key) => db.has(key),
         entries: (range) => db.entries(range),
         keys: (range) => db.keys(range),
+        snapshot: () => db.snapshot(),
         close: () => db.close(),
         batch: async () => Promise.reject(new Error('disk full')),
       };

@@ -1,8 +1,266 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import type { CliDeps } from '../context.js';
+import { ArchiveError, readArchive, type ArchiveSummary } from '../../store/backup.js';
+import { BackupFileError, backupDataDir, restoreArchive, withAtomicFile } from '../../store/backup-files.js';
+import { SCHEMA_VERSION } from '../../store/keys.js';
+import type { CliContext, CliDeps, CliIo } from '../context.js';
+import { CliError, EXIT, cliError, exitForServerCode, oneLine } from '../errors.js';
+import { bytes } from '../output.js';
 
-/**
- * Registers `wess backup`, `restore`, `export` and `import`.
- * TODO(issue 5, backups): a stub until the backup/export helper replaces this file.
- */
-export function registerDataCommands(_program: Command, _deps: CliDeps): void {}
+const NDJSON = 'application/x-ndjson';
+
+/** A progress bar on stderr when it is a terminal; nothing at all otherwise (scripts, tests, pipes). */
+class Progress {
+  readonly #bar: SingleBar | undefined;
+  #started = false;
+
+  constructor(io: CliIo, unit: string) {
+    const stream = io.stderr as NodeJS.WritableStream & { isTTY?: boolean };
+    this.#bar = stream.isTTY ? new SingleBar({ stream, format: `{bar} {value}/{total} ${unit} {extra}`, hideCursor: true, clearOnComplete: true }) : undefined;
+  }
+
+  start(total: number): void {
+    this.#bar?.start(Math.max(total, 1), 0, { extra: '' });
+    this.#started = true;
+  }
+
+  update(value: number, extra = ''): void {
+    if (!this.#started || !this.#bar) return;
+    // An estimate can be passed: the total grows with the count rather than the bar overflowing.
+    if (value > this.#bar.getTotal()) this.#bar.setTotal(value);
+    this.#bar.update(value, { extra });
+  }
+
+  stop(): void {
+    if (this.#started) this.#bar?.stop();
+  }
+
+  async around<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } finally {
+      this.stop();
+    }
+  }
+}
+
+/** Failures of the archive and file layer become one-line CLI errors (exit 1); the rest pass through. */
+function fileErrors(err: unknown): never {
+  if (err instanceof ArchiveError || err instanceof BackupFileError) throw cliError('IO', err.message, EXIT.REFUSED);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) throw cliError('IO', oneLine((err as Error).message), EXIT.REFUSED);
+  // undici's way of saying the connection broke while a body was streaming.
+  if (err instanceof TypeError && /terminated|fetch failed/.test(err.message)) throw cliError('UNREACHABLE', `the connection broke mid-transfer (${err.message}); nothing was written`, EXIT.UNREACHABLE);
+  throw err;
+}
+
+/** Sends a request whose answer (or body) streams; a non-2xx becomes the same one-line error as every command's. */
+async function streaming(ctx: CliContext, method: string, path: string, init: { query?: Record<string, string | undefined>; body?: Readable; contentType?: string } = {}): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (ctx.key) headers.authorization = `Bearer ${ctx.key}`;
+  if (init.contentType) headers['content-type'] = init.contentType;
+  let res: Response;
+  try {
+    const body = init.body ? (Readable.toWeb(init.body) as ReadableStream<Uint8Array>) : undefined;
+    // duplex: 'half' is what fetch needs to send a stream body (Node's types predate it).
+    res = await fetch(ctx.client.href(path, init.query), { method, headers, body, duplex: 'half' } as RequestInit);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw cliError('UNREACHABLE', `cannot reach ${ctx.url}: ${oneLine(((err as { cause?: Error }).cause ?? (err as Error)).message)}`, EXIT.UNREACHABLE);
+  }
+  if (res.ok && res.body) return res;
+  const text = await res.text().catch(() => '');
+  let error: { code?: unknown; message?: unknown } | undefined;
+  try {
+    error = (JSON.parse(text) as { error?: typeof error }).error;
+  } catch {
+    error = undefined;
+  }
+  if (typeof error?.code !== 'string' || typeof error.message !== 'string') {
+    throw cliError('BAD_RESPONSE', `${ctx.url} answered HTTP ${res.status} without a Wess error body; is it a Wess server?`, EXIT.UNREACHABLE);
+  }
+  throw cliError(error.code, `${error.code}: ${oneLine(error.message)} (HTTP ${res.status})`, exitForServerCode(error.code), { body: JSON.parse(text), status: res.status });
+}
+
+/** `wess backup`: online through the server, or offline with --data when no server holds the directory. */
+async function backup(ctx: CliContext, opts: { out: string; data?: string }): Promise<void> {
+  const bar = new Progress(ctx.io, 'entries');
+  const handlers = { onHeader: (h: { entries_estimate: number }) => bar.start(h.entries_estimate), onProgress: (entries: number) => bar.update(entries) };
+  let summary: { entries: number; bytes: number };
+  if (opts.data !== undefined) {
+    const dir = opts.data;
+    summary = await bar.around(() => backupDataDir(dir, opts.out, handlers)).catch(fileErrors);
+  } else {
+    const res = await streaming(ctx, 'GET', '/admin/backup');
+    // Written and verified in one pass: every byte goes to the temp file and through the verifier,
+    // which must find the trailer's count and checksum before the file is renamed into place.
+    summary = await bar
+      .around(() =>
+        withAtomicFile<ArchiveSummary>(opts.out, async (write) => {
+          async function* tapped(): AsyncGenerator<Uint8Array> {
+            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+              await write(chunk);
+              yield chunk;
+            }
+          }
+          return readArchive(tapped(), handlers);
+        }),
+      )
+      .catch(fileErrors);
+  }
+  const size = (await stat(opts.out)).size;
+  ctx.out.emit({ out: opts.out, entries: summary.entries, bytes: size }, () =>
+    ctx.out.line(`backup: ${summary.entries} entries (${bytes(summary.bytes)} of data) written to ${opts.out} (${bytes(size)}, verified, synced)`),
+  );
+}
+
+async function restore(ctx: CliContext, file: string, dir: string): Promise<void> {
+  const bar = new Progress(ctx.io, 'entries');
+  const summary = await bar
+    .around(() => restoreArchive(file, dir, { onHeader: (h) => bar.start(h.entries_estimate), onProgress: (entries) => bar.update(entries) }))
+    .catch(fileErrors);
+  const schema = summary.header.schema;
+  const migrate = schema < SCHEMA_VERSION ? `; schema ${schema} is migrated to ${SCHEMA_VERSION} when a server next opens it` : '';
+  ctx.out.emit({ data: dir, entries: summary.entries, schema, sha256: summary.sha256 }, () =>
+    ctx.out.line(`restore: ${summary.entries} entries verified (sha256 ${summary.sha256.slice(0, 12)}…) and restored into ${dir}${migrate}`),
+  );
+}
+
+async function exportTo(ctx: CliContext, opts: { out: string; tenant?: string }): Promise<void> {
+  const res = await streaming(ctx, 'GET', '/admin/export', { query: { tenant: opts.tenant } });
+  const bar = new Progress(ctx.io, 'modules');
+  const modules = await bar
+    .around(() =>
+      withAtomicFile(opts.out, async (write) => {
+        const lines = new LineWatch();
+        let started = false;
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          await write(chunk);
+          lines.push(chunk);
+          if (!started && lines.header !== undefined) {
+            bar.start(Number((lines.header as { modules_estimate?: unknown }).modules_estimate) || 0);
+            started = true;
+          }
+          const end = (lines.last as { format?: unknown } | undefined)?.format === 'wess-export-end' ? 1 : 0;
+          bar.update(Math.max(0, lines.count - 1 - end));
+        }
+        // Without its end line the export was cut off (the server failed half-way, or the connection broke).
+        const end = lines.last as { format?: unknown; modules?: unknown } | undefined;
+        if (end?.format !== 'wess-export-end') throw cliError('IO', `the export from ${ctx.url} was cut off before its end line; ${opts.out} was not written`, EXIT.REFUSED);
+        return Number(end.modules);
+      }),
+    )
+    .catch(fileErrors);
+  ctx.out.emit({ out: opts.out, modules }, () => ctx.out.line(`export: ${modules} modules written to ${opts.out}`));
+}
+
+interface ImportSummary {
+  imported: number;
+  skipped: number;
+  failed: Array<{ line: number; id?: string; code: string; error: string }>;
+  failed_count: number;
+}
+
+async function importFrom(ctx: CliContext, file: string): Promise<number> {
+  const total = await countLines(file).catch(fileErrors);
+  const bar = new Progress(ctx.io, 'modules sent');
+  bar.start(Math.max(0, total - 2));
+  let sent = -1;
+  const source = Readable.from(
+    (async function* () {
+      for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+        for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) sent++;
+        bar.update(Math.max(0, Math.min(sent, total - 2)));
+        yield chunk;
+      }
+    })(),
+  );
+  const res = await bar.around(() => streaming(ctx, 'POST', '/admin/import', { body: source, contentType: NDJSON }));
+  const summary = (await res.json()) as ImportSummary;
+  ctx.out.emit(summary, () => {
+    ctx.out.line(`import: ${summary.imported} imported, ${summary.skipped} skipped (already there), ${summary.failed_count} failed`);
+    for (const f of summary.failed) ctx.out.line(`  line ${f.line}${f.id ? ` (${f.id})` : ''}: ${f.code}: ${oneLine(f.error)}`);
+  });
+  return summary.failed_count > 0 ? EXIT.REFUSED : EXIT.OK;
+}
+
+async function countLines(file: string): Promise<number> {
+  let count = 0;
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) count++;
+  }
+  return count;
+}
+
+/** Counts the lines of a stream and keeps its first and last one (both short: header and end line). */
+class LineWatch {
+  count = 0;
+  header: unknown;
+  last: unknown;
+  #head: Buffer[] = [];
+  #tail = Buffer.alloc(0);
+
+  push(chunk: Uint8Array): void {
+    const buf = Buffer.from(chunk);
+    for (let at = buf.indexOf(0x0a); at !== -1; at = buf.indexOf(0x0a, at + 1)) this.count++;
+    if (this.header === undefined) {
+      this.#head.push(buf);
+      const joined = Buffer.concat(this.#head);
+      const end = joined.indexOf(0x0a);
+      if (end !== -1) this.header = parseOr(joined.subarray(0, end).toString());
+    }
+    // A module line can be megabytes; only the last 4 KiB are kept, enough for the end line.
+    this.#tail = Buffer.concat([this.#tail, buf]).subarray(-4096);
+    const text = this.#tail.toString().trimEnd();
+    this.last = parseOr(text.slice(text.lastIndexOf('\n') + 1));
+  }
+}
+
+function parseOr(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Registers `wess backup`, `restore`, `export` and `import`. */
+export function registerDataCommands(program: Command, deps: CliDeps): void {
+  program
+    .command('backup')
+    .description('write a consistent, checksummed backup of the whole database (admin key; or --data DIR offline)')
+    .requiredOption('--out <file>', 'archive to write (appears only once complete, verified and synced)')
+    .option('--data <dir>', 'back up this data directory directly, without a server (it must not be in use)')
+    .action(deps.action(async (ctx, command) => backup(ctx, command.opts<{ out: string; data?: string }>())));
+
+  program
+    .command('restore <file>')
+    .description('restore a backup into a missing or empty data directory (no server needed)')
+    .requiredOption('--data <dir>', 'data directory to create; refused unless missing or empty')
+    .action(
+      deps.action(async (ctx, command) => {
+        const [file] = command.processedArgs as [string];
+        await restore(ctx, file, command.opts<{ data: string }>().data);
+      }),
+    );
+
+  program
+    .command('export')
+    .description('export modules with their whole history as NDJSON (admin key)')
+    .requiredOption('--out <file>', 'file to write')
+    .option('--tenant <tenant>', "only this tenant's modules")
+    .action(deps.action(async (ctx, command) => exportTo(ctx, command.opts<{ out: string; tenant?: string }>())));
+
+  program
+    .command('import <file>')
+    .description('import an NDJSON export (admin key); modules that exist are skipped, bad lines reported (exit 1)')
+    .action(
+      deps.action(async (ctx, command) => {
+        const [file] = command.processedArgs as [string];
+        return importFrom(ctx, file);
+      }),
+    );
+}

@@ -1,0 +1,81 @@
+import { wessError } from '../errors.js';
+import type { Applied } from './apply.js';
+import { decodeRecord, encodeRecord, encodeVersion } from './codec.js';
+import { stageBlob } from './history.js';
+import { isKeySafeId, MAX_VERSION, moduleKey, refKey, tenantModuleKey, versionKey } from './keys.js';
+import type { Overlay } from './overlay.js';
+import type { ModuleRecord, VersionRecord, WriteMessage } from './types.js';
+
+type ImportMessage = Extract<WriteMessage, { kind: 'import-module' }>;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Stages a whole imported module: every version with its blob and reference, the current record
+ * and the tenant index, all in the caller's batch. An id that already exists is skipped untouched,
+ * so re-running an import changes nothing.
+ */
+export async function applyImport(msg: ImportMessage, overlay: Overlay): Promise<Applied> {
+  const existing = await overlay.get(moduleKey(msg.id));
+  if (existing) return { result: { imported: false, record: decodeRecord(existing) }, moduleDelta: 0, announce: () => {} };
+  checkHistory(msg);
+  for (const version of msg.versions) {
+    // stageBlob refuses content that does not match its hash, and stores a shared blob once.
+    await stageBlob(version.content, overlay);
+    overlay.put(versionKey(msg.id, version.version), encodeVersion(versionRecord(msg.id, version)));
+    overlay.put(refKey(version.content.sha256, msg.id, version.version), EMPTY);
+  }
+  const record = currentRecord(msg);
+  overlay.put(moduleKey(record.id), encodeRecord(record));
+  overlay.put(tenantModuleKey(record.tenant, record.id), EMPTY);
+  const event = { id: record.id, tenant: record.tenant, sha256: record.sha256, version: record.version };
+  return { result: { imported: true, record }, moduleDelta: 1, announce: (bus) => bus.emit('module.created', event) };
+}
+
+/** Versions must be whole numbers in increasing order; the last one is the current version. */
+function checkHistory(msg: ImportMessage): void {
+  if (!isKeySafeId(msg.tenant)) throw wessError('VALIDATION', 'tenant must be non-empty and must not contain "!"');
+  if (msg.versions.length === 0) throw wessError('VALIDATION', `module ${msg.id} has no versions`);
+  let previous = 0;
+  for (const { version } of msg.versions) {
+    if (!Number.isInteger(version) || version <= previous || version > MAX_VERSION) {
+      throw wessError('VALIDATION', `module ${msg.id}: versions must be increasing whole numbers from 1 to ${MAX_VERSION}`);
+    }
+    previous = version;
+  }
+}
+
+function versionRecord(id: string, version: ImportMessage['versions'][number]): VersionRecord {
+  const { content } = version;
+  return {
+    id,
+    version: version.version,
+    name: version.name,
+    sha256: content.sha256,
+    size: content.content.byteLength,
+    exports: content.exports,
+    memory: content.memory,
+    kind: content.kind ?? 'functions',
+    created_at: version.created_at,
+  };
+}
+
+/** The module record: the last version's content under the module's own name and times. */
+function currentRecord(msg: ImportMessage): ModuleRecord {
+  // checkHistory made sure there is at least one version.
+  const last = msg.versions[msg.versions.length - 1] as ImportMessage['versions'][number];
+  const { content } = last;
+  return {
+    id: msg.id,
+    tenant: msg.tenant,
+    name: msg.name,
+    version: last.version,
+    sha256: content.sha256,
+    size: content.content.byteLength,
+    exports: content.exports,
+    memory: content.memory,
+    kind: content.kind ?? 'functions',
+    created_at: msg.created_at,
+    updated_at: msg.updated_at,
+  };
+}

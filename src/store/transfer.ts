@@ -1,0 +1,272 @@
+import { validate as isUuid, version as uuidVersion } from 'uuid';
+import { z } from 'zod';
+import { TENANT_FORMAT } from '../auth/types.js';
+import { hasErrorCode, wessError } from '../errors.js';
+import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
+import type { Db, DbReader } from './db.js';
+import { splitLines } from './lines.js';
+import { blobKey, MAX_VERSION, moduleRange, prefixRange, versionPrefix } from './keys.js';
+import type { ImportedVersion, ModuleContent, ModuleRecord, WriteMessage, WriteResult } from './types.js';
+
+/**
+ * Export and import as NDJSON, for moving modules between nodes or stores:
+ *
+ *   {"format":"wess-export","version":1,"exported_at":…,"tenant":null,"modules_estimate":N}
+ *   {"id","tenant","name","version","created_at","updated_at","versions":[{"version","name","sha256","size","created_at","content":base64},…]}
+ *   …one line per module…
+ *   {"format":"wess-export-end","modules":N}
+ *
+ * Unlike a backup this carries only modules (no keys, usage or audit), and an import re-admits
+ * every version, so the receiving node's limits apply.
+ */
+
+export const EXPORT_FORMAT = 'wess-export';
+const EXPORT_END = 'wess-export-end';
+const FORMAT_VERSION = 1;
+
+export interface ExportedVersion {
+  version: number;
+  name: string;
+  sha256: string;
+  size: number;
+  created_at: string;
+  content: string;
+}
+
+export interface ExportedModule {
+  id: string;
+  tenant: string;
+  name: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  versions: ExportedVersion[];
+}
+
+/**
+ * The export's lines, all read from one snapshot: the export is the store as it was when it began,
+ * whatever is written while it streams. The snapshot is released when the lines end or are abandoned.
+ */
+export async function* exportLines(db: Db, options: { tenant?: string; modulesEstimate: number }, onModule?: (count: number) => void): AsyncGenerator<string> {
+  const snapshot = db.snapshot();
+  try {
+    const header = { format: EXPORT_FORMAT, version: FORMAT_VERSION, exported_at: new Date().toISOString(), tenant: options.tenant ?? null, modules_estimate: options.modulesEstimate };
+    yield `${JSON.stringify(header)}\n`;
+    let modules = 0;
+    for await (const [, value] of snapshot.entries(moduleRange())) {
+      const record = decodeRecord(value);
+      if (options.tenant !== undefined && record.tenant !== options.tenant) continue;
+      const exported = await exportModule(snapshot, record);
+      modules++;
+      onModule?.(modules);
+      yield `${JSON.stringify(exported)}\n`;
+    }
+    yield `${JSON.stringify({ format: EXPORT_END, modules })}\n`;
+  } finally {
+    await snapshot.close();
+  }
+}
+
+async function exportModule(db: DbReader, record: ModuleRecord): Promise<ExportedModule> {
+  const versions: ExportedVersion[] = [];
+  for await (const [, value] of db.entries(prefixRange(versionPrefix(record.id)))) {
+    const version = decodeVersion(value);
+    const bytes = await db.get(blobKey(version.sha256));
+    if (!bytes) {
+      throw wessError('CONTENT_CORRUPT', `content ${version.sha256} of module ${record.id} version ${version.version} is missing from the store`);
+    }
+    if (sha256Hex(bytes) !== version.sha256) {
+      throw wessError('CONTENT_CORRUPT', `content of module ${record.id} version ${version.version} no longer matches its sha256 ${version.sha256}`);
+    }
+    const { name, sha256, size, created_at } = version;
+    versions.push({ version: version.version, name, sha256, size, created_at, content: Buffer.from(bytes).toString('base64') });
+  }
+  const { id, tenant, name, version, created_at, updated_at } = record;
+  return { id, tenant, name, version, created_at, updated_at, versions };
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const name = z.string().min(1).max(200).refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+const versionNumber = z.number().int().min(1).max(MAX_VERSION);
+const time = z.iso.datetime();
+
+const exportedVersion = z
+  .object({
+    version: versionNumber,
+    name,
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters'),
+    size: z.number().int().min(0),
+    created_at: time,
+    content: z.string().regex(BASE64, 'must be standard base64'),
+  })
+  .strict();
+
+const exportedModule = z
+  .object({
+    id: z.string().refine((id) => isUuid(id) && uuidVersion(id) === 4, 'must be a UUID v4'),
+    tenant: z.string().regex(TENANT_FORMAT, 'must be a tenant name'),
+    name,
+    version: versionNumber,
+    created_at: time,
+    updated_at: time,
+    versions: z.array(exportedVersion).min(1, 'must hold at least the current version'),
+  })
+  .strict()
+  .refine((m) => m.versions.every((v, i) => i === 0 || v.version > (m.versions[i - 1] as ExportedVersion).version), 'versions must be in increasing order')
+  .refine((m) => m.versions[m.versions.length - 1]?.version === m.version, 'the last version must be the current one');
+
+export interface ImportDeps {
+  submit(msg: Extract<WriteMessage, { kind: 'import-module' }>): Promise<WriteResult['import-module']>;
+  /** True when a module with this id exists (it is skipped before any admission work). */
+  exists(id: string): Promise<boolean>;
+  /** Upload admission with this node's limits: throws the coded error an upload would get. */
+  admit(bytes: Uint8Array): Promise<ModuleContent>;
+  /** A longer line is refused without being held in memory. */
+  maxLineBytes: number;
+  onProgress?(done: number): void;
+}
+
+export interface LineFailure {
+  line: number;
+  id?: string;
+  code: string;
+  error: string;
+}
+
+export interface ImportSummary {
+  imported: number;
+  skipped: number;
+  /** The first MAX_FAILURES failures; `failed_count` has them all. */
+  failed: LineFailure[];
+  failed_count: number;
+}
+
+const MAX_FAILURES = 1000;
+/** Lines admitted at once: enough for the writer to group their commits, few enough to bound memory. */
+const CONCURRENCY = 8;
+/** ...and no more than this much of their text at once. */
+const IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Imports an export from `source`, line by line, never holding more than CONCURRENCY lines. A bad
+ * line is reported with its number and costs nothing else. A first line that is not an export
+ * header refuses the whole request (VALIDATION): it is not an export at all.
+ */
+export async function importLines(source: AsyncIterable<Uint8Array>, deps: ImportDeps): Promise<ImportSummary> {
+  const summary: ImportSummary = { imported: 0, skipped: 0, failed: [], failed_count: 0 };
+  const fail = (failure: LineFailure) => {
+    summary.failed_count++;
+    if (summary.failed.length < MAX_FAILURES) summary.failed.push(failure);
+  };
+  const inflight = new Set<Promise<void>>();
+  let inflightBytes = 0;
+  let header = false;
+  let ended = false;
+  let lastLine = 0;
+  for await (const { line, text } of splitLines(source, deps.maxLineBytes)) {
+    lastLine = line;
+    if (text === undefined) {
+      fail({ line, code: 'PAYLOAD_TOO_LARGE', error: `the line is over ${deps.maxLineBytes} bytes` });
+      continue;
+    }
+    if (text.trim() === '') continue;
+    if (!header) {
+      checkHeader(text);
+      header = true;
+      continue;
+    }
+    if (ended) {
+      fail({ line, code: 'VALIDATION', error: 'a line after the end-of-export line' });
+      continue;
+    }
+    if (isEndLine(text)) {
+      ended = true;
+      continue;
+    }
+    const size = text.length;
+    inflightBytes += size;
+    const task = importLine(line, text, deps, summary, fail).finally(() => {
+      inflight.delete(task);
+      inflightBytes -= size;
+    });
+    inflight.add(task);
+    while (inflight.size >= CONCURRENCY || (inflight.size > 0 && inflightBytes > IN_FLIGHT_BYTES)) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  if (!header) throw wessError('VALIDATION', 'body: empty; send a Wess export (NDJSON, starting with its header line)');
+  if (!ended) fail({ line: lastLine + 1, code: 'VALIDATION', error: 'the export ends without its end line: it was cut off; modules after the last line above were not imported' });
+  return summary;
+}
+
+function checkHeader(text: string): void {
+  let header: { format?: unknown; version?: unknown } | undefined;
+  try {
+    header = JSON.parse(text) as typeof header;
+  } catch {
+    header = undefined;
+  }
+  if (header?.format !== EXPORT_FORMAT) throw wessError('VALIDATION', `line 1: not a Wess export header (expected {"format":"${EXPORT_FORMAT}",...})`);
+  if (header.version !== FORMAT_VERSION) throw wessError('VALIDATION', `line 1: export format version ${String(header.version)}; this Wess reads version ${FORMAT_VERSION}`);
+}
+
+function isEndLine(text: string): boolean {
+  if (!text.includes(EXPORT_END)) return false;
+  try {
+    return (JSON.parse(text) as { format?: unknown } | null)?.format === EXPORT_END;
+  } catch {
+    return false;
+  }
+}
+
+/** One module line; every failure is reported against the line, never thrown. */
+async function importLine(line: number, text: string, deps: ImportDeps, summary: ImportSummary, fail: (f: LineFailure) => void): Promise<void> {
+  let id: string | undefined;
+  try {
+    const module = parseModule(text);
+    id = module.id;
+    if (await deps.exists(module.id)) {
+      summary.skipped++;
+      return;
+    }
+    const versions: ImportedVersion[] = [];
+    for (const version of module.versions) versions.push(await admitVersion(version, deps));
+    const { tenant, name, created_at, updated_at } = module;
+    const result = await deps.submit({ kind: 'import-module', id: module.id, tenant, name, created_at, updated_at, versions });
+    if (result.imported) summary.imported++;
+    else summary.skipped++;
+    deps.onProgress?.(summary.imported + summary.skipped);
+  } catch (err) {
+    const code = hasErrorCode(err) ? err.code : 'INTERNAL';
+    const error = hasErrorCode(err) && code !== 'INTERNAL' ? err.message : 'the module could not be imported; see the server log';
+    fail(id === undefined ? { line, code, error } : { line, id, code, error });
+  }
+}
+
+function parseModule(text: string): z.output<typeof exportedModule> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw wessError('VALIDATION', 'not valid JSON');
+  }
+  const parsed = exportedModule.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw wessError('VALIDATION', parsed.error.issues.map((issue) => `${issue.path.join('.') || 'line'}: ${issue.message}`).join('; '));
+}
+
+/** Checks a version's bytes against its declared size and sha256, then admits them like an upload. */
+async function admitVersion(version: ExportedVersion, deps: ImportDeps): Promise<ImportedVersion> {
+  const bytes = Buffer.from(version.content, 'base64');
+  const where = `version ${version.version}`;
+  const sha256 = sha256Hex(bytes);
+  if (sha256 !== version.sha256) throw wessError('VALIDATION', `${where}: content hashes to sha256 ${sha256}, not ${version.sha256} as the export says`);
+  if (bytes.length !== version.size) throw wessError('VALIDATION', `${where}: content is ${bytes.length} bytes, not ${version.size} as the export says`);
+  try {
+    const content = await deps.admit(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return { version: version.version, name: version.name, created_at: version.created_at, content };
+  } catch (err) {
+    if (hasErrorCode(err) && err.code !== 'INTERNAL') throw wessError(err.code, `${where}: ${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TEST_ADMIN_KEY, listen, makeKey, startApp, type TestApp } from '../helper.js';
+import { dump, seedModules } from '../store/transfer-helper.js';
+import { lines, wess } from './helper.js';
+
+describe('wess backup, restore, export and import as child processes against a real server', () => {
+  let source: TestApp;
+  let env: Record<string, string>;
+  let scratch: string;
+
+  before(async () => {
+    source = await startApp();
+    await seedModules(source.app, 40);
+    env = { WESS_URL: await listen(source.app), WESS_KEY: TEST_ADMIN_KEY };
+    scratch = await mkdtemp(join(tmpdir(), 'wess-cli-data-'));
+  });
+
+  after(async () => {
+    await source.close();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  test('backup → restore gives a data dir a server starts on with every module byte', async () => {
+    const out = join(scratch, 'all.wessbak');
+    const backup = await wess(['backup', '--out', out], { env });
+    assert.equal(backup.code, 0, backup.stderr);
+    assert.equal(backup.stderr, '', 'no progress bar on a non-TTY');
+    assert.match(backup.stdout, /^backup: \d+ entries .* written to .*all\.wessbak .*verified, synced\)\n$/);
+    assert.deepEqual((await readdir(scratch)).filter((n) => n.includes('tmp')), [], 'no temp file left');
+
+    const dir = join(scratch, 'restored');
+    const restore = await wess(['restore', out, '--data', dir]);
+    assert.equal(restore.code, 0, restore.stderr);
+    assert.match(restore.stdout, /^restore: \d+ entries verified .* restored into /);
+    const restored = await startApp({}, dir);
+    try {
+      assert.deepEqual(await dump(restored.app.services.db), await dump(source.app.services.db));
+    } finally {
+      await restored.close();
+    }
+
+    // Into the same (now full) directory: refused, exit 1, one line, nothing touched.
+    const again = await wess(['restore', out, '--data', dir]);
+    assert.equal(again.code, 1);
+    assert.match(lines(again.stderr)[0] ?? '', /^wess: .* is not empty/);
+
+    // A damaged archive: refused, and the target stays absent.
+    const damaged = join(scratch, 'damaged.wessbak');
+    const bytes = await readFile(out);
+    await writeFile(damaged, bytes.subarray(0, bytes.length - 100));
+    const bad = await wess(['restore', damaged, '--data', join(scratch, 'never')]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^wess: not a valid Wess backup/);
+    assert.equal(existsSync(join(scratch, 'never')), false);
+  });
+
+  test('an offline backup of the dir the server holds says to use --url', async () => {
+    const res = await wess(['backup', '--data', source.dataDir, '--out', join(scratch, 'offline.wessbak')]);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /in use by a running Wess server.*--url/);
+    assert.equal(existsSync(join(scratch, 'offline.wessbak')), false);
+  });
+
+  test('export → import into a second server; a re-run skips everything', async () => {
+    const out = join(scratch, 'acme.ndjson');
+    const exported = await wess(['export', '--out', out, '--tenant', 'acme'], { env });
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.equal(exported.stdout, `export: 20 modules written to ${out}\n`);
+
+    const target = await startApp();
+    try {
+      const targetEnv = { WESS_URL: await listen(target.app), WESS_KEY: TEST_ADMIN_KEY };
+      const imported = await wess(['import', out], { env: targetEnv });
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.equal(imported.stdout, 'import: 20 imported, 0 skipped (already there), 0 failed\n');
+      assert.equal(target.app.services.writer.moduleCount, 20);
+      const acme = [...(await dump(source.app.services.db, ['m!', 't!']))].filter(([key, hex]) => key.startsWith('t!acme!') || (key.startsWith('m!') && tenantOf(hex) === 'acme'));
+      assert.deepEqual(await dump(target.app.services.db, ['m!', 't!']), new Map(acme));
+
+      const again = await wess(['--json', 'import', out], { env: targetEnv });
+      assert.equal(again.code, 0);
+      assert.deepEqual(JSON.parse(again.stdout), { imported: 0, skipped: 20, failed: [], failed_count: 0 });
+    } finally {
+      await target.close();
+    }
+  });
+
+  test('a non-admin key is refused with the server\'s code and writes no file', async () => {
+    const { key } = await makeKey(source.app, { name: 'dev', role: 'developer' });
+    const res = await wess(['export', '--out', join(scratch, 'x.ndjson')], { env: { ...env, WESS_KEY: key } });
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /^wess: FORBIDDEN: a developer key may not do store\.export \(HTTP 403\)\n$/);
+    assert.equal(existsSync(join(scratch, 'x.ndjson')), false);
+  });
+});
+
+function tenantOf(hex: string): string {
+  return (JSON.parse(Buffer.from(hex, 'hex').toString()) as { tenant: string }).tenant;
+}

@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { v4 as uuidv4 } from 'uuid';
+import { admitModule } from '../../src/modules/admission.js';
+import { readArchive } from '../../src/store/backup.js';
+import { authHeaders, listen, makeKey, noKey, startApp, upload, type TestApp } from '../helper.js';
+import { constModule, dump, paddedModule, seedModules } from '../store/transfer-helper.js';
+
+let t: TestApp;
+
+before(async () => {
+  t = await startApp();
+});
+
+after(() => t.close());
+
+test('the admin routes answer 403 to developer and runner keys, 401 without a key', async () => {
+  await upload(t.app, 'add');
+  for (const role of ['developer', 'runner']) {
+    const { key } = await makeKey(t.app, { name: role, role });
+    const headers = { authorization: `Bearer ${key}` };
+    for (const [method, url] of [['GET', '/admin/backup'], ['GET', '/admin/export'], ['POST', '/admin/import']] as const) {
+      const res = await t.app.inject({ method, url, headers: { ...headers, 'content-type': 'application/x-ndjson' }, payload: method === 'POST' ? '{}' : undefined });
+      assert.equal(res.statusCode, 403, `${role} ${method} ${url}`);
+      assert.equal(res.json().error.code, 'FORBIDDEN');
+    }
+  }
+  const res = await t.app.inject({ method: 'GET', url: '/admin/backup', headers: noKey() });
+  assert.equal(res.statusCode, 401);
+});
+
+/** Every module in `entries` is whole: its tenant index, each version, each version's reference and blob; no blob is orphaned. */
+function checkConsistent(entries: Map<string, string>): number {
+  let modules = 0;
+  for (const [key, hex] of entries) {
+    if (!key.startsWith('m!')) continue;
+    modules++;
+    const record = JSON.parse(Buffer.from(hex, 'hex').toString()) as { id: string; tenant: string; version: number };
+    assert.ok(entries.has(`t!${record.tenant}!${record.id}`), `tenant index of ${record.id}`);
+    for (let v = 1; v <= record.version; v++) {
+      const versionHex = entries.get(`v!${record.id}!${String(v).padStart(10, '0')}`);
+      assert.ok(versionHex, `version ${v} of ${record.id}`);
+      const { sha256 } = JSON.parse(Buffer.from(versionHex, 'hex').toString()) as { sha256: string };
+      assert.ok(entries.has(`r!${sha256}!${record.id}!${String(v).padStart(10, '0')}`), `reference of ${record.id} v${v}`);
+      assert.ok(entries.has(`b!${sha256}`), `blob of ${record.id} v${v}`);
+    }
+  }
+  for (const key of entries.keys()) {
+    if (!key.startsWith('b!')) continue;
+    const prefix = `r!${key.slice(2)}!`;
+    assert.ok([...entries.keys()].some((k) => k.startsWith(prefix)), `blob ${key} has a reference`);
+  }
+  return modules;
+}
+
+test('a backup taken while writes land is one consistent snapshot', async () => {
+  const app = await startApp();
+  try {
+    const { writer, runner } = app.app.services;
+    const admit = (bytes: Uint8Array) => admitModule(bytes, runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16 });
+    // ~10 MB of incompressible blobs, so the stream stalls on backpressure while the writes below land.
+    const big: string[] = [];
+    for (let i = 0; i < 160; i++) {
+      const id = uuidv4();
+      big.push(id);
+      await writer.submit({ kind: 'create-module', id, tenant: 'default', name: `big${i}`, content: await admit(paddedModule(i, 64 * 1024)) });
+    }
+    await seedModules(app.app, 50);
+    const before = await dump(app.app.services.db);
+
+    const base = await listen(app.app);
+    const res = await fetch(`${base}/admin/backup`, { headers: authHeaders() });
+    assert.equal(res.status, 200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const chunks: Uint8Array[] = [];
+    const first = await reader.read();
+    assert.ok(first.value, 'the archive has started');
+    chunks.push(first.value);
+
+    // While the server is mid-archive: delete, update and create modules, each durable before the next step.
+    for (const id of big.slice(0, 40)) await writer.submit({ kind: 'delete-module', id });
+    for (const id of big.slice(40, 80)) await writer.submit({ kind: 'update-module', id, content: await admit(paddedModule(7, 1024)) });
+    for (let i = 0; i < 40; i++) await writer.submit({ kind: 'create-module', id: uuidv4(), tenant: 'acme', name: `new${i}`, content: await admit(constModule(5000 + i)) });
+    const finished = app.logs.some((line) => line.msg === 'request' && line.url === '/admin/backup');
+    assert.equal(finished, false, 'the backup response was still streaming while the writes landed');
+
+    for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value);
+    const entries = new Map<string, string>();
+    await readArchive(chunks, {
+      onBatch: async (ops) => {
+        for (const op of ops) if (op.type === 'put') entries.set(op.key, Buffer.from(op.value).toString('hex'));
+      },
+    });
+    assert.equal(checkConsistent(entries), 210);
+    const archived = new Map([...entries].filter(([key]) => /^[mvbrt]!/.test(key)));
+    assert.deepEqual(archived, before, 'exactly the state when the backup began');
+  } finally {
+    await app.close();
+  }
+});
+
+test('an export taken while writes land is the store as it was when the export began', async () => {
+  const app = await startApp();
+  try {
+    const { writer, runner } = app.app.services;
+    const admit = (bytes: Uint8Array) => admitModule(bytes, runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16 });
+    // Base64 of ~10 MB of blobs, so the stream stalls on backpressure while the writes below land.
+    const big: string[] = [];
+    for (let i = 0; i < 160; i++) {
+      const id = uuidv4();
+      big.push(id);
+      await writer.submit({ kind: 'create-module', id, tenant: 'default', name: `big${i}`, content: await admit(paddedModule(i, 64 * 1024)) });
+    }
+    const base = await listen(app.app);
+    const res = await fetch(`${base}/admin/export`, { headers: authHeaders() });
+    assert.equal(res.status, 200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const chunks: Uint8Array[] = [];
+    const first = await reader.read();
+    assert.ok(first.value, 'the export has started');
+    chunks.push(first.value);
+
+    const created: string[] = [];
+    for (const id of big.slice(0, 40)) await writer.submit({ kind: 'delete-module', id });
+    for (const id of big.slice(40, 80)) await writer.submit({ kind: 'update-module', id, content: await admit(paddedModule(7, 1024)) });
+    for (let i = 0; i < 40; i++) {
+      const id = uuidv4();
+      created.push(id);
+      await writer.submit({ kind: 'create-module', id, tenant: 'acme', name: `new${i}`, content: await admit(constModule(6000 + i)) });
+    }
+    const finished = app.logs.some((line) => line.msg === 'request' && line.url === '/admin/export');
+    assert.equal(finished, false, 'the export was still streaming while the writes landed');
+
+    for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value);
+    const lines = Buffer.concat(chunks).toString('utf8').trim().split('\n').map((line) => JSON.parse(line) as { id?: string; version?: number; modules?: number });
+    const modules = lines.slice(1, -1);
+    assert.deepEqual(modules.map((m) => m.id).sort(), [...big].sort(), 'every module of the moment the export began, deleted ones included, and none created after');
+    assert.ok(modules.every((m) => m.version === 1), 'no version written after the export began');
+    assert.equal(lines.at(-1)?.modules, 160);
+  } finally {
+    await app.close();
+  }
+});
