@@ -1,5 +1,6 @@
-import { InvalidArgumentError } from 'commander';
-import type { CliContext } from './context.js';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { CliContext, CliDeps } from './context.js';
+import type { Column } from './output.js';
 
 /** A paginated list as the server answers it. */
 export interface Page<T> {
@@ -25,4 +26,33 @@ export async function listPages<T>(ctx: CliContext, path: string, query: Record<
     cursor = page.next_cursor;
   }
   return { items, next_cursor: cursor };
+}
+
+/** What an `ls` command lists: `noun` ("modules"), the route, the table's columns. */
+export interface ListSpec<T> {
+  noun: string;
+  path: string;
+  columns: Column<T>[];
+  description: string;
+}
+
+/** Adds `<parent> ls [--limit N] [--cursor C] [--all] [--tenant T]`: a table, or the server's page with --json. */
+export function addListCommand<T>(parent: Command, deps: CliDeps, spec: ListSpec<T>): void {
+  parent
+    .command('ls')
+    .description(spec.description)
+    .option('--limit <n>', `${spec.noun} per page (1-100)`, pageLimit)
+    .option('--cursor <cursor>', 'start after this cursor (from a previous page)')
+    .option('--all', `follow next_cursor and list every one of the ${spec.noun}`)
+    .option('--tenant <tenant>', `one tenant's ${spec.noun} (admin keys only)`)
+    .action(
+      deps.action(async (ctx, command) => {
+        const opts = command.opts<{ limit?: number; cursor?: string; all?: boolean; tenant?: string }>();
+        const page = await listPages<T>(ctx, spec.path, { limit: opts.limit, cursor: opts.cursor, tenant: opts.tenant }, opts.all === true);
+        ctx.out.emit(page, () => {
+          ctx.out.table(page.items, spec.columns, `(no ${spec.noun})`);
+          if (page.next_cursor !== null) ctx.out.line(`(more: --cursor ${page.next_cursor}, or --all)`);
+        });
+      }),
+    );
 }

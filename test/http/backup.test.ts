@@ -53,18 +53,32 @@ function checkConsistent(entries: Map<string, string>): number {
   return modules;
 }
 
+/** Admits bytes as an upload would, for writer messages sent straight to the test app's writer. */
+function admitter(app: TestApp): (bytes: Uint8Array) => ReturnType<typeof admitModule> {
+  return (bytes) => admitModule(bytes, app.app.services.runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16 });
+}
+
+/**
+ * 160 modules with ~10 MB of incompressible blobs in all, so that a backup or export stream stalls
+ * on backpressure while a test's writes land. Their ids, in creation order.
+ */
+async function seedBigModules(app: TestApp): Promise<string[]> {
+  const admit = admitter(app);
+  const ids: string[] = [];
+  for (let i = 0; i < 160; i++) {
+    const id = uuidv4();
+    ids.push(id);
+    await app.app.services.writer.submit({ kind: 'create-module', id, tenant: 'default', name: `big${i}`, content: await admit(paddedModule(i, 64 * 1024)) });
+  }
+  return ids;
+}
+
 test('a backup taken while writes land is one consistent snapshot', async () => {
   const app = await startApp();
   try {
-    const { writer, runner } = app.app.services;
-    const admit = (bytes: Uint8Array) => admitModule(bytes, runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16 });
-    // ~10 MB of incompressible blobs, so the stream stalls on backpressure while the writes below land.
-    const big: string[] = [];
-    for (let i = 0; i < 160; i++) {
-      const id = uuidv4();
-      big.push(id);
-      await writer.submit({ kind: 'create-module', id, tenant: 'default', name: `big${i}`, content: await admit(paddedModule(i, 64 * 1024)) });
-    }
+    const { writer } = app.app.services;
+    const admit = admitter(app);
+    const big = await seedBigModules(app);
     await seedModules(app.app, 50);
     const before = await dump(app.app.services.db);
 
@@ -102,15 +116,9 @@ test('a backup taken while writes land is one consistent snapshot', async () => 
 test('an export taken while writes land is the store as it was when the export began', async () => {
   const app = await startApp();
   try {
-    const { writer, runner } = app.app.services;
-    const admit = (bytes: Uint8Array) => admitModule(bytes, runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16 });
-    // Base64 of ~10 MB of blobs, so the stream stalls on backpressure while the writes below land.
-    const big: string[] = [];
-    for (let i = 0; i < 160; i++) {
-      const id = uuidv4();
-      big.push(id);
-      await writer.submit({ kind: 'create-module', id, tenant: 'default', name: `big${i}`, content: await admit(paddedModule(i, 64 * 1024)) });
-    }
+    const { writer } = app.app.services;
+    const admit = admitter(app);
+    const big = await seedBigModules(app);
     const base = await listen(app.app);
     const res = await fetch(`${base}/admin/export`, { headers: authHeaders() });
     assert.equal(res.status, 200);

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import type { CliDeps } from '../context.js';
 import { show, type Column } from '../output.js';
-import { listPages, pageLimit } from '../pages.js';
+import { addListCommand } from '../pages.js';
 
 /** A key as the server shows it (never its hash; the secret only in the answer to create). */
 interface KeyView {
@@ -74,23 +74,7 @@ export function registerKeyCommands(program: Command, deps: CliDeps): void {
       }),
     );
 
-  keys
-    .command('ls')
-    .description('list keys (admin: all, or --tenant; developer: its tenant)')
-    .option('--limit <n>', 'keys per page (1-100)', pageLimit)
-    .option('--cursor <cursor>', 'start after this cursor (from a previous page)')
-    .option('--all', 'follow next_cursor and list every key')
-    .option('--tenant <tenant>', "one tenant's keys (admin keys only)")
-    .action(
-      deps.action(async (ctx, command) => {
-        const opts = command.opts<{ limit?: number; cursor?: string; all?: boolean; tenant?: string }>();
-        const page = await listPages<KeyView>(ctx, '/keys', { limit: opts.limit, cursor: opts.cursor, tenant: opts.tenant }, opts.all === true);
-        ctx.out.emit(page, () => {
-          ctx.out.table(page.items, KEY_COLUMNS, '(no keys)');
-          if (page.next_cursor !== null) ctx.out.line(`(more: --cursor ${page.next_cursor}, or --all)`);
-        });
-      }),
-    );
+  addListCommand(keys, deps, { noun: 'keys', path: '/keys', columns: KEY_COLUMNS, description: 'list keys (admin: all, or --tenant; developer: its tenant)' });
 
   keys
     .command('revoke <id>')

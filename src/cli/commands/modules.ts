@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { CliContext, CliDeps } from '../context.js';
 import { EXIT, cliError } from '../errors.js';
 import { bytes, show, type Column } from '../output.js';
-import { listPages, pageLimit } from '../pages.js';
+import { addListCommand } from '../pages.js';
 
 /** A module as the server shows it (the fields the CLI prints). */
 export interface ModuleView {
@@ -91,23 +91,7 @@ export function registerModuleCommands(program: Command, deps: CliDeps): void {
       }),
     );
 
-  modules
-    .command('ls')
-    .description('list modules')
-    .option('--limit <n>', 'modules per page (1-100)', pageLimit)
-    .option('--cursor <cursor>', 'start after this cursor (from a previous page)')
-    .option('--all', 'follow next_cursor and list every module')
-    .option('--tenant <tenant>', "list one tenant's modules (admin keys only)")
-    .action(
-      deps.action(async (ctx, command) => {
-        const opts = command.opts<{ limit?: number; cursor?: string; all?: boolean; tenant?: string }>();
-        const page = await listPages<ModuleView>(ctx, '/modules', { limit: opts.limit, cursor: opts.cursor, tenant: opts.tenant }, opts.all === true);
-        ctx.out.emit(page, () => {
-          ctx.out.table(page.items, MODULE_COLUMNS, '(no modules)');
-          if (page.next_cursor !== null) ctx.out.line(`(more: --cursor ${page.next_cursor}, or --all)`);
-        });
-      }),
-    );
+  addListCommand(modules, deps, { noun: 'modules', path: '/modules', columns: MODULE_COLUMNS, description: 'list modules' });
 
   modules
     .command('get <id>')
