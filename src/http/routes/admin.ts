@@ -1,0 +1,128 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { authorize, limitsFor } from '../../auth/policy.js';
+import { wessError } from '../../errors.js';
+import { admitModule } from '../../modules/admission.js';
+import { backupStream } from '../../store/backup.js';
+import { prefixRange, tenantModulePrefix } from '../../store/keys.js';
+import { exportLines, importLines } from '../../store/transfer.js';
+import { describeRoute } from '../openapi.js';
+import { parseWith, tenant } from '../schemas.js';
+import type { Services } from '../services.js';
+
+export const NDJSON = 'application/x-ndjson';
+/** One module line of an import, all its versions in base64: past this it is refused, not buffered. */
+const MAX_IMPORT_LINE = 256 * 1024 * 1024;
+
+const exportQuery = z.object({ tenant: tenant.optional() }).strict();
+
+const importSummary = z.object({
+  imported: z.number().int().meta({ description: 'Modules written, each with all its versions, in one durable batch' }),
+  skipped: z.number().int().meta({ description: 'Modules whose id already exists here (a re-run imports nothing twice)' }),
+  failed: z
+    .array(z.object({ line: z.number().int(), id: z.string().optional(), code: z.string(), error: z.string() }))
+    .meta({ description: 'Lines that were not imported and why (the first 1,000)' }),
+  failed_count: z.number().int(),
+});
+
+/** GET /admin/backup, GET /admin/export, POST /admin/import. */
+export function adminRoutes(app: FastifyInstance, services: Services): void {
+  // Encapsulated, so that only the import route takes NDJSON, as a stream (no body limit: it is never held whole).
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(NDJSON, (_request, payload, done) => done(null, payload));
+    registerBackup(scope, services);
+    registerExport(scope, services);
+    registerImport(scope, services);
+  });
+}
+
+function registerBackup(app: FastifyInstance, services: Services): void {
+  app.get(
+    '/admin/backup',
+    describeRoute({
+      summary: 'Stream a consistent backup of the whole database (admin)',
+      description:
+        'Every key and value, read from one LevelDB snapshot while the server keeps serving, as a gzip archive ending with an entry count and a sha256; `wess restore` verifies both.',
+      tags: ['admin'],
+      responses: { 200: { description: 'The archive', contentType: 'application/gzip', body: { type: 'string', format: 'binary' } } },
+      errors: ['FORBIDDEN'],
+    }),
+    async (request, reply) => {
+      authorize(request.principal, 'store.backup');
+      request.audit = { action: 'store.backup', target: null };
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      return reply
+        .type('application/gzip')
+        .header('cache-control', 'no-store')
+        .header('content-disposition', `attachment; filename="wess-${stamp}.wessbak"`)
+        .send(logFailure(backupStream(services.db), request, 'backup'));
+    },
+  );
+}
+
+function registerExport(app: FastifyInstance, services: Services): void {
+  app.get(
+    '/admin/export',
+    describeRoute({
+      summary: 'Export modules with their whole history as NDJSON (admin)',
+      description: 'A header line, one line per module (metadata and every version with base64 content and sha256), then an end line. `?tenant=` exports one tenant.',
+      tags: ['admin'],
+      query: exportQuery,
+      fields: { tenant: 'Only this tenant\'s modules' },
+      responses: { 200: { description: 'The export', contentType: NDJSON, body: { type: 'string' } } },
+      errors: ['VALIDATION', 'FORBIDDEN'],
+    }),
+    async (request, reply) => {
+      authorize(request.principal, 'store.export');
+      const query = parseWith(exportQuery, request.query, 'query');
+      request.audit = { action: 'store.export', target: query.tenant ?? null, details: { tenant: query.tenant ?? null } };
+      const modulesEstimate = query.tenant === undefined ? services.writer.moduleCount : await countKeys(services, tenantModulePrefix(query.tenant));
+      const lines = exportLines(services.db, { tenant: query.tenant, modulesEstimate });
+      return reply.type(NDJSON).header('cache-control', 'no-store').send(logFailure(Readable.from(lines), request, 'export'));
+    },
+  );
+}
+
+function registerImport(app: FastifyInstance, services: Services): void {
+  app.post(
+    '/admin/import',
+    describeRoute({
+      summary: 'Import an NDJSON export (admin)',
+      description:
+        "Streams the body line by line. Each version's sha256 is checked and its content admitted as an upload would be (this node's limits apply); ids, versions, names, tenants and times are kept. A module whose id exists is skipped; a bad line is reported and costs nothing else.",
+      tags: ['admin'],
+      body: { [NDJSON]: { type: 'string', description: 'A Wess export' } },
+      responses: { 200: { description: 'What was imported, skipped and refused', body: importSummary } },
+      errors: ['VALIDATION', 'FORBIDDEN'],
+    }),
+    async (request) => {
+      const principal = authorize(request.principal, 'store.import');
+      request.audit = { action: 'store.import', target: null };
+      if (!(request.body instanceof Readable)) {
+        throw wessError('UNSUPPORTED_MEDIA_TYPE', `send the export as ${NDJSON} (e.g. curl --data-binary @export.ndjson -H 'content-type: ${NDJSON}')`);
+      }
+      const limits = limitsFor(services.config, principal);
+      const summary = await importLines(request.body, {
+        submit: (msg) => services.writer.submit(msg),
+        exists: async (id) => (await services.reader.getModule(id)) !== undefined,
+        admit: (bytes) => admitModule(bytes, services.runner, { maxModuleSize: limits.maxModuleSize, maxMemoryPages: limits.maxMemoryPages, tier: limits.tier }),
+        maxLineBytes: MAX_IMPORT_LINE,
+      });
+      request.audit.details = { imported: summary.imported, skipped: summary.skipped, failed: summary.failed_count };
+      return summary;
+    },
+  );
+}
+
+async function countKeys(services: Services, prefix: string): Promise<number> {
+  let count = 0;
+  for await (const _key of services.db.keys(prefixRange(prefix))) count++;
+  return count;
+}
+
+/** A stream that fails half-way can only be cut off (the status is sent); the log says why. */
+function logFailure(stream: Readable, request: FastifyRequest, what: string): Readable {
+  stream.once('error', (err) => request.log.error({ err }, `${what} stream failed; the client got a cut-off ${what}`));
+  return stream;
+}
