@@ -1,7 +1,7 @@
 // `npm test`: the node:test suites (unit, HTTP, conformance) and then the cucumber features,
 // with one closing line that counts both: "N passed, N failed, N skipped".
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,11 +19,17 @@ function run(command, args, { capture = false } = {}) {
   });
 }
 
+// Only *.test.js files: given the folder, node --test would also run every helper module in it
+// and count each as a passing test.
+const files = readdirSync('dist/test', { recursive: true })
+  .filter((file) => file.endsWith('.test.js'))
+  .sort()
+  .map((file) => join('dist/test', file));
 const unit = await run(process.execPath, [
   '--test',
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=tap', `--test-reporter-destination=${tap}`,
-  'dist/test/',
+  ...files,
 ]);
 const report = readFileSync(tap, 'utf8');
 const count = (name) => Number(report.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
