@@ -1,21 +1,170 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { write, writeSync } from 'node:fs';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
 /** Paths never written to a log, whatever the level. */
 export const REDACT_PATHS = ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization'];
 
+let lastMs = -1;
+let lastTime = '';
+
+/**
+ * pino's isoTime, memoised per millisecond: the same `,"time":"…"` text, but a busy server writes
+ * several lines per ms and `new Date().toISOString()` was ~1.5% of the main thread on warm /run.
+ */
+export function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
 /** The pino options every Wess logger uses: JSON lines, ISO time, secrets redacted. */
 export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
     base: { service: 'wess' },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTime,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
   };
 }
 
-/** A standalone logger (the CLI and tests); the app uses Fastify's, built from the same options. */
+/** stdout's one writer, shared by every logger: one queue keeps their lines in order. */
+let stdout: LineWriter | undefined;
+
+/** A logger writing JSON lines to stdout (main.ts, and tests that need a logger but not its output). */
 export function createLogger(level: string): Logger {
-  return pino(loggerOptions(level));
+  stdout ??= new LineWriter(1);
+  return pino(loggerOptions(level), stdout);
+}
+
+/** A full fd (a pipe whose reader lags) is retried after this many ms, as sonic-boom does. */
+const RETRY_MS = 100;
+/**
+ * Lines wait at most this long to be written, so a busy server writes ~100 chunks a second instead of
+ * one per event-loop turn: each fs.write costs the main thread a few µs (writeBuffer was ~3% of it).
+ */
+const BATCH_MS = 10;
+/**
+ * Queued characters past which new lines are dropped (and counted) rather than held: a stdout that
+ * stopped draining (a stuck pipe reader) must not grow the server's memory without bound.
+ */
+const MAX_QUEUED = 16 * 1024 * 1024;
+
+/**
+ * pino's destination: lines queue in memory and go out joined, one async fs.write per BATCH_MS at most.
+ * pino's default (sonic-boom, async) runs Buffer.byteLength over its whole pending buffer (up to 16 KiB)
+ * for every line; on warm /run, with one access line per request, sonic-boom was ~6% of the main thread
+ * and this ~1% (CPU profiles, issue 6). Like pino's async default: lines still queued when the process
+ * exits are written synchronously then; a closed pipe (EPIPE) stops logging; a SIGKILL loses the queue.
+ */
+export class LineWriter implements DestinationStream {
+  #lines: string[] = [];
+  #queued = 0;
+  #dropped = 0;
+  /** Bytes handed to fs.write and not yet confirmed (a partial write keeps the rest here). */
+  #writing: Buffer | undefined;
+  #scheduled = false;
+  #inFlight = false;
+  #dead = false;
+  #waiters: Array<() => void> = [];
+
+  constructor(private readonly fd: number) {
+    process.once('exit', () => this.flushSync());
+  }
+
+  write(line: string): boolean {
+    if (this.#dead) return true;
+    if (this.#queued + line.length > MAX_QUEUED) {
+      this.#dropped++;
+      return true;
+    }
+    this.#queued += line.length;
+    this.#lines.push(line);
+    this.#schedule();
+    return true;
+  }
+
+  /** Calls `done` once everything queued so far is written (pino's logger.flush()). */
+  flush(done?: (err?: Error) => void): void {
+    if (done === undefined) return;
+    if (this.#writing === undefined && this.#lines.length === 0) return done();
+    this.#waiters.push(done);
+    // Now rather than after the batching timer: that timer is unref'd, and a caller waiting on a
+    // flush (with nothing else to do) must not see its process exit first. The write itself holds it.
+    this.#next();
+  }
+
+  /** Writes the queued lines now, blocking (process exit). A write in flight is left to finish. */
+  flushSync(): void {
+    if (this.#dead || this.#lines.length === 0) return;
+    const data = Buffer.from(this.#take());
+    try {
+      for (let at = 0; at < data.length; ) at += writeSync(this.fd, data, at);
+    } catch {
+      // Exiting: nowhere left to report a failed log write.
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#writing !== undefined) return;
+    this.#scheduled = true;
+    // Unref'd: a pending log line never keeps the process alive; 'exit' writes what is left.
+    setTimeout(() => {
+      this.#scheduled = false;
+      this.#next();
+    }, BATCH_MS).unref();
+  }
+
+  #next(): void {
+    // One fs.write at a time: a timer or a flush arriving meanwhile is picked up by its callback.
+    if (this.#inFlight) return;
+    if (this.#writing === undefined) {
+      if (this.#lines.length === 0 || this.#dead) return this.#drained();
+      this.#writing = Buffer.from(this.#take());
+    }
+    const chunk = this.#writing;
+    this.#inFlight = true;
+    write(this.fd, chunk, 0, chunk.length, null, (err, written) => {
+      this.#inFlight = false;
+      if (err) return this.#failed(err as NodeJS.ErrnoException);
+      this.#writing = written < chunk.length ? chunk.subarray(written) : undefined;
+      // A partial write, or lines someone is waiting on: go on now; otherwise batch again.
+      if (this.#writing !== undefined || (this.#lines.length > 0 && this.#waiters.length > 0)) this.#next();
+      else if (this.#lines.length > 0) this.#schedule();
+      else this.#drained();
+    });
+  }
+
+  /** Everything queued, as one string, with a line saying how many were dropped since the last take. */
+  #take(): string {
+    const text = this.#lines.join('');
+    this.#lines = [];
+    this.#queued = 0;
+    if (this.#dropped === 0) return text;
+    const note = JSON.stringify({ level: 40, time: new Date().toISOString(), service: 'wess', dropped: this.#dropped, msg: 'log lines dropped: stdout was not draining' });
+    this.#dropped = 0;
+    return `${text}${note}\n`;
+  }
+
+  #failed(err: NodeJS.ErrnoException): void {
+    if (err.code === 'EAGAIN' || err.code === 'EBUSY') {
+      setTimeout(() => this.#next(), RETRY_MS).unref();
+      return;
+    }
+    // EPIPE (the reader is gone) and anything else: stop logging rather than crash the server over it.
+    this.#dead = true;
+    this.#writing = undefined;
+    this.#lines = [];
+    this.#drained();
+  }
+
+  #drained(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const done of waiters) done();
+  }
 }

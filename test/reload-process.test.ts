@@ -80,6 +80,8 @@ describe('SIGHUP on the wess process', { timeout: 60_000 }, () => {
     try {
       // Nothing counted against the admin key yet: /health is not rate limited.
       assert.equal((await fetch(`${proc.base}/health`)).status, 200);
+      // Log lines are written in batches: this request's line must be out before the mark below.
+      await proc.nextLine((l) => l.msg === 'request' && l.url === '/health', 0);
 
       await writeFile(file, '[server]\nworkers = 4\n[runner]\ntimeout = 1500\n[rate_limit]\nmax = 2\n[log]\nlevel = "warn"\n');
       let mark = proc.lines.length;
