@@ -1,4 +1,48 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration, type LabelValues } from 'prom-client';
+
+/**
+ * The per-request front of a labelled counter. prom-client hashes and validates the label object on
+ * every inc() (and a labels() child does the same per call); a front keeps a plain sum per series,
+ * found by a string key the caller builds, and adds the sums to the counter whenever the counter is
+ * collected (a scrape, or get()), so readers see the same values. A series is created in the counter
+ * on its first add, as an inc() would. Measured: ~0.5 µs per labelled inc, 5-6 per /run (issue 6).
+ */
+export class CounterFront<L extends string> {
+  readonly #sums = new Map<string, { labels: LabelValues<L>; amount: number }>();
+
+  constructor(private readonly counter: Counter<L>) {}
+
+  /** Adds `amount` to the series `labels`; `key` must name exactly that label set. */
+  add(key: string, labels: LabelValues<L>, amount = 1): void {
+    // What inc() refuses (a negative or non-finite amount) goes to it directly, to fail as it did.
+    if (!(amount >= 0 && amount < Infinity)) return this.counter.inc(labels, amount);
+    const sum = this.#sums.get(key);
+    if (sum) {
+      sum.amount += amount;
+      return;
+    }
+    this.counter.inc(labels, amount);
+    this.#sums.set(key, { labels, amount: 0 });
+  }
+
+  /** Hands the pending sums to the counter. */
+  flush(): void {
+    for (const sum of this.#sums.values()) {
+      if (sum.amount === 0) continue;
+      const amount = sum.amount;
+      sum.amount = 0;
+      this.counter.inc(sum.labels, amount);
+    }
+  }
+}
+
+/** A counter and its front; the counter flushes the front whenever it is collected. */
+function frontedCounter<L extends string>(config: CounterConfiguration<L>): { counter: Counter<L>; front: CounterFront<L> } {
+  const holder: { front?: CounterFront<L> } = {};
+  const counter = new Counter<L>({ ...config, collect: () => holder.front?.flush() });
+  holder.front = new CounterFront(counter);
+  return { counter, front: holder.front };
+}
 
 /**
  * Every metric Wess exports, on a registry of its own (never prom-client's global one), so that
@@ -9,14 +53,35 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const requests = frontedCounter({
+    name: 'wess_requests_total',
+    help: 'HTTP requests answered, by route pattern, method and status code.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers,
+  });
+  const tierRuns = frontedCounter({
+    name: 'wess_tier_runs_total',
+    help: 'Run requests answered, by the key tier that made them and outcome (ok, error).',
+    labelNames: ['tier', 'outcome'] as const,
+    registers,
+  });
+  const tierCpuSeconds = frontedCounter({
+    name: 'wess_tier_cpu_seconds_total',
+    help: 'Guest execution time on workers, by key tier.',
+    labelNames: ['tier'] as const,
+    registers,
+  });
+  const tierBytes = frontedCounter({
+    name: 'wess_tier_bytes_total',
+    help: 'Request and response body bytes, by key tier and direction (in, out).',
+    labelNames: ['tier', 'direction'] as const,
+    registers,
+  });
   return {
     registry,
-    requests: new Counter({
-      name: 'wess_requests_total',
-      help: 'HTTP requests answered, by route pattern, method and status code.',
-      labelNames: ['route', 'method', 'status'] as const,
-      registers,
-    }),
+    requests: requests.counter,
+    /** Per-request adds to wess_requests_total (see CounterFront). */
+    requestsFront: requests.front,
     errors: new Counter({
       name: 'wess_errors_total',
       help: 'Error responses, by error code.',
@@ -137,24 +202,12 @@ export function createMetrics() {
       labelNames: ['tier', 'quota'] as const,
       registers,
     }),
-    tierRuns: new Counter({
-      name: 'wess_tier_runs_total',
-      help: 'Run requests answered, by the key tier that made them and outcome (ok, error).',
-      labelNames: ['tier', 'outcome'] as const,
-      registers,
-    }),
-    tierCpuSeconds: new Counter({
-      name: 'wess_tier_cpu_seconds_total',
-      help: 'Guest execution time on workers, by key tier.',
-      labelNames: ['tier'] as const,
-      registers,
-    }),
-    tierBytes: new Counter({
-      name: 'wess_tier_bytes_total',
-      help: 'Request and response body bytes, by key tier and direction (in, out).',
-      labelNames: ['tier', 'direction'] as const,
-      registers,
-    }),
+    tierRuns: tierRuns.counter,
+    tierRunsFront: tierRuns.front,
+    tierCpuSeconds: tierCpuSeconds.counter,
+    tierCpuSecondsFront: tierCpuSeconds.front,
+    tierBytes: tierBytes.counter,
+    tierBytesFront: tierBytes.front,
     auditWriteFailures: new Counter({
       name: 'wess_audit_write_failures_total',
       help: 'Audit entries that could not be written (each is also logged at error).',

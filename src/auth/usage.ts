@@ -21,9 +21,22 @@ interface Entry {
   dirty: boolean;
 }
 
-/** Today in UTC, as usage records name days. */
-function utcDay(now = new Date()): string {
-  return now.toISOString().slice(0, 10);
+/** The day utcDay() last computed and the ms at which it ends (the next UTC midnight). */
+let cachedDay = '';
+let cachedDayEnds = 0;
+
+/**
+ * Today in UTC, as usage records name days. Memoised until the next midnight: it runs up to three
+ * times per /run request, and `new Date().toISOString()` each time was ~1.6 µs (bench, issue 6).
+ */
+function utcDay(): string {
+  const now = Date.now();
+  if (now >= cachedDayEnds || now < cachedDayEnds - 86_400_000) {
+    const date = new Date(now);
+    cachedDay = date.toISOString().slice(0, 10);
+    cachedDayEnds = Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate() + 1);
+  }
+  return cachedDay;
 }
 
 /** Seconds until the next UTC midnight, when runs_today starts again. */
@@ -71,10 +84,19 @@ export class UsageTracker {
   /**
    * Counts one run against the key's daily quota, or throws QUOTA_EXCEEDED (with the seconds until
    * the quota resets) when the key has used `runsPerDay` today. Counted when admitted, so concurrent
-   * runs cannot overshoot the quota.
+   * runs cannot overshoot the quota. Synchronous (returns undefined, may throw) once the key's
+   * counters are loaded, which is every run but a key's first: no promise on the hot path.
    */
-  async admitRun(keyId: string, runsPerDay: number | undefined, tier: string | null, metrics: Metrics): Promise<void> {
-    const entry = await this.#entry(keyId);
+  admitRun(keyId: string, runsPerDay: number | undefined, tier: string | null, metrics: Metrics): Promise<void> | undefined {
+    const loaded = this.#entries.get(keyId);
+    if (loaded) {
+      this.#admit(loaded, runsPerDay, tier, metrics);
+      return undefined;
+    }
+    return this.#entry(keyId).then((entry) => this.#admit(entry, runsPerDay, tier, metrics));
+  }
+
+  #admit(entry: Entry, runsPerDay: number | undefined, tier: string | null, metrics: Metrics): void {
     const usage = this.#today(entry);
     if (runsPerDay !== undefined && usage.runs_today >= runsPerDay) {
       metrics.quotaRejections.inc({ tier: tier ?? 'none', quota: 'runs_per_day' });

@@ -41,19 +41,25 @@ const DENIALS: Record<DenyReason, string> = {
 export function installAuth(app: FastifyInstance, services: Services): void {
   const { config, keyring, metrics, usage, writer } = services;
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return undefined;
+  // Callback-style, as every per-request hook (see app.ts): a denial sends the 401, then done(), as
+  // an async hook returning the reply did; Fastify runs nothing more for a sent reply.
+  app.addHook('onRequest', (request, reply, done) => {
+    authenticate(request, reply);
+    done();
+  });
+
+  function authenticate(request: FastifyRequest, reply: FastifyReply): void {
+    if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return;
     if (!config.auth.enabled) {
       request.principal = OPEN_PRINCIPAL;
-      return undefined;
+      return;
     }
     const presented = presentedKey(request);
-    if (presented === undefined) return deny(request, reply, 'missing');
+    if (presented === undefined) return void deny(request, reply, 'missing');
     const auth = keyring.authenticate(presented);
-    if (!auth.ok) return deny(request, reply, auth.reason);
+    if (!auth.ok) return void deny(request, reply, auth.reason);
     request.principal = principalOf(auth.key);
-    return undefined;
-  });
+  }
 
   function deny(request: FastifyRequest, reply: FastifyReply, reason: DenyReason): FastifyReply {
     metrics.authFailures.inc({ reason });
@@ -62,7 +68,13 @@ export function installAuth(app: FastifyInstance, services: Services): void {
     return sendError(request, reply, { code: 'UNAUTHORIZED', message: DENIALS[reason] }, metrics);
   }
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
+    account(request, reply);
+    done();
+  });
+
+  /** Audit entries owed, and the key's usage and tier byte counts. */
+  function account(request: FastifyRequest, reply: FastifyReply): void {
     const status = reply.statusCode;
     if (status === 403) metrics.authFailures.inc({ reason: 'forbidden' });
     const entry = pendingAudit(request, status);
@@ -78,9 +90,9 @@ export function installAuth(app: FastifyInstance, services: Services): void {
     const bytesOut = Number(reply.getHeader('content-length') ?? 0) || 0;
     usage.record(keyId, { bytes_in: bytesIn, bytes_out: bytesOut });
     const tier = tierOf(services.config, request.principal)?.name ?? 'none';
-    metrics.tierBytes.inc({ tier, direction: 'in' }, bytesIn);
-    metrics.tierBytes.inc({ tier, direction: 'out' }, bytesOut);
-  });
+    metrics.tierBytesFront.add(`${tier} in`, { tier, direction: 'in' }, bytesIn);
+    metrics.tierBytesFront.add(`${tier} out`, { tier, direction: 'out' }, bytesOut);
+  }
 }
 
 /** The audit entry a finished request still owes: its route's (unless written with the change), or a 401/403's. */

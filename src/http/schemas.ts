@@ -4,8 +4,18 @@ import { wessError } from '../errors.js';
 import { ROLES, TENANT_FORMAT } from '../auth/types.js';
 import { MAX_VERSION } from '../store/keys.js';
 
+/**
+ * Hand-written checks for the shapes nearly every request has, by schema: each returns what the
+ * schema would give for `value`, or undefined to let zod decide (any other shape, and every error,
+ * so messages stay zod's). On warm /run the three zod parses were ~2 µs of main-thread time a
+ * request (bench, issue 6); these take ~0.1 µs.
+ */
+const FAST_PATHS = new Map<z.ZodType, (value: unknown) => unknown>();
+
 /** Parses `value` with `schema` or throws VALIDATION naming every bad field. */
 export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+  const fast = FAST_PATHS.get(schema)?.(value);
+  if (fast !== undefined) return fast as z.output<T>;
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
@@ -128,3 +138,46 @@ export function parseIfMatch(header: string | undefined): number | undefined {
 export function etag(version: number): string {
   return `"${version}"`;
 }
+
+/** Version 4 (third group starts with 4) and RFC variant: a subset of what uuid's validate() and version() === 4 accept. */
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const RUN_BODY_KEYS: ReadonlySet<string> = new Set(['function', 'args']);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+FAST_PATHS.set(idParams, (value) => {
+  if (!isPlainObject(value)) return undefined;
+  const { id } = value;
+  // z.object strips unknown keys: the output is { id } whatever else the params hold.
+  return typeof id === 'string' && UUID_V4.test(id) ? { id } : undefined;
+});
+
+/** `{ "function": "add", "args": [...] }` and its subsets: valid as they are; zod's output has the same keys. */
+FAST_PATHS.set(runBody, (value) => {
+  if (!isPlainObject(value)) return undefined;
+  for (const key in value) if (!RUN_BODY_KEYS.has(key)) return undefined;
+  const fn = value.function;
+  const args = value.args;
+  const body: { function?: string; args?: unknown[] } = {};
+  if (fn !== undefined) {
+    if (typeof fn !== 'string' || fn.length < 1 || fn.length > 1024) return undefined;
+    body.function = fn;
+  }
+  if (args !== undefined) {
+    if (!Array.isArray(args)) return undefined;
+    // A copy, as z.array gives: the parsed body never shares an array with the request.
+    body.args = args.slice();
+  }
+  return body;
+});
+
+/** No query string at all: `{}`, as zod gives it (version left out). */
+FAST_PATHS.set(runQuery, (value) => {
+  if (!isPlainObject(value)) return undefined;
+  for (const key in value) if (Object.hasOwn(value, key)) return undefined;
+  return {};
+});

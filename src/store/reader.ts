@@ -95,13 +95,20 @@ export class Reader {
     this.#content = new LRUCache({ maxSize: this.#contentCacheBytes, sizeCalculation: (bytes) => Math.max(1, bytes.byteLength), ttl });
   }
 
+  /**
+   * The module's record when it is cached (counted as a hit), else undefined (nothing counted: call
+   * getModule, which counts the miss). Lets a hot route skip a promise per cached read.
+   */
+  cachedModule(id: string): ModuleRecord | undefined {
+    const cached = this.#modules.get(id);
+    if (cached) this.#metrics.cacheHits.inc({ cache: 'module' });
+    return cached;
+  }
+
   /** The module's current record (frozen), or undefined when there is none. */
   async getModule(id: string): Promise<ModuleRecord | undefined> {
-    const cached = this.#modules.get(id);
-    if (cached) {
-      this.#metrics.cacheHits.inc({ cache: 'module' });
-      return cached;
-    }
+    const cached = this.cachedModule(id);
+    if (cached) return cached;
     this.#metrics.cacheMisses.inc({ cache: 'module' });
     const generation = this.#generation;
     const bytes = await this.#db.get(moduleKey(id));

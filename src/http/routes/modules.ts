@@ -50,17 +50,28 @@ function isRawWasm(request: FastifyRequest): boolean {
  * Looks up the module a request names, once its key may do `action`: MODULE_NOT_FOUND when there
  * is none or it is another tenant's, FORBIDDEN when a scoped key does not list it.
  */
-export async function findModule(services: Services, request: FastifyRequest, action: Action): Promise<ModuleRecord> {
+export function findModule(services: Services, request: FastifyRequest, action: Action): Promise<ModuleRecord> | ModuleRecord {
   const principal = authorize(request.principal, action);
   const { id } = parseWith(idParams, request.params, 'path');
   request.moduleId = id;
   return visibleModule(services, principal, id);
 }
 
-/** Module `id` if `principal` may see it: MODULE_NOT_FOUND when missing or another tenant's, FORBIDDEN outside a key's scope. */
-export async function visibleModule(services: Services, principal: Principal, id: string): Promise<ModuleRecord> {
-  const record = await services.reader.getModule(id);
-  if (!record) throw wessError('MODULE_NOT_FOUND', `no module with id ${id}`);
+/**
+ * Module `id` if `principal` may see it: MODULE_NOT_FOUND when missing or another tenant's, FORBIDDEN outside a key's scope.
+ * A cached record is checked and returned synchronously (no promise per request on the hot /run path); callers
+ * `await` either way, and run in async handlers, so a synchronous throw reaches them as a rejection would.
+ */
+export function visibleModule(services: Services, principal: Principal, id: string): Promise<ModuleRecord> | ModuleRecord {
+  const cached = services.reader.cachedModule(id);
+  if (cached) return accessible(principal, cached);
+  return services.reader.getModule(id).then((record) => {
+    if (!record) throw wessError('MODULE_NOT_FOUND', `no module with id ${id}`);
+    return accessible(principal, record);
+  });
+}
+
+function accessible(principal: Principal, record: ModuleRecord): ModuleRecord {
   checkModuleAccess(principal, record);
   return record;
 }

@@ -47,10 +47,16 @@ export function pickFunction(target: Target, name: string | undefined): Function
   return found;
 }
 
-/** The module, or the version `?version=` pins. */
-async function findTarget(services: Services, request: FastifyRequest): Promise<Target> {
+/** The module, or the version `?version=` pins; synchronous for a cached module's current version (the hot path). */
+function findTarget(services: Services, request: FastifyRequest): Target | Promise<Target> {
   const { version } = parseWith(runQuery, request.query, 'query');
-  const record = await findModule(services, request, 'module.run');
+  const found = findModule(services, request, 'module.run');
+  if (version === undefined && !(found instanceof Promise)) return found;
+  return pinnedTarget(services, found, version);
+}
+
+async function pinnedTarget(services: Services, found: ModuleRecord | Promise<ModuleRecord>, version: number | undefined): Promise<Target> {
+  const record = await found;
   if (version === undefined || version === record.version) return record;
   const pinned = await services.reader.getVersion(record.id, version);
   if (!pinned) throw wessError('VERSION_NOT_FOUND', `module ${record.id} has no version ${version}`);
@@ -193,8 +199,8 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
   /** Counts a finished run for its key (usage) and its tier (metrics). */
   function account(request: FastifyRequest, limits: EffectiveLimits, outcome: 'ok' | 'error', durationMs: number): void {
     const tier = limits.tier ?? 'none';
-    metrics.tierRuns.inc({ tier, outcome });
-    metrics.tierCpuSeconds.inc({ tier }, durationMs / 1000);
+    metrics.tierRunsFront.add(`${tier} ${outcome}`, { tier, outcome });
+    metrics.tierCpuSecondsFront.add(tier, { tier }, durationMs / 1000);
     const keyId = request.principal?.keyId;
     if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: durationMs });
   }
@@ -228,11 +234,14 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
   }), async (request) => {
     // No body at all means {}; a JSON null is a malformed body like any other non-object.
     const body = parseWith(runBody, request.body === undefined ? {} : request.body, 'body');
-    const target = await findTarget(services, request);
+    // Awaited only when pending: a cached module and a loaded key cost no promise here.
+    const found = findTarget(services, request);
+    const target = found instanceof Promise ? await found : found;
     const limits = limitsFor(services.config, request.principal);
     const timeoutMs = runTimeout(body.timeout_ms, limits);
     const keyId = request.principal?.keyId;
-    if (keyId) await usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics);
+    const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics) : undefined;
+    if (admitting) await admitting;
     try {
       const { body: answer, durationMs } = await execute(target, body, request, limits, timeoutMs);
       account(request, limits, 'ok', durationMs);
