@@ -32,6 +32,8 @@ export type { CallRequest } from './batch.js';
 export interface DispatcherOptions {
   workers: number;
   tasksPerWorker: number;
+  /** Threads the pool has beyond `workers` (threads.ts): only suspects' calls may take them. */
+  spareThreads: number;
   maxBatch: number;
   queueLimit: number;
   waitFactor: number;
@@ -133,14 +135,16 @@ export class Dispatcher {
   private flush(): void {
     const now = Date.now();
     this.expireWaiting(now);
-    while (this.suspectQueue.length > 0 && this.inFlight.size < this.slots && this.mayRunSuspect()) {
+    // Healthy batches take at most `slots`; suspects may also take the spare threads (mayRunSuspect).
+    const lanes = this.slots + this.options.spareThreads;
+    while (this.suspectQueue.length > 0 && this.inFlight.size < lanes && this.mayRunSuspect()) {
       this.dispatch(cut(this.suspectQueue, 1), now, true);
     }
-    const free = this.slots - this.inFlight.size;
+    const free = Math.min(this.slots - this.healthyInFlight, lanes - this.inFlight.size);
     if (this.queue.length > 0 && free > 0) {
       // Spread over the workers first (parallelism), then cap a batch (latency and re-runs after a kill).
       const per = Math.min(this.options.maxBatch, Math.ceil(this.queue.length / Math.min(free, this.options.workers)));
-      while (this.queue.length > 0 && this.inFlight.size < this.slots) this.dispatch(cut(this.queue, per), now, false);
+      while (this.queue.length > 0 && this.healthyInFlight < this.slots && this.inFlight.size < lanes) this.dispatch(cut(this.queue, per), now, false);
     }
     this.afterChange();
   }
@@ -271,8 +275,15 @@ export class Dispatcher {
 
   /** Suspects never take the last worker from healthy calls; a pool of one lends it only while none wait. */
   private mayRunSuspect(): boolean {
+    // A spare lets the next suspect start while the last one runs out its deadline (a loop a second at
+    // a 1 s timeout otherwise queues behind the previous kill and ends later and later: issue 6).
+    if (this.options.spareThreads > 0) return this.suspectBatches.size < this.options.workers - 1 + this.options.spareThreads;
     if (this.options.workers === 1) return this.queue.length === 0 && this.suspectBatches.size === 0;
     return this.suspectBatches.size < this.options.workers - 1;
+  }
+
+  private get healthyInFlight(): number {
+    return this.inFlight.size - this.suspectBatches.size;
   }
 
   private maxWait(call: Pending): number {

@@ -10,7 +10,7 @@ import { CompileCache, type Compiled } from './compile-cache.js';
 import { Dispatcher } from './dispatcher.js';
 import { checkArgs, wasiInputForWorker } from './inputs.js';
 import type { BatchReply, BatchTask, BridgeSignature, CallOutcome, Failure } from './protocol.js';
-import { createPool, emptyBatch, terminateThread, TUNING } from './threads.js';
+import { createPool, emptyBatch, PoolTasks, TUNING, workersUp } from './threads.js';
 import { tableTrapText } from './traps.js';
 import type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
 
@@ -67,23 +67,24 @@ export class Runner {
     // included, grows past the cap even if a module reached V8 uncapped. The last Runner started wins.
     v8.setFlagsFromString(`--wasm-max-mem-pages=${maxPages}`);
     const pool = createPool(options.size, options.metrics, options.logger);
+    const tasks = new PoolTasks(pool);
     const dispatcher = new Dispatcher({
       ...TUNING,
       workers: options.size,
       queueLimit: options.queueLimit,
-      runTask: (task) => pool.run(task),
-      terminate: (threadId) => terminateThread(pool, threadId),
+      runTask: (task) => tasks.run(task),
+      terminate: (threadId) => tasks.stop(threadId),
       metrics: options.metrics,
       logger: options.logger,
     });
     try {
-      // An empty batch per worker: proves the worker script loads before we call the runner ready.
-      await Promise.all(Array.from({ length: options.size }, () => pool.run(emptyBatch())));
+      // An empty batch per thread (the spare too): proves the worker script loads before we call the runner ready.
+      await Promise.all(Array.from({ length: pool.threads.length }, () => pool.run(emptyBatch())));
     } catch (err) {
       await pool.destroy();
       throw err;
     }
-    options.metrics.poolWorkers.set(pool.threads.length);
+    options.metrics.poolWorkers.set(workersUp(pool, options.size));
     return new Runner(options, pool, new CompileCache(options.compiledCacheSize, maxPages, options.metrics), dispatcher);
   }
 
@@ -185,7 +186,7 @@ export class Runner {
   /** Pool size, calls waiting and running, and Piscina's utilization (0 to 1). */
   stats(): RunnerStats {
     const stats = {
-      workers: this.pool.threads.length,
+      workers: workersUp(this.pool, this.options.size),
       queued: this.dispatcher.queued,
       inFlight: this.dispatcher.inFlightCalls,
       utilization: this.pool.utilization,
