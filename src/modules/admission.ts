@@ -1,7 +1,7 @@
 import { tierSuffix } from '../auth/policy.js';
 import { hasErrorCode, wessError } from '../errors.js';
 import type { Runner } from '../runner/pool.js';
-import { sha256Hex } from '../store/codec.js';
+import { contentSha256 } from '../store/codec.js';
 import type { ModuleContent } from '../store/types.js';
 import { checkPolicy, effectiveMemory, inspect, moduleKind } from '../wasm/binary.js';
 
@@ -33,7 +33,7 @@ export async function admitModule(bytes: Uint8Array, runner: Runner, limits: Adm
     if (tier && hasErrorCode(err) && err.code === 'MEMORY_LIMIT') throw wessError('MEMORY_LIMIT', `${err.message}${tier}`, { ...(err as { details?: object }).details, tier: limits.tier });
     throw err;
   }
-  const sha256 = sha256Hex(bytes);
+  const sha256 = contentSha256(bytes);
   await runner.compile(sha256, bytes);
   return { sha256, content: bytes, exports: info.exports, memory: effectiveMemory(info, limits.maxMemoryPages), kind: moduleKind(info) };
 }

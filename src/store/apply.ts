@@ -4,7 +4,7 @@ import { applyAuthMessage, stageAudit } from './apply-auth.js';
 import { applyImport } from './apply-import.js';
 import { decodeRecord } from './codec.js';
 import { dropHistory, loadVersion, stageBlob, stageCurrent } from './history.js';
-import { isKeySafeId, MAX_VERSION, moduleKey, tenantModuleKey, tenantModulePrefix } from './keys.js';
+import { apiKeyKey, blobKey, isKeySafeId, MAX_VERSION, moduleKey, tenantModuleKey, tenantModulePrefix, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { ModuleContent, ModuleMessage, ModuleRecord, WriteMessage } from './types.js';
 
@@ -33,6 +33,29 @@ export async function applyMessage(msg: WriteMessage, overlay: Overlay, now: str
   const applied = await applyModuleMessage(msg, overlay, now);
   if ('audit' in msg && msg.audit) stageAudit(msg.audit, overlay);
   return applied;
+}
+
+/**
+ * The keys applyMessage will read from the database for `msg`, so that the writer can read a whole
+ * batch's keys ahead in one call (Overlay.prefetch). A key left out only costs its own read.
+ */
+export function readsOf(msg: WriteMessage): string[] {
+  switch (msg.kind) {
+    case 'create-module':
+    case 'update-module':
+      return [moduleKey(msg.id), blobKey(msg.content.sha256)];
+    case 'rollback-module':
+      return [moduleKey(msg.id), versionKey(msg.id, msg.toVersion)];
+    case 'rename-module':
+    case 'delete-module':
+      return [moduleKey(msg.id)];
+    case 'import-module':
+      return [moduleKey(msg.id), ...msg.versions.map((v) => blobKey(v.content.sha256))];
+    case 'revoke-key':
+      return [apiKeyKey(msg.id)];
+    default:
+      return [];
+  }
 }
 
 function isModuleMessage(msg: WriteMessage): msg is ModuleMessage {

@@ -1,5 +1,5 @@
 import { wessError } from '../errors.js';
-import { decodeVersion, encodeRecord, encodeVersion, sha256Hex } from './codec.js';
+import { contentSha256, decodeVersion, encodeRecord, encodeVersion } from './codec.js';
 import { blobKey, moduleKey, refKey, refPrefix, versionKey, versionOfKey, versionPrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { ModuleContent, ModuleRecord, VersionRecord } from './types.js';
@@ -15,7 +15,7 @@ const EMPTY = new Uint8Array(0);
 export async function stageBlob(content: ModuleContent, overlay: Overlay): Promise<void> {
   if (await overlay.has(blobKey(content.sha256))) return;
   // Checked only for new blobs: a wrong hash here would poison every later upload that dedups onto it.
-  if (sha256Hex(content.content) !== content.sha256) {
+  if (contentSha256(content.content) !== content.sha256) {
     throw wessError('INTERNAL', `content does not match its sha256 ${content.sha256}`);
   }
   overlay.put(blobKey(content.sha256), content.content);

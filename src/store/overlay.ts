@@ -12,6 +12,8 @@ export class Overlay {
   readonly #parent: Overlay | undefined;
   /** key → staged value, or null for a staged delete. */
   readonly #changes = new Map<string, Uint8Array | null>();
+  /** Root only: values read ahead by prefetch (undefined: no such key), as the database held them. */
+  readonly #fetched = new Map<string, Uint8Array | undefined>();
 
   constructor(db: Db, parent?: Overlay) {
     this.#db = db;
@@ -23,10 +25,35 @@ export class Overlay {
     return new Overlay(this.#db, this);
   }
 
+  /**
+   * Reads `keys` from the database in one call, before any message is applied, so that applying a
+   * batch awaits no I/O for them: one event-loop trip per batch instead of one or two per message
+   * (bench/profile.ts upload, 32 × 100 KiB: the per-key reads were ~45 ms of a ~60 ms batch cycle).
+   * A get, not a has, even where only existence matters: LevelDB answers a point get of a missing
+   * key from the tables' bloom filters, while has() seeks an iterator through every level and
+   * reads a data block (here a 100 KiB value) from each. Only valid while nothing else writes: the
+   * writer calls it on a fresh root after the previous batch is durable. A failed read-ahead is
+   * dropped: the reads then happen one by one and fail for their own callers.
+   */
+  async prefetch(keys: readonly string[]): Promise<void> {
+    if (this.#parent) throw new Error('only a root overlay reads ahead');
+    const unique = [...new Set(keys)];
+    if (unique.length === 0) return;
+    const db = this.#db;
+    try {
+      const values = await (db.getMany ? db.getMany(unique) : Promise.all(unique.map((key) => db.get(key))));
+      unique.forEach((key, i) => this.#fetched.set(key, values[i]));
+    } catch {
+      // Nothing was recorded: every read goes to the database as it would without read-ahead.
+    }
+  }
+
   /** The value as it would be after the staged changes. */
   async get(key: string): Promise<Uint8Array | undefined> {
     const staged = this.#staged(key);
     if (staged !== undefined) return staged ?? undefined;
+    const root = this.#root();
+    if (root.#fetched.has(key)) return root.#fetched.get(key);
     return this.#db.get(key);
   }
 
@@ -34,6 +61,8 @@ export class Overlay {
   async has(key: string): Promise<boolean> {
     const staged = this.#staged(key);
     if (staged !== undefined) return staged !== null;
+    const root = this.#root();
+    if (root.#fetched.has(key)) return root.#fetched.get(key) !== undefined;
     return this.#db.has(key);
   }
 
@@ -91,6 +120,12 @@ export class Overlay {
       if (value !== undefined) return value;
     }
     return undefined;
+  }
+
+  #root(): Overlay {
+    let layer: Overlay = this;
+    while (layer.#parent) layer = layer.#parent;
+    return layer;
   }
 
   #stagedKeys(): Set<string> {

@@ -2,7 +2,7 @@ import { hasErrorCode, wessError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { applyMessage, type Applied } from './apply.js';
+import { applyMessage, readsOf, type Applied } from './apply.js';
 import type { Db } from './db.js';
 import { moduleRange } from './keys.js';
 import { ensureSchema } from './migrate.js';
@@ -124,6 +124,7 @@ export class Writer {
   /** Applies `group` in order, writes it as one durable batch, announces, then answers callers. */
   async #commit(group: Pending[]): Promise<void> {
     const overlay = new Overlay(this.#db);
+    await overlay.prefetch(group.flatMap(({ msg }) => keysToRead(msg)));
     const applied: Array<{ pending: Pending; result: Applied }> = [];
     for (const pending of group) {
       const layer = overlay.child();
@@ -201,6 +202,15 @@ function groupSize(queue: readonly Pending[]): number {
 function contentBytes(msg: WriteMessage): number {
   if (msg.kind === 'import-module') return msg.versions.reduce((sum, v) => sum + v.content.content.byteLength, 0);
   return 'content' in msg ? msg.content.content.byteLength : 0;
+}
+
+/** readsOf, except that a malformed message reads nothing ahead: it fails in applyMessage, for its own caller only. */
+function keysToRead(msg: WriteMessage): string[] {
+  try {
+    return readsOf(msg);
+  } catch {
+    return [];
+  }
 }
 
 /** Counts module records by key, without reading them. */
