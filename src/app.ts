@@ -126,7 +126,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
-    metrics.requestsFront.add(`${route} ${request.method} ${status}`, { route, method: request.method, status });
+    metrics.requestsFront.add({ route, method: request.method, status });
     metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
     request.log.info(
       {

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Counte
 /**
  * The per-request front of a labelled counter. prom-client hashes and validates the label object on
  * every inc() (and a labels() child does the same per call); a front keeps a plain sum per series,
- * found by a string key the caller builds, and adds the sums to the counter whenever the counter is
+ * found by the label values joined into one string, and adds the sums to the counter whenever the counter is
  * collected (a scrape, or get()), so readers see the same values. A series is created in the counter
  * on its first add, as an inc() would. Measured: ~0.5 µs per labelled inc, 5-6 per /run (issue 6).
  */
@@ -12,10 +12,13 @@ export class CounterFront<L extends string> {
 
   constructor(private readonly counter: Counter<L>) {}
 
-  /** Adds `amount` to the series `labels`; `key` must name exactly that label set. */
-  add(key: string, labels: LabelValues<L>, amount = 1): void {
+  /** Adds `amount` to the series `labels`. */
+  add(labels: LabelValues<L>, amount = 1): void {
     // What inc() refuses (a negative or non-finite amount) goes to it directly, to fail as it did.
     if (!(amount >= 0 && amount < Infinity)) return this.counter.inc(labels, amount);
+    // Values in the caller's key order: a call site that orders its labels differently only splits a
+    // series' pending sum in two, and both halves still go to the same series when flushed.
+    const key = Object.values(labels).join('\u0001');
     const sum = this.#sums.get(key);
     if (sum) {
       sum.amount += amount;

@@ -90,8 +90,8 @@ export function installAuth(app: FastifyInstance, services: Services): void {
     const bytesOut = Number(reply.getHeader('content-length') ?? 0) || 0;
     usage.record(keyId, { bytes_in: bytesIn, bytes_out: bytesOut });
     const tier = tierOf(services.config, request.principal)?.name ?? 'none';
-    metrics.tierBytesFront.add(`${tier} in`, { tier, direction: 'in' }, bytesIn);
-    metrics.tierBytesFront.add(`${tier} out`, { tier, direction: 'out' }, bytesOut);
+    metrics.tierBytesFront.add({ tier, direction: 'in' }, bytesIn);
+    metrics.tierBytesFront.add({ tier, direction: 'out' }, bytesOut);
   }
 }
 

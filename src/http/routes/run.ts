@@ -199,8 +199,8 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
   /** Counts a finished run for its key (usage) and its tier (metrics). */
   function account(request: FastifyRequest, limits: EffectiveLimits, outcome: 'ok' | 'error', durationMs: number): void {
     const tier = limits.tier ?? 'none';
-    metrics.tierRunsFront.add(`${tier} ${outcome}`, { tier, outcome });
-    metrics.tierCpuSecondsFront.add(tier, { tier }, durationMs / 1000);
+    metrics.tierRunsFront.add({ tier, outcome });
+    metrics.tierCpuSecondsFront.add({ tier }, durationMs / 1000);
     const keyId = request.principal?.keyId;
     if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: durationMs });
   }
