@@ -143,10 +143,15 @@ export function etag(version: number): string {
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 const RUN_BODY_KEYS: ReadonlySet<string> = new Set(['function', 'args']);
 
+/**
+ * An object literal, a null-prototype object, or one whose prototype has a null prototype: find-my-way's
+ * route params are `new NullObject()` (a class whose prototype is Object.create(null)), and with the
+ * narrower check every /run and GET /modules/{id} paid a full zod parse of its id (~2% of the main thread).
+ */
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  return proto === Object.prototype || proto === null || Object.getPrototypeOf(proto) === null;
 }
 
 FAST_PATHS.set(idParams, (value) => {
