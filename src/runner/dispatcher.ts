@@ -154,6 +154,7 @@ export class Dispatcher {
     this.inFlight.add(batch);
     if (suspect) this.suspectBatches.add(batch);
     this.inFlightCalls += calls.length;
+    this.options.metrics.poolBatchSize.observe(calls.length);
     this.options.runTask(task).then(
       (reply) => this.settle(batch, reply),
       (err: unknown) => this.failed(batch, err),
