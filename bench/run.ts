@@ -20,6 +20,10 @@ import { cachedMetadata, warmAdd, warmBig } from './scenarios/warm.js';
 const args = new Set(process.argv.slice(2));
 const long = args.has('--long');
 const quick = args.has('--quick');
+/** `--only warm,uploads`: run just these scenarios (by the first word of their label) and print, without writing results. */
+const onlyArg = process.argv.find((a) => a.startsWith('--only='));
+const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',')) : undefined;
+const wanted = (label: string) => !only || only.has(label.split(' ')[0] ?? '');
 
 const S = {
   rounds: quick ? 2 : 3,
@@ -32,6 +36,7 @@ const S = {
   stormTimeoutMs: 1000,
   stormSeconds: quick ? 5 : 15,
   rssSeconds: long ? 300 : quick ? 15 : 60,
+  rssWarmupSeconds: quick ? 10 : 20,
   rssEverySeconds: 5,
 };
 
@@ -52,17 +57,16 @@ async function main(): Promise<void> {
     const w = wess;
     const b = bare;
     let addId: string | undefined;
-    rows.push(...(await guarded('warm /run add', async () => {
+    rows.push(...(await maybe('warm /run add', async () => {
       const warm = await warmAdd(w, b, load);
       addId = warm.addId;
       return warm.rows;
     })));
-    rows.push(...(await guarded('GET /modules/{id}', async () => cachedMetadata(w, b, requireId(addId), small))));
-    rows.push(...(await guarded('warm /run 1 MiB-code module', () => warmBig(w, b, small))));
-    rows.push(...(await guarded('cold path', () => coldPath(w, S.coldCount))));
-    rows.push(...(await guarded('durable uploads', () =>
+    rows.push(...(await maybe('GET /modules/{id}', async () => cachedMetadata(w, b, requireId(addId), small))));
+    rows.push(...(await maybe('warm /run 1 MiB-code module', () => warmBig(w, b, small))));
+    rows.push(...(await maybe('cold path', () => coldPath(w, S.coldCount))));
+    rows.push(...(await maybe('durable uploads', () =>
       uploads(w, { rounds: S.rounds, seconds: S.smallSeconds, concurrency: S.uploadConcurrency, size: S.uploadBytes }))));
-    rows.push(...(await guarded('RSS', () => rssUnderLoad(w, requireId(addId), { seconds: S.rssSeconds, connections: S.connections, everySeconds: S.rssEverySeconds }))));
   } catch (err) {
     notes.push(`setup failed: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
@@ -70,7 +74,16 @@ async function main(): Promise<void> {
     await wess?.stop();
   }
 
-  rows.push(...(await guarded('storm', async () => {
+  rows.push(...(await maybe('RSS', async () => {
+    const fresh = await startWess();
+    try {
+      return await rssUnderLoad(fresh, { seconds: S.rssSeconds, warmupSeconds: S.rssWarmupSeconds, connections: S.connections, everySeconds: S.rssEverySeconds });
+    } finally {
+      await fresh.stop();
+    }
+  })));
+
+  rows.push(...(await maybe('storm', async () => {
     const stormy = await startWess({ WESS_RUNNER_TIMEOUT: String(S.stormTimeoutMs) });
     try {
       return await storm(stormy, { seconds: S.stormSeconds, connections: S.connections, timeoutMs: S.stormTimeoutMs });
@@ -89,9 +102,18 @@ async function main(): Promise<void> {
     rows,
     notes,
   };
+  if (only) {
+    process.stdout.write(`${table(rows)}\n\n(--only: results not written)\n`);
+    return;
+  }
   writeFileSync(`${BENCH}results.json`, `${JSON.stringify(results, null, 2)}\n`);
   const path = writeReport(results);
   process.stdout.write(`${table(rows)}\n\nwrote ${path}\n`);
+}
+
+/** Runs a scenario unless `--only` leaves it out. */
+function maybe(label: string, body: () => Promise<Row[]>): Promise<Row[]> {
+  return wanted(label) ? guarded(label, body) : Promise.resolve([]);
 }
 
 function requireId(id: string | undefined): string {
