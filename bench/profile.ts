@@ -8,9 +8,9 @@ import { round, say } from './lib/stats.js';
 import { paddedAddModule } from './lib/wasm.js';
 
 /*
- * `node dist/bench/profile.js run|upload [seconds]`: starts Wess with --cpu-prof, drives warm `add` runs
- * (100 connections) or 100 KiB uploads (32 connections), stops it and prints the main thread's top
- * functions by self time. The .cpuprofile files stay in the printed directory (open them in DevTools).
+ * `node dist/bench/profile.js run|get|upload [seconds]`: starts Wess with --cpu-prof, drives warm `add`
+ * runs or GETs of its metadata (100 connections) or 100 KiB uploads (32 connections), stops it and prints
+ * the main thread's top functions by self time. The .cpuprofile files stay in the printed directory (open them in DevTools).
  */
 
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
@@ -34,12 +34,16 @@ function top(profile: Profile, count: number): string[] {
 }
 
 async function main(): Promise<void> {
-  const what = process.argv[2] === 'upload' ? 'upload' : 'run';
+  const what = process.argv[2] === 'upload' || process.argv[2] === 'get' ? process.argv[2] : 'run';
   const seconds = Number(process.argv[3] ?? 10);
   const dir = mkdtempSync(join(tmpdir(), 'wess-prof-'));
   const wess = await startWess({}, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   try {
-    if (what === 'run') {
+    if (what === 'get') {
+      const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
+      const r = await drive({ url: `${wess.url}/modules/${add.id}`, headers: withKey({}), connections: 100, seconds });
+      say(`get: ${r.rps} req/s, p99 ${r.p99} ms`);
+    } else if (what === 'run') {
       const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
       const body = JSON.stringify({ function: 'add', args: [1, 2] });
       const r = await drive({ url: `${wess.url}/modules/${add.id}/run`, method: 'POST', body, headers: withKey({ 'content-type': 'application/json' }), connections: 100, seconds });
