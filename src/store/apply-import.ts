@@ -1,7 +1,7 @@
 import { wessError } from '../errors.js';
 import type { Applied } from './apply.js';
+import { stageBlob } from './blobs.js';
 import { decodeRecord, encodeRecord, encodeVersion } from './codec.js';
-import { stageBlob } from './history.js';
 import { isKeySafeId, MAX_VERSION, moduleKey, refKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { ModuleRecord, VersionRecord, WriteMessage } from './types.js';

@@ -2,8 +2,9 @@ import { wessError } from '../errors.js';
 import type { EventBus, ModuleEvents } from '../events.js';
 import { applyAuthMessage, stageAudit } from './apply-auth.js';
 import { applyImport } from './apply-import.js';
+import { stageBlob } from './blobs.js';
 import { decodeRecord } from './codec.js';
-import { dropHistory, loadVersion, stageBlob, stageCurrent } from './history.js';
+import { dropHistory, loadVersion, stageCurrent } from './history.js';
 import { apiKeyKey, blobKey, isKeySafeId, MAX_VERSION, moduleKey, tenantModuleKey, tenantModulePrefix, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { ModuleContent, ModuleMessage, ModuleRecord, WriteMessage } from './types.js';
@@ -37,7 +38,10 @@ export async function applyMessage(msg: WriteMessage, overlay: Overlay, now: str
 
 /**
  * The keys applyMessage will read from the database for `msg`, so that the writer can read a whole
- * batch's keys ahead in one call (Overlay.prefetch). A key left out only costs its own read.
+ * batch's keys ahead in one call (Overlay.prefetch). A key left out only costs its own read. An
+ * upload reads only its blob's pointer (dedup), never the bytes under `c!`. A delete also reads the
+ * pointers of the blobs it may drop (dropBlob), but which ones is known only once the module's
+ * versions are read: those few reads go through the overlay one by one.
  */
 export function readsOf(msg: WriteMessage): string[] {
   switch (msg.kind) {

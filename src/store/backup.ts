@@ -9,7 +9,7 @@ import { SCHEMA_KEY, SCHEMA_VERSION } from './keys.js';
  * The backup archive: every key and value of the database, read by ONE iterator (so from one
  * implicit LevelDB snapshot: concurrent writes cannot tear it), gzip-compressed:
  *
- *   {"format":"wess-backup","version":1,"schema":3,...}\n       header, one JSON line
+ *   {"format":"wess-backup","version":1,"schema":4,...}\n       header, one JSON line
  *   'R' u32be keyLength key u32be valueLength value            one record per entry, in key order
  *   ...
  *   'T' u32be length {"entries":N,"sha256":"<hex>"}            trailer; sha256 covers every byte before its 'T'

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { validate as isUuid, version as uuidVersion } from 'uuid';
 import type { ModuleRecord, VersionRecord } from './types.js';
 
 /** How values above the byte-level db facade are encoded: records as UTF-8 JSON. */
@@ -34,6 +35,40 @@ export function encodeVersion(record: VersionRecord): Uint8Array {
 /** Parses a stored version record. */
 export function decodeVersion(bytes: Uint8Array): VersionRecord {
   return withKind(JSON.parse(decoder.decode(bytes)) as VersionRecord);
+}
+
+/** What a `b!<sha256>` key holds (schema 4): where the blob's bytes are, and how many there are. */
+export interface BlobPointer {
+  /** The content id: a UUIDv7, the bytes are under `c!<c>`. */
+  c: string;
+  size: number;
+}
+
+/** Far above any pointer we write (~60 bytes): a longer value is not read as one. */
+const MAX_POINTER_BYTES = 256;
+const OPEN_BRACE = 0x7b;
+
+/** A blob pointer as stored under `b!<sha256>`: ASCII JSON `{"c":"<content id>","size":N}`. */
+export function encodeBlobPointer(pointer: BlobPointer): Uint8Array {
+  return encoder.encode(JSON.stringify({ c: pointer.c, size: pointer.size }));
+}
+
+/**
+ * The pointer in a `b!` value, or undefined when the value is none: schema 3's bytes (wasm starts
+ * with "\0asm", a pointer with "{", so they are told apart by the first byte) or damage.
+ */
+export function decodeBlobPointer(value: Uint8Array): BlobPointer | undefined {
+  if (value[0] !== OPEN_BRACE || value.byteLength > MAX_POINTER_BYTES) return undefined;
+  let parsed: Partial<Record<keyof BlobPointer, unknown>> | null;
+  try {
+    parsed = JSON.parse(decoder.decode(value)) as typeof parsed;
+  } catch {
+    return undefined;
+  }
+  const { c, size } = parsed ?? {};
+  if (typeof c !== 'string' || !isUuid(c) || uuidVersion(c) !== 7) return undefined;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return undefined;
+  return { c, size };
 }
 
 /** The schema version as stored under `meta!schema`. */

@@ -1,25 +1,16 @@
 import { wessError } from '../errors.js';
-import { contentSha256, decodeVersion, encodeRecord, encodeVersion } from './codec.js';
-import { blobKey, moduleKey, refKey, refPrefix, versionKey, versionOfKey, versionPrefix } from './keys.js';
+import { dropBlob } from './blobs.js';
+import { decodeVersion, encodeRecord, encodeVersion } from './codec.js';
+import { moduleKey, refKey, refPrefix, versionKey, versionOfKey, versionPrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { ModuleContent, ModuleRecord, VersionRecord } from './types.js';
+import type { ModuleRecord, VersionRecord } from './types.js';
 
 /**
- * Staging helpers for module versions and the blobs they reference. Every version owns one
- * reference key to its blob, so a blob lives exactly as long as some version of some module uses it.
+ * Staging helpers for module versions and their blob references. Every version owns one reference
+ * key to its blob, so a blob (blobs.ts) lives exactly as long as some version of some module uses it.
  */
 
 const EMPTY = new Uint8Array(0);
-
-/** Stores the blob unless that hash is already stored (dedup); refuses bytes that do not match their hash. */
-export async function stageBlob(content: ModuleContent, overlay: Overlay): Promise<void> {
-  if (await overlay.has(blobKey(content.sha256))) return;
-  // Checked only for new blobs: a wrong hash here would poison every later upload that dedups onto it.
-  if (contentSha256(content.content) !== content.sha256) {
-    throw wessError('INTERNAL', `content does not match its sha256 ${content.sha256}`);
-  }
-  overlay.put(blobKey(content.sha256), content.content);
-}
 
 /** Makes `record` the module's current version: the current record, its version record and its blob reference. */
 export function stageCurrent(record: ModuleRecord, overlay: Overlay): void {
@@ -46,7 +37,7 @@ export async function dropHistory(id: string, overlay: Overlay): Promise<void> {
   }
   // One liveness check per distinct blob, after all of this module's references are gone.
   for (const sha256 of hashes) {
-    if (!(await overlay.hasPrefix(refPrefix(sha256)))) overlay.del(blobKey(sha256));
+    if (!(await overlay.hasPrefix(refPrefix(sha256)))) await dropBlob(sha256, overlay);
   }
 }
 

@@ -1,7 +1,8 @@
 import { DEFAULT_TENANT } from '../auth/types.js';
-import { decodeRecord, decodeSchemaVersion, encodeRecord, encodeSchemaVersion, encodeVersion } from './codec.js';
-import type { Db, DbOp } from './db.js';
-import { legacyRefKey, moduleKey, moduleRange, refKey, SCHEMA_KEY, SCHEMA_VERSION, tenantModuleKey, versionKey } from './keys.js';
+import { blobPuts } from './blobs.js';
+import { decodeBlobPointer, decodeRecord, decodeSchemaVersion, encodeRecord, encodeSchemaVersion, encodeVersion } from './codec.js';
+import type { Db, DbOp, KeyRange } from './db.js';
+import { blobRange, legacyRefKey, moduleKey, moduleRange, refKey, SCHEMA_KEY, SCHEMA_VERSION, sha256OfBlobKey, tenantModuleKey, versionKey } from './keys.js';
 import { versionOf } from './history.js';
 
 const EMPTY = new Uint8Array(0);
@@ -14,7 +15,7 @@ export async function ensureSchema(db: Db): Promise<void> {
     return;
   }
   let version = decodeSchemaVersion(stored);
-  // Each step is one atomic batch ending with its schema number: a crash mid-way resumes at that step.
+  // Each step ends with a batch writing its schema number: a crash mid-way resumes at that step.
   if (version === 1) {
     await migrateFrom1(db);
     version = 2;
@@ -22,6 +23,10 @@ export async function ensureSchema(db: Db): Promise<void> {
   if (version === 2) {
     await migrateFrom2(db);
     version = 3;
+  }
+  if (version === 3) {
+    await migrateFrom3(db);
+    version = 4;
   }
   if (version !== SCHEMA_VERSION) {
     throw new Error(`database schema version ${String(version)} is not supported (this Wess uses ${SCHEMA_VERSION})`);
@@ -62,6 +67,47 @@ async function migrateFrom2(db: Db): Promise<void> {
   }
   ops.push(schemaOp(3));
   await db.batch(ops, { sync: true });
+}
+
+/** Blobs moved per batch: few enough entries and bytes that memory stays small whatever the store holds. */
+const MOVE_ENTRIES = 256;
+const MOVE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Schema 3 kept the bytes under `b!<sha256>`. Each blob's bytes move to a fresh `c!<content id>` and
+ * `b!` becomes a pointer to them, a bounded chunk per sync batch, the schema number last. Unlike the
+ * steps before it this one is not a single batch (a store holds gigabytes of blobs), so it is safe
+ * to re-run instead: each blob moves whole (both keys in one batch), and a `b!` that already holds
+ * a pointer is left as it is, so a run cut short is finished by the next open.
+ */
+async function migrateFrom3(db: Db): Promise<void> {
+  const range = blobRange();
+  for (let after: string | undefined = range.gt; after !== undefined; ) {
+    const chunk = await blobsToMove(db, { gt: after, lt: range.lt });
+    if (chunk.ops.length > 0) await db.batch(chunk.ops, { sync: true });
+    after = chunk.last;
+  }
+  await db.batch([schemaOp(4)], { sync: true });
+}
+
+/**
+ * The ops moving the next chunk of schema-3 blobs in `range`, and the last key the chunk looked at
+ * (undefined once the range is done). A value that is not a pointer is bytes: wasm starts with
+ * "\0asm", a pointer with "{". A fresh iterator per chunk, closed before its batch is written.
+ */
+async function blobsToMove(db: Db, range: KeyRange): Promise<{ ops: DbOp[]; last?: string }> {
+  const ops: DbOp[] = [];
+  let entries = 0;
+  let bytes = 0;
+  for await (const [key, value] of db.entries(range)) {
+    entries++;
+    if (!decodeBlobPointer(value)) {
+      for (const put of blobPuts(sha256OfBlobKey(key), value)) ops.push({ type: 'put', ...put });
+      bytes += value.byteLength;
+    }
+    if (entries >= MOVE_ENTRIES || bytes >= MOVE_BYTES) return { ops, last: key };
+  }
+  return { ops };
 }
 
 function schemaOp(version = SCHEMA_VERSION): DbOp {

@@ -31,9 +31,9 @@ export class Overlay {
    * (bench/profile.ts upload, 32 × 100 KiB: the per-key reads were ~45 ms of a ~60 ms batch cycle).
    * A get, not a has, even where only existence matters: LevelDB answers a point get of a missing
    * key from the tables' bloom filters, while has() seeks an iterator through every level and
-   * reads a data block (here a 100 KiB value) from each. Only valid while nothing else writes: the
-   * writer calls it on a fresh root after the previous batch is durable. A failed read-ahead is
-   * dropped: the reads then happen one by one and fail for their own callers.
+   * reads a data block from each. Only valid while nothing else writes: the writer calls it on a
+   * fresh root after the previous batch is durable. A failed read-ahead is dropped: the reads then
+   * happen one by one and fail for their own callers.
    */
   async prefetch(keys: readonly string[]): Promise<void> {
     if (this.#parent) throw new Error('only a root overlay reads ahead');

@@ -2,9 +2,10 @@ import { LRUCache } from 'lru-cache';
 import { wessError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Metrics } from '../metrics.js';
+import { readBlob } from './blobs.js';
 import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
 import type { Db } from './db.js';
-import { blobKey, MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
+import { MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from './types.js';
 
 export interface ReaderOptions {
@@ -195,7 +196,7 @@ export class Reader {
     }
   }
 
-  /** The bytes whose sha256 is `sha256`, or undefined; CONTENT_CORRUPT if the stored bytes do not match. */
+  /** The bytes whose sha256 is `sha256`, or undefined; CONTENT_CORRUPT if the stored bytes are damaged or do not match. */
   async getContent(sha256: string): Promise<Uint8Array | undefined> {
     const cached = this.#content.get(sha256);
     if (cached) {
@@ -203,7 +204,7 @@ export class Reader {
       return cached.slice();
     }
     this.#metrics.cacheMisses.inc({ cache: 'content' });
-    const bytes = await this.#db.get(blobKey(sha256));
+    const bytes = await readBlob(this.#db, sha256);
     if (!bytes) return undefined;
     const actual = sha256Hex(bytes);
     if (actual !== sha256) {

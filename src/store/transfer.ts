@@ -2,10 +2,11 @@ import { validate as isUuid, version as uuidVersion } from 'uuid';
 import { z } from 'zod';
 import { TENANT_FORMAT } from '../auth/types.js';
 import { hasErrorCode, wessError } from '../errors.js';
+import { readBlob } from './blobs.js';
 import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
 import type { Db, DbReader } from './db.js';
 import { splitLines } from './lines.js';
-import { blobKey, MAX_VERSION, moduleRange, prefixRange, versionPrefix } from './keys.js';
+import { MAX_VERSION, moduleRange, prefixRange, versionPrefix } from './keys.js';
 import type { ImportedVersion, ModuleContent, ModuleRecord, WriteMessage, WriteResult } from './types.js';
 
 /**
@@ -71,7 +72,7 @@ async function exportModule(db: DbReader, record: ModuleRecord): Promise<Exporte
   const versions: ExportedVersion[] = [];
   for await (const [, value] of db.entries(prefixRange(versionPrefix(record.id)))) {
     const version = decodeVersion(value);
-    const bytes = await db.get(blobKey(version.sha256));
+    const bytes = await readBlob(db, version.sha256);
     if (!bytes) {
       throw wessError('CONTENT_CORRUPT', `content ${version.sha256} of module ${record.id} version ${version.version} is missing from the store`);
     }

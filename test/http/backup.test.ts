@@ -4,7 +4,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { admitModule } from '../../src/modules/admission.js';
 import { readArchive } from '../../src/store/backup.js';
 import { authHeaders, listen, makeKey, noKey, startApp, upload, type TestApp } from '../helper.js';
-import { constModule, dump, paddedModule, seedModules } from '../store/transfer-helper.js';
+import { constModule, dump, paddedModule, seedModules, STORED_MODULE_PREFIXES } from '../store/transfer-helper.js';
 
 let t: TestApp;
 
@@ -29,7 +29,10 @@ test('the admin routes answer 403 to developer and runner keys, 401 without a ke
   assert.equal(res.statusCode, 401);
 });
 
-/** Every module in `entries` is whole: its tenant index, each version, each version's reference and blob; no blob is orphaned. */
+/**
+ * Every module in `entries` is whole: its tenant index, each version, each version's reference and
+ * blob (pointer and bytes); no blob is orphaned, and no bytes outlive their pointer.
+ */
 function checkConsistent(entries: Map<string, string>): number {
   let modules = 0;
   for (const [key, hex] of entries) {
@@ -45,11 +48,16 @@ function checkConsistent(entries: Map<string, string>): number {
       assert.ok(entries.has(`b!${sha256}`), `blob of ${record.id} v${v}`);
     }
   }
-  for (const key of entries.keys()) {
+  const named = new Set<string>();
+  for (const [key, hex] of entries) {
     if (!key.startsWith('b!')) continue;
     const prefix = `r!${key.slice(2)}!`;
     assert.ok([...entries.keys()].some((k) => k.startsWith(prefix)), `blob ${key} has a reference`);
+    const { c } = JSON.parse(Buffer.from(hex, 'hex').toString()) as { c: string };
+    assert.ok(entries.has(`c!${c}`), `the bytes of blob ${key}`);
+    named.add(`c!${c}`);
   }
+  assert.deepEqual([...entries.keys()].filter((k) => k.startsWith('c!')).sort(), [...named].sort(), 'every c! key is named by one pointer');
   return modules;
 }
 
@@ -80,7 +88,7 @@ test('a backup taken while writes land is one consistent snapshot', async () => 
     const admit = admitter(app);
     const big = await seedBigModules(app);
     await seedModules(app.app, 50);
-    const before = await dump(app.app.services.db);
+    const before = await dump(app.app.services.db, STORED_MODULE_PREFIXES, { raw: true });
 
     const base = await listen(app.app);
     const res = await fetch(`${base}/admin/backup`, { headers: authHeaders() });
@@ -106,7 +114,7 @@ test('a backup taken while writes land is one consistent snapshot', async () => 
       },
     });
     assert.equal(checkConsistent(entries), 210);
-    const archived = new Map([...entries].filter(([key]) => /^[mvbrt]!/.test(key)));
+    const archived = new Map([...entries].filter(([key]) => /^[mvbrtc]!/.test(key)));
     assert.deepEqual(archived, before, 'exactly the state when the backup began');
   } finally {
     await app.close();

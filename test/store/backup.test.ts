@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { backupStream, readArchive } from '../../src/store/backup.js';
 import { backupDataDir, restoreArchive, withAtomicFile } from '../../src/store/backup-files.js';
 import { startApp, type TestApp } from '../helper.js';
-import { dump, seedModules } from './transfer-helper.js';
+import { dump, seedModules, STORED_MODULE_PREFIXES } from './transfer-helper.js';
 
 let source: TestApp;
 let scratch: string;
@@ -42,8 +42,8 @@ async function refused(name: string, bytes: Uint8Array, message: RegExp): Promis
 
 test('the archive holds every entry and verifies', async () => {
   const summary = await readArchive([archive]);
-  assert.equal(summary.entries, (await dump(source.app.services.db, [''])).size);
-  assert.equal(summary.header.schema, 3);
+  assert.equal(summary.entries, (await dump(source.app.services.db, [''], { raw: true })).size);
+  assert.equal(summary.header.schema, 4);
   assert.equal(summary.header.format, 'wess-backup');
 });
 
@@ -96,7 +96,7 @@ test('an offline backup of a dir a server holds is refused with a pointer to --u
     await seedModules(app.app, 5);
     await assert.rejects(backupDataDir(app.dataDir, out), /in use by a running Wess server.*--url/);
     assert.equal(existsSync(out), false);
-    const before = await dump(app.app.services.db, ['']);
+    const before = await dump(app.app.services.db, [''], { raw: true });
     await app.app.close();
     const totals = await backupDataDir(app.dataDir, out);
     assert.equal(totals.entries, before.size);
@@ -104,7 +104,7 @@ test('an offline backup of a dir a server holds is refused with a pointer to --u
     await restoreArchive(out, restored);
     const again = await startApp({}, restored);
     try {
-      assert.deepEqual(await dump(again.app.services.db), new Map([...before].filter(([k]) => /^[mvbrt]!/.test(k))));
+      assert.deepEqual(await dump(again.app.services.db, STORED_MODULE_PREFIXES, { raw: true }), new Map([...before].filter(([k]) => /^[mvbrtc]!/.test(k))));
     } finally {
       await again.close();
     }

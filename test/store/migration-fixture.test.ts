@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { decodeBlobPointer } from '../../src/store/codec.js';
+import type { Db } from '../../src/store/db.js';
+import { blobRange, contentRange } from '../../src/store/keys.js';
 import { ROOT, startApp } from '../helper.js';
 
 // A real schema-2 database, written by the Wess of that time (see its README.md for how).
@@ -16,6 +19,23 @@ interface Expected {
   modules: Array<{ module: Record<string, unknown> & { id: string; sha256: string }; versions: { items: Array<{ version: number; sha256: string }> } }>;
 }
 
+/** Every `b!` is a pointer (schema 4) to `c!` bytes that hash to its sha256; no `c!` key is left unnamed. */
+async function checkBlobsMoved(db: Db): Promise<void> {
+  const named: string[] = [];
+  for await (const [key, value] of db.entries(blobRange())) {
+    const pointer = decodeBlobPointer(value);
+    assert.ok(pointer, `${key} holds a pointer`);
+    const bytes = await db.get(`c!${pointer.c}`);
+    assert.ok(bytes, `the bytes ${key} points at`);
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), key.slice(2));
+    named.push(`c!${pointer.c}`);
+  }
+  assert.ok(named.length > 0);
+  const stored: string[] = [];
+  for await (const key of db.keys(contentRange())) stored.push(key);
+  assert.deepEqual(stored, named.sort());
+}
+
 /** Name → sha256 of every file in `dir`, to prove the fixture is never written. */
 async function fingerprint(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -23,14 +43,15 @@ async function fingerprint(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-test('a schema-2 database made by the previous code opens, migrates to schema 3 and keeps everything', async () => {
+test('a schema-2 database made by the previous code opens, migrates to schema 4 and keeps everything', async () => {
   const expected = JSON.parse(await readFile(EXPECTED, 'utf8')) as Expected;
   const before = await fingerprint(FIXTURE);
   const dir = await mkdtemp(join(tmpdir(), 'wess-schema2-'));
   await cp(FIXTURE, dir, { recursive: true });
   const t = await startApp({}, dir);
   try {
-    assert.equal(Buffer.from((await t.app.services.db.get('meta!schema')) ?? []).toString(), '3');
+    assert.equal(Buffer.from((await t.app.services.db.get('meta!schema')) ?? []).toString(), '4');
+    await checkBlobsMoved(t.app.services.db);
     const list = await t.app.inject({ url: '/modules?limit=100' });
     assert.deepEqual(
       list.json().items.map((m: { id: string }) => m.id).sort(),

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Db } from '../../src/store/db.js';
-import { blobKey } from '../../src/store/keys.js';
+import { decodeBlobPointer } from '../../src/store/codec.js';
+import { blobKey, contentKey } from '../../src/store/keys.js';
 import { Reader } from '../../src/store/reader.js';
 import { content, counter, createModule, openStore } from './helper.js';
 
@@ -158,8 +159,12 @@ describe('Reader', () => {
     const store = await openStore();
     try {
       const record = await createModule(store, 'a');
-      // Corrupt the blob underneath the writer, then read through a reader with a cold cache.
-      await store.db.batch([{ type: 'put', key: blobKey(record.sha256), value: new Uint8Array([1, 2, 3]) }], {
+      // Corrupt the bytes underneath the writer (same length, one byte flipped), then read through a reader with a cold cache.
+      const pointer = decodeBlobPointer((await store.db.get(blobKey(record.sha256))) ?? new Uint8Array(0));
+      assert.ok(pointer);
+      const bytes = Uint8Array.from((await store.db.get(contentKey(pointer.c))) ?? []);
+      bytes[0] = (bytes[0] as number) ^ 0xff;
+      await store.db.batch([{ type: 'put', key: contentKey(pointer.c), value: bytes }], {
         sync: true,
       });
       const fresh = new Reader({ db: store.db, cacheSize: 10, ttlSeconds: 60, bus: store.bus, metrics: store.metrics });

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { WessApp } from '../../src/app.js';
 import { admitModule } from '../../src/modules/admission.js';
+import { readBlob } from '../../src/store/blobs.js';
 import type { Db } from '../../src/store/db.js';
 
 /** The key prefixes that make up modules: records, versions, blobs, blob references, tenant index. */
 export const MODULE_PREFIXES = ['m!', 'v!', 'b!', 'r!', 't!'];
+
+/** The same, with the `c!` keys that hold blob bytes: a store and its restored copy agree on these byte for byte. */
+export const STORED_MODULE_PREFIXES = [...MODULE_PREFIXES, 'c!'];
 
 /** A distinct, valid module for every `n`: `(func (export "f") (result i32) i32.const n)`. */
 export function constModule(n: number): Uint8Array {
@@ -56,11 +60,18 @@ export async function seedModules(app: WessApp, count: number, offset = 0): Prom
   return ids.sort();
 }
 
-/** Every entry under `prefixes`, key → bytes as hex, for comparing two stores byte for byte. */
-export async function dump(db: Db, prefixes: readonly string[] = MODULE_PREFIXES): Promise<Map<string, string>> {
+/**
+ * Every entry under `prefixes`, key → bytes as hex, for comparing two stores byte for byte. Blob
+ * pointers are followed (`b!<sha256>` → the bytes) and `c!` keys left out, since two stores given
+ * the same content at different times name it by different content ids; `raw` dumps what is stored.
+ */
+export async function dump(db: Db, prefixes: readonly string[] = MODULE_PREFIXES, options: { raw?: boolean } = {}): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for await (const [key, value] of db.entries({})) {
-    if (prefixes.some((p) => key.startsWith(p))) out.set(key, Buffer.from(value).toString('hex'));
+    if (!prefixes.some((p) => key.startsWith(p))) continue;
+    if (options.raw) out.set(key, Buffer.from(value).toString('hex'));
+    else if (key.startsWith('b!')) out.set(key, Buffer.from((await readBlob(db, key.slice(2))) ?? []).toString('hex'));
+    else if (!key.startsWith('c!')) out.set(key, Buffer.from(value).toString('hex'));
   }
   return out;
 }

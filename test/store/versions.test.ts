@@ -232,7 +232,7 @@ describe('delete with history', () => {
 });
 
 describe('schema 1 databases', () => {
-  it('are migrated at open (through schema 2 to 3): version records, per-version references, tenant "default"', async () => {
+  it('are migrated at open (through schemas 2 and 3 to 4): version records, per-version references, tenant "default"', async () => {
     const store = await openStore();
     try {
       // A database as schema 1 wrote it: a current record, one reference per module, no versions.
@@ -249,8 +249,9 @@ describe('schema 1 databases', () => {
         { sync: true },
       );
       await store.reopen();
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '3');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '4');
       assert.deepEqual(await keysWithPrefix(store.db, 'r!'), [refKey(sha256, id, 3)]);
+      assert.deepEqual(await store.reader.getContent(sha256), bytes, 'the bytes moved under a content id');
       assert.deepEqual(await keysWithPrefix(store.db, 't!'), [tenantModuleKey('default', id)]);
       assert.equal((await store.reader.getModule(id))?.tenant, 'default');
       assert.deepEqual(await keysWithPrefix(store.db, 'v!'), [versionKey(id, 3)]);
@@ -260,6 +261,7 @@ describe('schema 1 databases', () => {
       assert.equal(v4.version, 4);
       await store.writer.submit({ kind: 'delete-module', id });
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), [], 'the migrated reference is dropped with the module');
+      assert.deepEqual(await keysWithPrefix(store.db, 'c!'), [], 'and so are the bytes it pointed at');
       assert.deepEqual(await keysWithPrefix(store.db, 't!'), [], 'and so is its tenant index key');
     } finally {
       await store.close();
@@ -283,7 +285,7 @@ describe('schema 1 databases', () => {
       }
       await store.db.batch(ops, { sync: true });
       await store.reopen();
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '3');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '4');
       const listed = await store.reader.listModules({ limit: 10, tenant: 'default' });
       assert.deepEqual(listed.items.map((m) => m.id).sort(), [...ids].sort());
       assert.ok(listed.items.every((m) => m.tenant === 'default'));

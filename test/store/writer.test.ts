@@ -66,10 +66,10 @@ describe('Writer', () => {
     }
   });
 
-  it('writes schema version 3 at first open', async () => {
+  it('writes schema version 4 at first open', async () => {
     const store = await openStore();
     try {
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '3');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '4');
     } finally {
       await store.close();
     }
@@ -82,10 +82,13 @@ describe('Writer', () => {
       const b = await createModule(store, 'b', 'same');
       assert.equal(a.sha256, b.sha256);
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), [blobKey(a.sha256)]);
+      assert.equal((await keysWithPrefix(store.db, 'c!')).length, 1, 'one copy of the bytes');
       await store.writer.submit({ kind: 'delete-module', id: a.id });
       assert.ok(await store.db.has(blobKey(a.sha256)), 'b still references the blob');
+      assert.deepEqual(await store.reader.getContent(a.sha256), content('same').content);
       await store.writer.submit({ kind: 'delete-module', id: b.id });
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), []);
+      assert.deepEqual(await keysWithPrefix(store.db, 'c!'), [], 'the bytes go with their pointer');
       assert.deepEqual(await keysWithPrefix(store.db, 'r!'), []);
     } finally {
       await store.close();
@@ -136,6 +139,7 @@ describe('Writer', () => {
       assert.equal((await histogram(store.metrics.writerBatchSize)).count, 1, 'all four went in one batch');
       assert.equal(await store.reader.getModule(id), undefined);
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), [], 'no blob outlives the deleted module');
+      assert.deepEqual(await keysWithPrefix(store.db, 'c!'), [], 'nor any bytes staged in the same batch');
       assert.deepEqual(await keysWithPrefix(store.db, 'v!'), [], 'nor any version staged in the same batch');
       assert.deepEqual(await keysWithPrefix(store.db, 'r!'), []);
       assert.equal(store.writer.moduleCount, 0);
@@ -159,6 +163,7 @@ describe('Writer', () => {
         assert.equal((r as PromiseRejectedResult).reason.code, 'MODULE_NOT_FOUND');
       }
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), [blobKey(content('ok1').sha256), blobKey(content('ok2').sha256)].sort());
+      assert.equal((await keysWithPrefix(store.db, 'c!')).length, 2);
     } finally {
       await store.close();
     }
@@ -172,6 +177,7 @@ describe('Writer', () => {
         code: 'INTERNAL',
       });
       assert.deepEqual(await keysWithPrefix(store.db, 'b!'), []);
+      assert.deepEqual(await keysWithPrefix(store.db, 'c!'), []);
     } finally {
       await store.close();
     }
