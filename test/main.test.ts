@@ -1,54 +1,15 @@
 /** The real process: `node dist/src/main.js`, signals, restart on the same data dir. */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { ROOT, TEST_ADMIN_KEY, authHeaders, fixture } from './helper.js';
+import { authHeaders } from './helper.js';
+import { MAIN, runOver as runCall, startProcess as start, uploadOver, waitForInFlight } from './process.js';
 
-const MAIN = fileURLToPath(new URL('dist/src/main.js', ROOT));
-
-interface Proc {
-  child: ChildProcess;
-  base: string;
-  lines: Record<string, unknown>[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `node dist/src/main.js`; an env value of undefined removes that variable. */
-async function startProcess(dataDir: string, env: Record<string, string | undefined> = {}): Promise<Proc> {
-  const merged: Record<string, string | undefined> = { ...process.env, WESS_SERVER_HOST: '127.0.0.1', WESS_SERVER_PORT: '0', WESS_DB_PATH: dataDir, WESS_ADMIN_KEY: TEST_ADMIN_KEY, ...env };
-  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
-  const child = spawn(process.execPath, [MAIN], {
-    env: merged,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: Record<string, unknown>[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      lines.push(entry);
-      if (entry.msg === 'wess is ready') resolve(entry.port as number);
-    });
-    void exited.then(() => reject(new Error('wess exited before it was ready')));
-  });
-  return { child, base: `http://127.0.0.1:${port}`, lines, exited };
-}
-
-async function uploadOver(base: string, name: string, key = TEST_ADMIN_KEY): Promise<string> {
-  const res = await fetch(`${base}/modules?name=${name}`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }, key), body: fixture(name) });
-  assert.equal(res.status, 201);
-  return ((await res.json()) as { id: string }).id;
-}
-
-const runCall = (base: string, id: string, fn: string, args: unknown[] = []) =>
-  fetch(`${base}/modules/${id}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: fn, args }) });
+/** Starts the server with these env overrides (see process.ts). */
+const startProcess = (dataDir: string, env: Record<string, string | undefined> = {}) => start(dataDir, { env });
 
 describe('the wess process', () => {
   const dirs: string[] = [];
@@ -64,10 +25,7 @@ describe('the wess process', () => {
     const spin = await uploadOver(first.base, 'loop-forever');
     const inflight = runCall(first.base, spin, 'spin');
     // The call is in flight once the pool reports it; poll /health (not rate limited).
-    for (let i = 0; i < 200; i++) {
-      const health = (await (await fetch(`${first.base}/health`)).json()) as { runner: { in_flight: number } };
-      if (health.runner.in_flight > 0) break;
-    }
+    await waitForInFlight(first.base);
     first.child.kill('SIGTERM');
     const answer = await inflight;
     assert.equal(answer.status, 408);
@@ -92,10 +50,7 @@ describe('the wess process', () => {
     const proc = await startProcess(dir, { WESS_RUNNER_TIMEOUT: '60000', WESS_SERVER_SHUTDOWN_GRACE: '60000' });
     const spin = await uploadOver(proc.base, 'loop-forever');
     const inflight = runCall(proc.base, spin, 'spin').catch(() => 'reset');
-    for (let i = 0; i < 200; i++) {
-      const health = (await (await fetch(`${proc.base}/health`)).json()) as { runner: { in_flight: number } };
-      if (health.runner.in_flight > 0) break;
-    }
+    await waitForInFlight(proc.base);
     const started = Date.now();
     proc.child.kill('SIGTERM');
     await new Promise((resolve) => setImmediate(resolve));

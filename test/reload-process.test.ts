@@ -1,68 +1,14 @@
 /** SIGHUP on the real process: `node dist/src/main.js --config FILE`, rewrite the file, signal, see it applied (or refused). */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { ROOT, TEST_ADMIN_KEY, authHeaders, fixture } from './helper.js';
+import { authHeaders } from './helper.js';
+import { startProcess as start, uploadOver as upload, waitForInFlight } from './process.js';
 
-const MAIN = fileURLToPath(new URL('dist/src/main.js', ROOT));
-
-type Line = Record<string, unknown>;
-
-interface Proc {
-  child: ChildProcess;
-  base: string;
-  lines: Line[];
-  /** Resolves with the first line (from now on, or already seen after `from`) that `match` accepts. */
-  nextLine(match: (line: Line) => boolean, from?: number): Promise<Line>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `node dist/src/main.js --config <file>` on a free port (as test/main.test.ts does, plus the config file). */
-async function startProcess(dataDir: string, configFile: string): Promise<Proc> {
-  const env = { ...process.env, WESS_SERVER_HOST: '127.0.0.1', WESS_SERVER_PORT: '0', WESS_DB_PATH: dataDir, WESS_ADMIN_KEY: TEST_ADMIN_KEY };
-  const child = spawn(process.execPath, [MAIN, '--config', configFile], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: Line[] = [];
-  const waiters: Array<{ match: (line: Line) => boolean; resolve: (line: Line) => void }> = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
-    const line = JSON.parse(text) as Line;
-    lines.push(line);
-    for (const waiter of waiters.splice(0)) {
-      if (waiter.match(line)) waiter.resolve(line);
-      else waiters.push(waiter);
-    }
-  });
-  const nextLine = (match: (line: Line) => boolean, from = lines.length) => {
-    const seen = lines.slice(from).find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise<Line>((resolve, reject) => {
-      waiters.push({ match, resolve });
-      void exited.then(() => reject(new Error('wess exited before the expected log line')));
-    });
-  };
-  const ready = nextLine((line) => line.msg === 'wess is ready', 0);
-  return { child, base: `http://127.0.0.1:${(await ready).port as number}`, lines, nextLine, exited };
-}
-
-async function upload(base: string, name: string): Promise<string> {
-  const res = await fetch(`${base}/modules?name=${name}`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture(name) });
-  assert.equal(res.status, 201);
-  return ((await res.json()) as { id: string }).id;
-}
-
-/** Resolves once the pool reports a call in flight (polling /health, which is not rate limited). */
-async function waitForInFlight(base: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const health = (await (await fetch(`${base}/health`)).json()) as { runner: { in_flight: number } };
-    if (health.runner.in_flight > 0) return;
-  }
-  throw new Error('the call never reached a worker');
-}
+/** Starts `node dist/src/main.js --config <file>` (see process.ts). */
+const startProcess = (dataDir: string, configFile: string) => start(dataDir, { args: ['--config', configFile] });
 
 describe('SIGHUP on the wess process', { timeout: 60_000 }, () => {
   const dirs: string[] = [];
