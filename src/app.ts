@@ -24,6 +24,7 @@ import { createMetrics } from './metrics.js';
 import { Runner } from './runner/pool.js';
 import { openDb } from './store/db.js';
 import { Reader } from './store/reader.js';
+import { StoreHealth } from './store/store-health.js';
 import { Writer } from './store/writer.js';
 
 export interface BuildOptions {
@@ -72,7 +73,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     throw err;
   }
   const usage = new UsageTracker(db, writer, logger, config.auth.usage_flush);
-  const services: Services = { config, logger, metrics, bus, db, writer, reader, runner, keyring, usage, lifecycle: { closing: false, startedAt: Date.now() } };
+  const services: Services = { config, logger, metrics, bus, db, writer, reader, runner, keyring, usage, storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }
@@ -105,7 +106,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorateRequest('authDenial', null);
   app.decorate('services', services);
   app.removeContentTypeParser('text/plain');
-  installErrorHandling(app, metrics);
+  installErrorHandling(app, metrics, services.storeHealth);
 
   // The hooks on every request are callback-style, not async: an async hook costs a promise and a
   // microtask hop per request, and these do nothing asynchronous (sending early, then done(), is

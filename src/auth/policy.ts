@@ -17,7 +17,8 @@ export type Action =
   | 'audit.read'
   | 'store.backup'
   | 'store.export'
-  | 'store.import';
+  | 'store.import'
+  | 'store.verify';
 
 const READ_AND_RUN: Action[] = ['module.read', 'module.run', 'key.usage'];
 const DEVELOP: Action[] = [...READ_AND_RUN, 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke'];
@@ -25,8 +26,8 @@ const DEVELOP: Action[] = [...READ_AND_RUN, 'module.create', 'module.update', 'm
 const ALLOWED: Record<Role, ReadonlySet<Action>> = {
   runner: new Set(READ_AND_RUN),
   developer: new Set(DEVELOP),
-  // Backup, export and import read or write every tenant's data at once.
-  admin: new Set<Action>([...DEVELOP, 'key.create', 'audit.read', 'store.backup', 'store.export', 'store.import']),
+  // Backup, export, import and verification read or write every tenant's data at once.
+  admin: new Set<Action>([...DEVELOP, 'key.create', 'audit.read', 'store.backup', 'store.export', 'store.import', 'store.verify']),
 };
 
 /** Who a request acts as while auth is disabled: an admin of the default tenant. */

@@ -13,6 +13,8 @@ export const EXIT = {
   UNREACHABLE: 3,
   /** The guest trapped or ran past its deadline (WASM_TRAP, EXECUTION_TIMEOUT). */
   GUEST_FAILED: 4,
+  /** `wess doctor` found damaged stored content. */
+  DAMAGED: 5,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -61,4 +63,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  usage error, an argument refused before sending, or an invalid config
   3  the server could not be reached
   4  the guest trapped or timed out (WASM_TRAP, EXECUTION_TIMEOUT)
+  5  wess doctor found damaged stored content
   A WASI program run with \`wess run\` exits with the program's own exit code.`;

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, RETRY_AFTER_SECONDS, hasErrorCode, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import type { StoreHealth } from '../store/store-health.js';
 
 /** The one shape every error response has. */
 export interface ErrorBody {
@@ -69,9 +70,11 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, failure:
 }
 
 /** Installs the error and not-found handlers that map every failure to the contract's body. */
-export function installErrorHandling(app: FastifyInstance, metrics: Metrics): void {
+export function installErrorHandling(app: FastifyInstance, metrics: Metrics, storeHealth: StoreHealth): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const failure = classify(err);
+    // Damaged content found by a read: /health reports it until a verification says otherwise.
+    if (failure.code === 'CONTENT_CORRUPT' && typeof failure.details?.sha256 === 'string') storeHealth.noteDamaged(failure.details.sha256, request.moduleId ?? null);
     if (failure.code === 'INTERNAL') {
       request.log.error({ err }, 'unhandled error');
     } else if (failure.code === 'UNAVAILABLE') {

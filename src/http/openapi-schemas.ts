@@ -148,6 +148,31 @@ const auditEntry = z.object({
 });
 component('AuditList', z.object({ items: z.array(auditEntry), next_cursor: cursor }));
 
+const verifyFigures = {
+  started_at: timestamp,
+  finished_at: timestamp,
+  modules: z.number().int(),
+  versions: z.number().int(),
+  blobs: z.number().int().meta({ description: 'Distinct contents read and hashed' }),
+  bytes: z.number().int(),
+};
+const VerifySummary = z.object({ ...verifyFigures, damaged: z.number().int() });
+component(
+  'VerifyReport',
+  z.object({
+    ...verifyFigures,
+    damaged: z.array(
+      z.object({
+        module_id: z.string(),
+        version: z.number().int(),
+        sha256: z.string(),
+        problem: z.enum(['missing', 'damaged', 'unreadable']),
+        message: z.string(),
+      }),
+    ),
+  }),
+);
+
 component('Status', z.object({ status: z.enum(['ok', 'ready']) }));
 component(
   'Health',
@@ -159,6 +184,12 @@ component(
     writer: z.object({ accepting: z.boolean(), queued: z.number().int(), queue_limit: z.number().int(), batches: z.number().int(), modules: z.number().int() }),
     runner: z.object({ workers: z.number().int(), queued: z.number().int(), in_flight: z.number().int(), utilization: z.number() }),
     memory: z.object({ rss: z.number().int(), heap_used: z.number().int() }),
+    store: z.object({
+      status: z.enum(['ok', 'damaged']).meta({ description: 'damaged: some stored content failed its sha256 or could not be read; run `wess doctor`' }),
+      damaged_blobs: z.number().int(),
+      damaged_modules: z.array(z.string()).meta({ description: 'Some of the affected modules (at most 20)' }),
+      last_verify: VerifySummary.nullable().meta({ description: 'The last full verification (GET /admin/verify), if any since the start' }),
+    }),
   }),
 );
 
@@ -219,4 +250,5 @@ export type ComponentName =
   | 'KeyUsage'
   | 'AuditList'
   | 'Status'
-  | 'Health';
+  | 'Health'
+  | 'VerifyReport';

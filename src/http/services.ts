@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.js';
 import type { Runner } from '../runner/pool.js';
 import type { Db } from '../store/db.js';
 import type { Reader } from '../store/reader.js';
+import type { StoreHealth } from '../store/store-health.js';
 import type { Writer } from '../store/writer.js';
 
 /** Everything a route may use; built once by app.ts and passed down, never imported globally. */
@@ -30,6 +31,8 @@ export interface Services {
   keyring: Keyring;
   /** Per-key counters and the daily run quota. */
   usage: UsageTracker;
+  /** Damaged content found by reads and by the last verification (/health, GET /admin/verify). */
+  storeHealth: StoreHealth;
   /** Flipped when shutdown starts: readiness fails and new requests get 503. */
   lifecycle: { closing: boolean; startedAt: number };
 }

@@ -3,7 +3,10 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { backupStream, readArchive, type ArchiveSummary, type ReadHandlers } from './backup.js';
+import { decodeSchemaVersion } from './codec.js';
 import { openDb, type Db } from './db.js';
+import { SCHEMA_KEY, SCHEMA_VERSION } from './keys.js';
+import { verifyStore, type VerifyReport } from './verify.js';
 
 /** Backups and restores as files: always written beside their target and renamed into place once complete. */
 
@@ -75,12 +78,28 @@ export async function backupDataDir(dataDir: string, out: string, handlers: Pick
   return totals;
 }
 
-async function openExisting(dataDir: string): Promise<Db> {
+/** Reads back and hashes every stored version of an offline data directory (`wess doctor --data`). */
+export async function verifyDataDir(dataDir: string): Promise<VerifyReport> {
+  if (!existsSync(join(dataDir, 'CURRENT'))) throw new BackupFileError(`no Wess database in ${dataDir}`);
+  const db = await openExisting(dataDir, 'check it through that server instead: wess doctor --url URL --key ADMIN_KEY');
+  try {
+    const stored = await db.get(SCHEMA_KEY);
+    const schema = stored === undefined ? undefined : decodeSchemaVersion(stored);
+    if (schema !== SCHEMA_VERSION) {
+      throw new BackupFileError(`${dataDir} holds schema ${schema ?? 'none'}, this wess reads schema ${SCHEMA_VERSION}: start the server on it once (it migrates at open), then run doctor`);
+    }
+    return await verifyStore(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function openExisting(dataDir: string, instead = 'back it up through that server instead: wess backup --url URL --key ADMIN_KEY --out FILE'): Promise<Db> {
   try {
     return await openDb(dataDir, { maxOpenFiles: 100 });
   } catch (err) {
     if (/lock/i.test((err as Error).message)) {
-      throw new BackupFileError(`${dataDir} is in use by a running Wess server (its LevelDB lock is held); back it up through that server instead: wess backup --url URL --key ADMIN_KEY --out FILE`);
+      throw new BackupFileError(`${dataDir} is in use by a running Wess server (its LevelDB lock is held); ${instead}`);
     }
     throw err;
   }

@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
-import { wessError } from '../errors.js';
+import { hasErrorCode, wessError } from '../errors.js';
 import { contentSha256, decodeBlobPointer, encodeBlobPointer, type BlobPointer } from './codec.js';
 import { blobKey, contentKey } from './keys.js';
 import type { Overlay } from './overlay.js';
@@ -37,12 +37,29 @@ export function blobPuts(sha256: string, bytes: Uint8Array): Array<{ key: string
 /** Stores the blob unless that hash is already stored (dedup); refuses bytes that do not match their hash. */
 export async function stageBlob(content: ModuleContent, overlay: Overlay): Promise<void> {
   // The pointer is small, and apply's readsOf prefetches it, so this costs no read of its own.
-  if (await overlay.has(blobKey(content.sha256))) return;
+  if (await overlay.has(blobKey(content.sha256))) {
+    // The same content again: dedup onto the stored bytes if they are whole. If they were damaged on
+    // disk, this upload repairs them (CONTENT_CORRUPT tells users to upload again). One more read and
+    // hash, for dedups only.
+    if (await isWhole(overlay, content.sha256)) return;
+    await dropBlob(content.sha256, overlay);
+  }
   // Checked only for new blobs: a wrong hash here would poison every later upload that dedups onto it.
   if (contentSha256(content.content) !== content.sha256) {
     throw wessError('INTERNAL', `content does not match its sha256 ${content.sha256}`);
   }
   for (const { key, value } of blobPuts(content.sha256, content.content)) overlay.put(key, value);
+}
+
+/** True when the bytes stored for `sha256` are there, readable and hash to it. */
+async function isWhole(overlay: Overlay, sha256: string): Promise<boolean> {
+  try {
+    const bytes = await readBlob(overlay, sha256);
+    return bytes !== undefined && contentSha256(bytes) === sha256;
+  } catch (err) {
+    if (hasErrorCode(err) && err.code === 'CONTENT_CORRUPT') return false;
+    throw err;
+  }
 }
 
 /**
@@ -63,6 +80,16 @@ export async function dropBlob(sha256: string, overlay: Overlay): Promise<void> 
  * bytes against the hash: they can say what the content belongs to.
  */
 export async function readBlob(source: BlobReader, sha256: string): Promise<Uint8Array | undefined> {
+  try {
+    return await followPointer(source, sha256);
+  } catch (err) {
+    // A block that fails LevelDB's own checks (a flipped byte in a compressed table block) is damage too.
+    if ((err as { code?: unknown }).code === 'LEVEL_CORRUPTION') throw corrupt(sha256, `the database cannot read it (${(err as Error).message})`);
+    throw err;
+  }
+}
+
+async function followPointer(source: BlobReader, sha256: string): Promise<Uint8Array | undefined> {
   let missing: string | undefined;
   // Two reads and no snapshot: a delete landing between them takes both keys. So missing bytes send
   // us back to the pointer once: gone now means deleted meanwhile, a new id means uploaded again.

@@ -169,6 +169,16 @@ export function moduleRange(): { gt: string; lt: string } {
   return prefixRange(MODULE_PREFIX);
 }
 
+/** The key range of every version record of every module, in (id, version) order. */
+export function allVersionsRange(): { gt: string; lt: string } {
+  return prefixRange(VERSION_PREFIX);
+}
+
+/** The module id in a version key (`v!<id>!<version>`). */
+export function moduleIdOfVersionKey(key: string): string {
+  return key.slice(VERSION_PREFIX.length, key.lastIndexOf('!'));
+}
+
 /** Range bounds `{gt, lt}` covering exactly the keys that start with `prefix`. */
 export function prefixRange(prefix: string): { gt: string; lt: string } {
   // UTF-8 byte order is code point order, so bumping the last code unit bounds the prefix.

@@ -2,11 +2,11 @@ import { LRUCache } from 'lru-cache';
 import { wessError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Metrics } from '../metrics.js';
-import { readBlob } from './blobs.js';
-import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
+import { decodeRecord, decodeVersion } from './codec.js';
 import type { Db } from './db.js';
 import { MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from './types.js';
+import { inspectBlob } from './verify.js';
 
 export interface ReaderOptions {
   db: Db;
@@ -204,17 +204,13 @@ export class Reader {
       return cached.slice();
     }
     this.#metrics.cacheMisses.inc({ cache: 'content' });
-    const bytes = await readBlob(this.#db, sha256);
-    if (!bytes) return undefined;
-    const actual = sha256Hex(bytes);
-    if (actual !== sha256) {
-      throw wessError('CONTENT_CORRUPT', `stored content for sha256 ${sha256} does not match its hash`, {
-        sha256,
-        actual_sha256: actual,
-      });
+    const content = await inspectBlob(this.#db, sha256);
+    if (!content.ok) {
+      if (content.problem === 'missing') return undefined;
+      throw wessError('CONTENT_CORRUPT', content.message, { sha256 });
     }
-    this.#content.set(sha256, bytes);
-    return bytes.slice();
+    this.#content.set(sha256, content.bytes);
+    return content.bytes.slice();
   }
 
   /** Stops listening to writer events and empties the caches. */

@@ -2,12 +2,12 @@ import { validate as isUuid, version as uuidVersion } from 'uuid';
 import { z } from 'zod';
 import { TENANT_FORMAT } from '../auth/types.js';
 import { hasErrorCode, wessError } from '../errors.js';
-import { readBlob } from './blobs.js';
 import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
 import type { Db, DbReader } from './db.js';
 import { splitLines } from './lines.js';
 import { MAX_VERSION, moduleRange, prefixRange, versionPrefix } from './keys.js';
 import type { ImportedVersion, ModuleContent, ModuleRecord, WriteMessage, WriteResult } from './types.js';
+import { inspectBlob } from './verify.js';
 
 /**
  * Export and import as NDJSON, for moving modules between nodes or stores:
@@ -72,15 +72,12 @@ async function exportModule(db: DbReader, record: ModuleRecord): Promise<Exporte
   const versions: ExportedVersion[] = [];
   for await (const [, value] of db.entries(prefixRange(versionPrefix(record.id)))) {
     const version = decodeVersion(value);
-    const bytes = await readBlob(db, version.sha256);
-    if (!bytes) {
-      throw wessError('CONTENT_CORRUPT', `content ${version.sha256} of module ${record.id} version ${version.version} is missing from the store`);
-    }
-    if (sha256Hex(bytes) !== version.sha256) {
-      throw wessError('CONTENT_CORRUPT', `content of module ${record.id} version ${version.version} no longer matches its sha256 ${version.sha256}`);
+    const content = await inspectBlob(db, version.sha256);
+    if (!content.ok) {
+      throw wessError('CONTENT_CORRUPT', `module ${record.id} version ${version.version}: ${content.message}`, { module_id: record.id, version: version.version, sha256: version.sha256 });
     }
     const { name, sha256, size, created_at } = version;
-    versions.push({ version: version.version, name, sha256, size, created_at, content: Buffer.from(bytes).toString('base64') });
+    versions.push({ version: version.version, name, sha256, size, created_at, content: Buffer.from(content.bytes).toString('base64') });
   }
   const { id, tenant, name, version, created_at, updated_at } = record;
   return { id, tenant, name, version, created_at, updated_at, versions };

@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { ArchiveError, readArchive, type ArchiveSummary } from '../../store/backup.js';
-import { BackupFileError, backupDataDir, restoreArchive, withAtomicFile } from '../../store/backup-files.js';
+import { BackupFileError, backupDataDir, restoreArchive, verifyDataDir, withAtomicFile } from '../../store/backup-files.js';
+import type { VerifyReport } from '../../store/verify.js';
 import { SCHEMA_VERSION } from '../../store/keys.js';
 import type { CliContext, CliDeps, CliIo } from '../context.js';
 import { CliError, EXIT, cliError, exitForServerCode, oneLine } from '../errors.js';
@@ -86,6 +87,19 @@ async function streaming(ctx: CliContext, method: string, path: string, init: { 
 }
 
 /** `wess backup`: online through the server, or offline with --data when no server holds the directory. */
+async function doctor(ctx: CliContext, opts: { data?: string }): Promise<number> {
+  const dir = opts.data;
+  const report = dir !== undefined
+    ? await verifyDataDir(dir).catch(fileErrors)
+    : (await ctx.client.get<VerifyReport>('/admin/verify')).body;
+  ctx.out.emit(report, () => {
+    ctx.out.line(`doctor: ${report.modules} modules, ${report.versions} versions, ${report.blobs} contents (${bytes(report.bytes)}) read and hashed; ${report.damaged.length} damaged`);
+    for (const d of report.damaged) ctx.out.line(`  module ${d.module_id} version ${d.version}: ${d.problem}: ${oneLine(d.message)}`);
+    if (report.damaged.length > 0) ctx.out.line('  upload each damaged module again (wess modules update ID FILE), or restore it from a backup');
+  });
+  return report.damaged.length > 0 ? EXIT.DAMAGED : EXIT.OK;
+}
+
 async function backup(ctx: CliContext, opts: { out: string; data?: string }): Promise<void> {
   const bar = new Progress(ctx.io, 'entries');
   const handlers = { onHeader: (h: { entries_estimate: number }) => bar.start(h.entries_estimate), onProgress: (entries: number) => bar.update(entries) };
@@ -235,6 +249,12 @@ export function registerDataCommands(program: Command, deps: CliDeps): void {
     .requiredOption('--out <file>', 'archive to write (appears only once complete, verified and synced)')
     .option('--data <dir>', 'back up this data directory directly, without a server (it must not be in use)')
     .action(deps.action(async (ctx, command) => backup(ctx, command.opts<{ out: string; data?: string }>())));
+
+  program
+    .command('doctor')
+    .description('read back and hash every stored module version and list the damaged ones (admin key; or --data DIR offline); exit 5 if any')
+    .option('--data <dir>', 'check this data directory directly, without a server (it must not be in use)')
+    .action(deps.action(async (ctx, command) => doctor(ctx, command.opts<{ data?: string }>())));
 
   program
     .command('restore <file>')

@@ -7,7 +7,8 @@ import { admitModule } from '../../modules/admission.js';
 import { backupStream } from '../../store/backup.js';
 import { prefixRange, tenantModulePrefix } from '../../store/keys.js';
 import { exportLines, importLines } from '../../store/transfer.js';
-import { describeRoute } from '../openapi.js';
+import { verifyStore } from '../../store/verify.js';
+import { describeRoute, ref } from '../openapi.js';
 import { parseWith, tenant } from '../schemas.js';
 import type { Services } from '../services.js';
 
@@ -26,7 +27,7 @@ const importSummary = z.object({
   failed_count: z.number().int(),
 });
 
-/** GET /admin/backup, GET /admin/export, POST /admin/import. */
+/** GET /admin/backup, GET /admin/export, POST /admin/import, GET /admin/verify. */
 export function adminRoutes(app: FastifyInstance, services: Services): void {
   // Encapsulated, so that only the import route takes NDJSON, as a stream (no body limit: it is never held whole).
   void app.register(async (scope) => {
@@ -34,6 +35,7 @@ export function adminRoutes(app: FastifyInstance, services: Services): void {
     registerBackup(scope, services);
     registerExport(scope, services);
     registerImport(scope, services);
+    registerVerify(scope, services);
   });
 }
 
@@ -125,4 +127,28 @@ async function countKeys(services: Services, prefix: string): Promise<number> {
 function logFailure(stream: Readable, request: FastifyRequest, what: string): Readable {
   stream.once('error', (err) => request.log.error({ err }, `${what} stream failed; the client got a cut-off ${what}`));
   return stream;
+}
+
+function registerVerify(app: FastifyInstance, services: Services): void {
+  app.get(
+    '/admin/verify',
+    describeRoute({
+      summary: 'Read back and hash every stored version (admin)',
+      description:
+        'Reads every version\'s content from one snapshot and checks it against its sha256; lists the damaged ones (missing, other bytes, or unreadable). ' +
+        '/health reports the result until the next verification. `wess doctor` calls this.',
+      tags: ['admin'],
+      responses: { 200: { description: 'What was checked and what is damaged', body: ref('VerifyReport') } },
+      errors: ['FORBIDDEN'],
+    }),
+    async (request) => {
+      authorize(request.principal, 'store.verify');
+      request.audit = { action: 'store.verify', target: null };
+      const report = await verifyStore(services.db);
+      services.storeHealth.verified(report);
+      request.audit.details = { versions: report.versions, damaged: report.damaged.length };
+      if (report.damaged.length > 0) request.log.error({ damaged: report.damaged.length, modules: [...new Set(report.damaged.map((d) => d.module_id))].slice(0, 20) }, 'verification found damaged content');
+      return report;
+    },
+  );
 }

@@ -35,6 +35,7 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
       writer: services.writer.stats(),
       runner: (({ workers, queued, inFlight, utilization }) => ({ workers, queued, in_flight: inFlight, utilization }))(runner.stats()),
       memory: { rss: memory.rss, heap_used: memory.heapUsed },
+      store: services.storeHealth.summary(),
     });
   });
 

@@ -167,7 +167,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
   }), async (request, reply: FastifyReply) => {
     const record = await findModule(services, request, 'module.read');
     const bytes = await reader.getContent(record.sha256);
-    if (!bytes) throw wessError('CONTENT_CORRUPT', `content ${record.sha256} of module ${record.id} is missing from the store`);
+    if (!bytes) throw wessError('CONTENT_CORRUPT', `content ${record.sha256} of module ${record.id} is missing from the store`, { sha256: record.sha256 });
     return reply.type('application/wasm').header('x-wess-sha256', record.sha256).send(Buffer.from(bytes));
   });
 

@@ -65,7 +65,7 @@ export function versionRoutes(app: FastifyInstance, services: Services): void {
     const record = await findVersion(services, request);
     const bytes = await reader.getContent(record.sha256);
     if (!bytes) {
-      throw wessError('CONTENT_CORRUPT', `content ${record.sha256} of module ${record.id} version ${record.version} is missing from the store`);
+      throw wessError('CONTENT_CORRUPT', `content ${record.sha256} of module ${record.id} version ${record.version} is missing from the store`, { sha256: record.sha256 });
     }
     return reply.type('application/wasm').header('x-wess-sha256', record.sha256).send(Buffer.from(bytes));
   });
