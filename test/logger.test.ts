@@ -3,7 +3,8 @@ import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { LineWriter } from '../src/logger.js';
+import { pino } from 'pino';
+import { LineWriter, loggerOptions, writeAccessLine } from '../src/logger.js';
 
 function tempFd(): { fd: number; path: string } {
   const path = join(mkdtempSync(join(tmpdir(), 'wess-log-')), 'out.log');
@@ -37,4 +38,28 @@ test('LineWriter drops (and then reports) lines past its bound instead of growin
   const note = JSON.parse(out.at(-1) as string) as { dropped: number; msg: string };
   assert.equal(note.dropped, 4);
   assert.match(note.msg, /dropped/);
+});
+
+test('writeAccessLine writes the same document pino writes for the access line, field for field', () => {
+  const lines: string[] = [];
+  const sink = { write: (line: string) => (lines.push(line), true) };
+  const logger = pino(loggerOptions('info'), sink);
+  const cases = [
+    { requestId: 'f3a1c2d4-0000-4000-8000-000000000001', method: 'POST', url: '/modules/x/run?version=2&q="\\é\n', status: 200, ms: 0.37, moduleId: 'm-1', keyId: 'k1' },
+    { requestId: 'req:1', method: 'GET', url: '/health', status: 503, ms: 12, moduleId: undefined, keyId: undefined },
+  ];
+  for (const f of cases) {
+    writeAccessLine(logger, f);
+    logger.child({ request_id: f.requestId }).info({ method: f.method, url: f.url, status: f.status, ms: f.ms, module_id: f.moduleId, key_id: f.keyId }, 'request');
+    const [ours, theirs] = lines.splice(0).map((line) => {
+      assert.ok(line.endsWith('\n'), 'one line each');
+      const { time, ...rest } = JSON.parse(line) as Record<string, unknown>;
+      assert.match(String(time), /^\d{4}-\d\d-\d\dT/);
+      return rest;
+    });
+    assert.deepEqual(Object.entries(ours ?? {}), Object.entries(theirs ?? {}), 'same fields, same order, same values');
+  }
+  logger.level = 'warn';
+  writeAccessLine(logger, cases[1] as (typeof cases)[number]);
+  assert.deepEqual(lines, [], 'nothing below the level');
 });
