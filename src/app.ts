@@ -19,7 +19,7 @@ import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
 import { versionRoutes } from './http/routes/versions.js';
 import type { Services } from './http/services.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, writeAccessLine, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { Runner } from './runner/pool.js';
 import { openDb } from './store/db.js';
@@ -35,6 +35,8 @@ export interface BuildOptions {
 export type WessApp = FastifyInstance;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** How often the shutdown drain looks whether calls and writes are done. */
+const DRAIN_POLL_MS = 10;
 
 /**
  * Builds a ready Wess app: components start in dependency order (metrics, store, runner, HTTP)
@@ -129,17 +131,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const status = reply.statusCode;
     metrics.requestsFront.add({ route, method: request.method, status });
     metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
-    request.log.info(
-      {
-        method: request.method,
-        url: request.url,
-        status,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
-        module_id: request.moduleId ?? undefined,
-        key_id: request.principal?.keyId ?? undefined,
-      },
-      'request',
-    );
+    writeAccessLine(logger, {
+      requestId: request.id,
+      method: request.method,
+      url: request.url,
+      status,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+      moduleId: request.moduleId ?? undefined,
+      keyId: request.principal?.keyId ?? undefined,
+    });
     if (logger.isLevelEnabled('debug')) {
       request.log.debug({ bytes_in: Number(request.headers['content-length'] ?? 0), bytes_out: Number(reply.getHeader('content-length') ?? 0) }, 'payload sizes');
     }
@@ -160,8 +160,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   auditRoutes(app, services);
   adminRoutes(app, services);
 
+  // The drain: the listener stays open while guest calls run or writes wait, and every new request is
+  // answered 503 with `connection: close` (the hooks above), so clients and load balancers are told
+  // rather than refused; then Fastify closes the listener and lets the requests in flight finish.
   app.addHook('preClose', async () => {
     services.lifecycle.closing = true;
+    const deadline = Date.now() + config.server.shutdown_grace;
+    const busy = () => {
+      const calls = runner.stats();
+      return calls.inFlight + calls.queued + writer.stats().queued > 0;
+    };
+    while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
   });
   app.addHook('onClose', async () => {
     await runner.close(config.server.shutdown_grace);
