@@ -5,6 +5,9 @@ const MAX_REMEMBERED = 10_000;
 /** Module ids /health lists; the full list is what `wess doctor` prints. */
 const LISTED = 20;
 
+/** A verification's figures, with the damaged versions counted rather than listed. */
+export type VerifySummary = Omit<VerifyReport, 'damaged'> & { damaged: number };
+
 interface Seen {
   module_id: string | null;
   seen_at: string;
@@ -15,8 +18,9 @@ interface Seen {
  * answers), and the last full verification (GET /admin/verify, `wess doctor`). /health reports it.
  */
 export class StoreHealth {
+  /** By sha256, or `record:<module>/<version>` for a version record that could not be read. */
   readonly #damaged = new Map<string, Seen>();
-  #lastVerify: Omit<VerifyReport, 'damaged'> & { damaged: number } | null = null;
+  #lastVerify: VerifySummary | null = null;
 
   /** A read found the content of `sha256` damaged (from module `moduleId`, when known). */
   noteDamaged(sha256: string, moduleId: string | null): void {
@@ -30,21 +34,16 @@ export class StoreHealth {
     const { damaged, ...figures } = report;
     for (const [sha256, seen] of this.#damaged) if (seen.seen_at < report.started_at) this.#damaged.delete(sha256);
     for (const damage of damaged) {
-      if (damage.sha256 && !this.#damaged.has(damage.sha256) && this.#damaged.size < MAX_REMEMBERED) {
-        this.#damaged.set(damage.sha256, { module_id: damage.module_id, seen_at: report.finished_at });
-      }
+      const key = damage.sha256 || `record:${damage.module_id}/${damage.version}`;
+      if (!this.#damaged.has(key) && this.#damaged.size < MAX_REMEMBERED) this.#damaged.set(key, { module_id: damage.module_id, seen_at: report.finished_at });
     }
     this.#lastVerify = { ...figures, damaged: damaged.length };
   }
 
   /** For /health. */
-  summary(): { status: 'ok' | 'damaged'; damaged_blobs: number; damaged_modules: string[]; last_verify: StoreHealth['lastVerify'] } {
+  summary(): { status: 'ok' | 'damaged'; damaged_blobs: number; damaged_modules: string[]; last_verify: VerifySummary | null } {
     const modules = new Set<string>();
     for (const seen of this.#damaged.values()) if (seen.module_id && modules.size < LISTED) modules.add(seen.module_id);
-    return { status: this.#damaged.size > 0 ? 'damaged' : 'ok', damaged_blobs: this.#damaged.size, damaged_modules: [...modules], last_verify: this.lastVerify };
-  }
-
-  get lastVerify(): (Omit<VerifyReport, 'damaged'> & { damaged: number }) | null {
-    return this.#lastVerify;
+    return { status: this.#damaged.size > 0 ? 'damaged' : 'ok', damaged_blobs: this.#damaged.size, damaged_modules: [...modules], last_verify: this.#lastVerify };
   }
 }

@@ -22,7 +22,7 @@ describe('wess modules and wess run against a real server', () => {
   test('--help lists the commands, the environment and the exit codes', async () => {
     const { code, stdout } = await cli(['--help']);
     assert.equal(code, 0);
-    for (const word of ['serve', 'modules', 'run', 'keys', 'config', 'WESS_URL', 'WESS_KEY', 'Exit codes:', '3  the server could not be reached']) {
+    for (const word of ['serve', 'modules', 'run', 'keys', 'config', 'doctor', 'WESS_URL', 'WESS_KEY', 'Exit codes:', '3  the server could not be reached', '5  wess doctor found damaged stored content']) {
       assert.ok(stdout.includes(word), `--help mentions ${word}`);
     }
   });

@@ -259,4 +259,27 @@ describe('schema 3 databases', () => {
       await store.close();
     }
   });
+  it('regression (issue 7, corruption suite): uploading the bytes of damaged content again repairs it instead of deduplicating onto it', async () => {
+    const store = await openStore();
+    try {
+      const record = await createModule(store, 'first', 'same');
+      const pointer = await pointerOf(store.db, record.sha256);
+      const damaged = Uint8Array.from((await store.db.get(contentKey(pointer.c))) ?? EMPTY);
+      damaged[damaged.length - 1] = (damaged[damaged.length - 1] ?? 0) ^ 0xff;
+      await store.db.batch([{ type: 'put', key: contentKey(pointer.c), value: damaged }], { sync: true });
+      assert.notEqual(sha256Hex((await readBlob(store.db, record.sha256)) ?? EMPTY), record.sha256, 'damaged on disk');
+      await createModule(store, 'second', 'same');
+      assert.equal(sha256Hex((await readBlob(store.db, record.sha256)) ?? EMPTY), record.sha256, 'whole again');
+      assert.deepEqual(await keysWithPrefix(store.db, 'c!'), [contentKey((await pointerOf(store.db, record.sha256)).c)], 'the damaged bytes are gone, no orphan');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('regression (issue 7, corruption suite): a block LevelDB refuses (LEVEL_CORRUPTION) reads as CONTENT_CORRUPT, not an internal error', async () => {
+    const refused = Object.assign(new Error('Corruption: block checksum mismatch'), { code: 'LEVEL_CORRUPTION' });
+    const pointer = new TextEncoder().encode(JSON.stringify({ c: '01900000-0000-7000-8000-000000000000', size: 3 }));
+    const source = { get: async (key: string) => (key.startsWith('b!') ? pointer : Promise.reject(refused)) };
+    await assert.rejects(readBlob(source, 'a'.repeat(64)), { code: 'CONTENT_CORRUPT', message: /cannot read it \(Corruption: block checksum mismatch\)/ });
+  });
 });

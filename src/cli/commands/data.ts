@@ -86,7 +86,7 @@ async function streaming(ctx: CliContext, method: string, path: string, init: { 
   throw cliError(error.code, `${error.code}: ${oneLine(error.message)} (HTTP ${res.status})`, exitForServerCode(error.code), { body: JSON.parse(text), status: res.status });
 }
 
-/** `wess backup`: online through the server, or offline with --data when no server holds the directory. */
+/** `wess doctor`: online through GET /admin/verify, or offline with --data; exit 5 when anything is damaged. */
 async function doctor(ctx: CliContext, opts: { data?: string }): Promise<number> {
   const dir = opts.data;
   const report = dir !== undefined
@@ -100,6 +100,7 @@ async function doctor(ctx: CliContext, opts: { data?: string }): Promise<number>
   return report.damaged.length > 0 ? EXIT.DAMAGED : EXIT.OK;
 }
 
+/** `wess backup`: online through the server, or offline with --data when no server holds the directory. */
 async function backup(ctx: CliContext, opts: { out: string; data?: string }): Promise<void> {
   const bar = new Progress(ctx.io, 'entries');
   const handlers = { onHeader: (h: { entries_estimate: number }) => bar.start(h.entries_estimate), onProgress: (entries: number) => bar.update(entries) };
@@ -241,7 +242,7 @@ function parseOr(text: string): unknown {
   }
 }
 
-/** Registers `wess backup`, `restore`, `export` and `import`. */
+/** Registers `wess backup`, `doctor`, `restore`, `export` and `import`. */
 export function registerDataCommands(program: Command, deps: CliDeps): void {
   program
     .command('backup')
