@@ -102,12 +102,26 @@ describe('reliability: hostile requests', { timeout: 300_000 }, () => {
       })),
     );
     assert.ok(routes.length >= 20, `the document lists the routes (${routes.length})`);
+    rssBefore = process.memoryUsage().rss;
+    rssMax = rssBefore;
   });
 
   after(async () => {
     await t.close();
-    record('hostile-requests', { requests: seen.sent, routes: routes.length, fuzz_runs_per_route: RUNS, status_5xx: seen.failures.length, statuses: JSON.stringify(Object.fromEntries([...seen.counts].sort((a, b) => a[0] - b[0]))) });
+    const mib = (bytes: number) => Math.round(bytes / 1048576);
+    record('hostile-requests', {
+      requests: seen.sent, routes: routes.length, fuzz_runs_per_route: RUNS, status_5xx: seen.failures.length,
+      statuses: JSON.stringify(Object.fromEntries([...seen.counts].sort((a, b) => a[0] - b[0]))),
+      rss_mib_before: mib(rssBefore), rss_mib_max: mib(rssMax),
+    });
   });
+
+  /** RSS of this process (server and client both), sampled between tests. */
+  let rssBefore = 0;
+  let rssMax = 0;
+  const sampleRss = () => {
+    rssMax = Math.max(rssMax, process.memoryUsage().rss);
+  };
 
   const send = async (method: string, path: string, body: string | Buffer | undefined, headers: Record<string, string> = {}) => {
     const res = await fetch(`${base}${path}`, { method, headers: authHeaders(headers), body: method === 'GET' || method === 'HEAD' ? undefined : body });
@@ -117,6 +131,9 @@ describe('reliability: hostile requests', { timeout: 300_000 }, () => {
   };
 
   const stillServing = async () => {
+    sampleRss();
+    // Bounded: nothing a request sends is kept (bodies over the limits are refused, not buffered).
+    assert.ok(rssMax < rssBefore + 512 * 1048576, `RSS grew from ${Math.round(rssBefore / 1048576)} to ${Math.round(rssMax / 1048576)} MiB`);
     const res = await fetch(`${base}/health/ready`);
     assert.equal(res.status, 200, 'the server still serves');
     assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), protoKeys, 'Object.prototype unchanged');
