@@ -41,7 +41,7 @@ export async function stageBlob(content: ModuleContent, overlay: Overlay): Promi
     // The same content again: dedup onto the stored bytes if they are whole. If they were damaged on
     // disk, this upload repairs them (CONTENT_CORRUPT tells users to upload again). One more read and
     // hash, for dedups only.
-    if (await isWhole(overlay, content.sha256)) return;
+    if ((await inspectBlob(overlay, content.sha256)).ok) return;
     await dropBlob(content.sha256, overlay);
   }
   // Checked only for new blobs: a wrong hash here would poison every later upload that dedups onto it.
@@ -51,15 +51,30 @@ export async function stageBlob(content: ModuleContent, overlay: Overlay): Promi
   for (const { key, value } of blobPuts(content.sha256, content.content)) overlay.put(key, value);
 }
 
-/** True when the bytes stored for `sha256` are there, readable and hash to it. */
-async function isWhole(overlay: Overlay, sha256: string): Promise<boolean> {
+/** What can be wrong with a blob: no bytes, other bytes, or bytes the store cannot read. */
+export type BlobProblem = 'missing' | 'damaged' | 'unreadable';
+
+export type Inspected = { ok: true; bytes: Uint8Array } | { ok: false; problem: BlobProblem; message: string };
+
+/**
+ * The content stored under `sha256`, read and hashed: its bytes, or what is wrong with them. The one
+ * check behind the writer's dedup, the reader, export and verification (verify.ts).
+ */
+export async function inspectBlob(source: BlobReader, sha256: string): Promise<Inspected> {
+  let bytes: Uint8Array | undefined;
   try {
-    const bytes = await readBlob(overlay, sha256);
-    return bytes !== undefined && contentSha256(bytes) === sha256;
+    bytes = await readBlob(source, sha256);
   } catch (err) {
-    if (hasErrorCode(err) && err.code === 'CONTENT_CORRUPT') return false;
-    throw err;
+    // Damage readBlob found (a bad pointer, missing bytes, a block LevelDB cannot read); anything else
+    // (a closed database, say) is no verdict on the content and goes up as it is.
+    if (!hasErrorCode(err) || err.code !== 'CONTENT_CORRUPT') throw err;
+    return { ok: false, problem: 'unreadable', message: err.message };
   }
+  if (!bytes) return { ok: false, problem: 'missing', message: `content ${sha256} is missing from the store` };
+  // contentSha256: bytes staged earlier in the same batch were hashed at admission already.
+  const actual = contentSha256(bytes);
+  if (actual !== sha256) return { ok: false, problem: 'damaged', message: `content ${sha256} no longer matches its hash (it hashes to ${actual})` };
+  return { ok: true, bytes };
 }
 
 /**

@@ -92,6 +92,8 @@ export function sha256Hex(bytes: Uint8Array): string {
  * ~9% of the main thread under 32 concurrent uploads (bench/profile.ts upload). Keyed by the array
  * object, so a hash that does not belong to these bytes (a caller's bug) is still caught; only a
  * change to the bytes themselves after hashing would not be, and upload bytes are never written to.
+ * Bytes read back from the store (inspectBlob) are a fresh array per read, so damage on disk is
+ * always hashed anew.
  */
 export function contentSha256(bytes: Uint8Array): string {
   let hex = hashed.get(bytes);

@@ -2,11 +2,11 @@ import { LRUCache } from 'lru-cache';
 import { wessError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Metrics } from '../metrics.js';
+import { inspectBlob } from './blobs.js';
 import { decodeRecord, decodeVersion } from './codec.js';
 import type { Db } from './db.js';
 import { MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from './types.js';
-import { inspectBlob } from './verify.js';
 
 export interface ReaderOptions {
   db: Db;

@@ -2,12 +2,12 @@ import { validate as isUuid, version as uuidVersion } from 'uuid';
 import { z } from 'zod';
 import { TENANT_FORMAT } from '../auth/types.js';
 import { hasErrorCode, wessError } from '../errors.js';
+import { inspectBlob } from './blobs.js';
 import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
 import type { Db, DbReader } from './db.js';
 import { splitLines } from './lines.js';
 import { MAX_VERSION, moduleRange, prefixRange, versionPrefix } from './keys.js';
 import type { ImportedVersion, ModuleContent, ModuleRecord, WriteMessage, WriteResult } from './types.js';
-import { inspectBlob } from './verify.js';
 
 /**
  * Export and import as NDJSON, for moving modules between nodes or stores:
