@@ -5,32 +5,18 @@
  * (online and --data offline) list exactly the damaged module; uploading the same bytes again repairs it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { ClassicLevel } from 'classic-level';
-import { authHeaders, listen, ROOT, startApp, TEST_ADMIN_KEY, upload, type TestApp } from '../helper.js';
+import { wess } from '../cli/helper.js';
+import { authHeaders, listen, startApp, TEST_ADMIN_KEY, upload, type TestApp } from '../helper.js';
 import { paddedModule } from '../store/transfer-helper.js';
 import { record } from './results.js';
 
-const CLI = fileURLToPath(new URL('dist/src/cli/wess.js', ROOT));
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-
-/** Runs the built CLI; resolves with its exit code and output. */
-function wess(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Moves everything into table files (so the bytes sit in an .ldb, not the log) and closes. */
 async function compactAll(dir: string): Promise<void> {
@@ -96,7 +82,7 @@ describe('reliability: corruption on disk', { timeout: 120_000 }, () => {
     assert.equal(health.store.status, 'damaged');
     assert.deepEqual(health.store.damaged_modules, [damaged]);
 
-    const online = await wess(['doctor', '--json'], { WESS_URL: base, WESS_KEY: TEST_ADMIN_KEY });
+    const online = await wess(['doctor', '--json'], { env: { WESS_URL: base, WESS_KEY: TEST_ADMIN_KEY } });
     assert.equal(online.code, 5, online.stderr);
     const report = JSON.parse(online.stdout) as { versions: number; damaged: { module_id: string; problem: string }[] };
     assert.deepEqual(report.damaged.map((d) => [d.module_id, d.problem]), [[damaged, 'damaged']]);
@@ -107,7 +93,7 @@ describe('reliability: corruption on disk', { timeout: 120_000 }, () => {
     assert.equal(repaired.status, 200);
     const fixed = await get(`/modules/${damaged}/versions/1/content`);
     assert.equal(sha256(new Uint8Array(await fixed.arrayBuffer())), sha256(modules[1] as Uint8Array), 'version 1 reads whole again');
-    const clean = await wess(['doctor'], { WESS_URL: base, WESS_KEY: TEST_ADMIN_KEY });
+    const clean = await wess(['doctor'], { env: { WESS_URL: base, WESS_KEY: TEST_ADMIN_KEY } });
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);
     assert.match(clean.stdout, /0 damaged/);
     const after = (await (await fetch(`${base}/health`)).json()) as { store: { status: string } };

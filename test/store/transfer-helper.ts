@@ -3,6 +3,7 @@ import type { WessApp } from '../../src/app.js';
 import { admitModule } from '../../src/modules/admission.js';
 import { readBlob } from '../../src/store/blobs.js';
 import type { Db } from '../../src/store/db.js';
+import { uleb } from '../reliability/wasm-builder.js';
 
 /** The key prefixes that make up modules: records, versions, blobs, blob references, tenant index. */
 export const MODULE_PREFIXES = ['m!', 'v!', 'b!', 'r!', 't!'];
@@ -81,14 +82,4 @@ export function paddedModule(n: number, padding: number): Uint8Array {
   const name = [0x03, 0x70, 0x61, 0x64]; // "pad"
   const payload = Buffer.concat([Buffer.from(name), randomBytes(padding)]);
   return Buffer.concat([constModule(n), Buffer.from([0x00, ...uleb(payload.length)]), payload]);
-}
-
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    const byte = value & 0x7f;
-    value >>>= 7;
-    out.push(value === 0 ? byte : byte | 0x80);
-  } while (value !== 0);
-  return out;
 }
