@@ -19,6 +19,17 @@ export function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/** One line per row with a target: the figure its verdict comes from. */
+export function judgements(rows: Row[]): string[] {
+  const lines = rows.filter((r) => r.judges !== undefined).map((r) => `- **${r.scenario}**, ${r.metric}, target ${r.target}: ${r.judges}`);
+  return lines.length ? ['## What each target judges', '', ...lines, ''] : [];
+}
+
+/** One line per row: the per-round figures and whatever else the verdict leaves out. */
+export function details(rows: Row[]): string[] {
+  return ['## Details', '', ...rows.map((r) => `- **${r.scenario}** (${r.metric}): ${r.detail}`)];
+}
+
 export function render(results: Results): string {
   const settings = Object.entries(results.settings).map(([k, v]) => `${k}=${v}`).join(', ');
   return [
@@ -33,13 +44,14 @@ export function render(results: Results): string {
       'for the HTTP rows; raw classic-level `batch(..., {sync: true})`, group-committed at the same concurrency, for uploads; ' +
       'the same Wess before and after the storm for the storm row. Wess runs `node dist/src/main.js` with wess.toml, ' +
       'logging at info to a file, metrics on, `WESS_RATE_LIMIT_MAX=100000000`. autocannon runs in the harness process.',
-    '- numbers are medians of alternating rounds (baseline, Wess, baseline, Wess, …); req/s counts 2xx answers only.',
+    '- rows against the bare app and raw classic-level are medians of alternating rounds (baseline, Wess, baseline, Wess, …); ' +
+      'req/s and writes/s count 2xx answers only. Every other figure is what its metric names, and "What each target judges" ' +
+      'below says which figure each verdict comes from.',
     '',
     table(results.rows),
     '',
-    '## Details',
-    '',
-    ...results.rows.map((r) => `- **${r.scenario}** (${r.metric}): ${r.detail}`),
+    ...judgements(results.rows),
+    ...details(results.rows),
     ...(results.notes.length ? ['', '## Notes', '', ...results.notes.map((n) => `- ${n}`)] : []),
     '',
   ].join('\n');

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { guarded, type Results, type Row } from './lib/result.js';
 import { startBare, startWess, type Server } from './lib/servers.js';
 import { say } from './lib/stats.js';
-import { table, writeReport } from './report.js';
+import { details, judgements, table, writeReport } from './report.js';
 import { coldPath } from './scenarios/cold.js';
 import { rssUnderLoad } from './scenarios/rss.js';
 import { storm } from './scenarios/storm.js';
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     notes,
   };
   if (only) {
-    process.stdout.write(`${table(rows)}\n\n(--only: results not written)\n`);
+    process.stdout.write(`${[table(rows), '', ...judgements(rows), ...details(rows)].join('\n')}\n\n(--only: results not written)\n`);
     return;
   }
   writeFileSync(`${BENCH}results.json`, `${JSON.stringify(results, null, 2)}\n`);

@@ -100,3 +100,18 @@ export function requestLogs(file: string): Record<string, unknown>[] {
     .map(parse)
     .filter((entry): entry is Record<string, unknown> => entry?.msg === 'request');
 }
+
+/**
+ * The access log's `ms` by request id, for the ids that start with `tag`, once `expected` of them have
+ * reached the file (the logger writes asynchronously) or after 5 s, with what arrived by then.
+ */
+export async function loggedMs(file: string, tag: string, expected: number): Promise<Map<string, number>> {
+  const ms = new Map<string, number>();
+  for (let waited = 0; waited <= 5000 && ms.size < expected; waited += 250) {
+    await sleep(250);
+    for (const entry of requestLogs(file)) {
+      if (typeof entry.request_id === 'string' && entry.request_id.startsWith(tag)) ms.set(entry.request_id, entry.ms as number);
+    }
+  }
+  return ms;
+}
