@@ -10,6 +10,7 @@ export interface LoadSettings { rounds: number; seconds: number; connections: nu
 
 const ADD_BODY = JSON.stringify({ function: 'add', args: [1, 2] });
 const JSON_HEADERS = withKey({ 'content-type': 'application/json' });
+const P99_TARGET_MS = 10;
 
 function rounds(c: Comparison): string {
   const list = (side: Comparison['base']) => side.rounds.map((r) => r.rps).join(' / ');
@@ -23,13 +24,38 @@ export function compareRun(wess: Server, bare: Server, moduleId: string, s: Load
   return alternate(label, s.rounds, load(`${bare.url}/modules/${moduleId}/run`), load(`${wess.url}/modules/${moduleId}/run`));
 }
 
-/** Warm /run of test/fixtures/wasm/add.wasm: req/s ratio and p99 rows. */
+/**
+ * Warm /run of test/fixtures/wasm/add.wasm: req/s ratio and p99 rows. The p99 target is judged on the
+ * worst round's p99, not the median of the rounds: a tail target that one round in three misses is missed.
+ */
 export async function warmAdd(wess: Server, bare: Server, s: LoadSettings): Promise<{ rows: Row[]; addId: string; wessRps: number }> {
   const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
   const c = await compareRun(wess, bare, add.id, s, 'warm add');
+  const worst = (side: Comparison['base']) => Math.max(...side.rounds.map((r) => r.p99));
+  const wessP99 = worst(c.wess);
   const rows: Row[] = [
-    { scenario: 'warm /run add', metric: 'req/s', wess: c.wess.rps, baseline: c.base.rps, ratio: c.ratio, target: '≥ 0.8× bare', pass: c.ratio >= 0.8, detail: rounds(c) },
-    { scenario: 'warm /run add', metric: 'p99 ms', wess: c.wess.p99, baseline: c.base.p99, ratio: null, target: '≤ 10 ms', pass: c.wess.p99 <= 10, detail: `p99 rounds wess ${c.wess.rounds.map((r) => r.p99).join(' / ')}` },
+    {
+      scenario: 'warm /run add',
+      metric: 'req/s',
+      wess: c.wess.rps,
+      baseline: c.base.rps,
+      ratio: c.ratio,
+      target: '≥ 0.8× bare',
+      judges: `the median req/s (2xx only) of ${s.rounds} alternating ${s.seconds} s rounds on each side, Wess over bare`,
+      pass: c.ratio >= 0.8,
+      detail: rounds(c),
+    },
+    {
+      scenario: 'warm /run add',
+      metric: 'p99 ms (worst round)',
+      wess: wessP99,
+      baseline: worst(c.base),
+      ratio: null,
+      target: `≤ ${P99_TARGET_MS} ms`,
+      judges: `Wess's highest p99 latency among its ${s.rounds} rounds (autocannon's p99 of each round): every round must meet it`,
+      pass: wessP99 <= P99_TARGET_MS,
+      detail: `p99 rounds wess ${c.wess.rounds.map((r) => r.p99).join(' / ')} (median ${c.wess.p99}); bare ${c.base.rounds.map((r) => r.p99).join(' / ')}`,
+    },
   ];
   return { rows, addId: add.id, wessRps: c.wess.rps };
 }
