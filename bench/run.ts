@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { capture, mismatches } from './lib/answers.js';
 import { guarded, type Results, type Row } from './lib/result.js';
 import { startBare, startWess, type Server } from './lib/servers.js';
 import { say } from './lib/stats.js';
@@ -9,12 +10,13 @@ import { coldPath } from './scenarios/cold.js';
 import { rssUnderLoad } from './scenarios/rss.js';
 import { storm } from './scenarios/storm.js';
 import { uploads } from './scenarios/uploads.js';
-import { cachedMetadata, warmAdd, warmBig } from './scenarios/warm.js';
+import { cachedMetadata, comparedProbes, uploadCompared, warmAdd, warmBig, type LoadSettings } from './scenarios/warm.js';
 
 /*
- * `npm run bench [-- --long] [-- --quick]`: starts a bare Fastify app and Wess as separate processes on
- * 127.0.0.1, runs every scenario (each guarded: one failing still reports the others), prints the table
- * and writes bench/results.json and bench/RESULTS.md. Bounded: every load has a duration.
+ * `npm run bench [-- --long] [-- --quick]`: starts Wess and a bare Fastify app (answering with the bytes
+ * Wess answered) as separate processes on 127.0.0.1, runs every scenario (each guarded: one failing still
+ * reports the others), prints the table and writes bench/results.json and bench/RESULTS.md. Bounded: every
+ * load has a duration.
  */
 
 const args = new Set(process.argv.slice(2));
@@ -50,29 +52,19 @@ async function main(): Promise<void> {
   const load = { rounds: S.rounds, seconds: S.seconds, connections: S.connections };
   const small = { ...load, seconds: S.smallSeconds };
 
-  let bare: Server | undefined;
   let wess: Server | undefined;
   try {
-    bare = await startBare();
     wess = await startWess();
-    say(`bare at ${bare.url}, wess at ${wess.url} (log ${wess.logFile})`);
+    say(`wess at ${wess.url} (log ${wess.logFile})`);
     const w = wess;
-    const b = bare;
-    let addId: string | undefined;
-    rows.push(...(await maybe('warm /run add', async () => {
-      const warm = await warmAdd(w, b, load);
-      addId = warm.addId;
-      return warm.rows;
-    })));
-    rows.push(...(await maybe('GET /modules/{id}', async () => cachedMetadata(w, b, requireId(addId), small))));
-    rows.push(...(await maybe('warm /run 1 MiB-code module', () => warmBig(w, b, small))));
+    if (wanted('warm') || wanted('GET')) rows.push(...(await againstBare(w, load, small)));
     rows.push(...(await maybe('cold path', () => coldPath(w, S.coldCount))));
     rows.push(...(await maybe('durable uploads', () =>
       uploads(w, { rounds: S.rounds, seconds: S.smallSeconds, concurrency: S.uploadConcurrency, size: S.uploadBytes }))));
   } catch (err) {
+    if ((err as { code?: unknown }).code === BASELINE_DIFFERS) throw err;
     notes.push(`setup failed: ${err instanceof Error ? err.message : String(err)}`);
   } finally {
-    await bare?.stop();
     await wess?.stop();
   }
 
@@ -113,14 +105,38 @@ async function main(): Promise<void> {
   process.stdout.write(`${table(rows)}\n\nwrote ${path}\n`);
 }
 
+const BASELINE_DIFFERS = 'BASELINE_DIFFERS';
+
+/**
+ * The rows that compare Wess with the bare app. The bare app starts with the answers Wess gave to the
+ * same requests, and must answer them with the same bytes: one that answers other bytes would make
+ * every ratio a comparison of different work, so a difference stops the run before anything is measured.
+ */
+async function againstBare(w: Server, load: LoadSettings, small: LoadSettings): Promise<Row[]> {
+  const m = await uploadCompared(w);
+  const exchanges = await capture(w, comparedProbes(m));
+  const b = await startBare(exchanges);
+  try {
+    say(`bare at ${b.url}, answering ${exchanges.map((e) => `${e.method} ${e.path} with Wess's ${Buffer.byteLength(e.answer)} bytes`).join('; ')}`);
+    const differs = await mismatches(b, exchanges);
+    if (differs.length) {
+      const message = `the bare baseline does not answer as Wess does; nothing measured or written:\n  ${differs.join('\n  ')}`;
+      throw Object.assign(new Error(message), { code: BASELINE_DIFFERS });
+    }
+    say('bare answers are byte for byte the ones Wess sent');
+    return [
+      ...(await maybe('warm /run add', () => warmAdd(w, b, m.add.id, load))),
+      ...(await maybe('GET /modules/{id}', () => cachedMetadata(w, b, m.add.id, small))),
+      ...(await maybe('warm /run 1 MiB-code module', () => warmBig(w, b, m.big, small))),
+    ];
+  } finally {
+    await b.stop();
+  }
+}
+
 /** Runs a scenario unless `--only` leaves it out. */
 function maybe(label: string, body: () => Promise<Row[]>): Promise<Row[]> {
   return wanted(label) ? guarded(label, body) : Promise.resolve([]);
-}
-
-function requireId(id: string | undefined): string {
-  if (id === undefined) throw new Error('the add module was not uploaded (warm scenario failed)');
-  return id;
 }
 
 main().then(
