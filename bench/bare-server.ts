@@ -1,27 +1,25 @@
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Exchange } from './lib/answers.js';
 
 /*
- * The baseline: a bare Fastify app (no logging, no hooks) with the same routes and JSON body shape as
- * Wess's /run and GET /modules/{id}, answering constants. Run in its own process by bench/run.ts;
- * prints {"port": N} on stdout once listening.
+ * The baseline: a bare Fastify app (no logging, no hooks, no auth) with Wess's /run and GET /modules/{id}
+ * routes. It answers each request the bench sends with the body Wess sent for it in this run: bench/run.ts
+ * captures those answers and passes them as JSON in argv[2] (see bench/lib/answers.ts), then checks that
+ * this app's bytes are Wess's before driving either. Run in its own process; prints {"port": N} on stdout
+ * once listening.
  */
 
+const exchanges = JSON.parse(process.argv[2] ?? '[]') as Exchange[];
+// Parsed once and returned as objects: Fastify serializes them per request with JSON.stringify, the
+// work Wess does for its own answers (its stats differ per call), so the baseline is not spared it.
+const answers = new Map(exchanges.map((e) => [`${e.method} ${e.path}`, JSON.parse(e.answer) as unknown]));
+
 const app = Fastify({ logger: false });
-const MODULE = {
-  id: '00000000-0000-4000-8000-000000000000',
-  name: 'add',
-  version: 1,
-  sha256: '0'.repeat(64),
-  size: 41,
-  exports: [{ name: 'add', params: ['i32', 'i32'], results: ['i32'] }],
-  memory: null,
-  created_at: '2026-01-01T00:00:00.000Z',
-  updated_at: '2026-01-01T00:00:00.000Z',
-};
 
 app.post(
   '/modules/:id/run',
   {
+    // Wess validates the body too (with zod); this is the bare app's share of that work.
     schema: {
       body: {
         type: 'object',
@@ -30,9 +28,17 @@ app.post(
       },
     },
   },
-  async () => ({ results: [3] }),
+  async (request, reply) => answerOf(request, reply),
 );
-app.get('/modules/:id', async () => MODULE);
+app.get('/modules/:id', async (request, reply) => answerOf(request, reply));
+
+/** Wess's answer to this request; a 404 for one the harness did not capture (it then counts no 2xx). */
+function answerOf(request: FastifyRequest, reply: FastifyReply): unknown {
+  const answer = answers.get(`${request.method} ${request.url}`);
+  if (answer !== undefined) return answer;
+  reply.callNotFound();
+  return reply;
+}
 
 app.listen({ host: '127.0.0.1', port: 0 }).then(() => {
   const address = app.server.address();

@@ -19,6 +19,17 @@ export function table(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/** One line per row with a target: the figure its verdict comes from. */
+export function judgements(rows: Row[]): string[] {
+  const lines = rows.filter((r) => r.judges !== undefined).map((r) => `- **${r.scenario}**, ${r.metric}, target ${r.target}: ${r.judges}`);
+  return lines.length ? ['## What each target judges', '', ...lines, ''] : [];
+}
+
+/** One line per row: the per-round figures and whatever else the verdict leaves out. */
+export function details(rows: Row[]): string[] {
+  return ['## Details', '', ...rows.map((r) => `- **${r.scenario}** (${r.metric}): ${r.detail}`)];
+}
+
 export function render(results: Results): string {
   const settings = Object.entries(results.settings).map(([k, v]) => `${k}=${v}`).join(', ');
   return [
@@ -29,17 +40,19 @@ export function render(results: Results): string {
     `- date: ${results.date}`,
     `- machine: ${results.machine.nproc} CPUs (\`nproc\`), ${results.machine.cpu}, ${results.machine.platform}, Node ${results.machine.node}`,
     `- settings: ${settings}`,
-    '- baselines: a bare Fastify app in its own process (same routes and JSON body shape, returns constants, no logging) ' +
-      'for the HTTP rows; raw classic-level `batch(..., {sync: true})`, group-committed at the same concurrency, for uploads; ' +
-      'the same Wess before and after the storm for the storm row. Wess runs `node dist/src/main.js` with wess.toml, ' +
-      'logging at info to a file, metrics on, `WESS_RATE_LIMIT_MAX=100000000`. autocannon runs in the harness process.',
-    '- numbers are medians of alternating rounds (baseline, Wess, baseline, Wess, …); req/s counts 2xx answers only.',
+    '- baselines: a bare Fastify app in its own process (the same routes and request-body validation, no logging, no auth) ' +
+      'for the HTTP rows, answering each route with the body Wess sent for the same request in this run (captured before the load, ' +
+      'checked byte for byte, the run stops if they differ); raw classic-level `batch(..., {sync: true})`, group-committed at the ' +
+      'same concurrency, for uploads; the same Wess before and after the storm for the storm row. Wess runs `node dist/src/main.js` ' +
+      'with wess.toml, logging at info to a file, metrics on, `WESS_RATE_LIMIT_MAX=100000000`. autocannon runs in the harness process.',
+    '- rows against the bare app and raw classic-level are medians of alternating rounds (baseline, Wess, baseline, Wess, …); ' +
+      'req/s and writes/s count 2xx answers only. Every other figure is what its metric names, and "What each target judges" ' +
+      'below says which figure each verdict comes from.',
     '',
     table(results.rows),
     '',
-    '## Details',
-    '',
-    ...results.rows.map((r) => `- **${r.scenario}** (${r.metric}): ${r.detail}`),
+    ...judgements(results.rows),
+    ...details(results.rows),
     ...(results.notes.length ? ['', '## Notes', '', ...results.notes.map((n) => `- ${n}`)] : []),
     '',
   ].join('\n');

@@ -6,6 +6,11 @@ export interface Row {
   baseline: number | null;
   ratio: number | null;
   target: string;
+  /**
+   * Which figure the target is judged on and how, in words (e.g. "p95 of 60 server times, nearest
+   * rank"); absent for rows without a target. `wess` must be that figure, so the table shows what passed.
+   */
+  judges?: string;
   pass: boolean | null;
   /** Per-round numbers and anything else worth a footnote. */
   detail: string;

@@ -3,6 +3,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Exchange } from './answers.js';
 import { sleep } from './stats.js';
 
 /** The repository root (this file runs from dist/bench/lib/). */
@@ -83,12 +84,13 @@ export async function startWess(env: Record<string, string> = {}, extraNodeArgs:
   return { url: `http://127.0.0.1:${port}`, logFile, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }
 
-/** Starts the bare Fastify baseline (dist/bench/bare-server.js) in its own process. */
-export async function startBare(): Promise<Server> {
+/** Starts the bare Fastify baseline (dist/bench/bare-server.js) in its own process, answering `exchanges` as Wess did. */
+export async function startBare(exchanges: Exchange[]): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'wess-bench-bare-'));
   const file = join(dir, 'bare.log');
   const out = openSync(file, 'a');
-  const child = spawn(process.execPath, [join(ROOT, 'dist/bench/bare-server.js')], { cwd: ROOT, stdio: ['ignore', out, out] });
+  const args = [join(ROOT, 'dist/bench/bare-server.js'), JSON.stringify(exchanges)];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', out, out] });
   const port = await waitForLine(file, child, (line) => parse(line)?.port as number | undefined);
   return { url: `http://127.0.0.1:${port}`, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }
@@ -99,4 +101,19 @@ export function requestLogs(file: string): Record<string, unknown>[] {
     .split('\n')
     .map(parse)
     .filter((entry): entry is Record<string, unknown> => entry?.msg === 'request');
+}
+
+/**
+ * The access log's `ms` by request id, for the ids that start with `tag`, once `expected` of them have
+ * reached the file (the logger writes asynchronously) or after 5 s, with what arrived by then.
+ */
+export async function loggedMs(file: string, tag: string, expected: number): Promise<Map<string, number>> {
+  const ms = new Map<string, number>();
+  for (let waited = 0; waited <= 5000 && ms.size < expected; waited += 250) {
+    await sleep(250);
+    for (const entry of requestLogs(file)) {
+      if (typeof entry.request_id === 'string' && entry.request_id.startsWith(tag)) ms.set(entry.request_id, entry.ms as number);
+    }
+  }
+  return ms;
 }

@@ -4,8 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { runCall, uploadWasm } from '../lib/client.js';
 import { drive } from '../lib/load.js';
 import type { Row } from '../lib/result.js';
-import { withKey, requestLogs, ROOT, type Server } from '../lib/servers.js';
-import { median, round, say, sleep } from '../lib/stats.js';
+import { loggedMs, withKey, ROOT, type Server } from '../lib/servers.js';
+import { median, round, say } from '../lib/stats.js';
 
 export interface StormSettings { seconds: number; connections: number; timeoutMs: number }
 
@@ -54,10 +54,7 @@ export async function storm(wess: Server, s: StormSettings): Promise<Row[]> {
   const after = await healthy();
   say(`storm: healthy after ${after.rps} req/s`);
 
-  await sleep(500); // the logger's buffer reaches the file
-  const server = requestLogs(wess.logFile ?? '')
-    .filter((e) => typeof e.request_id === 'string' && e.request_id.startsWith(tag))
-    .map((e) => e.ms as number);
+  const server = [...(await loggedMs(wess.logFile ?? '', tag, ends.length)).values()];
   if (server.length !== ends.length) throw new Error(`matched ${server.length} of ${ends.length} looping calls in the access log`);
   const baseline = median([before.rps, after.rps]);
   const ratio = round(during.rps / baseline, 3);
@@ -73,6 +70,7 @@ export async function storm(wess: Server, s: StormSettings): Promise<Row[]> {
       baseline,
       ratio,
       target: '≥ 0.5× unstormed',
+      judges: `the req/s (2xx only) of the ${s.seconds} s run beside the loops, against the mean of the unstormed runs before and after it`,
       pass: ratio >= 0.5,
       detail: `unstormed before ${before.rps}, after ${after.rps}; stormed p99 ${during.p99} ms, non2xx ${during.non2xx}`,
     },
@@ -83,6 +81,7 @@ export async function storm(wess: Server, s: StormSettings): Promise<Row[]> {
       baseline: null,
       ratio: null,
       target: `≤ ${limit} ms, all 408`,
+      judges: `the slowest of the ${ends.length} looping calls by server time (access log ms), and every one of them answered 408`,
       pass: worst <= limit && allTimedOut,
       detail: `server ms median ${round(median(server), 1)}, all: ${server.map((v) => Math.round(v)).join(' ')}; client-side (send → answer): ${ends.map((e) => Math.round(e.ms)).join(' ')}`,
     },

@@ -93,6 +93,7 @@ export async function uploads(wess: Server, s: UploadSettings): Promise<Row[]> {
         baseline: c.base.rps,
         ratio: c.ratio,
         target: '≥ 0.7× raw classic-level',
+        judges: `the median writes/s of ${s.rounds} alternating ${s.seconds} s rounds on each side (Wess: 201 answers only), Wess over raw classic-level`,
         pass: c.ratio >= 0.7,
         detail: `rounds raw ${list(c.base)}; wess ${list(c.wess)}; wess p99 ${c.wess.p99} ms; uploads per durable batch: wess ${perBatch}, raw ${round(raw.writes / Math.max(1, raw.batches), 1)}`,
       },
