@@ -1,23 +1,21 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { inspect } from '../../src/wasm/binary.js';
 import { argsForBridge, bridgeModuleBytes, needsBridge } from '../../src/wasm/nan-bridge.js';
 import type { FunctionExport } from '../../src/wasm/types.js';
 import { encodeResults, parseArgs } from '../../src/wasm/values.js';
-import { CONFORMANCE_DIR } from './helpers.js';
+import { conformanceCorpus } from '../conformance-corpus.js';
 
 // The spec-derived corpus lives outside the repo (DESIGN.md, "Spec conformance"); see its README.
-const MODULES = `${CONFORMANCE_DIR}/modules`;
-const BAD = `${CONFORMANCE_DIR}/bad`;
+const corpus = conformanceCorpus();
 const MAX_ARGS = 10;
 
-function files(dir: string): string[] {
-  if (!existsSync(dir)) {
-    console.warn(`SKIPPED: ${dir} does not exist, conformance checks did not run`);
-    return [];
-  }
-  return readdirSync(dir).filter((f) => f.endsWith('.wasm')).sort();
+function wasmFiles(dir: string): string[] {
+  const names = readdirSync(dir).filter((f) => f.endsWith('.wasm')).sort();
+  assert.ok(names.length > 0, `no .wasm files in ${dir}`);
+  return names;
 }
 
 interface Case {
@@ -52,34 +50,37 @@ function call(module: WebAssembly.Module, sig: FunctionExport, json: unknown[]):
 }
 
 describe('conformance corpus', () => {
-  it('inspect lists the same function exports, in the same order, as the engine', () => {
-    const names = files(MODULES);
+  it('inspect lists the same function exports, in the same order, as the engine', corpus.options, () => {
+    const modules = join(corpus.dir(), 'modules');
+    const names = wasmFiles(modules);
     for (const name of names) {
-      const bytes = new Uint8Array(readFileSync(`${MODULES}/${name}`));
+      const bytes = new Uint8Array(readFileSync(join(modules, name)));
       const engine = WebAssembly.Module.exports(new WebAssembly.Module(bytes)).filter((e) => e.kind === 'function');
       assert.deepEqual(inspect(bytes).exports.map((e) => e.name), engine.map((e) => e.name), name);
     }
+    assert.equal(names.length, 540);
   });
 
-  it('inspect either refuses a bad module with INVALID_WASM or returns; never another error', () => {
-    for (const name of files(BAD)) {
+  it('inspect either refuses a bad module with INVALID_WASM or returns; never another error', corpus.options, () => {
+    const bad = join(corpus.dir(), 'bad');
+    for (const name of wasmFiles(bad)) {
       try {
-        inspect(new Uint8Array(readFileSync(`${BAD}/${name}`)));
+        inspect(new Uint8Array(readFileSync(join(bad, name))));
       } catch (err) {
         assert.equal((err as { code?: unknown }).code, 'INVALID_WASM', `${name}: ${String(err)}`);
       }
     }
   });
 
-  it('every spec call gives the spec answer through parseArgs, the NaN bridge and encodeResults', () => {
-    if (files(MODULES).length === 0) return;
-    const scripts = readdirSync(CONFORMANCE_DIR).filter((f) => f.endsWith('.json') && f !== 'index.json');
+  it('every spec call gives the spec answer through parseArgs, the NaN bridge and encodeResults', corpus.options, () => {
+    const dir = corpus.dir();
+    const scripts = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'index.json');
     let calls = 0;
     const overLimit: string[] = [];
     for (const script of scripts) {
-      const { modules } = JSON.parse(readFileSync(`${CONFORMANCE_DIR}/${script}`, 'utf8')) as Script;
+      const { modules } = JSON.parse(readFileSync(join(dir, script), 'utf8')) as Script;
       for (const { file, cases } of modules) {
-        const bytes = new Uint8Array(readFileSync(`${MODULES}/${file}`));
+        const bytes = new Uint8Array(readFileSync(join(dir, 'modules', file)));
         const compiled = new WebAssembly.Module(bytes);
         const sigs = new Map(inspect(bytes).exports.map((e) => [e.name, e]));
         for (const c of cases) {
