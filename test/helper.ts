@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,6 +8,8 @@ import { buildApp, type WessApp } from '../src/app.js';
 import { validateConfig } from '../src/config/load.js';
 import type { ConfigInput } from '../src/config/schema.js';
 import { loggerOptions } from '../src/logger.js';
+
+export { conformanceCorpus, conformanceDir } from './conformance-corpus.js';
 
 /** The repository root (tests run from dist/test/). */
 export const ROOT = new URL('../../', import.meta.url);
@@ -123,12 +125,6 @@ export async function upload(app: WessApp, name: string, bytes: Uint8Array = fix
   const res = await app.inject({ method: 'POST', url: '/modules', payload: { name, content: Buffer.from(bytes).toString('base64') } });
   if (res.statusCode !== 201) throw new Error(`upload of ${name} failed: ${res.statusCode} ${res.body}`);
   return res.json();
-}
-
-/** Where the spec conformance corpus is, or undefined when this clone has none. */
-export function conformanceDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const candidates = [env.WESS_CONFORMANCE_DIR, new URL('../shared/conformance', ROOT).pathname].filter(Boolean) as string[];
-  return candidates.find((dir) => existsSync(join(dir, 'index.json')));
 }
 
 /** Resolves once `condition` holds, checking each event-loop turn; fails after `ms`. */

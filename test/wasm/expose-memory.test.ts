@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { capMemory, EXPOSED_MEMORY_NAME, exposeMemory, inspect } from '../../src/wasm/binary.js';
-import { CONFORMANCE_DIR, fixture, throwsCode } from './helpers.js';
+import { conformanceCorpus } from '../conformance-corpus.js';
+import { fixture, throwsCode } from './helpers.js';
 
 const WASI_DIR = fileURLToPath(new URL('../../../test/fixtures/wasi/', import.meta.url));
+const corpus = conformanceCorpus();
 const PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 const section = (id: number, content: number[]): number[] => [id, content.length, ...content];
 const module = (...sections: number[][]): Uint8Array => Uint8Array.from([...PREAMBLE, ...sections.flat()]);
@@ -101,16 +104,12 @@ describe('exposeMemory', () => {
     throwsCode(() => exposeMemory(module([5, 9, 1, 0x00])), 'INVALID_WASM');
   });
 
-  it('keeps every conformance module compiling with its exports unchanged and memory 0 last', () => {
-    const dir = `${CONFORMANCE_DIR}/modules`;
-    if (!existsSync(dir)) {
-      console.warn(`SKIPPED: ${dir} does not exist, exposeMemory conformance check did not run`);
-      return;
-    }
+  it('keeps every conformance module compiling with its exports unchanged and memory 0 last', corpus.options, () => {
+    const dir = join(corpus.dir(), 'modules');
     const files = readdirSync(dir).filter((f) => f.endsWith('.wasm'));
     const counts = { added: 0, exported: 0, none: 0 };
     for (const file of files) {
-      const bytes = new Uint8Array(readFileSync(`${dir}/${file}`));
+      const bytes = new Uint8Array(readFileSync(join(dir, file)));
       try {
         const before = exportsOf(bytes).length;
         const name = checkExposed(capMemory(bytes, 4096));

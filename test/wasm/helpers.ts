@@ -5,8 +5,6 @@ import { fileURLToPath } from 'node:url';
 /** test/fixtures/wasm, found from the compiled dist/test/wasm/*.js (tests run from dist). */
 export const FIXTURES_DIR = fileURLToPath(new URL('../../../test/fixtures/wasm/', import.meta.url));
 
-export const CONFORMANCE_DIR = '/work/shared/conformance';
-
 export function fixture(name: string): Uint8Array {
   return new Uint8Array(readFileSync(`${FIXTURES_DIR}${name}.wasm`));
 }
