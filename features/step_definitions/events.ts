@@ -48,7 +48,7 @@ Then('I see the events {string} for {string}', async function (this: WessWorld, 
   const expected = list.split(',').map((s) => s.trim());
   const watcher = watchers.get(this);
   assert.ok(watcher, 'not watching');
-  for (let i = 0; watcher.events.length < expected.length && i < 300; i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; watcher.events.length < expected.length && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(watcher.events.map((e) => e.type), expected);
   const id = this.moduleId(name);
   assert.ok(watcher.events.every((e) => e.module_id === id));

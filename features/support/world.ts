@@ -1,4 +1,4 @@
-import { After, Before, setWorldConstructor, World } from '@cucumber/cucumber';
+import { After, Before, setDefaultTimeout, setWorldConstructor, World } from '@cucumber/cucumber';
 import { listen, startApp, TEST_ADMIN_KEY, type TestApp } from '../../test/helper.js';
 
 export interface Answer {
@@ -55,6 +55,10 @@ export class WessWorld extends World {
 }
 
 setWorldConstructor(WessWorld);
+
+// Cucumber fails a step or hook after 5 s by default: starting an app can take that long on a busy
+// machine. A step that must be cut short races its own bound (test/within.ts).
+setDefaultTimeout(30_000);
 
 Before(async function (this: WessWorld) {
   await this.start();

@@ -9,7 +9,8 @@ describe('batch runs and run stats', () => {
     t.app.inject({ method: 'POST', url: `/modules/${ids[name]}/run${query}`, payload });
 
   before(async () => {
-    t = await startApp({ runner: { timeout: 400 }, limits: { max_batch: 50 } });
+    // A second: the item taken back from behind a looping one has twice that to start on the other worker.
+    t = await startApp({ runner: { timeout: 1000 }, limits: { max_batch: 50 } });
     for (const name of ['add', 'trap', 'grow-memory', 'loop-forever']) ids[name] = (await upload(t.app, name)).id;
   });
   after(async () => t.close());

@@ -12,12 +12,17 @@ import { validateConfig } from '../../src/config/load.js';
 import { REDIS_KEY_PREFIX, clientKey, maxFor } from '../../src/http/rate-limit.js';
 import type { WessApp } from '../../src/app.js';
 import { startApp, waitFor, type TestApp } from '../helper.js';
+import { within } from '../within.js';
 
 /** The machine's shared Redis; tests write only keys of a random client IP to it and delete them. */
 const SHARED_REDIS = 'redis://127.0.0.1:6379';
 const REDIS_TIMEOUT = 300;
-/** A request answered while Redis is away must take no longer than this (ms). */
-const FAST = REDIS_TIMEOUT + 500;
+/**
+ * What must not wait on a dead or hung Redis (a request, closing, starting) must be done within this:
+ * seconds above the Redis timeout and the connect timeout (1 s), where waiting on Redis is forever
+ * (a hung Redis holds a command until it wakes; a dead one until it comes back).
+ */
+const NOT_HELD_MS = 10_000;
 const UNAVAILABLE_LOG = /Redis unavailable/;
 const RECOVERED_LOG = /Redis answers again/;
 
@@ -73,11 +78,19 @@ function randomIp(): string {
   return `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
 }
 
-/** A cheap rate-limited request, timed. */
-async function list(app: WessApp, remoteAddress = '127.0.0.1') {
-  const started = performance.now();
-  const res = await app.inject({ method: 'GET', url: '/modules', remoteAddress });
-  return Object.assign(res, { ms: performance.now() - started });
+/** A cheap rate-limited request. */
+function list(app: WessApp, remoteAddress = '127.0.0.1') {
+  return app.inject({ method: 'GET', url: '/modules', remoteAddress });
+}
+
+/** The same request while Redis is dead or hung: it must be answered, not held until Redis is back. */
+function listWithoutRedis(app: WessApp) {
+  return within(list(app), NOT_HELD_MS, 'a request while Redis is away');
+}
+
+/** The reason the rate limiter logged when it found Redis unavailable. */
+function unavailableReason(t: TestApp): unknown {
+  return t.logs.find((line) => line.level === 40 && UNAVAILABLE_LOG.test(String(line.msg)))?.reason;
 }
 
 async function storeErrors(app: WessApp, outcome: 'allowed' | 'refused'): Promise<number> {
@@ -210,11 +223,7 @@ describe('rate limit when Redis goes away', { timeout: 60_000 }, () => {
     try {
       assert.equal((await list(t.app)).headers['x-ratelimit-remaining'], '99');
       await killRedis(server);
-      for (let i = 0; i < 5; i++) {
-        const res = await list(t.app);
-        assert.equal(res.statusCode, 200);
-        assert.ok(res.ms < FAST, `request took ${res.ms} ms with Redis gone`);
-      }
+      for (let i = 0; i < 5; i++) assert.equal((await listWithoutRedis(t.app)).statusCode, 200);
       assert.equal(await storeErrors(t.app, 'allowed'), 5);
       assert.equal(logCount(t, 40, UNAVAILABLE_LOG), 1);
 
@@ -239,9 +248,8 @@ describe('rate limit when Redis goes away', { timeout: 60_000 }, () => {
       assert.equal((await list(t.app)).statusCode, 200);
       await killRedis(server);
       for (let i = 0; i < 3; i++) {
-        const res = await list(t.app);
+        const res = await listWithoutRedis(t.app);
         assert.equal(res.statusCode, 503);
-        assert.ok(res.ms < FAST, `request took ${res.ms} ms with Redis gone`);
         assert.equal(res.headers['retry-after'], '1');
         const { error } = res.json();
         assert.equal(error.code, 'UNAVAILABLE');
@@ -250,9 +258,7 @@ describe('rate limit when Redis goes away', { timeout: 60_000 }, () => {
       assert.equal(await storeErrors(t.app, 'refused'), 3);
       assert.equal((await t.app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200);
       assert.equal(logCount(t, 40, UNAVAILABLE_LOG), 1);
-      const started = performance.now();
-      await t.close();
-      assert.ok(performance.now() - started < 3000, 'closing waited on the dead Redis');
+      await within(t.close(), NOT_HELD_MS, 'closing with Redis gone');
     } finally {
       await t.close();
       await killRedis(server);
@@ -266,10 +272,12 @@ describe('rate limit when Redis goes away', { timeout: 60_000 }, () => {
     try {
       assert.equal((await list(t.app)).headers['x-ratelimit-remaining'], '99');
       server.kill('SIGSTOP');
-      const res = await list(t.app);
+      // Held until Redis wakes without the command timeout; answered once it fires with it.
+      const res = await listWithoutRedis(t.app);
       assert.equal(res.statusCode, 200);
-      assert.ok(res.ms >= REDIS_TIMEOUT - 50 && res.ms < FAST, `request took ${res.ms} ms with Redis hung`);
       assert.equal(logCount(t, 40, UNAVAILABLE_LOG), 1);
+      assert.equal(unavailableReason(t), 'Command timed out', 'the command timeout, not a dropped connection, let the request through');
+      assert.equal(await storeErrors(t.app, 'allowed'), 1);
       server.kill('SIGCONT');
       // 97, not 98: the INCR that timed out was still in the socket and ran once Redis woke.
       assert.equal((await list(t.app)).headers['x-ratelimit-remaining'], '97');
@@ -284,14 +292,11 @@ describe('rate limit when Redis goes away', { timeout: 60_000 }, () => {
   test('an app started while Redis is down starts, warns, fails open, and counts once Redis comes up', async () => {
     const port = await freePort();
     let server: ChildProcess | undefined;
-    const started = performance.now();
-    const t = await redisApp(port, 'open');
+    const t = await within(redisApp(port, 'open'), NOT_HELD_MS, 'starting with Redis down');
     try {
-      assert.ok(performance.now() - started < 5000, 'startup waited on the dead Redis');
       assert.equal(logCount(t, 40, UNAVAILABLE_LOG), 1);
-      const res = await list(t.app);
+      const res = await listWithoutRedis(t.app);
       assert.equal(res.statusCode, 200);
-      assert.ok(res.ms < FAST);
       assert.equal(res.headers['x-ratelimit-remaining'], '100');
       server = await startRedis(port);
       await waitFor(() => logCount(t, 30, RECOVERED_LOG) === 1, 5000);

@@ -4,7 +4,13 @@ import type { BatchItem } from '../../src/runner/pool.js';
 import type { WasmArg } from '../../src/wasm/types.js';
 import { fixture, fromWat, rejection, startRunner, tasksCompleted, type TestRunner } from './helper.js';
 
-const TIMEOUT_MS = 300;
+/**
+ * Items taken back from behind a looping one must start elsewhere within twice their timeout or answer
+ * UNAVAILABLE: a second keeps that wait far above the milliseconds it takes, however busy the machine.
+ */
+const TIMEOUT_MS = 1000;
+/** A batch's own deadline, apart from the runner's so the message shows which one stopped the item. */
+const BATCH_TIMEOUT_MS = 1500;
 const add = fixture('add');
 const trap = fixture('trap');
 const floats = fixture('float-ops');
@@ -66,8 +72,9 @@ describe('runner: batch runs', () => {
 
   it('takes a per-batch timeout for each item', async () => {
     // Runs before any worker was killed here: the item taken back from behind the loop needs the other worker up.
-    const { items } = await t.runner.runBatch({ sha256: loopsAgain.sha256, fn: 'g', params: ['i32'], argsList: [[0], [7]], timeoutMs: 100 });
+    const { items } = await t.runner.runBatch({ sha256: loopsAgain.sha256, fn: 'g', params: ['i32'], argsList: [[0], [7]], timeoutMs: BATCH_TIMEOUT_MS });
     assert.deepEqual(items.map(answerOf), ['EXECUTION_TIMEOUT', 7]);
+    assert.match((items[0] as { message: string }).message, new RegExp(`within ${BATCH_TIMEOUT_MS} ms`));
   });
 
   it('times out a looping item alone while the others answer', async () => {

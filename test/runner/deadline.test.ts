@@ -1,10 +1,22 @@
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import type { RunCall } from '../../src/runner/pool.js';
+import { within } from '../within.js';
 import { fixture, metricValue, rejection, startRunner, type TestRunner } from './helper.js';
 
+/*
+ * Outcomes, not timings: a runaway call answers EXECUTION_TIMEOUT and its worker is replaced, and healthy
+ * calls beside it are answered before it. Where healthy calls must beat a runaway one, the runaway gets
+ * SPIN_MS: a second and a half against the milliseconds they take, so a busy machine cannot reverse the
+ * order. How late past its deadline a call is stopped is measured by bench/scenarios/storm.ts.
+ */
+
 const TIMEOUT_MS = 300;
+const SPIN_MS = 1500;
+/** A bound for what must be cut short, far from the deadlines here and from "never". */
+const STOPPED_MS = 10_000;
+/** Long enough for any test here on a loaded machine; a deadline that never fires fails them at this. */
+const BOUNDED = { timeout: 30_000 };
 const add = fixture('add');
 const loop = fixture('loop-forever');
 const startLoop = fixture('start-loop');
@@ -20,60 +32,52 @@ describe('runner: deadlines', () => {
   });
   after(() => t.runner.close());
 
-  it('stops an infinite loop while 200 healthy calls made beside it all succeed', async () => {
-    const started = performance.now();
-    const spin = rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [] }));
+  it('stops an infinite loop while 200 healthy calls made beside it all succeed', BOUNDED, async () => {
+    const spin = rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], timeoutMs: SPIN_MS }));
     const healthy = Promise.all(Array.from({ length: 200 }, (_, i) => t.runner.run(addCall(i))));
     // The calls batched behind the loop are taken back long before its deadline.
     const first = await Promise.race([healthy.then(() => 'healthy'), spin.then(() => 'spin')]);
     assert.equal(first, 'healthy');
-    const err = await spin;
-    const elapsed = performance.now() - started;
+    const err = await within(spin, STOPPED_MS, 'the looping call');
     assert.equal(err.code, 'EXECUTION_TIMEOUT');
-    assert.equal(err.message, `call to "spin" did not finish within ${TIMEOUT_MS} ms; the guest was stopped`);
-    assert.ok(elapsed < TIMEOUT_MS + 1000, `took ${elapsed} ms`);
+    assert.equal(err.message, `call to "spin" did not finish within ${SPIN_MS} ms; the guest was stopped`);
     const answers = await healthy;
     answers.forEach((a, i) => assert.deepEqual(a.results, [i + 1]));
     assert.equal(await metricValue(t.metrics, 'wess_worker_restarts_total', { reason: 'timeout' }), 1);
   });
 
-  it('keeps its size after a kill and answers at once', async () => {
+  it('keeps its size after a kill and answers', async () => {
     assert.equal(t.runner.stats().workers, 2);
     const answer = await t.runner.run(addCall(41));
     assert.deepEqual(answer.results, [42]);
   });
 
-  it('keeps answering healthy calls made while a guest spins', async () => {
-    const spin = rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [] }));
+  it('keeps answering healthy calls made while a guest spins', BOUNDED, async () => {
+    let spinAnswered = false;
+    const spin = rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], timeoutMs: SPIN_MS })).finally(() => (spinAnswered = true));
     // Issued in later turns, while one worker is stuck: they go to the other one.
     for (let i = 0; i < 20; i++) {
       const answer = await t.runner.run(addCall(i));
       assert.deepEqual(answer.results, [i + 1]);
     }
+    assert.equal(spinAnswered, false, 'the healthy calls were answered while the guest still spun');
     assert.equal((await spin).code, 'EXECUTION_TIMEOUT');
   });
 
-  it('covers instantiation: a start function that loops times out', async () => {
-    const started = performance.now();
-    const err = await rejection(t.runner.run({ sha256: startLoop.sha256, fn: 'noop', params: [], args: [] }));
+  it('covers instantiation: a start function that loops times out', BOUNDED, async () => {
+    const err = await within(rejection(t.runner.run({ sha256: startLoop.sha256, fn: 'noop', params: [], args: [] })), STOPPED_MS, 'the looping start function');
     assert.equal(err.code, 'EXECUTION_TIMEOUT');
-    assert.ok(performance.now() - started < TIMEOUT_MS + 1000);
+    assert.match(err.message, new RegExp(`within ${TIMEOUT_MS} ms`));
   });
 
-  it('takes a per-call timeout', async () => {
-    const started = performance.now();
-    const err = await rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], timeoutMs: 50 }));
-    assert.equal(err.code, 'EXECUTION_TIMEOUT');
-    assert.match(err.message, /within 50 ms/);
-    assert.ok(performance.now() - started < TIMEOUT_MS);
-  });
-
-  it('isolates a function that timed out: healthy calls beside several of its loops are not held up', async () => {
-    // "spin" timed out above, so its calls now run one per batch on at most one of the two workers.
-    const started = performance.now();
-    const spins = Array.from({ length: 3 }, () => rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [] })));
+  it('isolates a function that timed out: healthy calls beside several of its loops are not held up', BOUNDED, async () => {
+    // "spin" timed out above, so its calls now run one per batch on at most one of the two workers
+    // (and the spare thread).
+    const spins = Array.from({ length: 3 }, () => rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], timeoutMs: SPIN_MS })));
+    let spinsAnswered = 0;
+    for (const spin of spins) void spin.then(() => spinsAnswered++);
     const healthy = await Promise.all(Array.from({ length: 100 }, (_, i) => t.runner.run(addCall(i))));
-    assert.ok(performance.now() - started < TIMEOUT_MS, 'healthy calls did not wait for a loop');
+    assert.equal(spinsAnswered, 0, 'healthy calls did not wait for a loop');
     healthy.forEach((a, i) => assert.deepEqual(a.results, [i + 1]));
     const codes = (await Promise.all(spins)).map((e) => e.code);
     // Queued one after another, a loop that could not start within 2 × timeout answers UNAVAILABLE.
@@ -81,5 +85,22 @@ describe('runner: deadlines', () => {
     assert.ok(codes.every((c) => c === 'EXECUTION_TIMEOUT' || c === 'UNAVAILABLE'), codes.join());
     assert.equal(t.runner.stats().workers, 2);
     assert.deepEqual((await t.runner.run(addCall(1))).results, [2]);
+  });
+});
+
+describe('runner: a call\'s own deadline', () => {
+  let t: TestRunner;
+  before(async () => {
+    // The runner's deadline is a minute: a call stopped within seconds was stopped by its own.
+    t = await startRunner({ size: 2, timeoutMs: 60_000 }, [loop]);
+    await t.runner.compile(loop.sha256, loop.bytes);
+  });
+  after(() => t.runner.close(0));
+
+  it('takes a per-call timeout', BOUNDED, async () => {
+    const err = await within(rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], timeoutMs: TIMEOUT_MS })), STOPPED_MS, 'the call with its own deadline');
+    assert.equal(err.code, 'EXECUTION_TIMEOUT');
+    assert.match(err.message, new RegExp(`within ${TIMEOUT_MS} ms`));
+    assert.equal(await metricValue(t.metrics, 'wess_worker_restarts_total', { reason: 'timeout' }), 1);
   });
 });

@@ -49,13 +49,17 @@ export interface TestRunner {
   add(...modules: StoredModule[]): void;
 }
 
-/** A runner over a real pool with small limits; its store starts with `modules`. */
+/**
+ * A runner over a real pool with small limits; its store starts with `modules`. Its deadline is seconds,
+ * so healthy calls never meet it on a busy machine (nor the wait limit of twice that); tests about
+ * deadlines set their own.
+ */
 export async function startRunner(options: Partial<RunnerOptions> = {}, modules: StoredModule[] = []): Promise<TestRunner> {
   const metrics = options.metrics ?? createMetrics();
   const store = new Map<string, Uint8Array>();
   const runner = await Runner.start({
     size: 2,
-    timeoutMs: 300,
+    timeoutMs: 5000,
     maxMemoryBytes: 16 * 65536,
     queueLimit: 10_000,
     compiledCacheSize: 16,
