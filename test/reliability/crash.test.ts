@@ -2,9 +2,9 @@
  * Reliability suite 1 (issue 7), crash durability: a real server takes a stream of uploads and updates
  * and is killed with SIGKILL at a random moment, again and again on the same data directory. After
  * every restart each write it acknowledged with a 2xx is there, byte for byte (sha256), and the store
- * opened without repair. Each cycle acknowledges a floor of writes before its kill, and every kill must
- * land mid-write (writes in flight, cut short), so a run that wrote next to nothing, or killed an idle
- * server, cannot pass as "nothing lost".
+ * opened without repair. Each cycle acknowledges a floor of writes before its kill, every kill must find
+ * writes in flight, and the kills must cut writes short, so a run that wrote next to nothing, or killed
+ * an idle server, cannot pass as "nothing lost".
  * WESS_CRASH_CYCLES sets the cycles (3 here; `npm run test:reliability` runs 50).
  */
 import assert from 'node:assert/strict';
@@ -172,13 +172,17 @@ describe('reliability: crash durability (SIGKILL)', { timeout: 60_000 + CYCLES *
       await last.exited;
     }
     const perCycle = (what: (c: (typeof cycles)[number]) => number) => cycles.map(what).join(' ');
-    // A kill between writes would test the restart, not the write path: each must cut writes short.
-    assert.ok(cycles.every((c) => c.inFlightAtKill > 0 && c.cut > 0), `every kill lands mid-write (in flight at each kill: ${perCycle((c) => c.inFlightAtKill)}; cut short: ${perCycle((c) => c.cut)})`);
+    // A kill between writes would test the restart, not the write path. Not every kill cuts a write
+    // short: the writers share group commits, and a batch can be answered between the signal being
+    // sent and landing (2 kills in 20 cut none, in one run). Together they must.
+    const inFlight = perCycle((c) => c.inFlightAtKill);
+    assert.ok(cycles.every((c) => c.inFlightAtKill > 0), `every kill finds writes in flight (per kill: ${inFlight})`);
+    assert.ok(counter.cut > 0, `the kills cut writes short (in flight per kill: ${inFlight}; cut short: ${perCycle((c) => c.cut)})`);
     const acks = cycles.map((c) => c.acked);
     record('crash', {
       cycles: CYCLES, writers: WRITERS, acknowledged_writes: counter.writes, modules: acked.size, versions_checked_last: checked, lost: 0,
       acked_per_cycle_floor: MIN_ACKED_PER_CYCLE, acked_per_cycle_min: Math.min(...acks), acked_per_cycle_median: acks.sort((a, b) => a - b)[Math.floor(acks.length / 2)] ?? 0,
-      in_flight_at_kill_min: Math.min(...cycles.map((c) => c.inFlightAtKill)), cut_short_per_kill_min: Math.min(...cycles.map((c) => c.cut)), cut_short_by_kills: counter.cut,
+      in_flight_at_kill_min: Math.min(...cycles.map((c) => c.inFlightAtKill)), kills_that_cut_writes_short: cycles.filter((c) => c.cut > 0).length, cut_short_by_kills: counter.cut,
     });
   });
 });
