@@ -15,17 +15,24 @@ export interface Route {
   template: string;
   /** What the fuzzed bodies are sent as: JSON where the route reads it, else its first listed type. */
   contentType: string;
+  /** The document lists parameters or a body for it: fuzzed input can change what it does. */
+  takesInput: boolean;
 }
 
 /** The part of an OpenAPI document routesOf reads. */
-export type OpenApi = { paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>> };
+export type OpenApi = { paths: Record<string, Record<string, { parameters?: unknown[]; requestBody?: { content: Record<string, unknown> } }>> };
 
 /** Every operation of the document, with the content type its bodies are sent as. */
 export function routesOf(doc: OpenApi): Route[] {
   return Object.entries(doc.paths).flatMap(([template, methods]) =>
     Object.entries(methods).map(([method, operation]) => {
       const types = Object.keys(operation.requestBody?.content ?? {});
-      return { method: method.toUpperCase(), template, contentType: types.includes('application/json') ? 'application/json' : (types[0] ?? 'application/json') };
+      return {
+        method: method.toUpperCase(),
+        template,
+        contentType: types.includes('application/json') ? 'application/json' : (types[0] ?? 'application/json'),
+        takesInput: (operation.parameters?.length ?? 0) > 0 || operation.requestBody !== undefined,
+      };
     }),
   );
 }
@@ -99,10 +106,12 @@ export type Outcome = number | 'closed';
 export class Tally {
   readonly all = new Map<string, number>();
   readonly byRoute = new Map<string, Map<string, number>>();
+  /** Milliseconds spent on each route's requests, answer bodies read. */
+  readonly msByRoute = new Map<string, number>();
   readonly failures: string[] = [];
   sent = 0;
 
-  see(outcome: Outcome, what: string, route?: Route): void {
+  see(outcome: Outcome, what: string, route?: Route, ms = 0): void {
     this.sent++;
     bump(this.all, String(outcome));
     if (route) {
@@ -110,16 +119,17 @@ export class Tally {
       const counts = this.byRoute.get(name) ?? new Map<string, number>();
       this.byRoute.set(name, counts);
       bump(counts, String(outcome));
+      this.msByRoute.set(name, (this.msByRoute.get(name) ?? 0) + ms);
     }
     if (typeof outcome === 'number' && outcome >= 500) this.failures.push(`${outcome} for ${what}`);
   }
 
-  /** Per route: requests, the share that reached the handler (answered, not 404) and the statuses. */
+  /** Per route: requests, the share that reached the handler (answered, not 404), mean time and the statuses. */
   table(): RouteRow[] {
     return [...this.byRoute].map(([route, counts]) => {
       const sent = [...counts.values()].reduce((a, b) => a + b, 0);
       const missed = (counts.get('404') ?? 0) + (counts.get('closed') ?? 0);
-      return { route, sent, reached: round((sent - missed) / sent), statuses: sorted(counts) };
+      return { route, sent, reached: round((sent - missed) / sent), ms_mean: round((this.msByRoute.get(route) ?? 0) / sent), statuses: sorted(counts) };
     });
   }
 }
@@ -130,6 +140,8 @@ export type RouteRow = {
   sent: number;
   /** Share of answers that were not 404 (nor a closed connection). */
   reached: number;
+  /** Mean time of a request to the route, its answer read (the client runs in the same process). */
+  ms_mean: number;
   statuses: Record<string, number>;
 };
 
