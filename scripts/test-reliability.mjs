@@ -68,7 +68,12 @@ child.on('exit', (code) => {
     console.log(`\nRESULTS.md left as it was (${why}); render this run with: node scripts/reliability-report.mjs ${results} <out.md> --run ${run}`);
     process.exit(exitCode);
   }
-  writeReport(results, DEFAULT_OUT, run);
+  try {
+    writeReport(results, DEFAULT_OUT, run);
+  } catch (err) {
+    console.error(`\nRESULTS.md not written: ${err.message}`);
+    process.exit(1);
+  }
   console.log(`\nwrote ${DEFAULT_OUT} from run ${run}`);
   process.exit(0);
 });
