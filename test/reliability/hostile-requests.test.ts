@@ -141,6 +141,11 @@ describe('reliability: hostile requests', { timeout: 120_000 + RUNS * 25 * 20 },
       rss_mib_before: mib(rssBefore), rss_mib_max: mib(rssMax), heap_kept_by_a_test_mib_max: mib(keptMax),
       per_route: table,
     });
+    const width = Math.max(...table.map((row) => row.route.length));
+    for (const row of table) {
+      const statuses = Object.entries(row.statuses).map(([status, n]) => `${status}: ${n}`).join(', ');
+      process.stdout.write(`[hostile-requests] ${row.route.padEnd(width)} ${String(row.sent).padStart(5)} sent, ${(row.reached * 100).toFixed(1).padStart(5)}% reached, ${statuses}\n`);
+    }
   });
 
   /**
