@@ -2,7 +2,10 @@
  * Reliability suite 1 (issue 7), crash durability: a real server takes a stream of uploads and updates
  * and is killed with SIGKILL at a random moment, again and again on the same data directory. After
  * every restart each write it acknowledged with a 2xx is there, byte for byte (sha256), and the store
- * opened without repair. WESS_CRASH_CYCLES sets the cycles (3 here; `npm run test:reliability` runs 50).
+ * opened without repair. Each cycle acknowledges a floor of writes before its kill, every kill must find
+ * writes in flight, and the kills must cut writes short, so a run that wrote next to nothing, or killed
+ * an idle server, cannot pass as "nothing lost".
+ * WESS_CRASH_CYCLES sets the cycles (3 here; `npm run test:reliability` runs 50).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomInt } from 'node:crypto';
@@ -17,6 +20,14 @@ import { record } from './results.js';
 
 const CYCLES = Number(process.env.WESS_CRASH_CYCLES ?? 3);
 const WRITERS = 8;
+/**
+ * Writes each cycle acknowledges before its kill (two per writer), then the kill comes at a random
+ * moment 0–750 ms later. A fixed delay instead let a slow start reach its kill with a handful of
+ * writes (10 in one cycle of a loaded run), and a cycle that wrote nothing would prove nothing.
+ */
+const MIN_ACKED_PER_CYCLE = 2 * WRITERS;
+/** How long the writers get to reach that floor before the cycle fails. */
+const FLOOR_WAIT_MS = 30_000;
 /** The admin key's rate limit is raised out of the way: this suite is about durability. */
 const ENV = { WESS_RATE_LIMIT_MAX: '100000000' };
 
@@ -30,14 +41,37 @@ function nextModule(n: number): Uint8Array {
   return paddedModule(n, randomInt(10) === 0 ? 100 * 1024 : randomInt(64, 4096));
 }
 
-/** One writer: uploads and updates until `stop`; records what was acknowledged. Failures after the kill are expected. */
-async function writer(proc: Proc, acked: Acked, counter: { n: number; writes: number }, stop: { now: boolean }): Promise<void> {
+/** What the writers did: `n` numbers the modules; `inFlight` counts requests sent and not yet answered. */
+interface Counter {
+  n: number;
+  writes: number;
+  inFlight: number;
+  /** Requests the kill cut short: sent, then the connection died without an answer. */
+  cut: number;
+  /** Resolved once `writes` reaches `at`. */
+  waiter?: { at: number; resolve: () => void };
+}
+
+/** Resolves once the writers have acknowledged `count` more writes; fails after FLOOR_WAIT_MS. */
+function acknowledged(counter: Counter, count: number): Promise<void> {
+  const at = counter.writes + count;
+  let timer: NodeJS.Timeout | undefined;
+  const reached = new Promise<void>((resolve) => (counter.waiter = { at, resolve }));
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the writers acknowledged ${count - (at - counter.writes)} of ${count} writes in ${FLOOR_WAIT_MS} ms`)), FLOOR_WAIT_MS);
+  });
+  return Promise.race([reached, late]).finally(() => clearTimeout(timer));
+}
+
+/** One writer: uploads and updates until the kill; records what was acknowledged. */
+async function writer(proc: Proc, acked: Acked, counter: Counter, kill: { sent: boolean }): Promise<void> {
   const known = () => [...acked.keys()];
-  while (!stop.now) {
+  while (!kill.sent) {
     const bytes = nextModule(counter.n++);
     const ids = known();
     const update = ids.length > 0 && randomInt(3) === 0;
     const id = update ? ids[randomInt(ids.length)] : undefined;
+    counter.inFlight++;
     try {
       const res = await fetch(update ? `${proc.base}/modules/${id}` : `${proc.base}/modules?name=crash`, {
         method: update ? 'PUT' : 'POST',
@@ -53,11 +87,17 @@ async function writer(proc: Proc, acked: Acked, counter: { n: number; writes: nu
       versions.set(body.version, body.sha256);
       acked.set(body.id, versions);
       counter.writes++;
+      if (counter.waiter && counter.writes >= counter.waiter.at) counter.waiter.resolve();
     } catch (err) {
-      if (stop.now) return;
-      // A request cut off by the kill (fetch failed) is neither acknowledged nor refused.
-      if (err instanceof TypeError) return;
+      // A request cut off by the kill (fetch failed) is neither acknowledged nor refused; before the
+      // kill, a failed fetch is a server that stopped answering.
+      if (err instanceof TypeError && kill.sent) {
+        counter.cut++;
+        return;
+      }
       throw err;
+    } finally {
+      counter.inFlight--;
     }
   }
 }
@@ -96,20 +136,32 @@ describe('reliability: crash durability (SIGKILL)', { timeout: 60_000 + CYCLES *
     const dir = await mkdtemp(join(tmpdir(), 'wess-crash-'));
     dirs.push(dir);
     const acked: Acked = new Map();
-    const counter = { n: 0, writes: 0 };
+    const counter: Counter = { n: 0, writes: 0, inFlight: 0, cut: 0 };
+    const cycles: Array<{ acked: number; inFlightAtKill: number; cut: number }> = [];
     for (let cycle = 1; cycle <= CYCLES; cycle++) {
       const proc = await startProcess(dir, { env: ENV });
-      // The store opened as it was left: nothing above a warning on the way up.
-      assert.deepEqual(proc.lines.filter((l) => Number(l.level) >= 50), [], `cycle ${cycle}: errors while opening`);
-      await verify(proc.base, acked);
-      const stop = { now: false };
-      const writing = Promise.all(Array.from({ length: WRITERS }, () => writer(proc, acked, counter, stop)));
-      await new Promise((resolve) => setTimeout(resolve, randomInt(150, 900)));
-      proc.child.kill('SIGKILL');
-      const exit = await proc.exited;
-      stop.now = true;
-      await writing;
-      assert.equal(exit.signal, 'SIGKILL');
+      const kill = { sent: false };
+      try {
+        // The store opened as it was left: nothing above a warning on the way up.
+        assert.deepEqual(proc.lines.filter((l) => Number(l.level) >= 50), [], `cycle ${cycle}: errors while opening`);
+        await verify(proc.base, acked);
+        const [writesBefore, cutBefore] = [counter.writes, counter.cut];
+        const writing = Promise.all(Array.from({ length: WRITERS }, () => writer(proc, acked, counter, kill)));
+        await acknowledged(counter, MIN_ACKED_PER_CYCLE);
+        await new Promise((resolve) => setTimeout(resolve, randomInt(0, 750)));
+        // No writer sends after this: every request still open was sent before the kill.
+        kill.sent = true;
+        const inFlightAtKill = counter.inFlight;
+        proc.child.kill('SIGKILL');
+        const exit = await proc.exited;
+        await writing;
+        assert.equal(exit.signal, 'SIGKILL');
+        cycles.push({ acked: counter.writes - writesBefore, inFlightAtKill, cut: counter.cut - cutBefore });
+      } finally {
+        // A failed cycle must not leave its server running (it would hold the test process open).
+        kill.sent = true;
+        if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+      }
     }
     const last = await startProcess(dir, { env: ENV });
     let checked: number;
@@ -119,7 +171,18 @@ describe('reliability: crash durability (SIGKILL)', { timeout: 60_000 + CYCLES *
       last.child.kill('SIGTERM');
       await last.exited;
     }
-    assert.ok(counter.writes > CYCLES, `too few writes acknowledged to mean anything (${counter.writes})`);
-    record('crash', { cycles: CYCLES, acknowledged_writes: counter.writes, modules: acked.size, versions_checked_last: checked, lost: 0 });
+    const perCycle = (what: (c: (typeof cycles)[number]) => number) => cycles.map(what).join(' ');
+    // A kill between writes would test the restart, not the write path. Not every kill cuts a write
+    // short: the writers share group commits, and a batch can be answered between the signal being
+    // sent and landing (2 kills in 20 cut none, in one run). Together they must.
+    const inFlight = perCycle((c) => c.inFlightAtKill);
+    assert.ok(cycles.every((c) => c.inFlightAtKill > 0), `every kill finds writes in flight (per kill: ${inFlight})`);
+    assert.ok(counter.cut > 0, `the kills cut writes short (in flight per kill: ${inFlight}; cut short: ${perCycle((c) => c.cut)})`);
+    const acks = cycles.map((c) => c.acked);
+    record('crash', {
+      cycles: CYCLES, writers: WRITERS, acknowledged_writes: counter.writes, modules: acked.size, versions_checked_last: checked, lost: 0,
+      acked_per_cycle_floor: MIN_ACKED_PER_CYCLE, acked_per_cycle_min: Math.min(...acks), acked_per_cycle_median: acks.sort((a, b) => a - b)[Math.floor(acks.length / 2)] ?? 0,
+      in_flight_at_kill_min: Math.min(...cycles.map((c) => c.inFlightAtKill)), kills_that_cut_writes_short: cycles.filter((c) => c.cut > 0).length, cut_short_by_kills: counter.cut,
+    });
   });
 });

@@ -68,7 +68,10 @@ describe('reliability: overload', () => {
     const again = await run(add, 'add', [2, 3])();
     assert.equal(again.status, 200, 'recovered by itself');
     assert.deepEqual(((await again.json()) as { results: number[] }).results, [5]);
-    record('overload-runner', { burst: 60, queue_limit: 8, served: answers.filter((a) => a.status === 200).length, shed_503: answers.filter((a) => a.status === 503).length, other: 0 });
+    record('overload-runner', {
+      burst: 60, queue_limit: 8, served: answers.filter((a) => a.status === 200).length, shed_503: answers.filter((a) => a.status === 503).length, other: 0,
+      slowest_refusal_ms: Math.max(...shedMs), quickest_served_ms: Math.min(...served),
+    });
   });
 
   test('a full writer queue answers 503 + Retry-After at once, loses no acknowledged upload, and recovers', async () => {

@@ -1,7 +1,9 @@
 /**
- * Reliability suite 7 (issue 7), graceful shutdown: SIGTERM while calls and uploads stream in. Calls in
- * flight complete (one of ~1.5 s among them), new requests during the drain get 503, no acknowledged upload is lost, and the
- * process exits 0 within its grace period.
+ * Reliability suite 7 (issue 7), graceful shutdown: SIGTERM while calls and uploads stream in, with one
+ * call of ~1.5 s known (by its request id, from the server's log) to be in the runner when the signal
+ * comes. That call answers 200 with its result; the drain stays open until it has answered, new
+ * requests meanwhile get 503 (still in the second half of its wait, not only as the signal lands); no
+ * acknowledged upload is lost, and the process exits 0 within its grace period.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -10,12 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { authHeaders } from '../helper.js';
-import { runOver, startProcess, uploadOver, waitForInFlight } from '../process.js';
+import { runOver, startProcess, uploadOver, type Line } from '../process.js';
 import { paddedModule } from '../store/transfer-helper.js';
 import { record } from './results.js';
 
 const GRACE_MS = 4000;
-const ENV = { WESS_RATE_LIMIT_MAX: '100000000', WESS_SERVER_SHUTDOWN_GRACE: String(GRACE_MS) };
+// Debug logs the `run` line as a call goes to the runner: how the test knows the long call is in it.
+const ENV = { WESS_RATE_LIMIT_MAX: '100000000', WESS_SERVER_SHUTDOWN_GRACE: String(GRACE_MS), WESS_LOG_LEVEL: 'debug' };
+const LONG_ID = 'shutdown-long-call';
+const DRAIN_STARTED = 'shutting down: draining in-flight requests';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
@@ -27,6 +32,28 @@ interface Tally {
   /** The client's error codes for `refused`, for the report. */
   codes: Map<string, number>;
   other: string[];
+}
+
+/**
+ * What the server's log says of the drain: the long call was admitted before it (200, not 503) and
+ * answered during it; the process stopped only after that answer; and 503s were still being answered
+ * in the second half of the long call's wait, so the listener stayed open through it rather than
+ * closing as the signal landed (as a drain that does not wait for calls does).
+ */
+function drainOf(lines: Line[]): { longMs: number; longAfterMs: number; last503AfterMs: number; unavailable: number } {
+  const at = (line: Line | undefined) => Date.parse(String(line?.time));
+  const started = lines.findIndex((l) => l.msg === DRAIN_STARTED);
+  const longAt = lines.findIndex((l) => l.msg === 'request' && l.request_id === LONG_ID);
+  const stoppedAt = lines.findIndex((l) => l.msg === 'stopped cleanly');
+  const long = lines[longAt];
+  assert.ok(started >= 0 && longAt > started, 'the long call was answered during the drain');
+  assert.equal(long?.status, 200);
+  assert.ok(stoppedAt > longAt, 'the drain ended after the long call answered');
+  const unavailable = lines.slice(started).filter((l) => l.msg === 'request' && l.status === 503);
+  const longAfterMs = at(long) - at(lines[started]);
+  const last503AfterMs = unavailable.length > 0 ? at(unavailable.at(-1)) - at(lines[started]) : -1;
+  assert.ok(last503AfterMs >= longAfterMs / 2, `503s through the drain: the last came ${last503AfterMs} ms after the signal, the long call answered ${longAfterMs} ms after it`);
+  return { longMs: Number(long?.ms), longAfterMs, last503AfterMs, unavailable: unavailable.length };
 }
 
 describe('reliability: graceful shutdown under load', { timeout: 60_000 }, () => {
@@ -102,15 +129,19 @@ describe('reliability: graceful shutdown under load', { timeout: 60_000 }, () =>
       ...Array.from({ length: 4 }, uploader),
     ]);
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    // A call of ~1.5 s in flight when the signal comes: it must still complete, and hold the drain open.
-    const long = runOver(proc.base, busy, 'busy', [1_500_000_000]);
-    await waitForInFlight(proc.base);
+    // A call of ~1.5 s in the runner when the signal comes: it must complete, and hold the drain open.
+    const long = fetch(`${proc.base}/modules/${busy}/run`, {
+      method: 'POST',
+      headers: authHeaders({ 'content-type': 'application/json', 'x-request-id': LONG_ID }),
+      body: JSON.stringify({ function: 'busy', args: [1_500_000_000] }),
+    });
+    await proc.nextLine((l) => l.msg === 'run' && l.request_id === LONG_ID);
     const okBefore = tally.ok;
     const signalled = Date.now();
     stopping = true;
     proc.child.kill('SIGTERM');
     const longAnswer = await long;
-    assert.equal(longAnswer.status, 200, 'the call in flight at SIGTERM completed');
+    assert.equal(longAnswer.status, 200, 'the long call in flight at SIGTERM completed');
     assert.deepEqual(((await longAnswer.json()) as { results: number[] }).results, [0]);
     const exit = await proc.exited;
     const drainMs = Date.now() - signalled;
@@ -121,7 +152,13 @@ describe('reliability: graceful shutdown under load', { timeout: 60_000 }, () =>
     assert.ok(drainMs < GRACE_MS + 2000, `exited ${drainMs} ms after SIGTERM (grace ${GRACE_MS} ms)`);
     assert.ok(okBefore > 0 && acked.size > 0, 'the load did real work before the signal');
     assert.ok(tally.unavailable > 0, 'requests that arrived during the drain were answered 503');
-    assert.ok(proc.lines.some((l) => l.msg === 'stopped cleanly'));
+    const drain = drainOf(proc.lines);
+    record('shutdown', {
+      grace_ms: GRACE_MS, drain_ms: drainMs, long_call_ms: drain.longMs, long_call_answered_after_signal_ms: drain.longAfterMs,
+      last_503_after_signal_ms: drain.last503AfterMs, answered_503_by_server_in_drain: drain.unavailable,
+      answered_2xx: tally.ok, answered_503_in_drain: tally.unavailable, refused_after_close: tally.refused,
+      refused_codes: Object.fromEntries(tally.codes), acknowledged_uploads: acked.size, lost: 0,
+    });
 
     const again = await startProcess(dir, { env: ENV });
     try {
@@ -134,6 +171,5 @@ describe('reliability: graceful shutdown under load', { timeout: 60_000 }, () =>
       again.child.kill('SIGTERM');
       await again.exited;
     }
-    record('shutdown', { grace_ms: GRACE_MS, drain_ms: drainMs, answered_2xx: tally.ok, answered_503_in_drain: tally.unavailable, refused_after_close: tally.refused, refused_codes: JSON.stringify(Object.fromEntries(tally.codes)), acknowledged_uploads: acked.size, lost: 0 });
   });
 });
