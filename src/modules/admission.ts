@@ -8,6 +8,7 @@ import { checkPolicy, effectiveMemory, inspect, moduleKind } from '../wasm/binar
 export interface AdmissionLimits {
   maxModuleSize: number;
   maxMemoryPages: number;
+  maxTableElements: number;
   /** The key tier these limits come from, named in refusals; null or absent for the global limits. */
   tier?: string | null;
 }
@@ -28,12 +29,13 @@ export async function admitModule(bytes: Uint8Array, runner: Runner, limits: Adm
   if (bytes.length === 0) throw wessError('INVALID_WASM', 'module is empty');
   const info = inspect(bytes);
   try {
-    checkPolicy(info, { maxMemoryPages: limits.maxMemoryPages });
+    checkPolicy(info, { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements });
   } catch (err) {
     if (tier && hasErrorCode(err) && err.code === 'MEMORY_LIMIT') throw wessError('MEMORY_LIMIT', `${err.message}${tier}`, { ...(err as { details?: object }).details, tier: limits.tier });
     throw err;
   }
   const sha256 = contentSha256(bytes);
-  await runner.compile(sha256, bytes);
+  // Under the uploader's memory cap: the compile its own first run will find cached.
+  await runner.compile(sha256, bytes, limits.maxMemoryPages);
   return { sha256, content: bytes, exports: info.exports, memory: effectiveMemory(info, limits.maxMemoryPages), kind: moduleKind(info) };
 }

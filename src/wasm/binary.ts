@@ -1,7 +1,7 @@
 import { wessError } from '../errors.js';
 import { ByteReader, encodeULeb128, malformed } from './byte-reader.js';
 import { expectSectionEnd, readSections, sectionReader, SectionId, type Section } from './sections.js';
-import type { FuncType, FunctionExport, ImportInfo, MemoryExport, MemoryInfo, ModuleInfo, ValType } from './types.js';
+import type { FuncType, FunctionExport, ImportInfo, MemoryExport, MemoryInfo, ModuleInfo, TableInfo, ValType } from './types.js';
 
 export { checkPolicy, effectiveMemory, moduleKind } from './policy.js';
 
@@ -28,6 +28,7 @@ interface Collected {
   dataEntries: number;
   imports: ImportInfo[];
   memories: MemoryInfo[];
+  tables: TableInfo[];
   exports: { name: string; index: number; offset: number }[];
   memoryExports: MemoryExport[];
   hasStart: boolean;
@@ -37,7 +38,7 @@ interface Collected {
 export function inspect(bytes: Uint8Array): ModuleInfo {
   const c: Collected = {
     types: [], funcTypes: [], definedFuncs: 0, codeEntries: 0, dataCount: null, dataEntries: 0,
-    imports: [], memories: [], exports: [], memoryExports: [], hasStart: false,
+    imports: [], memories: [], tables: [], exports: [], memoryExports: [], hasStart: false,
   };
   for (const section of readSections(bytes)) {
     const r = sectionReader(bytes, section);
@@ -46,12 +47,13 @@ export function inspect(bytes: Uint8Array): ModuleInfo {
       case SectionId.import: readImports(r, c); break;
       case SectionId.function: readFunctions(r, c); break;
       case SectionId.memory: for (const m of readMemories(r)) c.memories.push(toMemoryInfo(m)); break;
+      case SectionId.table: readTables(r, c); break;
       case SectionId.export: readExports(r, c); break;
       case SectionId.start: readStart(r, c); break;
       case SectionId.code: c.codeEntries = r.u32('code entry count'); r.pos = section.end; break;
       case SectionId.dataCount: c.dataCount = r.u32('data count'); break;
       case SectionId.data: c.dataEntries = r.u32('data segment count'); r.pos = section.end; break;
-      default: r.pos = section.end; // custom, table, global, element, tag: not needed here
+      default: r.pos = section.end; // custom, global, element, tag: not needed here
     }
     expectSectionEnd(r, section);
   }
@@ -70,7 +72,7 @@ function finish(c: Collected, size: number): ModuleInfo {
     if (type === undefined) throw malformed(`export "${name}" refers to unknown function ${index}`, offset);
     return { name, params: [...type.params], results: [...type.results] };
   });
-  return { exports, imports: c.imports, memories: c.memories, hasStart: c.hasStart, memoryExports: c.memoryExports };
+  return { exports, imports: c.imports, memories: c.memories, tables: c.tables, hasStart: c.hasStart, memoryExports: c.memoryExports };
 }
 
 /** Reads a vector length, refusing one that cannot fit in the bytes left (every entry takes at least one byte). */
@@ -198,6 +200,18 @@ function readMemories(r: ByteReader): Limits[] {
   return Array.from({ length: count(r, 'memory') }, () => readLimits(r, 'memory'));
 }
 
+/** Table types: reftype:u8 then limits (sizes in elements); V8 here has no tables with an initialiser (0x40). */
+function readTables(r: ByteReader, c: Collected): void {
+  const n = count(r, 'table');
+  for (let i = 0; i < n; i++) {
+    const at = r.pos;
+    const type = valType(r);
+    if (type !== 'funcref' && type !== 'externref') throw malformed(`table ${i}: element type ${type} is not a reference type`, at);
+    const { min, max } = readLimits(r, 'table');
+    c.tables.push({ min_elements: min, max_elements: max });
+  }
+}
+
 function toMemoryInfo(m: Limits): MemoryInfo {
   return { min_pages: m.min, max_pages: m.max, shared: (m.flags & 0x02) !== 0, memory64: (m.flags & 0x04) !== 0 };
 }
@@ -228,6 +242,29 @@ export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
     if (max !== m.max) changed = true;
     content.push(m.flags | 0x01, ...encodeULeb128(m.min), ...encodeULeb128(max));
   });
+  return changed ? replaceSection(bytes, section, content) : bytes;
+}
+
+/**
+ * Returns a copy whose table section declares `maximum = min(declared, maxElements)` (never below a
+ * table's minimum: admission refuses those), or `bytes` itself when nothing changes, so `table.grow`
+ * fails past the cap instead of allocating. Imported tables are not rewritten (the policy refuses imports).
+ */
+export function capTables(bytes: Uint8Array, maxElements: number): Uint8Array {
+  const section = readSections(bytes).find((s) => s.id === SectionId.table);
+  if (section === undefined) return bytes;
+  const r = sectionReader(bytes, section);
+  const n = count(r, 'table');
+  let changed = false;
+  const content: number[] = encodeULeb128(n);
+  for (let i = 0; i < n; i++) {
+    const type = r.u8('table element type');
+    const { flags, min, max } = readLimits(r, 'table');
+    const capped = Math.max(min, Math.min(max ?? Infinity, maxElements));
+    if (capped !== max) changed = true;
+    content.push(type, flags | 0x01, ...encodeULeb128(min), ...encodeULeb128(capped));
+  }
+  expectSectionEnd(r, section);
   return changed ? replaceSection(bytes, section, content) : bytes;
 }
 

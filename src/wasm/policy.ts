@@ -7,6 +7,8 @@ import { PAGE_BYTES, type FuncType, type ImportInfo, type ModuleInfo } from './t
 export interface MemoryPolicy {
   /** Most 64 KiB pages a module's memory may start with or grow to. */
   maxMemoryPages: number;
+  /** Most elements a table may start with (every instance allocates them); no check when absent. */
+  maxTableElements?: number;
 }
 
 const pages = (n: number): string => `${n} pages (${n * PAGE_BYTES} bytes)`;
@@ -40,7 +42,8 @@ function refusal(imp: ImportInfo): { text: string; details?: Record<string, stri
 /**
  * Refuses, before compiling, what Wess will not run: any import other than a wasi_snapshot_preview1
  * function with its preview-1 signature, more than one memory, shared or 64-bit memory, an initial
- * memory above the cap, and a WASI module that does not export its memory as "memory".
+ * memory above the cap, a table starting above its element limit, and a WASI module that does not
+ * export its memory as "memory".
  * Throws FORBIDDEN_IMPORT or MEMORY_LIMIT.
  */
 export function checkPolicy(info: ModuleInfo, policy: MemoryPolicy): void {
@@ -58,7 +61,19 @@ export function checkPolicy(info: ModuleInfo, policy: MemoryPolicy): void {
     );
   }
   checkMemory(info, policy);
+  checkTables(info, policy);
   if (moduleKind(info) === 'wasi') checkWasiMemory(info);
+}
+
+function checkTables(info: ModuleInfo, policy: MemoryPolicy): void {
+  const limit = policy.maxTableElements;
+  if (limit === undefined) return;
+  (info.tables ?? []).forEach((table, index) => {
+    if (table.min_elements <= limit) return;
+    throw wessError('MEMORY_LIMIT', `table ${index} starts with ${table.min_elements} elements; at most ${limit} are allowed`, {
+      table: index, requested_elements: table.min_elements, allowed_elements: limit,
+    });
+  });
 }
 
 function checkMemory(info: ModuleInfo, policy: MemoryPolicy): void {

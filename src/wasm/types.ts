@@ -41,12 +41,20 @@ export interface MemoryInfo {
   memory64: boolean;
 }
 
+export interface TableInfo {
+  min_elements: number;
+  /** Declared maximum, or null when the module declares none. */
+  max_elements: number | null;
+}
+
 /** What the section reader learns from a module without compiling it. */
 export interface ModuleInfo {
   exports: FunctionExport[];
   imports: ImportInfo[];
   /** Memories defined in the module (imported memories are listed in `imports`). */
   memories: MemoryInfo[];
+  /** Tables defined in the module (set by `inspect`; imported ones are listed in `imports`). */
+  tables?: TableInfo[];
   hasStart: boolean;
   /** Every memory export, in export order (set by `inspect`; WASI programs export theirs as "memory"). */
   memoryExports?: MemoryExport[];

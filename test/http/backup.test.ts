@@ -63,7 +63,7 @@ function checkConsistent(entries: Map<string, string>): number {
 
 /** Admits bytes as an upload would, for writer messages sent straight to the test app's writer. */
 function admitter(app: TestApp): (bytes: Uint8Array) => ReturnType<typeof admitModule> {
-  return (bytes) => admitModule(bytes, app.app.services.runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16 });
+  return (bytes) => admitModule(bytes, app.app.services.runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16, maxTableElements: 1_000_000 });
 }
 
 /**

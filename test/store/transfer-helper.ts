@@ -44,7 +44,7 @@ function sleb(value: number): number[] {
  */
 export async function seedModules(app: WessApp, count: number, offset = 0): Promise<string[]> {
   const { writer, runner } = app.services;
-  const admit = (n: number) => admitModule(constModule(n), runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16 });
+  const admit = (n: number) => admitModule(constModule(n), runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16, maxTableElements: 1_000_000 });
   const ids: string[] = [];
   for (let start = 0; start < count; start += 100) {
     const batch = Array.from({ length: Math.min(100, count - start) }, (_, k) => start + k + offset);

@@ -108,7 +108,7 @@ function registerImport(app: FastifyInstance, services: Services): void {
       const summary = await importLines(request.body, {
         submit: (msg) => services.writer.submit(msg),
         exists: async (id) => (await services.reader.getModule(id)) !== undefined,
-        admit: (bytes) => admitModule(bytes, services.runner, { maxModuleSize: limits.maxModuleSize, maxMemoryPages: limits.maxMemoryPages, tier: limits.tier }),
+        admit: (bytes) => admitModule(bytes, services.runner, limits),
         maxLineBytes: MAX_IMPORT_LINE,
       });
       request.audit.details = { imported: summary.imported, skipped: summary.skipped, failed: summary.failed_count };

@@ -92,7 +92,7 @@ function decodeBase64(content: string, limits: EffectiveLimits): Uint8Array {
 export function moduleRoutes(app: FastifyInstance, services: Services): void {
   const { config, reader, writer, runner } = services;
   const admit = (bytes: Uint8Array, limits: EffectiveLimits) =>
-    admitModule(bytes, runner, { maxModuleSize: limits.maxModuleSize, maxMemoryPages: limits.maxMemoryPages, tier: limits.tier });
+    admitModule(bytes, runner, limits);
 
   app.addContentTypeParser(WASM_TYPES, { parseAs: 'buffer', bodyLimit: config.limits.max_module_size }, (_req, body, done) =>
     done(null, body),
