@@ -1,10 +1,11 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { v4 as uuidv4 } from 'uuid';
-import { poolSize, type Config } from './config/schema.js';
+import { maxThreads, poolSize, type Config } from './config/schema.js';
 import { EventBus } from './events.js';
 import { bootstrapAdmin, serverSecret } from './auth/bootstrap.js';
 import { Keyring } from './auth/keyring.js';
 import { UsageTracker } from './auth/usage.js';
+import { CpuBudget } from './auth/cpu-budget.js';
 import { installAuth, OPEN_ROUTES } from './http/auth.js';
 import { installErrorHandling, sendError } from './http/error-handler.js';
 import { adminRoutes } from './http/routes/admin.js';
@@ -65,6 +66,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       queueLimit: config.runner.queue_limit,
       compiledCacheSize: config.runner.compiled_cache_size,
       maxWasiOutputBytes: config.runner.max_output,
+      maxThreads: maxThreads(config),
+      longCallMs: config.runner.long_call_ms,
+      maxTableElements: config.limits.max_table_elements,
       metrics,
       logger,
       loadBytes: (sha256) => reader.getContent(sha256),
@@ -75,7 +79,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     throw err;
   }
   const usage = new UsageTracker(db, writer, logger, config.auth.usage_flush);
-  const services: Services = { config, logger, metrics, bus, db, writer, reader, runner, keyring, usage, storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
+  const services: Services = { config, logger, metrics, bus, db, writer, reader, runner, keyring, usage, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }

@@ -70,7 +70,7 @@ export function createMetrics() {
   });
   const tierCpuSeconds = frontedCounter({
     name: 'wess_tier_cpu_seconds_total',
-    help: 'Guest execution time on workers, by key tier.',
+    help: 'Guest CPU time on workers (the runs\' cpu_ms), by key tier.',
     labelNames: ['tier'] as const,
     registers,
   });
@@ -148,6 +148,16 @@ export function createMetrics() {
     poolWorkers: new Gauge({
       name: 'wess_pool_workers',
       help: 'Worker threads in the runner pool.',
+      registers,
+    }),
+    poolThreads: new Gauge({
+      name: 'wess_pool_threads',
+      help: 'Threads in the runner pool: workers, the spare, and extra threads started while long calls hold the others.',
+      registers,
+    }),
+    suspectLanes: new Gauge({
+      name: 'wess_runner_suspect_tenants',
+      help: 'Tenants running one call at a time after a recent timeout.',
       registers,
     }),
     poolQueueDepth: new Gauge({

@@ -79,6 +79,13 @@ export interface EffectiveLimits {
   maxModules: number | undefined;
   runsPerDay: number | undefined;
   requestsPerMinute: number | undefined;
+  /** Calls of the tenant running at once; undefined → the pool size. */
+  maxConcurrency: number | undefined;
+  cpuMsPerMinute: number | undefined;
+  maxFuel: number;
+  /** Fuel of a run that asks for none; undefined → not metered. */
+  defaultFuel: number | undefined;
+  maxTableElements: number;
 }
 
 /** The tier a principal's limits come from: its own if configured, else auth.default_tier (a tier removed from the config). */
@@ -108,6 +115,11 @@ export function limitsFor(config: Config, principal: Principal | null): Effectiv
     maxModules: t.max_modules,
     runsPerDay: t.runs_per_day,
     requestsPerMinute: t.requests_per_minute,
+    maxConcurrency: t.max_concurrency,
+    cpuMsPerMinute: t.cpu_ms_per_minute,
+    maxFuel: lower(t.max_fuel, config.limits.max_fuel),
+    defaultFuel: t.default_fuel === undefined ? undefined : lower(t.default_fuel, config.limits.max_fuel),
+    maxTableElements: lower(t.max_table_elements, config.limits.max_table_elements),
   };
 }
 

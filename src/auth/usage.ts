@@ -82,37 +82,43 @@ export class UsageTracker {
   }
 
   /**
-   * Counts one run against the key's daily quota, or throws QUOTA_EXCEEDED (with the seconds until
-   * the quota resets) when the key has used `runsPerDay` today. Counted when admitted, so concurrent
-   * runs cannot overshoot the quota. Synchronous (returns undefined, may throw) once the key's
-   * counters are loaded, which is every run but a key's first: no promise on the hot path.
+   * Counts `runs` runs (a batch's items) against the key's daily quota, or throws QUOTA_EXCEEDED
+   * (with the seconds until the quota resets) when they do not fit in what the key has left today.
+   * Counted when admitted, so concurrent runs cannot overshoot the quota. Synchronous (returns
+   * undefined, may throw) once the key's counters are loaded, which is every run but a key's first:
+   * no promise on the hot path.
    */
-  admitRun(keyId: string, runsPerDay: number | undefined, tier: string | null, metrics: Metrics): Promise<void> | undefined {
+  admitRun(keyId: string, runsPerDay: number | undefined, tier: string | null, metrics: Metrics, runs = 1): Promise<void> | undefined {
     const loaded = this.#entries.get(keyId);
     if (loaded) {
-      this.#admit(loaded, runsPerDay, tier, metrics);
+      this.#admit(loaded, runsPerDay, tier, metrics, runs);
       return undefined;
     }
-    return this.#entry(keyId).then((entry) => this.#admit(entry, runsPerDay, tier, metrics));
+    return this.#entry(keyId).then((entry) => this.#admit(entry, runsPerDay, tier, metrics, runs));
   }
 
-  #admit(entry: Entry, runsPerDay: number | undefined, tier: string | null, metrics: Metrics): void {
+  #admit(entry: Entry, runsPerDay: number | undefined, tier: string | null, metrics: Metrics, runs: number): void {
     const usage = this.#today(entry);
-    if (runsPerDay !== undefined && usage.runs_today >= runsPerDay) {
+    if (runsPerDay !== undefined && usage.runs_today + runs > runsPerDay) {
       metrics.quotaRejections.inc({ tier: tier ?? 'none', quota: 'runs_per_day' });
       const retry = secondsToMidnight();
+      const left = Math.max(0, runsPerDay - usage.runs_today);
+      const asked = runs === 1 ? '' : `; this batch needs ${runs} and ${left} are left`;
       throw wessError(
         'QUOTA_EXCEEDED',
-        `this key has used its ${runsPerDay} runs for ${usage.day}${tierSuffix(tier)}; runs start again at 00:00 UTC`,
+        `this key has used its ${runsPerDay} runs for ${usage.day}${tierSuffix(tier)}${asked}; runs start again at 00:00 UTC`,
         { quota: 'runs_per_day', limit: runsPerDay, tier, retry_after_s: retry },
       );
     }
-    usage.runs++;
-    usage.runs_today++;
+    usage.runs += runs;
+    usage.runs_today += runs;
     entry.dirty = true;
   }
 
-  /** Adds to a key's counters (errors, CPU time, bytes); cheap when the key is already loaded. */
+  /**
+   * Adds to a key's counters (errors, CPU time, fuel, bytes, and runs charged after the fact: a long
+   * call's worker-seconds); cheap when the key is already loaded.
+   */
   record(keyId: string, delta: UsageDelta): void {
     const apply = (entry: Entry) => {
       const usage = this.#today(entry);
@@ -121,6 +127,7 @@ export class UsageTracker {
       usage.bytes_in += delta.bytes_in ?? 0;
       usage.bytes_out += delta.bytes_out ?? 0;
       usage.runs += delta.runs ?? 0;
+      usage.runs_today += delta.runs ?? 0;
       entry.dirty = true;
     };
     const loaded = this.#entries.get(keyId);

@@ -20,8 +20,22 @@ const tierSchema = z
     /** Bytes of linear memory. */
     max_memory: positiveInt.optional(),
     max_modules: positiveInt.optional(),
+    /** Calls of one tenant running at once; absent → the pool size (server.workers). */
+    max_concurrency: positiveInt.max(1024).optional(),
+    /** Milliseconds of guest CPU time a tenant may use per minute; over it runs get 429 QUOTA_EXCEEDED. */
+    cpu_ms_per_minute: positiveInt.optional(),
+    /** Most fuel a run may ask for; absent → limits.max_fuel. */
+    max_fuel: positiveInt.optional(),
+    /** Fuel of a run that asks for none; absent → runs are not metered unless they ask. */
+    default_fuel: positiveInt.optional(),
+    /** Most table elements a module may start with; absent → limits.max_table_elements. */
+    max_table_elements: positiveInt.optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => t.default_fuel === undefined || t.max_fuel === undefined || t.default_fuel <= t.max_fuel, {
+    message: 'default_fuel must not be above max_fuel',
+    path: ['default_fuel'],
+  });
 
 export type TierLimits = z.infer<typeof tierSchema>;
 
@@ -84,6 +98,10 @@ export const configSchema = z
         compiled_cache_size: positiveInt.default(256),
         /** Bytes of stdout and of stderr kept from one WASI run. */
         max_output: positiveInt.default(1024 * 1024),
+        /** Milliseconds after which a running call stops taking room from short calls (an extra thread may start). */
+        long_call_ms: positiveInt.default(50),
+        /** Most runner threads while long calls hold the workers; 0 means 2 × workers + 1. */
+        max_threads: z.number().int().min(0).max(1024).default(0),
       })
       .strict()
       .prefault({}),
@@ -93,6 +111,10 @@ export const configSchema = z
         max_args: z.number().int().min(0).max(1000).default(10),
         /** Argument tuples in one batch run. */
         max_batch: positiveInt.max(10_000).default(100),
+        /** Elements a module's tables may start with (each costs memory per instance); a tier may lower it. */
+        max_table_elements: positiveInt.max(10_000_000).default(1_000_000),
+        /** Most fuel one run may ask for; a tier may lower it. */
+        max_fuel: positiveInt.default(Number.MAX_SAFE_INTEGER),
       })
       .strict()
       .prefault({}),
@@ -152,4 +174,9 @@ export function maxMemoryPages(config: Config): number {
 /** The pool size a config asks for, resolving 0 to the number of cores. */
 export function poolSize(config: Config): number {
   return config.server.workers > 0 ? config.server.workers : availableParallelism();
+}
+
+/** The most runner threads a config allows, resolving 0 to 2 × pool size + 1. */
+export function maxThreads(config: Config): number {
+  return config.runner.max_threads > 0 ? config.runner.max_threads : 2 * poolSize(config) + 1;
 }

@@ -61,9 +61,12 @@ const versionSummary = z.object({ version: z.number().int().min(1), name: z.stri
 component('VersionList', z.object({ items: z.array(versionSummary), next_cursor: cursor }));
 
 const runStats = z.object({
-  duration_ms: z.number().meta({ description: 'Instantiate + call, measured in the worker' }),
+  duration_ms: z.number().meta({ description: 'Instantiate + call, measured in the worker (a batch: its items that answered, summed)' }),
+  cpu_ms: z.number().meta({ description: "CPU time of the worker thread over the call (a batch: every item's, summed)" }),
+  queued_ms: z.number().meta({ description: 'From acceptance until a worker started the call (a batch: its longest wait)' }),
   compile_cached: z.boolean(),
-  memory_pages: z.number().int().nullable().meta({ description: "The instance's memory at the end; null without memory" }),
+  memory_pages: z.number().int().nullable().meta({ description: "The instance's memory at the end; null without memory (and for a batch)" }),
+  peak_memory_pages: z.number().int().nullable().meta({ description: 'The most memory the call (a batch: any item) reached; memory never shrinks, so this is its size at the end' }),
   version: z.number().int().meta({ description: 'The module version that ran' }),
 });
 const wasmValue = z.union([z.number(), z.string()]).meta({ description: 'i64 results are decimal strings; NaN and infinities are strings' });
@@ -129,6 +132,11 @@ component(
       max_module_size: z.number().int(),
       max_timeout_ms: z.number().int(),
       max_memory_bytes: z.number().int(),
+      max_concurrency: z.number().int().meta({ description: "Calls of the key's tenant running at once" }),
+      cpu_ms_per_minute: nullableLimit.meta({ description: "Guest CPU ms the key's tenant may use per minute" }),
+      max_fuel: z.number().int(),
+      default_fuel: nullableLimit.meta({ description: 'Fuel of a run that asks for none; null: not metered' }),
+      max_table_elements: z.number().int(),
     }),
   }),
 );

@@ -2,11 +2,28 @@ import type { WasiOutput } from '../wasi/types.js';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** One output stream as JSON: `stdout` as text when it is valid UTF-8, else `stdout_base64`. */
+/**
+ * Bytes JSON.stringify adds to UTF-8 text of these bytes: 1 for a quote, a backslash and the five
+ * controls with a short escape, 5 for any other control (\u00XX); other bytes are written as they are.
+ */
+function escapeCost(bytes: Uint8Array): number {
+  let extra = 0;
+  for (const b of bytes) {
+    if (b >= 0x20) extra += b === 0x22 || b === 0x5c ? 1 : 0;
+    else extra += b === 0x0a || b === 0x0d || b === 0x09 || b === 0x08 || b === 0x0c ? 1 : 5;
+  }
+  return extra;
+}
+
+/**
+ * One output stream as JSON: `stdout` as text when it is valid UTF-8 and escaping does not double it,
+ * else `stdout_base64`. A megabyte of control bytes is valid UTF-8 but six megabytes of JSON text;
+ * as base64 it is 1.33 MB, so no stream ever costs more than twice its bytes in the answer.
+ */
 function stream(name: 'stdout' | 'stderr', bytes: Uint8Array, truncated: boolean): Record<string, unknown> {
   let text: string | undefined;
   try {
-    text = strictUtf8.decode(bytes);
+    text = escapeCost(bytes) > bytes.length ? undefined : strictUtf8.decode(bytes);
   } catch {
     text = undefined;
   }

@@ -1,4 +1,5 @@
 import type { AuditDraft } from '../auth/audit.js';
+import type { CpuBudget } from '../auth/cpu-budget.js';
 import type { Keyring } from '../auth/keyring.js';
 import type { Principal } from '../auth/types.js';
 import type { UsageTracker } from '../auth/usage.js';
@@ -31,6 +32,8 @@ export interface Services {
   keyring: Keyring;
   /** Per-key counters and the daily run quota. */
   usage: UsageTracker;
+  /** Per-tenant CPU time against the tiers' cpu_ms_per_minute. */
+  cpuBudget: CpuBudget;
   /** Damaged content found by reads and by the last verification (/health, GET /admin/verify). */
   storeHealth: StoreHealth;
   /** Flipped when shutdown starts: readiness fails and new requests get 503. */

@@ -1,6 +1,7 @@
 import type { WasiInput } from '../wasi/index.js';
 import type { WasmArg } from '../wasm/types.js';
 import type { Compiled } from './compile-cache.js';
+import type { Lane } from './lanes.js';
 import { CONTROL, IDLE, TAKEN, type BatchTask, type BridgeSignature, type CallOutcome } from './protocol.js';
 import { newControl } from './watchdog.js';
 
@@ -13,13 +14,20 @@ export interface CallRequest {
   bridge: BridgeSignature | undefined;
   /** Set for a call that runs in a WASI process. */
   wasi: WasiInput | undefined;
+  /** Its deadline, counted from when the dispatcher accepted it: time spent waiting counts. */
   timeoutMs: number;
+  /** Whose call it is (lanes.ts): the tenant, or the key of a key without one. */
+  lane: string;
+  /** Calls of its lane that may run at once; the lane's current setting when undefined. */
+  maxConcurrency: number | undefined;
 }
 
 /** A call waiting for, or running in, a batch. */
 export interface Pending extends CallRequest {
-  /** Date.now() when it joined the queue (again, after a re-run or a take-back). */
-  enqueuedAt: number;
+  /** The lane it waits in and whose concurrency it counts against. */
+  owner: Lane;
+  /** Date.now() when the dispatcher accepted it; the deadline is acceptedAt + timeoutMs. */
+  acceptedAt: number;
   reruns: number;
   /** The runBatch the call is an item of (its calls stay in one batch, see cut()), or NO_GROUP. */
   group: number;
@@ -42,8 +50,14 @@ export interface Batch {
   calls: Pending[];
   control: Int32Array;
   epoch: number;
+  /** The lane every call of the batch belongs to (batches never mix lanes). */
+  lane: Lane;
+  /** Set once a call of the batch has run longer than runner.long_call_ms: it no longer takes capacity from short calls. */
+  long: boolean;
   /** The call the watchdog stopped, IDLE while none. */
   killedAt: number;
+  /** Date.now() when the stopped call had started. */
+  killedCallStartedAt: number;
   /** Calls from here on were taken back (queued again); calls.length while none were. */
   takenFrom: number;
 }
@@ -60,8 +74,8 @@ export function cut(queue: Pending[], n: number): Pending[] {
   return queue.splice(0, end);
 }
 
-/** Builds a batch and its Piscina task (columns, see protocol.ts); each distinct module crosses once. */
-export function buildBatch(calls: Pending[], now: number, maxWait: (call: Pending) => number): { batch: Batch; task: BatchTask } {
+/** Builds a batch of one lane's calls and its Piscina task (columns, see protocol.ts); each distinct module crosses once. */
+export function buildBatch(lane: Lane, calls: Pending[], now: number): { batch: Batch; task: BatchTask } {
   const control = newControl();
   const task: BatchTask = {
     epoch: now, control: control.buffer as SharedArrayBuffer, modules: [],
@@ -78,13 +92,13 @@ export function buildBatch(calls: Pending[], now: number, maxWait: (call: Pendin
     }
     task.module.push(lastIndex);
     task.fn.push(call.fn);
-    task.notAfter.push(call.enqueuedAt + maxWait(call) - now);
+    task.notAfter.push(call.acceptedAt + call.timeoutMs - now);
     task.argc.push(call.args.length);
     for (const arg of call.args) task.args.push(arg);
     if (call.bridge !== undefined) task.bridges.push([i, call.bridge]);
     if (call.wasi !== undefined) (task.wasi ??= []).push([i, call.wasi]);
   });
-  return { batch: { calls, control, epoch: now, killedAt: IDLE, takenFrom: calls.length }, task };
+  return { batch: { calls, control, epoch: now, lane, long: false, killedAt: IDLE, killedCallStartedAt: 0, takenFrom: calls.length }, task };
 }
 
 /** Adds a module to the task and returns its index; memoryExports only once some module has a memory. */

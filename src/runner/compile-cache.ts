@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { hasErrorCode, wessError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { WASI_MODULE } from '../wasi/index.js';
-import { capMemory, exposeMemory } from '../wasm/binary.js';
+import { capMemory, capTables, exposeMemory } from '../wasm/binary.js';
 import { readSections, SectionId } from '../wasm/sections.js';
 
 /**
@@ -27,9 +27,10 @@ export interface Compiled {
 }
 
 /**
- * Compiled modules by content hash, so a module version is compiled once per process: V8 compiles
- * lazily and the compiled Module is posted to workers, which then compile nothing. Concurrent compiles
- * of one hash share a single promise.
+ * Compiled modules by content hash and memory cap, so a module version is compiled once per process
+ * for each cap its callers run it under (a tier's max_memory is the module's enforced maximum for its
+ * calls): V8 compiles lazily and the compiled Module is posted to workers, which then compile nothing.
+ * Concurrent compiles of one key share a single promise.
  */
 export class CompileCache {
   private readonly modules: LRUCache<string, Compiled>;
@@ -37,41 +38,43 @@ export class CompileCache {
 
   constructor(
     size: number,
-    private readonly maxPages: number,
+    /** limits.max_table_elements: the most any table may grow to. */
+    private readonly maxTableElements: number,
     private readonly metrics: Metrics,
   ) {
     this.modules = new LRUCache({ max: Math.max(1, size) });
   }
 
-  /** The cached module for `sha256`, if any (counts as a use for the LRU). */
-  get(sha256: string): Compiled | undefined {
-    return this.modules.get(sha256);
+  /** The cached module for `sha256` under a cap of `maxPages`, if any (counts as a use for the LRU). */
+  get(sha256: string, maxPages: number): Compiled | undefined {
+    return this.modules.get(keyOf(sha256, maxPages));
   }
 
   /** Caps memory, exposes it, compiles and caches; `cached` is true when no compile was needed or awaited. */
-  async compile(sha256: string, bytes: Uint8Array): Promise<{ compiled: Compiled; cached: boolean }> {
-    const hit = this.modules.get(sha256);
+  async compile(sha256: string, bytes: Uint8Array, maxPages: number): Promise<{ compiled: Compiled; cached: boolean }> {
+    const key = keyOf(sha256, maxPages);
+    const hit = this.modules.get(key);
     if (hit !== undefined) return { compiled: hit, cached: true };
-    let pending = this.pending.get(sha256);
+    let pending = this.pending.get(key);
     if (pending === undefined) {
-      pending = this.compileFresh(bytes).finally(() => this.pending.delete(sha256));
-      this.pending.set(sha256, pending);
+      pending = this.compileFresh(bytes, maxPages).finally(() => this.pending.delete(key));
+      this.pending.set(key, pending);
     }
     const compiled = await pending;
-    this.modules.set(sha256, compiled);
+    this.modules.set(key, compiled);
     return { compiled, cached: false };
   }
 
   /**
-   * The bytes V8 compiles for `bytes` (trap offsets point into these): the memory section rewritten to
-   * the cap, then memory 0 exported so a call's memory size can be read after it.
+   * The bytes V8 compiles for `bytes` under a cap (trap offsets point into these): the memory and table
+   * sections rewritten to their caps, then memory 0 exported so a call's memory size can be read after it.
    */
-  prepare(bytes: Uint8Array): { bytes: Uint8Array; exportName: string | null } {
-    return exposeMemory(capMemory(bytes, this.maxPages));
+  prepare(bytes: Uint8Array, maxPages: number): { bytes: Uint8Array; exportName: string | null } {
+    return exposeMemory(capTables(capMemory(bytes, maxPages), this.maxTableElements));
   }
 
-  private async compileFresh(bytes: Uint8Array): Promise<Compiled> {
-    const prepared = await this.preparedOrV8Error(bytes);
+  private async compileFresh(bytes: Uint8Array, maxPages: number): Promise<Compiled> {
+    const prepared = await this.preparedOrV8Error(bytes, maxPages);
     const started = performance.now();
     let module: WebAssembly.Module;
     try {
@@ -90,9 +93,9 @@ export class CompileCache {
    * message is the one clients should see, so V8 gets the last word; if V8 accepts what our reader
    * refused, ours stands.
    */
-  private async preparedOrV8Error(bytes: Uint8Array): Promise<{ bytes: Uint8Array; exportName: string | null }> {
+  private async preparedOrV8Error(bytes: Uint8Array, maxPages: number): Promise<{ bytes: Uint8Array; exportName: string | null }> {
     try {
-      return this.prepare(bytes);
+      return this.prepare(bytes, maxPages);
     } catch (err) {
       if (!hasErrorCode(err) || err.code !== 'INVALID_WASM') throw err;
       try {
@@ -103,6 +106,10 @@ export class CompileCache {
       throw err;
     }
   }
+}
+
+function keyOf(sha256: string, maxPages: number): string {
+  return `${sha256}/${maxPages}`;
 }
 
 /** Bytes V8 decodes and validates: everything but custom sections (which it skips). */

@@ -1,42 +1,48 @@
 import { wessError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { buildBatch, cut, newGroup, NO_GROUP, ownCalls, takeBack, type Batch, type CallRequest, type Pending } from './batch.js';
-import { CONTROL, IDLE, outcomesOf, type BatchReply, type BatchTask, type CallOutcome } from './protocol.js';
+import { buildBatch, newGroup, NO_GROUP, ownCalls, takeBack, type Batch, type CallRequest, type Pending } from './batch.js';
+import { Lanes, type Lane } from './lanes.js';
+import { CONTROL, IDLE, NOT_STARTED, outcomesOf, type BatchReply, type BatchTask, type CallOutcome } from './protocol.js';
 import { Suspects } from './suspects.js';
 import { runningCall, Watchdog } from './watchdog.js';
 
 /*
- * Micro-batching with deadlines. Calls wait in a FIFO queue; whenever a task slot is free (at most
- * `slots` batches in flight: workers × tasks per worker) the queue is cut into batches, one Piscina
- * task each. Under load calls pile up while every slot is busy and the next batches grow on their own,
- * so the main → worker hop is paid once per batch, not once per call.
+ * Fair micro-batching with deadlines. Each tenant's calls wait in its own lane (lanes.ts); whenever
+ * there is room, lanes take turns to send a batch, one lane's calls per batch, so the main → worker
+ * hop is paid once per batch and a tenant's backlog delays another tenant by at most one batch.
+ *
+ * Room: a lane may have `maxConcurrency` batches in flight (its tier's max_concurrency, else the pool
+ * size), one while it is suspected; all lanes together `workers + spare` batches, plus one for every
+ * batch whose call has run longer than longCallMs (such calls no longer take room from short ones),
+ * up to maxThreads. Piscina starts a thread for a batch that finds none idle and retires it when idle.
  *
  * A watchdog tick reads each batch's control block:
  * - a call running past takeBackAfterMs has the calls behind it taken back and queued again at the
- *   front, so they do not wait for a slow (maybe endless) neighbour;
- * - a call running past its deadline gets its worker terminated. Piscina then fails the task and starts
- *   a replacement; the call answers EXECUTION_TIMEOUT and the calls of the batch that ran before it
+ *   front of its lane, so they do not wait for a slow (maybe endless) neighbour;
+ * - a call running past its deadline gets its worker terminated. Piscina fails the task and replaces
+ *   the thread; the call answers EXECUTION_TIMEOUT and the calls of the batch that ran before it
  *   (their answers died with the worker) are queued again: a fresh instance per call and no imports
- *   but an in-memory WASI process make a re-run safe. Its (module, function) becomes a suspect
- *   (suspects.ts).
+ *   but an in-memory WASI process make a re-run safe. Its lane becomes a suspect (suspects.ts).
  *
- * The items of a runBatch are queued together and cut() keeps them in one batch, so they cost one hop.
- *
- * Waiting: a call not started within waitFactor × its timeout answers UNAVAILABLE instead of running
- * late. Queue heads are checked on every flush and tick, and the worker checks before starting a call.
+ * Deadlines count from when a call is accepted, waiting included: a client's timeout is how long it
+ * waits for an answer. A call still waiting at its deadline answers EXECUTION_TIMEOUT when its own
+ * lane held all its room (the tenant's own calls kept it waiting), UNAVAILABLE when the pool did.
  */
 
 export type { CallRequest } from './batch.js';
 
 export interface DispatcherOptions {
   workers: number;
-  tasksPerWorker: number;
-  /** Threads the pool has beyond `workers` (threads.ts): only suspects' calls may take them. */
+  /** Threads kept beyond `workers`, so a call can start while a killed worker is being replaced. */
   spareThreads: number;
+  /** Most threads at once; threads beyond workers + spare exist only while long calls hold the others. */
+  maxThreads: number;
+  /** A call running longer than this stops taking room from short calls. */
+  longCallMs: number;
   maxBatch: number;
+  /** Calls one lane may have waiting. */
   queueLimit: number;
-  waitFactor: number;
   watchdogIntervalMs: number;
   takeBackAfterMs: number;
   maxReruns: number;
@@ -48,68 +54,86 @@ export interface DispatcherOptions {
   logger: Logger;
 }
 
+/** How often queued calls are all checked for a passed deadline (heads are checked on every flush). */
+const FULL_EXPIRY_SCAN_MS = 50;
+const MAX_SUSPECTS = 10_000;
+
 export class Dispatcher {
-  private readonly queue: Pending[] = [];
-  /** Calls of suspected pairs: one (or one runBatch) per batch, never on every worker at once (mayRunSuspect). */
-  private readonly suspectQueue: Pending[] = [];
+  private readonly lanes = new Lanes();
   private readonly inFlight = new Set<Batch>();
-  private readonly suspectBatches = new Set<Batch>();
   private readonly suspects: Suspects;
   private readonly watchdog: Watchdog;
-  private readonly slots: number;
   private flushScheduled = false;
   private stopped = false;
   private lastCrashedThread = 0;
+  private lastFullScan = 0;
+  /** Batches in flight whose call has run longer than longCallMs. */
+  private longBatches = 0;
   /** Calls in dispatched batches that have not answered. */
   inFlightCalls = 0;
 
   constructor(private readonly options: DispatcherOptions) {
-    this.slots = options.workers * options.tasksPerWorker;
-    this.suspects = new Suspects(options.suspectTtlMs, 1000);
+    this.suspects = new Suspects(options.suspectTtlMs, MAX_SUSPECTS);
     this.watchdog = new Watchdog(options.watchdogIntervalMs, () => this.tick());
   }
 
-  /** Calls waiting for a task slot. */
+  /** Calls waiting for a worker, over all lanes. */
   get queued(): number {
-    return this.queue.length + this.suspectQueue.length;
+    return this.lanes.queued;
   }
 
-  /** Queues a call for the next batch; throws UNAVAILABLE when closing or when the queue is full. */
+  /** Batches that may be in flight now. */
+  get capacity(): number {
+    return Math.min(this.options.maxThreads, this.options.workers + this.options.spareThreads + this.longBatches);
+  }
+
+  /** Queues a call in its lane; throws UNAVAILABLE when closing or when the lane's queue is full. */
   submit(request: CallRequest): Promise<CallOutcome> {
-    this.admit(1);
+    const lane = this.laneOf(request);
+    this.admit(lane, 1);
     return new Promise((done) => {
-      const now = Date.now();
-      // Built field by field: a spread here showed up as the top main-thread cost in profiles.
-      const { sha256, compiled, fn, args, bridge, wasi, timeoutMs } = request;
-      const call: Pending = { sha256, compiled, fn, args, bridge, wasi, timeoutMs, enqueuedAt: now, reruns: 0, group: NO_GROUP, done };
-      (this.suspects.has(sha256, fn, now) ? this.suspectQueue : this.queue).push(call);
+      this.lanes.push(lane, [this.pending(request, lane, Date.now(), NO_GROUP, done)]);
       this.scheduleFlush();
     });
   }
 
   /**
    * Queues calls that go out together in one batch (a runBatch), each still answered on its own;
-   * throws UNAVAILABLE when closing or when the queue has no room for all of them.
+   * throws UNAVAILABLE when closing or when the lane has no room for all of them.
    */
   submitGroup(requests: CallRequest[]): Promise<CallOutcome>[] {
-    this.admit(requests.length);
+    if (requests.length === 0) return [];
+    const lane = this.laneOf(requests[0] as CallRequest);
+    this.admit(lane, requests.length);
     const group = newGroup();
     const now = Date.now();
-    const calls = requests.map((request): Promise<CallOutcome> => new Promise((done) => {
-      // The same fields in the same order as submit(): every Pending keeps one shape.
-      const { sha256, compiled, fn, args, bridge, wasi, timeoutMs } = request;
-      const call: Pending = { sha256, compiled, fn, args, bridge, wasi, timeoutMs, enqueuedAt: now, reruns: 0, group, done };
-      (this.suspects.has(sha256, fn, now) ? this.suspectQueue : this.queue).push(call);
-    }));
+    const calls: Pending[] = [];
+    const answers = requests.map((request) => new Promise<CallOutcome>((done) => calls.push(this.pending(request, lane, now, group, done))));
+    this.lanes.push(lane, calls);
     this.scheduleFlush();
-    return calls;
+    return answers;
   }
 
-  private admit(calls: number): void {
+  /** True while `lane` is confined for a recent timeout. */
+  isSuspect(lane: string): boolean {
+    return this.suspects.has(lane, Date.now());
+  }
+
+  private laneOf(request: CallRequest): Lane {
+    return this.lanes.lane(request.lane, request.maxConcurrency ?? this.options.workers);
+  }
+
+  private pending(request: CallRequest, owner: Lane, now: number, group: number, done: (outcome: CallOutcome) => void): Pending {
+    // Built field by field: a spread here showed up as the top main-thread cost in profiles.
+    const { sha256, compiled, fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency } = request;
+    return { sha256, compiled, fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency, owner, acceptedAt: now, reruns: 0, group, done };
+  }
+
+  private admit(lane: Lane, calls: number): void {
     if (this.stopped) throw wessError('UNAVAILABLE', 'the runner has shut down');
-    if (this.queued + calls > this.options.queueLimit) {
+    if (lane.queue.length + calls > this.options.queueLimit) {
       const asked = calls === 1 ? '' : ` (this batch adds ${calls})`;
-      throw wessError('UNAVAILABLE', `${this.queued} calls are already waiting for a worker${asked}; try again shortly`);
+      throw wessError('UNAVAILABLE', `${lane.queue.length} calls of this tenant are already waiting for a worker${asked}; try again shortly`);
     }
   }
 
@@ -118,7 +142,7 @@ export class Dispatcher {
     this.stopped = true;
     this.watchdog.disarm();
     const message = 'the runner shut down before the call started';
-    for (const call of [...this.queue.splice(0), ...this.suspectQueue.splice(0)]) call.done(unavailable(message));
+    for (const call of this.lanes.drain()) call.done(unavailable(message, call, Date.now()));
     this.afterChange();
   }
 
@@ -134,25 +158,31 @@ export class Dispatcher {
 
   private flush(): void {
     const now = Date.now();
-    this.expireWaiting(now);
-    // Healthy batches take at most `slots`; suspects may also take the spare threads (mayRunSuspect).
-    const lanes = this.slots + this.options.spareThreads;
-    while (this.suspectQueue.length > 0 && this.inFlight.size < lanes && this.mayRunSuspect()) {
-      this.dispatch(cut(this.suspectQueue, 1), now, true);
-    }
-    const free = Math.min(this.slots - this.healthyInFlight, lanes - this.inFlight.size);
-    if (this.queue.length > 0 && free > 0) {
-      // Spread over the workers first (parallelism), then cap a batch (latency and re-runs after a kill).
-      const per = Math.min(this.options.maxBatch, Math.ceil(this.queue.length / Math.min(free, this.options.workers)));
-      while (this.queue.length > 0 && this.healthyInFlight < this.slots && this.inFlight.size < lanes) this.dispatch(cut(this.queue, per), now, false);
+    this.expireWaiting(now, false);
+    while (this.inFlight.size < this.capacity) {
+      const lane = this.lanes.next((l) => l.batches < this.laneLimit(l, now));
+      if (lane === undefined) break;
+      this.dispatch(lane, this.lanes.take(lane, this.batchSize(lane, now)), now);
     }
     this.afterChange();
   }
 
-  private dispatch(calls: Pending[], now: number, suspect: boolean): void {
-    const { batch, task } = buildBatch(calls, now, (call) => this.maxWait(call));
+  /** Batches a lane may have in flight: one while suspected. */
+  private laneLimit(lane: Lane, now: number): number {
+    return this.suspects.size > 0 && this.suspects.has(lane.key, now) ? 1 : Math.max(1, lane.maxConcurrency);
+  }
+
+  /** Spread a lane's queue over the batches it may still send (parallelism), up to maxBatch (latency, re-runs after a kill). */
+  private batchSize(lane: Lane, now: number): number {
+    if (this.suspects.size > 0 && this.suspects.has(lane.key, now)) return 1;
+    const room = Math.max(1, Math.min(this.capacity - this.inFlight.size, this.laneLimit(lane, now) - lane.batches));
+    return Math.min(this.options.maxBatch, Math.ceil(lane.queue.length / room));
+  }
+
+  private dispatch(lane: Lane, calls: Pending[], now: number): void {
+    const { batch, task } = buildBatch(lane, calls, now);
     this.inFlight.add(batch);
-    if (suspect) this.suspectBatches.add(batch);
+    lane.batches++;
     this.inFlightCalls += calls.length;
     this.options.metrics.poolBatchSize.observe(calls.length);
     this.options.runTask(task).then(
@@ -164,12 +194,13 @@ export class Dispatcher {
 
   private settle(batch: Batch, reply: BatchReply): void {
     const own = this.release(batch);
-    const outcomes = outcomesOf(reply);
+    const now = Date.now();
+    const outcomes = outcomesOf(reply, (i, startedAt) => batch.epoch + startedAt - (own[i] as Pending).acceptedAt);
     own.forEach((call, i) => {
-      const outcome = outcomes[i] ?? { ok: false, error: { code: 'INTERNAL', message: `batch reply has no outcome #${i}` }, durationMs: 0 };
-      // It ran to an end (result or trap) in time: no longer suspected.
-      if (this.suspects.size > 0 && (outcome.ok || outcome.error.code !== 'UNAVAILABLE')) this.suspects.clear(call.sha256, call.fn);
-      call.done(outcome);
+      const outcome = outcomes[i];
+      if (outcome === undefined) call.done(internal(`batch reply has no outcome #${i}`, call, now));
+      else if (!outcome.ok && outcome.error.message === NOT_STARTED) call.done(this.expired(call, now));
+      else call.done(outcome);
     });
     this.flush();
   }
@@ -177,30 +208,34 @@ export class Dispatcher {
   /** The batch's worker stopped: answer the call it stopped for and queue the others again. */
   private failed(batch: Batch, err: unknown): void {
     const own = this.release(batch);
+    const now = Date.now();
     if (this.stopped) {
-      for (const call of own) call.done(unavailable('the runner shut down while the call was running'));
+      for (const call of own) call.done(unavailable('the runner shut down while the call was running', call, now));
       this.afterChange();
       return;
     }
-    const culprit = this.culprit(batch, own.length, err);
+    const culprit = this.culprit(batch, own.length, err, now);
     const again: Pending[] = [];
     own.forEach((call, i) => {
       if (i === culprit?.index) call.done(culprit.outcome);
-      else if (call.reruns >= this.options.maxReruns) call.done(unavailable(`the call's worker stopped ${call.reruns + 1} times`));
+      else if (call.reruns >= this.options.maxReruns) call.done(unavailable(`the call's worker stopped ${call.reruns + 1} times`, call, now));
       else {
         call.reruns++;
         again.push(call);
       }
     });
-    this.requeue(again, Date.now(), true);
+    this.lanes.unshift(batch.lane, again);
     this.flush();
   }
 
-  private culprit(batch: Batch, owned: number, err: unknown): { index: number; outcome: CallOutcome } | undefined {
+  private culprit(batch: Batch, owned: number, err: unknown, now: number): { index: number; outcome: CallOutcome } | undefined {
     if (batch.killedAt !== IDLE) {
       const call = batch.calls[batch.killedAt] as Pending;
       const message = `call to ${JSON.stringify(call.fn)} did not finish within ${call.timeoutMs} ms; the guest was stopped`;
-      return { index: batch.killedAt, outcome: { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: call.timeoutMs } };
+      // The thread's CPU died with it: charge the time it held the worker, its most (see thread-cpu.ts).
+      const ranMs = Math.max(0, now - batch.killedCallStartedAt);
+      const queuedMs = Math.max(0, batch.killedCallStartedAt - call.acceptedAt);
+      return { index: batch.killedAt, outcome: { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: ranMs, cpuMs: ranMs, queuedMs } };
     }
     const threadId = Atomics.load(batch.control, CONTROL.threadId);
     const index = Atomics.load(batch.control, CONTROL.index);
@@ -212,100 +247,93 @@ export class Dispatcher {
     }
     // The guest running when its thread died is the likeliest cause; it is not run again.
     const reason = err instanceof Error ? err.message : String(err);
-    return { index, outcome: { ok: false, error: { code: 'INTERNAL', message: `the worker stopped while running the call: ${reason}` }, durationMs: 0 } };
+    return { index, outcome: internal(`the worker stopped while running the call: ${reason}`, batch.calls[index] as Pending, now) };
   }
 
   private tick(): boolean {
     const now = Date.now();
-    let moved = this.expireWaiting(now);
+    const full = now - this.lastFullScan >= FULL_EXPIRY_SCAN_MS;
+    if (full) this.lastFullScan = now;
+    let moved = this.expireWaiting(now, full);
     for (const batch of this.inFlight) {
       if (batch.killedAt !== IDLE) continue;
       const running = runningCall(batch.control, batch.epoch, now);
       const call = running && batch.calls[running.index];
       if (running === undefined || call === undefined) continue;
-      if (running.ranMs > call.timeoutMs) this.kill(batch, running.index, now);
+      if (now - call.acceptedAt > call.timeoutMs) this.kill(batch, running.index, now, now - running.ranMs);
       if (running.ranMs > this.options.takeBackAfterMs) {
         const back = takeBack(batch, running.index);
         this.inFlightCalls -= back.length;
-        this.requeue(back, now, false);
+        this.lanes.unshift(batch.lane, back);
         moved ||= back.length > 0;
+      }
+      if (!batch.long && running.ranMs > this.options.longCallMs) {
+        batch.long = true;
+        this.longBatches++;
+        moved = true; // room for one more batch
       }
     }
     if (moved) this.flush();
-    return this.inFlight.size > 0;
+    return this.inFlight.size > 0 || this.lanes.queued > 0;
   }
 
-  private kill(batch: Batch, index: number, now: number): void {
+  private kill(batch: Batch, index: number, now: number, startedAt: number): void {
     const call = batch.calls[index] as Pending;
     batch.killedAt = index;
-    this.suspects.mark(call.sha256, call.fn, now);
+    batch.killedCallStartedAt = startedAt;
+    this.suspects.mark(batch.lane.key, now);
     const threadId = Atomics.load(batch.control, CONTROL.threadId);
     if (!this.options.terminate(threadId)) return;
     this.options.metrics.workerRestarts.inc({ reason: 'timeout' });
-    this.options.logger.warn({ threadId, fn: call.fn, timeoutMs: call.timeoutMs }, 'guest call passed its deadline; worker terminated');
+    this.options.logger.warn({ threadId, fn: call.fn, timeoutMs: call.timeoutMs, lane: batch.lane.key }, 'guest call passed its deadline; worker terminated');
   }
 
-  /**
-   * Queues calls again ahead of new ones (they have waited already), each in its lane. A re-run (its
-   * worker died under it) waits afresh; a call taken back before it started keeps its wait so far.
-   */
-  private requeue(calls: Pending[], now: number, waitAfresh: boolean): void {
-    const healthy: Pending[] = [];
-    const suspect: Pending[] = [];
-    for (const call of calls) {
-      if (waitAfresh) call.enqueuedAt = now;
-      (this.suspects.has(call.sha256, call.fn, now) ? suspect : healthy).push(call);
-    }
-    this.queue.unshift(...healthy);
-    this.suspectQueue.unshift(...suspect);
-  }
-
-  /** Answers UNAVAILABLE to calls at the queue heads that waited too long; true if any did. */
-  private expireWaiting(now: number): boolean {
+  /** Answers the waiting calls whose deadline passed (the lanes' heads, or with `all` every call); true if any did. */
+  private expireWaiting(now: number, all: boolean): boolean {
     let expired = false;
-    for (const queue of [this.queue, this.suspectQueue]) {
-      for (let head = queue[0]; head !== undefined && now - head.enqueuedAt > this.maxWait(head); head = queue[0]) {
-        queue.shift();
-        const waited = now - head.enqueuedAt;
-        head.done(unavailable(`call to ${JSON.stringify(head.fn)} waited ${waited} ms for a worker without starting; the runner is overloaded`));
-        expired = true;
-      }
+    for (const lane of this.lanes.waiting()) {
+      const gone = this.lanes.expire(lane, (call) => now - call.acceptedAt > call.timeoutMs, all);
+      for (const call of gone) call.done(this.expired(call, now));
+      expired ||= gone.length > 0;
     }
     return expired;
   }
 
-  /** Suspects never take the last worker from healthy calls; a pool of one lends it only while none wait. */
-  private mayRunSuspect(): boolean {
-    // A spare lets the next suspect start while the last one runs out its deadline (a loop a second at
-    // a 1 s timeout otherwise queues behind the previous kill and ends later and later: issue 6).
-    if (this.options.spareThreads > 0) return this.suspectBatches.size < this.options.workers - 1 + this.options.spareThreads;
-    if (this.options.workers === 1) return this.queue.length === 0 && this.suspectBatches.size === 0;
-    return this.suspectBatches.size < this.options.workers - 1;
-  }
-
-  private get healthyInFlight(): number {
-    return this.inFlight.size - this.suspectBatches.size;
-  }
-
-  private maxWait(call: Pending): number {
-    return call.timeoutMs * this.options.waitFactor;
+  /** The answer of a call whose deadline passed before it started: whose calls kept it waiting decides. */
+  private expired(call: Pending, now: number): CallOutcome {
+    const waited = now - call.acceptedAt;
+    const lane = call.owner;
+    const limit = this.laneLimit(lane, now);
+    if (lane.batches >= limit) {
+      const message =
+        `call to ${JSON.stringify(call.fn)} did not start within its ${call.timeoutMs} ms deadline: ` +
+        `this tenant's calls held all ${limit} of its concurrent runs${limit === 1 && this.suspects.has(lane.key, now) ? ' (one at a time after a recent timeout)' : ''}`;
+      return { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: 0, cpuMs: 0, queuedMs: waited };
+    }
+    return unavailable(`call to ${JSON.stringify(call.fn)} waited ${waited} ms for a worker without starting; the runner is overloaded`, call, now);
   }
 
   /** Forgets a finished batch; returns the calls it still owned. */
   private release(batch: Batch): Pending[] {
     if (!this.inFlight.delete(batch)) return [];
-    this.suspectBatches.delete(batch);
+    batch.lane.batches--;
+    if (batch.long) this.longBatches--;
     const own = ownCalls(batch);
     this.inFlightCalls -= own.length;
+    this.lanes.release(batch.lane);
     return own;
   }
 
   private afterChange(): void {
-    this.options.metrics.poolQueueDepth.set(this.queued);
+    this.options.metrics.poolQueueDepth.set(this.lanes.queued);
     this.options.metrics.poolInFlight.set(this.inFlightCalls);
   }
 }
 
-function unavailable(message: string): CallOutcome {
-  return { ok: false, error: { code: 'UNAVAILABLE', message }, durationMs: 0 };
+function unavailable(message: string, call: Pending, now: number): CallOutcome {
+  return { ok: false, error: { code: 'UNAVAILABLE', message }, durationMs: 0, cpuMs: 0, queuedMs: now - call.acceptedAt };
+}
+
+function internal(message: string, call: Pending, now: number): CallOutcome {
+  return { ok: false, error: { code: 'INTERNAL', message }, durationMs: 0, cpuMs: 0, queuedMs: now - call.acceptedAt };
 }

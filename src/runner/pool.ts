@@ -9,7 +9,7 @@ import type { CallRequest } from './batch.js';
 import { CompileCache, type Compiled } from './compile-cache.js';
 import { Dispatcher } from './dispatcher.js';
 import { checkArgs, wasiInputForWorker } from './inputs.js';
-import type { BatchReply, BatchTask, BridgeSignature, CallOutcome, Failure } from './protocol.js';
+import type { BatchReply, BatchTask, BridgeSignature, CallOutcome, Failure, Receipt } from './protocol.js';
 import { createPool, emptyBatch, PoolTasks, TUNING, workersUp } from './threads.js';
 import { tableTrapText } from './traps.js';
 import type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
@@ -23,16 +23,27 @@ import type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerS
  * given `wasi`, runs in an in-memory WASI process (wasi-call.ts); any other call does no WASI work.
  */
 
-export type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
+export type { BatchCall, BatchItem, BatchResult, CallScope, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
+export type { Receipt } from './protocol.js';
 
 /** V8's own ceiling for a 32-bit memory (4 GiB). */
 const MAX_PAGES = 65536;
 const GAUGE_REFRESH_MS = 1000;
 const DEFAULT_WASI_OUTPUT_BYTES = 65536;
+/** V8's own ceiling for a table (--wasm-max-table-size). */
+const DEFAULT_MAX_TABLE_ELEMENTS = 10_000_000;
+
+/** The lane of a call that names none (auth disabled, or a caller outside HTTP). */
+export const DEFAULT_LANE = 'default';
 
 /** What a failed WASI call wrote before it failed (e.g. a trap after printing), if the error carries it. */
 export function wasiOutputOf(err: unknown): WasiOutput | undefined {
   return typeof err === 'object' && err !== null ? (err as { wasiOutput?: WasiOutput }).wasiOutput : undefined;
+}
+
+/** What a failed call cost (a timeout held a worker to its deadline), if the error came from a run. */
+export function receiptOf(err: unknown): Receipt | undefined {
+  return typeof err === 'object' && err !== null ? (err as { receipt?: Receipt }).receipt : undefined;
 }
 
 export class Runner {
@@ -46,13 +57,17 @@ export class Runner {
   private readonly executionTime: Record<'ok' | 'trap' | 'timeout' | 'error', { observe(seconds: number): void }>;
   /** The process of a call on a module importing WASI made without input: no args, env or stdin. */
   private readonly implicitWasi: WasiInput;
+  /** runner.max_memory in pages: the cap of a call that asks for none, and the most any may ask for. */
+  private readonly maxPages: number;
 
   private constructor(
     private readonly options: RunnerOptions,
     private readonly pool: Piscina<BatchTask, BatchReply>,
     private readonly cache: CompileCache,
     private readonly dispatcher: Dispatcher,
+    maxPages: number,
   ) {
+    this.maxPages = maxPages;
     const child = (outcome: string) => options.metrics.executionTime.labels({ outcome });
     this.executionTime = { ok: child('ok'), trap: child('trap'), timeout: child('timeout'), error: child('error') };
     this.implicitWasi = { args: [], env: [], stdin: new Uint8Array(0), maxOutputBytes: options.maxWasiOutputBytes ?? DEFAULT_WASI_OUTPUT_BYTES };
@@ -66,11 +81,14 @@ export class Runner {
     // Backstop for capMemory, process-wide (V8 flags are): no wasm memory in this process, workers
     // included, grows past the cap even if a module reached V8 uncapped. The last Runner started wins.
     v8.setFlagsFromString(`--wasm-max-mem-pages=${maxPages}`);
-    const pool = createPool(options.size, options.metrics, options.logger);
+    const maxThreads = Math.max(options.size + TUNING.spareThreads, options.maxThreads ?? 2 * options.size + 1);
+    const pool = createPool(options.size, maxThreads, options.metrics, options.logger);
     const tasks = new PoolTasks(pool);
     const dispatcher = new Dispatcher({
       ...TUNING,
       workers: options.size,
+      maxThreads,
+      longCallMs: options.longCallMs ?? 50,
       queueLimit: options.queueLimit,
       runTask: (task) => tasks.run(task),
       terminate: (threadId) => tasks.stop(threadId),
@@ -85,7 +103,7 @@ export class Runner {
       throw err;
     }
     options.metrics.poolWorkers.set(workersUp(pool, options.size));
-    return new Runner(options, pool, new CompileCache(options.compiledCacheSize, maxPages, options.metrics), dispatcher);
+    return new Runner(options, pool, new CompileCache(options.compiledCacheSize, options.maxTableElements ?? DEFAULT_MAX_TABLE_ELEMENTS, options.metrics), dispatcher, maxPages);
   }
 
   /** True while the pool is up and not closing. */
@@ -93,10 +111,19 @@ export class Runner {
     return !this.closing && this.pool.threads.length > 0;
   }
 
-  /** Compiles (V8 validates) and caches by sha256; throws INVALID_WASM with V8's message on CompileError. Applies capMemory and exposeMemory first. */
-  async compile(sha256: string, bytes: Uint8Array): Promise<{ module: WebAssembly.Module; cached: boolean }> {
-    const { compiled, cached } = await this.cache.compile(sha256, bytes);
+  /**
+   * Compiles (V8 validates) and caches by sha256 and memory cap (runner.max_memory unless a smaller
+   * `maxMemoryPages` is given); throws INVALID_WASM with V8's message on CompileError. Applies
+   * capMemory and exposeMemory first.
+   */
+  async compile(sha256: string, bytes: Uint8Array, maxMemoryPages?: number): Promise<{ module: WebAssembly.Module; cached: boolean }> {
+    const { compiled, cached } = await this.cache.compile(sha256, bytes, this.capOf(maxMemoryPages));
     return { module: compiled.module, cached };
+  }
+
+  /** True while calls of `lane` run one at a time after a recent timeout. */
+  isSuspect(lane: string): boolean {
+    return this.dispatcher.isSuspect(lane);
   }
 
   /** One call on a fresh instance (in a fresh WASI process when given `wasi` or when the module imports WASI). */
@@ -123,19 +150,28 @@ export class Runner {
 
   private async runAccepted(call: RunCall): Promise<RunResult> {
     checkArgs(call.args);
-    let compiled = this.cache.get(call.sha256);
+    const maxPages = this.capOf(call.maxMemoryPages);
+    let compiled = this.cache.get(call.sha256, maxPages);
     const compileCached = compiled !== undefined;
-    compiled ??= await this.compileStored(call.sha256);
+    compiled ??= await this.compileStored(call.sha256, maxPages);
     const bridge = needsBridge(call.args) ? await this.bridgeFor(call, call.results) : undefined;
     const wasi = call.wasi === undefined && !compiled.importsWasi ? undefined : this.wasiInput(call.wasi);
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
-    const outcome = await this.dispatcher.submit({ sha256: call.sha256, compiled, fn: call.fn, args: call.args, bridge, wasi, timeoutMs });
+    const outcome = await this.dispatcher.submit({
+      sha256: call.sha256, compiled, fn: call.fn, args: call.args, bridge, wasi, timeoutMs,
+      lane: call.lane ?? DEFAULT_LANE, maxConcurrency: call.maxConcurrency,
+    });
     this.record(outcome);
-    if (!outcome.ok) throw await this.errorFor(call, outcome.error, outcome.wasi);
+    if (!outcome.ok) throw await this.errorFor(call, maxPages, outcome, outcome.error);
     // Two literals rather than one extended: a plain call's result keeps one shape and never has `wasi`.
-    const { results, durationMs, memoryPages } = outcome;
-    if (outcome.wasi === undefined) return { results, durationMs, compileCached, memoryPages };
-    return { results, durationMs, compileCached, memoryPages, wasi: outcome.wasi };
+    const { results, durationMs, cpuMs, queuedMs, memoryPages } = outcome;
+    if (outcome.wasi === undefined) return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages };
+    return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages, wasi: outcome.wasi };
+  }
+
+  /** A call's memory cap in pages: what it asks for, never more than runner.max_memory. */
+  private capOf(maxMemoryPages: number | undefined): number {
+    return maxMemoryPages === undefined ? this.maxPages : Math.max(0, Math.min(maxMemoryPages, this.maxPages));
   }
 
   /** The process input of a WASI call: the caller's, or an empty one for a module that imports WASI. */
@@ -145,18 +181,21 @@ export class Runner {
 
   private async runBatchAccepted(call: BatchCall): Promise<BatchResult> {
     for (const args of call.argsList) checkArgs(args);
-    let compiled = this.cache.get(call.sha256);
+    const maxPages = this.capOf(call.maxMemoryPages);
+    let compiled = this.cache.get(call.sha256, maxPages);
     const compileCached = compiled !== undefined;
-    compiled ??= await this.compileStored(call.sha256);
+    compiled ??= await this.compileStored(call.sha256, maxPages);
     const requests = await this.batchRequests(call, compiled);
     const outcomes = await Promise.all(this.dispatcher.submitGroup(requests));
-    const items = await Promise.all(outcomes.map((outcome) => this.itemOf(call, outcome)));
+    const items = await Promise.all(outcomes.map((outcome) => this.itemOf(call, maxPages, outcome)));
     return { items, compileCached };
   }
 
   private async batchRequests(call: BatchCall, compiled: Compiled): Promise<CallRequest[]> {
-    const wasi = compiled.importsWasi ? this.implicitWasi : undefined;
+    let wasi = compiled.importsWasi ? this.implicitWasi : undefined;
+    if (wasi !== undefined && call.itemOutputBytes !== undefined) wasi = { ...wasi, maxOutputBytes: Math.min(wasi.maxOutputBytes, call.itemOutputBytes) };
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
+    const lane = call.lane ?? DEFAULT_LANE;
     let results = call.results;
     const requests: CallRequest[] = [];
     for (const args of call.argsList) {
@@ -165,19 +204,20 @@ export class Runner {
         bridge = await this.bridgeFor(call, results);
         results = bridge.results; // read from the module once per batch, not per item
       }
-      requests.push({ sha256: call.sha256, compiled, fn: call.fn, args, bridge, wasi, timeoutMs });
+      requests.push({ sha256: call.sha256, compiled, fn: call.fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency: call.maxConcurrency });
     }
     return requests;
   }
 
-  private async itemOf(call: BatchCall, outcome: CallOutcome): Promise<BatchItem> {
+  private async itemOf(call: BatchCall, maxPages: number, outcome: CallOutcome): Promise<BatchItem> {
     this.record(outcome);
     let item: BatchItem;
+    const { durationMs, cpuMs, queuedMs } = outcome;
     if (outcome.ok) {
-      item = { ok: true, results: outcome.results, durationMs: outcome.durationMs, memoryPages: outcome.memoryPages };
+      item = { ok: true, results: outcome.results, durationMs, cpuMs, queuedMs, memoryPages: outcome.memoryPages };
     } else {
-      const err = await this.errorFor(call, outcome.error, undefined);
-      item = { ok: false, code: err.code, message: err.message };
+      const err = await this.errorFor(call, maxPages, undefined, outcome.error);
+      item = { ok: false, code: err.code, message: err.message, durationMs, cpuMs, queuedMs };
     }
     if (outcome.wasi !== undefined) item.wasi = outcome.wasi;
     return item;
@@ -217,10 +257,10 @@ export class Runner {
     this.options.metrics.poolWorkers.set(0);
   }
 
-  private async compileStored(sha256: string): Promise<Compiled> {
+  private async compileStored(sha256: string, maxPages: number): Promise<Compiled> {
     const bytes = await this.options.loadBytes(sha256);
     if (bytes === undefined) throw wessError('INTERNAL', `module content ${sha256} is not in the store`);
-    return (await this.cache.compile(sha256, bytes)).compiled;
+    return (await this.cache.compile(sha256, bytes, maxPages)).compiled;
   }
 
   /** The NaN bridge signature; rare path (NaN-with-bits arguments), reading the result types from the module when not given. */
@@ -247,17 +287,23 @@ export class Runner {
     }
   }
 
-  /** The client's error for a failure; a WASI call's output so far rides along (wasiOutputOf), kept out of `details` as raw bytes. */
-  private async errorFor(call: { sha256: string; fn: string }, failure: Failure, wasi: WasiOutput | undefined): Promise<WessError> {
+  /**
+   * The client's error for a failure. A single call's receipt (receiptOf) and a WASI call's output so
+   * far (wasiOutputOf) ride along, not enumerable: loggers and error serializers should not dump a
+   * program's output.
+   */
+  private async errorFor(call: { sha256: string; fn: string }, maxPages: number, outcome: CallOutcome | undefined, failure: Failure): Promise<WessError> {
     if (failure.code === 'INTERNAL') this.options.logger.error({ sha256: call.sha256, fn: call.fn, reason: failure.message }, 'runner call failed');
     let message = failure.message;
     if (failure.at !== undefined) {
       const bytes = await this.options.loadBytes(call.sha256);
-      if (bytes !== undefined) message = tableTrapText(this.cache.prepare(bytes).bytes, failure.at);
+      if (bytes !== undefined) message = tableTrapText(this.cache.prepare(bytes, maxPages).bytes, failure.at);
     }
     const err = wessError(failure.code, message);
-    // Not enumerable: loggers and error serializers should not dump a program's output.
-    if (wasi !== undefined) Object.defineProperty(err, 'wasiOutput', { value: wasi, enumerable: false });
+    if (outcome === undefined) return err;
+    const receipt: Receipt = { durationMs: outcome.durationMs, cpuMs: outcome.cpuMs, queuedMs: outcome.queuedMs };
+    Object.defineProperty(err, 'receipt', { value: receipt, enumerable: false });
+    if (outcome.wasi !== undefined) Object.defineProperty(err, 'wasiOutput', { value: outcome.wasi, enumerable: false });
     return err;
   }
 }

@@ -82,10 +82,23 @@ export interface Failure {
   at?: number;
 }
 
+/** What every call's answer says of its cost, the receipt of its run. */
+export interface Receipt {
+  /** Instantiate + call on the worker. */
+  durationMs: number;
+  /** CPU time of the worker thread over the call (see thread-cpu.ts); 0 for a call that never ran. */
+  cpuMs: number;
+  /** From when the dispatcher accepted the call to when a worker started it (its last run, after a re-run). */
+  queuedMs: number;
+}
+
 /** What a call gave; `wasi` is set for calls that ran in a WASI process (a failed one keeps what it wrote). */
 export type CallOutcome =
-  | { ok: true; results: RawResult[]; durationMs: number; memoryPages: number | null; wasi?: WasiOutput }
-  | { ok: false; error: Failure; durationMs: number; wasi?: WasiOutput };
+  | ({ ok: true; results: RawResult[]; memoryPages: number | null; wasi?: WasiOutput } & Receipt)
+  | ({ ok: false; error: Failure; wasi?: WasiOutput } & Receipt);
+
+/** The message of a call the worker did not start because its deadline had passed. */
+export const NOT_STARTED = 'deadline passed before the call started';
 
 /** `shape` of a call that failed (its Failure is in `failures`). */
 export const FAILED = -1;
@@ -105,6 +118,10 @@ const RESULTS_LIMIT = 1024;
 export interface BatchReply {
   /** Per call: ms spent instantiating and calling. */
   durationMs: number[];
+  /** Per call: ms after the task's epoch when the worker took it up. */
+  startedAt: number[];
+  /** Per call: CPU ms of the worker thread over the call. */
+  cpuMs: number[];
   /** Per call: FAILED, or how many of `results` are its results and its memory size (see above). */
   shape: number[];
   /** Every successful call's results, one after another. */
@@ -117,7 +134,18 @@ export interface BatchReply {
 
 /** Builds a BatchReply one outcome at a time (worker side). */
 export class ReplyBuilder {
-  readonly reply: BatchReply = { durationMs: [], shape: [], results: [], failures: [] };
+  readonly reply: BatchReply = { durationMs: [], startedAt: [], cpuMs: [], shape: [], results: [], failures: [] };
+
+  /** Adds when the next call started and what CPU it used; once per call, beside its ok() or fail(). */
+  timed(startedAt: number, cpuMs: number): void {
+    this.reply.startedAt.push(startedAt);
+    this.reply.cpuMs.push(cpuMs);
+  }
+
+  /** The duration the last ok() or fail() gave. */
+  get lastDurationMs(): number {
+    return this.reply.durationMs.at(-1) ?? 0;
+  }
 
   /** Adds a successful call's results and its memory size in pages (NO_MEMORY without memory). */
   ok(results: RawResult[], durationMs: number, memoryPages: number): void {
@@ -139,21 +167,27 @@ export class ReplyBuilder {
   }
 }
 
-/** The outcomes of a BatchReply in call order (main side). */
-export function outcomesOf(reply: BatchReply): CallOutcome[] {
+/**
+ * The outcomes of a BatchReply in call order (main side); `queuedMs(i, startedAt)` turns a call's
+ * start (ms after the epoch) into its time waiting.
+ */
+export function outcomesOf(reply: BatchReply, queuedMs: (index: number, startedAt: number) => number): CallOutcome[] {
   const failures = reply.failures.length > 0 ? new Map(reply.failures) : undefined;
   const outcomes: CallOutcome[] = [];
   let offset = 0;
   reply.shape.forEach((shape, i) => {
     const durationMs = reply.durationMs[i] ?? 0;
+    const cpuMs = reply.cpuMs[i] ?? 0;
+    const queued = queuedMs(i, reply.startedAt[i] ?? 0);
     if (shape === FAILED) {
       const error = failures?.get(i) ?? { code: 'INTERNAL', message: `batch reply lost the failure of call #${i}` };
-      outcomes.push({ ok: false, error, durationMs });
+      outcomes.push({ ok: false, error, durationMs, cpuMs, queuedMs: queued });
       return;
     }
     const count = shape % RESULTS_LIMIT;
     const pages = (shape - count) / RESULTS_LIMIT - 1;
-    outcomes.push({ ok: true, results: reply.results.slice(offset, offset + count), durationMs, memoryPages: pages === NO_MEMORY ? null : pages });
+    const results = reply.results.slice(offset, offset + count);
+    outcomes.push({ ok: true, results, durationMs, cpuMs, queuedMs: queued, memoryPages: pages === NO_MEMORY ? null : pages });
     offset += count;
   });
   if (reply.wasi !== undefined) attachWasi(outcomes, reply.wasi);

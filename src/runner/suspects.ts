@@ -1,7 +1,8 @@
 /**
- * (module, function) pairs whose calls ran past their deadline recently. Their calls run one per batch
- * on at most all workers but one, so a module that loops again and again cannot take every worker
- * from healthy calls or stall their batches. A call of the pair that finishes in time clears it.
+ * Lanes (tenants) whose calls ran past their deadline recently. A suspected lane runs one call at a
+ * time, one call per batch, so a tenant whose code loops holds at most one worker however many
+ * modules, exports or versions it spreads the loops over. Suspicion lasts ttlMs from the latest
+ * timeout and nothing else clears it: a quick call in between proves nothing about the next one.
  */
 export class Suspects {
   private readonly until = new Map<string, number>();
@@ -11,36 +12,25 @@ export class Suspects {
     private readonly max: number,
   ) {}
 
-  /** How many pairs are suspected (0 on the hot path, so callers can skip the lookup). */
+  /** How many lanes are suspected (0 on the hot path, so callers can skip the lookup). */
   get size(): number {
     return this.until.size;
   }
 
-  /** Suspects `fn` of `sha256` for the next ttlMs. */
-  mark(sha256: string, fn: string, now: number): void {
-    const key = keyOf(sha256, fn);
-    this.until.delete(key); // re-insert: Map order is then oldest first
-    this.until.set(key, now + this.ttlMs);
+  /** Suspects `lane` for the next ttlMs. */
+  mark(lane: string, now: number): void {
+    this.until.delete(lane); // re-insert: Map order is then oldest first
+    this.until.set(lane, now + this.ttlMs);
     if (this.until.size > this.max) this.until.delete(this.until.keys().next().value as string);
   }
 
-  /** True while `fn` of `sha256` is suspected. */
-  has(sha256: string, fn: string, now: number): boolean {
+  /** True while `lane` is suspected. */
+  has(lane: string, now: number): boolean {
     if (this.until.size === 0) return false;
-    const key = keyOf(sha256, fn);
-    const until = this.until.get(key);
+    const until = this.until.get(lane);
     if (until === undefined) return false;
     if (until > now) return true;
-    this.until.delete(key);
+    this.until.delete(lane);
     return false;
   }
-
-  /** Clears the suspicion (a call finished in time). */
-  clear(sha256: string, fn: string): void {
-    if (this.until.size > 0) this.until.delete(keyOf(sha256, fn));
-  }
-}
-
-function keyOf(sha256: string, fn: string): string {
-  return `${sha256}\u0000${fn}`;
 }

@@ -2,6 +2,7 @@ import { Piscina } from 'piscina';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { buildBatch } from './batch.js';
+import type { Lane } from './lanes.js';
 import { CONTROL, type BatchReply, type BatchTask } from './protocol.js';
 
 /* The Piscina pool behind the runner: how it is built, tuned, and how a worker is stopped. */
@@ -10,19 +11,15 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 /** Tuning, measured with bench (see the report in issue 6); not configuration users need. */
 export const TUNING = {
-  /** Piscina tasks queued per worker. 1 keeps a batch from ever waiting behind a guest that spins. */
-  tasksPerWorker: 1,
   /**
-   * Threads started beyond the pool size and never counted as workers. The dispatcher keeps at most
-   * `size` batches in flight, so one thread is always idle: after a kill the re-runs and the next call
-   * start on it at once instead of waiting for the replacement (measured: a worker takes 25–100 ms to
-   * start here, several hundred under load).
+   * Threads started beyond the pool size and never counted as workers. The dispatcher keeps room for
+   * `size + spare` batches, and one lane may have at most `size` of them, so a thread is free for
+   * another tenant, or, after a kill, for the re-runs, at once instead of after the replacement's start
+   * (measured: a worker takes 25–100 ms to start here, several hundred under load).
    */
   spareThreads: 1,
   /** Most calls in one batch (a runBatch's items stay together beyond it): bounds the wait behind slow neighbours and the re-runs after a kill. */
   maxBatch: 128,
-  /** A call not started within this many times its timeout answers UNAVAILABLE. */
-  waitFactor: 2,
   /**
    * How often the watchdog looks at running calls while any are in flight: how late past its deadline
    * a runaway call is stopped, at most (event-loop lag aside). A tick reads a control block per batch.
@@ -30,25 +27,35 @@ export const TUNING = {
   watchdogIntervalMs: 5,
   /** A call running this long has the calls queued behind it in its batch moved to another batch. */
   takeBackAfterMs: 20,
-  /** How long a (module, function) that timed out has its calls isolated (suspects.ts). */
-  suspectTtlMs: 10 * 60_000,
+  /** How long a lane (tenant) that timed out runs one call at a time, from its latest timeout (suspects.ts). */
+  suspectTtlMs: 60_000,
   /** How often a call is re-run after the worker under it stopped (for another call's fault). */
   maxReruns: 3,
+  /** Threads beyond size + spare (started for long calls) retire after this long idle. */
+  extraThreadIdleMs: 10_000,
 } as const;
 
-/** A fixed-size pool: `size` workers plus TUNING.spareThreads, counted in the metrics as at most `size`. */
-export function createPool(size: number, metrics: Metrics, logger: Logger): Piscina<BatchTask, BatchReply> {
+/**
+ * A pool of `size` workers plus TUNING.spareThreads, growing to `maxThreads` while long calls hold
+ * threads (the dispatcher sends more batches than there are threads, and Piscina starts one for a
+ * task that finds none idle); counted in the metrics as at most `size` workers.
+ */
+export function createPool(size: number, maxThreads: number, metrics: Metrics, logger: Logger): Piscina<BatchTask, BatchReply> {
   const threads = size + TUNING.spareThreads;
   const pool = new Piscina<BatchTask, BatchReply>({
     filename: WORKER_URL.href,
-    // A fixed size: a worker killed for a runaway guest is replaced, never left missing.
+    // A worker killed for a runaway guest is replaced up to this floor, never left missing.
     minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: Infinity,
+    maxThreads: Math.max(threads, maxThreads),
+    idleTimeout: TUNING.extraThreadIdleMs,
     atomics: 'sync',
-    concurrentTasksPerWorker: TUNING.tasksPerWorker,
+    // One task per thread: a batch never waits behind a guest that spins.
+    concurrentTasksPerWorker: 1,
   });
-  const count = () => metrics.poolWorkers.set(workersUp(pool, size));
+  const count = () => {
+    metrics.poolWorkers.set(workersUp(pool, size));
+    metrics.poolThreads.set(pool.threads.length);
+  };
   pool.on('workerCreate', count);
   pool.on('workerDestroy', count);
   // Emitted for a worker error while it has no task; tasks that fail reach the dispatcher instead.
@@ -67,7 +74,7 @@ export function workersUp(pool: Piscina, size: number): number {
  * thread fails it only on the thread's 'exit' event: measured under the storm bench 4–420 ms after
  * terminate(), time a timed-out caller and the innocent calls of its batch spent waiting.
  * A signal per task costs nothing in placement here: Piscina puts an abortable task only on an idle
- * worker, which with tasksPerWorker = 1 it does for every task anyway (with more it would cost 2.6×).
+ * worker, which with one task per worker it does for every task anyway (with more it would cost 2.6×).
  */
 export class PoolTasks {
   /** The AbortController of every batch sent and not yet settled, by its control block. */
@@ -110,7 +117,9 @@ export function terminateThread(pool: Piscina, threadId: number): boolean {
   return true;
 }
 
+const NO_LANE: Lane = { key: '', queue: [], batches: 0, maxConcurrency: 1, inRing: false };
+
 /** A batch of no calls: proves a worker loads its script. */
 export function emptyBatch(): BatchTask {
-  return buildBatch([], Date.now(), () => 0).task;
+  return buildBatch(NO_LANE, [], Date.now()).task;
 }

@@ -17,14 +17,31 @@ export interface RunnerOptions {
   loadBytes: (sha256: string) => Promise<Uint8Array | undefined>;
   /** Bytes kept of stdout and of stderr each when a module importing WASI is called without `wasi` input (default 64 KiB). */
   maxWasiOutputBytes?: number;
+  /** Most threads while long calls hold the workers (default 2 × size + 1). */
+  maxThreads?: number;
+  /** A call running longer than this stops taking room from short calls (default 50 ms). */
+  longCallMs?: number;
+  /** The most elements any table may grow to (default V8's own ceiling, 10,000,000). */
+  maxTableElements?: number;
 }
 
-export interface RunCall {
+/** Who a call runs for and under which limits; the same for one call and for a batch. */
+export interface CallScope {
+  /** Its lane: the tenant (or the key of a key without one); calls of one lane queue together, lanes take turns. */
+  lane?: string;
+  /** Calls of the lane that may run at once (the tier's max_concurrency); the pool size when absent. */
+  maxConcurrency?: number;
+  /** The module's memory maximum for this call, in pages (the tier's max_memory); runner-wide cap when absent. */
+  maxMemoryPages?: number;
+  /** The call's deadline, counted from when the runner accepts it; runner-wide timeout when absent. */
+  timeoutMs?: number;
+}
+
+export interface RunCall extends CallScope {
   sha256: string;
   fn: string;
   params: ValType[];
   args: WasmArg[];
-  timeoutMs?: number;
   /** The export's result types; only needed for NaN-with-bits arguments, read from the module when left out. */
   results?: ValType[];
   /** Runs the call in a WASI process with this input (a command: fn '_start', no args). */
@@ -34,6 +51,10 @@ export interface RunCall {
 export interface RunResult {
   results: RawResult[];
   durationMs: number;
+  /** CPU time of the worker thread over the call. */
+  cpuMs: number;
+  /** From acceptance to a worker starting the call. */
+  queuedMs: number;
   compileCached: boolean;
   /** The instance's memory size in pages when the call ended; null when the module has no memory. */
   memoryPages: number | null;
@@ -42,21 +63,21 @@ export interface RunResult {
 }
 
 /** Many calls of one function, each on a fresh instance, sent to one worker together. */
-export interface BatchCall {
+export interface BatchCall extends CallScope {
   sha256: string;
   fn: string;
   params: ValType[];
   results?: ValType[];
-  /** One argument tuple per item. */
+  /** One argument tuple per item; each item has the deadline `timeoutMs`, as one call would. */
   argsList: WasmArg[][];
-  /** Each item's own deadline, as for one call. */
-  timeoutMs?: number;
+  /** Bytes of stdout and of stderr each item of a module importing WASI keeps (default: a single call's). */
+  itemOutputBytes?: number;
 }
 
 /** One item's answer: a failing item (trap, timeout) fails alone. `wasi` as in RunResult (a trap keeps what was written). */
 export type BatchItem =
-  | { ok: true; results: RawResult[]; durationMs: number; memoryPages: number | null; wasi?: WasiOutput }
-  | { ok: false; code: ErrorCode; message: string; wasi?: WasiOutput };
+  | { ok: true; results: RawResult[]; durationMs: number; cpuMs: number; queuedMs: number; memoryPages: number | null; wasi?: WasiOutput }
+  | { ok: false; code: ErrorCode; message: string; durationMs: number; cpuMs: number; queuedMs: number; wasi?: WasiOutput };
 
 export interface BatchResult {
   /** In the order of `argsList`. */

@@ -1,7 +1,8 @@
 import { threadId } from 'node:worker_threads';
 import type { WasiInput } from '../wasi/index.js';
 import { runCall } from './guest.js';
-import { CONTROL, IDLE, ReplyBuilder, type BatchReply, type BatchTask, type BridgeSignature } from './protocol.js';
+import { CONTROL, IDLE, NOT_STARTED, ReplyBuilder, type BatchReply, type BatchTask, type BridgeSignature } from './protocol.js';
+import { ThreadCpu } from './thread-cpu.js';
 
 /*
  * The Piscina task handler. Running calls is synchronous on purpose: with atomics 'sync' the worker
@@ -16,6 +17,7 @@ type WasiCall = typeof import('./wasi-call.js');
  * start-up is the respawn every kill pays (measured: ~80 → ~105 ms here with it loaded eagerly).
  */
 let wasiCall: WasiCall | undefined;
+const cpu = new ThreadCpu();
 
 /** Runs the calls of a batch it can claim, each on a fresh instance, reporting progress in the control block. */
 export default function runBatch(task: BatchTask): BatchReply | Promise<BatchReply> {
@@ -42,7 +44,9 @@ function runCalls(task: BatchTask): BatchReply {
     const args = task.args.slice(argsAt, (argsAt += task.argc[index] ?? 0));
     const startedAt = Date.now() - task.epoch;
     if (startedAt > (task.notAfter[index] ?? Infinity)) {
-      reply.fail({ code: 'UNAVAILABLE', message: `call to ${JSON.stringify(fn)} waited too long for a worker and was not started; the runner is overloaded` }, 0);
+      // Its deadline passed while it waited; the main thread words the answer (it knows why it waited).
+      reply.fail({ code: 'UNAVAILABLE', message: NOT_STARTED }, 0);
+      reply.timed(startedAt, 0);
       continue;
     }
     Atomics.store(control, CONTROL.startedAt, startedAt);
@@ -51,8 +55,10 @@ function runCalls(task: BatchTask): BatchReply {
     const module = task.modules[m];
     const memoryExport = task.memoryExports?.[m] ?? null;
     const input = wasi?.get(index);
+    const cpuBefore = cpu.now();
     if (input === undefined) runCall(reply, module, memoryExport, fn, args, bridges?.get(index));
     else (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, fn, args, bridge: bridges?.get(index) }, input);
+    reply.timed(startedAt, cpu.since(cpuBefore, reply.lastDurationMs));
     Atomics.store(control, CONTROL.index, IDLE);
   }
   return reply.reply;

@@ -1,3 +1,4 @@
+import { poolSize } from '../../config/schema.js';
 import type { FastifyInstance } from 'fastify';
 import { toView } from '../../auth/keyring.js';
 import { authorize, limitsFor, principalOf, tenantGuard, tenantScope } from '../../auth/policy.js';
@@ -137,6 +138,11 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
         max_module_size: limits.maxModuleSize,
         max_timeout_ms: limits.timeoutMs,
         max_memory_bytes: limits.maxMemoryPages * PAGE_BYTES,
+        max_concurrency: limits.maxConcurrency ?? poolSize(services.config),
+        cpu_ms_per_minute: limits.cpuMsPerMinute ?? null,
+        max_fuel: limits.maxFuel,
+        default_fuel: limits.defaultFuel ?? null,
+        max_table_elements: limits.maxTableElements,
       },
     };
   });

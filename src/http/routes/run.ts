@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { limitsFor, tierSuffix, type EffectiveLimits } from '../../auth/policy.js';
 import { hasErrorCode, wessError } from '../../errors.js';
-import { wasiOutputOf, type BatchItem, type RunResult } from '../../runner/pool.js';
+import { DEFAULT_LANE, receiptOf, wasiOutputOf, type BatchItem, type CallScope, type Receipt, type RunResult } from '../../runner/pool.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { wasiInputProblem } from '../../wasi/index.js';
 import type { WasiInput } from '../../wasi/types.js';
@@ -79,36 +79,55 @@ function wasiInput(services: Services, target: Target, body: RunBody): WasiInput
   return input;
 }
 
-function stats(outcome: { durationMs: number; compileCached: boolean; memoryPages?: number | null }, target: Target) {
+/** What a run answer's `stats` says of the calls it made (one, or a batch's items). */
+function stats(receipts: readonly RunReceipt[], compileCached: boolean, target: Target): Record<string, unknown> {
+  let duration = 0, cpu = 0, queued = 0, pages: number | null = null;
+  for (const r of receipts) {
+    if (r.ok) duration += r.durationMs;
+    cpu += r.cpuMs;
+    queued = Math.max(queued, r.queuedMs);
+    if (r.memoryPages !== null && r.memoryPages !== undefined) pages = Math.max(pages ?? 0, r.memoryPages);
+  }
+  const one = receipts.length === 1 ? receipts[0] : undefined;
   return {
-    duration_ms: Math.round(outcome.durationMs * 1000) / 1000,
-    compile_cached: outcome.compileCached,
-    memory_pages: outcome.memoryPages ?? null,
+    duration_ms: ms(duration),
+    cpu_ms: ms(cpu),
+    queued_ms: ms(queued),
+    compile_cached: compileCached,
+    memory_pages: one ? (one.memoryPages ?? null) : null,
+    // Wasm memory never shrinks: the size at the end of a call is its peak.
+    peak_memory_pages: pages,
     version: target.version,
   };
 }
 
+const ms = (value: number): number => Math.round(value * 1000) / 1000;
+
+/** A call's cost as a run answer and the accounting read it: what the runner's results and items carry. */
+type RunReceipt = Receipt & { ok: boolean; memoryPages?: number | null };
+
 /** stdout/stderr of a function call on a module that imports WASI (a reactor that prints), when it printed. */
-function printed(outcome: RunResult): Record<string, unknown> {
-  if (!outcome.wasi || (outcome.wasi.stdout.length === 0 && outcome.wasi.stderr.length === 0)) return {};
-  const { exit_code: _exit, ...streams } = wasiOutputBody(outcome.wasi);
+function printed(wasi: RunResult['wasi']): Record<string, unknown> {
+  if (!wasi || (wasi.stdout.length === 0 && wasi.stderr.length === 0)) return {};
+  const { exit_code: _exit, ...streams } = wasiOutputBody(wasi);
   return streams;
 }
 
-/** Time spent running the items that finished, as a single call's duration_ms counts it. */
-function executionMs(items: BatchItem[]): number {
-  return items.reduce((sum, item) => sum + (item.ok ? item.durationMs : 0), 0);
-}
-
 function batchItem(fn: FunctionExport, item: BatchItem): Record<string, unknown> {
-  if (!item.ok) return { error: { code: item.code, message: item.message } };
-  return { results: encodeResults(fn.results, item.results) };
+  const output = printed(item.wasi);
+  if (!item.ok) return { error: { code: item.code, message: item.message }, ...output };
+  return { results: encodeResults(fn.results, item.results), ...output };
 }
 
 /** A WASI program that trapped or timed out still shows what it wrote before, in the error's details. */
 function withOutput(err: unknown): never {
   const output = wasiOutputOf(err);
-  if (output && hasErrorCode(err)) throw wessError(err.code, err.message, wasiOutputBody(output));
+  if (output && hasErrorCode(err)) {
+    const wrapped = wessError(err.code, err.message, wasiOutputBody(output));
+    const receipt = receiptOf(err);
+    if (receipt) Object.defineProperty(wrapped, 'receipt', { value: receipt, enumerable: false });
+    throw wrapped;
+  }
   throw err;
 }
 
@@ -124,37 +143,30 @@ function runTimeout(requested: number | undefined, limits: EffectiveLimits): num
   return requested;
 }
 
-/**
- * A tier may allow less memory than the process-wide cap that the compiled module enforces while it
- * runs; a call that grew past its tier's share is refused afterwards, its results withheld.
- */
-function checkMemory(pages: number | null | undefined, limits: EffectiveLimits): void {
-  if (pages !== null && pages !== undefined && pages > limits.maxMemoryPages) {
-    throw wessError('MEMORY_LIMIT', `the call grew memory to ${pages} pages; at most ${limits.maxMemoryPages} pages are allowed${tierSuffix(limits.tier)}`, {
-      memory_pages: pages,
-      limit_pages: limits.maxMemoryPages,
-      tier: limits.tier,
-    });
-  }
-}
-
 interface Executed {
   body: Record<string, unknown>;
-  /** Guest time spent on workers. */
-  durationMs: number;
+  receipts: RunReceipt[];
+}
+
+/** Runs a call counts toward runs_per_day: one per item, and one more per started worker-second past the first. */
+function extraRuns(receipts: readonly Receipt[]): number {
+  let extra = 0;
+  for (const r of receipts) extra += Math.max(0, Math.ceil(r.durationMs / 1000) - 1);
+  return extra;
 }
 
 /** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
 export function runRoutes(app: FastifyInstance, services: Services): void {
-  const { config, metrics, runner, usage } = services;
+  const { metrics, runner, usage, cpuBudget } = services;
 
-  async function execute(target: Target, body: RunBody, request: FastifyRequest, limits: EffectiveLimits, timeoutMs: number): Promise<Executed> {
+  async function execute(target: Target, body: RunBody, request: FastifyRequest, scope: CallScope): Promise<Executed> {
+    const { config } = services;
     if (isCommandRun(target, body)) {
       const wasi = wasiInput(services, target, body);
-      const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, timeoutMs }).catch(withOutput);
-      checkMemory(outcome.memoryPages, limits);
+      const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, ...scope }).catch(withOutput);
       const output = wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false });
-      return { body: { ...output, stats: stats(outcome, target) }, durationMs: outcome.durationMs };
+      const receipts = [{ ok: true, ...outcome }];
+      return { body: { ...output, stats: stats(receipts, outcome.compileCached, target) }, receipts };
     }
     if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
       throw wessError('VALIDATION', 'stdin, stdin_base64 and env are for WASI programs (modules that import wasi_snapshot_preview1 and export _start)');
@@ -162,47 +174,48 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
 
     const fn = pickFunction(target, body.function);
     if (body.batch !== undefined) {
-      if (body.batch.length > config.limits.max_batch) {
-        throw wessError('VALIDATION', `body.batch has ${body.batch.length} items; at most ${config.limits.max_batch} are allowed`);
-      }
       // An item whose arguments do not fit fails alone, like an item that traps.
       const parsed = body.batch.map((args): WasmArg[] | BatchItem => {
         try {
           return parseArgs(fn.params, args, { maxArgs: config.limits.max_args });
         } catch (err) {
-          return { ok: false, code: 'INVALID_ARGUMENT', message: (err as Error).message };
+          return { ok: false, code: 'INVALID_ARGUMENT', message: (err as Error).message, durationMs: 0, cpuMs: 0, queuedMs: 0 };
         }
       });
       const runnable = parsed.filter((p): p is WasmArg[] => Array.isArray(p));
+      // The items of a batch share one run's output allowance, so a batch answer is no bigger than a run's.
+      const itemOutputBytes = Math.floor(config.runner.max_output / Math.max(1, runnable.length));
       const outcome = runnable.length
-        ? await runner.runBatch({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, argsList: runnable, timeoutMs })
+        ? await runner.runBatch({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, argsList: runnable, itemOutputBytes, ...scope })
         : { items: [], compileCached: true };
-      for (const item of outcome.items) if (item.ok) checkMemory(item.memoryPages, limits);
       let next = 0;
-      const items = parsed.map((p) => batchItem(fn, Array.isArray(p) ? (outcome.items[next++] as BatchItem) : p));
-      const failed = items.filter((i) => 'error' in i).length;
-      const durationMs = executionMs(outcome.items);
+      const items = parsed.map((p) => (Array.isArray(p) ? (outcome.items[next++] as BatchItem) : p));
+      const answers = items.map((item) => batchItem(fn, item));
+      const failed = answers.filter((i) => 'error' in i).length;
       return {
-        body: { batch: items, stats: { ...stats({ durationMs, compileCached: outcome.compileCached }, target), ok: items.length - failed, failed } },
-        durationMs,
+        body: { batch: answers, stats: { ...stats(outcome.items, outcome.compileCached, target), ok: answers.length - failed, failed } },
+        receipts: outcome.items,
       };
     }
 
     const args = parseArgs(fn.params, body.args ?? [], { maxArgs: config.limits.max_args });
     request.log.debug({ function: fn.name, args: args.length, sha256: target.sha256 }, 'run');
-    const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, timeoutMs });
+    const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, ...scope });
     request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
-    checkMemory(outcome.memoryPages, limits);
-    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome), stats: stats(outcome, target) }, durationMs: outcome.durationMs };
+    const receipts = [{ ok: true, ...outcome }];
+    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, outcome.compileCached, target) }, receipts };
   }
 
-  /** Counts a finished run for its key (usage) and its tier (metrics). */
-  function account(request: FastifyRequest, limits: EffectiveLimits, outcome: 'ok' | 'error', durationMs: number): void {
+  /** Counts a finished run for its key (usage), its tenant (CPU budget) and its tier (metrics). */
+  function account(request: FastifyRequest, limits: EffectiveLimits, lane: string, outcome: 'ok' | 'error', receipts: readonly Receipt[]): void {
+    let cpuMs = 0;
+    for (const r of receipts) cpuMs += r.cpuMs;
     const tier = limits.tier ?? 'none';
     metrics.tierRunsFront.add({ tier, outcome });
-    metrics.tierCpuSecondsFront.add({ tier }, durationMs / 1000);
+    metrics.tierCpuSecondsFront.add({ tier }, cpuMs / 1000);
+    cpuBudget.charge(lane, limits.cpuMsPerMinute, cpuMs);
     const keyId = request.principal?.keyId;
-    if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: durationMs });
+    if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: cpuMs, runs: extraRuns(receipts) });
   }
 
   app.post('/modules/:id/run', describeRoute({
@@ -237,17 +250,25 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     // Awaited only when pending: a cached module and a loaded key cost no promise here.
     const found = findTarget(services, request);
     const target = found instanceof Promise ? await found : found;
-    const limits = limitsFor(services.config, request.principal);
+    const { config } = services;
+    const limits = limitsFor(config, request.principal);
     const timeoutMs = runTimeout(body.timeout_ms, limits);
+    if (body.batch !== undefined && body.batch.length > config.limits.max_batch) {
+      throw wessError('VALIDATION', `body.batch has ${body.batch.length} items; at most ${config.limits.max_batch} are allowed`);
+    }
+    const lane = request.principal?.tenant ?? DEFAULT_LANE;
+    cpuBudget.admit(lane, limits.cpuMsPerMinute, limits.tier, metrics);
     const keyId = request.principal?.keyId;
-    const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics) : undefined;
+    const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics, body.batch?.length ?? 1) : undefined;
     if (admitting) await admitting;
+    const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs };
     try {
-      const { body: answer, durationMs } = await execute(target, body, request, limits, timeoutMs);
-      account(request, limits, 'ok', durationMs);
+      const { body: answer, receipts } = await execute(target, body, request, scope);
+      account(request, limits, lane, 'ok', receipts);
       return answer;
     } catch (err) {
-      account(request, limits, 'error', 0);
+      const receipt = receiptOf(err);
+      account(request, limits, lane, 'error', receipt ? [receipt] : []);
       throw err;
     }
   });
