@@ -7,6 +7,7 @@ import { startBare, startWess, type Server } from './lib/servers.js';
 import { say } from './lib/stats.js';
 import { details, judgements, table, writeReport } from './report.js';
 import { coldPath } from './scenarios/cold.js';
+import { neighbours } from './scenarios/neighbours.js';
 import { rssUnderLoad } from './scenarios/rss.js';
 import { storm } from './scenarios/storm.js';
 import { uploads } from './scenarios/uploads.js';
@@ -42,6 +43,9 @@ const S = {
   rssWarmupSeconds: quick ? 10 : 20,
   // Every 2 s: more samples under each quarter's median, and the quick run still gets the 8 the trend needs.
   rssEverySeconds: 2,
+  neighbourRounds: quick ? 1 : 2,
+  neighbourSeconds: quick ? 5 : 15,
+  neighbourPaceMs: 20,
 };
 
 async function main(): Promise<void> {
@@ -83,6 +87,17 @@ async function main(): Promise<void> {
       return await storm(stormy, { seconds: S.stormSeconds, connections: S.connections, timeoutMs: S.stormTimeoutMs });
     } finally {
       await stormy.stop();
+    }
+  })));
+
+  // The default wess.toml, as the figures were taken: 2 workers and a spare, free tier max_timeout 2 s.
+  rows.push(...(await maybe('noisy neighbour', async () => {
+    const shared = await startWess();
+    try {
+      const settings = { rounds: S.neighbourRounds, seconds: S.neighbourSeconds, paceMs: S.neighbourPaceMs, loops: 8, flood: 4000, floodBatch: 100 };
+      return await neighbours(shared, settings, ['loops', 'launder', 'flood']);
+    } finally {
+      await shared.stop();
     }
   })));
 

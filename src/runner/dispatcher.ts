@@ -182,7 +182,7 @@ export class Dispatcher {
   private dispatch(lane: Lane, calls: Pending[], now: number): void {
     const { batch, task } = buildBatch(lane, calls, now);
     this.inFlight.add(batch);
-    lane.batches++;
+    if (++lane.batches >= this.laneLimit(lane, now)) lane.fullAt = now;
     this.inFlightCalls += calls.length;
     this.options.metrics.poolBatchSize.observe(calls.length);
     this.options.runTask(task).then(
@@ -299,12 +299,16 @@ export class Dispatcher {
     return expired;
   }
 
-  /** The answer of a call whose deadline passed before it started: whose calls kept it waiting decides. */
+  /**
+   * The answer of a call whose deadline passed before it started: whose calls kept it waiting decides.
+   * Its own tenant's, when the lane reached its limit at any moment while it waited (at the deadline the
+   * batch that held the last slot may just have ended); the pool's otherwise.
+   */
   private expired(call: Pending, now: number): CallOutcome {
     const waited = now - call.acceptedAt;
     const lane = call.owner;
     const limit = this.laneLimit(lane, now);
-    if (lane.batches >= limit) {
+    if (lane.batches >= limit || lane.fullAt >= call.acceptedAt) {
       const message =
         `call to ${JSON.stringify(call.fn)} did not start within its ${call.timeoutMs} ms deadline: ` +
         `this tenant's calls held all ${limit} of its concurrent runs${limit === 1 && this.suspects.has(lane.key, now) ? ' (one at a time after a recent timeout)' : ''}`;

@@ -13,6 +13,8 @@ export interface Lane {
   batches: number;
   /** Batches this lane may have in flight at once (the tier's max_concurrency, else the pool size). */
   maxConcurrency: number;
+  /** Date.now() when the lane last reached its limit of batches in flight: its calls since then waited on their own tenant. */
+  fullAt: number;
   /** True while the lane is in the round-robin ring. */
   inRing: boolean;
 }
@@ -32,7 +34,7 @@ export class Lanes {
   lane(key: string, maxConcurrency: number): Lane {
     let lane = this.byKey.get(key);
     if (lane === undefined) {
-      lane = { key, queue: [], batches: 0, maxConcurrency, inRing: false };
+      lane = { key, queue: [], batches: 0, maxConcurrency, fullAt: 0, inRing: false };
       this.byKey.set(key, lane);
     }
     lane.maxConcurrency = maxConcurrency;

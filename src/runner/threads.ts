@@ -117,7 +117,7 @@ export function terminateThread(pool: Piscina, threadId: number): boolean {
   return true;
 }
 
-const NO_LANE: Lane = { key: '', queue: [], batches: 0, maxConcurrency: 1, inRing: false };
+const NO_LANE: Lane = { key: '', queue: [], batches: 0, maxConcurrency: 1, fullAt: 0, inRing: false };
 
 /** A batch of no calls: proves a worker loads its script. */
 export function emptyBatch(): BatchTask {
