@@ -17,7 +17,7 @@ import { conformanceCorpus } from '../conformance-corpus.js';
 const corpus = conformanceCorpus();
 const MAX_ARGS = 10;
 /** The config defaults (limits.max_module_size, runner.max_memory): what an upload is admitted under. */
-const LIMITS = { maxModuleSize: 2 * 1024 * 1024, maxMemoryPages: 4096 };
+const LIMITS = { maxModuleSize: 2 * 1024 * 1024, maxMemoryPages: 4096, maxTableElements: 1_000_000 };
 /**
  * Bad modules our own section reader refuses before V8 sees them (measured: 541 of 1,389; V8 refuses
  * the rest at admission). Fewer would mean inspect has started accepting what it used to catch.
@@ -32,8 +32,10 @@ function wasmFiles(dir: string): string[] {
 
 /** A runner for admitModule that compiles the way the real one does (capMemory, exposeMemory, V8), without workers. */
 function compilingRunner(): Runner {
-  const cache = new CompileCache(1, LIMITS.maxMemoryPages, createMetrics());
-  return { compile: async (sha256: string, bytes: Uint8Array) => ({ module: (await cache.compile(sha256, bytes)).compiled.module, cached: false }) } as unknown as Runner;
+  const cache = new CompileCache(1, LIMITS.maxTableElements, createMetrics());
+  return {
+    compile: async (sha256: string, bytes: Uint8Array, maxPages = LIMITS.maxMemoryPages) => ({ module: (await cache.compile(sha256, bytes, maxPages)).compiled.module, cached: false }),
+  } as unknown as Runner;
 }
 
 interface Case {
