@@ -79,8 +79,8 @@ function wasiInput(services: Services, target: Target, body: RunBody): WasiInput
   return input;
 }
 
-/** What a run answer's `stats` says of the calls it made (one, or a batch's items). */
-function stats(receipts: readonly RunReceipt[], compileCached: boolean, target: Target): Record<string, unknown> {
+/** What a run answer's `stats` says of the calls it made: one (`single`), or a batch's items. */
+function stats(receipts: readonly RunReceipt[], single: boolean, compileCached: boolean, target: Target): Record<string, unknown> {
   let duration = 0, cpu = 0, queued = 0, pages: number | null = null;
   for (const r of receipts) {
     if (r.ok) duration += r.durationMs;
@@ -88,7 +88,7 @@ function stats(receipts: readonly RunReceipt[], compileCached: boolean, target: 
     queued = Math.max(queued, r.queuedMs);
     if (r.memoryPages !== null && r.memoryPages !== undefined) pages = Math.max(pages ?? 0, r.memoryPages);
   }
-  const one = receipts.length === 1 ? receipts[0] : undefined;
+  const one = single ? receipts[0] : undefined;
   return {
     duration_ms: ms(duration),
     cpu_ms: ms(cpu),
@@ -166,7 +166,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, ...scope }).catch(withOutput);
       const output = wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false });
       const receipts = [{ ok: true, ...outcome }];
-      return { body: { ...output, stats: stats(receipts, outcome.compileCached, target) }, receipts };
+      return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
     }
     if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
       throw wessError('VALIDATION', 'stdin, stdin_base64 and env are for WASI programs (modules that import wasi_snapshot_preview1 and export _start)');
@@ -193,7 +193,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       const answers = items.map((item) => batchItem(fn, item));
       const failed = answers.filter((i) => 'error' in i).length;
       return {
-        body: { batch: answers, stats: { ...stats(outcome.items, outcome.compileCached, target), ok: answers.length - failed, failed } },
+        body: { batch: answers, stats: { ...stats(outcome.items, false, outcome.compileCached, target), ok: answers.length - failed, failed } },
         receipts: outcome.items,
       };
     }
@@ -203,7 +203,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, ...scope });
     request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
     const receipts = [{ ok: true, ...outcome }];
-    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, outcome.compileCached, target) }, receipts };
+    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
   }
 
   /** Counts a finished run for its key (usage), its tenant (CPU budget) and its tier (metrics). */
