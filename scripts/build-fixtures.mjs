@@ -13,7 +13,8 @@ const check = process.argv.includes('--check');
 // memory even with threads on), so modules are validated by the engine they will run on instead.
 const features = {
   multi_value: true, simd: true, threads: true, memory64: true, multi_memory: true,
-  bulk_memory: true, reference_types: true, sign_extension: true, sat_float_to_int: true,
+  bulk_memory: true, reference_types: true, sign_extension: true, sat_float_to_int: true, exceptions: true,
+  tail_call: true,
 };
 
 // Fixtures the Node 20 engine itself refuses; they exist to be refused by the policy before compiling.
