@@ -39,6 +39,17 @@ export interface CodeContext {
   /** Whether memory i (table i) takes 64-bit addresses, so its sizes are i64. */
   memory64: readonly boolean[];
   table64: readonly boolean[];
+  /** Whether to keep each body's Shifts (for code metadata sections, which hold body offsets). */
+  keepShifts: boolean;
+}
+
+/**
+ * Where a body grew: at body offset `at[i]` (from the start of the body, locals included), `grown[i]`
+ * bytes had been inserted in all, counting what went in at `at[i]` itself.
+ */
+export interface Shifts {
+  at: number[];
+  grown: number[];
 }
 
 export interface MeteredCode {
@@ -46,6 +57,8 @@ export interface MeteredCode {
   content: Chunks;
   /** Whether a bulk operation stashes its size in the scratch global. */
   usesScratch: boolean;
+  /** Per defined function, when the context asked to keep them. */
+  shifts: Shifts[];
 }
 
 // What is inserted at an event's offset.
@@ -62,6 +75,7 @@ export function meterCode(bytes: Uint8Array, section: Section, ctx: CodeContext)
   const snippets = new Snippets(ctx.fuelGlobal);
   const scan = new BodyScan(ctx);
   let usesScratch = false;
+  const shifts: Shifts[] = [];
   const count = r.u32('code entry count');
   content.uleb(count);
   for (let i = 0; i < count; i++) {
@@ -69,13 +83,15 @@ export function meterCode(bytes: Uint8Array, section: Section, ctx: CodeContext)
     const start = r.pos;
     r.skip(size, 'function body');
     scan.run(bytes, start, r.pos);
-    const body = scan.emit(bytes, start, r.pos, snippets);
+    const shift: Shifts | null = ctx.keepShifts ? { at: [], grown: [] } : null;
+    const body = scan.emit(bytes, start, r.pos, snippets, shift);
     content.uleb(body.length);
     content.append(body);
     usesScratch ||= scan.usesScratch;
+    if (shift !== null) shifts.push(shift);
   }
   expectSectionEnd(r, section);
-  return { content, usesScratch };
+  return { content, usesScratch, shifts };
 }
 
 /**
@@ -157,7 +173,7 @@ class BodyScan {
   }
 
   /** The instrumented body: the original bytes with every event's snippet inserted at its offset. */
-  emit(bytes: Uint8Array, start: number, end: number, snippets: Snippets): Chunks {
+  emit(bytes: Uint8Array, start: number, end: number, snippets: Snippets, shifts: Shifts | null): Chunks {
     const out = new Chunks();
     let from = start;
     for (let i = 0; i < this.at.length; i++) {
@@ -167,6 +183,10 @@ class BodyScan {
       const kind = this.kind[i];
       if (kind === CHARGE) snippets.charge(out, Math.max(1, this.costs[this.arg[i] ?? 0] ?? 0));
       else out.push(snippets.fixed[kind ?? 0] ?? new Uint8Array());
+      if (shifts !== null) {
+        shifts.at.push(at - start);
+        shifts.grown.push(out.length - (at - start));
+      }
     }
     out.push(bytes.subarray(from, end));
     return out;

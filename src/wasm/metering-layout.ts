@@ -10,6 +10,8 @@ import { expectSectionEnd, readSections, sectionReader, SectionId, type Section 
 
 export interface Layout {
   sections: Section[];
+  /** Imported functions: defined function i has index importedFuncs + i. */
+  importedFuncs: number;
   /** Imported plus defined globals: the fuel global gets this index. */
   globals: number;
   memory64: boolean[];
@@ -30,7 +32,7 @@ interface Reading extends Layout {
 /** Reads the layout of `bytes`; throws INVALID_WASM where what metering relies on is malformed. */
 export function readLayout(bytes: Uint8Array): Layout {
   const m: Reading = {
-    sections: readSections(bytes), globals: 0, memory64: [], table64: [], global: null, export: null,
+    sections: readSections(bytes), importedFuncs: 0, globals: 0, memory64: [], table64: [], global: null, export: null,
     start: null, code: null, funcTypes: [], types: null,
   };
   for (const section of m.sections) {
@@ -58,7 +60,7 @@ function readImports(r: ByteReader, m: Reading): void {
     r.name('import name');
     const at = r.pos;
     const kind = r.u8('import kind');
-    if (kind === 0) m.funcTypes.push(r.u32('type index'));
+    if (kind === 0) { m.funcTypes.push(r.u32('type index')); m.importedFuncs++; }
     else if (kind === 1) m.table64.push(tableType(r));
     else if (kind === 2) m.memory64.push(limits(r, 'memory'));
     else if (kind === 3) { globalType(r); m.globals++; }

@@ -1,4 +1,5 @@
 import { Chunks } from './chunks.js';
+import { isCodeMetadata, remapCodeMetadata } from './code-metadata.js';
 import { meterCode, type MeteredCode } from './metering-code.js';
 import { readLayout, type Layout } from './metering-layout.js';
 import { SectionId, type Section } from './sections.js';
@@ -46,8 +47,10 @@ const AFTER_EXPORT: ReadonlySet<number> = new Set([SectionId.start, SectionId.el
 export function meter(bytes: Uint8Array): Metered {
   const layout = readLayout(bytes);
   const fuelGlobal = layout.globals;
-  const code = layout.code === null ? null
-    : meterCode(bytes, layout.code, { fuelGlobal, globals: layout.globals, memory64: layout.memory64, table64: layout.table64 });
+  const keepShifts = layout.sections.some((s) => isCodeMetadata(bytes, s));
+  const code = layout.code === null ? null : meterCode(bytes, layout.code, {
+    fuelGlobal, globals: layout.globals, memory64: layout.memory64, table64: layout.table64, keepShifts,
+  });
   const taken = layout.export?.names ?? new Set<string>();
   const fuelExport = unique(FUEL_EXPORT, taken);
   const startExport = layout.start === null ? null : unique(START_EXPORT, new Set([...taken, fuelExport]));
@@ -63,7 +66,7 @@ export function meter(bytes: Uint8Array): Metered {
     if (!exportsDone && AFTER_EXPORT.has(section.id)) { out.section(SectionId.export, exports); exportsDone = true; }
     if (section.id === SectionId.global) globalsDone = true;
     if (section.id === SectionId.export) exportsDone = true;
-    emitSection(out, bytes, section, { globals, exports, code });
+    emitSection(out, bytes, section, { globals, exports, code, importedFuncs: layout.importedFuncs });
   }
   if (!globalsDone) out.section(SectionId.global, globals);
   if (!exportsDone) out.section(SectionId.export, exports);
@@ -74,15 +77,22 @@ interface Rewritten {
   globals: Chunks;
   exports: Chunks;
   code: MeteredCode | null;
+  importedFuncs: number;
 }
 
 function emitSection(out: Chunks, bytes: Uint8Array, section: Section, rewritten: Rewritten): void {
+  const { code } = rewritten;
   switch (section.id) {
     case SectionId.global: out.section(section.id, rewritten.globals); return;
     case SectionId.export: out.section(section.id, rewritten.exports); return;
     case SectionId.start: return; // exported instead
-    case SectionId.code: out.section(section.id, rewritten.code?.content ?? new Chunks()); return;
-    default: out.push(bytes.subarray(section.headerStart, section.end));
+    case SectionId.code: out.section(section.id, code?.content ?? new Chunks()); return;
+    default: {
+      // Code metadata (branch hints) points into bodies by offset: it moves with the instructions.
+      const remapped = code !== null && isCodeMetadata(bytes, section) ? remapCodeMetadata(bytes, section, rewritten.importedFuncs, code.shifts) : null;
+      if (remapped !== null) out.section(section.id, remapped);
+      else out.push(bytes.subarray(section.headerStart, section.end));
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import { fuelLeft, fuelUsed, setFuel, type Metered } from '../../src/wasm/metering.js';
 
 export type Fn = (...args: unknown[]) => unknown;
@@ -54,4 +55,41 @@ export function runPlain(bytes: Uint8Array, fn: string, args: unknown[]): { valu
 export function errorOf(err: unknown): { name: string; message: string } {
   const e = err as { name?: unknown; message?: unknown };
   return { name: String(e.name), message: String(e.message) };
+}
+
+// The worker side of runGuarded: the runtime protocol, without imports from the project.
+const GUARDED = `
+const { parentPort, workerData: d } = require('node:worker_threads');
+const instance = new WebAssembly.Instance(new WebAssembly.Module(d.bytes));
+const fuel = instance.exports[d.fuelExport];
+fuel.value = d.fuel;
+let error;
+try {
+  if (d.startExport !== null) instance.exports[d.startExport]();
+  instance.exports[d.fn]();
+} catch (e) {
+  error = { name: e.name, message: e.message };
+}
+parentPort.postMessage({ error, left: fuel.value });
+`;
+
+/**
+ * Runs `fn` of a metered module (no arguments) in a worker that is ended after `ms`: a metering
+ * bug that lets a loop run on fails the test ('timeout') instead of hanging the whole run.
+ */
+export function runGuarded(metered: Metered, fn: string, fuel: bigint, ms = 10_000): Promise<Outcome | 'timeout'> {
+  const { bytes, fuelExport, startExport } = metered;
+  const worker = new Worker(GUARDED, { eval: true, workerData: { bytes, fuelExport, startExport, fn, fuel } });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => void worker.terminate().then(() => resolve('timeout')), ms);
+    worker.once('message', (m: { error?: Outcome['error']; left: bigint }) => {
+      clearTimeout(timer);
+      void worker.terminate();
+      resolve({ ...m, used: fuelUsed(fuel, m.left) });
+    });
+    worker.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
 }

@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import wabt from 'wabt';
 import { FUEL_EXPORT, MAX_FUEL, meter, setFuel, START_EXPORT } from '../../src/wasm/metering.js';
-import { readSections, SectionId } from '../../src/wasm/sections.js';
-import { instantiateMetered, LARGE_FUEL, runMetered, runPlain, type Fn } from './metering-helpers.js';
+import { ByteReader } from '../../src/wasm/byte-reader.js';
+import { readSections, sectionReader, SectionId } from '../../src/wasm/sections.js';
+import { instantiateMetered, LARGE_FUEL, runGuarded, runMetered, runPlain, type Fn } from './metering-helpers.js';
 import { fixture, throwsCode } from './helpers.js';
 
 const w = await wabt();
 
 /** A module from WebAssembly text, for shapes no fixture has. */
 function wat(text: string, names = false): Uint8Array {
-  const parsed = w.parseWat('test.wat', text, { multi_value: true, bulk_memory: true, reference_types: true });
+  const parsed = w.parseWat('test.wat', text, { multi_value: true, bulk_memory: true, reference_types: true, annotations: true, code_metadata: true });
   try {
     return parsed.toBinary({ write_debug_names: names }).buffer.slice();
   } finally {
@@ -25,9 +26,10 @@ const fuelOf = (name: string, fn: string, args: unknown[]): bigint => {
 };
 
 describe('meter: running out of fuel', () => {
-  it('stops a loop that never ends within a small budget, with fuel below zero', () => {
+  it('stops a loop that never ends within a small budget, with fuel below zero', async () => {
     for (const fuel of [0n, 1n, 1000n, 100_000n]) {
-      const ran = runMetered(meter(fixture('loop-forever')), 'spin', [], fuel);
+      const ran = await runGuarded(meter(fixture('loop-forever')), 'spin', fuel);
+      assert.ok(ran !== 'timeout', `fuel ${fuel}: still running after 10 s`);
       assert.deepEqual(ran.error, { name: 'RuntimeError', message: 'unreachable' });
       assert.ok(ran.left < 0n, `left ${ran.left}`);
       assert.equal(ran.used, fuel);
@@ -46,11 +48,12 @@ describe('meter: running out of fuel', () => {
     assert.ok(short.left < 0n);
   });
 
-  it('a start function that loops runs out of fuel through the start export, not at instantiation', () => {
+  it('a start function that loops runs out of fuel through the start export, not at instantiation', async () => {
     const metered = meter(fixture('start-loop'));
     assert.equal(metered.startExport, START_EXPORT);
     assert.ok(!readSections(metered.bytes).some((s) => s.id === SectionId.start), 'the start section is gone');
-    const ran = runMetered(metered, 'noop', [], 10_000n);
+    const ran = await runGuarded(metered, 'noop', 10_000n);
+    assert.ok(ran !== 'timeout', 'still running after 10 s');
     assert.equal(ran.error?.message, 'unreachable');
     assert.ok(ran.left < 0n);
   });
@@ -202,5 +205,51 @@ describe('meter: sections and names', () => {
         assert.equal(WebAssembly.validate(out), WebAssembly.validate(prefix), `${name} cut at ${length}`);
       }
     }
+  });
+});
+
+/** The opcode bytes each branch hint of `bytes` points at, as "function:opcode". */
+function hintedOpcodes(bytes: Uint8Array): string[] {
+  const sections = readSections(bytes);
+  const bodies: number[] = [];
+  const code = sections.find((s) => s.id === SectionId.code);
+  if (code !== undefined) {
+    const r = sectionReader(bytes, code);
+    for (let n = r.u32('count'); n > 0; n--) {
+      const size = r.u32('size');
+      bodies.push(r.pos);
+      r.skip(size, 'body');
+    }
+  }
+  const hints = sections.find((s) => s.id === SectionId.custom && sectionReader(bytes, s).name('name') === 'metadata.code.branch_hint');
+  assert.ok(hints !== undefined, 'no branch hint section');
+  const r = new ByteReader(bytes, hints.start, hints.end);
+  r.name('name');
+  const found: string[] = [];
+  for (let funcs = r.u32('count'); funcs > 0; funcs--) {
+    const func = r.u32('function');
+    for (let items = r.u32('count'); items > 0; items--) {
+      const offset = r.u32('offset');
+      r.skip(r.u32('size'), 'hint');
+      found.push(`${func}:0x${(bytes[(bodies[func] ?? 0) + offset] ?? 0).toString(16)}`);
+    }
+  }
+  return found;
+}
+
+describe('meter: code metadata', () => {
+  it('moves branch hints with the br_if and if they point at', () => {
+    const bytes = wat(`(module
+      (func (export "f") (param i32) (result i32) (local i32)
+        (loop $l
+          local.get 0
+          i32.eqz
+          (@metadata.code.branch_hint "\\01") br_if $l)
+        local.get 0
+        (@metadata.code.branch_hint "\\00") if (result i32) i32.const 1 else i32.const 2 end))`);
+    assert.deepEqual(hintedOpcodes(bytes), ['0:0xd', '0:0x4']);
+    const metered = meter(bytes);
+    assert.deepEqual(hintedOpcodes(metered.bytes), ['0:0xd', '0:0x4']);
+    assert.equal(runMetered(metered, 'f', [3]).value, 1);
   });
 });
