@@ -88,6 +88,12 @@ describe('meter: fuel is deterministic and grows with the work', () => {
     const extra = fuelOf('post-mvp', 'bulk', [2000]) - fuelOf('post-mvp', 'bulk', [1000]);
     assert.equal(extra, 2n * (1000n / 4n)); // memory.fill and memory.copy of 1000 more bytes each
   });
+
+  it('does not charge a bulk op that traps out of bounds: the trap stays a spec trap on a small budget', () => {
+    const ran = runMetered(meter(fixture('post-mvp')), 'bulk', [0x7fffffff], 1000n);
+    assert.equal(ran.error?.message, 'memory access out of bounds');
+    assert.ok(ran.left >= 0n, `left ${ran.left}: reported as running out of fuel`);
+  });
 });
 
 describe('meter: behaviour is unchanged', () => {
