@@ -41,13 +41,17 @@ export class ByteReader {
       this.pos++; // one-byte values are most of them
       return first;
     }
+    return this.u32Long(what); // apart, so that the engine can inline the short path above
+  }
+
+  private u32Long(what: string): number {
     const start = this.pos;
     let result = 0;
-    for (let i = 0; i < 5; i++) {
+    for (let shift = 0; shift < 35; shift += 7) {
       const byte = this.u8(what);
-      if (i === 4 && (byte & 0xf0) !== 0) throw malformed(`${what}: LEB128 integer too large or too long`, start);
-      result += (byte & 0x7f) * 2 ** (7 * i);
-      if ((byte & 0x80) === 0) return result;
+      if (shift === 28 && (byte & 0xf0) !== 0) throw malformed(`${what}: LEB128 integer too large or too long`, start);
+      result |= (byte & 0x7f) << shift; // 32-bit integer arithmetic; read back unsigned below
+      if ((byte & 0x80) === 0) return result >>> 0;
     }
     throw malformed(`${what}: LEB128 integer too long`, start);
   }

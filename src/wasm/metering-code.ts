@@ -1,5 +1,5 @@
 import { ByteReader, encodeULeb128, malformed } from './byte-reader.js';
-import { Chunks, encodePositiveSLeb128 } from './chunks.js';
+import { ByteWriter, positiveSlebLength } from './chunks.js';
 import { Op, readInstruction, VALUE_TYPE_BYTES, type Instruction } from './instructions.js';
 import { expectSectionEnd, sectionReader, type Section } from './sections.js';
 
@@ -54,7 +54,7 @@ export interface Shifts {
 
 export interface MeteredCode {
   /** The new code section's content. */
-  content: Chunks;
+  content: Uint8Array;
   /** Whether a bulk operation stashes its size in the scratch global. */
   usesScratch: boolean;
   /** Per defined function, when the context asked to keep them. */
@@ -71,27 +71,26 @@ const CHARGE_TABLE = 4;
 /** Instruments every function body of the code section `section`. */
 export function meterCode(bytes: Uint8Array, section: Section, ctx: CodeContext): MeteredCode {
   const r = sectionReader(bytes, section);
-  const content = new Chunks();
+  const out = new ByteWriter(((section.end - section.start) * 1.25) | 0);
   const snippets = new Snippets(ctx.fuelGlobal);
   const scan = new BodyScan(ctx);
   let usesScratch = false;
   const shifts: Shifts[] = [];
   const count = r.u32('code entry count');
-  content.uleb(count);
+  out.uleb(count);
   for (let i = 0; i < count; i++) {
     const size = r.u32('function body size');
     const start = r.pos;
     r.skip(size, 'function body');
     scan.run(bytes, start, r.pos);
+    out.uleb(size + scan.inserted(snippets));
     const shift: Shifts | null = ctx.keepShifts ? { at: [], grown: [] } : null;
-    const body = scan.emit(bytes, start, r.pos, snippets, shift);
-    content.uleb(body.length);
-    content.append(body);
+    scan.emit(out, bytes, start, r.pos, snippets, shift);
     usesScratch ||= scan.usesScratch;
     if (shift !== null) shifts.push(shift);
   }
   expectSectionEnd(r, section);
-  return { content, usesScratch, shifts };
+  return { content: out.view(), usesScratch, shifts };
 }
 
 /**
@@ -99,10 +98,13 @@ export function meterCode(bytes: Uint8Array, section: Section, ctx: CodeContext)
  * offsets come (entry first), and `costs[point]` counts the instructions that belong to it.
  */
 class BodyScan {
-  readonly at: number[] = [];
-  readonly kind: number[] = [];
-  readonly arg: number[] = [];
-  readonly costs: number[] = [];
+  // Events (offset, kind, arg) in offset order; the arrays are reused across bodies, `events` long.
+  private readonly at: number[] = [];
+  private readonly kind: number[] = [];
+  private readonly arg: number[] = [];
+  private events = 0;
+  private readonly costs: number[] = [];
+  private points = 0;
   /** The charge point each open block's instructions belong to; [0] is the function body. */
   private readonly owner: number[] = [];
   private readonly ins: Instruction = { op: 0, a: 0, b: 0 };
@@ -111,42 +113,54 @@ class BodyScan {
   constructor(private readonly ctx: CodeContext) {}
 
   run(bytes: Uint8Array, start: number, end: number): void {
-    this.at.length = this.kind.length = this.arg.length = this.costs.length = 0;
+    this.events = this.points = 0;
     this.usesScratch = false;
     const r = new ByteReader(bytes, start, end);
     skipLocals(r);
-    this.chargePoint(r.pos);
-    this.owner[0] = 0;
+    let point = this.chargePoint(r.pos);
+    let counted = 0; // instructions seen for `point` and not yet added to its cost
+    this.owner[0] = point;
     let depth = 1;
     const ins = this.ins;
     while (depth > 0) {
       const at = r.pos;
       readInstruction(r, ins);
-      const point = this.owner[depth - 1] ?? 0;
       switch (ins.op) {
-        case Op.end: case Op.delegate: depth--; continue;
+        case Op.end: case Op.delegate: {
+          depth--;
+          const outer = this.owner[depth - 1] ?? 0;
+          if (outer !== point) { this.costs[point] = (this.costs[point] ?? 0) + counted; point = outer; counted = 0; }
+          continue;
+        }
         case Op.else: case Op.catch: case Op.catchAll: continue;
-        case Op.loop: this.owner[depth++] = this.chargePoint(r.pos); break;
+        case Op.loop:
+          this.costs[point] = (this.costs[point] ?? 0) + counted + 1; // the loop instruction is its block's
+          point = this.chargePoint(r.pos);
+          counted = 0;
+          this.owner[depth++] = point;
+          continue;
         case Op.block: case Op.if: case Op.try: this.owner[depth++] = point; break;
         case Op.globalGet: case Op.globalSet: this.checkGlobal(ins.a, at); break;
         default: if (ins.op >= Op.memoryInit && ins.op <= Op.tableFill) this.bulk(ins, at, r.pos);
       }
-      this.costs[point] = (this.costs[point] ?? 0) + 1;
+      counted++;
     }
+    this.costs[point] = (this.costs[point] ?? 0) + counted;
     if (r.pos !== end) throw malformed('function body continues after its final end', r.pos);
   }
 
   private chargePoint(offset: number): number {
-    const point = this.costs.length;
-    this.costs.push(0);
+    const point = this.points++;
+    this.costs[point] = 0;
     this.event(offset, CHARGE, point);
     return point;
   }
 
   private event(offset: number, kind: number, arg: number): void {
-    this.at.push(offset);
-    this.kind.push(kind);
-    this.arg.push(arg);
+    const i = this.events++;
+    this.at[i] = offset;
+    this.kind[i] = kind;
+    this.arg[i] = arg;
   }
 
   private checkGlobal(index: number, at: number): void {
@@ -172,24 +186,32 @@ class BodyScan {
     this.event(after, memory ? CHARGE_MEMORY : CHARGE_TABLE, 0);
   }
 
-  /** The instrumented body: the original bytes with every event's snippet inserted at its offset. */
-  emit(bytes: Uint8Array, start: number, end: number, snippets: Snippets, shifts: Shifts | null): Chunks {
-    const out = new Chunks();
+  private cost(i: number): number {
+    return Math.max(1, this.costs[this.arg[i] ?? 0] ?? 0);
+  }
+
+  /** How many bytes emit() inserts. */
+  inserted(snippets: Snippets): number {
+    let n = 0;
+    for (let i = 0; i < this.events; i++) n += snippets.length(this.kind[i] ?? 0, this.cost(i));
+    return n;
+  }
+
+  /** Writes the instrumented body: the original bytes with every event's snippet inserted at its offset. */
+  emit(out: ByteWriter, bytes: Uint8Array, start: number, end: number, snippets: Snippets, shifts: Shifts | null): void {
+    const bodyStart = out.length;
     let from = start;
-    for (let i = 0; i < this.at.length; i++) {
+    for (let i = 0; i < this.events; i++) {
       const at = this.at[i] ?? end;
-      out.push(bytes.subarray(from, at));
+      out.copy(bytes, from, at);
       from = at;
-      const kind = this.kind[i];
-      if (kind === CHARGE) snippets.charge(out, Math.max(1, this.costs[this.arg[i] ?? 0] ?? 0));
-      else out.push(snippets.fixed[kind ?? 0] ?? new Uint8Array());
+      snippets.write(out, this.kind[i] ?? 0, this.cost(i));
       if (shifts !== null) {
         shifts.at.push(at - start);
-        shifts.grown.push(out.length - (at - start));
+        shifts.grown.push(out.length - bodyStart - (at - start));
       }
     }
-    out.push(bytes.subarray(from, end));
-    return out;
+    out.copy(bytes, from, end);
   }
 }
 
@@ -208,7 +230,7 @@ function skipLocals(r: ByteReader): void {
 /** The byte sequences inserted into bodies, built once per module (they name its global indices). */
 class Snippets {
   /** Indexed by event kind; CHARGE's entry is unused (its cost varies). */
-  readonly fixed: Uint8Array[];
+  private readonly fixed: Uint8Array[];
   private readonly chargeHead: Uint8Array;
   private readonly chargeTail: Uint8Array;
 
@@ -230,9 +252,18 @@ class Snippets {
     this.fixed[CHARGE_TABLE] = chargeSize(0);
   }
 
-  charge(out: Chunks, cost: number): void {
-    out.push(this.chargeHead);
-    out.push(Uint8Array.from(encodePositiveSLeb128(cost)));
-    out.push(this.chargeTail);
+  length(kind: number, cost: number): number {
+    if (kind === CHARGE) return this.chargeHead.length + positiveSlebLength(cost) + this.chargeTail.length;
+    return this.fixed[kind]?.length ?? 0;
+  }
+
+  write(out: ByteWriter, kind: number, cost: number): void {
+    if (kind === CHARGE) {
+      out.bytes(this.chargeHead);
+      out.positiveSleb(cost);
+      out.bytes(this.chargeTail);
+    } else {
+      out.bytes(this.fixed[kind] ?? new Uint8Array());
+    }
   }
 }

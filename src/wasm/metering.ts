@@ -86,7 +86,12 @@ function emitSection(out: Chunks, bytes: Uint8Array, section: Section, rewritten
     case SectionId.global: out.section(section.id, rewritten.globals); return;
     case SectionId.export: out.section(section.id, rewritten.exports); return;
     case SectionId.start: return; // exported instead
-    case SectionId.code: out.section(section.id, code?.content ?? new Chunks()); return;
+    case SectionId.code: {
+      const content = new Chunks();
+      if (code !== null) content.push(code.content);
+      out.section(section.id, content);
+      return;
+    }
     default: {
       // Code metadata (branch hints) points into bodies by offset: it moves with the instructions.
       const remapped = code !== null && isCodeMetadata(bytes, section) ? remapCodeMetadata(bytes, section, rewritten.importedFuncs, code.shifts) : null;
