@@ -13,8 +13,8 @@ import { type ByteReader, malformed } from './byte-reader.js';
  * A prefixed instruction gets the op `prefix << 12 | sub` (e.g. memory.fill is 0xFC00B).
  */
 
-// Immediate layouts. A const enum: the compiler writes the numbers in, so the switch over them
-// compiles to a jump table (module-level constants measured ~2x slower on a 1 MiB code section).
+// Immediate layouts. A const enum: the compiler writes the numbers in, so the engine sees literal
+// cases (measured ~15% faster on a 1 MiB code section than module-level constants).
 const enum L {
   Bad, None, BlockType,
   Index, // one u32: label, function, local, global, table, tag, data or element index

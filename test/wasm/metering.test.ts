@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import wabt from 'wabt';
+import { capMemory, exposeMemory, inspect } from '../../src/wasm/binary.js';
 import { FUEL_EXPORT, MAX_FUEL, meter, setFuel, START_EXPORT } from '../../src/wasm/metering.js';
 import { ByteReader } from '../../src/wasm/byte-reader.js';
 import { readSections, sectionReader, SectionId } from '../../src/wasm/sections.js';
@@ -151,6 +152,20 @@ describe('meter: behaviour is unchanged', () => {
 });
 
 describe('meter: sections and names', () => {
+  it('composes with capMemory and exposeMemory: meter once per module, cap and expose per tier after', () => {
+    for (const name of ['start-init', 'hash-loop', 'grow-loop']) {
+      const metered = meter(fixture(name));
+      const { bytes, exportName } = exposeMemory(capMemory(metered.bytes, 3));
+      assert.equal(exportName, '__wess_memory');
+      assert.deepEqual(inspect(bytes).memories.map((m) => m.max_pages), [3]);
+      const fn = inspect(fixture(name)).exports[0]?.name ?? '';
+      const args = name === 'hash-loop' ? [100] : [];
+      const ran = runMetered({ ...metered, bytes }, fn, args);
+      assert.equal(ran.error, undefined, `${name}: ${ran.error?.message}`);
+      assert.equal(ran.value, name === 'grow-loop' ? 3 : runPlain(fixture(name), fn, args).value);
+    }
+  });
+
   it('creates the global and export sections, in section order, when the module has none', () => {
     for (const bytes of [fixture('no-exports'), Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00)]) {
       const metered = meter(bytes);
