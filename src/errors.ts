@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The module or the request body is over its size limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body has a content type Wess does not read.' },
   WASM_TRAP: { status: 422, description: 'The guest trapped (unreachable, divide by zero, out of bounds, stack overflow).' },
+  FUEL_EXHAUSTED: { status: 422, description: 'The run used all the fuel it was given; the guest was stopped.' },
   CONTENT_CORRUPT: { status: 500, description: 'Stored content no longer matches its sha256; the module must be uploaded again.' },
   RATE_LIMITED: { status: 429, description: 'Too many requests from this client; see Retry-After.' },
   QUOTA_EXCEEDED: { status: 429, description: "The key used its tier's runs for the day; see Retry-After (next midnight UTC)." },

@@ -74,6 +74,12 @@ export function createMetrics() {
     labelNames: ['tier'] as const,
     registers,
   });
+  const tierFuel = frontedCounter({
+    name: 'wess_tier_fuel_total',
+    help: 'Fuel used by metered runs, by key tier.',
+    labelNames: ['tier'] as const,
+    registers,
+  });
   const tierBytes = frontedCounter({
     name: 'wess_tier_bytes_total',
     help: 'Request and response body bytes, by key tier and direction (in, out).',
@@ -225,6 +231,8 @@ export function createMetrics() {
     tierRunsFront: tierRuns.front,
     tierCpuSeconds: tierCpuSeconds.counter,
     tierCpuSecondsFront: tierCpuSeconds.front,
+    tierFuel: tierFuel.counter,
+    tierFuelFront: tierFuel.front,
     tierBytes: tierBytes.counter,
     tierBytesFront: tierBytes.front,
     auditWriteFailures: new Counter({

@@ -14,7 +14,7 @@ import { authHeaders, listen, startApp, type TestApp } from './helper.js';
 interface Value { type: string; value: number | string }
 interface Case { line: number; fn: string; args: Value[]; results?: Value[]; trap?: string }
 interface CorpusFile { source: string; modules: { file: string; cases: Case[] }[] }
-interface Answer { results?: unknown[]; error?: { code: string; message: string } }
+interface Answer { results?: unknown[]; stats?: { fuel_used?: unknown }; error?: { code: string; message: string } }
 
 /**
  * The only trap texts Wess knowingly answers differently from the spec. V8 throws one message for a
@@ -44,6 +44,16 @@ describe('spec conformance through HTTP', () => {
   after(async () => t?.close());
 
   test('every call gives the spec answer', corpus.options, async () => {
+    await everyCall(undefined);
+  });
+
+  // Metering rewrites every function body (src/wasm/metering.ts): the same answers, traps and texts.
+  test('every call gives the spec answer metered, with the fuel it used in stats', corpus.options, async () => {
+    await everyCall(1e12);
+  });
+
+  /** Uploads every corpus module over a real socket and makes every call, with `fuel` when given. */
+  async function everyCall(fuel: number | undefined): Promise<void> {
     const dir = corpus.dir();
     const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as Record<string, unknown>;
     const files = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'index.json').sort();
@@ -70,10 +80,11 @@ describe('spec conformance through HTTP', () => {
             const where = `${data.source}:${c.line} ${mod.file} ${c.fn}`;
             const res = await fetch(`${base}/modules/${body.id}/run`, {
               method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }),
-              body: JSON.stringify({ function: c.fn, args: c.args.map((a) => a.value) }),
+              body: JSON.stringify({ function: c.fn, args: c.args.map((a) => a.value), fuel }),
             });
             const answer = (await res.json()) as Answer;
-            const problem = c.trap === undefined ? checkResults(c, res.status, answer) : checkTrap(c.trap, res.status, answer);
+            let problem = c.trap === undefined ? checkResults(c, res.status, answer) : checkTrap(c.trap, res.status, answer);
+            if (!problem && fuel !== undefined && c.trap === undefined) problem = checkFuel(answer);
             if (problem) failures.push(`${where}: ${problem}`);
             else passed++;
             if (c.trap !== undefined) {
@@ -85,13 +96,14 @@ describe('spec conformance through HTTP', () => {
       }
     }
     await runAll(jobs, CONCURRENCY);
-    console.log(`conformance: ${passed}/${calls} calls passed over ${modules} modules (${traps} traps: ${traps - excepted} must give the spec's exact text, ${excepted} the text of TRAP_TEXT_EXCEPTIONS); corpus index: ${Object.keys(index).length} entries`);
+    const metered = fuel === undefined ? '' : ' metered';
+    console.log(`conformance${metered}: ${passed}/${calls} calls passed over ${modules} modules (${traps} traps: ${traps - excepted} must give the spec's exact text, ${excepted} the text of TRAP_TEXT_EXCEPTIONS); corpus index: ${Object.keys(index).length} entries`);
     assert.deepEqual(failures.slice(0, 25), [], `${failures.length} conformance failures`);
     assert.equal(calls, 19_470);
     assert.equal(excepted, 3, 'calls whose trap text is an exception');
     const live = await fetch(`${base}/health/live`);
     assert.equal(live.status, 200);
-  });
+  }
 
   test('every bad module is refused with a 400', corpus.options, async () => {
     const dir = corpus.dir();
@@ -121,6 +133,12 @@ async function runAll(jobs: (() => Promise<void>)[], concurrency: number): Promi
     while (next < jobs.length) await (jobs[next++] as () => Promise<void>)();
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
+}
+
+/** A metered call's stats carry the fuel it used: a positive integer. */
+function checkFuel(answer: Answer): string | undefined {
+  const used = answer.stats?.fuel_used;
+  return typeof used === 'number' && Number.isInteger(used) && used > 0 ? undefined : `stats.fuel_used is ${JSON.stringify(used)}`;
 }
 
 function checkTrap(trap: string, status: number, answer: Answer): string | undefined {

@@ -45,8 +45,10 @@ export interface Principal {
 export interface KeyUsage {
   runs: number;
   errors: number;
-  /** Milliseconds guests ran on workers for this key. */
+  /** Milliseconds of guest CPU time on workers for this key. */
   cpu_ms: number;
+  /** Fuel used by this key's metered runs (absent in counters written before metering). */
+  fuel?: number;
   bytes_in: number;
   bytes_out: number;
   day: string;

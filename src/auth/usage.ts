@@ -12,6 +12,7 @@ export interface UsageDelta {
   runs?: number;
   errors?: number;
   cpu_ms?: number;
+  fuel?: number;
   bytes_in?: number;
   bytes_out?: number;
 }
@@ -46,7 +47,7 @@ function secondsToMidnight(now = new Date()): number {
 }
 
 function emptyUsage(day: string): KeyUsage {
-  return { runs: 0, errors: 0, cpu_ms: 0, bytes_in: 0, bytes_out: 0, day, runs_today: 0, updated_at: null };
+  return { runs: 0, errors: 0, cpu_ms: 0, fuel: 0, bytes_in: 0, bytes_out: 0, day, runs_today: 0, updated_at: null };
 }
 
 /**
@@ -124,6 +125,7 @@ export class UsageTracker {
       const usage = this.#today(entry);
       usage.errors += delta.errors ?? 0;
       usage.cpu_ms += delta.cpu_ms ?? 0;
+      usage.fuel = (usage.fuel ?? 0) + (delta.fuel ?? 0);
       usage.bytes_in += delta.bytes_in ?? 0;
       usage.bytes_out += delta.bytes_out ?? 0;
       usage.runs += delta.runs ?? 0;
@@ -138,7 +140,7 @@ export class UsageTracker {
   /** A key's counters as of now (flushed or not). */
   async get(keyId: string): Promise<KeyUsage> {
     const usage = this.#today(await this.#entry(keyId));
-    return { ...usage, cpu_ms: Math.round(usage.cpu_ms * 1000) / 1000 };
+    return { ...usage, cpu_ms: Math.round(usage.cpu_ms * 1000) / 1000, fuel: usage.fuel ?? 0 };
   }
 
   /** Writes every changed key's counters in one durable batch. */

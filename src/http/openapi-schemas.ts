@@ -67,6 +67,7 @@ const runStats = z.object({
   compile_cached: z.boolean(),
   memory_pages: z.number().int().nullable().meta({ description: "The instance's memory at the end; null without memory (and for a batch)" }),
   peak_memory_pages: z.number().int().nullable().meta({ description: 'The most memory the call (a batch: any item) reached; memory never shrinks, so this is its size at the end' }),
+  fuel_used: z.number().int().optional().meta({ description: 'Fuel the run used (a batch: all items), when it ran metered' }),
   version: z.number().int().meta({ description: 'The module version that ran' }),
 });
 const wasmValue = z.union([z.number(), z.string()]).meta({ description: 'i64 results are decimal strings; NaN and infinities are strings' });
@@ -119,6 +120,7 @@ component(
       runs: z.number().int(),
       errors: z.number().int(),
       cpu_ms: z.number(),
+      fuel: z.number().int().meta({ description: 'Fuel used by metered runs' }),
       bytes_in: z.number().int(),
       bytes_out: z.number().int(),
       day: z.string().meta({ description: 'UTC day (YYYY-MM-DD) runs_today counts' }),

@@ -94,6 +94,8 @@ export const runBody = z
     env: z.record(z.string(), z.string()).optional(),
     /** Deadline of this call in ms; at most the key tier's max_timeout (default) or runner.timeout. */
     timeout_ms: z.number().int('must be an integer').positive('must be positive').optional(),
+    /** Fuel: the run is metered and stops (FUEL_EXHAUSTED) when it has used this much; at most the tier's max_fuel. */
+    fuel: z.number().int('must be an integer').positive('must be positive').max(Number.MAX_SAFE_INTEGER).optional(),
   })
   .strict()
   .refine((body) => !(body.args !== undefined && body.batch !== undefined), 'give args or batch, not both')

@@ -20,6 +20,8 @@ export interface CallRequest {
   lane: string;
   /** Calls of its lane that may run at once; the lane's current setting when undefined. */
   maxConcurrency: number | undefined;
+  /** Fuel of a metered call (its `compiled` is then a metered variant); undefined: not metered. */
+  fuel: number | undefined;
 }
 
 /** A call waiting for, or running in, a batch. */
@@ -97,16 +99,21 @@ export function buildBatch(lane: Lane, calls: Pending[], now: number): { batch: 
     for (const arg of call.args) task.args.push(arg);
     if (call.bridge !== undefined) task.bridges.push([i, call.bridge]);
     if (call.wasi !== undefined) (task.wasi ??= []).push([i, call.wasi]);
+    if (call.fuel !== undefined) (task.fuel ??= []).push([i, call.fuel]);
   });
   return { batch: { calls, control, epoch: now, lane, long: false, killedAt: IDLE, killedCallStartedAt: 0, takenFrom: calls.length }, task };
 }
 
-/** Adds a module to the task and returns its index; memoryExports only once some module has a memory. */
+/** Adds a module to the task and returns its index; memoryExports and metering only once some module needs them. */
 function addModule(task: BatchTask, compiled: Compiled): number {
   const index = task.modules.push(compiled.module) - 1;
   if (compiled.memoryExport !== null || task.memoryExports !== undefined) {
     task.memoryExports ??= Array.from({ length: index }, () => null);
     task.memoryExports.push(compiled.memoryExport);
+  }
+  if (compiled.metering !== null || task.metering !== undefined) {
+    task.metering ??= Array.from({ length: index }, () => null);
+    task.metering.push(compiled.metering);
   }
   return index;
 }

@@ -4,7 +4,9 @@ import { hasErrorCode, wessError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { WASI_MODULE } from '../wasi/index.js';
 import { capMemory, capTables, exposeMemory } from '../wasm/binary.js';
+import { meter, METERING_VERSION, type Metered } from '../wasm/metering.js';
 import { readSections, SectionId } from '../wasm/sections.js';
+import type { MeteringExports } from './protocol.js';
 
 /**
  * Modules with at most this many bytes outside custom sections are compiled synchronously.
@@ -17,6 +19,12 @@ import { readSections, SectionId } from '../wasm/sections.js';
  */
 const SYNC_COMPILE_BYTES = 64 * 1024;
 
+/** Which compile of a module a call needs: its memory cap, and whether it is metered (the call has fuel). */
+export interface Variant {
+  maxPages: number;
+  metered: boolean;
+}
+
 /** A compiled module and what its calls need to know about it, worked out once per compile. */
 export interface Compiled {
   module: WebAssembly.Module;
@@ -24,17 +32,23 @@ export interface Compiled {
   memoryExport: string | null;
   /** True when the module imports WASI: its calls need a WasiProcess even when the caller gave no input. */
   importsWasi: boolean;
+  /** Set for a metered variant: a call sets its fuel and runs its start function itself. */
+  metering: MeteringExports | null;
 }
 
+/** Metered bytes kept per content hash, so each memory cap of a metered module meters it once. */
+const METERED_KEPT = 32;
+
 /**
- * Compiled modules by content hash and memory cap, so a module version is compiled once per process
- * for each cap its callers run it under (a tier's max_memory is the module's enforced maximum for its
- * calls): V8 compiles lazily and the compiled Module is posted to workers, which then compile nothing.
- * Concurrent compiles of one key share a single promise.
+ * Compiled modules by content hash and variant, so a module version is compiled once per process for
+ * each memory cap its callers run it under (a tier's max_memory is the module's enforced maximum for
+ * its calls), metered or not: V8 compiles lazily and the compiled Module is posted to workers, which
+ * then compile nothing. Concurrent compiles of one key share a single promise.
  */
 export class CompileCache {
   private readonly modules: LRUCache<string, Compiled>;
   private readonly pending = new Map<string, Promise<Compiled>>();
+  private readonly metered = new LRUCache<string, Metered>({ max: METERED_KEPT });
 
   constructor(
     size: number,
@@ -45,19 +59,19 @@ export class CompileCache {
     this.modules = new LRUCache({ max: Math.max(1, size) });
   }
 
-  /** The cached module for `sha256` under a cap of `maxPages`, if any (counts as a use for the LRU). */
-  get(sha256: string, maxPages: number): Compiled | undefined {
-    return this.modules.get(keyOf(sha256, maxPages));
+  /** The cached compile of `sha256` for `variant`, if any (counts as a use for the LRU). */
+  get(sha256: string, variant: Variant): Compiled | undefined {
+    return this.modules.get(keyOf(sha256, variant));
   }
 
-  /** Caps memory, exposes it, compiles and caches; `cached` is true when no compile was needed or awaited. */
-  async compile(sha256: string, bytes: Uint8Array, maxPages: number): Promise<{ compiled: Compiled; cached: boolean }> {
-    const key = keyOf(sha256, maxPages);
+  /** Meters if asked, caps memory and tables, exposes memory, compiles and caches; `cached` is true when no compile was needed or awaited. */
+  async compile(sha256: string, bytes: Uint8Array, variant: Variant): Promise<{ compiled: Compiled; cached: boolean }> {
+    const key = keyOf(sha256, variant);
     const hit = this.modules.get(key);
     if (hit !== undefined) return { compiled: hit, cached: true };
     let pending = this.pending.get(key);
     if (pending === undefined) {
-      pending = this.compileFresh(bytes, maxPages).finally(() => this.pending.delete(key));
+      pending = this.compileFresh(sha256, bytes, variant).finally(() => this.pending.delete(key));
       this.pending.set(key, pending);
     }
     const compiled = await pending;
@@ -66,15 +80,29 @@ export class CompileCache {
   }
 
   /**
-   * The bytes V8 compiles for `bytes` under a cap (trap offsets point into these): the memory and table
-   * sections rewritten to their caps, then memory 0 exported so a call's memory size can be read after it.
+   * The bytes V8 compiles for `bytes` in a variant (trap offsets point into these): metered when asked,
+   * the memory and table sections rewritten to their caps, then memory 0 exported so a call's memory
+   * size can be read after it.
    */
-  prepare(bytes: Uint8Array, maxPages: number): { bytes: Uint8Array; exportName: string | null } {
-    return exposeMemory(capTables(capMemory(bytes, maxPages), this.maxTableElements));
+  prepare(sha256: string, bytes: Uint8Array, variant: Variant): { bytes: Uint8Array; exportName: string | null; metering: MeteringExports | null } {
+    const metered = variant.metered ? this.meter(sha256, bytes) : undefined;
+    const source = metered?.bytes ?? bytes;
+    const { bytes: out, exportName } = exposeMemory(capTables(capMemory(source, variant.maxPages), this.maxTableElements));
+    const metering = metered === undefined ? null : { fuelExport: metered.fuelExport, startExport: metered.startExport };
+    return { bytes: out, exportName, metering };
   }
 
-  private async compileFresh(bytes: Uint8Array, maxPages: number): Promise<Compiled> {
-    const prepared = await this.preparedOrV8Error(bytes, maxPages);
+  private meter(sha256: string, bytes: Uint8Array): Metered {
+    let metered = this.metered.get(sha256);
+    if (metered === undefined) {
+      metered = meter(bytes);
+      this.metered.set(sha256, metered);
+    }
+    return metered;
+  }
+
+  private async compileFresh(sha256: string, bytes: Uint8Array, variant: Variant): Promise<Compiled> {
+    const prepared = await this.preparedOrV8Error(sha256, bytes, variant);
     const started = performance.now();
     let module: WebAssembly.Module;
     try {
@@ -85,7 +113,7 @@ export class CompileCache {
     this.metrics.compiles.inc();
     this.metrics.compileTime.observe((performance.now() - started) / 1000);
     const importsWasi = WebAssembly.Module.imports(module).some((i) => i.module === WASI_MODULE);
-    return { module, memoryExport: prepared.exportName, importsWasi };
+    return { module, memoryExport: prepared.exportName, importsWasi, metering: prepared.metering };
   }
 
   /**
@@ -93,9 +121,9 @@ export class CompileCache {
    * message is the one clients should see, so V8 gets the last word; if V8 accepts what our reader
    * refused, ours stands.
    */
-  private async preparedOrV8Error(bytes: Uint8Array, maxPages: number): Promise<{ bytes: Uint8Array; exportName: string | null }> {
+  private async preparedOrV8Error(sha256: string, bytes: Uint8Array, variant: Variant): Promise<ReturnType<CompileCache['prepare']>> {
     try {
-      return this.prepare(bytes, maxPages);
+      return this.prepare(sha256, bytes, variant);
     } catch (err) {
       if (!hasErrorCode(err) || err.code !== 'INVALID_WASM') throw err;
       try {
@@ -108,8 +136,8 @@ export class CompileCache {
   }
 }
 
-function keyOf(sha256: string, maxPages: number): string {
-  return `${sha256}/${maxPages}`;
+function keyOf(sha256: string, variant: Variant): string {
+  return variant.metered ? `${sha256}/${variant.maxPages}/m${METERING_VERSION}` : `${sha256}/${variant.maxPages}`;
 }
 
 /** Bytes V8 decodes and validates: everything but custom sections (which it skips). */

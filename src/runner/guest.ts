@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { wessError } from '../errors.js';
+import { fuelLeft, fuelUsed, setFuel } from '../wasm/metering.js';
 import { PAGE_BYTES, type RawResult, type WasmArg } from '../wasm/types.js';
 import { callThroughBridge } from './bridge.js';
-import { NO_MEMORY, type BridgeSignature, type ReplyBuilder } from './protocol.js';
+import { NO_MEMORY, type BridgeSignature, type Failure, type Metering, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
 
 /*
@@ -15,24 +16,52 @@ export type GuestFunction = (...args: (number | bigint)[]) => unknown;
 
 const NO_IMPORTS = {};
 
-/** Runs a call that needs no imports and adds its outcome to `reply`. */
+/** Runs a call that needs no imports and adds its outcome to `reply`; `metering` when it runs metered. */
 export function runCall(
   reply: ReplyBuilder, module: WebAssembly.Module | undefined, memoryExport: string | null,
-  fn: string, args: WasmArg[], bridge: BridgeSignature | undefined,
+  fn: string, args: WasmArg[], bridge: BridgeSignature | undefined, metering: Metering | undefined,
 ): void {
   const started = performance.now();
   let results: RawResult[];
   let pages: number;
+  let instance: WebAssembly.Instance | undefined;
   try {
     // A fresh instance per call: nothing a call leaves in memory or globals reaches the next one.
-    const instance = new WebAssembly.Instance(carried(module), NO_IMPORTS);
+    instance = new WebAssembly.Instance(carried(module), NO_IMPORTS);
+    if (metering !== undefined) startMetered(instance, metering);
     results = normalise(callExport(instance, fn, args, bridge));
     pages = memoryPages(instance, memoryExport);
   } catch (err) {
-    reply.fail(failureFrom(err, args), performance.now() - started);
+    reply.fail(meteredFailure(reply, err, args, instance, metering), performance.now() - started);
     return;
   }
+  if (metering !== undefined) reply.fuel(fuelOf(instance, metering).used);
   reply.ok(results, performance.now() - started, pages);
+}
+
+/**
+ * Gives a fresh metered instance its fuel and runs its start function, which a metered module runs
+ * when the host calls it rather than at instantiation, so that it runs on the call's fuel.
+ */
+export function startMetered(instance: WebAssembly.Instance, metering: Metering): void {
+  setFuel(instance, BigInt(metering.fuel), metering.fuelExport);
+  if (metering.startExport !== null) (instance.exports[metering.startExport] as () => void)();
+}
+
+/** The fuel a metered call used, and whether it ran out (then its trap was the meter's, not the guest's). */
+export function fuelOf(instance: WebAssembly.Instance | undefined, metering: Metering): { used: number; exhausted: boolean } {
+  if (instance === undefined) return { used: 0, exhausted: false };
+  const left = fuelLeft(instance, metering.fuelExport);
+  return { used: Number(fuelUsed(BigInt(metering.fuel), left)), exhausted: left < 0n };
+}
+
+/** The failure of a call that threw; for a metered call, its fuel goes to `reply` first, and running out is FUEL_EXHAUSTED. */
+export function meteredFailure(reply: ReplyBuilder, err: unknown, args: WasmArg[], instance: WebAssembly.Instance | undefined, metering: Metering | undefined): Failure {
+  if (metering === undefined) return failureFrom(err, args);
+  const { used, exhausted } = fuelOf(instance, metering);
+  reply.fuel(used);
+  if (exhausted) return { code: 'FUEL_EXHAUSTED', message: `the call ran out of fuel: it was given ${metering.fuel}` };
+  return failureFrom(err, args);
 }
 
 /** The module a call runs; throws when the batch does not carry it (a bug on the main thread). */

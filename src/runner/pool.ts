@@ -6,7 +6,7 @@ import { inspect } from '../wasm/binary.js';
 import { needsBridge } from '../wasm/nan-bridge.js';
 import { PAGE_BYTES, type ValType } from '../wasm/types.js';
 import type { CallRequest } from './batch.js';
-import { CompileCache, type Compiled } from './compile-cache.js';
+import { CompileCache, type Compiled, type Variant } from './compile-cache.js';
 import { Dispatcher } from './dispatcher.js';
 import { checkArgs, wasiInputForWorker } from './inputs.js';
 import type { BatchReply, BatchTask, BridgeSignature, CallOutcome, Failure, Receipt } from './protocol.js';
@@ -117,7 +117,7 @@ export class Runner {
    * capMemory and exposeMemory first.
    */
   async compile(sha256: string, bytes: Uint8Array, maxMemoryPages?: number): Promise<{ module: WebAssembly.Module; cached: boolean }> {
-    const { compiled, cached } = await this.cache.compile(sha256, bytes, this.capOf(maxMemoryPages));
+    const { compiled, cached } = await this.cache.compile(sha256, bytes, this.variantOf({ maxMemoryPages }));
     return { module: compiled.module, cached };
   }
 
@@ -150,28 +150,32 @@ export class Runner {
 
   private async runAccepted(call: RunCall): Promise<RunResult> {
     checkArgs(call.args);
-    const maxPages = this.capOf(call.maxMemoryPages);
-    let compiled = this.cache.get(call.sha256, maxPages);
+    const variant = this.variantOf(call);
+    let compiled = this.cache.get(call.sha256, variant);
     const compileCached = compiled !== undefined;
-    compiled ??= await this.compileStored(call.sha256, maxPages);
+    compiled ??= await this.compileStored(call.sha256, variant);
     const bridge = needsBridge(call.args) ? await this.bridgeFor(call, call.results) : undefined;
     const wasi = call.wasi === undefined && !compiled.importsWasi ? undefined : this.wasiInput(call.wasi);
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
     const outcome = await this.dispatcher.submit({
       sha256: call.sha256, compiled, fn: call.fn, args: call.args, bridge, wasi, timeoutMs,
-      lane: call.lane ?? DEFAULT_LANE, maxConcurrency: call.maxConcurrency,
+      lane: call.lane ?? DEFAULT_LANE, maxConcurrency: call.maxConcurrency, fuel: call.fuel,
     });
     this.record(outcome);
-    if (!outcome.ok) throw await this.errorFor(call, maxPages, outcome, outcome.error);
-    // Two literals rather than one extended: a plain call's result keeps one shape and never has `wasi`.
-    const { results, durationMs, cpuMs, queuedMs, memoryPages } = outcome;
-    if (outcome.wasi === undefined) return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages };
-    return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages, wasi: outcome.wasi };
+    if (!outcome.ok) throw await this.errorFor(call, variant, outcome, outcome.error);
+    // Literals rather than one extended: a plain call's result keeps one shape and never has `wasi`.
+    const { results, durationMs, cpuMs, queuedMs, memoryPages, fuelUsed } = outcome;
+    if (outcome.wasi === undefined && fuelUsed === undefined) return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages };
+    return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages, wasi: outcome.wasi, fuelUsed };
   }
 
-  /** A call's memory cap in pages: what it asks for, never more than runner.max_memory. */
-  private capOf(maxMemoryPages: number | undefined): number {
-    return maxMemoryPages === undefined ? this.maxPages : Math.max(0, Math.min(maxMemoryPages, this.maxPages));
+  /**
+   * The compile a call needs: its memory cap in pages (what it asks for, never more than
+   * runner.max_memory), metered when it carries fuel.
+   */
+  private variantOf(scope: { maxMemoryPages?: number; fuel?: number }): Variant {
+    const maxPages = scope.maxMemoryPages === undefined ? this.maxPages : Math.max(0, Math.min(scope.maxMemoryPages, this.maxPages));
+    return { maxPages, metered: scope.fuel !== undefined };
   }
 
   /** The process input of a WASI call: the caller's, or an empty one for a module that imports WASI. */
@@ -181,13 +185,13 @@ export class Runner {
 
   private async runBatchAccepted(call: BatchCall): Promise<BatchResult> {
     for (const args of call.argsList) checkArgs(args);
-    const maxPages = this.capOf(call.maxMemoryPages);
-    let compiled = this.cache.get(call.sha256, maxPages);
+    const variant = this.variantOf(call);
+    let compiled = this.cache.get(call.sha256, variant);
     const compileCached = compiled !== undefined;
-    compiled ??= await this.compileStored(call.sha256, maxPages);
+    compiled ??= await this.compileStored(call.sha256, variant);
     const requests = await this.batchRequests(call, compiled);
     const outcomes = await Promise.all(this.dispatcher.submitGroup(requests));
-    const items = await Promise.all(outcomes.map((outcome) => this.itemOf(call, maxPages, outcome)));
+    const items = await Promise.all(outcomes.map((outcome) => this.itemOf(call, variant, outcome)));
     return { items, compileCached };
   }
 
@@ -204,22 +208,23 @@ export class Runner {
         bridge = await this.bridgeFor(call, results);
         results = bridge.results; // read from the module once per batch, not per item
       }
-      requests.push({ sha256: call.sha256, compiled, fn: call.fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency: call.maxConcurrency });
+      requests.push({ sha256: call.sha256, compiled, fn: call.fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency: call.maxConcurrency, fuel: call.fuel });
     }
     return requests;
   }
 
-  private async itemOf(call: BatchCall, maxPages: number, outcome: CallOutcome): Promise<BatchItem> {
+  private async itemOf(call: BatchCall, variant: Variant, outcome: CallOutcome): Promise<BatchItem> {
     this.record(outcome);
     let item: BatchItem;
     const { durationMs, cpuMs, queuedMs } = outcome;
     if (outcome.ok) {
       item = { ok: true, results: outcome.results, durationMs, cpuMs, queuedMs, memoryPages: outcome.memoryPages };
     } else {
-      const err = await this.errorFor(call, maxPages, undefined, outcome.error);
+      const err = await this.errorFor(call, variant, undefined, outcome.error);
       item = { ok: false, code: err.code, message: err.message, durationMs, cpuMs, queuedMs };
     }
     if (outcome.wasi !== undefined) item.wasi = outcome.wasi;
+    if (outcome.fuelUsed !== undefined) item.fuelUsed = outcome.fuelUsed;
     return item;
   }
 
@@ -257,10 +262,10 @@ export class Runner {
     this.options.metrics.poolWorkers.set(0);
   }
 
-  private async compileStored(sha256: string, maxPages: number): Promise<Compiled> {
+  private async compileStored(sha256: string, variant: Variant): Promise<Compiled> {
     const bytes = await this.options.loadBytes(sha256);
     if (bytes === undefined) throw wessError('INTERNAL', `module content ${sha256} is not in the store`);
-    return (await this.cache.compile(sha256, bytes, maxPages)).compiled;
+    return (await this.cache.compile(sha256, bytes, variant)).compiled;
   }
 
   /** The NaN bridge signature; rare path (NaN-with-bits arguments), reading the result types from the module when not given. */
@@ -292,16 +297,16 @@ export class Runner {
    * far (wasiOutputOf) ride along, not enumerable: loggers and error serializers should not dump a
    * program's output.
    */
-  private async errorFor(call: { sha256: string; fn: string }, maxPages: number, outcome: CallOutcome | undefined, failure: Failure): Promise<WessError> {
+  private async errorFor(call: { sha256: string; fn: string }, variant: Variant, outcome: CallOutcome | undefined, failure: Failure): Promise<WessError> {
     if (failure.code === 'INTERNAL') this.options.logger.error({ sha256: call.sha256, fn: call.fn, reason: failure.message }, 'runner call failed');
     let message = failure.message;
     if (failure.at !== undefined) {
       const bytes = await this.options.loadBytes(call.sha256);
-      if (bytes !== undefined) message = tableTrapText(this.cache.prepare(bytes, maxPages).bytes, failure.at);
+      if (bytes !== undefined) message = tableTrapText(this.cache.prepare(call.sha256, bytes, variant).bytes, failure.at);
     }
     const err = wessError(failure.code, message);
     if (outcome === undefined) return err;
-    const receipt: Receipt = { durationMs: outcome.durationMs, cpuMs: outcome.cpuMs, queuedMs: outcome.queuedMs };
+    const receipt: Receipt = { durationMs: outcome.durationMs, cpuMs: outcome.cpuMs, queuedMs: outcome.queuedMs, fuelUsed: outcome.fuelUsed };
     Object.defineProperty(err, 'receipt', { value: receipt, enumerable: false });
     if (outcome.wasi !== undefined) Object.defineProperty(err, 'wasiOutput', { value: outcome.wasi, enumerable: false });
     return err;

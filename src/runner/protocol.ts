@@ -32,6 +32,17 @@ export const IDLE = -1;
 /** `next` once the main thread has taken the rest of the batch back. */
 export const TAKEN = -2;
 
+/** A metered module's exports for the host: its fuel counter and its start function (see wasm/metering.ts). */
+export interface MeteringExports {
+  fuelExport: string;
+  startExport: string | null;
+}
+
+/** What a metered call needs: its module's metering exports and the fuel it is given. */
+export interface Metering extends MeteringExports {
+  fuel: number;
+}
+
 /** The NaN bridge signature of a call whose arguments include a NaN-with-bits object. */
 export interface BridgeSignature {
   params: ValType[];
@@ -69,6 +80,10 @@ export interface BatchTask {
   bridges: [number, BridgeSignature][];
   /** [call index, input] for the calls that run in a WASI process; left out when there are none. */
   wasi?: [number, WasiInput][];
+  /** Per module: its metering exports, or null for a module that is not metered; left out when none is. */
+  metering?: (MeteringExports | null)[];
+  /** [call index, fuel] for the calls that run metered; left out when there are none. */
+  fuel?: [number, number][];
 }
 
 /** A failed call, as it crosses the thread boundary. */
@@ -88,6 +103,8 @@ export interface Receipt {
   durationMs: number;
   /** CPU time of the worker thread over the call (see thread-cpu.ts); 0 for a call that never ran. */
   cpuMs: number;
+  /** Fuel the call used, when it ran metered (all it was given when it ran out). */
+  fuelUsed?: number;
   /** From when the dispatcher accepted the call to when a worker started it (its last run, after a re-run). */
   queuedMs: number;
 }
@@ -130,6 +147,8 @@ export interface BatchReply {
   failures: [number, Failure][];
   /** [call index, output] for the calls that ran in a WASI process; left out when there are none. */
   wasi?: [number, WasiOutput][];
+  /** [call index, fuel used] for the calls that ran metered; left out when there are none. */
+  fuelUsed?: [number, number][];
 }
 
 /** Builds a BatchReply one outcome at a time (worker side). */
@@ -165,6 +184,11 @@ export class ReplyBuilder {
   wasi(output: WasiOutput): void {
     (this.reply.wasi ??= []).push([this.reply.shape.length, output]);
   }
+
+  /** Adds the fuel the metered call about to be added with ok() or fail() used. */
+  fuel(used: number): void {
+    (this.reply.fuelUsed ??= []).push([this.reply.shape.length, used]);
+  }
 }
 
 /**
@@ -191,6 +215,12 @@ export function outcomesOf(reply: BatchReply, queuedMs: (index: number, startedA
     offset += count;
   });
   if (reply.wasi !== undefined) attachWasi(outcomes, reply.wasi);
+  if (reply.fuelUsed !== undefined) {
+    for (const [i, used] of reply.fuelUsed) {
+      const outcome = outcomes[i];
+      if (outcome !== undefined) outcome.fuelUsed = used;
+    }
+  }
   return outcomes;
 }
 

@@ -35,6 +35,8 @@ export interface CallScope {
   maxMemoryPages?: number;
   /** The call's deadline, counted from when the runner accepts it; runner-wide timeout when absent. */
   timeoutMs?: number;
+  /** Fuel: the call runs metered (wasm/metering.ts) and fails FUEL_EXHAUSTED when it runs out; unmetered when absent. */
+  fuel?: number;
 }
 
 export interface RunCall extends CallScope {
@@ -55,6 +57,8 @@ export interface RunResult {
   cpuMs: number;
   /** From acceptance to a worker starting the call. */
   queuedMs: number;
+  /** Fuel used, for a metered call. */
+  fuelUsed?: number;
   compileCached: boolean;
   /** The instance's memory size in pages when the call ended; null when the module has no memory. */
   memoryPages: number | null;
@@ -76,8 +80,8 @@ export interface BatchCall extends CallScope {
 
 /** One item's answer: a failing item (trap, timeout) fails alone. `wasi` as in RunResult (a trap keeps what was written). */
 export type BatchItem =
-  | { ok: true; results: RawResult[]; durationMs: number; cpuMs: number; queuedMs: number; memoryPages: number | null; wasi?: WasiOutput }
-  | { ok: false; code: ErrorCode; message: string; durationMs: number; cpuMs: number; queuedMs: number; wasi?: WasiOutput };
+  | { ok: true; results: RawResult[]; durationMs: number; cpuMs: number; queuedMs: number; memoryPages: number | null; wasi?: WasiOutput; fuelUsed?: number }
+  | { ok: false; code: ErrorCode; message: string; durationMs: number; cpuMs: number; queuedMs: number; wasi?: WasiOutput; fuelUsed?: number };
 
 export interface BatchResult {
   /** In the order of `argsList`. */

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { WasiProcess, type WasiInput, type WasiOutput } from '../wasi/index.js';
 import type { RawResult, WasmArg } from '../wasm/types.js';
-import { callExport, carried, memoryPages, normalise } from './guest.js';
-import { NO_MEMORY, type BridgeSignature, type ReplyBuilder } from './protocol.js';
+import { callExport, carried, fuelOf, memoryPages, meteredFailure, normalise, startMetered } from './guest.js';
+import { NO_MEMORY, type BridgeSignature, type Metering, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
 
 /*
@@ -18,6 +18,8 @@ export interface CallSpec {
   fn: string;
   args: WasmArg[];
   bridge: BridgeSignature | undefined;
+  /** Set when the call runs metered. */
+  metering: Metering | undefined;
 }
 
 /** Runs a call in a fresh WASI process (`_start` of a command, or any export) and adds its outcome and output to `reply`. */
@@ -37,16 +39,18 @@ export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInpu
     ran = proc.run(() => {
       instance = new WebAssembly.Instance(carried(spec.module), proc.imports());
       if (spec.memoryExport !== null) proc.bind(instance.exports[spec.memoryExport] as WebAssembly.Memory);
+      if (spec.metering !== undefined) startMetered(instance, spec.metering);
       initialize(instance, spec.fn);
       return callExport(instance, spec.fn, spec.args, spec.bridge);
     });
   } catch (err) {
     // A trap: the client still gets what the program wrote before it.
     reply.wasi(proc.output());
-    reply.fail(failureFrom(err, spec.args), performance.now() - started);
+    reply.fail(meteredFailure(reply, err, spec.args, instance, spec.metering), performance.now() - started);
     return;
   }
   reply.wasi(ran.output);
+  if (spec.metering !== undefined) reply.fuel(fuelOf(instance, spec.metering).used);
   let results: RawResult[];
   try {
     // After proc_exit there is no return value: a command's answer is its exit code and output.

@@ -1,7 +1,7 @@
 import { threadId } from 'node:worker_threads';
 import type { WasiInput } from '../wasi/index.js';
 import { runCall } from './guest.js';
-import { CONTROL, IDLE, NOT_STARTED, ReplyBuilder, type BatchReply, type BatchTask, type BridgeSignature } from './protocol.js';
+import { CONTROL, IDLE, NOT_STARTED, ReplyBuilder, type BatchReply, type BatchTask, type BridgeSignature, type Metering } from './protocol.js';
 import { ThreadCpu } from './thread-cpu.js';
 
 /*
@@ -36,6 +36,7 @@ function runCalls(task: BatchTask): BatchReply {
   const reply = new ReplyBuilder();
   const bridges = task.bridges.length > 0 ? new Map<number, BridgeSignature>(task.bridges) : undefined;
   const wasi = task.wasi === undefined ? undefined : new Map<number, WasiInput>(task.wasi);
+  const fuel = task.fuel === undefined ? undefined : new Map<number, number>(task.fuel);
   let argsAt = 0;
   for (let index = 0; index < task.fn.length; index++) {
     // The main thread may have taken the rest back (they wait behind a slow call); then stop here.
@@ -55,11 +56,18 @@ function runCalls(task: BatchTask): BatchReply {
     const module = task.modules[m];
     const memoryExport = task.memoryExports?.[m] ?? null;
     const input = wasi?.get(index);
+    const metering = meteringOf(task, m, fuel?.get(index));
     const cpuBefore = cpu.now();
-    if (input === undefined) runCall(reply, module, memoryExport, fn, args, bridges?.get(index));
-    else (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, fn, args, bridge: bridges?.get(index) }, input);
+    if (input === undefined) runCall(reply, module, memoryExport, fn, args, bridges?.get(index), metering);
+    else (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, fn, args, bridge: bridges?.get(index), metering }, input);
     reply.timed(startedAt, cpu.since(cpuBefore, reply.lastDurationMs));
     Atomics.store(control, CONTROL.index, IDLE);
   }
   return reply.reply;
+}
+
+/** The metering of a call given `fuel` on module `m`, or undefined for a call that runs unmetered. */
+function meteringOf(task: BatchTask, m: number, fuel: number | undefined): Metering | undefined {
+  const exports = fuel === undefined ? undefined : task.metering?.[m];
+  return exports === undefined || exports === null || fuel === undefined ? undefined : { ...exports, fuel };
 }

@@ -33,10 +33,11 @@ describe('tenant limits and receipts', () => {
         daily: { max_timeout: 4000, runs_per_day: 6 },
         tight: { max_memory: 2 * 65536, max_table_elements: 100 },
         quick: { max_timeout: 1000 },
+        metered: { max_fuel: 100_000, default_fuel: 50_000 },
       },
     });
     base = await listen(t.app);
-    const made: [string, string][] = [['r', 'std'], ['cpu', 'budget'], ['cpu2', 'budget'], ['day', 'daily'], ['mem', 'tight'], ['wash', 'quick'], ['calm', 'quick'], ['out', 'std']];
+    const made: [string, string][] = [['r', 'std'], ['cpu', 'budget'], ['cpu2', 'budget'], ['day', 'daily'], ['mem', 'tight'], ['wash', 'quick'], ['calm', 'quick'], ['out', 'std'], ['fuel', 'metered']];
     for (const [tenant, tier] of made) keys[tenant] = await makeKey(t.app, { name: tenant, role: 'developer', tenant, tier });
   });
   after(async () => t.close());
@@ -200,5 +201,62 @@ describe('tenant limits and receipts', () => {
       assert.equal(item.stdout_truncated, true);
     }
     assert.ok(batch.bytes < 4096 * 2 + 2000, `batch answer of ${batch.bytes} bytes`);
+  });
+
+  test('fuel: a run with "fuel" is metered, deterministic, and stops with 422 FUEL_EXHAUSTED when it runs out', async () => {
+    const busy = await uploaded('r', 'busy');
+    const spin = await uploaded('r', 'loop-forever');
+    const startLoop = await uploaded('r', 'start-loop');
+    const small = await run('r', busy, { function: 'busy', args: [10], fuel: 1000 });
+    assert.equal(small.status, 200, JSON.stringify(small.body));
+    assert.deepEqual(small.body.results, [0]);
+    const used = small.body.stats?.fuel_used;
+    assert.ok(typeof used === 'number' && used > 10 && used < 1000, `fuel_used ${used}`);
+    assert.equal((await run('r', busy, { function: 'busy', args: [10], fuel: 1000 })).body.stats?.fuel_used, used, 'the same call uses the same fuel');
+    const twice = (await run('r', busy, { function: 'busy', args: [20], fuel: 1000 })).body.stats?.fuel_used as number;
+    const thrice = (await run('r', busy, { function: 'busy', args: [30], fuel: 1000 })).body.stats?.fuel_used as number;
+    assert.equal(thrice - twice, twice - used, 'fuel grows by the same amount per ten iterations');
+    const plain = await run('r', busy, { function: 'busy', args: [10] });
+    assert.equal(plain.body.stats?.fuel_used, undefined, 'no fuel asked: not metered');
+
+    const out = await run('r', busy, { function: 'busy', args: [1_000_000], fuel: 1000 });
+    assert.equal(out.status, 422, JSON.stringify(out.body));
+    assert.equal(out.body.error?.code, 'FUEL_EXHAUSTED');
+    assert.match(out.body.error?.message ?? '', /ran out of fuel: it was given 1000/);
+    const loop = await run('r', spin, { function: 'spin', fuel: 100_000 });
+    assert.equal(loop.body.error?.code, 'FUEL_EXHAUSTED', 'a loop ends by fuel, long before its deadline');
+    const start = await run('r', startLoop, { function: 'noop', fuel: 100_000 });
+    assert.equal(start.body.error?.code, 'FUEL_EXHAUSTED', 'the start function runs on the call\'s fuel');
+
+    const batch = await run('r', busy, { function: 'busy', batch: [[10], [10], [1_000_000]], fuel: 1000 });
+    assert.equal(batch.status, 200);
+    assert.deepEqual(batch.body.batch?.map((i) => (i.error as { code?: string } | undefined)?.code ?? 'ok'), ['ok', 'ok', 'FUEL_EXHAUSTED']);
+    assert.equal(batch.body.stats?.fuel_used, 2 * used + 1000, 'a batch sums its items, all of an item that ran out');
+  });
+
+  test('fuel limits: a tier\'s max_fuel caps what a run may ask for, its default_fuel meters runs that ask for none, usage counts it', async () => {
+    const busy = await uploaded('fuel', 'busy');
+    const spin = await uploaded('fuel', 'loop-forever');
+    const echo = await uploaded('fuel', 'echo', wasiFixture('echo'));
+    const over = await run('fuel', busy, { function: 'busy', args: [1], fuel: 100_001 });
+    assert.equal(over.status, 400);
+    assert.equal(over.body.error?.code, 'VALIDATION');
+    assert.match(over.body.error?.message ?? '', /body\.fuel: 100001 is over the limit of 100000 \(tier metered\)/);
+    const before = await usageOf('fuel');
+    const byDefault = await run('fuel', busy, { function: 'busy', args: [10] });
+    assert.equal(typeof byDefault.body.stats?.fuel_used, 'number', 'default_fuel meters a run that asks for none');
+    const loop = await run('fuel', spin, { function: 'spin' });
+    assert.match(loop.body.error?.message ?? '', /given 50000/);
+    const wasi = await run('fuel', echo, { stdin: 'hi' });
+    assert.equal(wasi.status, 200, JSON.stringify(wasi.body));
+    assert.equal(wasi.body.stdout, 'HI');
+    assert.ok((wasi.body.stats?.fuel_used as number) > 0);
+    const after = await usageOf('fuel');
+    const spent = (byDefault.body.stats?.fuel_used as number) + 50_000 + (wasi.body.stats?.fuel_used as number);
+    assert.equal((after.usage.fuel ?? 0) - (before.usage.fuel ?? 0), spent);
+    assert.equal(after.limits.max_fuel, 100_000);
+    assert.equal(after.limits.default_fuel, 50_000);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /wess_tier_fuel_total\{tier="metered"\} \d+/);
   });
 });

@@ -34,7 +34,7 @@ function wasmFiles(dir: string): string[] {
 function compilingRunner(): Runner {
   const cache = new CompileCache(1, LIMITS.maxTableElements, createMetrics());
   return {
-    compile: async (sha256: string, bytes: Uint8Array, maxPages = LIMITS.maxMemoryPages) => ({ module: (await cache.compile(sha256, bytes, maxPages)).compiled.module, cached: false }),
+    compile: async (sha256: string, bytes: Uint8Array, maxPages = LIMITS.maxMemoryPages) => ({ module: (await cache.compile(sha256, bytes, { maxPages, metered: false })).compiled.module, cached: false }),
   } as unknown as Runner;
 }
 

@@ -89,6 +89,8 @@ function stats(receipts: readonly RunReceipt[], single: boolean, compileCached: 
     if (r.memoryPages !== null && r.memoryPages !== undefined) pages = Math.max(pages ?? 0, r.memoryPages);
   }
   const one = single ? receipts[0] : undefined;
+  let fuel: number | undefined;
+  for (const r of receipts) if (r.fuelUsed !== undefined) fuel = (fuel ?? 0) + r.fuelUsed;
   return {
     duration_ms: ms(duration),
     cpu_ms: ms(cpu),
@@ -97,6 +99,7 @@ function stats(receipts: readonly RunReceipt[], single: boolean, compileCached: 
     memory_pages: one ? (one.memoryPages ?? null) : null,
     // Wasm memory never shrinks: the size at the end of a call is its peak.
     peak_memory_pages: pages,
+    ...(fuel === undefined ? {} : { fuel_used: fuel }),
     version: target.version,
   };
 }
@@ -146,6 +149,15 @@ function runTimeout(requested: number | undefined, limits: EffectiveLimits): num
 interface Executed {
   body: Record<string, unknown>;
   receipts: RunReceipt[];
+}
+
+/** The fuel of a run: what it asks for, up to its tier's (or the global) max_fuel; else the tier's default, if any. */
+function runFuel(requested: number | undefined, limits: EffectiveLimits): number | undefined {
+  if (requested === undefined) return limits.defaultFuel;
+  if (requested > limits.maxFuel) {
+    throw wessError('VALIDATION', `body.fuel: ${requested} is over the limit of ${limits.maxFuel}${tierSuffix(limits.tier)}`, { limit: limits.maxFuel, tier: limits.tier });
+  }
+  return requested;
 }
 
 /** Runs a call counts toward runs_per_day: one per item, and one more per started worker-second past the first. */
@@ -209,13 +221,18 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
   /** Counts a finished run for its key (usage), its tenant (CPU budget) and its tier (metrics). */
   function account(request: FastifyRequest, limits: EffectiveLimits, lane: string, outcome: 'ok' | 'error', receipts: readonly Receipt[]): void {
     let cpuMs = 0;
-    for (const r of receipts) cpuMs += r.cpuMs;
+    let fuel = 0;
+    for (const r of receipts) {
+      cpuMs += r.cpuMs;
+      fuel += r.fuelUsed ?? 0;
+    }
     const tier = limits.tier ?? 'none';
     metrics.tierRunsFront.add({ tier, outcome });
     metrics.tierCpuSecondsFront.add({ tier }, cpuMs / 1000);
+    if (fuel > 0) metrics.tierFuelFront.add({ tier }, fuel);
     cpuBudget.charge(lane, limits.cpuMsPerMinute, cpuMs);
     const keyId = request.principal?.keyId;
-    if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: cpuMs, runs: extraRuns(receipts) });
+    if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: cpuMs, fuel, runs: extraRuns(receipts) });
   }
 
   app.post('/modules/:id/run', describeRoute({
@@ -235,14 +252,15 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       stdin: "A WASI program's standard input, as text",
       stdin_base64: "A WASI program's standard input, as base64",
       env: "A WASI program's environment",
-      timeout_ms: "This call's deadline; at most the key tier's (or the global) limit, which is also the default",
+      timeout_ms: "This call's deadline, counted from acceptance (waiting included); at most the key tier's (or the global) limit, which is also the default",
+      fuel: "Run metered with this much fuel (at most the tier's max_fuel); out of fuel is 422 FUEL_EXHAUSTED. The tier's default_fuel when absent",
     },
     body: runBody,
     bodyOptional: true,
     responses: { 200: { description: 'The results, or the batch items, or the program\'s exit code and output', body: ref('RunResult') } },
     errors: [
       'VALIDATION', 'INVALID_ARGUMENT', 'UNKNOWN_FUNCTION', 'MEMORY_LIMIT', 'FORBIDDEN_IMPORT', 'FORBIDDEN', 'MODULE_NOT_FOUND', 'VERSION_NOT_FOUND',
-      'EXECUTION_TIMEOUT', 'WASM_TRAP', 'QUOTA_EXCEEDED', 'CONTENT_CORRUPT', 'UNAVAILABLE',
+      'EXECUTION_TIMEOUT', 'WASM_TRAP', 'FUEL_EXHAUSTED', 'QUOTA_EXCEEDED', 'CONTENT_CORRUPT', 'UNAVAILABLE',
     ],
   }), async (request) => {
     // No body at all means {}; a JSON null is a malformed body like any other non-object.
@@ -253,6 +271,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const { config } = services;
     const limits = limitsFor(config, request.principal);
     const timeoutMs = runTimeout(body.timeout_ms, limits);
+    const fuel = runFuel(body.fuel, limits);
     if (body.batch !== undefined && body.batch.length > config.limits.max_batch) {
       throw wessError('VALIDATION', `body.batch has ${body.batch.length} items; at most ${config.limits.max_batch} are allowed`);
     }
@@ -261,7 +280,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const keyId = request.principal?.keyId;
     const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics, body.batch?.length ?? 1) : undefined;
     if (admitting) await admitting;
-    const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs };
+    const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel };
     try {
       const { body: answer, receipts } = await execute(target, body, request, scope);
       account(request, limits, lane, 'ok', receipts);
