@@ -8,8 +8,9 @@ import { round, say } from './lib/stats.js';
 import { paddedAddModule } from './lib/wasm.js';
 
 /*
- * `node dist/bench/profile.js run|get|upload [seconds]`: starts Wess with --cpu-prof, drives warm `add`
- * runs or GETs of its metadata (100 connections) or 100 KiB uploads (32 connections), stops it and prints
+ * `node dist/bench/profile.js run|get|upload|batch [seconds]`: starts Wess with --cpu-prof, drives warm `add`
+ * runs or GETs of its metadata (100 connections), 100 KiB uploads (32 connections) or batch runs of 100
+ * `add` tuples (40 connections, the noisy neighbour's flood), stops it and prints
  * the main thread's top functions by self time. The .cpuprofile files stay in the printed directory (open them in DevTools).
  */
 
@@ -34,7 +35,7 @@ function top(profile: Profile, count: number): string[] {
 }
 
 async function main(): Promise<void> {
-  const what = process.argv[2] === 'upload' || process.argv[2] === 'get' ? process.argv[2] : 'run';
+  const what = ['upload', 'get', 'batch'].includes(process.argv[2] ?? '') ? process.argv[2] : 'run';
   const seconds = Number(process.argv[3] ?? 10);
   const dir = mkdtempSync(join(tmpdir(), 'wess-prof-'));
   const wess = await startWess({}, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
@@ -43,6 +44,11 @@ async function main(): Promise<void> {
       const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
       const r = await drive({ url: `${wess.url}/modules/${add.id}`, headers: withKey({}), connections: 100, seconds });
       say(`get: ${r.rps} req/s, p99 ${r.p99} ms`);
+    } else if (what === 'batch') {
+      const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
+      const body = JSON.stringify({ function: 'add', batch: Array.from({ length: 100 }, (_, i) => [i, 1]) });
+      const r = await drive({ url: `${wess.url}/modules/${add.id}/run`, method: 'POST', body, headers: withKey({ 'content-type': 'application/json' }), connections: 40, seconds });
+      say(`batch: ${r.rps} req/s (${r.rps * 100} calls/s), p99 ${r.p99} ms`);
     } else if (what === 'run') {
       const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
       const body = JSON.stringify({ function: 'add', args: [1, 2] });

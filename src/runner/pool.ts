@@ -82,7 +82,7 @@ export class Runner {
     // included, grows past the cap even if a module reached V8 uncapped. The last Runner started wins.
     v8.setFlagsFromString(`--wasm-max-mem-pages=${maxPages}`);
     const maxThreads = Math.max(options.size + TUNING.spareThreads, options.maxThreads ?? 2 * options.size + 1);
-    const pool = createPool(options.size, maxThreads, options.metrics, options.logger);
+    const pool = createPool(options.size, maxThreads, options.extraThreadIdleMs ?? TUNING.extraThreadIdleMs, options.metrics, options.logger);
     const tasks = new PoolTasks(pool);
     const dispatcher = new Dispatcher({
       ...TUNING,

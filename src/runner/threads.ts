@@ -40,14 +40,14 @@ export const TUNING = {
  * threads (the dispatcher sends more batches than there are threads, and Piscina starts one for a
  * task that finds none idle); counted in the metrics as at most `size` workers.
  */
-export function createPool(size: number, maxThreads: number, metrics: Metrics, logger: Logger): Piscina<BatchTask, BatchReply> {
+export function createPool(size: number, maxThreads: number, idleMs: number, metrics: Metrics, logger: Logger): Piscina<BatchTask, BatchReply> {
   const threads = size + TUNING.spareThreads;
   const pool = new Piscina<BatchTask, BatchReply>({
     filename: WORKER_URL.href,
     // A worker killed for a runaway guest is replaced up to this floor, never left missing.
     minThreads: threads,
     maxThreads: Math.max(threads, maxThreads),
-    idleTimeout: TUNING.extraThreadIdleMs,
+    idleTimeout: idleMs,
     atomics: 'sync',
     // One task per thread: a batch never waits behind a guest that spins.
     concurrentTasksPerWorker: 1,

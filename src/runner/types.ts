@@ -23,6 +23,8 @@ export interface RunnerOptions {
   longCallMs?: number;
   /** The most elements any table may grow to (default V8's own ceiling, 10,000,000). */
   maxTableElements?: number;
+  /** How long a thread beyond size + spare stays idle before it retires (default TUNING.extraThreadIdleMs). */
+  extraThreadIdleMs?: number;
 }
 
 /** Who a call runs for and under which limits; the same for one call and for a batch. */

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { fixture, metricValue, rejection, startRunner } from './helper.js';
+
+const add = fixture('add');
+const loop = fixture('loop-forever');
+
+describe('runner: threads for long calls', () => {
+  it('starts threads while long calls hold the workers, up to max_threads, and retires them when idle', async () => {
+    const t = await startRunner({ size: 1, maxThreads: 4, longCallMs: 20, extraThreadIdleMs: 300, timeoutMs: 1500 }, [add, loop]);
+    await Promise.all([add, loop].map((m) => t.runner.compile(m.sha256, m.bytes)));
+    assert.equal(await metricValue(t.metrics, 'wess_pool_threads'), 2, 'one worker and the spare');
+    // Two tenants each hold a thread with a loop: both long, so two more threads may start.
+    const spins = ['a', 'b'].map((lane) => rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], lane })));
+    let answered = 0;
+    while (t.runner.stats().inFlight < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    const quick = await Promise.all([1, 2, 3].map((i) => t.runner.run({ sha256: add.sha256, fn: 'add', params: ['i32', 'i32'], args: [i, 1], lane: 'c' }).finally(() => answered++)));
+    assert.deepEqual(quick.map((r) => r.results), [[2], [3], [4]]);
+    assert.equal(answered, 3);
+    const grown = await metricValue(t.metrics, 'wess_pool_threads');
+    assert.ok(grown >= 3 && grown <= 4, `wess_pool_threads ${grown} while two long calls ran (max_threads 4)`);
+    for (const err of await Promise.all(spins)) assert.equal(err.code, 'EXECUTION_TIMEOUT');
+    // Idle for 300 ms, the threads beyond one worker and the spare retire (Piscina's idleTimeout).
+    const deadline = Date.now() + 10_000;
+    while ((await metricValue(t.metrics, 'wess_pool_threads')) > 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(await metricValue(t.metrics, 'wess_pool_threads'), 2);
+    assert.deepEqual((await t.runner.run({ sha256: add.sha256, fn: 'add', params: ['i32', 'i32'], args: [1, 1] })).results, [2]);
+    await t.runner.close();
+  });
+
+  it('never starts more than max_threads, however many tenants hold long calls', async () => {
+    const t = await startRunner({ size: 1, maxThreads: 3, longCallMs: 20, timeoutMs: 800 }, [loop]);
+    await t.runner.compile(loop.sha256, loop.bytes);
+    const spins = ['a', 'b', 'c', 'd', 'e'].map((lane) => rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], lane })));
+    const most = { threads: 0 };
+    const watch = setInterval(() => void metricValue(t.metrics, 'wess_pool_threads').then((n) => (most.threads = Math.max(most.threads, n))), 20);
+    const codes = (await Promise.all(spins)).map((e) => e.code);
+    clearInterval(watch);
+    assert.ok(most.threads <= 3, `${most.threads} threads`);
+    // Three ran to their deadline; the other two could not start before theirs: the pool was full.
+    assert.deepEqual(codes.filter((c) => c === 'EXECUTION_TIMEOUT').length + codes.filter((c) => c === 'UNAVAILABLE').length, 5, codes.join());
+    assert.ok(codes.filter((c) => c === 'UNAVAILABLE').length >= 2, codes.join());
+    await t.runner.close();
+  });
+});
