@@ -28,8 +28,14 @@ export interface CallRequest {
 export interface Pending extends CallRequest {
   /** The lane it waits in and whose concurrency it counts against. */
   owner: Lane;
-  /** Date.now() when the dispatcher accepted it; the deadline is acceptedAt + timeoutMs. */
+  /** Date.now() when the dispatcher accepted it: its waiting (queued_ms) counts from here. */
   acceptedAt: number;
+  /**
+   * Date.now() past which it is stopped or, still waiting, answered: acceptedAt + timeoutMs, waiting
+   * included. A call re-run because its worker was stopped for another call gets a whole timeout again
+   * from then: its first run's answer died with the worker through no fault of its own.
+   */
+  deadline: number;
   reruns: number;
   /** The runBatch the call is an item of (its calls stay in one batch, see cut()), or NO_GROUP. */
   group: number;
@@ -94,7 +100,7 @@ export function buildBatch(lane: Lane, calls: Pending[], now: number): { batch: 
     }
     task.module.push(lastIndex);
     task.fn.push(call.fn);
-    task.notAfter.push(call.acceptedAt + call.timeoutMs - now);
+    task.notAfter.push(call.deadline - now);
     task.argc.push(call.args.length);
     for (const arg of call.args) task.args.push(arg);
     if (call.bridge !== undefined) task.bridges.push([i, call.bridge]);

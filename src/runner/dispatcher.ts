@@ -28,6 +28,8 @@ import { runningCall, Watchdog } from './watchdog.js';
  * Deadlines count from when a call is accepted, waiting included: a client's timeout is how long it
  * waits for an answer. A call still waiting at its deadline answers EXECUTION_TIMEOUT when its own
  * lane held all its room (the tenant's own calls kept it waiting), UNAVAILABLE when the pool did.
+ * The one exception: a call re-run after its worker was stopped for another call of the batch gets a
+ * whole timeout again (batch.ts, Pending.deadline).
  */
 
 export type { CallRequest } from './batch.js';
@@ -126,7 +128,7 @@ export class Dispatcher {
   private pending(request: CallRequest, owner: Lane, now: number, group: number, done: (outcome: CallOutcome) => void): Pending {
     // Built field by field: a spread here showed up as the top main-thread cost in profiles.
     const { sha256, compiled, fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency, fuel } = request;
-    return { sha256, compiled, fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency, fuel, owner, acceptedAt: now, reruns: 0, group, done };
+    return { sha256, compiled, fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency, fuel, owner, acceptedAt: now, deadline: now + timeoutMs, reruns: 0, group, done };
   }
 
   private admit(lane: Lane, calls: number): void {
@@ -221,6 +223,7 @@ export class Dispatcher {
       else if (call.reruns >= this.options.maxReruns) call.done(unavailable(`the call's worker stopped ${call.reruns + 1} times`, call, now));
       else {
         call.reruns++;
+        call.deadline = now + call.timeoutMs;
         again.push(call);
       }
     });
@@ -260,7 +263,7 @@ export class Dispatcher {
       const running = runningCall(batch.control, batch.epoch, now);
       const call = running && batch.calls[running.index];
       if (running === undefined || call === undefined) continue;
-      if (now - call.acceptedAt > call.timeoutMs) this.kill(batch, running.index, now, now - running.ranMs);
+      if (now > call.deadline) this.kill(batch, running.index, now, now - running.ranMs);
       if (running.ranMs > this.options.takeBackAfterMs) {
         const back = takeBack(batch, running.index);
         this.inFlightCalls -= back.length;
@@ -292,7 +295,7 @@ export class Dispatcher {
   private expireWaiting(now: number, all: boolean): boolean {
     let expired = false;
     for (const lane of this.lanes.waiting()) {
-      const gone = this.lanes.expire(lane, (call) => now - call.acceptedAt > call.timeoutMs, all);
+      const gone = this.lanes.expire(lane, (call) => now > call.deadline, all);
       for (const call of gone) call.done(this.expired(call, now));
       expired ||= gone.length > 0;
     }

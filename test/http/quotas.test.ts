@@ -86,7 +86,7 @@ describe('tier quotas over HTTP', { timeout: 60_000 }, () => {
   });
   after(async () => t?.close());
 
-  test('runs_per_day: 3 runs (a batch is one), then 429 QUOTA_EXCEEDED until midnight UTC; another key is unaffected', async () => {
+  test('runs_per_day: 3 runs (each batch item is one), then 429 QUOTA_EXCEEDED until midnight UTC; another key is unaffected', async () => {
     const id = await adminUpload(t.app, 'runs', 'add');
     const a = await createKey(t.app, { name: 'runs-a', role: 'runner', tenant: 'runs' });
     const b = await createKey(t.app, { name: 'runs-b', role: 'runner', tenant: 'runs' });
@@ -95,10 +95,12 @@ describe('tier quotas over HTTP', { timeout: 60_000 }, () => {
     const rejectedBefore = metric(await scrape(t.app), 'wess_quota_rejections_total', { tier: 'free', quota: 'runs_per_day' });
 
     assert.equal((await runAs(t.app, a, id, { function: 'add', args: [1, 2] })).statusCode, 200);
-    const batch = await runAs(t.app, a, id, { function: 'add', batch: [[1, 2], [3, 4], [5, 6], [7, 8]] });
+    const tooBig = await runAs(t.app, a, id, { function: 'add', batch: [[1, 2], [3, 4], [5, 6]] });
+    assert.equal(tooBig.statusCode, 429, 'three items do not fit in the two runs left');
+    assert.match(errorOf(tooBig).message, /this batch needs 3 and 2 are left/);
+    const batch = await runAs(t.app, a, id, { function: 'add', batch: [[1, 2], [3, 4]] });
     assert.equal(batch.statusCode, 200, batch.body);
-    assert.equal((batch.json() as { batch: unknown[] }).batch.length, 4);
-    assert.equal((await runAs(t.app, a, id, { function: 'add', args: [3, 4] })).statusCode, 200, 'the third run (after a 4-item batch) must still be allowed: a batch counts as one run');
+    assert.equal((batch.json() as { batch: unknown[] }).batch.length, 2);
 
     const refused = await runAs(t.app, a, id, { function: 'add', args: [5, 6] });
     assert.equal(refused.statusCode, 429, refused.body);
@@ -122,7 +124,7 @@ describe('tier quotas over HTTP', { timeout: 60_000 }, () => {
     assert.equal(usage.json().limits.runs_per_day, 3);
 
     const rejectedAfter = metric(await scrape(t.app), 'wess_quota_rejections_total', { tier: 'free', quota: 'runs_per_day' });
-    assert.equal(rejectedAfter - rejectedBefore, 2, 'wess_quota_rejections_total{tier="free",quota="runs_per_day"} counts both refusals');
+    assert.equal(rejectedAfter - rejectedBefore, 3, 'wess_quota_rejections_total{tier="free",quota="runs_per_day"} counts every refusal');
   });
 
   test('max_modules: the third create is 403 TIER_LIMIT; a delete frees a slot', async () => {
@@ -175,22 +177,26 @@ describe('tier quotas over HTTP', { timeout: 60_000 }, () => {
     assert.equal((await t.app.inject({ method: 'POST', url: '/modules?tenant=size', payload: { name: 'big', content: big.toString('base64') } })).statusCode, 201, 'the admin (no tier) may upload it');
   });
 
-  test('max_memory: a module whose initial memory is over the tier is 400 MEMORY_LIMIT naming the tier; so is a call that grew past it', async () => {
+  test('max_memory: a module whose initial memory is over the tier is 400 MEMORY_LIMIT naming the tier; during a call memory.grow fails past it', async () => {
     const dev = await createKey(t.app, { name: 'memory', role: 'developer', tenant: 'memory', tier: 'tight' });
     assert.ok(THREE_PAGES.length <= 100, 'the module must be under the tier size, so only memory can refuse it');
     const res = await keyUpload(t.app, dev, 'three-pages', THREE_PAGES);
     assert.equal(res.statusCode, 400, res.body);
     assert.equal(errorOf(res).code, 'MEMORY_LIMIT');
     assert.match(errorOf(res).message, /tight/, 'the refusal names the tier');
-    await adminUpload(t.app, 'memory', 'three-pages', THREE_PAGES);
+    const three = await adminUpload(t.app, 'memory', 'three-pages', THREE_PAGES);
+    const runThree = await runAs(t.app, dev, three, { function: 'size' });
+    assert.equal(runThree.statusCode, 400, 'the admin\'s three-page module cannot run under the tier\'s two');
+    assert.equal(errorOf(runThree).code, 'MEMORY_LIMIT');
 
     const grow = await adminUpload(t.app, 'memory', 'grow-memory');
     const within = await runAs(t.app, dev, grow, { function: 'grow', args: [1] });
     assert.equal(within.statusCode, 200, within.body);
+    assert.deepEqual(within.json().results, [1], 'grew from 1 page to 2');
     const past = await runAs(t.app, dev, grow, { function: 'grow', args: [2] });
-    assert.equal(past.statusCode, 400, `grew to 3 pages with a tier of 2: ${past.body}`);
-    assert.equal(errorOf(past).code, 'MEMORY_LIMIT');
-    assert.match(errorOf(past).message, /tight/);
+    assert.equal(past.statusCode, 200, past.body);
+    assert.deepEqual(past.json().results, [-1], 'memory.grow to 3 pages fails under a tier of 2');
+    assert.equal(past.json().stats.memory_pages, 1);
   });
 
   test('max_timeout: timeout_ms above the tier is 400; a spin with no timeout_ms stops at the tier deadline', async () => {

@@ -7,25 +7,27 @@ const add = fixture('add');
 const loops = fromWat(`(module (func (export "spin") (loop $l (br $l))))`);
 const busy = fixture('busy');
 
-const addCall = (i: number): RunCall => ({ sha256: add.sha256, fn: 'add', params: ['i32', 'i32'], args: [i, 1] });
+const addCall = (i: number, lane?: string): RunCall => ({ sha256: add.sha256, fn: 'add', params: ['i32', 'i32'], args: [i, 1], lane });
 
 /** Test-only view of the pool behind the facade, to kill a worker the way a crash would. */
 const threadsOf = (runner: Runner) => (runner as unknown as { pool: { threads: { terminate(): Promise<number> }[] } }).pool.threads;
 
 describe('runner: waiting and recovery', () => {
-  it('answers UNAVAILABLE to a call that could not start within twice its timeout', async () => {
-    // One worker, held by a loop with a 2 s deadline of its own: a call with the runner's 500 ms queued
-    // behind it cannot start before 2 s, past its wait limit of 2 × 500 ms. A busy machine only makes it
-    // wait longer.
-    const t = await startRunner({ size: 1, timeoutMs: 500 }, [add, loops]);
+  it('answers a call that could not start before its deadline: UNAVAILABLE when the pool was full, EXECUTION_TIMEOUT when its own tenant was', async () => {
+    // One worker and the spare, at most two threads, each held by a loop of another tenant with a 2 s
+    // deadline of its own: a call with the runner's 500 ms cannot start before 2 s. A busy machine only
+    // makes it wait longer.
+    const t = await startRunner({ size: 1, maxThreads: 2, timeoutMs: 500 }, [add, loops]);
     await Promise.all([add, loops].map((m) => t.runner.compile(m.sha256, m.bytes)));
-    const spin = rejection(t.runner.run({ sha256: loops.sha256, fn: 'spin', params: [], args: [], timeoutMs: 2000 }));
-    const late = rejection(t.runner.run(addCall(1)));
-    const err = await late;
-    assert.equal(err.code, 'UNAVAILABLE');
-    assert.match(err.message, /waited|too long/);
-    assert.equal((await spin).code, 'EXECUTION_TIMEOUT');
-    assert.deepEqual((await t.runner.run(addCall(1))).results, [2]);
+    const spins = ['a', 'b'].map((lane) => rejection(t.runner.run({ sha256: loops.sha256, fn: 'spin', params: [], args: [], timeoutMs: 2000, lane })));
+    while (t.runner.stats().inFlight < 2) await new Promise((resolve) => setImmediate(resolve));
+    const [late, own] = await Promise.all([rejection(t.runner.run(addCall(1, 'c'))), rejection(t.runner.run(addCall(1, 'a')))]);
+    assert.equal(late.code, 'UNAVAILABLE');
+    assert.match(late.message, /waited \d+ ms for a worker without starting; the runner is overloaded/);
+    assert.equal(own.code, 'EXECUTION_TIMEOUT', 'tenant a waited on its own loop (its share is the pool size, 1)');
+    assert.match(own.message, /did not start within its 500 ms deadline: this tenant's calls held all 1 of its concurrent runs/);
+    for (const spin of await Promise.all(spins)) assert.equal(spin.code, 'EXECUTION_TIMEOUT');
+    assert.deepEqual((await t.runner.run(addCall(1, 'c'))).results, [2]);
     await t.runner.close();
   });
 

@@ -11,7 +11,7 @@ const mem = (min_pages: number, max_pages: number | null, flags: Partial<MemoryI
   min_pages, max_pages, shared: false, memory64: false, ...flags,
 });
 const info = (exports: FunctionExport[], memories: MemoryInfo[] = [], rest: Partial<ModuleInfo> = {}): ModuleInfo => ({
-  exports, imports: [], memories, hasStart: false, memoryExports: [], ...rest,
+  exports, imports: [], memories, tables: [], hasStart: false, memoryExports: [], ...rest,
 });
 
 const EXPECTED: Record<string, ModuleInfo> = {
@@ -44,6 +44,9 @@ const EXPECTED: Record<string, ModuleInfo> = {
   'single-export': info([fn('double', ['i32'], ['i32'])], [mem(1, null)], { memoryExports: [{ name: 'memory', index: 0 }] }),
   'memory-max': info([fn('grow20', [], ['i32']), fn('grow', ['i32'], ['i32'])], [mem(1, 10)]),
   'v128-param': info([fn('lane0', ['v128'], ['i32'])]),
+  'big-table': info([fn('f', [], [])], [], { tables: [{ min_elements: 10_000_000, max_elements: null }] }),
+  'table-grow': info([fn('grow', ['i32'], ['i32'])], [], { tables: [{ min_elements: 10, max_elements: null }] }),
+  maybe: info([fn('maybe', ['i32'], ['i32'])]),
 };
 
 describe('inspect: fixtures', () => {
