@@ -7,6 +7,7 @@ import { startBare, startWess, type Server } from './lib/servers.js';
 import { say } from './lib/stats.js';
 import { details, judgements, table, writeReport } from './report.js';
 import { coldPath } from './scenarios/cold.js';
+import { metering } from './scenarios/metering.js';
 import { neighbours } from './scenarios/neighbours.js';
 import { rssUnderLoad } from './scenarios/rss.js';
 import { storm } from './scenarios/storm.js';
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
     const w = wess;
     if (wanted('warm') || wanted('GET')) rows.push(...(await againstBare(w, load, small)));
     rows.push(...(await maybe('cold path', () => coldPath(w, S.coldCount))));
+    rows.push(...(await maybe('fuel metering', () => metering(w, { rounds: S.rounds, callsPerRound: quick ? 5 : 20 }))));
     rows.push(...(await maybe('durable uploads', () =>
       uploads(w, { rounds: S.rounds, seconds: S.smallSeconds, concurrency: S.uploadConcurrency, size: S.uploadBytes }))));
   } catch (err) {
