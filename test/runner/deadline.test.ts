@@ -106,3 +106,21 @@ describe('runner: a call\'s own deadline', () => {
     assert.equal(await metricValue(t.metrics, 'wess_worker_restarts_total', { reason: 'timeout' }), 1);
   });
 });
+
+describe('runner: a deadline counts from acceptance', () => {
+  it('a call that starts late is stopped at its deadline, not a whole timeout after it started', BOUNDED, async () => {
+    // One worker, so one tenant runs one call at a time. The first loop holds the slot for 2 s; the
+    // second starts then and must be stopped at its 3 s deadline, not at 2 + 3 = 5 s; only then can
+    // the add (deadline 4.5 s) start in time. Counted from the start of a run, the second loop would
+    // still hold the slot at 4.5 s and the add would never run.
+    const t = await startRunner({ size: 1, timeoutMs: 60_000 }, [add, loop]);
+    await Promise.all([add, loop].map((m) => t.runner.compile(m.sha256, m.bytes)));
+    const spin = (timeoutMs: number) => rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], timeoutMs }));
+    const [first, second, answer] = await Promise.all([spin(2000), spin(3000), t.runner.run({ ...addCall(41), timeoutMs: 4500 })]);
+    assert.match(first.message, /did not finish within 2000 ms/);
+    assert.match(second.message, /did not finish within 3000 ms/, 'the second loop started, and was stopped at its deadline');
+    assert.deepEqual(answer.results, [42]);
+    assert.ok(answer.queuedMs >= 2000, `the add waited ${answer.queuedMs} ms behind both loops`);
+    await t.runner.close(0);
+  });
+});
