@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { wessError } from '../errors.js';
-import { fuelLeft, fuelUsed, setFuel } from '../wasm/metering.js';
+import { fuelLeft, fuelUsed, setFuel } from '../wasm/fuel.js';
 import { PAGE_BYTES, type RawResult, type WasmArg } from '../wasm/types.js';
 import { callThroughBridge } from './bridge.js';
 import { NO_MEMORY, type BridgeSignature, type Failure, type Metering, type ReplyBuilder } from './protocol.js';

@@ -10,7 +10,7 @@ import { CompileCache, type Compiled, type Variant } from './compile-cache.js';
 import { Dispatcher } from './dispatcher.js';
 import { checkArgs, wasiInputForWorker } from './inputs.js';
 import type { BatchReply, BatchTask, BridgeSignature, CallOutcome, Failure, Receipt } from './protocol.js';
-import { createPool, emptyBatch, PoolTasks, TUNING, workersUp } from './threads.js';
+import { createPool, emptyBatch, PoolTasks, ReadyThreads, TUNING, workersUp } from './threads.js';
 import { tableTrapText } from './traps.js';
 import type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
 
@@ -84,7 +84,8 @@ export class Runner {
     const maxThreads = Math.max(options.size + TUNING.spareThreads, options.maxThreads ?? 2 * options.size + 1);
     const pool = createPool(options.size, maxThreads, options.extraThreadIdleMs ?? TUNING.extraThreadIdleMs, options.metrics, options.logger);
     const tasks = new PoolTasks(pool);
-    const dispatcher = new Dispatcher({
+    const ready = new ReadyThreads(pool, () => dispatcher.wake());
+    const dispatcher: Dispatcher = new Dispatcher({
       ...TUNING,
       workers: options.size,
       maxThreads,
@@ -92,6 +93,7 @@ export class Runner {
       queueLimit: options.queueLimit,
       runTask: (task) => tasks.run(task),
       terminate: (threadId) => tasks.stop(threadId),
+      readyThreads: () => ready.count,
       metrics: options.metrics,
       logger: options.logger,
     });

@@ -1,4 +1,5 @@
 import { Chunks } from './chunks.js';
+import { FUEL_EXPORT } from './fuel.js';
 import { isCodeMetadata, remapCodeMetadata } from './code-metadata.js';
 import { meterCode, type MeteredCode } from './metering-code.js';
 import { readLayout, type Layout } from './metering-layout.js';
@@ -22,10 +23,8 @@ import { SectionId, type Section } from './sections.js';
 
 /** Bump when the cost model or the rewrite changes: cached metered variants key on it. */
 export const METERING_VERSION = 1;
-export const FUEL_EXPORT = '__wess_fuel';
 export const START_EXPORT = '__wess_start';
-/** The most fuel a run can be given: the counter is a signed 64-bit integer. */
-export const MAX_FUEL = 2n ** 63n - 1n;
+export { FUEL_EXPORT, fuelLeft, fuelUsed, MAX_FUEL, setFuel } from './fuel.js';
 
 export interface Metered {
   bytes: Uint8Array;
@@ -137,28 +136,4 @@ function unique(name: string, taken: ReadonlySet<string>): string {
   let candidate = name;
   for (let i = 1; taken.has(candidate); i++) candidate = `${name}_${i}`;
   return candidate;
-}
-
-/** Sets the fuel of a metered instance (before its start export and its call). */
-export function setFuel(instance: WebAssembly.Instance, fuel: bigint, fuelExport = FUEL_EXPORT): void {
-  if (fuel < 0n || fuel > MAX_FUEL) throw new RangeError(`fuel must be in 0..${MAX_FUEL}, got ${fuel}`);
-  fuelGlobal(instance, fuelExport).value = fuel;
-}
-
-/** The fuel a metered instance has left: negative once it ran out (then it trapped). */
-export function fuelLeft(instance: WebAssembly.Instance, fuelExport = FUEL_EXPORT): bigint {
-  const value = fuelGlobal(instance, fuelExport).value;
-  if (typeof value !== 'bigint') throw new TypeError(`export ${fuelExport} is not an i64 global`);
-  return value;
-}
-
-/** Fuel a run used, given what it was given and what was left (all of it when it ran out). */
-export function fuelUsed(given: bigint, left: bigint): bigint {
-  return given - (left > 0n ? left : 0n);
-}
-
-function fuelGlobal(instance: WebAssembly.Instance, fuelExport: string): WebAssembly.Global {
-  const global = instance.exports[fuelExport];
-  if (!(global instanceof WebAssembly.Global)) throw new TypeError(`the instance exports no fuel global ${fuelExport}`);
-  return global;
 }
