@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { buildBatch, newGroup, NO_GROUP, ownCalls, takeBack, type Batch, type CallRequest, type Pending } from './batch.js';
 import { Lanes, type Lane } from './lanes.js';
+import { Pacer } from './pacer.js';
 import { CONTROL, IDLE, NOT_STARTED, outcomesOf, type BatchReply, type BatchTask, type CallOutcome } from './protocol.js';
 import { Suspects } from './suspects.js';
 import { runningCall, Watchdog } from './watchdog.js';
@@ -66,6 +67,7 @@ export class Dispatcher {
   private readonly lanes = new Lanes();
   private readonly inFlight = new Set<Batch>();
   private readonly suspects: Suspects;
+  private readonly pacer = new Pacer();
   private readonly watchdog: Watchdog;
   private flushScheduled = false;
   private stopped = false;
@@ -169,8 +171,9 @@ export class Dispatcher {
     const now = Date.now();
     this.expireWaiting(now, false);
     while (this.inFlight.size < this.capacity) {
-      const lane = this.lanes.next((l) => l.batches < this.laneLimit(l, now) && this.mayTakeThread(l, now));
+      const lane = this.lanes.next((l) => l.batches < this.laneLimit(l, now) && this.mayTakeThread(l, now) && (!this.isBulk(l) || this.pacer.mayDispatchBulk(now)));
       if (lane === undefined) break;
+      this.pacer.dispatched(this.isBulk(lane), now);
       this.dispatch(lane, this.lanes.take(lane, this.batchSize(lane, now)), now);
     }
     this.afterChange();
@@ -184,6 +187,11 @@ export class Dispatcher {
   private mayTakeThread(lane: Lane, now: number): boolean {
     if (this.suspects.size === 0 || !this.suspects.has(lane.key, now)) return true;
     return this.options.readyThreads() - this.inFlight.size >= 2;
+  }
+
+  /** A lane with more calls waiting than one batch takes: the main thread may pace it (pacer.ts). */
+  private isBulk(lane: Lane): boolean {
+    return lane.queue.length > this.options.maxBatch;
   }
 
   /** Batches a lane may have in flight: one while suspected. */
@@ -293,7 +301,8 @@ export class Dispatcher {
         moved = true; // room for one more batch
       }
     }
-    if (moved) this.flush();
+    // While bulk lanes are paced, each tick may be the one their next batch is due at.
+    if (moved || (this.pacer.pacing && this.lanes.queued > 0)) this.flush();
     return this.inFlight.size > 0 || this.lanes.queued > 0;
   }
 
@@ -321,17 +330,18 @@ export class Dispatcher {
 
   /**
    * The answer of a call whose deadline passed before it started: whose calls kept it waiting decides.
-   * Its own tenant's, when the lane reached its limit at any moment while it waited (at the deadline the
-   * batch that held the last slot may just have ended); the pool's otherwise.
+   * Its own tenant's when the lane is confined for a timeout, or reached its limit at any moment while
+   * the call waited (at the deadline the batch that held the last slot may just have ended); the
+   * pool's otherwise.
    */
   private expired(call: Pending, now: number): CallOutcome {
     const waited = now - call.acceptedAt;
     const lane = call.owner;
     const limit = this.laneLimit(lane, now);
-    if (lane.batches >= limit || lane.fullAt >= call.acceptedAt) {
-      const message =
-        `call to ${JSON.stringify(call.fn)} did not start within its ${call.timeoutMs} ms deadline: ` +
-        `this tenant's calls held all ${limit} of its concurrent runs${limit === 1 && this.suspects.has(lane.key, now) ? ' (one at a time after a recent timeout)' : ''}`;
+    const suspect = this.suspects.size > 0 && this.suspects.has(lane.key, now);
+    if (suspect || lane.batches >= limit || lane.fullAt >= call.acceptedAt) {
+      const why = suspect ? 'this tenant runs one call at a time after a recent timeout' : `this tenant's calls held all ${limit} of its concurrent runs`;
+      const message = `call to ${JSON.stringify(call.fn)} did not start within its ${call.timeoutMs} ms deadline: ${why}`;
       return { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: 0, cpuMs: 0, queuedMs: waited };
     }
     return unavailable(`call to ${JSON.stringify(call.fn)} waited ${waited} ms for a worker without starting; the runner is overloaded`, call, now);

@@ -148,7 +148,7 @@ describe('tenant limits and receipts', () => {
     assert.ok(loops.every((l) => l.status === 408), JSON.stringify(loops.map((l) => l.body)));
     const waited = loops.filter((l) => /did not start/.test(l.body.error?.message ?? ''));
     assert.equal(waited.length, 2, JSON.stringify(loops.map((l) => l.body.error?.message)));
-    assert.match(waited[0]?.body.error?.message ?? '', /one at a time after a recent timeout/);
+    assert.match(waited[0]?.body.error?.message ?? '', /this tenant runs one call at a time after a recent timeout/);
     // Another tenant of the same tier, same code: two loops at once both run to their deadline.
     const calmLoops = await Promise.all([1, 2].map(() => run('calm', calm, { function: 'maybe', args: [1] })));
     assert.ok(calmLoops.every((l) => /did not finish/.test(l.body.error?.message ?? '')), JSON.stringify(calmLoops.map((l) => l.body)));

@@ -84,7 +84,7 @@ describe('runner: deadlines', () => {
     // One ran to its deadline; the two queued behind it in their own lane never started.
     assert.deepEqual(spun.map((e) => e.code), Array(3).fill('EXECUTION_TIMEOUT'));
     assert.equal(spun.filter((e) => /did not finish/.test(e.message)).length, 1, spun.map((e) => e.message).join('; '));
-    assert.equal(spun.filter((e) => /did not start.*one at a time/.test(e.message)).length, 2, spun.map((e) => e.message).join('; '));
+    assert.equal(spun.filter((e) => /did not start.*one call at a time after a recent timeout/.test(e.message)).length, 2, spun.map((e) => e.message).join('; '));
     assert.equal(t.runner.stats().workers, 2);
     assert.deepEqual((await t.runner.run(addCall(1))).results, [2]);
   });
