@@ -8,18 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Piscina } from 'piscina';
 import type { BatchTask } from '../../src/runner/protocol.js';
-import { authHeaders, fixture, listen, makeKey, startApp, waitFor, type MadeKey, type TestApp } from '../helper.js';
-
-/** A copy of a module with a custom section of its own: the same code under another sha256. */
-function copyOf(bytes: Uint8Array, tag: string): Buffer {
-  const name = Buffer.from(tag);
-  return Buffer.concat([bytes, Buffer.from([0x00, name.length + 1, name.length]), name]);
-}
-
-interface Answer {
-  status: number;
-  body: { results?: unknown[]; stats?: Record<string, number>; batch?: unknown[]; error?: { code: string; message: string } };
-}
+import { fixture, listen, makeKey, startApp, waitFor, type MadeKey, type TestApp } from '../helper.js';
+import { copyOf, KeyClient } from './key-client.js';
 
 describe('fair runner: tenants cannot slow each other down', () => {
   let t: TestApp;
@@ -42,21 +32,9 @@ describe('fair runner: tenants cannot slow each other down', () => {
   });
   after(async () => t.close());
 
-  async function upload(tenant: string, name: string, bytes: Uint8Array = fixture(name)): Promise<string> {
-    const res = await fetch(`${base}/modules?name=${name}`, {
-      method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }, keys[tenant]?.key), body: bytes,
-    });
-    const body = (await res.json()) as { id: string };
-    assert.equal(res.status, 201, JSON.stringify(body));
-    return body.id;
-  }
-
-  async function run(tenant: string, id: string, payload: Record<string, unknown>): Promise<Answer> {
-    const res = await fetch(`${base}/modules/${id}/run`, {
-      method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }, keys[tenant]?.key), body: JSON.stringify(payload),
-    });
-    return { status: res.status, body: (await res.json()) as Answer['body'] };
-  }
+  const as = (tenant: string) => new KeyClient(base, keys[tenant]?.key);
+  const upload = (tenant: string, name: string, bytes?: Uint8Array) => as(tenant).uploaded(name, bytes);
+  const run = (tenant: string, id: string, payload: Record<string, unknown>) => as(tenant).run(id, payload);
 
   /** Every task the pool is given, seen through the facade's private pool (a test-only view). */
   function recordTasks(): BatchTask[] {

@@ -7,15 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { authHeaders, fixture, listen, makeKey, startApp, wasiFixture, type MadeKey, type TestApp } from '../helper.js';
-
-/** A copy of a module with a custom section of its own: the same code under another sha256. */
-function copyOf(bytes: Uint8Array, tag: string): Buffer {
-  const name = Buffer.from(tag);
-  return Buffer.concat([bytes, Buffer.from([0x00, name.length + 1, name.length]), name]);
-}
-
-type Body = { results?: unknown[]; stats?: Record<string, number | null>; batch?: Record<string, unknown>[]; error?: { code: string; message: string; details?: Record<string, unknown> } } & Record<string, unknown>;
-interface Answer { status: number; headers: Headers; body: Body; bytes: number }
+import { copyOf, KeyClient, type RunBody } from './key-client.js';
 
 describe('tenant limits and receipts', () => {
   let t: TestApp;
@@ -42,27 +34,10 @@ describe('tenant limits and receipts', () => {
   });
   after(async () => t.close());
 
-  async function upload(tenant: string, name: string, bytes: Uint8Array = fixture(name)): Promise<{ status: number; id: string; body: Body }> {
-    const res = await fetch(`${base}/modules?name=${name}`, {
-      method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }, keys[tenant]?.key), body: bytes,
-    });
-    const body = (await res.json()) as Body & { id: string };
-    return { status: res.status, id: body.id, body };
-  }
-
-  async function uploaded(tenant: string, name: string, bytes?: Uint8Array): Promise<string> {
-    const res = await upload(tenant, name, bytes);
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return res.id;
-  }
-
-  async function run(tenant: string, id: string, payload: Record<string, unknown>): Promise<Answer> {
-    const res = await fetch(`${base}/modules/${id}/run`, {
-      method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }, keys[tenant]?.key), body: JSON.stringify(payload),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, body: JSON.parse(text) as Body, bytes: Buffer.byteLength(text) };
-  }
+  const as = (tenant: string) => new KeyClient(base, keys[tenant]?.key);
+  const upload = (tenant: string, name: string, bytes?: Uint8Array) => as(tenant).upload(name, bytes);
+  const uploaded = (tenant: string, name: string, bytes?: Uint8Array) => as(tenant).uploaded(name, bytes);
+  const run = (tenant: string, id: string, payload: Record<string, unknown>) => as(tenant).run(id, payload);
 
   async function usageOf(tenant: string): Promise<{ usage: Record<string, number>; limits: Record<string, number | null> }> {
     const res = await fetch(`${base}/keys/${keys[tenant]?.id}/usage`, { headers: authHeaders({}, keys[tenant]?.key) });
@@ -161,7 +136,7 @@ describe('tenant limits and receipts', () => {
     assert.deepEqual(capped.body.results, [2], 'memory.grow returned -1 at the tier\'s 2 pages');
     // The same module for a key without the tier grows to the global cap: each cap has its own compile.
     const admin = await fetch(`${base}/modules/${grow}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: '{"function":"grow_all"}' });
-    assert.deepEqual(((await admin.json()) as Body).results, [16]);
+    assert.deepEqual(((await admin.json()) as RunBody).results, [16]);
     assert.deepEqual((await run('mem', grow, { function: 'grow_all' })).body.results, [2]);
   });
 
