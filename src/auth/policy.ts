@@ -104,7 +104,23 @@ function lower(tierValue: number | undefined, global: number): number {
   return tierValue === undefined ? global : Math.min(tierValue, global);
 }
 
+/**
+ * Limits worked out once per config and tier: every run asks, and a config is frozen (a reload brings
+ * a new object, so a stale entry is never read).
+ */
+const computed = new WeakMap<Config, Map<string | null, EffectiveLimits>>();
+
+/** The limits that apply to a request made by `principal` under `config`. */
 export function limitsFor(config: Config, principal: Principal | null): EffectiveLimits {
+  let byTier = computed.get(config);
+  if (byTier === undefined) computed.set(config, (byTier = new Map()));
+  const name = principal?.tier ?? null;
+  let limits = byTier.get(name);
+  if (limits === undefined) byTier.set(name, (limits = Object.freeze(computeLimits(config, principal))));
+  return limits;
+}
+
+function computeLimits(config: Config, principal: Principal | null): EffectiveLimits {
   const tier = tierOf(config, principal);
   const t = tier?.limits ?? {};
   return {

@@ -83,7 +83,7 @@ function wasiInput(services: Services, target: Target, body: RunBody): WasiInput
 function stats(receipts: readonly RunReceipt[], single: boolean, compileCached: boolean, target: Target): Record<string, unknown> {
   let duration = 0, cpu = 0, queued = 0, pages: number | null = null;
   for (const r of receipts) {
-    if (r.ok) duration += r.durationMs;
+    if (r.ok !== false) duration += r.durationMs;
     cpu += r.cpuMs;
     queued = Math.max(queued, r.queuedMs);
     if (r.memoryPages !== null && r.memoryPages !== undefined) pages = Math.max(pages ?? 0, r.memoryPages);
@@ -106,8 +106,8 @@ function stats(receipts: readonly RunReceipt[], single: boolean, compileCached: 
 
 const ms = (value: number): number => Math.round(value * 1000) / 1000;
 
-/** A call's cost as a run answer and the accounting read it: what the runner's results and items carry. */
-type RunReceipt = Receipt & { ok: boolean; memoryPages?: number | null };
+/** A call's cost as a run answer and the accounting read it: a runner result (it succeeded) or a batch item. */
+type RunReceipt = Receipt & { ok?: boolean; memoryPages?: number | null };
 
 /** stdout/stderr of a function call on a module that imports WASI (a reactor that prints), when it printed. */
 function printed(wasi: RunResult['wasi']): Record<string, unknown> {
@@ -177,7 +177,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       const wasi = wasiInput(services, target, body);
       const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, ...scope }).catch(withOutput);
       const output = wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false });
-      const receipts = [{ ok: true, ...outcome }];
+      const receipts = [outcome];
       return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
     }
     if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
@@ -214,7 +214,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     request.log.debug({ function: fn.name, args: args.length, sha256: target.sha256 }, 'run');
     const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, ...scope });
     request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
-    const receipts = [{ ok: true, ...outcome }];
+    const receipts = [outcome];
     return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
   }
 
