@@ -46,7 +46,11 @@ const METERED_KEPT = 32;
  * then compile nothing. Concurrent compiles of one key share a single promise.
  */
 export class CompileCache {
-  private readonly modules: LRUCache<string, Compiled>;
+  /**
+   * By content hash, then by variant (variantKey): a hit looks up the hash string the module record
+   * holds (its hash is cached by V8) and a small number, not a string built per call.
+   */
+  private readonly modules: LRUCache<string, Map<number, Compiled>>;
   private readonly pending = new Map<string, Promise<Compiled>>();
   private readonly metered = new LRUCache<string, Metered>({ max: METERED_KEPT });
 
@@ -61,13 +65,13 @@ export class CompileCache {
 
   /** The cached compile of `sha256` for `variant`, if any (counts as a use for the LRU). */
   get(sha256: string, variant: Variant): Compiled | undefined {
-    return this.modules.get(keyOf(sha256, variant));
+    return this.modules.get(sha256)?.get(variantKey(variant));
   }
 
   /** Meters if asked, caps memory and tables, exposes memory, compiles and caches; `cached` is true when no compile was needed or awaited. */
   async compile(sha256: string, bytes: Uint8Array, variant: Variant): Promise<{ compiled: Compiled; cached: boolean }> {
     const key = keyOf(sha256, variant);
-    const hit = this.modules.get(key);
+    const hit = this.get(sha256, variant);
     if (hit !== undefined) return { compiled: hit, cached: true };
     let pending = this.pending.get(key);
     if (pending === undefined) {
@@ -75,7 +79,9 @@ export class CompileCache {
       this.pending.set(key, pending);
     }
     const compiled = await pending;
-    this.modules.set(key, compiled);
+    let variants = this.modules.get(sha256);
+    if (variants === undefined) this.modules.set(sha256, (variants = new Map()));
+    variants.set(variantKey(variant), compiled);
     return { compiled, cached: false };
   }
 
@@ -134,6 +140,11 @@ export class CompileCache {
       throw err;
     }
   }
+}
+
+/** A variant as one number: the cap in pages (at most 65,536) and the metering version. */
+function variantKey(variant: Variant): number {
+  return variant.maxPages * 1024 + (variant.metered ? METERING_VERSION : 0);
 }
 
 function keyOf(sha256: string, variant: Variant): string {
