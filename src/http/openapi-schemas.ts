@@ -116,6 +116,9 @@ component(
   z.object({
     key_id: z.string(),
     tier: z.string().nullable(),
+    suspected_until: timestamp.nullable().meta({
+      description: "Set for a minute after a call of the key's tenant ran past its deadline: until then the tenant may not take the runner's last free thread, and calls of the function that timed out go to workers one at a time",
+    }),
     usage: z.object({
       runs: z.number().int(),
       errors: z.number().int(),

@@ -5,7 +5,7 @@ import { buildBatch, newGroup, NO_GROUP, ownCalls, takeBack, type Batch, type Ca
 import { Lanes, type Lane } from './lanes.js';
 import { Pacer } from './pacer.js';
 import { CONTROL, IDLE, NOT_STARTED, outcomesOf, type BatchReply, type BatchTask, type CallOutcome } from './protocol.js';
-import { Suspects } from './suspects.js';
+import { runawayKey, Suspects } from './suspects.js';
 import { runningCall, Watchdog } from './watchdog.js';
 
 /*
@@ -14,9 +14,9 @@ import { runningCall, Watchdog } from './watchdog.js';
  * hop is paid once per batch and a tenant's backlog delays another tenant by at most one batch.
  *
  * Room: a lane may have `maxConcurrency` batches in flight (its tier's max_concurrency, else the pool
- * size), one while it is suspected; all lanes together `workers + spare` batches, plus one for every
- * batch whose call has run longer than longCallMs (such calls no longer take room from short ones),
- * up to maxThreads. Piscina starts a thread for a batch that finds none idle and retires it when idle.
+ * size); all lanes together `workers + spare` batches, plus one for every batch whose call has run
+ * longer than longCallMs (such calls no longer take room from short ones), up to maxThreads. Piscina
+ * starts a thread for a batch that finds none idle and retires it when idle.
  *
  * A watchdog tick reads each batch's control block:
  * - a call running past takeBackAfterMs has the calls behind it taken back and queued again at the
@@ -24,7 +24,8 @@ import { runningCall, Watchdog } from './watchdog.js';
  * - a call running past its deadline gets its worker terminated. Piscina fails the task and replaces
  *   the thread; the call answers EXECUTION_TIMEOUT and the calls of the batch that ran before it
  *   (their answers died with the worker) are queued again: a fresh instance per call and no imports
- *   but an in-memory WASI process make a re-run safe. Its lane becomes a suspect (suspects.ts).
+ *   but an in-memory WASI process make a re-run safe. Its lane and its (module, function) become
+ *   suspects (suspects.ts).
  *
  * Deadlines count from when a call is accepted, waiting included: a client's timeout is how long it
  * waits for an answer. A call still waiting at its deadline answers EXECUTION_TIMEOUT when its own
@@ -66,7 +67,9 @@ const MAX_SUSPECTS = 10_000;
 export class Dispatcher {
   private readonly lanes = new Lanes();
   private readonly inFlight = new Set<Batch>();
+  /** Tenants that timed out recently, and their (module, function) pairs that did (suspects.ts). */
   private readonly suspects: Suspects;
+  private readonly runaways: Suspects;
   private readonly pacer = new Pacer();
   private readonly watchdog: Watchdog;
   private flushScheduled = false;
@@ -80,6 +83,7 @@ export class Dispatcher {
 
   constructor(private readonly options: DispatcherOptions) {
     this.suspects = new Suspects(options.suspectTtlMs, MAX_SUSPECTS);
+    this.runaways = new Suspects(options.suspectTtlMs, MAX_SUSPECTS);
     this.watchdog = new Watchdog(options.watchdogIntervalMs, () => this.tick());
   }
 
@@ -125,9 +129,9 @@ export class Dispatcher {
     if (this.lanes.queued > 0) this.scheduleFlush();
   }
 
-  /** True while `lane` is confined for a recent timeout. */
-  isSuspect(lane: string): boolean {
-    return this.suspects.has(lane, Date.now());
+  /** Until when (Date.now() ms) `lane` is suspected for a recent timeout, or undefined. */
+  suspectUntil(lane: string): number | undefined {
+    return this.suspects.expiry(lane, Date.now());
   }
 
   private laneOf(request: CallRequest): Lane {
@@ -171,10 +175,10 @@ export class Dispatcher {
     const now = Date.now();
     this.expireWaiting(now, false);
     while (this.inFlight.size < this.capacity) {
-      const lane = this.lanes.next((l) => l.batches < this.laneLimit(l, now) && this.mayTakeThread(l, now) && (!this.isBulk(l) || this.pacer.mayDispatchBulk(now)));
+      const lane = this.lanes.next((l) => l.batches < this.laneLimit(l) && this.mayTakeThread(l, now) && (!this.isBulk(l) || this.pacer.mayDispatchBulk(now)));
       if (lane === undefined) break;
       this.pacer.dispatched(this.isBulk(lane), now);
-      this.dispatch(lane, this.lanes.take(lane, this.batchSize(lane, now)), now);
+      this.dispatch(lane, this.lanes.take(lane, this.batchSize(lane), this.runawayTest(now)), now);
     }
     this.afterChange();
   }
@@ -194,22 +198,27 @@ export class Dispatcher {
     return lane.queue.length > this.options.maxBatch;
   }
 
-  /** Batches a lane may have in flight: one while suspected. */
-  private laneLimit(lane: Lane, now: number): number {
-    return this.suspects.size > 0 && this.suspects.has(lane.key, now) ? 1 : Math.max(1, lane.maxConcurrency);
+  /** Batches a lane may have in flight. */
+  private laneLimit(lane: Lane): number {
+    return Math.max(1, lane.maxConcurrency);
   }
 
   /** Spread a lane's queue over the batches it may still send (parallelism), up to maxBatch (latency, re-runs after a kill). */
-  private batchSize(lane: Lane, now: number): number {
-    if (this.suspects.size > 0 && this.suspects.has(lane.key, now)) return 1;
-    const room = Math.max(1, Math.min(this.capacity - this.inFlight.size, this.laneLimit(lane, now) - lane.batches));
+  private batchSize(lane: Lane): number {
+    const room = Math.max(1, Math.min(this.capacity - this.inFlight.size, this.laneLimit(lane) - lane.batches));
     return Math.min(this.options.maxBatch, Math.ceil(lane.queue.length / room));
+  }
+
+  /** Which calls go out alone (a runaway's, see suspects.ts); undefined while there are none. */
+  private runawayTest(now: number): ((call: Pending) => boolean) | undefined {
+    if (this.runaways.size === 0) return undefined;
+    return (call) => this.runaways.has(runawayKey(call.lane, call.sha256, call.fn), now);
   }
 
   private dispatch(lane: Lane, calls: Pending[], now: number): void {
     const { batch, task } = buildBatch(lane, calls, now);
     this.inFlight.add(batch);
-    if (++lane.batches >= this.laneLimit(lane, now)) lane.fullAt = now;
+    if (++lane.batches >= this.laneLimit(lane)) lane.fullAt = now;
     this.inFlightCalls += calls.length;
     this.options.metrics.poolBatchSize.observe(calls.length);
     this.options.runTask(task).then(
@@ -281,7 +290,10 @@ export class Dispatcher {
   private tick(): boolean {
     const now = Date.now();
     const full = now - this.lastFullScan >= FULL_EXPIRY_SCAN_MS;
-    if (full) this.lastFullScan = now;
+    if (full) {
+      this.lastFullScan = now;
+      if (this.suspects.size > 0) this.options.metrics.suspectLanes.set(this.suspects.count(now));
+    }
     let moved = this.expireWaiting(now, full);
     for (const batch of this.inFlight) {
       if (batch.killedAt !== IDLE) continue;
@@ -311,6 +323,8 @@ export class Dispatcher {
     batch.killedAt = index;
     batch.killedCallStartedAt = startedAt;
     this.suspects.mark(batch.lane.key, now);
+    this.runaways.mark(runawayKey(call.lane, call.sha256, call.fn), now);
+    this.options.metrics.suspectLanes.set(this.suspects.count(now));
     const threadId = Atomics.load(batch.control, CONTROL.threadId);
     if (!this.options.terminate(threadId)) return;
     this.options.metrics.workerRestarts.inc({ reason: 'timeout' });
@@ -330,17 +344,17 @@ export class Dispatcher {
 
   /**
    * The answer of a call whose deadline passed before it started: whose calls kept it waiting decides.
-   * Its own tenant's when the lane is confined for a timeout, or reached its limit at any moment while
-   * the call waited (at the deadline the batch that held the last slot may just have ended); the
-   * pool's otherwise.
+   * Its own tenant's when the lane reached its limit at any moment while the call waited (at the
+   * deadline the batch that held the last slot may just have ended), or when the tenant, suspected
+   * after a timeout, was kept off the last free thread; the pool's otherwise.
    */
   private expired(call: Pending, now: number): CallOutcome {
     const waited = now - call.acceptedAt;
     const lane = call.owner;
-    const limit = this.laneLimit(lane, now);
-    const suspect = this.suspects.size > 0 && this.suspects.has(lane.key, now);
-    if (suspect || lane.batches >= limit || lane.fullAt >= call.acceptedAt) {
-      const why = suspect ? 'this tenant runs one call at a time after a recent timeout' : `this tenant's calls held all ${limit} of its concurrent runs`;
+    const limit = this.laneLimit(lane);
+    const held = lane.batches >= limit || lane.fullAt >= call.acceptedAt;
+    if (held || (this.suspects.size > 0 && this.suspects.has(lane.key, now))) {
+      const why = held ? `this tenant's calls held all ${limit} of its concurrent runs` : 'this tenant timed out recently, and may not take the last free thread';
       const message = `call to ${JSON.stringify(call.fn)} did not start within its ${call.timeoutMs} ms deadline: ${why}`;
       return { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: 0, cpuMs: 0, queuedMs: waited };
     }

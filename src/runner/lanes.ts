@@ -56,9 +56,17 @@ export class Lanes {
     this.enter(lane);
   }
 
-  /** Takes about `n` calls off the front of a lane (more, to keep a runBatch together: see cut()). */
-  take(lane: Lane, n: number): Pending[] {
-    const calls = cut(lane.queue, n);
+  /**
+   * Takes about `n` calls off the front of a lane (more, to keep a runBatch together: see cut()); with
+   * `alone`, a call it picks goes out by itself: alone when at the front, else the batch ends before it.
+   */
+  take(lane: Lane, n: number, alone?: (call: Pending) => boolean): Pending[] {
+    let calls: Pending[];
+    if (alone === undefined) calls = cut(lane.queue, n);
+    else {
+      const first = lane.queue.findIndex((call, i) => i < n && alone(call));
+      calls = first === 0 ? lane.queue.splice(0, 1) : cut(lane.queue, first === -1 ? n : first);
+    }
     this.queued -= calls.length;
     return calls;
   }

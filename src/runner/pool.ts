@@ -123,9 +123,9 @@ export class Runner {
     return { module: compiled.module, cached };
   }
 
-  /** True while calls of `lane` run one at a time after a recent timeout. */
-  isSuspect(lane: string): boolean {
-    return this.dispatcher.isSuspect(lane);
+  /** Until when (Date.now() ms) `lane` is suspected after a timeout (dispatcher.ts), or undefined. */
+  suspectUntil(lane: string): number | undefined {
+    return this.dispatcher.suspectUntil(lane);
   }
 
   /** One call on a fresh instance (in a fresh WASI process when given `wasi` or when the module imports WASI). */

@@ -55,8 +55,7 @@ describe('runner: deadlines', () => {
   it('keeps answering another tenant\'s healthy calls made while a guest spins', BOUNDED, async () => {
     let spinAnswered = false;
     const spin = rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], timeoutMs: SPIN_MS })).finally(() => (spinAnswered = true));
-    // Issued in later turns, while one worker is stuck: they go to the other one. (The spinning
-    // tenant timed out above and runs one call at a time now: its own calls would wait for the loop.)
+    // Issued in later turns, while one worker is stuck: they go to the other one.
     for (let i = 0; i < 20; i++) {
       const answer = await t.runner.run(addCall(i, 'neighbour'));
       assert.deepEqual(answer.results, [i + 1]);
@@ -72,8 +71,8 @@ describe('runner: deadlines', () => {
     assert.match(err.message, new RegExp(`within ${TIMEOUT_MS} ms`));
   });
 
-  it('confines a tenant that timed out: its loops take one thread, and another tenant\'s calls beside them are not held up', BOUNDED, async () => {
-    // The default lane timed out above, so it runs one call at a time, one call per batch.
+  it('confines a tenant that timed out to its share: its loops take two threads, and another tenant\'s calls beside them are not held up', BOUNDED, async () => {
+    // The default lane timed out above; its share is the pool size, two, however many loops it sends.
     const spins = Array.from({ length: 3 }, () => rejection(t.runner.run({ sha256: loop.sha256, fn: 'spin', params: [], args: [], timeoutMs: SPIN_MS })));
     let spinsAnswered = 0;
     for (const spin of spins) void spin.then(() => spinsAnswered++);
@@ -81,10 +80,10 @@ describe('runner: deadlines', () => {
     assert.equal(spinsAnswered, 0, 'healthy calls did not wait for a loop');
     healthy.forEach((a, i) => assert.deepEqual(a.results, [i + 1]));
     const spun = await Promise.all(spins);
-    // One ran to its deadline; the two queued behind it in their own lane never started.
+    // Two ran to their deadline; the one queued behind them in their own lane never started.
     assert.deepEqual(spun.map((e) => e.code), Array(3).fill('EXECUTION_TIMEOUT'));
-    assert.equal(spun.filter((e) => /did not finish/.test(e.message)).length, 1, spun.map((e) => e.message).join('; '));
-    assert.equal(spun.filter((e) => /did not start.*one call at a time after a recent timeout/.test(e.message)).length, 2, spun.map((e) => e.message).join('; '));
+    assert.equal(spun.filter((e) => /did not finish/.test(e.message)).length, 2, spun.map((e) => e.message).join('; '));
+    assert.equal(spun.filter((e) => /did not start.*held all 2 of its concurrent runs/.test(e.message)).length, 1, spun.map((e) => e.message).join('; '));
     assert.equal(t.runner.stats().workers, 2);
     assert.deepEqual((await t.runner.run(addCall(1))).results, [2]);
   });

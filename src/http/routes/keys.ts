@@ -127,9 +127,11 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
     const { id } = parseWith(keyIdParams, request.params, 'path');
     const key = visibleKey(principal, id);
     const limits = limitsFor(services.config, principalOf(key));
+    const suspected = services.runner.suspectUntil(key.tenant);
     return {
       key_id: key.id,
       tier: limits.tier,
+      suspected_until: suspected === undefined ? null : new Date(suspected).toISOString(),
       usage: await usage.get(key.id),
       limits: {
         runs_per_day: limits.runsPerDay ?? null,
