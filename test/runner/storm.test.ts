@@ -124,3 +124,21 @@ describe('runner: a storm of runaway calls', () => {
     assert.equal((await first).code, 'UNAVAILABLE');
   });
 });
+
+describe('runner: a runaway function of a tenant goes out alone', () => {
+  it('a call of a function that timed out never shares a batch: the tenant\'s calls sent beside it are answered before it ends', { timeout: 30_000 }, async () => {
+    const t = await startRunner({ size: 2, timeoutMs: 10_000 }, [add, loop]);
+    await Promise.all([add, loop].map((m) => t.runner.compile(m.sha256, m.bytes)));
+    assert.equal((await rejection(t.runner.run({ ...spinCall, timeoutMs: 200 }))).code, 'EXECUTION_TIMEOUT'); // spin is a runaway now
+    // In one turn: calls before the loop, the loop, calls after it. Batched with the loop, the calls
+    // before it would be answered only after its kill (their answers die with the worker, then re-run).
+    let spinAnswered = false;
+    const before = Array.from({ length: 20 }, (_, i) => t.runner.run(addCall(i)));
+    const spin = rejection(t.runner.run({ ...spinCall, timeoutMs: 2000 })).finally(() => (spinAnswered = true));
+    const after = Array.from({ length: 20 }, (_, i) => t.runner.run(addCall(100 + i)));
+    (await Promise.all([...before, ...after])).forEach((a, i) => assert.deepEqual(a.results, [(i < 20 ? i : 80 + i) + 1]));
+    assert.equal(spinAnswered, false, 'every call beside the loop was answered while it still ran');
+    assert.equal((await spin).code, 'EXECUTION_TIMEOUT');
+    await t.runner.close(0);
+  });
+});
