@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   MEMORY_LIMIT: { status: 400, description: 'The module asks for more memory than allowed, or a memory kind Wess refuses.' },
   UNAUTHORIZED: { status: 401, description: 'No API key, or one that is unknown, malformed or revoked.' },
   FORBIDDEN: { status: 403, description: "The key's role or module scope does not allow this." },
-  TIER_LIMIT: { status: 403, description: "The key's tier does not allow this (e.g. more modules for the tenant)." },
+  TIER_LIMIT: { status: 403, description: "The key's tier (or, for an admin acting in a tenant, that tenant's) does not allow this: more modules, or more bytes held (max_storage)." },
   MODULE_NOT_FOUND: { status: 404, description: "No such module (or it belongs to another tenant)." },
   KEY_NOT_FOUND: { status: 404, description: 'No such API key (or it belongs to another tenant).' },
   VERSION_NOT_FOUND: { status: 404, description: 'The module exists but has no such version.' },

@@ -2,7 +2,7 @@
  * The LevelDB key layout, in one place. Keys are UTF-8 strings; `!` separates parts and sorts
  * below every character an id or a hash uses, so each prefix is one contiguous key range.
  *
- *   meta!schema                      → schema version, ASCII decimal ("4"); written at first open
+ *   meta!schema                      → schema version, ASCII decimal ("5"); written at first open
  *   m!<id>                           → ModuleRecord JSON of the module's current version
  *   v!<id>!<version, 10 digits>      → VersionRecord JSON of every version the module has had,
  *                                      the current one included (history only grows until delete)
@@ -11,6 +11,8 @@
  *   c!<content id>                   → the wasm bytes; content ids are UUIDv7s, so they sort by write time
  *   r!<sha256>!<id>!<version>        → empty; "version <version> of <id> uses blob <sha256>"
  *   t!<tenant>!<id>                  → empty; "module <id> belongs to <tenant>" (lists one tenant's modules)
+ *   tb!<tenant>                      → ASCII decimal: bytes of content the tenant holds, the size of every
+ *                                      kept version of every module of it (quota.ts); absent means 0
  *   k!<key id>                       → KeyRecord JSON of an API key (its HMAC, never its secret)
  *   u!<key id>                       → KeyUsage JSON: the key's counters as of the last flush
  *   a!<audit id>                     → AuditEntry JSON; audit ids sort by time
@@ -28,11 +30,12 @@
  * is about 60 bytes. A pointer starts with `{`, wasm bytes with "\0asm", so the two never look alike.
  *
  * Older layouts are upgraded at open by migrate.ts: schema 1 had one `r!<sha256>!<id>` per module
- * and no `v!` keys, schema 2 had no tenants, schema 3 kept the bytes themselves under `b!<sha256>`.
+ * and no `v!` keys, schema 2 had no tenants, schema 3 kept the bytes themselves under `b!<sha256>`,
+ * schema 4 had no `tb!` counts.
  */
 
 /** The layout version this code reads and writes; bump it with a migration when keys change. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export const SCHEMA_KEY = 'meta!schema';
 
@@ -46,6 +49,7 @@ const API_KEY_PREFIX = 'k!';
 const USAGE_PREFIX = 'u!';
 const AUDIT_PREFIX = 'a!';
 const TENANT_AUDIT_PREFIX = 'ta!';
+const TENANT_BYTES_PREFIX = 'tb!';
 
 /** The generated HMAC secret for key hashes (used only when the config sets none). */
 export const AUTH_SECRET_KEY = 'meta!auth_secret';
@@ -129,6 +133,16 @@ export function tenantModuleKey(tenant: string, id: string): string {
 /** Prefix of every module key of `tenant`; the module id follows it. */
 export function tenantModulePrefix(tenant: string): string {
   return `${TENANT_PREFIX}${tenant}!`;
+}
+
+/** Key of the count of content bytes `tenant` holds. */
+export function tenantBytesKey(tenant: string): string {
+  return TENANT_BYTES_PREFIX + tenant;
+}
+
+/** The key range of every tenant's byte count. */
+export function tenantBytesRange(): { gt: string; lt: string } {
+  return prefixRange(TENANT_BYTES_PREFIX);
 }
 
 /** Key of an API key's record. */

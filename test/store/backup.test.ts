@@ -43,7 +43,7 @@ async function refused(name: string, bytes: Uint8Array, message: RegExp): Promis
 test('the archive holds every entry and verifies', async () => {
   const summary = await readArchive([archive]);
   assert.equal(summary.entries, (await dump(source.app.services.db, [''], { raw: true })).size);
-  assert.equal(summary.header.schema, 4);
+  assert.equal(summary.header.schema, 5);
   assert.equal(summary.header.format, 'wess-backup');
 });
 

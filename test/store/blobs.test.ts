@@ -52,9 +52,9 @@ async function writeSchema3(db: Db, labels: readonly string[]): Promise<Map<stri
   return blobs;
 }
 
-/** Every `b!` is a pointer whose `c!` bytes hash to it, and every `c!` key is named by exactly one pointer. */
+/** Every `b!` is a pointer whose `c!` bytes hash to it, and every `c!` key is named by exactly one pointer (schema 4 and later). */
 async function checkSchema4(db: Db): Promise<void> {
-  assert.equal(text(await db.get(SCHEMA_KEY)), '4');
+  assert.equal(text(await db.get(SCHEMA_KEY)), '5');
   const named: string[] = [];
   for (const key of await keysWithPrefix(db, 'b!')) {
     const sha256 = key.slice(2);
@@ -225,7 +225,7 @@ describe('schema 3 databases', () => {
       await store.db.batch([{ type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(3) }], { sync: true });
       await ensureSchema(store.db);
       assert.deepEqual(await dump(store.db, ['b!', 'c!'], { raw: true }), after);
-      assert.equal(text(await store.db.get(SCHEMA_KEY)), '4');
+      assert.equal(text(await store.db.get(SCHEMA_KEY)), '5');
     } finally {
       await store.close();
     }
@@ -248,10 +248,10 @@ describe('schema 3 databases', () => {
         await ensureSchema(db);
         await checkSchema4(db);
         for (const { sha256, bytes } of blobs.values()) assert.deepEqual(await readBlob(db, sha256), bytes);
-        // A backup of the migrated store says schema 4.
+        // A backup of the migrated store says schema 5.
         const chunks: Uint8Array[] = [];
         for await (const chunk of backupStream(db)) chunks.push(chunk as Buffer);
-        assert.equal((await readArchive(chunks)).header.schema, 4);
+        assert.equal((await readArchive(chunks)).header.schema, 5);
       } finally {
         await db.close();
       }

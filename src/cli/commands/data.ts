@@ -179,7 +179,7 @@ interface ImportSummary {
   failed_count: number;
 }
 
-async function importFrom(ctx: CliContext, file: string): Promise<number> {
+async function importFrom(ctx: CliContext, file: string, force: boolean): Promise<number> {
   const total = await countLines(file).catch(fileErrors);
   const bar = new Progress(ctx.io, 'modules sent');
   bar.start(Math.max(0, total - 2));
@@ -193,7 +193,8 @@ async function importFrom(ctx: CliContext, file: string): Promise<number> {
       }
     })(),
   );
-  const res = await bar.around(() => streaming(ctx, 'POST', '/admin/import', { body: source, contentType: NDJSON }));
+  const query = force ? { force: 'true' } : undefined;
+  const res = await bar.around(() => streaming(ctx, 'POST', '/admin/import', { query, body: source, contentType: NDJSON }));
   const summary = (await res.json()) as ImportSummary;
   ctx.out.emit(summary, () => {
     ctx.out.line(`import: ${summary.imported} imported, ${summary.skipped} skipped (already there), ${summary.failed_count} failed`);
@@ -277,11 +278,12 @@ export function registerDataCommands(program: Command, deps: CliDeps): void {
 
   program
     .command('import <file>')
-    .description('import an NDJSON export (admin key); modules that exist are skipped, bad lines reported (exit 1)')
+    .description("import an NDJSON export (admin key); each module is held to its tenant's tier; modules that exist are skipped, bad lines reported (exit 1)")
+    .option('--force', "skip the tenants' tiers (only the server's global limits apply); audited as forced")
     .action(
       deps.action(async (ctx, command) => {
         const [file] = command.processedArgs as [string];
-        return importFrom(ctx, file);
+        return importFrom(ctx, file, command.opts<{ force?: boolean }>().force === true);
       }),
     );
 }
