@@ -156,6 +156,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    backup: z
+      .object({
+        /**
+         * HMAC-SHA256 key that signs backups (GET /admin/backup, wess backup --data) and that restore
+         * verifies them with (env WESS_BACKUP_KEY). Unset: backups are refused. Never stored in the database.
+         */
+        key: z.string().min(32, 'must be at least 32 characters').optional(),
+      })
+      .strict()
+      .prefault({}),
     /** Named quota tiers; a key's tier caps what it may ask for. Absent fields fall back to the global limits. */
     tiers: z.record(tierName, tierSchema).default({}),
     log: z

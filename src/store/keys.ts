@@ -95,6 +95,32 @@ export function refKey(sha256: string, id: string, version: number): string {
   return `${REF_PREFIX}${sha256}!${id}!${padVersion(version)}`;
 }
 
+/**
+ * The parts of a reference key: the blob's hash, the module id and the version (undefined in a
+ * schema-1 key, which had none); undefined when `key` is not a reference key.
+ */
+export function parseRefKey(key: string): { sha256: string; id: string; version: number | undefined } | undefined {
+  if (!key.startsWith(REF_PREFIX)) return undefined;
+  const [sha256, id, version] = key.slice(REF_PREFIX.length).split('!');
+  if (sha256 === undefined || id === undefined) return undefined;
+  return { sha256, id, version: version === undefined ? undefined : Number(version) };
+}
+
+/** True for a key holding blob bytes: a `c!` key (schema 4 and later). */
+export function isContentKey(key: string): boolean {
+  return key.startsWith(CONTENT_PREFIX);
+}
+
+/** True for a `b!` key: a blob pointer (schema 4), or the bytes themselves (schemas 1 to 3). */
+export function isBlobKey(key: string): boolean {
+  return key.startsWith(BLOB_PREFIX);
+}
+
+/** The content id at the end of a `c!` key. */
+export function contentIdOfKey(key: string): string {
+  return key.slice(CONTENT_PREFIX.length);
+}
+
 /** Schema 1's reference key (one per module); only the migration still uses it. */
 export function legacyRefKey(sha256: string, id: string): string {
   return `${REF_PREFIX}${sha256}!${id}`;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { authorize, type EffectiveLimits } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
-import { backupStream } from '../../store/backup.js';
+import { backupKey, backupStream } from '../../store/backup.js';
 import { prefixRange, tenantModulePrefix } from '../../store/keys.js';
 import { exportLines, importLines } from '../../store/transfer.js';
 import { verifyStore } from '../../store/verify.js';
@@ -46,20 +46,27 @@ function registerBackup(app: FastifyInstance, services: Services): void {
     describeRoute({
       summary: 'Stream a consistent backup of the whole database (admin)',
       description:
-        'Every key and value, read from one LevelDB snapshot while the server keeps serving, as a gzip archive ending with an entry count and a sha256; `wess restore` verifies both.',
+        'Every key and value, read from one LevelDB snapshot while the server keeps serving, as a gzip archive ending with an entry count, a sha256 and an HMAC-SHA256 under backup.key; `wess restore` verifies all three. Refused (409) while no backup.key is configured.',
       tags: ['admin'],
       responses: { 200: { description: 'The archive', contentType: 'application/gzip', body: { type: 'string', format: 'binary' } } },
-      errors: ['FORBIDDEN'],
+      errors: ['FORBIDDEN', 'BACKUP_KEY_REQUIRED'],
     }),
     async (request, reply) => {
       authorize(request.principal, 'store.backup');
       request.audit = { action: 'store.backup', target: null };
+      const secret = services.config.backup.key;
+      if (secret === undefined) {
+        throw wessError(
+          'BACKUP_KEY_REQUIRED',
+          'backups are signed so that a restore can tell them from forgeries, and this server has no key to sign with: set backup.key (or WESS_BACKUP_KEY, 32+ characters) and restart; keep the key apart from the backups, a restore needs it',
+        );
+      }
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       return reply
         .type('application/gzip')
         .header('cache-control', 'no-store')
         .header('content-disposition', `attachment; filename="wess-${stamp}.wessbak"`)
-        .send(logFailure(backupStream(services.db), request, 'backup'));
+        .send(logFailure(backupStream(services.db, backupKey(secret)), request, 'backup'));
     },
   );
 }
