@@ -51,7 +51,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const bus = new EventBus((err, event) => logger.error({ err, topic: event.topic }, 'event listener failed'));
   bus.subscribe('module.*', (event) => metrics.moduleEvents.inc({ topic: event.topic }));
   const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files });
-  const writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit });
+  const writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
   const reader = new Reader({ db, bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
   let runner: Runner;
   let keyring: Keyring;

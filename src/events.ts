@@ -3,8 +3,11 @@ import type { KeyRecord } from './auth/types.js';
 /** What the writer announces once a change is durable. Module events name the module's tenant. */
 export interface ModuleEvents {
   'module.created': { id: string; tenant: string; sha256: string; version: number };
-  /** `rollback_from`: set when the update is a rollback; the old version whose content `version` restores. */
-  'module.updated': { id: string; tenant: string; sha256: string; version: number; previous_sha256: string; rollback_from?: number };
+  /**
+   * `rollback_from`: set when the update is a rollback; the old version whose content `version` restores.
+   * `pruned_versions`: set when the new version pushed old ones past limits.max_versions; they are gone.
+   */
+  'module.updated': { id: string; tenant: string; sha256: string; version: number; previous_sha256: string; rollback_from?: number; pruned_versions?: number[] };
   'module.deleted': { id: string; tenant: string; sha256: string };
   /** A key was created or replaced; the record (hash included) is for the in-process keyring only. */
   'key.stored': { id: string; tenant: string; key: KeyRecord };

@@ -23,6 +23,8 @@ export function fixture(name: string): Buffer {
 export const TEST_ADMIN_KEY = 'wess_testadmin_TESTONLYtestonlyTESTONLYtestonly0123';
 /** The HMAC secret of test apps, fixed so tests do not each generate and store one. */
 export const TEST_AUTH_SECRET = 'test-only-hmac-secret-0123456789abcdef';
+/** The backup.key of test apps (WESS_BACKUP_KEY): their backups are signed with it. */
+export const TEST_BACKUP_KEY = 'test-only-backup-key-0123456789abcdefgh';
 
 /** Headers that authenticate a fetch as the test admin (or as `key`). */
 export function authHeaders(extra: Record<string, string> = {}, key = TEST_ADMIN_KEY): Record<string, string> {
@@ -80,6 +82,7 @@ export async function startApp(overrides: Overrides = {}, dataDir?: string): Pro
     rate_limit: { max: 1_000_000, ...overrides.rate_limit },
     log: { level: 'info', ...overrides.log },
     auth: { admin_key: TEST_ADMIN_KEY, secret: TEST_AUTH_SECRET, ...overrides.auth },
+    backup: { key: TEST_BACKUP_KEY, ...overrides.backup },
   });
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({

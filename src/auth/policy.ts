@@ -77,6 +77,8 @@ export interface EffectiveLimits {
   timeoutMs: number;
   maxMemoryPages: number;
   maxModules: number | undefined;
+  /** Bytes of content the tenant may hold over all kept versions; undefined → no limit. */
+  maxStorage: number | undefined;
   runsPerDay: number | undefined;
   requestsPerMinute: number | undefined;
   /** Calls of the tenant running at once; undefined → the pool size. */
@@ -89,7 +91,7 @@ export interface EffectiveLimits {
 }
 
 /** The tier a principal's limits come from: its own if configured, else auth.default_tier (a tier removed from the config). */
-export function tierOf(config: Config, principal: Principal | null): { name: string; limits: TierLimits } | null {
+export function tierOf(config: Config, principal: Pick<Principal, 'tier'> | null): { name: string; limits: TierLimits } | null {
   const name = principal?.tier;
   if (name === null || name === undefined) return null;
   const own = config.tiers[name];
@@ -111,7 +113,7 @@ function lower(tierValue: number | undefined, global: number): number {
 const computed = new WeakMap<Config, Map<string | null, EffectiveLimits>>();
 
 /** The limits that apply to a request made by `principal` under `config`. */
-export function limitsFor(config: Config, principal: Principal | null): EffectiveLimits {
+export function limitsFor(config: Config, principal: Pick<Principal, 'tier'> | null): EffectiveLimits {
   let byTier = computed.get(config);
   if (byTier === undefined) computed.set(config, (byTier = new Map()));
   const name = principal?.tier ?? null;
@@ -120,7 +122,7 @@ export function limitsFor(config: Config, principal: Principal | null): Effectiv
   return limits;
 }
 
-function computeLimits(config: Config, principal: Principal | null): EffectiveLimits {
+function computeLimits(config: Config, principal: Pick<Principal, 'tier'> | null): EffectiveLimits {
   const tier = tierOf(config, principal);
   const t = tier?.limits ?? {};
   return {
@@ -129,6 +131,7 @@ function computeLimits(config: Config, principal: Principal | null): EffectiveLi
     timeoutMs: lower(t.max_timeout, config.runner.timeout),
     maxMemoryPages: Math.floor(lower(t.max_memory, config.runner.max_memory) / PAGE_BYTES),
     maxModules: t.max_modules,
+    maxStorage: t.max_storage,
     runsPerDay: t.runs_per_day,
     requestsPerMinute: t.requests_per_minute,
     maxConcurrency: t.max_concurrency,
@@ -136,6 +139,38 @@ function computeLimits(config: Config, principal: Principal | null): EffectiveLi
     maxFuel: lower(t.max_fuel, config.limits.max_fuel),
     defaultFuel: t.default_fuel === undefined ? undefined : lower(t.default_fuel, config.limits.max_fuel),
     maxTableElements: lower(t.max_table_elements, config.limits.max_table_elements),
+  };
+}
+
+/**
+ * The limits of a tenant, for an admin acting in it (an upload with ?tenant=, a change to one of its
+ * modules, an import): no more than its own keys could do. `keyTiers` are the tiers of its keys that
+ * are not revoked; per limit the most generous of them applies (a key without a tier has the global
+ * limits). A tenant without keys gets what a key made for it would get: auth.default_tier.
+ */
+export function tenantLimits(config: Config, keyTiers: ReadonlyArray<string | null>): EffectiveLimits {
+  const tiers = keyTiers.length > 0 ? [...new Set(keyTiers)] : [config.auth.default_tier ?? null];
+  if (tiers.includes(null)) return limitsFor(config, { tier: null });
+  return tiers.map((tier) => limitsFor(config, { tier })).reduce(mostGenerous);
+}
+
+function mostGenerous(a: EffectiveLimits, b: EffectiveLimits): EffectiveLimits {
+  // undefined is "no limit", the most generous of all.
+  const most = (x: number | undefined, y: number | undefined) => (x === undefined || y === undefined ? undefined : Math.max(x, y));
+  return {
+    tier: a.tier === b.tier ? a.tier : `${a.tier ?? 'none'}+${b.tier ?? 'none'}`,
+    maxModuleSize: Math.max(a.maxModuleSize, b.maxModuleSize),
+    timeoutMs: Math.max(a.timeoutMs, b.timeoutMs),
+    maxMemoryPages: Math.max(a.maxMemoryPages, b.maxMemoryPages),
+    maxModules: most(a.maxModules, b.maxModules),
+    maxStorage: most(a.maxStorage, b.maxStorage),
+    runsPerDay: most(a.runsPerDay, b.runsPerDay),
+    requestsPerMinute: most(a.requestsPerMinute, b.requestsPerMinute),
+    maxConcurrency: most(a.maxConcurrency, b.maxConcurrency),
+    cpuMsPerMinute: most(a.cpuMsPerMinute, b.cpuMsPerMinute),
+    maxFuel: Math.max(a.maxFuel, b.maxFuel),
+    defaultFuel: most(a.defaultFuel, b.defaultFuel),
+    maxTableElements: Math.max(a.maxTableElements, b.maxTableElements),
   };
 }
 

@@ -20,6 +20,8 @@ const tierSchema = z
     /** Bytes of linear memory. */
     max_memory: positiveInt.optional(),
     max_modules: positiveInt.optional(),
+    /** Bytes of content a tenant may hold over all kept versions of all its modules (each version counts its size). */
+    max_storage: positiveInt.optional(),
     /** Calls of one tenant running at once; absent → the pool size (server.workers). */
     max_concurrency: positiveInt.max(1024).optional(),
     /** Milliseconds of guest CPU time a tenant may use per minute; over it runs get 429 QUOTA_EXCEEDED. */
@@ -115,6 +117,8 @@ export const configSchema = z
         max_table_elements: positiveInt.max(10_000_000).default(1_000_000),
         /** Most fuel one run may ask for; a tier may lower it. */
         max_fuel: positiveInt.default(Number.MAX_SAFE_INTEGER),
+        /** Versions a module keeps; a new version past it prunes the oldest (never the current one). */
+        max_versions: positiveInt.max(1_000_000).default(100),
       })
       .strict()
       .prefault({}),
@@ -149,6 +153,16 @@ export const configSchema = z
         default_tier: tierName.optional(),
         /** Milliseconds between writes of per-key usage counters to the database. */
         usage_flush: positiveInt.default(5_000),
+      })
+      .strict()
+      .prefault({}),
+    backup: z
+      .object({
+        /**
+         * HMAC-SHA256 key that signs backups (GET /admin/backup, wess backup --data) and that restore
+         * verifies them with (env WESS_BACKUP_KEY). Unset: backups are refused. Never stored in the database.
+         */
+        key: z.string().min(32, 'must be at least 32 characters').optional(),
       })
       .strict()
       .prefault({}),

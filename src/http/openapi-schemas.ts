@@ -130,10 +130,19 @@ component(
       runs_today: z.number().int(),
       updated_at: timestamp.nullable(),
     }),
+    storage: z
+      .object({
+        tenant: z.string(),
+        stored_bytes: z.number().int().meta({ description: "Bytes of content the key's tenant holds: the size of every kept version of every module (a version sharing content still counts)" }),
+        max_storage: nullableLimit.meta({ description: "What the key's tier lets the tenant hold; null: no limit" }),
+      })
+      .meta({ description: "The key's tenant's storage, exact as of the last durable write" }),
     limits: z.object({
       runs_per_day: nullableLimit,
       requests_per_minute: nullableLimit,
       max_modules: nullableLimit,
+      max_storage: nullableLimit.meta({ description: 'Bytes of content the tenant may hold over all kept versions' }),
+      max_versions: z.number().int().meta({ description: 'Versions a module keeps; a new one past it prunes the oldest' }),
       max_module_size: z.number().int(),
       max_timeout_ms: z.number().int(),
       max_memory_bytes: z.number().int(),

@@ -46,16 +46,22 @@ export const tenant = z.string().regex(TENANT_FORMAT, 'must be 1-63 of a-z 0-9 _
 
 export const createJsonBody = z.object({ name, content: base64 }).strict();
 
+/** `?force=true`: an admin's change that skips the target tenant's tier (audited as forced). */
+const force = z.enum(['true', 'false'], 'must be true or false').transform((value) => value === 'true');
+
 /** `?tenant=`: an admin creating a module for another tenant. */
-export const createQuery = z.object({ tenant: tenant.optional() }).strict();
+export const createQuery = z.object({ tenant: tenant.optional(), force: force.optional() }).strict();
+
+/** Routes whose only query is `?force=`: rollback and import. */
+export const forceQuery = z.object({ force: force.optional() }).strict();
 
 export const updateJsonBody = z
   .object({ name: name.optional(), content: base64.optional() })
   .strict()
   .refine((body) => body.name !== undefined || body.content !== undefined, 'give name, content or both');
 
-export const rawUploadQuery = z.object({ name, tenant: tenant.optional() }).strict();
-export const rawUpdateQuery = z.object({ name: name.optional() }).strict();
+export const rawUploadQuery = z.object({ name, tenant: tenant.optional(), force: force.optional() }).strict();
+export const rawUpdateQuery = z.object({ name: name.optional(), force: force.optional() }).strict();
 
 export const listQuery = z
   .object({

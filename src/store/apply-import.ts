@@ -4,6 +4,7 @@ import { stageBlob } from './blobs.js';
 import { decodeRecord, encodeRecord, encodeVersion } from './codec.js';
 import { isKeySafeId, MAX_VERSION, moduleKey, refKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
+import { chargeStorage, checkModuleCount } from './quota.js';
 import type { ModuleRecord, VersionRecord, WriteMessage } from './types.js';
 
 type ImportMessage = Extract<WriteMessage, { kind: 'import-module' }>;
@@ -11,15 +12,20 @@ type ImportMessage = Extract<WriteMessage, { kind: 'import-module' }>;
 const EMPTY = new Uint8Array(0);
 
 /**
- * Stages a whole imported module: every version with its blob and reference, the current record
- * and the tenant index, all in the caller's batch. An id that already exists is skipped untouched,
- * so re-running an import changes nothing.
+ * Stages a whole imported module: its newest `maxVersions` versions (the older ones are left out as
+ * pruning would have dropped them here) with their blobs and references, the current record, the
+ * tenant index and the tenant's byte count, all in the caller's batch, after the tenant's quota.
+ * An id that already exists is skipped untouched, so re-running an import changes nothing.
  */
-export async function applyImport(msg: ImportMessage, overlay: Overlay): Promise<Applied> {
+export async function applyImport(msg: ImportMessage, overlay: Overlay, maxVersions: number): Promise<Applied> {
   const existing = await overlay.get(moduleKey(msg.id));
-  if (existing) return { result: { imported: false, record: decodeRecord(existing) }, moduleDelta: 0, announce: () => {} };
+  if (existing) return { result: { imported: false, record: decodeRecord(existing), pruned: 0 }, moduleDelta: 0, announce: () => {} };
   checkHistory(msg);
-  for (const version of msg.versions) {
+  const kept = msg.versions.slice(-maxVersions);
+  await checkModuleCount(msg.tenant, overlay, msg.quota);
+  const bytes = kept.reduce((sum, v) => sum + v.content.content.byteLength, 0);
+  await chargeStorage(msg.tenant, bytes, overlay, msg.quota);
+  for (const version of kept) {
     // stageBlob refuses content that does not match its hash, and stores a shared blob once.
     await stageBlob(version.content, overlay);
     overlay.put(versionKey(msg.id, version.version), encodeVersion(versionRecord(msg.id, version)));
@@ -29,7 +35,8 @@ export async function applyImport(msg: ImportMessage, overlay: Overlay): Promise
   overlay.put(moduleKey(record.id), encodeRecord(record));
   overlay.put(tenantModuleKey(record.tenant, record.id), EMPTY);
   const event = { id: record.id, tenant: record.tenant, sha256: record.sha256, version: record.version };
-  return { result: { imported: true, record }, moduleDelta: 1, announce: (bus) => bus.emit('module.created', event) };
+  const pruned = msg.versions.length - kept.length;
+  return { result: { imported: true, record, pruned }, moduleDelta: 1, announce: (bus) => bus.emit('module.created', event) };
 }
 
 /** Versions must be whole numbers in increasing order; the last one is the current version. */

@@ -1,13 +1,16 @@
+import { auditId } from '../auth/audit.js';
+import type { AuditEntry } from '../auth/types.js';
 import { wessError } from '../errors.js';
 import type { EventBus, ModuleEvents } from '../events.js';
 import { applyAuthMessage, stageAudit } from './apply-auth.js';
 import { applyImport } from './apply-import.js';
 import { stageBlob } from './blobs.js';
 import { decodeRecord } from './codec.js';
-import { dropHistory, loadVersion, stageCurrent } from './history.js';
-import { apiKeyKey, blobKey, isKeySafeId, MAX_VERSION, moduleKey, tenantModuleKey, tenantModulePrefix, versionKey } from './keys.js';
+import { dropHistory, loadVersion, pruneHistory, stageCurrent, type DroppedVersion } from './history.js';
+import { apiKeyKey, blobKey, isKeySafeId, MAX_VERSION, moduleKey, tenantBytesKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { ModuleContent, ModuleMessage, ModuleRecord, WriteMessage } from './types.js';
+import { chargeStorage, checkModuleCount } from './quota.js';
+import type { ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, WriteMessage } from './types.js';
 
 /** What one message did: the result to answer with, and how to announce it once durable. */
 export interface Applied {
@@ -18,6 +21,13 @@ export interface Applied {
   announce(events: EventBus): void;
 }
 
+/** What applying a message may depend on besides the message: the time, and the store's limits. */
+export interface ApplyContext {
+  /** ISO time of the batch: the time of the versions and records it writes. */
+  now: string;
+  /** Versions a module keeps (limits.max_versions): past it the oldest are pruned. */
+  maxVersions: number;
+}
 
 /** The fields a new version takes from its source (an upload, the current version, or an old one). */
 type VersionContent = Pick<ModuleRecord, 'name' | 'sha256' | 'size' | 'exports' | 'memory' | 'kind'>;
@@ -28,10 +38,10 @@ type Msg<K extends WriteMessage['kind']> = Extract<WriteMessage, { kind: K }>;
  * Stages one message on `overlay`. Throws a coded error (MODULE_NOT_FOUND, VERSION_CONFLICT, ...)
  * before staging anything the caller would regret; the writer discards the layer on any throw.
  */
-export async function applyMessage(msg: WriteMessage, overlay: Overlay, now: string): Promise<Applied> {
+export async function applyMessage(msg: WriteMessage, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   if (!isModuleMessage(msg)) return applyAuthMessage(msg, overlay);
   if (!isKeySafeId(msg.id)) throw wessError('VALIDATION', 'module id must be non-empty and must not contain "!"');
-  const applied = await applyModuleMessage(msg, overlay, now);
+  const applied = await applyModuleMessage(msg, overlay, context);
   if ('audit' in msg && msg.audit) stageAudit(msg.audit, overlay);
   return applied;
 }
@@ -46,15 +56,16 @@ export async function applyMessage(msg: WriteMessage, overlay: Overlay, now: str
 export function readsOf(msg: WriteMessage): string[] {
   switch (msg.kind) {
     case 'create-module':
+      return [moduleKey(msg.id), blobKey(msg.content.sha256), tenantBytesKey(msg.tenant)];
     case 'update-module':
-      return [moduleKey(msg.id), blobKey(msg.content.sha256)];
+      return [moduleKey(msg.id), blobKey(msg.content.sha256), ...tenantBytesOf(msg)];
     case 'rollback-module':
-      return [moduleKey(msg.id), versionKey(msg.id, msg.toVersion)];
+      return [moduleKey(msg.id), versionKey(msg.id, msg.toVersion), ...tenantBytesOf(msg)];
     case 'rename-module':
     case 'delete-module':
-      return [moduleKey(msg.id)];
+      return [moduleKey(msg.id), ...tenantBytesOf(msg)];
     case 'import-module':
-      return [moduleKey(msg.id), ...msg.versions.map((v) => blobKey(v.content.sha256))];
+      return [moduleKey(msg.id), tenantBytesKey(msg.tenant), ...msg.versions.map((v) => blobKey(v.content.sha256))];
     case 'revoke-key':
       return [apiKeyKey(msg.id)];
     default:
@@ -62,24 +73,29 @@ export function readsOf(msg: WriteMessage): string[] {
   }
 }
 
+/** The byte count a change of an existing module updates, when the message names the tenant (an admin's does not). */
+function tenantBytesOf(msg: { tenant?: string }): string[] {
+  return msg.tenant === undefined ? [] : [tenantBytesKey(msg.tenant)];
+}
+
 function isModuleMessage(msg: WriteMessage): msg is ModuleMessage {
   return msg.kind.endsWith('-module');
 }
 
-async function applyModuleMessage(msg: ModuleMessage, overlay: Overlay, now: string): Promise<Applied> {
+async function applyModuleMessage(msg: ModuleMessage, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   switch (msg.kind) {
     case 'create-module':
-      return applyCreate(msg, overlay, now);
+      return applyCreate(msg, overlay, context.now);
     case 'update-module':
-      return applyUpdate(msg, overlay, now);
+      return applyUpdate(msg, overlay, context);
     case 'rename-module':
-      return applyRename(msg, overlay, now);
+      return applyRename(msg, overlay, context);
     case 'rollback-module':
-      return applyRollback(msg, overlay, now);
+      return applyRollback(msg, overlay, context);
     case 'delete-module':
       return applyDelete(msg, overlay);
     case 'import-module':
-      return applyImport(msg, overlay);
+      return applyImport(msg, overlay, context.maxVersions);
   }
 }
 
@@ -88,9 +104,10 @@ async function applyCreate(msg: Msg<'create-module'>, overlay: Overlay, now: str
     // Ids are server-generated UUIDv4s, so a clash is a bug, not a client conflict.
     throw wessError('INTERNAL', `module id ${msg.id} already exists`);
   }
-  if (msg.maxModules !== undefined) await checkModuleCount(msg.tenant, msg.maxModules, msg.tierName ?? null, overlay);
+  await checkModuleCount(msg.tenant, overlay, msg.quota);
   await stageBlob(msg.content, overlay);
   const record = buildRecord(msg.id, msg.tenant, 1, fromUpload(msg.content, msg.name), now, now);
+  await chargeStorage(record.tenant, record.size, overlay, msg.quota);
   stageCurrent(record, overlay);
   overlay.put(tenantModuleKey(record.tenant, record.id), EMPTY);
   const event = { id: record.id, tenant: record.tenant, sha256: record.sha256, version: record.version };
@@ -99,47 +116,37 @@ async function applyCreate(msg: Msg<'create-module'>, overlay: Overlay, now: str
 
 const EMPTY = new Uint8Array(0);
 
-/**
- * The tier's module count, checked here rather than in the route: two creates racing for the
- * last slot are applied one after the other on the same overlay, so only one of them gets it.
- */
-async function checkModuleCount(tenant: string, maxModules: number, tier: string | null, overlay: Overlay): Promise<void> {
-  const count = (await overlay.entries(tenantModulePrefix(tenant))).length;
-  if (count >= maxModules) {
-    throw wessError(
-      'TIER_LIMIT',
-      `tenant ${tenant} already has ${count} modules; ${tier === null ? 'the limit' : `tier ${tier}`} allows ${maxModules}. Delete one first, or use a key of a bigger tier`,
-      { quota: 'max_modules', limit: maxModules, tier },
-    );
-  }
-}
-
-async function applyUpdate(msg: Msg<'update-module'>, overlay: Overlay, now: string): Promise<Applied> {
+async function applyUpdate(msg: Msg<'update-module'>, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   const current = await loadCurrent(msg, overlay);
   await stageBlob(msg.content, overlay);
-  return stageNext(current, fromUpload(msg.content, msg.name ?? current.name), overlay, now);
+  return stageNext(current, fromUpload(msg.content, msg.name ?? current.name), msg, overlay, context);
 }
 
 /** A new name on the current content, decided here rather than in the route so a concurrent PUT's content is kept. */
-async function applyRename(msg: Msg<'rename-module'>, overlay: Overlay, now: string): Promise<Applied> {
+async function applyRename(msg: Msg<'rename-module'>, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   const current = await loadCurrent(msg, overlay);
-  return stageNext(current, { ...current, name: msg.name }, overlay, now);
+  return stageNext(current, { ...current, name: msg.name }, msg, overlay, context);
 }
 
 /** Version N's content and name as a new version: history only grows. The blob is live, N references it. */
-async function applyRollback(msg: Msg<'rollback-module'>, overlay: Overlay, now: string): Promise<Applied> {
+async function applyRollback(msg: Msg<'rollback-module'>, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   const current = await loadCurrent(msg, overlay);
   const target = await loadVersion(msg.id, msg.toVersion, overlay);
-  return stageNext(current, target, overlay, now, msg.toVersion);
+  return stageNext(current, target, msg, overlay, context, msg.toVersion);
 }
 
 async function applyDelete(msg: Msg<'delete-module'>, overlay: Overlay): Promise<Applied> {
   const previous = await loadCurrent(msg, overlay);
   overlay.del(moduleKey(msg.id));
   overlay.del(tenantModuleKey(previous.tenant, previous.id));
-  await dropHistory(msg.id, overlay);
+  const dropped = await dropHistory(msg.id, overlay);
+  await chargeStorage(previous.tenant, -sumSizes(dropped), overlay);
   const event = { id: previous.id, tenant: previous.tenant, sha256: previous.sha256 };
   return { result: previous, moduleDelta: -1, announce: (bus) => bus.emit('module.deleted', event) };
+}
+
+function sumSizes(versions: readonly { size: number }[]): number {
+  return versions.reduce((sum, v) => sum + v.size, 0);
 }
 
 /**
@@ -164,13 +171,26 @@ async function loadCurrent(msg: { id: string; expectVersion?: number; tenant?: s
   return record;
 }
 
-/** Stages version current+1 from `content` and the matching module.updated event. */
-function stageNext(current: ModuleRecord, content: VersionContent, overlay: Overlay, now: string, rollbackFrom?: number): Applied {
+/**
+ * Stages version current+1 from `content`, prunes the versions past limits.max_versions (audited in
+ * the same batch), charges the tenant's storage with the difference, and the module.updated event.
+ */
+async function stageNext(
+  current: ModuleRecord,
+  content: VersionContent,
+  msg: { quota?: TenantQuota; audit?: AuditEntry },
+  overlay: Overlay,
+  context: ApplyContext,
+  rollbackFrom?: number,
+): Promise<Applied> {
   if (current.version >= MAX_VERSION) {
     throw wessError('VALIDATION', `module ${current.id} has used every version number; upload it as a new module`);
   }
-  const record = buildRecord(current.id, current.tenant, current.version + 1, content, current.created_at, now);
+  const record = buildRecord(current.id, current.tenant, current.version + 1, content, current.created_at, context.now);
   stageCurrent(record, overlay);
+  const pruned = await pruneHistory(record.id, record.version, context.maxVersions, overlay);
+  await chargeStorage(record.tenant, record.size - sumSizes(pruned), overlay, msg.quota, record.size);
+  if (pruned.length > 0) stageAudit(pruneAudit(record, pruned, context, msg.audit), overlay);
   const event: ModuleEvents['module.updated'] = {
     id: record.id,
     tenant: record.tenant,
@@ -179,7 +199,28 @@ function stageNext(current: ModuleRecord, content: VersionContent, overlay: Over
     previous_sha256: current.sha256,
   };
   if (rollbackFrom !== undefined) event.rollback_from = rollbackFrom;
+  if (pruned.length > 0) event.pruned_versions = pruned.map((v) => v.version);
   return { result: record, moduleDelta: 0, announce: (bus) => bus.emit('module.updated', event) };
+}
+
+/**
+ * The audit entry of a pruning: done by whoever made the version that pushed the old ones out (the
+ * request's actor, request id and IP), written in the same batch as the change and its own entry.
+ */
+function pruneAudit(record: ModuleRecord, pruned: readonly DroppedVersion[], context: ApplyContext, cause: AuditEntry | undefined): AuditEntry {
+  return {
+    id: auditId(),
+    at: context.now,
+    actor: cause?.actor ?? null,
+    tenant: record.tenant,
+    action: 'module.prune',
+    target: record.id,
+    request_id: cause?.request_id ?? '',
+    ip: cause?.ip ?? '',
+    status: cause?.status ?? 200,
+    outcome: 'success',
+    details: { versions: pruned.map((v) => v.version), bytes: sumSizes(pruned), max_versions: context.maxVersions, by_version: record.version },
+  };
 }
 
 /** The version fields of an upload, named `name`. */

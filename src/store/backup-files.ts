@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { backupStream, readArchive, type ArchiveSummary, type ReadHandlers } from './backup.js';
+import { backupStream, readArchive, type ArchiveSummary, type BackupKey, type ReadHandlers, type ReadOptions } from './backup.js';
 import { decodeSchemaVersion } from './codec.js';
 import { openDb, type Db } from './db.js';
 import { SCHEMA_KEY, SCHEMA_VERSION } from './keys.js';
+import { ContentAdmission, type AdmitStored } from './restore-check.js';
 import { verifyStore, type VerifyReport } from './verify.js';
 
 /** Backups and restores as files: always written beside their target and renamed into place once complete. */
@@ -55,10 +56,10 @@ async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Backs up the database in `dataDir` to `out` without a server. LevelDB admits one process per
- * directory, so a directory a running server holds is refused with a pointer to the online backup.
+ * Backs up the database in `dataDir` to `out`, signed with `key`, without a server. LevelDB admits one
+ * process per directory, so a directory a running server holds is refused with a pointer to the online backup.
  */
-export async function backupDataDir(dataDir: string, out: string, handlers: Pick<ReadHandlers, 'onHeader' | 'onProgress'> = {}): Promise<{ entries: number; bytes: number }> {
+export async function backupDataDir(dataDir: string, out: string, key: BackupKey, handlers: Pick<ReadHandlers, 'onHeader' | 'onProgress'> = {}): Promise<{ entries: number; bytes: number }> {
   if (!existsSync(join(dataDir, 'CURRENT'))) throw new BackupFileError(`no Wess database in ${dataDir}`);
   const db = await openExisting(dataDir);
   let totals = { entries: 0, bytes: 0 };
@@ -68,7 +69,7 @@ export async function backupDataDir(dataDir: string, out: string, handlers: Pick
         totals = { entries, bytes };
         handlers.onProgress?.(entries, bytes);
       };
-      for await (const chunk of backupStream(db, { onHeader: handlers.onHeader, onProgress })) {
+      for await (const chunk of backupStream(db, key, { onHeader: handlers.onHeader, onProgress })) {
         await write(chunk as Buffer);
       }
     });
@@ -105,22 +106,34 @@ async function openExisting(dataDir: string, instead = 'back it up through that 
   }
 }
 
+/** How a restore checks an archive: its signature (ReadOptions) and the admission of every module in it. */
+export interface RestoreOptions extends ReadOptions {
+  /** Upload admission under the limits of the server that will open the data: throws a coded error to refuse. */
+  admit: AdmitStored;
+}
+
 /**
- * Restores the archive `file` into `dataDir`, which must be missing or empty. Entries go to a temp
- * directory beside it in durable batches; only once the trailer's count and checksum match is the
- * temp directory renamed to `dataDir`. A bad or truncated archive leaves `dataDir` as it was.
- * An older-schema archive is restored as it is; the server migrates it when it next starts.
+ * Restores the archive `file` into `dataDir`, which must be missing or empty, in two passes over the
+ * file. The first writes nothing: it verifies the count, the checksum and the signature (unless
+ * skipped) and runs admission on every module content; any refusal ends the restore there. The
+ * second writes the entries to a temp directory beside `dataDir` in durable batches and, once the
+ * archive reads exactly as it did the first time (same sha256), renames it to `dataDir`. A bad,
+ * forged or truncated archive leaves `dataDir` as it was. An older-schema archive is restored as it
+ * is; the server migrates it when it next starts.
  */
-export async function restoreArchive(file: string, dataDir: string, handlers: Pick<ReadHandlers, 'onHeader' | 'onProgress'> = {}): Promise<ArchiveSummary> {
+export async function restoreArchive(file: string, dataDir: string, options: RestoreOptions, handlers: Pick<ReadHandlers, 'onHeader' | 'onProgress'> = {}): Promise<ArchiveSummary> {
   const target = resolve(dataDir);
   await requireEmpty(target);
   if (!existsSync(file)) throw new BackupFileError(`no such file: ${file}`);
+  const checked = await checkArchive(file, options, handlers);
   await mkdir(dirname(target), { recursive: true });
   const temp = join(dirname(target), `.${basename(target)}.restore-${process.pid}-${randomBytes(4).toString('hex')}`);
   const db = await openDb(temp, { maxOpenFiles: 100 });
   let open = true;
   try {
-    const summary = await readArchive(createReadStream(file), { ...handlers, onBatch: (ops) => db.batch(ops, { sync: true }) });
+    const summary = await readArchive(createReadStream(file), { ...handlers, onBatch: (ops) => db.batch(ops, { sync: true }) }, options);
+    // The file may have been replaced since the first pass: only the archive that was checked is restored.
+    if (summary.sha256 !== checked.sha256) throw new BackupFileError(`${file} changed while it was being restored; nothing was restored`);
     await db.close();
     open = false;
     // Checked again: something may have filled the directory while the archive was read.
@@ -134,6 +147,19 @@ export async function restoreArchive(file: string, dataDir: string, handlers: Pi
     await rm(temp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** The first pass of a restore: the whole archive verified and every module content admitted, nothing written. */
+async function checkArchive(file: string, options: RestoreOptions, handlers: Pick<ReadHandlers, 'onHeader' | 'onProgress'>): Promise<ArchiveSummary> {
+  const admission = new ContentAdmission(options.admit);
+  const summary = await readArchive(createReadStream(file), { ...handlers, onBatch: (ops) => admission.take(ops) }, options);
+  if (admission.refusedCount > 0) {
+    const more = admission.refusedCount > admission.refusals().length ? `; and ${admission.refusedCount - admission.refusals().length} more` : '';
+    throw new BackupFileError(
+      `the archive holds ${admission.refusedCount} module content(s) this Wess does not admit (its limits, or a forged archive); nothing was restored: ${admission.refusals().join('; ')}${more}`,
+    );
+  }
+  return summary;
 }
 
 async function requireEmpty(dir: string): Promise<void> {

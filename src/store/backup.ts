@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { decodeSchemaVersion } from './codec.js';
@@ -9,17 +9,23 @@ import { SCHEMA_KEY, SCHEMA_VERSION } from './keys.js';
  * The backup archive: every key and value of the database, read by ONE iterator (so from one
  * implicit LevelDB snapshot: concurrent writes cannot tear it), gzip-compressed:
  *
- *   {"format":"wess-backup","version":1,"schema":4,...}\n       header, one JSON line
+ *   {"format":"wess-backup","version":2,"schema":5,"key_id":"<16 hex>",...}\n   header, one JSON line
  *   'R' u32be keyLength key u32be valueLength value            one record per entry, in key order
  *   ...
- *   'T' u32be length {"entries":N,"sha256":"<hex>"}            trailer; sha256 covers every byte before its 'T'
+ *   'T' u32be length {"entries":N,"sha256":"<hex>","hmac":"<hex>"}
+ *                                                              trailer; sha256 and hmac cover every byte before its 'T'
  *
- * A reader refuses anything that does not end with a matching trailer, so a truncated or altered
- * archive is never taken for a smaller database.
+ * A reader refuses anything that does not end with a matching trailer, so a truncated or damaged
+ * archive is never taken for a smaller database. The sha256 says the bytes arrived whole; only the
+ * HMAC-SHA256 under the operator's backup key (backup.key, never in the archive) says who made them:
+ * the archive carries key hashes and the server secret, so a forged one could restore chosen admin
+ * keys. Version 1 archives (before signing) have no hmac and no key_id.
  */
 
 export const BACKUP_FORMAT = 'wess-backup';
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+/** The last format without a signature: restored only when the caller skips the signature. */
+const UNSIGNED_VERSION = 1;
 const RECORD = 0x52; // 'R'
 const TRAILER = 0x54; // 'T'
 const MAX_HEADER = 64 * 1024;
@@ -29,9 +35,25 @@ const MAX_VALUE = 512 * 1024 * 1024;
 /** Output is handed on in pieces of about this size, not one write per record. */
 const CHUNK = 256 * 1024;
 
+/** The key archives are signed with: its bytes, and a short public id naming it in headers and refusals. */
+export interface BackupKey {
+  secret: Buffer;
+  id: string;
+}
+
+/** The backup key from its configured text (backup.key / WESS_BACKUP_KEY). */
+export function backupKey(secret: string): BackupKey {
+  const bytes = Buffer.from(secret, 'utf8');
+  // An HMAC of a fixed label: it tells keys apart without revealing anything that helps forge.
+  const id = createHmac('sha256', bytes).update('wess backup key id').digest('hex').slice(0, 16);
+  return { secret: bytes, id };
+}
+
 export interface ArchiveHeader {
   format: typeof BACKUP_FORMAT;
   version: number;
+  /** Id of the key that signed the archive (absent in unsigned version 1 archives). */
+  key_id?: string;
   /** The store layout the entries are in; an older one is migrated when a server next opens it. */
   schema: number;
   created_at: string;
@@ -50,14 +72,14 @@ export interface ArchiveSummary {
 /** Called as entries go by; totals so far. */
 export type Progress = (entries: number, bytes: number) => void;
 
-/** The gzip-compressed archive of the whole database, streamed: memory stays bounded by one chunk. */
-export function backupStream(db: Db, handlers: Pick<ReadHandlers, 'onHeader' | 'onProgress'> = {}): Readable {
+/** The gzip-compressed archive of the whole database signed with `key`, streamed: memory stays bounded by one chunk. */
+export function backupStream(db: Db, key: BackupKey, handlers: Pick<ReadHandlers, 'onHeader' | 'onProgress'> = {}): Readable {
   const gzip = createGzip();
   // pipeline destroys the source when the consumer goes away, which closes the LevelDB iterator.
-  return pipeline(Readable.from(archiveChunks(db, handlers)), gzip, () => {});
+  return pipeline(Readable.from(archiveChunks(db, key, handlers)), gzip, () => {});
 }
 
-async function* archiveChunks(db: Db, { onHeader, onProgress }: Pick<ReadHandlers, 'onHeader' | 'onProgress'>): AsyncGenerator<Buffer> {
+async function* archiveChunks(db: Db, key: BackupKey, { onHeader, onProgress }: Pick<ReadHandlers, 'onHeader' | 'onProgress'>): AsyncGenerator<Buffer> {
   const stored = await db.get(SCHEMA_KEY);
   let estimate = 0;
   for await (const _key of db.keys({})) estimate++;
@@ -67,15 +89,16 @@ async function* archiveChunks(db: Db, { onHeader, onProgress }: Pick<ReadHandler
     schema: stored === undefined ? SCHEMA_VERSION : decodeSchemaVersion(stored),
     created_at: new Date().toISOString(),
     entries_estimate: estimate,
+    key_id: key.id,
   };
   await onHeader?.(header);
-  const hash = createHash('sha256');
+  const hash = new Digests(key);
   let pending: Uint8Array[] = [Buffer.from(`${JSON.stringify(header)}\n`)];
   let pendingBytes = 0;
   let entries = 0;
   let bytes = 0;
-  for await (const [key, value] of db.entries({})) {
-    const keyBytes = Buffer.from(key, 'utf8');
+  for await (const [entryKey, value] of db.entries({})) {
+    const keyBytes = Buffer.from(entryKey, 'utf8');
     pending.push(Buffer.of(RECORD), u32(keyBytes.length), keyBytes, u32(value.byteLength), value);
     pendingBytes += 9 + keyBytes.length + value.byteLength;
     entries++;
@@ -88,7 +111,7 @@ async function* archiveChunks(db: Db, { onHeader, onProgress }: Pick<ReadHandler
     }
   }
   const body = hashed(hash, pending);
-  const trailer = Buffer.from(JSON.stringify({ entries, sha256: hash.digest('hex') }));
+  const trailer = Buffer.from(JSON.stringify({ entries, ...hash.digest() }));
   onProgress?.(entries, bytes);
   yield Buffer.concat([body, Buffer.of(TRAILER), u32(trailer.length), trailer]);
 }
@@ -99,10 +122,31 @@ function u32(n: number): Buffer {
   return out;
 }
 
-function hashed(hash: Hash, parts: Uint8Array[]): Buffer {
+function hashed(hash: Digests, parts: Uint8Array[]): Buffer {
   const chunk = Buffer.concat(parts);
   hash.update(chunk);
   return chunk;
+}
+
+/** The sha256 of the archive's bytes and, with a key, their HMAC: fed the same bytes. */
+class Digests {
+  readonly #sha256: Hash = createHash('sha256');
+  readonly #hmac: Hmac | undefined;
+
+  constructor(key: BackupKey | undefined) {
+    this.#hmac = key && createHmac('sha256', key.secret);
+  }
+
+  update(bytes: Uint8Array): this {
+    this.#sha256.update(bytes);
+    this.#hmac?.update(bytes);
+    return this;
+  }
+
+  digest(): { sha256: string; hmac?: string } {
+    const sha256 = this.#sha256.digest('hex');
+    return this.#hmac ? { sha256, hmac: this.#hmac.digest('hex') } : { sha256 };
+  }
 }
 
 /** An archive that is not a complete, intact Wess backup. */
@@ -111,6 +155,16 @@ export class ArchiveError extends Error {
     super(`not a valid Wess backup: ${message}`);
     this.name = 'ArchiveError';
   }
+}
+
+/**
+ * How a reader treats the signature. By default it must verify under `key` (a version 1 archive,
+ * which has none, is refused); `skipSignature` checks only the count and the sha256: for an archive
+ * being downloaded, or a restore the operator chose to make without the key.
+ */
+export interface ReadOptions {
+  key?: BackupKey;
+  skipSignature?: boolean;
 }
 
 export interface ReadHandlers {
@@ -128,11 +182,12 @@ const BATCH_BYTES = 8 * 1024 * 1024;
  * count and sha256. Throws ArchiveError on anything wrong; entries already handed to `onBatch` are
  * the caller's to throw away (restore writes them to a temp dir it deletes).
  */
-export async function readArchive(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, handlers: ReadHandlers = {}): Promise<ArchiveSummary> {
+export async function readArchive(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, handlers: ReadHandlers = {}, options: ReadOptions = {}): Promise<ArchiveSummary> {
+  if (!options.skipSignature && !options.key) throw new ArchiveError('no backup key to verify its signature with: set backup.key (WESS_BACKUP_KEY) to the key it was made with');
   const gunzip = createGunzip();
   const input = new ByteReader(pipeline(Readable.from(source), gunzip, () => {}));
   try {
-    return await readEntries(input, handlers);
+    return await readEntries(input, handlers, options);
   } catch (err) {
     if (err instanceof ArchiveError) throw err;
     // zlib's own errors ("unexpected end of file", "incorrect header check") mean the same thing.
@@ -143,11 +198,11 @@ export async function readArchive(source: AsyncIterable<Uint8Array> | Iterable<U
   }
 }
 
-async function readEntries(input: ByteReader, handlers: ReadHandlers): Promise<ArchiveSummary> {
-  const hash = createHash('sha256');
+async function readEntries(input: ByteReader, handlers: ReadHandlers, options: ReadOptions): Promise<ArchiveSummary> {
   const headerLine = await input.line(MAX_HEADER);
-  hash.update(headerLine);
   const header = parseHeader(headerLine.subarray(0, -1));
+  const signedBy = options.skipSignature ? undefined : signingKey(header, options.key);
+  const hash = new Digests(signedBy).update(headerLine);
   await handlers.onHeader?.(header);
   let ops: DbOp[] = [];
   let opsBytes = 0;
@@ -175,10 +230,22 @@ async function readEntries(input: ByteReader, handlers: ReadHandlers): Promise<A
   }
   if (ops.length > 0) await handlers.onBatch?.(ops);
   handlers.onProgress?.(entries, bytes);
-  const sha256 = hash.digest('hex');
-  checkTrailer(await readTrailer(input), entries, sha256);
+  const digests = hash.digest();
+  checkTrailer(await readTrailer(input), entries, digests, signedBy);
   if (!(await input.atEnd())) throw new ArchiveError('bytes follow the trailer');
-  return { header, entries, bytes, sha256 };
+  return { header, entries, bytes, sha256: digests.sha256 };
+}
+
+/** The key a signed archive must verify under, refusing an unsigned one or one made with another key before any record is read. */
+function signingKey(header: ArchiveHeader, key: BackupKey | undefined): BackupKey {
+  if (header.version === UNSIGNED_VERSION) {
+    throw new ArchiveError('it is not signed (format version 1, made before backups were signed), so nothing says who made it; restore it with --skip-signature only if you kept it yourself');
+  }
+  if (!key) throw new ArchiveError('no backup key to verify its signature with');
+  if (header.key_id !== key.id) {
+    throw new ArchiveError(`it was signed with another backup key (key id ${String(header.key_id)}; the configured backup.key has id ${key.id}); restore it with the key it was made with`);
+  }
+  return key;
 }
 
 function checkLength(length: number, max: number, what: string): number {
@@ -194,7 +261,9 @@ function parseHeader(line: Buffer): ArchiveHeader {
     throw new ArchiveError('the first line is not a JSON header');
   }
   if (header.format !== BACKUP_FORMAT) throw new ArchiveError(`the header names format ${JSON.stringify(header.format)}, not "${BACKUP_FORMAT}"`);
-  if (header.version !== FORMAT_VERSION) throw new ArchiveError(`archive format version ${String(header.version)}; this Wess reads version ${FORMAT_VERSION}`);
+  if (header.version !== FORMAT_VERSION && header.version !== UNSIGNED_VERSION) {
+    throw new ArchiveError(`archive format version ${String(header.version)}; this Wess reads versions ${UNSIGNED_VERSION} and ${FORMAT_VERSION}`);
+  }
   if (typeof header.schema !== 'number' || !Number.isInteger(header.schema) || header.schema < 1) throw new ArchiveError('the header has no store schema number');
   if (header.schema > SCHEMA_VERSION) {
     throw new ArchiveError(`it holds a schema ${header.schema} store, newer than this Wess (schema ${SCHEMA_VERSION}); restore it with a newer Wess`);
@@ -202,19 +271,32 @@ function parseHeader(line: Buffer): ArchiveHeader {
   return header as ArchiveHeader;
 }
 
-async function readTrailer(input: ByteReader): Promise<{ entries?: unknown; sha256?: unknown }> {
+type Trailer = { entries?: unknown; sha256?: unknown; hmac?: unknown };
+
+async function readTrailer(input: ByteReader): Promise<Trailer> {
   const length = (await input.exactly(4, 'the trailer length')).readUInt32BE(0);
   const body = await input.exactly(checkLength(length, MAX_HEADER, 'trailer'), 'the trailer');
   try {
-    return JSON.parse(body.toString('utf8')) as { entries?: unknown; sha256?: unknown };
+    return JSON.parse(body.toString('utf8')) as Trailer;
   } catch {
     throw new ArchiveError('the trailer is not JSON');
   }
 }
 
-function checkTrailer(trailer: { entries?: unknown; sha256?: unknown }, entries: number, sha256: string): void {
+function checkTrailer(trailer: Trailer, entries: number, digests: { sha256: string; hmac?: string }, key: BackupKey | undefined): void {
   if (trailer.entries !== entries) throw new ArchiveError(`the trailer counts ${String(trailer.entries)} entries but ${entries} were read`);
+  const { sha256, hmac } = digests;
   if (trailer.sha256 !== sha256) throw new ArchiveError(`checksum mismatch: the trailer says sha256 ${String(trailer.sha256)}, the content hashes to ${sha256}`);
+  if (key && !(typeof trailer.hmac === 'string' && hmac !== undefined && sameHex(trailer.hmac, hmac))) {
+    throw new ArchiveError(`its signature does not verify under the backup key (id ${key.id}): it was changed after it was made`);
+  }
+}
+
+/** Constant-time comparison of two hex strings. */
+function sameHex(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'utf8');
+  const y = Buffer.from(b, 'utf8');
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** Pulls exact byte counts out of a stream of chunks. */

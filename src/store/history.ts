@@ -1,7 +1,7 @@
 import { wessError } from '../errors.js';
 import { dropBlob } from './blobs.js';
 import { decodeVersion, encodeRecord, encodeVersion } from './codec.js';
-import { moduleKey, refKey, refPrefix, versionKey, versionOfKey, versionPrefix } from './keys.js';
+import { moduleKey, refKey, refPrefix, versionKey, versionPrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { ModuleRecord, VersionRecord } from './types.js';
 
@@ -26,16 +26,50 @@ export async function loadVersion(id: string, version: number, overlay: Overlay)
   return decodeVersion(bytes);
 }
 
-/** Removes every version of module `id` and their references, then each blob that lost its last one. */
-export async function dropHistory(id: string, overlay: Overlay): Promise<void> {
+/** A version as deleting and pruning see it: enough to drop it and to account for its bytes. */
+export interface DroppedVersion {
+  version: number;
+  sha256: string;
+  size: number;
+}
+
+/** Removes every version of module `id` and their references, then each blob that lost its last one; returns them. */
+export async function dropHistory(id: string, overlay: Overlay): Promise<DroppedVersion[]> {
+  const versions = (await overlay.entries(versionPrefix(id))).map(([, value]) => dropped(value));
+  await dropVersions(id, versions, overlay);
+  return versions;
+}
+
+/**
+ * Keeps the newest `keep` versions of module `id` and removes the older ones, their references and
+ * each blob that lost its last one; returns what it removed, oldest first. The current version is
+ * the newest, so it always stays, and content an old version shares with a kept one (the version a
+ * rollback restored) stays with it.
+ */
+export async function pruneHistory(id: string, currentVersion: number, keep: number, overlay: Overlay): Promise<DroppedVersion[]> {
+  // Version numbers only grow, one per version: a module at version n has at most n versions.
+  if (currentVersion <= keep) return [];
+  const versions = await overlay.entries(versionPrefix(id));
+  if (versions.length <= keep) return [];
+  // Keys sort by zero-padded version number, so the oldest come first.
+  const old = versions.slice(0, versions.length - keep).map(([, value]) => dropped(value));
+  await dropVersions(id, old, overlay);
+  return old;
+}
+
+function dropped(value: Uint8Array): DroppedVersion {
+  const { version, sha256, size } = decodeVersion(value);
+  return { version, sha256, size };
+}
+
+async function dropVersions(id: string, versions: readonly DroppedVersion[], overlay: Overlay): Promise<void> {
   const hashes = new Set<string>();
-  for (const [key, value] of await overlay.entries(versionPrefix(id))) {
-    const { sha256 } = decodeVersion(value);
-    overlay.del(key);
-    overlay.del(refKey(sha256, id, versionOfKey(key)));
+  for (const { version, sha256 } of versions) {
+    overlay.del(versionKey(id, version));
+    overlay.del(refKey(sha256, id, version));
     hashes.add(sha256);
   }
-  // One liveness check per distinct blob, after all of this module's references are gone.
+  // One liveness check per distinct blob, after all of these references are gone.
   for (const sha256 of hashes) {
     if (!(await overlay.hasPrefix(refPrefix(sha256)))) await dropBlob(sha256, overlay);
   }

@@ -2,7 +2,7 @@
  * The LevelDB key layout, in one place. Keys are UTF-8 strings; `!` separates parts and sorts
  * below every character an id or a hash uses, so each prefix is one contiguous key range.
  *
- *   meta!schema                      → schema version, ASCII decimal ("4"); written at first open
+ *   meta!schema                      → schema version, ASCII decimal ("5"); written at first open
  *   m!<id>                           → ModuleRecord JSON of the module's current version
  *   v!<id>!<version, 10 digits>      → VersionRecord JSON of every version the module has had,
  *                                      the current one included (history only grows until delete)
@@ -11,6 +11,8 @@
  *   c!<content id>                   → the wasm bytes; content ids are UUIDv7s, so they sort by write time
  *   r!<sha256>!<id>!<version>        → empty; "version <version> of <id> uses blob <sha256>"
  *   t!<tenant>!<id>                  → empty; "module <id> belongs to <tenant>" (lists one tenant's modules)
+ *   tb!<tenant>                      → ASCII decimal: bytes of content the tenant holds, the size of every
+ *                                      kept version of every module of it (quota.ts); absent means 0
  *   k!<key id>                       → KeyRecord JSON of an API key (its HMAC, never its secret)
  *   u!<key id>                       → KeyUsage JSON: the key's counters as of the last flush
  *   a!<audit id>                     → AuditEntry JSON; audit ids sort by time
@@ -28,11 +30,12 @@
  * is about 60 bytes. A pointer starts with `{`, wasm bytes with "\0asm", so the two never look alike.
  *
  * Older layouts are upgraded at open by migrate.ts: schema 1 had one `r!<sha256>!<id>` per module
- * and no `v!` keys, schema 2 had no tenants, schema 3 kept the bytes themselves under `b!<sha256>`.
+ * and no `v!` keys, schema 2 had no tenants, schema 3 kept the bytes themselves under `b!<sha256>`,
+ * schema 4 had no `tb!` counts.
  */
 
 /** The layout version this code reads and writes; bump it with a migration when keys change. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export const SCHEMA_KEY = 'meta!schema';
 
@@ -46,6 +49,7 @@ const API_KEY_PREFIX = 'k!';
 const USAGE_PREFIX = 'u!';
 const AUDIT_PREFIX = 'a!';
 const TENANT_AUDIT_PREFIX = 'ta!';
+const TENANT_BYTES_PREFIX = 'tb!';
 
 /** The generated HMAC secret for key hashes (used only when the config sets none). */
 export const AUTH_SECRET_KEY = 'meta!auth_secret';
@@ -91,6 +95,32 @@ export function refKey(sha256: string, id: string, version: number): string {
   return `${REF_PREFIX}${sha256}!${id}!${padVersion(version)}`;
 }
 
+/**
+ * The parts of a reference key: the blob's hash, the module id and the version (undefined in a
+ * schema-1 key, which had none); undefined when `key` is not a reference key.
+ */
+export function parseRefKey(key: string): { sha256: string; id: string; version: number | undefined } | undefined {
+  if (!key.startsWith(REF_PREFIX)) return undefined;
+  const [sha256, id, version] = key.slice(REF_PREFIX.length).split('!');
+  if (sha256 === undefined || id === undefined) return undefined;
+  return { sha256, id, version: version === undefined ? undefined : Number(version) };
+}
+
+/** True for a key holding blob bytes: a `c!` key (schema 4 and later). */
+export function isContentKey(key: string): boolean {
+  return key.startsWith(CONTENT_PREFIX);
+}
+
+/** True for a `b!` key: a blob pointer (schema 4), or the bytes themselves (schemas 1 to 3). */
+export function isBlobKey(key: string): boolean {
+  return key.startsWith(BLOB_PREFIX);
+}
+
+/** The content id at the end of a `c!` key. */
+export function contentIdOfKey(key: string): string {
+  return key.slice(CONTENT_PREFIX.length);
+}
+
 /** Schema 1's reference key (one per module); only the migration still uses it. */
 export function legacyRefKey(sha256: string, id: string): string {
   return `${REF_PREFIX}${sha256}!${id}`;
@@ -129,6 +159,16 @@ export function tenantModuleKey(tenant: string, id: string): string {
 /** Prefix of every module key of `tenant`; the module id follows it. */
 export function tenantModulePrefix(tenant: string): string {
   return `${TENANT_PREFIX}${tenant}!`;
+}
+
+/** Key of the count of content bytes `tenant` holds. */
+export function tenantBytesKey(tenant: string): string {
+  return TENANT_BYTES_PREFIX + tenant;
+}
+
+/** The key range of every tenant's byte count. */
+export function tenantBytesRange(): { gt: string; lt: string } {
+  return prefixRange(TENANT_BYTES_PREFIX);
 }
 
 /** Key of an API key's record. */

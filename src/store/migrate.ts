@@ -1,9 +1,25 @@
 import { DEFAULT_TENANT } from '../auth/types.js';
 import { blobPuts } from './blobs.js';
-import { decodeBlobPointer, decodeRecord, decodeSchemaVersion, encodeRecord, encodeSchemaVersion, encodeVersion } from './codec.js';
+import { decodeBlobPointer, decodeRecord, decodeSchemaVersion, decodeVersion, encodeRecord, encodeSchemaVersion, encodeVersion } from './codec.js';
 import type { Db, DbOp, KeyRange } from './db.js';
-import { blobRange, legacyRefKey, moduleKey, moduleRange, refKey, SCHEMA_KEY, SCHEMA_VERSION, sha256OfBlobKey, tenantModuleKey, versionKey } from './keys.js';
+import {
+  blobRange,
+  legacyRefKey,
+  moduleKey,
+  moduleRange,
+  prefixRange,
+  refKey,
+  SCHEMA_KEY,
+  SCHEMA_VERSION,
+  sha256OfBlobKey,
+  tenantBytesKey,
+  tenantBytesRange,
+  tenantModuleKey,
+  versionKey,
+  versionPrefix,
+} from './keys.js';
 import { versionOf } from './history.js';
+import { encodeBytes } from './quota.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -27,6 +43,10 @@ export async function ensureSchema(db: Db): Promise<void> {
   if (version === 3) {
     await migrateFrom3(db);
     version = 4;
+  }
+  if (version === 4) {
+    await migrateFrom4(db);
+    version = 5;
   }
   if (version !== SCHEMA_VERSION) {
     throw new Error(`database schema version ${String(version)} is not supported (this Wess uses ${SCHEMA_VERSION})`);
@@ -108,6 +128,26 @@ async function blobsToMove(db: Db, range: KeyRange): Promise<{ ops: DbOp[]; last
     if (entries >= MOVE_ENTRIES || bytes >= MOVE_BYTES) return { ops, last: key };
   }
   return { ops };
+}
+
+/**
+ * Schema 4 did not count what tenants hold. Each tenant's count is the sum of the sizes of every
+ * version of its modules, as the writer keeps it from now on (quota.ts); written with the schema
+ * number in one batch (a key per tenant), over any count a cut-short run may have left.
+ */
+async function migrateFrom4(db: Db): Promise<void> {
+  const held = new Map<string, number>();
+  for await (const [, value] of db.entries(moduleRange())) {
+    const { id, tenant } = decodeRecord(value);
+    let bytes = held.get(tenant) ?? 0;
+    for await (const [, version] of db.entries(prefixRange(versionPrefix(id)))) bytes += decodeVersion(version).size;
+    held.set(tenant, bytes);
+  }
+  const ops: DbOp[] = [];
+  for await (const key of db.keys(tenantBytesRange())) ops.push({ type: 'del', key });
+  for (const [tenant, bytes] of held) if (bytes > 0) ops.push({ type: 'put', key: tenantBytesKey(tenant), value: encodeBytes(bytes) });
+  ops.push(schemaOp(5));
+  await db.batch(ops, { sync: true });
 }
 
 function schemaOp(version = SCHEMA_VERSION): DbOp {

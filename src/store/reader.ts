@@ -6,6 +6,7 @@ import { inspectBlob } from './blobs.js';
 import { decodeRecord, decodeVersion } from './codec.js';
 import type { Db } from './db.js';
 import { MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
+import { tenantBytes } from './quota.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from './types.js';
 
 export interface ReaderOptions {
@@ -74,7 +75,10 @@ export class Reader {
     // wrong, only unreferenced; LRU and TTL reclaim it, and nothing asks for a hash no record names.
     this.#unsubscribe = [
       options.bus.on('module.created', invalidate),
-      options.bus.on('module.updated', invalidate),
+      options.bus.on('module.updated', (event) => {
+        invalidate(event);
+        for (const version of event.pruned_versions ?? []) this.#versions.delete(versionKey(event.id, version));
+      }),
       options.bus.on('module.deleted', (event) => {
         invalidate(event);
         this.#forgetVersions(event.id);
@@ -211,6 +215,11 @@ export class Reader {
     }
     this.#content.set(sha256, content.bytes);
     return content.bytes.slice();
+  }
+
+  /** Bytes of content `tenant` holds over all kept versions; read each time (every write changes it), never cached. */
+  tenantBytes(tenant: string): Promise<number> {
+    return tenantBytes(this.#db, tenant);
   }
 
   /** Stops listening to writer events and empties the caches. */

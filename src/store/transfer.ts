@@ -7,7 +7,7 @@ import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
 import type { Db, DbReader } from './db.js';
 import { splitLines } from './lines.js';
 import { MAX_VERSION, moduleRange, prefixRange, versionPrefix } from './keys.js';
-import type { ImportedVersion, ModuleContent, ModuleRecord, WriteMessage, WriteResult } from './types.js';
+import type { ImportedVersion, ModuleContent, ModuleRecord, TenantQuota, WriteMessage, WriteResult } from './types.js';
 
 /**
  * Export and import as NDJSON, for moving modules between nodes or stores:
@@ -118,8 +118,10 @@ export interface ImportDeps {
   submit(msg: Extract<WriteMessage, { kind: 'import-module' }>): Promise<WriteResult['import-module']>;
   /** True when a module with this id exists (it is skipped before any admission work). */
   exists(id: string): Promise<boolean>;
-  /** Upload admission with this node's limits: throws the coded error an upload would get. */
-  admit(bytes: Uint8Array): Promise<ModuleContent>;
+  /** Upload admission with this node's limits for `tenant`: throws the coded error an upload would get. */
+  admit(bytes: Uint8Array, tenant: string): Promise<ModuleContent>;
+  /** The quotas (max_modules, max_storage) the writer checks a module of `tenant` against; none when absent. */
+  quota?(tenant: string): TenantQuota | undefined;
   /** A longer line is refused without being held in memory. */
   maxLineBytes: number;
   onProgress?(done: number): void;
@@ -228,9 +230,9 @@ async function importLine(line: number, text: string, deps: ImportDeps, summary:
       return;
     }
     const versions: ImportedVersion[] = [];
-    for (const version of module.versions) versions.push(await admitVersion(version, deps));
+    for (const version of module.versions) versions.push(await admitVersion(version, module.tenant, deps));
     const { tenant, name, created_at, updated_at } = module;
-    const result = await deps.submit({ kind: 'import-module', id: module.id, tenant, name, created_at, updated_at, versions });
+    const result = await deps.submit({ kind: 'import-module', id: module.id, tenant, name, created_at, updated_at, versions, quota: deps.quota?.(tenant) });
     if (result.imported) summary.imported++;
     else summary.skipped++;
     deps.onProgress?.(summary.imported + summary.skipped);
@@ -254,14 +256,14 @@ function parseModule(text: string): z.output<typeof exportedModule> {
 }
 
 /** Checks a version's bytes against its declared size and sha256, then admits them like an upload. */
-async function admitVersion(version: ExportedVersion, deps: ImportDeps): Promise<ImportedVersion> {
+async function admitVersion(version: ExportedVersion, tenant: string, deps: ImportDeps): Promise<ImportedVersion> {
   const bytes = Buffer.from(version.content, 'base64');
   const where = `version ${version.version}`;
   const sha256 = sha256Hex(bytes);
   if (sha256 !== version.sha256) throw wessError('VALIDATION', `${where}: content hashes to sha256 ${sha256}, not ${version.sha256} as the export says`);
   if (bytes.length !== version.size) throw wessError('VALIDATION', `${where}: content is ${bytes.length} bytes, not ${version.size} as the export says`);
   try {
-    const content = await deps.admit(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const content = await deps.admit(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), tenant);
     return { version: version.version, name: version.name, created_at: version.created_at, content };
   } catch (err) {
     if (hasErrorCode(err) && err.code !== 'INTERNAL') throw wessError(err.code, `${where}: ${err.message}`);

@@ -52,6 +52,20 @@ export interface ModuleContent {
 }
 
 /**
+ * Per-tenant limits the writer checks against what is stored, as it applies the message: two writes
+ * racing for the last room are applied one after the other on the same batch, so only one gets it.
+ * Absent fields (and an absent quota) mean no limit.
+ */
+export interface TenantQuota {
+  /** The tier the limits come from, named in refusals; null for limits that are not a tier's. */
+  tier: string | null;
+  /** Modules the tenant may have. */
+  maxModules?: number;
+  /** Bytes of content the tenant may hold over all kept versions (quota.ts). */
+  maxStorage?: number;
+}
+
+/**
  * `expectVersion` is If-Match: the writer refuses with VERSION_CONFLICT when the module moved on.
  * `tenant`, when set, must be the module's tenant (MODULE_NOT_FOUND otherwise): checked in the
  * writer, against the record it is about to change. `audit` is staged in the same batch on success.
@@ -61,6 +75,7 @@ interface Guarded {
   expectVersion?: number;
   tenant?: string;
   audit?: AuditEntry;
+  quota?: TenantQuota;
 }
 
 /**
@@ -68,7 +83,7 @@ interface Guarded {
  * not spread: its own `kind` ('functions' | 'wasi') would clash with the message's `kind`.
  */
 export type WriteMessage =
-  | { kind: 'create-module'; id: string; tenant: string; name: string; content: ModuleContent; maxModules?: number; tierName?: string | null; audit?: AuditEntry }
+  | { kind: 'create-module'; id: string; tenant: string; name: string; content: ModuleContent; quota?: TenantQuota; audit?: AuditEntry }
   | ({ kind: 'update-module'; name?: string; content: ModuleContent } & Guarded)
   | ({ kind: 'rename-module'; name: string } & Guarded)
   | ({ kind: 'rollback-module'; toVersion: number } & Guarded)
@@ -84,7 +99,7 @@ export type WriteMessage =
    * A module moved from another node with its whole history, ids, names and times kept (import).
    * Skipped, not refused, when the id already exists, so that a re-run of an import is harmless.
    */
-  | { kind: 'import-module'; id: string; tenant: string; name: string; created_at: string; updated_at: string; versions: ImportedVersion[] };
+  | { kind: 'import-module'; id: string; tenant: string; name: string; created_at: string; updated_at: string; versions: ImportedVersion[]; quota?: TenantQuota };
 
 /** One version of an imported module: what the source node recorded, with content admitted here. */
 export interface ImportedVersion {
@@ -110,8 +125,11 @@ export interface WriteResult {
   'append-audit': AuditEntry;
   'put-usage': null;
   'put-meta': null;
-  /** `imported: false` when a module with that id already existed (nothing written). */
-  'import-module': { imported: boolean; record: ModuleRecord };
+  /**
+   * `imported: false` when a module with that id already existed (nothing written); `pruned` counts
+   * the oldest versions left out because the module had more than limits.max_versions.
+   */
+  'import-module': { imported: boolean; record: ModuleRecord; pruned: number };
 }
 
 export interface ModulePage {

@@ -16,7 +16,12 @@ export interface WriterOptions {
   queueLimit: number;
   metrics: Pick<Metrics, 'writerQueueDepth' | 'writerBatchSize' | 'writerCommitTime' | 'modules'>;
   logger: Logger;
+  /** Versions a module keeps (limits.max_versions); a new version past it prunes the oldest. */
+  maxVersions?: number;
 }
+
+/** limits.max_versions's default, for writers started without one. */
+export const DEFAULT_MAX_VERSIONS = 100;
 
 /** Content bytes one batch may carry before the rest waits for the next one. */
 const MAX_BATCH_BYTES = 32 * 1024 * 1024;
@@ -129,7 +134,7 @@ export class Writer {
     for (const pending of group) {
       const layer = overlay.child();
       try {
-        const result = await applyMessage(pending.msg, layer, new Date().toISOString());
+        const result = await applyMessage(pending.msg, layer, { now: new Date().toISOString(), maxVersions: this.#options.maxVersions ?? DEFAULT_MAX_VERSIONS });
         layer.mergeIntoParent();
         applied.push({ pending, result });
       } catch (err) {

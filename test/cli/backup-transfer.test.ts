@@ -4,7 +4,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TEST_ADMIN_KEY, listen, makeKey, startApp, type TestApp } from '../helper.js';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { TEST_ADMIN_KEY, TEST_BACKUP_KEY, listen, makeKey, startApp, type TestApp } from '../helper.js';
 import { dump, seedModules } from '../store/transfer-helper.js';
 import { lines, wess } from './helper.js';
 
@@ -34,9 +35,10 @@ describe('wess backup, restore, export and import as child processes against a r
     assert.deepEqual((await readdir(scratch)).filter((n) => n.includes('tmp')), [], 'no temp file left');
 
     const dir = join(scratch, 'restored');
-    const restore = await wess(['restore', out, '--data', dir]);
+    const keyEnv = { WESS_BACKUP_KEY: TEST_BACKUP_KEY };
+    const restore = await wess(['restore', out, '--data', dir], { env: keyEnv });
     assert.equal(restore.code, 0, restore.stderr);
-    assert.match(restore.stdout, /^restore: \d+ entries verified .* restored into /);
+    assert.match(restore.stdout, /^restore: \d+ entries verified \(sha256 [0-9a-f]{12}…, signed with backup key [0-9a-f]{16}\) and restored into /);
     const restored = await startApp({}, dir);
     try {
       assert.deepEqual(await dump(restored.app.services.db), await dump(source.app.services.db));
@@ -45,7 +47,7 @@ describe('wess backup, restore, export and import as child processes against a r
     }
 
     // Into the same (now full) directory: refused, exit 1, one line, nothing touched.
-    const again = await wess(['restore', out, '--data', dir]);
+    const again = await wess(['restore', out, '--data', dir], { env: keyEnv });
     assert.equal(again.code, 1);
     assert.match(lines(again.stderr)[0] ?? '', /^wess: .* is not empty/);
 
@@ -53,14 +55,57 @@ describe('wess backup, restore, export and import as child processes against a r
     const damaged = join(scratch, 'damaged.wessbak');
     const bytes = await readFile(out);
     await writeFile(damaged, bytes.subarray(0, bytes.length - 100));
-    const bad = await wess(['restore', damaged, '--data', join(scratch, 'never')]);
+    const bad = await wess(['restore', damaged, '--data', join(scratch, 'never')], { env: keyEnv });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^wess: not a valid Wess backup/);
     assert.equal(existsSync(join(scratch, 'never')), false);
   });
 
+  test('regression (issue 15, item 10): wess restore checks the signature with backup.key, and needs one', async () => {
+    const out = join(scratch, 'signed.wessbak');
+    assert.equal((await wess(['backup', '--out', out], { env })).code, 0);
+    const target = join(scratch, 'never-signed');
+    const keyless = await wess(['restore', out, '--data', target]);
+    assert.equal(keyless.code, 2);
+    assert.match(keyless.stderr, /^wess: a restore .*needs the backup key: set backup\.key in the config or WESS_BACKUP_KEY .*--skip-signature/);
+    const wrong = await wess(['restore', out, '--data', target], { env: { WESS_BACKUP_KEY: 'not-the-key-that-signed-it-0123456789ab' } });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /^wess: not a valid Wess backup: it was signed with another backup key/);
+    // One value byte changed, the sha256 in the trailer left as it was: the checksum catches it.
+    const plain = gunzipSync(await readFile(out));
+    const at = plain.lastIndexOf(Buffer.from('"name":"m')) + 9;
+    plain[at] = (plain[at] as number) ^ 0x01;
+    const tampered = join(scratch, 'tampered.wessbak');
+    await writeFile(tampered, gzipSync(plain));
+    const refused = await wess(['restore', tampered, '--data', target], { env: { WESS_BACKUP_KEY: TEST_BACKUP_KEY } });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^wess: not a valid Wess backup: checksum mismatch/);
+    assert.equal(existsSync(target), false);
+    const skipped = await wess(['--json', 'restore', out, '--data', target, '--skip-signature']);
+    assert.equal(skipped.code, 0, skipped.stderr);
+    assert.equal(JSON.parse(skipped.stdout).signature_checked, false);
+  });
+
+  test('regression (issue 15, item 10): an offline backup is signed, and refused without a key', async () => {
+    const app = await startApp();
+    try {
+      await app.app.close();
+      const out = join(scratch, 'offline-signed.wessbak');
+      const keyless = await wess(['backup', '--data', app.dataDir, '--out', out]);
+      assert.equal(keyless.code, 2);
+      assert.match(keyless.stderr, /needs the backup key/);
+      assert.equal(existsSync(out), false);
+      const made = await wess(['backup', '--data', app.dataDir, '--out', out], { env: { WESS_BACKUP_KEY: TEST_BACKUP_KEY } });
+      assert.equal(made.code, 0, made.stderr);
+      const restored = await wess(['restore', out, '--data', join(scratch, 'offline-restored')], { env: { WESS_BACKUP_KEY: TEST_BACKUP_KEY } });
+      assert.equal(restored.code, 0, restored.stderr);
+    } finally {
+      await app.close();
+    }
+  });
+
   test('an offline backup of the dir the server holds says to use --url', async () => {
-    const res = await wess(['backup', '--data', source.dataDir, '--out', join(scratch, 'offline.wessbak')]);
+    const res = await wess(['backup', '--data', source.dataDir, '--out', join(scratch, 'offline.wessbak')], { env: { WESS_BACKUP_KEY: TEST_BACKUP_KEY } });
     assert.equal(res.code, 1);
     assert.match(res.stderr, /in use by a running Wess server.*--url/);
     assert.equal(existsSync(join(scratch, 'offline.wessbak')), false);

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { v4 as uuidv4 } from 'uuid';
 import { admitModule } from '../../src/modules/admission.js';
-import { readArchive } from '../../src/store/backup.js';
-import { authHeaders, listen, makeKey, noKey, startApp, upload, type TestApp } from '../helper.js';
+import { backupKey, readArchive } from '../../src/store/backup.js';
+import { authHeaders, listen, makeKey, noKey, startApp, TEST_BACKUP_KEY, upload, type TestApp } from '../helper.js';
 import { constModule, dump, paddedModule, seedModules, STORED_MODULE_PREFIXES } from '../store/transfer-helper.js';
 
 let t: TestApp;
@@ -27,6 +27,25 @@ test('the admin routes answer 403 to developer and runner keys, 401 without a ke
   }
   const res = await t.app.inject({ method: 'GET', url: '/admin/backup', headers: noKey() });
   assert.equal(res.statusCode, 401);
+});
+
+test('regression (issue 15, item 10): without a backup.key the server makes no backups (409 BACKUP_KEY_REQUIRED), audited', async () => {
+  const app = await startApp({ backup: { key: undefined } });
+  try {
+    const res = await app.app.inject({ method: 'GET', url: '/admin/backup' });
+    assert.equal(res.statusCode, 409);
+    assert.equal(res.json().error.code, 'BACKUP_KEY_REQUIRED');
+    assert.match(res.json().error.message, /set backup\.key \(or WESS_BACKUP_KEY/);
+    // The refusal's audit entry is written once the answer is sent.
+    let entry: { status: number } | undefined;
+    for (const deadline = Date.now() + 10_000; entry === undefined && Date.now() < deadline; await new Promise((resolve) => setImmediate(resolve))) {
+      const audit = await app.app.inject({ url: '/audit?limit=5' });
+      entry = audit.json().items.find((e: { action: string }) => e.action === 'store.backup');
+    }
+    assert.equal(entry?.status, 409);
+  } finally {
+    await app.close();
+  }
 });
 
 /**
@@ -108,11 +127,15 @@ test('a backup taken while writes land is one consistent snapshot', async () => 
 
     for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value);
     const entries = new Map<string, string>();
-    await readArchive(chunks, {
-      onBatch: async (ops) => {
-        for (const op of ops) if (op.type === 'put') entries.set(op.key, Buffer.from(op.value).toString('hex'));
+    await readArchive(
+      chunks,
+      {
+        onBatch: async (ops) => {
+          for (const op of ops) if (op.type === 'put') entries.set(op.key, Buffer.from(op.value).toString('hex'));
+        },
       },
-    });
+      { key: backupKey(TEST_BACKUP_KEY) },
+    );
     assert.equal(checkConsistent(entries), 210);
     const archived = new Map([...entries].filter(([key]) => /^[mvbrtc]!/.test(key)));
     assert.deepEqual(archived, before, 'exactly the state when the backup began');

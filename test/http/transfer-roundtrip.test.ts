@@ -3,9 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { backupStream } from '../../src/store/backup.js';
+import { admitStoredModule } from '../../src/modules/admission.js';
+import { backupKey, backupStream } from '../../src/store/backup.js';
 import { restoreArchive, withAtomicFile } from '../../src/store/backup-files.js';
-import { startApp, type TestApp } from '../helper.js';
+import { startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules } from '../store/transfer-helper.js';
 
 // One source of 1,000 modules (a third with 2 versions, a seventh with 3), moved two ways.
@@ -70,10 +71,11 @@ test('export ?tenant= holds only that tenant', async () => {
 test('backup → restore → an app on the restored dir has every byte', async () => {
   const archive = join(scratch, 'all.wessbak');
   await withAtomicFile(archive, async (write) => {
-    for await (const chunk of backupStream(source.app.services.db)) await write(chunk as Buffer);
+    for await (const chunk of backupStream(source.app.services.db, backupKey(TEST_BACKUP_KEY))) await write(chunk as Buffer);
   });
   const dir = join(scratch, 'restored');
-  const summary = await restoreArchive(archive, dir);
+  const limits = { maxModuleSize: 1 << 20, maxMemoryPages: 16, maxTableElements: 1_000_000 };
+  const summary = await restoreArchive(archive, dir, { key: backupKey(TEST_BACKUP_KEY), admit: (bytes) => admitStoredModule(bytes, limits) });
 
   const restored = await startApp({}, dir);
   try {

@@ -5,14 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import { backupStream, readArchive } from '../../src/store/backup.js';
-import { backupDataDir, restoreArchive, withAtomicFile } from '../../src/store/backup-files.js';
-import { startApp, type TestApp } from '../helper.js';
+import { admitStoredModule } from '../../src/modules/admission.js';
+import { backupKey, backupStream, readArchive } from '../../src/store/backup.js';
+import { backupDataDir, restoreArchive, withAtomicFile, type RestoreOptions } from '../../src/store/backup-files.js';
+import { startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules, STORED_MODULE_PREFIXES } from './transfer-helper.js';
 
 let source: TestApp;
 let scratch: string;
 let archive: Buffer;
+
+const KEY = backupKey(TEST_BACKUP_KEY);
+/** What `wess restore` does with the test config: the test key, and admission under the test limits. */
+const RESTORE: RestoreOptions = { key: KEY, admit: (bytes) => admitStoredModule(bytes, { maxModuleSize: 1 << 20, maxMemoryPages: 16, maxTableElements: 1_000_000 }) };
 
 before(async () => {
   source = await startApp();
@@ -20,7 +25,7 @@ before(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'wess-backup-'));
   const path = join(scratch, 'good.wessbak');
   await withAtomicFile(path, async (write) => {
-    for await (const chunk of backupStream(source.app.services.db)) await write(chunk as Buffer);
+    for await (const chunk of backupStream(source.app.services.db, KEY)) await write(chunk as Buffer);
   });
   archive = await readFile(path);
 });
@@ -36,14 +41,14 @@ async function refused(name: string, bytes: Uint8Array, message: RegExp): Promis
   await mkdir(parent);
   const file = join(parent, 'archive');
   await writeFile(file, bytes);
-  await assert.rejects(restoreArchive(file, join(parent, 'data')), message);
+  await assert.rejects(restoreArchive(file, join(parent, 'data'), RESTORE), message);
   assert.deepEqual(await readdir(parent), ['archive'], 'no data dir and no temp dir left behind');
 }
 
 test('the archive holds every entry and verifies', async () => {
-  const summary = await readArchive([archive]);
+  const summary = await readArchive([archive], {}, { key: KEY });
   assert.equal(summary.entries, (await dump(source.app.services.db, [''], { raw: true })).size);
-  assert.equal(summary.header.schema, 4);
+  assert.equal(summary.header.schema, 5);
   assert.equal(summary.header.format, 'wess-backup');
 });
 
@@ -72,7 +77,7 @@ test('a truncated archive is refused and leaves nothing', async () => {
 test('something that is not an archive is refused', async () => {
   await refused('not-gzip', Buffer.from('hello'), /not a valid Wess backup/);
   await refused('wrong-header', gzipSync(Buffer.from('{"format":"tarball"}\n')), /format "tarball"/);
-  await refused('newer-schema', gzipSync(Buffer.from('{"format":"wess-backup","version":1,"schema":99}\n')), /schema 99.*newer/);
+  await refused('newer-schema', gzipSync(Buffer.from('{"format":"wess-backup","version":2,"schema":99}\n')), /schema 99.*newer/);
 });
 
 test('restore refuses a data dir that is not empty, and fills an empty one', async () => {
@@ -80,12 +85,12 @@ test('restore refuses a data dir that is not empty, and fills an empty one', asy
   const full = join(scratch, 'full');
   await mkdir(full);
   await writeFile(join(full, 'keep-me'), 'x');
-  await assert.rejects(restoreArchive(file, full), /is not empty/);
+  await assert.rejects(restoreArchive(file, full, RESTORE), /is not empty/);
   assert.deepEqual(await readdir(full), ['keep-me']);
 
   const empty = join(scratch, 'empty');
   await mkdir(empty);
-  await restoreArchive(file, empty);
+  await restoreArchive(file, empty, RESTORE);
   assert.ok(existsSync(join(empty, 'CURRENT')));
 });
 
@@ -94,14 +99,14 @@ test('an offline backup of a dir a server holds is refused with a pointer to --u
   const out = join(scratch, 'offline.wessbak');
   try {
     await seedModules(app.app, 5);
-    await assert.rejects(backupDataDir(app.dataDir, out), /in use by a running Wess server.*--url/);
+    await assert.rejects(backupDataDir(app.dataDir, out, KEY), /in use by a running Wess server.*--url/);
     assert.equal(existsSync(out), false);
     const before = await dump(app.app.services.db, [''], { raw: true });
     await app.app.close();
-    const totals = await backupDataDir(app.dataDir, out);
+    const totals = await backupDataDir(app.dataDir, out, KEY);
     assert.equal(totals.entries, before.size);
     const restored = join(scratch, 'offline-restored');
-    await restoreArchive(out, restored);
+    await restoreArchive(out, restored, RESTORE);
     const again = await startApp({}, restored);
     try {
       assert.deepEqual(await dump(again.app.services.db, STORED_MODULE_PREFIXES, { raw: true }), new Map([...before].filter(([k]) => /^[mvbrtc]!/.test(k))));

@@ -6,7 +6,7 @@ import { EventBus } from '../../src/events.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { withAtomicFile, restoreArchive } from '../../src/store/backup-files.js';
-import { backupStream, readArchive } from '../../src/store/backup.js';
+import { backupKey, backupStream, readArchive } from '../../src/store/backup.js';
 import { readBlob } from '../../src/store/blobs.js';
 import { decodeBlobPointer, encodeRecord, encodeSchemaVersion, encodeVersion, sha256Hex } from '../../src/store/codec.js';
 import { openDb, type Db, type DbOp } from '../../src/store/db.js';
@@ -17,6 +17,8 @@ import type { ModuleRecord } from '../../src/store/types.js';
 import { Writer } from '../../src/store/writer.js';
 import { content, createModule, histogram, keysWithPrefix, openStore } from './helper.js';
 import { dump } from './transfer-helper.js';
+
+const KEY = backupKey('blobs-test-backup-key-0123456789abcdef');
 
 const EMPTY = new Uint8Array(0);
 const text = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
@@ -52,9 +54,9 @@ async function writeSchema3(db: Db, labels: readonly string[]): Promise<Map<stri
   return blobs;
 }
 
-/** Every `b!` is a pointer whose `c!` bytes hash to it, and every `c!` key is named by exactly one pointer. */
+/** Every `b!` is a pointer whose `c!` bytes hash to it, and every `c!` key is named by exactly one pointer (schema 4 and later). */
 async function checkSchema4(db: Db): Promise<void> {
-  assert.equal(text(await db.get(SCHEMA_KEY)), '4');
+  assert.equal(text(await db.get(SCHEMA_KEY)), '5');
   const named: string[] = [];
   for (const key of await keysWithPrefix(db, 'b!')) {
     const sha256 = key.slice(2);
@@ -225,7 +227,7 @@ describe('schema 3 databases', () => {
       await store.db.batch([{ type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(3) }], { sync: true });
       await ensureSchema(store.db);
       assert.deepEqual(await dump(store.db, ['b!', 'c!'], { raw: true }), after);
-      assert.equal(text(await store.db.get(SCHEMA_KEY)), '4');
+      assert.equal(text(await store.db.get(SCHEMA_KEY)), '5');
     } finally {
       await store.close();
     }
@@ -238,9 +240,10 @@ describe('schema 3 databases', () => {
       const blobs = await writeSchema3(store.db, ['x', 'y', 'x']);
       const archive = join(store.dir, 'schema3.wessbak');
       await withAtomicFile(archive, async (write) => {
-        for await (const chunk of backupStream(store.db)) await write(chunk as Buffer);
+        for await (const chunk of backupStream(store.db, KEY)) await write(chunk as Buffer);
       });
-      const summary = await restoreArchive(archive, restored);
+      // The store's fake contents ("\0asm fixture x") are no modules: admission is not what this is about.
+      const summary = await restoreArchive(archive, restored, { key: KEY, admit: async () => {} });
       assert.equal(summary.header.schema, 3);
       const db = await openDb(restored, { maxOpenFiles: 50 });
       try {
@@ -248,10 +251,10 @@ describe('schema 3 databases', () => {
         await ensureSchema(db);
         await checkSchema4(db);
         for (const { sha256, bytes } of blobs.values()) assert.deepEqual(await readBlob(db, sha256), bytes);
-        // A backup of the migrated store says schema 4.
+        // A backup of the migrated store says schema 5.
         const chunks: Uint8Array[] = [];
-        for await (const chunk of backupStream(db)) chunks.push(chunk as Buffer);
-        assert.equal((await readArchive(chunks)).header.schema, 4);
+        for await (const chunk of backupStream(db, KEY)) chunks.push(chunk as Buffer);
+        assert.equal((await readArchive(chunks, {}, { key: KEY })).header.schema, 5);
       } finally {
         await db.close();
       }

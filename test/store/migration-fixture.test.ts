@@ -43,14 +43,14 @@ async function fingerprint(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-test('a schema-2 database made by the previous code opens, migrates to schema 4 and keeps everything', async () => {
+test('a schema-2 database made by the previous code opens, migrates to schema 5 and keeps everything', async () => {
   const expected = JSON.parse(await readFile(EXPECTED, 'utf8')) as Expected;
   const before = await fingerprint(FIXTURE);
   const dir = await mkdtemp(join(tmpdir(), 'wess-schema2-'));
   await cp(FIXTURE, dir, { recursive: true });
   const t = await startApp({}, dir);
   try {
-    assert.equal(Buffer.from((await t.app.services.db.get('meta!schema')) ?? []).toString(), '4');
+    assert.equal(Buffer.from((await t.app.services.db.get('meta!schema')) ?? []).toString(), '5');
     await checkBlobsMoved(t.app.services.db);
     const list = await t.app.inject({ url: '/modules?limit=100' });
     assert.deepEqual(

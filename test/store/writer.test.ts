@@ -66,10 +66,10 @@ describe('Writer', () => {
     }
   });
 
-  it('writes schema version 4 at first open', async () => {
+  it('writes schema version 5 at first open', async () => {
     const store = await openStore();
     try {
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '4');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '5');
     } finally {
       await store.close();
     }

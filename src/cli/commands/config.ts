@@ -6,8 +6,8 @@ import { EXIT, cliError } from '../errors.js';
 
 const MASK = '********';
 
-/** Keys whose values are secrets wherever they appear (auth.secret, a future db password, ...). */
-const SECRET_KEY = /secret|password|passwd|token|credential|api_?key|admin_key/i;
+/** Keys whose values are secrets wherever they appear (auth.secret, backup.key, a future db password, ...). */
+const SECRET_KEY = /secret|password|passwd|token|credential|api_?key|admin_key|^key$/i;
 /** tls_key names a file, not a secret: the path is worth showing. */
 const PATH_KEYS = new Set(['tls_key', 'tls_cert']);
 

@@ -1,9 +1,11 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { ArchiveError, readArchive, type ArchiveSummary } from '../../store/backup.js';
+import { maxMemoryPages, type Config } from '../../config/schema.js';
+import { admitStoredModule } from '../../modules/admission.js';
+import { ArchiveError, backupKey, readArchive, type ArchiveSummary, type BackupKey } from '../../store/backup.js';
 import { BackupFileError, backupDataDir, restoreArchive, verifyDataDir, withAtomicFile } from '../../store/backup-files.js';
 import type { VerifyReport } from '../../store/verify.js';
 import { SCHEMA_VERSION } from '../../store/keys.js';
@@ -100,18 +102,42 @@ async function doctor(ctx: CliContext, opts: { data?: string }): Promise<number>
   return report.damaged.length > 0 ? EXIT.DAMAGED : EXIT.OK;
 }
 
+/**
+ * The config a server started here would load (--config, WESS_CONFIG, ./wess.toml, the WESS_*
+ * environment): where the backup key and the limits a restore admits under come from.
+ */
+async function serverConfig(ctx: CliContext, file: string | undefined): Promise<Config> {
+  const { ConfigError, loadConfig } = await import('../../config/load.js');
+  const argv = file === undefined ? [] : ['--config', file];
+  const defaultPath = existsSync('wess.toml') ? 'wess.toml' : undefined;
+  try {
+    return loadConfig({ argv, env: ctx.io.env, defaultPath });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw cliError('CONFIG_INVALID', `invalid config: ${err.problems.join('; ')}`, EXIT.USAGE);
+  }
+}
+
+/** The configured backup key; without one, `doing` is refused (exit 2) with what to set. */
+function requireBackupKey(config: Config, doing: string, orElse = ''): BackupKey {
+  if (config.backup.key !== undefined) return backupKey(config.backup.key);
+  throw cliError('BACKUP_KEY_REQUIRED', `${doing} needs the backup key: set backup.key in the config or WESS_BACKUP_KEY (32+ characters)${orElse}`, EXIT.USAGE);
+}
+
 /** `wess backup`: online through the server, or offline with --data when no server holds the directory. */
-async function backup(ctx: CliContext, opts: { out: string; data?: string }): Promise<void> {
+async function backup(ctx: CliContext, opts: { out: string; data?: string; config?: string }): Promise<void> {
   const bar = new Progress(ctx.io, 'entries');
   const handlers = { onHeader: (h: { entries_estimate: number }) => bar.start(h.entries_estimate), onProgress: (entries: number) => bar.update(entries) };
   let summary: { entries: number; bytes: number };
   if (opts.data !== undefined) {
     const dir = opts.data;
-    summary = await bar.around(() => backupDataDir(dir, opts.out, handlers)).catch(fileErrors);
+    const key = requireBackupKey(await serverConfig(ctx, opts.config), 'an offline backup (it is signed here)');
+    summary = await bar.around(() => backupDataDir(dir, opts.out, key, handlers)).catch(fileErrors);
   } else {
     const res = await streaming(ctx, 'GET', '/admin/backup');
     // Written and verified in one pass: every byte goes to the temp file and through the verifier,
-    // which must find the trailer's count and checksum before the file is renamed into place.
+    // which must find the trailer's count and checksum before the file is renamed into place. The
+    // signature is the restore's to check: it needs the key, which this machine need not hold.
     summary = await bar
       .around(() =>
         withAtomicFile<ArchiveSummary>(opts.out, async (write) => {
@@ -121,7 +147,7 @@ async function backup(ctx: CliContext, opts: { out: string; data?: string }): Pr
               yield chunk;
             }
           }
-          return readArchive(tapped(), handlers);
+          return readArchive(tapped(), handlers, { skipSignature: true });
         }),
       )
       .catch(fileErrors);
@@ -132,15 +158,25 @@ async function backup(ctx: CliContext, opts: { out: string; data?: string }): Pr
   );
 }
 
-async function restore(ctx: CliContext, file: string, dir: string): Promise<void> {
+/**
+ * `wess restore`: verifies the archive's signature with the configured backup key and admits every
+ * module in it under the config's limits before writing anything (restoreArchive).
+ */
+async function restore(ctx: CliContext, file: string, opts: { data: string; config?: string; skipSignature?: boolean }): Promise<void> {
+  const config = await serverConfig(ctx, opts.config);
+  const skipSignature = opts.skipSignature === true;
+  const key = skipSignature ? undefined : requireBackupKey(config, 'a restore (it checks the archive\'s signature)', ', or --skip-signature for an archive you kept yourself');
+  const limits = { maxModuleSize: config.limits.max_module_size, maxMemoryPages: maxMemoryPages(config), maxTableElements: config.limits.max_table_elements };
   const bar = new Progress(ctx.io, 'entries');
+  const handlers = { onHeader: (h: { entries_estimate: number }) => bar.start(h.entries_estimate), onProgress: (entries: number) => bar.update(entries) };
   const summary = await bar
-    .around(() => restoreArchive(file, dir, { onHeader: (h) => bar.start(h.entries_estimate), onProgress: (entries) => bar.update(entries) }))
+    .around(() => restoreArchive(file, opts.data, { key, skipSignature, admit: (bytes) => admitStoredModule(bytes, limits) }, handlers))
     .catch(fileErrors);
   const schema = summary.header.schema;
   const migrate = schema < SCHEMA_VERSION ? `; schema ${schema} is migrated to ${SCHEMA_VERSION} when a server next opens it` : '';
-  ctx.out.emit({ data: dir, entries: summary.entries, schema, sha256: summary.sha256 }, () =>
-    ctx.out.line(`restore: ${summary.entries} entries verified (sha256 ${summary.sha256.slice(0, 12)}…) and restored into ${dir}${migrate}`),
+  const signature = key ? `signed with backup key ${key.id}` : 'signature NOT checked';
+  ctx.out.emit({ data: opts.data, entries: summary.entries, schema, sha256: summary.sha256, signature_checked: key !== undefined }, () =>
+    ctx.out.line(`restore: ${summary.entries} entries verified (sha256 ${summary.sha256.slice(0, 12)}…, ${signature}) and restored into ${opts.data}${migrate}`),
   );
 }
 
@@ -179,7 +215,7 @@ interface ImportSummary {
   failed_count: number;
 }
 
-async function importFrom(ctx: CliContext, file: string): Promise<number> {
+async function importFrom(ctx: CliContext, file: string, force: boolean): Promise<number> {
   const total = await countLines(file).catch(fileErrors);
   const bar = new Progress(ctx.io, 'modules sent');
   bar.start(Math.max(0, total - 2));
@@ -193,7 +229,8 @@ async function importFrom(ctx: CliContext, file: string): Promise<number> {
       }
     })(),
   );
-  const res = await bar.around(() => streaming(ctx, 'POST', '/admin/import', { body: source, contentType: NDJSON }));
+  const query = force ? { force: 'true' } : undefined;
+  const res = await bar.around(() => streaming(ctx, 'POST', '/admin/import', { query, body: source, contentType: NDJSON }));
   const summary = (await res.json()) as ImportSummary;
   ctx.out.emit(summary, () => {
     ctx.out.line(`import: ${summary.imported} imported, ${summary.skipped} skipped (already there), ${summary.failed_count} failed`);
@@ -248,8 +285,9 @@ export function registerDataCommands(program: Command, deps: CliDeps): void {
     .command('backup')
     .description('write a consistent, checksummed backup of the whole database (admin key; or --data DIR offline)')
     .requiredOption('--out <file>', 'archive to write (appears only once complete, verified and synced)')
-    .option('--data <dir>', 'back up this data directory directly, without a server (it must not be in use)')
-    .action(deps.action(async (ctx, command) => backup(ctx, command.opts<{ out: string; data?: string }>())));
+    .option('--data <dir>', 'back up this data directory directly, without a server (it must not be in use); signed with backup.key')
+    .option('--config <file>', 'with --data: config file holding backup.key (env WESS_CONFIG; default ./wess.toml when present; or WESS_BACKUP_KEY)')
+    .action(deps.action(async (ctx, command) => backup(ctx, command.opts<{ out: string; data?: string; config?: string }>())));
 
   program
     .command('doctor')
@@ -259,12 +297,14 @@ export function registerDataCommands(program: Command, deps: CliDeps): void {
 
   program
     .command('restore <file>')
-    .description('restore a backup into a missing or empty data directory (no server needed)')
+    .description("restore a backup into a missing or empty data directory (no server needed); its signature is checked with backup.key and every module admitted under the config's limits before anything is written")
     .requiredOption('--data <dir>', 'data directory to create; refused unless missing or empty')
+    .option('--config <file>', 'config file holding backup.key and the limits (env WESS_CONFIG; default ./wess.toml when present; or WESS_BACKUP_KEY)')
+    .option('--skip-signature', 'restore without checking who made the archive (an unsigned archive from before signing, or a lost key): only for an archive you kept yourself')
     .action(
       deps.action(async (ctx, command) => {
         const [file] = command.processedArgs as [string];
-        await restore(ctx, file, command.opts<{ data: string }>().data);
+        await restore(ctx, file, command.opts<{ data: string; config?: string; skipSignature?: boolean }>());
       }),
     );
 
@@ -277,11 +317,12 @@ export function registerDataCommands(program: Command, deps: CliDeps): void {
 
   program
     .command('import <file>')
-    .description('import an NDJSON export (admin key); modules that exist are skipped, bad lines reported (exit 1)')
+    .description("import an NDJSON export (admin key); each module is held to its tenant's tier; modules that exist are skipped, bad lines reported (exit 1)")
+    .option('--force', "skip the tenants' tiers (only the server's global limits apply); audited as forced")
     .action(
       deps.action(async (ctx, command) => {
         const [file] = command.processedArgs as [string];
-        return importFrom(ctx, file);
+        return importFrom(ctx, file, command.opts<{ force?: boolean }>().force === true);
       }),
     );
 }

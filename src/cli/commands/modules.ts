@@ -79,13 +79,14 @@ export function registerModuleCommands(program: Command, deps: CliDeps): void {
     .command('upload <file>')
     .description('upload a .wasm file (sent raw, as application/wasm)')
     .option('--name <name>', 'module name (default: the file name without .wasm)')
-    .option('--tenant <tenant>', 'tenant to upload for (admin keys only)')
+    .option('--tenant <tenant>', "tenant to upload for (admin keys only), held to that tenant's tier")
+    .option('--force', "with --tenant: skip the tenant's tier (admin keys only); audited as forced")
     .action(
       deps.action(async (ctx, command) => {
         const [file] = command.processedArgs as [string];
-        const opts = command.opts<{ name?: string; tenant?: string }>();
+        const opts = command.opts<{ name?: string; tenant?: string; force?: boolean }>();
         const body = await readModuleFile(file);
-        const query = { name: opts.name ?? moduleName(file), tenant: opts.tenant };
+        const query = { name: opts.name ?? moduleName(file), tenant: opts.tenant, force: opts.force ? 'true' : undefined };
         const answer = await ctx.client.request<ModuleView>('POST', '/modules', { query, body, contentType: 'application/wasm' });
         ctx.out.emit(answer.body, () => printModule(ctx, answer.body));
       }),

@@ -1,16 +1,17 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { authorize, limitsFor } from '../../auth/policy.js';
+import { authorize, type EffectiveLimits } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
-import { backupStream } from '../../store/backup.js';
+import { backupKey, backupStream } from '../../store/backup.js';
 import { prefixRange, tenantModulePrefix } from '../../store/keys.js';
 import { exportLines, importLines } from '../../store/transfer.js';
 import { verifyStore } from '../../store/verify.js';
 import { describeRoute, ref } from '../openapi.js';
-import { parseWith, tenant } from '../schemas.js';
+import { forceQuery, parseWith, tenant } from '../schemas.js';
 import type { Services } from '../services.js';
+import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 
 export const NDJSON = 'application/x-ndjson';
 /** One module line of an import, all its versions in base64: past this it is refused, not buffered. */
@@ -45,20 +46,27 @@ function registerBackup(app: FastifyInstance, services: Services): void {
     describeRoute({
       summary: 'Stream a consistent backup of the whole database (admin)',
       description:
-        'Every key and value, read from one LevelDB snapshot while the server keeps serving, as a gzip archive ending with an entry count and a sha256; `wess restore` verifies both.',
+        'Every key and value, read from one LevelDB snapshot while the server keeps serving, as a gzip archive ending with an entry count, a sha256 and an HMAC-SHA256 under backup.key; `wess restore` verifies all three. Refused (409) while no backup.key is configured.',
       tags: ['admin'],
       responses: { 200: { description: 'The archive', contentType: 'application/gzip', body: { type: 'string', format: 'binary' } } },
-      errors: ['FORBIDDEN'],
+      errors: ['FORBIDDEN', 'BACKUP_KEY_REQUIRED'],
     }),
     async (request, reply) => {
       authorize(request.principal, 'store.backup');
       request.audit = { action: 'store.backup', target: null };
+      const secret = services.config.backup.key;
+      if (secret === undefined) {
+        throw wessError(
+          'BACKUP_KEY_REQUIRED',
+          'backups are signed so that a restore can tell them from forgeries, and this server has no key to sign with: set backup.key (or WESS_BACKUP_KEY, 32+ characters) and restart; keep the key apart from the backups, a restore needs it',
+        );
+      }
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       return reply
         .type('application/gzip')
         .header('cache-control', 'no-store')
         .header('content-disposition', `attachment; filename="wess-${stamp}.wessbak"`)
-        .send(logFailure(backupStream(services.db), request, 'backup'));
+        .send(logFailure(backupStream(services.db, backupKey(secret)), request, 'backup'));
     },
   );
 }
@@ -92,8 +100,10 @@ function registerImport(app: FastifyInstance, services: Services): void {
     describeRoute({
       summary: 'Import an NDJSON export (admin)',
       description:
-        "Streams the body line by line. Each version's sha256 is checked and its content admitted as an upload would be (this node's limits apply); ids, versions, names, tenants and times are kept. A module whose id exists is skipped; a bad line is reported and costs nothing else.",
+        "Streams the body line by line. Each version's sha256 is checked and its content admitted as an upload into its tenant would be (this node's limits and the tenant's tier: size, memory, max_modules, max_storage); ids, versions, names, tenants and times are kept, and only the newest limits.max_versions versions. A module whose id exists is skipped; a bad line is reported and costs nothing else.",
       tags: ['admin'],
+      query: forceQuery,
+      fields: { force: "true skips the tenants' tiers (only this node's global limits apply); audited as forced" },
       body: { [NDJSON]: { type: 'string', description: 'A Wess export' } },
       responses: { 200: { description: 'What was imported, skipped and refused', body: importSummary } },
       errors: ['VALIDATION', 'FORBIDDEN'],
@@ -104,14 +114,30 @@ function registerImport(app: FastifyInstance, services: Services): void {
       if (!(request.body instanceof Readable)) {
         throw wessError('UNSUPPORTED_MEDIA_TYPE', `send the export as ${NDJSON} (e.g. curl --data-binary @export.ndjson -H 'content-type: ${NDJSON}')`);
       }
-      const limits = limitsFor(services.config, principal);
+      const { force } = parseWith(forceQuery, request.query, 'query');
+      // Each module is held to its own tenant's tier, as an admin's upload into that tenant would be.
+      const byTenant = new Map<string, EffectiveLimits>();
+      const limitsOf = (owner: string): EffectiveLimits => {
+        let limits = byTenant.get(owner);
+        if (limits === undefined) byTenant.set(owner, (limits = limitsInTenant(services, principal, owner, force === true).limits));
+        return limits;
+      };
+      let pruned = 0;
       const summary = await importLines(request.body, {
-        submit: (msg) => services.writer.submit(msg),
+        submit: async (msg) => {
+          const result = await services.writer.submit(msg);
+          pruned += result.pruned;
+          return result;
+        },
         exists: async (id) => (await services.reader.getModule(id)) !== undefined,
-        admit: (bytes) => admitModule(bytes, services.runner, limits),
+        admit: (bytes, owner) => admitModule(bytes, services.runner, limitsOf(owner)),
+        quota: (owner) => quotaOf(limitsOf(owner)),
         maxLineBytes: MAX_IMPORT_LINE,
       });
-      request.audit.details = { imported: summary.imported, skipped: summary.skipped, failed: summary.failed_count };
+      const details: Record<string, unknown> = { imported: summary.imported, skipped: summary.skipped, failed: summary.failed_count };
+      if (pruned > 0) details.pruned_versions = pruned;
+      if (force === true) details.forced = true;
+      request.audit.details = details;
       return summary;
     },
   );

@@ -133,10 +133,13 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
       tier: limits.tier,
       suspected_until: suspected === undefined ? null : new Date(suspected).toISOString(),
       usage: await usage.get(key.id),
+      storage: { tenant: key.tenant, stored_bytes: await services.reader.tenantBytes(key.tenant), max_storage: limits.maxStorage ?? null },
       limits: {
         runs_per_day: limits.runsPerDay ?? null,
         requests_per_minute: limits.requestsPerMinute ?? null,
         max_modules: limits.maxModules ?? null,
+        max_storage: limits.maxStorage ?? null,
+        max_versions: services.config.limits.max_versions,
         max_module_size: limits.maxModuleSize,
         max_timeout_ms: limits.timeoutMs,
         max_memory_bytes: limits.maxMemoryPages * PAGE_BYTES,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { v4 as uuidv4 } from 'uuid';
-import { authorize, checkModuleAccess, limitsFor, tenantGuard, tenantScope, tierSuffix, type Action, type EffectiveLimits } from '../../auth/policy.js';
+import { authorize, checkModuleAccess, tenantGuard, tenantScope, tierSuffix, type Action, type EffectiveLimits } from '../../auth/policy.js';
 import type { Principal } from '../../auth/types.js';
 import { wessError, type ErrorCode } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
@@ -11,6 +11,7 @@ import {
   createJsonBody,
   createQuery,
   etag,
+  forceQuery,
   idParams,
   parseIfMatch,
   parseWith,
@@ -20,6 +21,7 @@ import {
   updateJsonBody,
 } from '../schemas.js';
 import type { Services } from '../services.js';
+import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 
 const WASM_TYPES = ['application/wasm', 'application/octet-stream'];
 
@@ -37,9 +39,11 @@ const WASM_BYTES = { type: 'string', format: 'binary' };
 /** A module named by the path: a malformed id, none (or another tenant's), or one outside a scoped key's list. */
 const MODULE_ERRORS = ['VALIDATION', 'MODULE_NOT_FOUND', 'FORBIDDEN'] as const satisfies readonly ErrorCode[];
 const LIST_FIELDS = { limit: 'Page size', cursor: 'next_cursor of the previous page', tenant: 'Admin keys only: one tenant' };
+const FORCE_FIELD = "Admin keys only: true skips the target tenant's tier (the admin's own limits apply); audited as forced";
 const UPLOAD_FIELDS = {
   name: 'The module name; required with an application/wasm body (JSON bodies carry it instead)',
-  tenant: 'Admin keys only: create the module in this tenant',
+  tenant: "Admin keys only: create the module in this tenant, held to that tenant's tier",
+  force: FORCE_FIELD,
 };
 
 function isRawWasm(request: FastifyRequest): boolean {
@@ -111,24 +115,26 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
   }), async (request, reply) => {
     const principal = authorize(request.principal, 'module.create');
     if (principal.modules) throw wessError('FORBIDDEN', 'a key limited to named modules cannot create modules');
-    const limits = limitsFor(services.config, principal);
+    const raw = isRawWasm(request);
+    const query = raw ? parseWith(rawUploadQuery, request.query, 'query') : { ...parseWith(createQuery, request.query, 'query'), name: undefined };
+    // The tenant first: an admin's upload into another tenant is held to that tenant's tier.
+    const owner = tenantScope(principal, query.tenant) ?? principal.tenant;
+    const { limits, forced } = limitsInTenant(services, principal, owner, query.force === true);
     let name: string;
     let bytes: Uint8Array;
-    let tenant: string | undefined;
-    if (isRawWasm(request)) {
-      ({ name, tenant } = parseWith(rawUploadQuery, request.query, 'query'));
+    if (query.name !== undefined) {
+      name = query.name;
       bytes = request.body as Buffer;
     } else {
-      ({ tenant } = parseWith(createQuery, request.query, 'query'));
       const body = parseWith(createJsonBody, request.body, 'body');
       name = body.name;
       bytes = decodeBase64(body.content, limits);
     }
-    const owner = tenantScope(principal, tenant) ?? principal.tenant;
     const id = uuidv4();
     request.moduleId = id;
-    const record = await audited(request, { action: 'module.create', target: id, tenant: owner, details: { name } }, 201, async (audit) =>
-      writer.submit({ kind: 'create-module', id, tenant: owner, name, content: await admit(bytes, limits), maxModules: limits.maxModules, tierName: limits.tier, audit }),
+    const details = forced ? { name, forced } : { name };
+    const record = await audited(request, { action: 'module.create', target: id, tenant: owner, details }, 201, async (audit) =>
+      writer.submit({ kind: 'create-module', id, tenant: owner, name, content: await admit(bytes, limits), quota: quotaOf(limits), audit }),
     );
     return reply.code(201).header('location', `/modules/${record.id}`).header('etag', etag(record.version)).send(record);
   });
@@ -178,18 +184,20 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     params: idParams,
     query: rawUpdateQuery,
     headers: IF_MATCH,
-    fields: { name: 'A new name (application/wasm bodies)' },
+    fields: { name: 'A new name (application/wasm bodies)', force: FORCE_FIELD },
     body: { 'application/json': updateJsonBody, 'application/wasm': WASM_BODY, 'application/octet-stream': WASM_BODY },
     responses: { 200: { description: 'The module at its new version', body: ref('Module'), headers: MODULE_HEADERS } },
-    errors: [...ADMISSION_ERRORS, ...MODULE_ERRORS, 'VERSION_CONFLICT', 'UNAVAILABLE'],
+    errors: [...ADMISSION_ERRORS, ...MODULE_ERRORS, 'TIER_LIMIT', 'VERSION_CONFLICT', 'UNAVAILABLE'],
   }), async (request, reply) => {
     const expectVersion = parseIfMatch(request.headers['if-match']);
     const { id, tenant: owner } = await findModule(services, request, 'module.update');
-    const limits = limitsFor(services.config, request.principal);
+    const raw = isRawWasm(request);
+    const query = raw ? parseWith(rawUpdateQuery, request.query, 'query') : { ...parseWith(forceQuery, request.query, 'query'), name: undefined };
+    const { limits, forced } = limitsInTenant(services, authorize(request.principal, 'module.update'), owner, query.force === true);
     let name: string | undefined;
     let bytes: Uint8Array | undefined;
-    if (isRawWasm(request)) {
-      ({ name } = parseWith(rawUpdateQuery, request.query, 'query'));
+    if (raw) {
+      name = query.name;
       bytes = request.body as Buffer;
     } else {
       const body = parseWith(updateJsonBody, request.body, 'body');
@@ -200,9 +208,11 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     // route would race with a concurrent PUT queued behind it. A rename likewise keeps whatever
     // content is current when the writer gets to it, not what this route read. The tenant is
     // checked there again for the same reason.
-    const draft = { action: 'module.update', target: id, tenant: owner, details: bytes ? {} : { rename: true } };
+    const details: Record<string, unknown> = bytes ? {} : { rename: true };
+    if (forced) details.forced = true;
+    const draft = { action: 'module.update', target: id, tenant: owner, details };
     const record = await audited(request, draft, 200, async (audit) => {
-      const guard = { id, expectVersion, tenant: tenantGuard(request.principal), audit };
+      const guard = { id, expectVersion, tenant: tenantGuard(request.principal), audit, quota: quotaOf(limits) };
       return bytes
         ? writer.submit({ kind: 'update-module', ...guard, name, content: await admit(bytes, limits) })
         : writer.submit({ kind: 'rename-module', ...guard, name: requireName(name) });

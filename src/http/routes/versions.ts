@@ -3,10 +3,11 @@ import { wessError } from '../../errors.js';
 import type { VersionRecord } from '../../store/types.js';
 import { audited } from '../auth.js';
 import { describeRoute, ref } from '../openapi.js';
-import { etag, idParams, listQuery, parseIfMatch, parseWith, rollbackBody, versionParams } from '../schemas.js';
+import { etag, forceQuery, idParams, listQuery, parseIfMatch, parseWith, rollbackBody, versionParams } from '../schemas.js';
 import type { Services } from '../services.js';
+import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 import { findModule } from './modules.js';
-import { tenantGuard } from '../../auth/policy.js';
+import { authorize, tenantGuard } from '../../auth/policy.js';
 
 /**
  * One version of a module for a request: MODULE_NOT_FOUND when the module does not exist,
@@ -76,16 +77,22 @@ export function versionRoutes(app: FastifyInstance, services: Services): void {
     summary: 'Make an old version current again (as a new version)',
     tags: TAGS,
     params: idParams,
+    query: forceQuery,
+    fields: { force: "Admin keys only: true skips the module's tenant's tier (max_storage); audited as forced" },
     headers: { type: 'object', properties: { 'if-match': { type: 'string', description: 'The version expected to be current, as "3"' } } },
     body: rollbackBody,
     responses: { 200: { description: 'The module at its new version', body: ref('Module'), headers: { etag: 'The new version, quoted' } } },
-    errors: [...VERSION_ERRORS, 'VERSION_CONFLICT', 'UNAVAILABLE'],
+    errors: [...VERSION_ERRORS, 'TIER_LIMIT', 'VERSION_CONFLICT', 'UNAVAILABLE'],
   }), async (request, reply) => {
     const expectVersion = parseIfMatch(request.headers['if-match']);
     const { id, tenant: owner } = await findModule(services, request, 'module.update');
     const { version } = parseWith(rollbackBody, request.body ?? {}, 'body');
-    const record = await audited(request, { action: 'module.rollback', target: id, tenant: owner, details: { to_version: version } }, 200, (audit) =>
-      writer.submit({ kind: 'rollback-module', id, toVersion: version, expectVersion, tenant: tenantGuard(request.principal), audit }),
+    const { force } = parseWith(forceQuery, request.query, 'query');
+    // A rollback adds a version, and every version counts against the tenant's max_storage.
+    const { limits, forced } = limitsInTenant(services, authorize(request.principal, 'module.update'), owner, force === true);
+    const details = forced ? { to_version: version, forced } : { to_version: version };
+    const record = await audited(request, { action: 'module.rollback', target: id, tenant: owner, details }, 200, (audit) =>
+      writer.submit({ kind: 'rollback-module', id, toVersion: version, expectVersion, tenant: tenantGuard(request.principal), audit, quota: quotaOf(limits) }),
     );
     return reply.header('etag', etag(record.version)).send(record);
   });
