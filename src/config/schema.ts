@@ -123,6 +123,8 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** Requests per window per client (per API key; per IP when anonymous); a key's tier may set its own. */
         max: positiveInt.default(1000),
+        /** Requests per window per client IP without a valid key (each refused 401 until then, 429 after). */
+        anonymous_max: positiveInt.default(60),
         /** Milliseconds. */
         window: positiveInt.default(60_000),
         /** redis://host:port: counters shared by every node using it; absent → in memory. */

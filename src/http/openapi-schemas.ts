@@ -157,6 +157,9 @@ const auditEntry = z.object({
   ip: z.string(),
   status: z.number().int(),
   outcome: z.enum(['success', 'failure']),
+  count: z.number().int().optional().meta({
+    description: 'Requests the entry stands for when it aggregates them (auth.denied without a valid key: one entry per client IP, reason and minute); absent means one',
+  }),
   details: z.record(z.string(), z.unknown()).optional(),
 });
 component('AuditList', z.object({ items: z.array(auditEntry), next_cursor: cursor }));
