@@ -86,6 +86,8 @@ export interface EffectiveLimits {
   /** Fuel of a run that asks for none; undefined → not metered. */
   defaultFuel: number | undefined;
   maxTableElements: number;
+  /** /events streams the tenant may hold open at once; undefined → only server.max_event_clients. */
+  maxEventStreams: number | undefined;
 }
 
 /** The tier a principal's limits come from: its own if configured, else auth.default_tier (a tier removed from the config). */
@@ -136,6 +138,7 @@ function computeLimits(config: Config, principal: Principal | null): EffectiveLi
     maxFuel: lower(t.max_fuel, config.limits.max_fuel),
     defaultFuel: t.default_fuel === undefined ? undefined : lower(t.default_fuel, config.limits.max_fuel),
     maxTableElements: lower(t.max_table_elements, config.limits.max_table_elements),
+    maxEventStreams: t.max_event_streams,
   };
 }
 

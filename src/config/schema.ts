@@ -30,6 +30,8 @@ const tierSchema = z
     default_fuel: positiveInt.optional(),
     /** Most table elements a module may start with; absent → limits.max_table_elements. */
     max_table_elements: positiveInt.optional(),
+    /** /events streams one tenant may hold open at once; more get 403 TIER_LIMIT. */
+    max_event_streams: positiveInt.optional(),
   })
   .strict()
   .refine((t) => t.default_fuel === undefined || t.max_fuel === undefined || t.default_fuel <= t.max_fuel, {

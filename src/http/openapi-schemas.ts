@@ -142,6 +142,7 @@ component(
       max_fuel: z.number().int(),
       default_fuel: nullableLimit.meta({ description: 'Fuel of a run that asks for none; null: not metered' }),
       max_table_elements: z.number().int(),
+      max_event_streams: nullableLimit.meta({ description: "/events streams the key's tenant may hold open at once; null: only the server's limit" }),
     }),
   }),
 );

@@ -145,6 +145,7 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
         max_fuel: limits.maxFuel,
         default_fuel: limits.defaultFuel ?? null,
         max_table_elements: limits.maxTableElements,
+        max_event_streams: limits.maxEventStreams ?? null,
       },
     };
   });
