@@ -6,6 +6,7 @@ import { bootstrapAdmin, serverSecret } from './auth/bootstrap.js';
 import { Keyring } from './auth/keyring.js';
 import { UsageTracker } from './auth/usage.js';
 import { CpuBudget } from './auth/cpu-budget.js';
+import { DenialLog } from './auth/denials.js';
 import { installAuth, OPEN_ROUTES } from './http/auth.js';
 import { installErrorHandling, sendError } from './http/error-handler.js';
 import { adminRoutes } from './http/routes/admin.js';
@@ -79,7 +80,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     throw err;
   }
   const usage = new UsageTracker(db, writer, logger, config.auth.usage_flush);
-  const services: Services = { config, logger, metrics, bus, db, writer, reader, runner, keyring, usage, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
+  const denials = new DenialLog({ writer, logger, metrics });
+  const services: Services = { config, logger, metrics, bus, db, writer, reader, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }
@@ -110,6 +112,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorateRequest('audit', null);
   app.decorateRequest('auditWritten', false);
   app.decorateRequest('authDenial', null);
+  app.decorateRequest('aggregated', false);
   app.decorate('services', services);
   app.removeContentTypeParser('text/plain');
   installErrorHandling(app, metrics, services.storeHealth);
@@ -135,7 +138,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const status = reply.statusCode;
     metrics.requestsFront.add({ route, method: request.method, status });
     metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
-    writeAccessLine(logger, {
+    // A refused request past the first of its IP, reason and minute is told by the DenialLog's summary.
+    if (!request.aggregated) writeAccessLine(logger, {
       requestId: request.id,
       method: request.method,
       url: request.url,
@@ -150,8 +154,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     done();
   });
 
-  installAuth(app, services);
-  await registerRateLimit(app, services);
+  installAuth(app, services, await registerRateLimit(app, services));
   // Before the routes: the OpenAPI plugin collects routes as they are added.
   await registerOpenApi(app);
 
@@ -179,6 +182,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.addHook('onClose', async () => {
     await runner.close(config.server.shutdown_grace);
     await usage.close();
+    await denials.close();
     keyring.close();
     await writer.close();
     await db.close();

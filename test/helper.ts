@@ -79,7 +79,7 @@ export async function startApp(overrides: Overrides = {}, dataDir?: string): Pro
     ...overrides,
     server: { workers: 2, ...overrides.server },
     database: { path: dir, ...overrides.database },
-    rate_limit: { max: 1_000_000, ...overrides.rate_limit },
+    rate_limit: { max: 1_000_000, anonymous_max: 1_000_000, ...overrides.rate_limit },
     log: { level: 'info', ...overrides.log },
     auth: { admin_key: TEST_ADMIN_KEY, secret: TEST_AUTH_SECRET, ...overrides.auth },
     backup: { key: TEST_BACKUP_KEY, ...overrides.backup },

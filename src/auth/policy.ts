@@ -33,13 +33,29 @@ const ALLOWED: Record<Role, ReadonlySet<Action>> = {
 /** Who a request acts as while auth is disabled: an admin of the default tenant. */
 export const OPEN_PRINCIPAL: Principal = Object.freeze({ keyId: null, role: 'admin', tenant: DEFAULT_TENANT, tier: null, modules: null });
 
-/** The principal of an authenticated request, or FORBIDDEN when its role may not do `action`. */
+/**
+ * Managing keys needs a key of the whole tenant: one narrowed to named modules could otherwise
+ * revoke its tenant's other keys or (as an admin) make unscoped ones.
+ */
+const KEY_MANAGEMENT: ReadonlySet<Action> = new Set<Action>(['key.create', 'key.list', 'key.revoke']);
+
+/** The principal of an authenticated request, or FORBIDDEN when its role (or its module scope) may not do `action`. */
 export function authorize(principal: Principal | null, action: Action): Principal {
   if (!principal) throw wessError('UNAUTHORIZED', 'this route needs an API key');
   if (!ALLOWED[principal.role].has(action)) {
     throw wessError('FORBIDDEN', `a ${principal.role} key may not do ${action}`, { role: principal.role, action });
   }
+  if (principal.modules && KEY_MANAGEMENT.has(action)) {
+    throw wessError('FORBIDDEN', `a key limited to named modules manages no keys (${action})`, { role: principal.role, action });
+  }
   return principal;
+}
+
+/** A key limited to named modules reads only its own usage: the others' would be managing keys. */
+export function checkUsageAccess(principal: Principal, keyId: string): void {
+  if (principal.modules && keyId !== principal.keyId) {
+    throw wessError('FORBIDDEN', 'a key limited to named modules may read only its own usage', { role: principal.role, action: 'key.usage' });
+  }
 }
 
 /**
@@ -88,6 +104,8 @@ export interface EffectiveLimits {
   /** Fuel of a run that asks for none; undefined → not metered. */
   defaultFuel: number | undefined;
   maxTableElements: number;
+  /** /events streams the tenant may hold open at once; undefined → only server.max_event_clients. */
+  maxEventStreams: number | undefined;
 }
 
 /** The tier a principal's limits come from: its own if configured, else auth.default_tier (a tier removed from the config). */
@@ -139,6 +157,7 @@ function computeLimits(config: Config, principal: Pick<Principal, 'tier'> | null
     maxFuel: lower(t.max_fuel, config.limits.max_fuel),
     defaultFuel: t.default_fuel === undefined ? undefined : lower(t.default_fuel, config.limits.max_fuel),
     maxTableElements: lower(t.max_table_elements, config.limits.max_table_elements),
+    maxEventStreams: t.max_event_streams,
   };
 }
 
@@ -171,6 +190,7 @@ function mostGenerous(a: EffectiveLimits, b: EffectiveLimits): EffectiveLimits {
     maxFuel: Math.max(a.maxFuel, b.maxFuel),
     defaultFuel: most(a.defaultFuel, b.defaultFuel),
     maxTableElements: Math.max(a.maxTableElements, b.maxTableElements),
+    maxEventStreams: most(a.maxEventStreams, b.maxEventStreams),
   };
 }
 

@@ -73,6 +73,11 @@ export interface AuditEntry {
   ip: string;
   status: number;
   outcome: 'success' | 'failure';
+  /**
+   * How many requests the entry stands for, on entries that aggregate them (auth.denied without a
+   * valid key: one entry per client IP, reason and minute); absent means one.
+   */
+  count?: number;
   /** Short, secret-free details (e.g. the role given to a new key, the reason for a 401). */
   details?: Record<string, unknown>;
 }

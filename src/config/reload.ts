@@ -9,7 +9,7 @@ import type { Config } from './schema.js';
  * in "." covers everything under it. Every other setting is fixed at start (sockets, the database,
  * the worker pool, TLS, the Redis client) and needs a restart.
  */
-const LIVE = ['log.level', 'rate_limit.enabled', 'rate_limit.max', 'rate_limit.window', 'reader.ttl', 'reader.cache_size', 'auth.default_tier', 'auth.usage_flush', 'tiers.'];
+const LIVE = ['log.level', 'rate_limit.enabled', 'rate_limit.max', 'rate_limit.anonymous_max', 'rate_limit.window', 'reader.ttl', 'reader.cache_size', 'auth.default_tier', 'auth.usage_flush', 'tiers.'];
 
 /** One setting that differs between two configs. */
 export interface Change {

@@ -32,6 +32,8 @@ const tierSchema = z
     default_fuel: positiveInt.optional(),
     /** Most table elements a module may start with; absent → limits.max_table_elements. */
     max_table_elements: positiveInt.optional(),
+    /** /events streams one tenant may hold open at once; more get 403 TIER_LIMIT. */
+    max_event_streams: positiveInt.optional(),
   })
   .strict()
   .refine((t) => t.default_fuel === undefined || t.max_fuel === undefined || t.default_fuel <= t.max_fuel, {
@@ -127,6 +129,8 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** Requests per window per client (per API key; per IP when anonymous); a key's tier may set its own. */
         max: positiveInt.default(1000),
+        /** Requests per window per client IP without a valid key (each refused 401 until then, 429 after). */
+        anonymous_max: positiveInt.default(60),
         /** Milliseconds. */
         window: positiveInt.default(60_000),
         /** redis://host:port: counters shared by every node using it; absent → in memory. */

@@ -1,9 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { normalizeIP } from '@fastify/rate-limit';
 import { auditEntry, type AuditDraft } from '../auth/audit.js';
+import type { DenyReason } from '../auth/denials.js';
 import { OPEN_PRINCIPAL, principalOf, tierOf } from '../auth/policy.js';
 import type { AuditEntry } from '../auth/types.js';
 import { sendError } from './error-handler.js';
 import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
+import type { DeniedLimiter } from './rate-limit.js';
 import type { Services } from './services.js';
 
 const OPEN_PATHS: ReadonlySet<string> = new Set(['/health/live', '/health/ready', '/health', '/metrics', OPENAPI_PATH, DOCS_PREFIX]);
@@ -15,8 +18,6 @@ const OPEN_PATHS: ReadonlySet<string> = new Set(['/health/live', '/health/ready'
 export const OPEN_ROUTES: { has(route: string): boolean } = {
   has: (route) => OPEN_PATHS.has(route) || route.startsWith(`${DOCS_PREFIX}/`),
 };
-
-type DenyReason = 'missing' | 'invalid' | 'revoked';
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
@@ -36,36 +37,64 @@ const DENIALS: Record<DenyReason, string> = {
 
 /**
  * Resolves every request's principal before anything else reads the request (rate limits key on
- * it), audits what routes mark as auditable and every 401/403, and counts per-key usage.
+ * it), audits what routes mark as auditable and every 401/403, and counts per-key usage. A request
+ * without a valid key is counted per client IP by `limitDenied` (429 past rate_limit.anonymous_max)
+ * and its audit entry and access line are folded into one per IP, reason and minute.
  */
-export function installAuth(app: FastifyInstance, services: Services): void {
-  const { config, keyring, metrics, usage, writer } = services;
+export function installAuth(app: FastifyInstance, services: Services, limitDenied: DeniedLimiter): void {
+  const { config, denials, keyring, metrics, usage, writer } = services;
 
-  // Callback-style, as every per-request hook (see app.ts): a denial sends the 401, then done(), as
-  // an async hook returning the reply did; Fastify runs nothing more for a sent reply.
+  // Callback-style, as every per-request hook (see app.ts): a denial sends its answer, then done(),
+  // as an async hook returning the reply did; Fastify runs nothing more for a sent reply.
   app.addHook('onRequest', (request, reply, done) => {
-    authenticate(request, reply);
-    done();
+    const reason = authenticate(request);
+    if (reason === undefined) return done();
+    deny(request, reply, reason).then(() => done(), (err: unknown) => done(err as Error));
   });
 
-  function authenticate(request: FastifyRequest, reply: FastifyReply): void {
-    if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return;
+  /** Sets the request's principal; the reason when the request must be refused. */
+  function authenticate(request: FastifyRequest): DenyReason | undefined {
+    if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return undefined;
     if (!config.auth.enabled) {
       request.principal = OPEN_PRINCIPAL;
-      return;
+      return undefined;
     }
     const presented = presentedKey(request);
-    if (presented === undefined) return void deny(request, reply, 'missing');
+    if (presented === undefined) return 'missing';
     const auth = keyring.authenticate(presented);
-    if (!auth.ok) return void deny(request, reply, auth.reason);
+    if (!auth.ok) return auth.reason;
     request.principal = principalOf(auth.key);
+    return undefined;
   }
 
-  function deny(request: FastifyRequest, reply: FastifyReply, reason: DenyReason): FastifyReply {
+  /** 401, or 429 once the client IP is over its allowance of refused requests; counted for the aggregated audit entry. */
+  async function deny(request: FastifyRequest, reply: FastifyReply, reason: DenyReason): Promise<void> {
     metrics.authFailures.inc({ reason });
     request.authDenial = reason;
+    const note = (status: number) => {
+      const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+      const first = denials.record({ ip: normalizeIP(request.ip), reason, method: request.method, route, requestId: request.id, status });
+      request.aggregated = !first;
+    };
+    let limit: Awaited<ReturnType<DeniedLimiter>>;
+    try {
+      limit = await limitDenied(request);
+    } catch (err) {
+      // The rate limiter's store refused (Redis away, redis_failure = "closed"): its 503.
+      note(503);
+      throw err;
+    }
+    if (limit?.exceeded) {
+      note(429);
+      reply.header('x-ratelimit-limit', limit.max).header('x-ratelimit-remaining', 0).header('x-ratelimit-reset', limit.resetSeconds).header('retry-after', limit.resetSeconds);
+      const message = `more than ${limit.max} requests without a valid API key from this address in ${services.config.rate_limit.window} ms; retry in ${limit.ttlMs} ms`;
+      sendError(request, reply, { code: 'RATE_LIMITED', message, details: { limit: limit.max, retry_after_ms: limit.ttlMs } }, metrics);
+      return;
+    }
+    note(401);
+    if (limit) reply.header('x-ratelimit-limit', limit.max).header('x-ratelimit-remaining', limit.remaining).header('x-ratelimit-reset', limit.resetSeconds);
     reply.header('www-authenticate', 'Bearer realm="wess"');
-    return sendError(request, reply, { code: 'UNAUTHORIZED', message: DENIALS[reason] }, metrics);
+    sendError(request, reply, { code: 'UNAUTHORIZED', message: DENIALS[reason] }, metrics);
   }
 
   app.addHook('onResponse', (request, reply, done) => {
@@ -95,9 +124,13 @@ export function installAuth(app: FastifyInstance, services: Services): void {
   }
 }
 
-/** The audit entry a finished request still owes: its route's (unless written with the change), or a 401/403's. */
+/**
+ * The audit entry a finished request still owes: its route's (unless written with the change), or a
+ * 401/403's. A request refused for want of a valid key owes none: the DenialLog counts it.
+ */
 function pendingAudit(request: FastifyRequest, status: number): AuditEntry | undefined {
   if (request.audit) return request.auditWritten ? undefined : auditEntry(request, request.audit, status);
+  if (request.authDenial) return undefined;
   if (status !== 401 && status !== 403) return undefined;
   const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
   const details: Record<string, unknown> = { method: request.method };

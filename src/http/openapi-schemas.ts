@@ -151,6 +151,7 @@ component(
       max_fuel: z.number().int(),
       default_fuel: nullableLimit.meta({ description: 'Fuel of a run that asks for none; null: not metered' }),
       max_table_elements: z.number().int(),
+      max_event_streams: nullableLimit.meta({ description: "/events streams the key's tenant may hold open at once; null: only the server's limit" }),
     }),
   }),
 );
@@ -166,6 +167,9 @@ const auditEntry = z.object({
   ip: z.string(),
   status: z.number().int(),
   outcome: z.enum(['success', 'failure']),
+  count: z.number().int().optional().meta({
+    description: 'Requests the entry stands for when it aggregates them (auth.denied without a valid key: one entry per client IP, reason and minute); absent means one',
+  }),
   details: z.record(z.string(), z.unknown()).optional(),
 });
 component('AuditList', z.object({ items: z.array(auditEntry), next_cursor: cursor }));

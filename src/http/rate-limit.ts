@@ -1,4 +1,5 @@
 import rateLimit, { normalizeIP, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
+import LocalStore from '@fastify/rate-limit/store/LocalStore.js';
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
@@ -18,16 +19,33 @@ const RECONNECT_MAX_MS = 1000;
 
 type FailureMode = Config['rate_limit']['redis_failure'];
 
+/** What the limiter says of a request refused for want of a valid key. */
+export interface DeniedLimit {
+  exceeded: boolean;
+  max: number;
+  remaining: number;
+  ttlMs: number;
+  resetSeconds: number;
+}
+
+/** Counts a refused request against its client IP; undefined when nothing is limited (rate_limit.enabled = false). */
+export type DeniedLimiter = (request: FastifyRequest) => Promise<DeniedLimit | undefined>;
+
 /**
- * Registers @fastify/rate-limit for every route but the open ones (probes and scrapes must get through an overloaded node). Must be registered before
- * the routes (its hooks attach per route) and after the auth hook (it keys on request.principal).
+ * Registers @fastify/rate-limit for every route but the open ones (probes and scrapes must get
+ * through an overloaded node). Must be registered before the routes (its hooks attach per route and
+ * run after every app-wide onRequest hook, the auth hook's included: it keys on request.principal).
  * Counters live in memory, or in Redis when `rate_limit.redis_url` is set so nodes share them.
  * Registered even when `rate_limit.enabled` is false, and every limit is read per request from
  * `services.config`, so a config reload can switch it on or off and change max and window live.
+ *
+ * Returns the limiter of requests without a valid key: the auth hook answers those itself, before
+ * any route hook runs, so it asks this one (same store, same window, per client IP) whether to
+ * answer 401 or 429.
  */
-export async function registerRateLimit(app: FastifyInstance, services: Services): Promise<void> {
+export async function registerRateLimit(app: FastifyInstance, services: Services): Promise<DeniedLimiter> {
   const { redis_url: redisUrl } = services.config.rate_limit;
-  const store = redisUrl ? await redisStore(app, services, redisUrl) : undefined;
+  const store = redisUrl ? await redisStore(app, services, redisUrl) : localStoreClass();
   await app.register(rateLimit, {
     global: true,
     max: maxFor(() => services.config),
@@ -35,13 +53,19 @@ export async function registerRateLimit(app: FastifyInstance, services: Services
     keyGenerator: clientKey,
     // Matched on the route pattern, not request.url, so a query string cannot make a probe limited.
     allowList: (request) => !services.config.rate_limit.enabled || OPEN_ROUTES.has(request.routeOptions.url ?? ''),
-    ...(store ? { store } : {}),
+    store,
     errorResponseBuilder: (_request, context) =>
       wessError('RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${context.ttl} ms`, {
         limit: context.max,
         retry_after_ms: context.ttl,
       }),
   });
+  const check = app.createRateLimit();
+  return async (request) => {
+    const result = await check(request);
+    if (result.isAllowed) return undefined;
+    return { exceeded: result.isExceeded, max: result.max, remaining: result.remaining, ttlMs: result.ttl, resetSeconds: result.ttlInSeconds };
+  };
 }
 
 /** The counter a request counts against: its API key when it has one, else its IP (IPv6 grouped by /64, as the plugin does). */
@@ -52,15 +76,17 @@ export function clientKey(request: FastifyRequest): string {
 }
 
 /**
- * Requests per window for a request: its tier's requests_per_minute scaled to the window, else
- * `rate_limit.max`. The tier is resolved by tierOf, as every other limit is, so a key whose tier
- * left the config falls back to auth.default_tier here too. Given a function, the config is read
- * on every request (the live one, which a reload swaps).
+ * Requests per window for a request: `rate_limit.anonymous_max` for one refused for want of a valid
+ * key, else its tier's requests_per_minute scaled to the window, else `rate_limit.max`. The tier is
+ * resolved by tierOf, as every other limit is, so a key whose tier left the config falls back to
+ * auth.default_tier here too. Given a function, the config is read on every request (the live one,
+ * which a reload swaps).
  */
 export function maxFor(source: Config | (() => Config)): (request: FastifyRequest) => number {
   const current = typeof source === 'function' ? source : () => source;
   return (request) => {
     const config = current();
+    if (request.authDenial) return config.rate_limit.anonymous_max;
     const { max, window } = config.rate_limit;
     const perMinute = tierOf(config, request.principal ?? null)?.limits.requests_per_minute;
     return perMinute === undefined ? max : Math.max(1, Math.round((perMinute * window) / 60_000));
@@ -141,6 +167,30 @@ function storeHealth(log: FastifyBaseLogger, failure: FailureMode): StoreHealth 
       healthy = true;
       log.info('rate limiter: Redis answers again; counting requests in it');
     },
+  };
+}
+
+/**
+ * The plugin's in-memory store, answering each request with its own copy of the counter. The store
+ * hands every caller its live record, which the plugin reads only after an await: requests arriving
+ * together (pipelined on one connection, app.inject) would all read the count of the last of them,
+ * and once that is past the limit all of them would be refused, not only those over it.
+ */
+function localStoreClass(): FastifyRateLimitStoreCtor {
+  return class WessLocalStore implements FastifyRateLimitStore {
+    readonly #inner: LocalStore;
+
+    constructor(_globalParams?: unknown, inner?: LocalStore) {
+      this.#inner = inner ?? new LocalStore(false, false);
+    }
+
+    incr(key: string, callback: Parameters<FastifyRateLimitStore['incr']>[1], timeWindow: number, max: number): void {
+      this.#inner.incr(key, (err, result) => callback(err, { current: result.current, ttl: result.ttl }), timeWindow, max);
+    }
+
+    child(routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
+      return new WessLocalStore(undefined, this.#inner.child(routeOptions as { continueExceeding?: boolean; exponentialBackoff?: boolean; cache?: number }));
+    }
   };
 }
 

@@ -1,5 +1,6 @@
 import type { AuditDraft } from '../auth/audit.js';
 import type { CpuBudget } from '../auth/cpu-budget.js';
+import type { DenialLog } from '../auth/denials.js';
 import type { Keyring } from '../auth/keyring.js';
 import type { Principal } from '../auth/types.js';
 import type { UsageTracker } from '../auth/usage.js';
@@ -32,6 +33,8 @@ export interface Services {
   keyring: Keyring;
   /** Per-key counters and the daily run quota. */
   usage: UsageTracker;
+  /** Requests refused for want of a valid key, counted per IP, reason and minute for the audit log. */
+  denials: DenialLog;
   /** Per-tenant CPU time against the tiers' cpu_ms_per_minute. */
   cpuBudget: CpuBudget;
   /** Damaged content found by reads and by the last verification (/health, GET /admin/verify). */
@@ -56,5 +59,7 @@ declare module 'fastify' {
     auditWritten: boolean;
     /** Why the auth hook refused the request, for the audit entry. */
     authDenial: string | null;
+    /** Counted in an aggregate (a denial after the first of its IP, reason and minute): no access line of its own. */
+    aggregated: boolean;
   }
 }

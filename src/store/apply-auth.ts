@@ -25,6 +25,9 @@ export async function applyAuthMessage(msg: AuthMessage, overlay: Overlay): Prom
     case 'append-audit':
       stageAudit(msg.entry, overlay);
       return quietly(msg.entry);
+    case 'append-audit-batch':
+      for (const entry of msg.entries) stageAudit(entry, overlay);
+      return quietly(null);
     case 'put-usage':
       for (const { keyId, usage } of msg.usage) overlay.put(usageKey(keyId), encodeJson(usage));
       return quietly(null);

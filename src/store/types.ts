@@ -93,6 +93,8 @@ export type WriteMessage =
   /** Marks a key revoked; `tenant`, when set, must be the key's tenant (KEY_NOT_FOUND otherwise). */
   | { kind: 'revoke-key'; id: string; tenant?: string; audit?: AuditEntry }
   | { kind: 'append-audit'; entry: AuditEntry }
+  /** Entries gathered over time (aggregated denials), written together: one message, however many. */
+  | { kind: 'append-audit-batch'; entries: AuditEntry[] }
   | { kind: 'put-usage'; usage: Array<{ keyId: string; usage: KeyUsage }> }
   | { kind: 'put-meta'; key: string; value: Uint8Array }
   /**
@@ -123,6 +125,7 @@ export interface WriteResult {
   'put-key': KeyRecord;
   'revoke-key': KeyRecord;
   'append-audit': AuditEntry;
+  'append-audit-batch': null;
   'put-usage': null;
   'put-meta': null;
   /**

@@ -26,6 +26,14 @@ export const DEFAULT_MAX_VERSIONS = 100;
 /** Content bytes one batch may carry before the rest waits for the next one. */
 const MAX_BATCH_BYTES = 32 * 1024 * 1024;
 
+/**
+ * Bookkeeping about what happened, not changes a client waits on: audit entries written on their own
+ * (denials, failed changes) and usage counters. They may fill at most half of the queue, so a flood
+ * of them (a bogus-key storm, many 403s) can never make a tenant's upload or key change answer 503.
+ */
+const HOUSEKEEPING: ReadonlySet<WriteMessage['kind']> = new Set(['append-audit', 'append-audit-batch', 'put-usage']);
+const HOUSEKEEPING_SHARE = 0.5;
+
 export interface WriterStats {
   accepting: boolean;
   queued: number;
@@ -56,11 +64,16 @@ export class Writer {
   #moduleCount: number;
   /** Durable batches written since start. */
   #batches = 0;
+  /** HOUSEKEEPING messages waiting in #queue. */
+  #housekeeping = 0;
+  /** The most HOUSEKEEPING messages allowed to wait; the rest of the queue is kept for changes. */
+  readonly #housekeepingLimit: number;
 
   private constructor(options: WriterOptions, moduleCount: number) {
     this.#db = options.db;
     this.#options = options;
     this.#moduleCount = moduleCount;
+    this.#housekeepingLimit = Math.max(1, Math.floor(options.queueLimit * HOUSEKEEPING_SHARE));
     options.metrics.modules.set(moduleCount);
     options.metrics.writerQueueDepth.set(0);
   }
@@ -87,12 +100,20 @@ export class Writer {
     };
   }
 
-  /** Queues `msg`; resolves with its result once the batch holding it is on disk. */
+  /**
+   * Queues `msg`; resolves with its result once the batch holding it is on disk. Refused with
+   * UNAVAILABLE when the queue is full, or for housekeeping when housekeeping holds its share of it.
+   */
   submit<K extends WriteMessage['kind']>(msg: Extract<WriteMessage, { kind: K }>): Promise<WriteResult[K]> {
     if (this.#closing) return Promise.reject(wessError('UNAVAILABLE', 'the writer is shutting down'));
     if (this.#queue.length >= this.#options.queueLimit) {
       return Promise.reject(wessError('UNAVAILABLE', 'write queue is full; retry shortly'));
     }
+    const housekeeping = HOUSEKEEPING.has(msg.kind);
+    if (housekeeping && this.#housekeeping >= this.#housekeepingLimit) {
+      return Promise.reject(wessError('UNAVAILABLE', `write queue holds ${this.#housekeeping} audit and usage writes, its share for them; retry shortly`));
+    }
+    if (housekeeping) this.#housekeeping++;
     return new Promise<WriteResult[K]>((resolve, reject) => {
       // applyMessage answers each kind with that kind's WriteResult.
       this.#queue.push({ msg, resolve: resolve as (result: unknown) => void, reject });
@@ -113,6 +134,7 @@ export class Writer {
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.#queue.length > 0) {
       const group = this.#queue.splice(0, groupSize(this.#queue));
+      for (const { msg } of group) if (HOUSEKEEPING.has(msg.kind)) this.#housekeeping--;
       this.#options.metrics.writerQueueDepth.set(this.#queue.length);
       try {
         await this.#commit(group);

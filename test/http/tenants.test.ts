@@ -317,6 +317,30 @@ describe('module-scoped keys', () => {
     }
   });
 
+  test('regression (issue 15, item 6): a key limited to named modules manages no keys: list, another key\'s usage, revoke and create are 403', async () => {
+    const scoped = await makeKey(t.app, { name: 'scoped-manager', role: 'developer', tenant: 's', modules: [id1] });
+    const victim = await makeKey(t.app, { name: 'scoped-victim', role: 'runner', tenant: 's' });
+    const scopedAdmin = await makeKey(t.app, { name: 'scoped-admin', role: 'admin', tenant: 's', modules: [id1] });
+    const refused = [
+      await t.app.inject({ method: 'GET', url: '/keys', headers: bearer(scoped.key) }),
+      await t.app.inject({ method: 'GET', url: `/keys/${victim.id}/usage`, headers: bearer(scoped.key) }),
+      await t.app.inject({ method: 'DELETE', url: `/keys/${victim.id}`, headers: bearer(scoped.key) }),
+      await t.app.inject({ method: 'POST', url: '/keys', headers: bearer(scopedAdmin.key), payload: { name: 'escape', role: 'developer', tenant: 's' } }),
+      await t.app.inject({ method: 'GET', url: '/keys', headers: bearer(scopedAdmin.key) }),
+    ];
+    for (const [i, res] of refused.entries()) {
+      assert.equal(res.statusCode, 403, `request ${i}: ${res.body}`);
+      assert.equal(errorCode(res), 'FORBIDDEN');
+      assert.ok(!res.body.includes('"items"') && !res.body.includes('"usage"'), 'nothing about keys comes back');
+    }
+    assert.equal((await t.app.inject({ method: 'GET', url: '/modules', headers: bearer(victim.key) })).statusCode, 200, 'the other key still works');
+    const keys = (await t.app.inject({ method: 'GET', url: '/keys?limit=100' })).json() as { items: { name: string }[] };
+    assert.ok(!keys.items.some((k) => k.name === 'escape'), 'no key was created');
+    // Its own usage it may still read, as any key.
+    const own = await t.app.inject({ method: 'GET', url: `/keys/${scoped.id}/usage`, headers: bearer(scoped.key) });
+    assert.equal(own.statusCode, 200, own.body);
+  });
+
   test('POST /keys refuses a scope naming another tenant\'s module, or no module at all', async () => {
     for (const modules of [[foreign], [id1, foreign], ['00000000-0000-4000-8000-000000000000']]) {
       const res = await t.app.inject({ method: 'POST', url: '/keys', payload: { name: 'bad-scope', role: 'runner', tenant: 's', modules } });

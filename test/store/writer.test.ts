@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/logger.js';
+import type { AuditEntry } from '../../src/auth/types.js';
 import type { Db } from '../../src/store/db.js';
 import { sha256Hex } from '../../src/store/codec.js';
-import { blobKey, refKey, SCHEMA_KEY } from '../../src/store/keys.js';
+import { AUDIT_LOG_PREFIX, auditKey, blobKey, refKey, SCHEMA_KEY } from '../../src/store/keys.js';
 import type { ModuleRecord } from '../../src/store/types.js';
 import { Writer } from '../../src/store/writer.js';
 import { content, createModule, histogram, keysWithPrefix, openStore } from './helper.js';
@@ -192,6 +193,33 @@ describe('Writer', () => {
       const reason = (results[2] as PromiseRejectedResult).reason;
       assert.equal(reason.code, 'UNAVAILABLE');
       assert.equal(reason.message, 'write queue is full; retry shortly');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('regression (issue 15, item 3): audit and usage writes fill at most half the queue, so a change still finds room', async () => {
+    const store = await openStore({ queueLimit: 4 });
+    const entry = (i: number): AuditEntry => ({
+      id: `${String(i).padStart(15, '0')}-000000`, at: new Date().toISOString(), actor: null, tenant: null, action: 'auth.denied',
+      target: 'GET /modules', request_id: `r${i}`, ip: '192.0.2.1', status: 403, outcome: 'failure',
+    });
+    try {
+      // Submitted in one tick: the drain has not started, so all of these wait in the queue together.
+      const housekeeping = [
+        store.writer.submit({ kind: 'append-audit', entry: entry(1) }),
+        store.writer.submit({ kind: 'put-usage', usage: [] }),
+        store.writer.submit({ kind: 'append-audit', entry: entry(2) }),
+        store.writer.submit({ kind: 'append-audit-batch', entries: [entry(3)] }),
+      ];
+      const changes = [createModule(store, 'a'), createModule(store, 'b'), createModule(store, 'c')];
+      const [kept, made] = await Promise.all([Promise.allSettled(housekeeping), Promise.allSettled(changes)]);
+      assert.deepEqual(kept.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'rejected'], 'two housekeeping writes, half of 4');
+      assert.equal((kept[2] as PromiseRejectedResult).reason.code, 'UNAVAILABLE');
+      assert.deepEqual(made.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected'], 'the other half is the changes\'; then the queue is full');
+      // Once drained, housekeeping has its room again.
+      await store.writer.submit({ kind: 'append-audit', entry: entry(4) });
+      assert.deepEqual(await keysWithPrefix(store.db, AUDIT_LOG_PREFIX), [auditKey(entry(1).id), auditKey(entry(4).id)]);
     } finally {
       await store.close();
     }

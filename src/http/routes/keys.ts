@@ -1,7 +1,7 @@
 import { poolSize } from '../../config/schema.js';
 import type { FastifyInstance } from 'fastify';
 import { toView } from '../../auth/keyring.js';
-import { authorize, limitsFor, principalOf, tenantGuard, tenantScope } from '../../auth/policy.js';
+import { authorize, checkUsageAccess, limitsFor, principalOf, tenantGuard, tenantScope } from '../../auth/policy.js';
 import { generateKey, hashSecret } from '../../auth/secrets.js';
 import type { KeyRecord, Principal } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
@@ -13,7 +13,10 @@ import type { Services } from '../services.js';
 
 const TAGS = ['keys'];
 
-/** Registers the key routes: create (admin), list and revoke (admin; a developer its tenant's), usage. */
+/**
+ * Registers the key routes: create (admin), list and revoke (admin; a developer its tenant's), usage.
+ * A key limited to named modules manages none of them and reads only its own usage.
+ */
 export function keyRoutes(app: FastifyInstance, services: Services): void {
   const { keyring, reader, usage, writer } = services;
 
@@ -117,14 +120,15 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
 
   app.get('/keys/:id/usage', describeRoute({
     summary: "A key's usage and limits",
-    description: 'A runner key sees only its own.',
+    description: 'A runner key sees only its own; a key limited to named modules too (403 for any other).',
     tags: TAGS,
     params: keyIdParams,
     responses: { 200: { description: 'Usage counters and the limits that apply', body: ref('KeyUsage') } },
-    errors: ['VALIDATION', 'KEY_NOT_FOUND'],
+    errors: ['VALIDATION', 'FORBIDDEN', 'KEY_NOT_FOUND'],
   }), async (request) => {
     const principal = authorize(request.principal, 'key.usage');
     const { id } = parseWith(keyIdParams, request.params, 'path');
+    checkUsageAccess(principal, id);
     const key = visibleKey(principal, id);
     const limits = limitsFor(services.config, principalOf(key));
     const suspected = services.runner.suspectUntil(key.tenant);
@@ -148,6 +152,7 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
         max_fuel: limits.maxFuel,
         default_fuel: limits.defaultFuel ?? null,
         max_table_elements: limits.maxTableElements,
+        max_event_streams: limits.maxEventStreams ?? null,
       },
     };
   });
