@@ -13,6 +13,7 @@ import { auditRoutes } from './http/routes/audit.js';
 import { keyRoutes } from './http/routes/keys.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerOpenApi } from './http/openapi.js';
+import { registerJsonBody } from './http/json-body.js';
 import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -112,6 +113,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorateRequest('authDenial', null);
   app.decorate('services', services);
   app.removeContentTypeParser('text/plain');
+  registerJsonBody(app, config.limits.max_json_depth);
   installErrorHandling(app, metrics, services.storeHealth);
 
   // The hooks on every request are callback-style, not async: an async hook costs a promise and a

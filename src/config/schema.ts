@@ -115,6 +115,8 @@ export const configSchema = z
         max_table_elements: positiveInt.max(10_000_000).default(1_000_000),
         /** Most fuel one run may ask for; a tier may lower it. */
         max_fuel: positiveInt.default(Number.MAX_SAFE_INTEGER),
+        /** Levels of arrays and objects a JSON body may nest; deeper is refused before it is parsed. */
+        max_json_depth: positiveInt.max(1000).default(32),
       })
       .strict()
       .prefault({}),
