@@ -148,6 +148,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     if (logger.isLevelEnabled('debug')) {
       request.log.debug({ bytes_in: Number(request.headers['content-length'] ?? 0), bytes_out: Number(reply.getHeader('content-length') ?? 0) }, 'payload sizes');
+      // What arrived, for debugging a client: the logger's serializers redact keys in it.
+      request.log.trace({ req: request, headers: request.headers }, 'request headers');
     }
     done();
   });
