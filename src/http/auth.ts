@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { auditEntry, type AuditDraft } from '../auth/audit.js';
 import { OPEN_PRINCIPAL, principalOf, tierOf } from '../auth/policy.js';
-import type { AuditEntry } from '../auth/types.js';
+import type { AuditEntry, Principal } from '../auth/types.js';
 import { sendError } from './error-handler.js';
 import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
 import type { Services } from './services.js';
@@ -15,6 +15,19 @@ const OPEN_PATHS: ReadonlySet<string> = new Set(['/health/live', '/health/ready'
 export const OPEN_ROUTES: { has(route: string): boolean } = {
   has: (route) => OPEN_PATHS.has(route) || route.startsWith(`${DOCS_PREFIX}/`),
 };
+
+/**
+ * Who an open route's request acts as, for open routes that say more to some callers (/health's
+ * detail): the principal of a valid key it presents, an admin while auth is disabled, else null.
+ * A missing or bad key is not refused here; the route just answers as to a stranger.
+ */
+export function optionalPrincipal(request: FastifyRequest, services: Pick<Services, 'config' | 'keyring'>): Principal | null {
+  if (!services.config.auth.enabled) return OPEN_PRINCIPAL;
+  const presented = presentedKey(request);
+  if (!presented) return null;
+  const auth = services.keyring.authenticate(presented);
+  return auth.ok ? principalOf(auth.key) : null;
+}
 
 type DenyReason = 'missing' | 'invalid' | 'revoked';
 
