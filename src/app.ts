@@ -17,6 +17,7 @@ import { registerJsonBody } from './http/json-body.js';
 import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
 import { healthRoutes } from './http/routes/health.js';
+import { homeRoutes } from './http/routes/home.js';
 import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
 import { versionRoutes } from './http/routes/versions.js';
@@ -159,6 +160,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Before the routes: the OpenAPI plugin collects routes as they are added.
   await registerOpenApi(app);
 
+  homeRoutes(app);
   healthRoutes(app, services);
   moduleRoutes(app, services);
   versionRoutes(app, services);

@@ -6,7 +6,7 @@ import { sendError } from './error-handler.js';
 import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
 import type { Services } from './services.js';
 
-const OPEN_PATHS: ReadonlySet<string> = new Set(['/health/live', '/health/ready', '/health', '/metrics', OPENAPI_PATH, DOCS_PREFIX]);
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/', '/health/live', '/health/ready', '/health', '/metrics', OPENAPI_PATH, DOCS_PREFIX]);
 
 /**
  * Routes anyone may call: probes, scrapes and the API's documentation (the explorer's pages and

@@ -61,6 +61,30 @@ describe('health, metrics and logs', () => {
     }
   });
 
+  test('regression (issue 15, item 19): GET / needs no key: a browser goes to /docs, curl gets pointers to the API', async () => {
+    const t = await startApp();
+    try {
+      const browser = await t.app.inject({ method: 'GET', url: '/', headers: noKey({ accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' }) });
+      assert.equal(browser.statusCode, 302);
+      assert.equal(browser.headers.location, '/docs');
+      const curl = await t.app.inject({ method: 'GET', url: '/', headers: noKey({ accept: '*/*' }) });
+      assert.equal(curl.statusCode, 200);
+      assert.match(String(curl.headers['content-type']), /^application\/json/);
+      assert.match(String(curl.headers.vary), /accept/i);
+      const body = curl.json();
+      assert.equal(body.docs, '/docs');
+      assert.equal(body.openapi, '/openapi.json');
+      assert.equal(body.version, VERSION);
+      assert.match(body.message, /\/docs/);
+      // With a key it is the same answer, and the audit log has no denial for it.
+      assert.equal((await t.app.inject({ method: 'GET', url: '/' })).statusCode, 200);
+      const audit = (await t.app.inject({ method: 'GET', url: '/audit' })).json() as { items: Array<{ action: string }> };
+      assert.ok(!audit.items.some((e) => e.action === 'auth.denied'));
+    } finally {
+      await t.close();
+    }
+  });
+
   test('/metrics exports the named series with bounded labels', async () => {
     const t = await startApp();
     try {
