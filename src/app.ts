@@ -14,9 +14,11 @@ import { auditRoutes } from './http/routes/audit.js';
 import { keyRoutes } from './http/routes/keys.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerOpenApi } from './http/openapi.js';
+import { registerJsonBody } from './http/json-body.js';
 import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
 import { healthRoutes } from './http/routes/health.js';
+import { homeRoutes } from './http/routes/home.js';
 import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
 import { versionRoutes } from './http/routes/versions.js';
@@ -115,6 +117,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorateRequest('aggregated', false);
   app.decorate('services', services);
   app.removeContentTypeParser('text/plain');
+  registerJsonBody(app, config.limits.max_json_depth);
   installErrorHandling(app, metrics, services.storeHealth);
 
   // The hooks on every request are callback-style, not async: an async hook costs a promise and a
@@ -150,6 +153,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     if (logger.isLevelEnabled('debug')) {
       request.log.debug({ bytes_in: Number(request.headers['content-length'] ?? 0), bytes_out: Number(reply.getHeader('content-length') ?? 0) }, 'payload sizes');
+      // What arrived, for debugging a client: the logger's serializers redact keys in it.
+      request.log.trace({ req: request, headers: request.headers }, 'request headers');
     }
     done();
   });
@@ -158,6 +163,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Before the routes: the OpenAPI plugin collects routes as they are added.
   await registerOpenApi(app);
 
+  homeRoutes(app);
   healthRoutes(app, services);
   moduleRoutes(app, services);
   versionRoutes(app, services);

@@ -1,10 +1,44 @@
 import { write, writeSync } from 'node:fs';
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions, type SerializedError } from 'pino';
+import { KEY_IN_TEXT } from './auth/secrets.js';
 
 export type { Logger };
 
 /** Paths never written to a log, whatever the level. */
-export const REDACT_PATHS = ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization'];
+export const REDACT_PATHS = ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]'];
+const CENSOR = '[redacted]';
+
+/**
+ * `text` with the secret of anything shaped like an API key replaced by `[redacted]` (the id, which
+ * is public, stays): a key sent in a query string (`?api_key=`), a path or a stray header would
+ * otherwise be written whole to the logs, which are read by more people than keys are.
+ */
+export function redactKeys(text: string): string {
+  // indexOf first: the access line runs this on every URL, and nearly none holds a key.
+  return text.indexOf('wess') === -1 ? text : text.replace(KEY_IN_TEXT, `wess_$1_${CENSOR}`);
+}
+
+/** Header values as logged: anything shaped like a key redacted (the named auth headers are censored whole by REDACT_PATHS). */
+function serializeHeaders(headers: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    out[name] = typeof value === 'string' ? redactKeys(value) : Array.isArray(value) ? value.map((v) => (typeof v === 'string' ? redactKeys(v) : v)) : value;
+  }
+  return out;
+}
+
+/** What a logged request shows (Fastify's own serializer, with keys in the URL redacted): never its headers or body. */
+function serializeRequest(req: { method?: string; url?: string; host?: string; ip?: string; socket?: { remotePort?: number } }): Record<string, unknown> {
+  return { method: req.method, url: req.url === undefined ? undefined : redactKeys(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
+}
+
+/** pino's error serializer, with keys redacted from the message and stack (a URL can end up in either). */
+function serializeError(err: Error): SerializedError {
+  const out = pino.stdSerializers.err(err);
+  if (typeof out.message === 'string') out.message = redactKeys(out.message);
+  if (typeof out.stack === 'string') out.stack = redactKeys(out.stack);
+  return out;
+}
 
 let lastMs = -1;
 let lastTime = '';
@@ -31,7 +65,8 @@ export function loggerOptions(level: string): LoggerOptions {
     level,
     base: { service: SERVICE },
     timestamp: isoTime,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    redact: { paths: REDACT_PATHS, censor: CENSOR },
+    serializers: { req: serializeRequest, headers: serializeHeaders, err: serializeError, url: (url: unknown) => (typeof url === 'string' ? redactKeys(url) : url) },
   };
 }
 
@@ -51,12 +86,12 @@ export interface AccessFields {
  * module_id, key_id }, 'request')` would (same fields, same order, undefined ones left out), as one
  * string handed to the logger's destination. pino's generic path (a child's bindings, then a walk of
  * the object with serializer, redaction and type checks per field) was ~9% of the main thread on warm
- * /run (issue 6); none of these fields is ever redacted or serialized. test/logger.test.ts checks the
- * two lines are the same document.
+ * /run (issue 6); of these fields only the URL is ever redacted (redactKeys), here as well.
+ * test/logger.test.ts checks the two lines are the same document.
  */
 export function writeAccessLine(logger: Logger, f: AccessFields): void {
   if (!logger.isLevelEnabled('info')) return;
-  let line = `{"level":${logger.levels.values.info}${isoTime()},"service":${JSON.stringify(SERVICE)},"request_id":${JSON.stringify(f.requestId)},"method":${JSON.stringify(f.method)},"url":${JSON.stringify(f.url)},"status":${f.status},"ms":${f.ms}`;
+  let line = `{"level":${logger.levels.values.info}${isoTime()},"service":${JSON.stringify(SERVICE)},"request_id":${JSON.stringify(f.requestId)},"method":${JSON.stringify(f.method)},"url":${JSON.stringify(redactKeys(f.url))},"status":${f.status},"ms":${f.ms}`;
   if (f.moduleId !== undefined) line += `,"module_id":${JSON.stringify(f.moduleId)}`;
   if (f.keyId !== undefined) line += `,"key_id":${JSON.stringify(f.keyId)}`;
   (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]?.write(`${line},"msg":"request"}\n`);

@@ -47,6 +47,8 @@ test('writeAccessLine writes the same document pino writes for the access line, 
   const cases = [
     { requestId: 'f3a1c2d4-0000-4000-8000-000000000001', method: 'POST', url: '/modules/x/run?version=2&q="\\é\n', status: 200, ms: 0.37, moduleId: 'm-1', keyId: 'k1' },
     { requestId: 'req:1', method: 'GET', url: '/health', status: 503, ms: 12, moduleId: undefined, keyId: undefined },
+    // A key in the URL is redacted on both paths alike.
+    { requestId: 'req:2', method: 'GET', url: '/modules?api_key=wess_abcd_0123456789abcdefghijKLMN', status: 401, ms: 1, moduleId: undefined, keyId: undefined },
   ];
   for (const f of cases) {
     writeAccessLine(logger, f);

@@ -78,10 +78,10 @@ export function runOver(base: string, id: string, fn: string, args: unknown[] = 
   return fetch(`${base}/modules/${id}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: fn, args }) });
 }
 
-/** Resolves once the pool reports a call in flight (polling /health, which is not rate limited). */
+/** Resolves once the pool reports a call in flight (polling /health's admin detail, which is not rate limited). */
 export async function waitForInFlight(base: string): Promise<void> {
   for (let i = 0; i < 500; i++) {
-    const health = (await (await fetch(`${base}/health`)).json()) as { runner: { in_flight: number } };
+    const health = (await (await fetch(`${base}/health`, { headers: authHeaders() })).json()) as { runner: { in_flight: number } };
     if (health.runner.in_flight > 0) return;
   }
   throw new Error('the call never reached a worker');

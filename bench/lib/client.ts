@@ -20,15 +20,15 @@ export async function runCall(base: string, id: string, body: unknown, requestId
   return { status: res.status, body: await res.json() };
 }
 
-/** The writer's counters from GET /health: durable batches and modules stored. */
+/** The writer's counters from GET /health (its admin detail): durable batches and modules stored. */
 export async function writerStats(base: string): Promise<{ batches: number; modules: number }> {
-  const res = await fetch(`${base}/health`);
+  const res = await fetch(`${base}/health`, { headers: withKey({}) });
   return ((await res.json()) as { writer: { batches: number; modules: number } }).writer;
 }
 
-/** The server's resident set size from GET /health. */
+/** The server's resident set size from GET /health (its admin detail). */
 export async function rss(base: string): Promise<number> {
-  const res = await fetch(`${base}/health`);
+  const res = await fetch(`${base}/health`, { headers: withKey({}) });
   const body = (await res.json()) as { memory: { rss: number } };
   return body.memory.rss;
 }

@@ -13,6 +13,12 @@ const ID_LENGTH = 12;
 const SECRET_BYTES = 32;
 /** `wess_<id>_<secret>`: id 4-32 of [0-9a-z] (generated ones have 12), secret 20-128 of base64url. */
 export const KEY_FORMAT = /^wess_([0-9a-z]{4,32})_([A-Za-z0-9_-]{20,128})$/;
+/**
+ * Anything shaped like a key inside other text (a URL, a header, a message), for redaction: either
+ * underscore may be URL-encoded (%5F), the secret may hold %XX escapes and is matched however long.
+ * Group 1 is the id, which is public.
+ */
+export const KEY_IN_TEXT = /wess(?:_|%5[Ff])([0-9a-z]{4,32})(?:_|%5[Ff])(?:[A-Za-z0-9_-]|%[0-9A-Fa-f]{2}){20,}/g;
 
 export interface ParsedKey {
   id: string;

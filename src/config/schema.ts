@@ -121,6 +121,8 @@ export const configSchema = z
         max_fuel: positiveInt.default(Number.MAX_SAFE_INTEGER),
         /** Versions a module keeps; a new version past it prunes the oldest (never the current one). */
         max_versions: positiveInt.max(1_000_000).default(100),
+        /** Levels of arrays and objects a JSON body may nest; deeper is refused before it is parsed. */
+        max_json_depth: positiveInt.max(1000).default(32),
       })
       .strict()
       .prefault({}),

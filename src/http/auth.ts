@@ -3,13 +3,15 @@ import { normalizeIP } from '@fastify/rate-limit';
 import { auditEntry, type AuditDraft } from '../auth/audit.js';
 import type { DenyReason } from '../auth/denials.js';
 import { OPEN_PRINCIPAL, principalOf, tierOf } from '../auth/policy.js';
-import type { AuditEntry } from '../auth/types.js';
+import type { AuditEntry, Principal } from '../auth/types.js';
+import { clip } from '../echo.js';
+import { redactKeys } from '../logger.js';
 import { sendError } from './error-handler.js';
 import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
 import type { DeniedLimiter } from './rate-limit.js';
 import type { Services } from './services.js';
 
-const OPEN_PATHS: ReadonlySet<string> = new Set(['/health/live', '/health/ready', '/health', '/metrics', OPENAPI_PATH, DOCS_PREFIX]);
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/', '/health/live', '/health/ready', '/health', '/metrics', OPENAPI_PATH, DOCS_PREFIX]);
 
 /**
  * Routes anyone may call: probes, scrapes and the API's documentation (the explorer's pages and
@@ -18,6 +20,19 @@ const OPEN_PATHS: ReadonlySet<string> = new Set(['/health/live', '/health/ready'
 export const OPEN_ROUTES: { has(route: string): boolean } = {
   has: (route) => OPEN_PATHS.has(route) || route.startsWith(`${DOCS_PREFIX}/`),
 };
+
+/**
+ * Who an open route's request acts as, for open routes that say more to some callers (/health's
+ * detail): the principal of a valid key it presents, an admin while auth is disabled, else null.
+ * A missing or bad key is not refused here; the route just answers as to a stranger.
+ */
+export function optionalPrincipal(request: FastifyRequest, services: Pick<Services, 'config' | 'keyring'>): Principal | null {
+  if (!services.config.auth.enabled) return OPEN_PRINCIPAL;
+  const presented = presentedKey(request);
+  if (!presented) return null;
+  const auth = services.keyring.authenticate(presented);
+  return auth.ok ? principalOf(auth.key) : null;
+}
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
@@ -72,7 +87,7 @@ export function installAuth(app: FastifyInstance, services: Services, limitDenie
     metrics.authFailures.inc({ reason });
     request.authDenial = reason;
     const note = (status: number) => {
-      const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+      const route = auditedRoute(request);
       const first = denials.record({ ip: normalizeIP(request.ip), reason, method: request.method, route, requestId: request.id, status });
       request.aggregated = !first;
     };
@@ -125,6 +140,14 @@ export function installAuth(app: FastifyInstance, services: Services, limitDenie
 }
 
 /**
+ * The route an audit entry names: its pattern, or for a path no route matched, the path clipped and
+ * with anything shaped like a key redacted (the audit log outlives the request and is read by others).
+ */
+function auditedRoute(request: FastifyRequest): string {
+  return request.routeOptions.url ?? clip(redactKeys(request.url.split('?')[0] ?? ''), 200);
+}
+
+/**
  * The audit entry a finished request still owes: its route's (unless written with the change), or a
  * 401/403's. A request refused for want of a valid key owes none: the DenialLog counts it.
  */
@@ -132,7 +155,7 @@ function pendingAudit(request: FastifyRequest, status: number): AuditEntry | und
   if (request.audit) return request.auditWritten ? undefined : auditEntry(request, request.audit, status);
   if (request.authDenial) return undefined;
   if (status !== 401 && status !== 403) return undefined;
-  const route = request.routeOptions.url ?? request.url.split('?')[0] ?? '';
+  const route = auditedRoute(request);
   const details: Record<string, unknown> = { method: request.method };
   if (request.authDenial) details.reason = request.authDenial;
   return auditEntry(request, { action: 'auth.denied', target: `${request.method} ${route}`, details }, status);

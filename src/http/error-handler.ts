@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { clip } from '../echo.js';
 import { ERROR_CODES, RETRY_AFTER_SECONDS, hasErrorCode, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { StoreHealth } from '../store/store-health.js';
@@ -56,6 +57,12 @@ function retryAfter(failure: Classified): number | undefined {
   return typeof own === 'number' ? own : RETRY_AFTER_SECONDS[failure.code];
 }
 
+/**
+ * Longest message an error body carries. Messages quote client input through src/echo.ts, already
+ * short; this is the net under a message built from something nobody thought of as client input.
+ */
+const MESSAGE_CHARS = 1024;
+
 /** Sends the standard error body and counts it; the one place error responses are written. */
 export function sendError(request: FastifyRequest, reply: FastifyReply, failure: Classified, metrics: Metrics): FastifyReply {
   const status = ERROR_CODES[failure.code].status;
@@ -64,7 +71,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, failure:
   metrics.errors.inc({ code: failure.code });
   const retry = retryAfter(failure);
   if (retry !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retry));
-  const body: ErrorBody = { error: { code: failure.code, message: failure.message, request_id: request.id } };
+  const body: ErrorBody = { error: { code: failure.code, message: clip(failure.message, MESSAGE_CHARS), request_id: request.id } };
   if (failure.details) body.error.details = failure.details;
   return reply.code(status).type('application/json; charset=utf-8').send(body);
 }
@@ -88,6 +95,6 @@ export function installErrorHandling(app: FastifyInstance, metrics: Metrics, sto
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` }, metrics),
+    sendError(request, reply, { code: 'NOT_FOUND', message: `no route ${request.method} ${clip(request.url.split('?')[0] ?? '', 200)}` }, metrics),
   );
 }

@@ -200,23 +200,25 @@ component(
 );
 
 component('Status', z.object({ status: z.enum(['ok', 'ready']) }));
+/** What /health adds for an admin key. */
+const healthDetail = z.object({
+  uptime_s: z.number().int(),
+  database: z.object({ status: z.string() }),
+  writer: z.object({ accepting: z.boolean(), queued: z.number().int(), queue_limit: z.number().int(), batches: z.number().int(), modules: z.number().int() }),
+  runner: z.object({ workers: z.number().int(), queued: z.number().int(), in_flight: z.number().int(), utilization: z.number() }),
+  memory: z.object({ rss: z.number().int(), heap_used: z.number().int() }),
+  store: z.object({
+    status: z.enum(['ok', 'damaged']).meta({ description: 'damaged: some stored content failed its sha256 or could not be read; run `wess doctor`' }),
+    damaged_blobs: z.number().int(),
+    damaged_modules: z.array(z.string()).meta({ description: 'Some of the affected modules (at most 20)' }),
+    last_verify: VerifySummary.nullable().meta({ description: 'The last full verification (GET /admin/verify), if any since the start' }),
+  }),
+});
 component(
   'Health',
-  z.object({
-    status: z.enum(['ready', 'not_ready', 'shutting_down']),
-    version: z.string(),
-    uptime_s: z.number().int(),
-    database: z.object({ status: z.string() }),
-    writer: z.object({ accepting: z.boolean(), queued: z.number().int(), queue_limit: z.number().int(), batches: z.number().int(), modules: z.number().int() }),
-    runner: z.object({ workers: z.number().int(), queued: z.number().int(), in_flight: z.number().int(), utilization: z.number() }),
-    memory: z.object({ rss: z.number().int(), heap_used: z.number().int() }),
-    store: z.object({
-      status: z.enum(['ok', 'damaged']).meta({ description: 'damaged: some stored content failed its sha256 or could not be read; run `wess doctor`' }),
-      damaged_blobs: z.number().int(),
-      damaged_modules: z.array(z.string()).meta({ description: 'Some of the affected modules (at most 20)' }),
-      last_verify: VerifySummary.nullable().meta({ description: 'The last full verification (GET /admin/verify), if any since the start' }),
-    }),
-  }),
+  z
+    .object({ status: z.enum(['ready', 'not_ready', 'shutting_down']), version: z.string(), ...healthDetail.partial().shape })
+    .meta({ description: 'status and version for anyone; the other fields only with an admin key' }),
 );
 
 /** A JSON Schema object as the OpenAPI document holds it. */

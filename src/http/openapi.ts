@@ -31,8 +31,11 @@ export interface RouteDoc {
   summary: string;
   description?: string;
   tags: string[];
-  /** 'key' (default): needs an API key and is rate limited. 'open': neither (probes, scrapes, docs). */
-  access?: 'key' | 'open';
+  /**
+   * 'key' (default): needs an API key and is rate limited. 'open': neither (probes, scrapes, docs).
+   * 'optional': open, but a key may be sent and changes the answer (/health's detail for admins).
+   */
+  access?: 'key' | 'open' | 'optional';
   params?: DocSchema;
   query?: DocSchema;
   headers?: DocSchema;
@@ -130,7 +133,7 @@ export function describeRoute(doc: RouteDoc): { schema: FastifySchema } {
 
 /** The operation of a described route, as @fastify/swagger reads a Fastify schema. */
 function operationSchema(doc: RouteDoc, methods: string[]): JsonSchema {
-  const open = doc.access === 'open';
+  const open = doc.access === 'open' || doc.access === 'optional';
   // Fastify parses a body sent with any method but GET and HEAD, and that can fail.
   const readsBody = methods.some((method) => method !== 'GET' && method !== 'HEAD');
   const codes = [...(doc.errors ?? []), ...(open ? ['INTERNAL' as const] : KEYED_ERRORS), ...(readsBody ? BODY_ERRORS : [])];
@@ -138,7 +141,8 @@ function operationSchema(doc: RouteDoc, methods: string[]): JsonSchema {
   for (const [status, reply] of Object.entries(doc.responses)) response[Number(status)] = successResponse(reply);
   const schema: JsonSchema = { summary: doc.summary, tags: doc.tags, response };
   if (doc.description) schema.description = doc.description;
-  if (open) schema.security = [];
+  // An empty requirement ({}) among the alternatives is OpenAPI's way of saying the key is optional.
+  if (open) schema.security = doc.access === 'optional' ? [{}, { bearer: [] }, { apiKey: [] }] : [];
   if (doc.params) schema.params = withFields(inputSchema(doc.params), doc.fields);
   if (doc.query) schema.querystring = withFields(inputSchema(doc.query), doc.fields);
   if (doc.headers) schema.headers = withFields(inputSchema(doc.headers), doc.fields);

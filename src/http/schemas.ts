@@ -1,5 +1,6 @@
 import { validate as isUuid, version as uuidVersion } from 'uuid';
 import { z } from 'zod';
+import { describeIssues, echo } from '../echo.js';
 import { wessError } from '../errors.js';
 import { ROLES, TENANT_FORMAT } from '../auth/types.js';
 import { MAX_VERSION } from '../store/keys.js';
@@ -18,10 +19,7 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where:
   if (fast !== undefined) return fast as z.output<T>;
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const path = [where, ...issue.path.map(String)].join('.');
-    return issue.code === 'unrecognized_keys' ? `${path}: unknown field(s) ${issue.keys.join(', ')}` : `${path}: ${issue.message}`;
-  });
+  const problems = describeIssues(parsed.error.issues, where);
   throw wessError('VALIDATION', problems.join('; '), { problems });
 }
 
@@ -137,7 +135,7 @@ export function parseIfMatch(header: string | undefined): number | undefined {
   if (header === undefined || header.trim() === '*') return undefined;
   const match = IF_MATCH.exec(header.trim());
   if (!match) {
-    throw wessError('VALIDATION', `header.if-match: must be one module version, as 3 or "3" (got ${JSON.stringify(header.slice(0, 40))})`);
+    throw wessError('VALIDATION', `header.if-match: must be one module version, as 3 or "3" (got ${echo(header)})`);
   }
   return Number(match[1] ?? match[2]);
 }

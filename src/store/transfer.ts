@@ -1,6 +1,7 @@
 import { validate as isUuid, version as uuidVersion } from 'uuid';
 import { z } from 'zod';
 import { TENANT_FORMAT } from '../auth/types.js';
+import { describeIssues } from '../echo.js';
 import { hasErrorCode, wessError } from '../errors.js';
 import { inspectBlob } from './blobs.js';
 import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
@@ -252,7 +253,7 @@ function parseModule(text: string): z.output<typeof exportedModule> {
   }
   const parsed = exportedModule.safeParse(value);
   if (parsed.success) return parsed.data;
-  throw wessError('VALIDATION', parsed.error.issues.map((issue) => `${issue.path.join('.') || 'line'}: ${issue.message}`).join('; '));
+  throw wessError('VALIDATION', describeIssues(parsed.error.issues, '', 'line').join('; '));
 }
 
 /** Checks a version's bytes against its declared size and sha256, then admits them like an upload. */

@@ -1,3 +1,4 @@
+import { clip } from '../echo.js';
 import { wessError } from '../errors.js';
 import { ByteReader, encodeULeb128, malformed } from './byte-reader.js';
 import { expectSectionEnd, readSections, sectionReader, SectionId, type Section } from './sections.js';
@@ -118,7 +119,7 @@ function readImports(r: ByteReader, c: Collected): void {
     const at = r.pos;
     const kindByte = r.u8('import kind');
     const kind = IMPORT_KINDS[kindByte];
-    if (kind === undefined) throw malformed(`import "${module}.${name}": unknown import kind 0x${kindByte.toString(16)}`, at);
+    if (kind === undefined) throw malformed(`import ${JSON.stringify(clip(`${module}.${name}`))}: unknown import kind 0x${kindByte.toString(16)}`, at);
     if (kind === 'function') {
       const index = typeIndex(r, c);
       c.funcTypes.push(index);

@@ -1,3 +1,4 @@
+import { clip } from '../echo.js';
 import { wessError } from '../errors.js';
 import { formatSignature, wasiSignature } from '../wasi/signatures.js';
 import { WASI_MODULE } from '../wasi/types.js';
@@ -10,6 +11,9 @@ export interface MemoryPolicy {
   /** Most elements a table may start with (every instance allocates them); no check when absent. */
   maxTableElements?: number;
 }
+
+/** Refused imports the details list (a module can import hundreds of thousands of things). */
+const LISTED_IMPORTS = 20;
 
 const pages = (n: number): string => `${n} pages (${n * PAGE_BYTES} bytes)`;
 
@@ -26,7 +30,8 @@ const sameSignature = (a: FuncType, b: FuncType): boolean => sameTypes(a.params,
 
 /** Why Wess cannot provide `imp`, or null when the WASI shim provides it. */
 function refusal(imp: ImportInfo): { text: string; details?: Record<string, string> } | null {
-  const what = `${imp.kind} ${imp.module}.${imp.name}`;
+  // Names are the module author's: as long as they like, so quoted clipped.
+  const what = `${imp.kind} ${clip(imp.module)}.${clip(imp.name)}`;
   if (imp.module !== WASI_MODULE) return { text: what };
   if (imp.kind !== 'function') return { text: `${what} (${WASI_MODULE} provides only functions)` };
   const expected = wasiSignature(imp.name);
@@ -57,7 +62,11 @@ export function checkPolicy(info: ModuleInfo, policy: MemoryPolicy): void {
     throw wessError(
       'FORBIDDEN_IMPORT',
       `module imports ${shown.join(', ')}; Wess provides no imports other than ${WASI_MODULE} functions`,
-      { imports: refused.map(({ imp, why }) => ({ module: imp.module, name: imp.name, kind: imp.kind, ...why.details })) },
+      {
+        imports: refused.slice(0, LISTED_IMPORTS).map(({ imp, why }) => ({ module: clip(imp.module), name: clip(imp.name), kind: imp.kind, ...why.details })),
+        // Only when the list is cut: how many there were.
+        ...(refused.length > LISTED_IMPORTS ? { refused: refused.length } : {}),
+      },
     );
   }
   checkMemory(info, policy);

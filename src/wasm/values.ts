@@ -1,3 +1,4 @@
+import { echo, echoValue, clip } from '../echo.js';
 import { wessError, type WessError } from '../errors.js';
 import type { FunctionExport, NumType, RawResult, ValType, WasmArg } from './types.js';
 
@@ -29,8 +30,8 @@ export function assertCallable(fn: FunctionExport): void {
     if (type === undefined) return;
     throw wessError(
       'INVALID_ARGUMENT',
-      `function "${fn.name}" cannot be called over HTTP: its ${what} ${index} has type ${type} (only i32, i64, f32 and f64 can)`,
-      { function: fn.name, [what]: index, type },
+      `function ${JSON.stringify(clip(fn.name))} cannot be called over HTTP: its ${what} ${index} has type ${type} (only i32, i64, f32 and f64 can)`,
+      { function: clip(fn.name), [what]: index, type },
     );
   };
   check(fn.params, 'parameter');
@@ -68,14 +69,7 @@ function parseArg(type: NumType, value: unknown, index: number): WasmArg {
 }
 
 function invalid(index: number, type: NumType, value: unknown, why: string): WessError {
-  return wessError('INVALID_ARGUMENT', `args[${index}] (${type}): ${show(value)} ${why}`, { index, type, value });
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
-  if (value === undefined) return 'undefined';
-  const text = JSON.stringify(value) ?? typeof value;
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+  return wessError('INVALID_ARGUMENT', `args[${index}] (${type}): ${echo(value)} ${why}`, { index, type, value: echoValue(value) });
 }
 
 function parseInteger(type: 'i32' | 'i64', value: unknown, index: number): bigint {

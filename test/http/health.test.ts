@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { authHeaders, listen, startApp, upload, waitFor } from '../helper.js';
+import { VERSION } from '../../src/version.js';
+import { authHeaders, listen, makeKey, noKey, startApp, upload, waitFor } from '../helper.js';
 
 describe('health, metrics and logs', () => {
   test('liveness, readiness and detail', async () => {
@@ -9,11 +10,76 @@ describe('health, metrics and logs', () => {
       assert.equal((await t.app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200);
       const ready = await t.app.inject({ method: 'GET', url: '/health/ready' });
       assert.equal(ready.statusCode, 200);
+      // inject sends the test admin key: the detail.
       const detail = (await t.app.inject({ method: 'GET', url: '/health' })).json();
       assert.equal(detail.status, 'ready');
       assert.equal(detail.database.status, 'open');
       assert.equal(detail.runner.workers, 2);
       assert.equal(typeof detail.version, 'string');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('regression (issue 15, item 8): /health tells a stranger only its status and version; the detail needs an admin key', async () => {
+    const t = await startApp();
+    try {
+      const mod = await upload(t.app, 'add');
+      // A read found this module's content damaged: the detail names it, of whichever tenant.
+      t.app.services.storeHealth.noteDamaged('0'.repeat(64), mod.id);
+      const dev = await makeKey(t.app, { name: 'dev', role: 'developer', tenant: 'acme' });
+      const asStranger = await t.app.inject({ method: 'GET', url: '/health', headers: noKey() });
+      assert.equal(asStranger.statusCode, 200);
+      assert.deepEqual(asStranger.json(), { status: 'ready', version: VERSION });
+      for (const key of [dev.key, 'wess_nosuchkey_0123456789abcdefghijklmn', 'not a key']) {
+        const res = await t.app.inject({ method: 'GET', url: '/health', headers: { authorization: `Bearer ${key}` } });
+        assert.equal(res.statusCode, 200, 'a key that is not an admin\'s is not refused');
+        assert.deepEqual(res.json(), { status: 'ready', version: VERSION }, key);
+      }
+      const asAdmin = await t.app.inject({ method: 'GET', url: '/health' });
+      assert.equal(asAdmin.statusCode, 200);
+      assert.deepEqual(asAdmin.json().store.damaged_modules, [mod.id]);
+      assert.equal(asAdmin.json().runner.workers, 2);
+      // Not ready keeps its 503, with the short answer for a stranger too.
+      t.app.services.lifecycle.closing = true;
+      const closing = await t.app.inject({ method: 'GET', url: '/health', headers: noKey() });
+      assert.equal(closing.statusCode, 503);
+      assert.deepEqual(closing.json(), { status: 'shutting_down', version: VERSION });
+      assert.equal((await t.app.inject({ method: 'GET', url: '/health' })).json().status, 'shutting_down');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('/health shows the detail to everyone while auth is disabled (everyone is an admin then)', async () => {
+    const t = await startApp({ auth: { enabled: false } });
+    try {
+      const res = await t.app.inject({ method: 'GET', url: '/health', headers: noKey() });
+      assert.equal(res.json().database.status, 'open');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('regression (issue 15, item 19): GET / needs no key: a browser goes to /docs, curl gets pointers to the API', async () => {
+    const t = await startApp();
+    try {
+      const browser = await t.app.inject({ method: 'GET', url: '/', headers: noKey({ accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' }) });
+      assert.equal(browser.statusCode, 302);
+      assert.equal(browser.headers.location, '/docs');
+      const curl = await t.app.inject({ method: 'GET', url: '/', headers: noKey({ accept: '*/*' }) });
+      assert.equal(curl.statusCode, 200);
+      assert.match(String(curl.headers['content-type']), /^application\/json/);
+      assert.match(String(curl.headers.vary), /accept/i);
+      const body = curl.json();
+      assert.equal(body.docs, '/docs');
+      assert.equal(body.openapi, '/openapi.json');
+      assert.equal(body.version, VERSION);
+      assert.match(body.message, /\/docs/);
+      // With a key it is the same answer, and the audit log has no denial for it.
+      assert.equal((await t.app.inject({ method: 'GET', url: '/' })).statusCode, 200);
+      const audit = (await t.app.inject({ method: 'GET', url: '/audit' })).json() as { items: Array<{ action: string }> };
+      assert.ok(!audit.items.some((e) => e.action === 'auth.denied'));
     } finally {
       await t.close();
     }

@@ -77,7 +77,7 @@ describe('reliability: corruption on disk', { timeout: 120_000 }, () => {
     const okRun = await fetch(`${base}/modules/${whole}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: '{"function":"f"}' });
     assert.deepEqual(((await okRun.json()) as { results: number[] }).results, [1]);
 
-    const health = (await (await fetch(`${base}/health`)).json()) as { status: string; store: { status: string; damaged_modules: string[] } };
+    const health = (await (await fetch(`${base}/health`, { headers: authHeaders() })).json()) as { status: string; store: { status: string; damaged_modules: string[] } };
     assert.equal(health.status, 'ready', 'the node still serves');
     assert.equal(health.store.status, 'damaged');
     assert.deepEqual(health.store.damaged_modules, [damaged]);
@@ -96,7 +96,7 @@ describe('reliability: corruption on disk', { timeout: 120_000 }, () => {
     const clean = await wess(['doctor'], { env: { WESS_URL: base, WESS_KEY: TEST_ADMIN_KEY } });
     assert.equal(clean.code, 0, clean.stdout + clean.stderr);
     assert.match(clean.stdout, /0 damaged/);
-    const after = (await (await fetch(`${base}/health`)).json()) as { store: { status: string } };
+    const after = (await (await fetch(`${base}/health`, { headers: authHeaders() })).json()) as { store: { status: string } };
     assert.equal(after.store.status, 'ok', 'a clean verification clears /health');
     await t.close();
     t = undefined;

@@ -56,7 +56,7 @@ function getOn(agent: Agent, base: string, path: string): Promise<{ status: numb
 const idleSockets = (agents: Agent[]) => agents.reduce((n, agent) => n + Object.values(agent.freeSockets).reduce((m, list) => m + (list?.length ?? 0), 0), 0);
 
 async function rssMiB(base: string): Promise<number> {
-  const health = (await (await fetch(`${base}/health`)).json()) as { memory: { rss: number } };
+  const health = (await (await fetch(`${base}/health`, { headers: authHeaders() })).json()) as { memory: { rss: number } };
   return Math.round(health.memory.rss / 1048576);
 }
 

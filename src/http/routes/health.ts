@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { wessError, type ErrorCode } from '../../errors.js';
 import { VERSION } from '../../version.js';
+import { optionalPrincipal } from '../auth.js';
 import { describeRoute, ref, type RouteDoc } from '../openapi.js';
 import type { Services } from '../services.js';
 
 
-/** Registers /health/live, /health/ready, /health and /metrics (none of them rate limited). */
+/** Registers /health/live, /health/ready, /health and /metrics (none of them rate limited or needing a key). */
 export function healthRoutes(app: FastifyInstance, services: Services): void {
   const { db, runner, metrics, lifecycle } = services;
   const noLimit = { config: { rateLimit: false } };
@@ -23,12 +24,28 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
     return { status: 'ready' };
   });
 
-  const health = { description: 'Status in detail', body: ref('Health') };
-  app.get('/health', doc('Health in detail', { 200: health, 503: { ...health, description: 'Not ready or shutting down, in detail' } }), async (_request, reply) => {
+  const health = { description: 'Status and version; the detail too with an admin key', body: ref('Health') };
+  app.get('/health', {
+    ...noLimit,
+    ...describeRoute({
+      summary: 'Health: status and version; in detail with an admin key',
+      description:
+        'Anyone gets the status and the version. An admin key (or auth.enabled = false) adds the detail: ' +
+        'uptime, database, writer, runner, memory and stored-content damage, with the affected module ids. ' +
+        'A missing or other key is not refused: it gets the short answer.',
+      tags: ['health'],
+      access: 'optional',
+      responses: { 200: health, 503: { ...health, description: 'Not ready or shutting down' } },
+    }),
+  }, async (request, reply) => {
     const ready = isReady();
+    const status = ready ? 'ready' : lifecycle.closing ? 'shutting_down' : 'not_ready';
+    reply.code(ready ? 200 : 503);
+    // The detail names module ids of every tenant and sizes the node: for operators, not strangers.
+    if (optionalPrincipal(request, services)?.role !== 'admin') return reply.send({ status, version: VERSION });
     const memory = process.memoryUsage();
-    return reply.code(ready ? 200 : 503).send({
-      status: ready ? 'ready' : lifecycle.closing ? 'shutting_down' : 'not_ready',
+    return reply.send({
+      status,
       version: VERSION,
       uptime_s: Math.round((Date.now() - lifecycle.startedAt) / 1000),
       database: { status: db.status },

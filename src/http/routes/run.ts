@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { limitsFor, tierSuffix, type EffectiveLimits } from '../../auth/policy.js';
+import { echo, listNames } from '../../echo.js';
 import { hasErrorCode, wessError } from '../../errors.js';
 import { DEFAULT_LANE, receiptOf, wasiOutputOf, type BatchItem, type CallScope, type Receipt, type RunResult } from '../../runner/pool.js';
 import type { ModuleRecord } from '../../store/types.js';
@@ -21,9 +22,7 @@ type Target = Pick<ModuleRecord, 'id' | 'name' | 'version' | 'sha256' | 'exports
 type RunBody = ReturnType<typeof runBody.parse>;
 
 function exportList(target: Target): string {
-  const names = target.exports.slice(0, LISTED_NAMES).map((e) => JSON.stringify(e.name));
-  const more = target.exports.length > LISTED_NAMES ? ` and ${target.exports.length - LISTED_NAMES} more` : '';
-  return names.length ? `${names.join(', ')}${more}` : 'none';
+  return target.exports.length ? listNames(target.exports.map((e) => e.name), LISTED_NAMES) : 'none';
 }
 
 /** The export a call names, or the only one when the call names none. */
@@ -38,11 +37,11 @@ export function pickFunction(target: Target, name: string | undefined): Function
   }
   const found = target.exports.find((e) => e.name === name);
   if (!found) {
-    throw wessError('UNKNOWN_FUNCTION', `module ${target.id} exports no function ${JSON.stringify(name)}; it exports ${exportList(target)}`);
+    throw wessError('UNKNOWN_FUNCTION', `module ${target.id} exports no function ${echo(name)}; it exports ${exportList(target)}`);
   }
   const unsupported = found.results.find((t) => !JSON_TYPES.has(t));
   if (unsupported) {
-    throw wessError('INVALID_ARGUMENT', `function ${JSON.stringify(name)} returns ${unsupported}, which cannot be sent as JSON`);
+    throw wessError('INVALID_ARGUMENT', `function ${echo(name)} returns ${unsupported}, which cannot be sent as JSON`);
   }
   return found;
 }

@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import { VERSION } from '../../version.js';
+import { DOCS_PREFIX, OPENAPI_PATH, describeRoute } from '../openapi.js';
+
+/** What `GET /` tells a client that is not a browser: where to go next. */
+const HOME = Object.freeze({
+  name: 'wess',
+  version: VERSION,
+  message: `Wess runs WebAssembly modules over HTTP. The API is described at ${OPENAPI_PATH} and can be tried at ${DOCS_PREFIX}; ` +
+    'its routes need an API key: "Authorization: Bearer wess_<id>_<secret>" or "x-api-key: wess_<id>_<secret>".',
+  docs: DOCS_PREFIX,
+  openapi: OPENAPI_PATH,
+  health: '/health',
+});
+
+/** Registers `GET /`: a browser is sent to the API explorer, anything else gets a pointer to it. */
+export function homeRoutes(app: FastifyInstance): void {
+  app.get('/', {
+    config: { rateLimit: false },
+    ...describeRoute({
+      summary: 'Where to start: the explorer for a browser, pointers for anything else',
+      description: `A request that accepts text/html (a browser) is redirected to ${DOCS_PREFIX}; others get a small JSON body naming ${DOCS_PREFIX} and ${OPENAPI_PATH}. No key needed.`,
+      tags: ['meta'],
+      access: 'open',
+      responses: {
+        200: {
+          description: 'Pointers to the documentation',
+          body: {
+            type: 'object',
+            properties: {
+              name: { type: 'string' },
+              version: { type: 'string' },
+              message: { type: 'string' },
+              docs: { type: 'string' },
+              openapi: { type: 'string' },
+              health: { type: 'string' },
+            },
+            required: ['name', 'version', 'message', 'docs', 'openapi', 'health'],
+          },
+        },
+        302: { description: `A browser: go to ${DOCS_PREFIX}`, headers: { location: `The explorer, ${DOCS_PREFIX}` } },
+      },
+    }),
+  }, async (request, reply) => {
+    // The answer depends on Accept: caches must keep the two apart.
+    reply.header('vary', 'accept');
+    const accept = request.headers.accept;
+    if (typeof accept === 'string' && accept.includes('text/html')) return reply.redirect(DOCS_PREFIX, 302);
+    return HOME;
+  });
+}
