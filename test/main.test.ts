@@ -20,7 +20,8 @@ describe('the wess process', () => {
   test('SIGTERM drains in-flight calls, exits 0, and a restart keeps every acknowledged module', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wess-main-'));
     dirs.push(dir);
-    const first = await startProcess(dir, { WESS_RUNNER_TIMEOUT: '800' });
+    // Not below the repository wess.toml's tiers' max_timeout (2000 ms): that config would be refused.
+    const first = await startProcess(dir, { WESS_RUNNER_TIMEOUT: '2000' });
     const add = await uploadOver(first.base, 'add');
     const spin = await uploadOver(first.base, 'loop-forever');
     const inflight = runCall(first.base, spin, 'spin');
