@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { v4 as uuidv4 } from 'uuid';
 import { maxThreads, poolSize, type Config } from './config/schema.js';
 import { EventBus } from './events.js';
-import { bootstrapAdmin, serverSecret } from './auth/bootstrap.js';
+import { applyAdminKey, serverSecret } from './auth/bootstrap.js';
 import { Keyring } from './auth/keyring.js';
 import { UsageTracker } from './auth/usage.js';
 import { CpuBudget } from './auth/cpu-budget.js';
@@ -53,7 +53,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const metrics = createMetrics();
   const bus = new EventBus((err, event) => logger.error({ err, topic: event.topic }, 'event listener failed'));
   bus.subscribe('module.*', (event) => metrics.moduleEvents.inc({ topic: event.topic }));
-  const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files });
+  const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files, pidFile: true });
   const writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
   const reader = new Reader({ db, bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
   let runner: Runner;
@@ -61,7 +61,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   try {
     const secret = await serverSecret(config, db, writer, logger);
     keyring = await Keyring.load(db, bus, secret);
-    await bootstrapAdmin(config, keyring, writer, secret, logger);
+    await applyAdminKey(config, keyring, writer, secret, logger);
     runner = await Runner.start({
       size: poolSize(config),
       timeoutMs: config.runner.timeout,

@@ -2,10 +2,12 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildApp, type WessApp } from './app.js';
+import { createFirstAdminKey } from './auth/bootstrap.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { reloadConfig } from './config/reload.js';
 import { createLogger, type Logger } from './logger.js';
+import { describeStartFailure } from './start-failure.js';
 
 /**
  * Load config → build app → listen, until SIGTERM/SIGINT; `node dist/src/main.js` and `wess serve`.
@@ -29,17 +31,15 @@ export async function serve(argv: readonly string[]): Promise<void> {
   }
   const logger = createLogger(config.log.level);
   hangup.setLogger(logger);
-  let app: WessApp;
-  try {
-    app = await buildApp(config, { logger });
-    await app.listen({ host: config.server.host, port: config.server.port });
-  } catch (err) {
-    logger.fatal({ err }, 'wess failed to start');
-    process.exit(1);
-  }
+  const app = await start(config, logger);
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
-  logger.info({ host: config.server.host, port, db: config.database.path, workers: app.services.runner.stats().workers }, 'wess is ready');
+  // The pid is the process to send SIGHUP to (not `npm start`'s: npm does not pass SIGHUP on); it is
+  // also in <database.path>/wess.pid while the server runs.
+  logger.info(
+    { pid: process.pid, host: config.server.host, port, db: config.database.path, workers: app.services.runner.stats().workers },
+    'wess is ready',
+  );
   hangup.ready(() => reloadConfig(app.services, load));
 
   let stopping = false;
@@ -69,6 +69,35 @@ export async function serve(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** How long a failed start waits for the app to close before it exits anyway. */
+const CLOSE_AFTER_FAILURE_MS = 5000;
+
+/**
+ * Builds the app, listens, then (on a first start) creates the admin key; or, when any of it fails,
+ * says why in one sentence on stderr and exits 1.
+ */
+async function start(config: Config, logger: Logger): Promise<WessApp> {
+  let app: WessApp | undefined;
+  try {
+    app = await buildApp(config, { logger });
+    await app.listen({ host: config.server.host, port: config.server.port });
+    // Only now: a start that fails before listening must not show (or store) a key nobody will use.
+    const { services } = app;
+    await createFirstAdminKey(services.config, services.keyring, services.writer, logger);
+    return app;
+  } catch (err) {
+    // One sentence for whoever started it; the log line keeps the stack when it helps.
+    const { sentence, unexpected } = describeStartFailure(err, config);
+    logger.fatal(unexpected ? { err, reason: sentence } : { reason: sentence }, 'wess failed to start');
+    process.stderr.write(`wess: ${sentence}\n`);
+    // Closing releases the data directory (and its pid file) and the workers before the exit;
+    // a close that hangs must not keep a failed start alive.
+    setTimeout(() => process.exit(1), CLOSE_AFTER_FAILURE_MS).unref();
+    await app?.close().catch(() => undefined);
+    process.exit(1);
+  }
 }
 
 /**

@@ -1,9 +1,10 @@
 /** SIGHUP on the real process: `node dist/src/main.js --config FILE`, rewrite the file, signal, see it applied (or refused). */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { wess } from './cli/helper.js';
 import { authHeaders } from './helper.js';
 import { startProcess as start, uploadOver as upload, waitForInFlight } from './process.js';
 
@@ -76,5 +77,39 @@ describe('SIGHUP on the wess process', { timeout: 60_000 }, () => {
     } finally {
       if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
     }
+  });
+  test('regression (issue 15, item 16): the server logs its pid and keeps it in <data>/wess.pid; wess reload signals that process', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wess-reload-'));
+    dirs.push(dir);
+    const file = join(dir, 'wess.toml');
+    const data = join(dir, 'data');
+    await writeFile(file, '[rate_limit]\nmax = 1000\n');
+    const proc = await startProcess(data, file);
+    try {
+      const ready = proc.lines.find((l) => l.msg === 'wess is ready');
+      assert.equal(ready?.pid, proc.child.pid, 'the ready line names the pid to signal');
+      assert.equal((await readFile(join(data, 'wess.pid'), 'utf8')).trim(), String(proc.child.pid));
+
+      await writeFile(file, '[rate_limit]\nmax = 3\n');
+      const mark = proc.lines.length;
+      const sent = await wess(['reload', '--data', data]);
+      assert.equal(sent.code, 0, sent.stderr);
+      assert.match(sent.stdout, new RegExp(`sent SIGHUP to the Wess server \\(pid ${proc.child.pid}\\)`));
+      const applied = await proc.nextLine((l) => String(l.msg).startsWith('config reloaded:'), mark);
+      assert.match(String(applied.msg), /rate_limit\.max 1000 → 3/);
+
+      // Without --data: the data directory is database.path of the config it is given.
+      await writeFile(file, `[database]\npath = ${JSON.stringify(data)}\n[rate_limit]\nmax = 4\n`);
+      const second = proc.lines.length;
+      const again = await wess(['reload', '--config', file]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(String((await proc.nextLine((l) => String(l.msg).startsWith('config reloaded:'), second)).msg), /rate_limit\.max 3 → 4/);
+    } finally {
+      proc.child.kill('SIGTERM');
+      assert.equal((await proc.exited).code, 0);
+    }
+    const none = await wess(['reload', '--data', data]);
+    assert.equal(none.code, 3, 'no server: exit 3, like an unreachable one');
+    assert.match(none.stderr, /^wess: no running Wess server found for the data directory .*wess\.pid/);
   });
 });

@@ -28,34 +28,41 @@ export async function serverSecret(config: Config, db: Db, writer: Writer, logge
 }
 
 /**
- * Makes sure someone can administer this node. WESS_ADMIN_KEY (auth.admin_key) is created, or its
- * hash renewed when its secret changed; a key revoked through the API stays revoked. Without it, the
- * very first start (no keys at all) creates an admin key and logs it once: the only time it is shown.
+ * WESS_ADMIN_KEY (auth.admin_key), at start: the key is created, or its hash renewed when its
+ * secret changed; a key revoked through the API stays revoked.
  */
-export async function bootstrapAdmin(config: Config, keyring: Keyring, writer: Writer, secret: string, logger: Logger): Promise<void> {
+export async function applyAdminKey(config: Config, keyring: Keyring, writer: Writer, secret: string, logger: Logger): Promise<void> {
   const configured = config.auth.admin_key;
-  if (configured !== undefined) {
-    const parsed = parseKey(configured);
-    if (!parsed) throw new Error('auth.admin_key is not a wess_<id>_<secret> key'); // the config schema checked it already
-    const hash = hashSecret(secret, parsed);
-    const existing = keyring.get(parsed.id);
-    if (existing?.revoked_at) {
-      logger.warn({ key_id: parsed.id }, 'WESS_ADMIN_KEY names a key that was revoked; it stays revoked. Set a new key to regain admin access');
-      return;
-    }
-    if (existing?.hash === hash && existing.role === 'admin') return;
-    await writer.submit({ kind: 'put-key', key: adminKey(parsed.id, hash, existing) });
-    logger.info({ key_id: parsed.id }, existing ? 'admin key from WESS_ADMIN_KEY updated' : 'admin key from WESS_ADMIN_KEY created');
+  if (configured === undefined) return;
+  const parsed = parseKey(configured);
+  if (!parsed) throw new Error('auth.admin_key is not a wess_<id>_<secret> key'); // the config schema checked it already
+  const hash = hashSecret(secret, parsed);
+  const existing = keyring.get(parsed.id);
+  if (existing?.revoked_at) {
+    logger.warn({ key_id: parsed.id }, 'WESS_ADMIN_KEY names a key that was revoked; it stays revoked. Set a new key to regain admin access');
     return;
   }
-  if (keyring.size > 0 || !config.auth.enabled) return;
+  if (existing?.hash === hash && existing.role === 'admin') return;
+  await writer.submit({ kind: 'put-key', key: adminKey(parsed.id, hash, existing) });
+  logger.info({ key_id: parsed.id }, existing ? 'admin key from WESS_ADMIN_KEY updated' : 'admin key from WESS_ADMIN_KEY created');
+}
+
+/**
+ * The very first start (auth on, no WESS_ADMIN_KEY, no keys at all) creates an admin key and logs
+ * it once: the only time it is shown. main.ts calls this only once the server listens, so that a
+ * start that fails (a port in use, a bad host) shows no key and leaves none behind; the next start
+ * makes one. Resolves once the line is written out.
+ */
+export async function createFirstAdminKey(config: Config, keyring: Keyring, writer: Writer, logger: Logger): Promise<void> {
+  if (keyring.size > 0 || !config.auth.enabled || config.auth.admin_key !== undefined) return;
   const made = generateKey();
-  await writer.submit({ kind: 'put-key', key: adminKey(made.id, hashSecret(secret, made), undefined) });
+  await writer.submit({ kind: 'put-key', key: adminKey(made.id, hashSecret(keyring.secret, made), undefined) });
   // The one log line that carries a secret, by design: there is no other way to hand over the first key.
   logger.warn(
     { key_id: made.id },
     `first start: created admin key ${made.key} . Use it as "Authorization: Bearer <key>" (or x-api-key). It is not stored and will not be shown again; create other keys with POST /keys`,
   );
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
 }
 
 function adminKey(id: string, hash: string, existing: KeyRecord | undefined): KeyRecord {

@@ -14,6 +14,9 @@ const ENV_HELP = `Environment:
   WESS_KEY     API key when --key is not given
   WESS_CONFIG  config file for \`serve\` and \`config check\` when --config is not given`;
 
+/** Commands about the server process on this machine, not its API: no --url, --key or --json. */
+const PROCESS_COMMANDS = new Set(['serve', 'reload']);
+
 /** What the command that ran leaves behind for runCli. */
 interface RunState {
   exit: number;
@@ -24,8 +27,8 @@ interface RunState {
 /** `--url`, `--key`, `--json` on the program and on every command that does something. */
 function addGlobalOptions(command: Command): void {
   const isProgram = command.parent === null;
-  // `serve` talks to no server: it is one.
-  if (isProgram || (command.commands.length === 0 && command.name() !== 'serve')) {
+  // `serve` talks to no server: it is one; `reload` signals the local one's process.
+  if (isProgram || (command.commands.length === 0 && !PROCESS_COMMANDS.has(command.name()))) {
     command
       .addOption(new Option('--url <url>', `server URL (env WESS_URL; default ${DEFAULT_URL})`))
       .addOption(new Option('--key <key>', 'API key, wess_<id>_<secret> (env WESS_KEY)'))

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseToml } from 'smol-toml';
+import { TomlError, parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
-import { PAGE_BYTES } from '../wasm/types.js';
+import { crossChecks, fromEnv, type SourceOf } from './checks.js';
 import { configSchema, type Config } from './schema.js';
 
 /** A config that failed validation; `problems` names every bad path at once. */
@@ -34,7 +34,7 @@ export function configPath(argv: readonly string[], env: Env): string | undefine
   return env.WESS_CONFIG;
 }
 
-/** Reads TOML into a plain object; a syntax error becomes a ConfigError naming the file. */
+/** Reads TOML into a plain object; a syntax error becomes a ConfigError naming the file, line and column. */
 export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
@@ -45,7 +45,10 @@ export function readConfigFile(path: string): Record<string, unknown> {
   try {
     return parseToml(text) as Record<string, unknown>;
   } catch (err) {
-    throw new ConfigError([`${path}: ${(err as Error).message.split('\n')[0]}`]);
+    const reason = ((err as Error).message.split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
+    // file:line:column, as editors and compilers write it; smol-toml's TomlError carries both (1-based).
+    const at = err instanceof TomlError ? `:${err.line}:${err.column}` : '';
+    throw new ConfigError([`${path}${at}: TOML syntax error: ${reason}`]);
   }
 }
 
@@ -61,64 +64,115 @@ function coerceEnv(raw: string, current: unknown): unknown {
 }
 
 /**
- * Applies `WESS_<SECTION>_<KEY>` overrides. Sections and keys may contain underscores
- * (`WESS_RATE_LIMIT_MAX`), so names are matched against the schema's known sections.
+ * Which setting each `WESS_*` variable sets, as dotted path → variable name. Sections and keys may
+ * contain underscores (`WESS_RATE_LIMIT_MAX`), so names are matched against the schema's sections.
  */
-export function applyEnv(input: Record<string, unknown>, env: Env): Record<string, unknown> {
-  const out: Record<string, unknown> = structuredClone(input);
+export function envSettings(env: Env): Map<string, string> {
   const sections = Object.keys(configSchema.shape).filter((s) => !NESTED_SECTIONS.has(s));
-  const set = (section: string, key: string, raw: string) => {
-    const target = (out[section] ??= {}) as Record<string, unknown>;
-    if (typeof target !== 'object' || target === null) return;
-    target[key] = coerceEnv(raw, target[key]);
-  };
+  const out = new Map<string, string>();
   for (const [name, raw] of Object.entries(env)) {
     if (raw === undefined || !name.startsWith('WESS_')) continue;
     const alias = ENV_ALIASES[name];
     if (alias) {
-      set(alias[0], alias[1], raw);
+      out.set(`${alias[0]}.${alias[1]}`, name);
       continue;
     }
     const rest = name.slice('WESS_'.length).toLowerCase();
     const section = sections.find((s) => rest.startsWith(`${s}_`));
-    if (section) set(section, rest.slice(section.length + 1), raw);
+    if (section) out.set(`${section}.${rest.slice(section.length + 1)}`, name);
   }
   return out;
 }
 
-function describe(issue: z.core.$ZodIssue): string[] {
-  const path = issue.path.map(String).join('.') || '(root)';
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => `${issue.path.length ? `${path}.` : ''}${key}: unknown key`);
+/** Applies `WESS_<SECTION>_<KEY>` overrides (see envSettings) to a copy of `input`. */
+export function applyEnv(input: Record<string, unknown>, env: Env): Record<string, unknown> {
+  const out: Record<string, unknown> = structuredClone(input);
+  for (const [path, name] of envSettings(env)) {
+    const [section, key] = path.split('.') as [string, string];
+    const target = (out[section] ??= {}) as Record<string, unknown>;
+    if (typeof target !== 'object' || target === null) continue;
+    target[key] = coerceEnv(env[name] as string, target[key]);
   }
-  return [`${path}: ${issue.message}`];
+  return out;
 }
 
-/** Validates and freezes; throws ConfigError listing every problem. */
-export function validateConfig(input: unknown): Config {
-  const parsed = configSchema.safeParse(input);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.flatMap(describe));
-  const config = parsed.data;
-  const problems: string[] = [];
-  if (config.runner.max_memory < PAGE_BYTES) {
-    problems.push(`runner.max_memory: must be at least one 64 KiB page (${PAGE_BYTES})`);
-  }
-  if ((config.server.tls_cert === undefined) !== (config.server.tls_key === undefined)) {
-    problems.push('server.tls_cert, server.tls_key: set both for HTTPS, or neither');
-  }
-  if (config.auth.default_tier !== undefined && !Object.hasOwn(config.tiers, config.auth.default_tier)) {
-    problems.push(`auth.default_tier: no [tiers.${config.auth.default_tier}] table is configured`);
-  }
-  // A tier above a global limit is not an error: the global limit is the hard one and wins
-  // (policy.ts limitsFor), so lowering runner.timeout for one run does not invalidate the tiers.
-  for (const [name, tier] of Object.entries(config.tiers)) {
-    if (tier.max_memory !== undefined && tier.max_memory < PAGE_BYTES) {
-      problems.push(`tiers.${name}.max_memory: must be at least one 64 KiB page (${PAGE_BYTES})`);
-    }
-  }
-  if (problems.length) throw new ConfigError(problems);
-  return deepFreeze(config);
+/** The environment variable that set a path (or the section.key holding it), for messages. */
+function sourceIn(settings: ReadonlyMap<string, string>): SourceOf {
+  return (path) => settings.get(path.split('.').slice(0, 2).join('.'));
 }
+
+/** One line per problem, unknown keys one each, with the dotted path each line is about. */
+function describe(issue: z.core.$ZodIssue, source: SourceOf): Reported[] {
+  const path = issue.path.map(String).join('.') || '(root)';
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const full = issue.path.length ? `${path}.${key}` : key;
+      return { path: full, text: `${full}${fromEnv(source, full)}: unknown key` };
+    });
+  }
+  return [{ path, text: `${path}${fromEnv(source, path)}: ${issue.message}` }];
+}
+
+interface Reported {
+  path: string;
+  text: string;
+}
+
+/** Deletes from `input` what `issue` complains about, so that the rest can still be checked. */
+function dropIssue(input: Record<string, unknown>, issue: z.core.$ZodIssue): void {
+  const at = issue.path.map(String);
+  const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((key) => [...at, key]) : [at];
+  for (const path of paths) {
+    const last = path.pop();
+    let target: unknown = input;
+    for (const key of path) target = typeof target === 'object' && target !== null ? (target as Record<string, unknown>)[key] : undefined;
+    if (last !== undefined && typeof target === 'object' && target !== null) delete (target as Record<string, unknown>)[last];
+  }
+}
+
+/** True when dotted paths `a` and `b` name the same setting or one holds the other. */
+function overlaps(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}.`) || b.startsWith(`${a}.`);
+}
+
+/**
+ * Validates and freezes; throws ConfigError listing every problem at once. A refinement runs only
+ * on an otherwise valid table and the checks between settings only on a valid config, so the bad
+ * values are taken out (defaults stand in) and the rest checked again, for a few rounds: fixing
+ * one problem never reveals another. `settings` (envSettings) names the variable a value came from.
+ */
+export function validateConfig(input: unknown, settings: ReadonlyMap<string, string> = new Map()): Config {
+  const source = sourceIn(settings);
+  const first = configSchema.safeParse(input);
+  if (first.success) {
+    const problems = crossChecks(first.data, source);
+    if (problems.length) throw new ConfigError(problems.map((p) => p.message));
+    return deepFreeze(first.data);
+  }
+  const reported: Reported[] = [];
+  const report = (found: Reported[]) => reported.push(...found.filter((r) => !reported.some((seen) => seen.text === r.text)));
+  let rest: Record<string, unknown> = typeof input === 'object' && input !== null ? structuredClone(input as Record<string, unknown>) : {};
+  let issues = first.error.issues;
+  report(issues.flatMap((issue) => describe(issue, source)));
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    for (const issue of issues) {
+      if (issue.path.length === 0 && issue.code !== 'unrecognized_keys') rest = {};
+      else dropIssue(rest, issue);
+    }
+    const again = configSchema.safeParse(rest);
+    if (again.success) {
+      const more = crossChecks(again.data, source).filter((p) => !p.paths.some((path) => reported.some((r) => overlaps(path, r.path))));
+      report(more.map((p) => ({ path: p.paths[0] ?? '', text: p.message })));
+      break;
+    }
+    issues = again.error.issues;
+    report(issues.flatMap((issue) => describe(issue, source)));
+  }
+  throw new ConfigError(reported.map((r) => r.text));
+}
+
+/** Rounds of "take the bad values out, check again" before giving up on finding more. */
+const MAX_ROUNDS = 5;
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null) {
@@ -140,5 +194,5 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? {};
   const path = configPath(options.argv ?? [], env) ?? options.defaultPath;
   const fromFile = path ? readConfigFile(path) : {};
-  return validateConfig(applyEnv(fromFile, env));
+  return validateConfig(applyEnv(fromFile, env), envSettings(env));
 }

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { KEY_FORMAT } from '../auth/secrets.js';
 import { PAGE_BYTES } from '../wasm/types.js';
+import { hostProblem } from './checks.js';
 
 const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
@@ -48,7 +49,15 @@ export const configSchema = z
   .object({
     server: z
       .object({
-        host: z.string().min(1).default('0.0.0.0'),
+        /** A host name or IP address to listen on, without a port. */
+        host: z
+          .string()
+          .min(1)
+          .superRefine((host, ctx) => {
+            const problem = hostProblem(host);
+            if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .default('0.0.0.0'),
         port: port.default(8080),
         /** Runner pool size; 0 or absent means one per CPU core. */
         workers: z.number().int().min(0).max(256).default(0),

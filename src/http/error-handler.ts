@@ -46,7 +46,7 @@ function classify(err: FastifyError | Error): Classified {
 
 function friendlyMessage(code: ErrorCode, message: string): string {
   if (code === 'UNSUPPORTED_MEDIA_TYPE') {
-    return `${message}; send application/json, or application/wasm for a raw module`;
+    return `${message}; send application/json, application/wasm for a raw module, or text/wat for WebAssembly text`;
   }
   return message;
 }

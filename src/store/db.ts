@@ -1,4 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { wessError } from '../errors.js';
 
@@ -55,6 +57,32 @@ export interface KeyRange {
 
 export interface OpenDbOptions {
   maxOpenFiles: number;
+  /**
+   * Write this process's pid beside LevelDB's LOCK while the database is open (the server does, so
+   * that a second start can say who holds the directory and `wess reload` can find the server).
+   */
+  pidFile?: boolean;
+}
+
+/** The file in a data directory that names the server holding it: its pid and a newline. */
+export const PID_FILE = 'wess.pid';
+
+/** Why a database could not be opened: held by another process, or not accessible to this one. */
+export type DbOpenCode = 'DB_LOCKED' | 'DB_ACCESS';
+
+/** A database that cannot be opened, for a reason the operator can fix; the message says which. */
+export class DbOpenError extends Error {
+  constructor(
+    readonly code: DbOpenCode,
+    message: string,
+    readonly path: string,
+    /** The pid of the server holding the directory, when a live one is known. */
+    readonly pid: number | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'DbOpenError';
+  }
 }
 
 type Level = ClassicLevel<string, Uint8Array>;
@@ -75,7 +103,7 @@ const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
 /** Opens (creating when missing) the LevelDB database at `path`. */
 export async function openDb(path: string, options: OpenDbOptions): Promise<Db> {
-  await mkdir(path, { recursive: true });
+  await usableDirectory(path);
   const level: Level = new ClassicLevel<string, Uint8Array>(path, {
     keyEncoding: 'utf8',
     // 'view' hands back plain Uint8Arrays: no Buffer-specific API leaks above this facade.
@@ -88,10 +116,65 @@ export async function openDb(path: string, options: OpenDbOptions): Promise<Db> 
     await level.open();
   } catch (err) {
     // The engine's message ("Database failed to open") hides the useful part (e.g. LOCK held) in its cause.
-    const cause = (err as { cause?: { message?: string } }).cause;
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'LEVEL_LOCKED') {
+      const pid = await serverPid(path);
+      const holder = pid === undefined ? 'another process (a Wess server, or a wess command given --data)' : `another Wess (pid ${pid})`;
+      throw new DbOpenError('DB_LOCKED', `the data directory ${path} is locked by ${holder}`, path, pid, { cause: err });
+    }
     throw new Error(`cannot open database at ${path}: ${cause?.message ?? (err as Error).message}`, { cause: err });
   }
-  return new LevelDb(level);
+  if (options.pidFile) {
+    try {
+      await writeFile(join(path, PID_FILE), `${process.pid}\n`);
+    } catch (err) {
+      await level.close();
+      throw err;
+    }
+  }
+  return new LevelDb(level, options.pidFile ? path : undefined);
+}
+
+/**
+ * Creates `path` when missing and checks this process may read and write it, so that a directory
+ * it cannot use is reported as such (with its errno) rather than as LevelDB's IO error text.
+ */
+async function usableDirectory(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+    await access(path, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new DbOpenError('DB_ACCESS', `cannot use the data directory ${path}: ${code === 'EROFS' ? 'the file system is read-only' : 'permission denied'} (${code})`, path, undefined, { cause: err });
+    }
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new DbOpenError('DB_ACCESS', `cannot use the data directory ${path}: it (or a parent) is a file, not a directory`, path, undefined, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * The pid in `path`'s pid file when that process is alive, else undefined. The server writes the
+ * file once it holds the LOCK and removes it at a clean close; one left by a crash names a dead pid.
+ */
+export async function serverPid(path: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(path, PID_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(text.trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    // EPERM: alive, but another user's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
 }
 
 type LevelSnapshot = ReturnType<Level['snapshot']>;
@@ -132,6 +215,14 @@ class LevelReader implements DbReader {
 }
 
 class LevelDb extends LevelReader implements Db {
+  constructor(
+    level: Level,
+    /** The directory whose pid file this handle wrote, removed again at close. */
+    private readonly pidDir: string | undefined,
+  ) {
+    super(level);
+  }
+
   get status(): DbStatus {
     return this.level.status as DbStatus;
   }
@@ -146,8 +237,13 @@ class LevelDb extends LevelReader implements Db {
     return Object.assign(reader, { close: () => snapshot.close() });
   }
 
-  close(): Promise<void> {
-    return this.level.close();
+  async close(): Promise<void> {
+    // Before the LOCK is released: once it is, a new server may have written its own pid there.
+    if (this.pidDir !== undefined && this.level.status === 'open') {
+      // A pid file left behind only names a dead process: serverPid() then ignores it.
+      await rm(join(this.pidDir, PID_FILE), { force: true }).catch(() => undefined);
+    }
+    await this.level.close();
   }
 }
 

@@ -48,7 +48,8 @@ test('env overrides: WESS_<SECTION>_<KEY>, sections with underscores, and the se
       WESS_LOG_LEVEL: 'debug',
       WESS_RATE_LIMIT_MAX: '5000',
       WESS_RATE_LIMIT_ENABLED: 'false',
-      WESS_RUNNER_TIMEOUT: '250',
+      // Not below the file's tiers' max_timeout (2000 ms), which the config check would refuse.
+      WESS_RUNNER_TIMEOUT: '2500',
       UNRELATED: 'x',
     },
   });
@@ -58,7 +59,7 @@ test('env overrides: WESS_<SECTION>_<KEY>, sections with underscores, and the se
   assert.equal(config.log.level, 'debug');
   assert.equal(config.rate_limit.max, 5000);
   assert.equal(config.rate_limit.enabled, false);
-  assert.equal(config.runner.timeout, 250);
+  assert.equal(config.runner.timeout, 2500);
 });
 
 test('env does not mutate the input object', () => {
@@ -132,8 +133,8 @@ test('WESS_ADMIN_KEY and WESS_AUTH_SECRET reach auth; a malformed admin key is r
   const secret = 'not-a-wess-key-but-a-secret-value';
   assert.throws(() => loadConfig({ env: { WESS_ADMIN_KEY: secret, WESS_AUTH_SECRET: 'short' } }), (err: unknown) => {
     assert.ok(err instanceof ConfigError);
-    assert.ok(err.problems.some((p) => p.startsWith('auth.admin_key:')), err.message);
-    assert.ok(err.problems.some((p) => p.startsWith('auth.secret:')), err.message);
+    assert.ok(err.problems.some((p) => p.startsWith('auth.admin_key (from WESS_ADMIN_KEY):')), err.message);
+    assert.ok(err.problems.some((p) => p.startsWith('auth.secret (from WESS_AUTH_SECRET):')), err.message);
     assert.ok(!err.message.includes(secret), 'the message must not repeat the secret');
     return true;
   });
@@ -151,10 +152,115 @@ test('half a TLS pair, a tier memory under one page and a default tier that does
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
       assert.match(text, /server\.tls_cert, server\.tls_key: set both/);
-      assert.doesNotMatch(text, /max_timeout/, 'a tier above a global limit is lowered to it, not refused');
+      // Changed on purpose (issue 15, item 15): a tier's max_timeout above runner.timeout is refused.
+      assert.match(text, /tiers\.big\.max_timeout: 60000 ms is above runner\.timeout \(5000 ms\)/);
       assert.match(text, /tiers\.big\.max_memory: must be at least one 64 KiB page/);
       assert.match(text, /auth\.default_tier: no \[tiers\.nope\] table/);
       return true;
     },
   );
+});
+
+test('regression (issue 15, item 15): a TOML syntax error gives the file, line and column', () => {
+  const broken = tempToml('[server]\nport = 8080\nhost = "0.0.0.0\n');
+  assert.throws(() => loadConfig({ argv: ['--config', broken] }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.problems.length, 1);
+    const problem = err.problems[0] as string;
+    assert.ok(problem.startsWith(`${broken}:3:`), problem);
+    assert.match(problem, /^[^\n]*:3:\d+: TOML syntax error: \S/);
+    return true;
+  });
+});
+
+test('regression (issue 15, item 15): a bad value from the environment names the variable and the key', () => {
+  assert.throws(() => loadConfig({ env: { WESS_SERVER_PORT: 'abc', WESS_DB_PATH: '', WESS_RATE_LIMIT_MAX: '0' } }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    const text = err.problems.join('\n');
+    assert.match(text, /^server\.port \(from WESS_SERVER_PORT\): /m);
+    assert.match(text, /^database\.path \(from WESS_DB_PATH\): /m);
+    assert.match(text, /^rate_limit\.max \(from WESS_RATE_LIMIT_MAX\): /m);
+    return true;
+  });
+  // The same key set in the file is named without a variable.
+  const path = tempToml('[server]\nport = "abc"\n');
+  assert.throws(() => loadConfig({ defaultPath: path }), (err: unknown) => err instanceof ConfigError && err.problems.some((p) => p.startsWith('server.port: ')));
+});
+
+test('regression (issue 15, item 15): unknown keys, bad values and checks between settings come in one round', () => {
+  const path = tempToml(
+    [
+      '[server]',
+      'prot = 8080', // unknown key beside a bad value in the same table
+      'port = "eighty"',
+      'tls_cert = "/etc/wess/cert.pem"', // half a TLS pair: a check between settings
+      '[runner]',
+      'timeout = 1000',
+      '[tiers.free]',
+      'bogus = 1', // unknown key in a tier that also breaks a check between settings
+      'max_timeout = 3000',
+      'default_fuel = 10', // above max_fuel: the tier's own refinement
+      'max_fuel = 5',
+      '[auth]',
+      'default_tier = "gold"',
+    ].join('\n'),
+  );
+  assert.throws(() => loadConfig({ defaultPath: path }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    const text = err.problems.join('\n');
+    for (const needle of [
+      /^server\.prot: unknown key$/m,
+      /^server\.port: /m,
+      /^tiers\.free\.bogus: unknown key$/m,
+      /^server\.tls_cert, server\.tls_key: set both/m,
+      /^tiers\.free\.max_timeout: 3000 ms is above runner\.timeout \(1000 ms\)/m,
+      /^tiers\.free\.default_fuel: default_fuel must not be above max_fuel$/m,
+      /^auth\.default_tier: no \[tiers\.gold\] table/m,
+    ]) {
+      assert.match(text, needle, `all at once, in:\n${text}`);
+    }
+    return true;
+  });
+});
+
+test('regression (issue 15, item 15): a tier max_timeout above runner.timeout names both and the variable that set one', () => {
+  const path = tempToml('[tiers.free]\nmax_timeout = 2000\n[tiers.pro]\nmax_timeout = 1000\n');
+  assert.throws(() => loadConfig({ defaultPath: path, env: { WESS_RUNNER_TIMEOUT: '1500' } }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.deepEqual(err.problems, [
+      'tiers.free.max_timeout: 2000 ms is above runner.timeout (1500 ms, from WESS_RUNNER_TIMEOUT); a tier can only lower the deadline: lower tiers.free.max_timeout or raise runner.timeout',
+    ]);
+    return true;
+  });
+  assert.equal(loadConfig({ defaultPath: path, env: { WESS_RUNNER_TIMEOUT: '2000' } }).tiers.free?.max_timeout, 2000, 'equal is fine');
+});
+
+test('regression (issue 15, item 15): server.host with a port, a URL or brackets is refused; host names and addresses pass', () => {
+  for (const [host, expected] of [
+    ['localhost:8080', /"localhost:8080" includes a port: set server\.host = "localhost" and server\.port = 8080/],
+    ['http://0.0.0.0', /is a URL/],
+    ['[::1]', /without brackets/],
+    ['0.0.0.0:80', /includes a port/],
+    ['bad host', /not a host name or an IP address/],
+  ] as const) {
+    assert.throws(() => loadConfig({ env: { WESS_SERVER_HOST: host } }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.problems.join('\n'), new RegExp(`^server\\.host \\(from WESS_SERVER_HOST\\): .*${expected.source}`, "m"));
+      return true;
+    }, host);
+  }
+  for (const host of ['0.0.0.0', '127.0.0.1', '::', '::1', 'localhost', 'wess_api.internal', 'fe80::1']) {
+    assert.equal(loadConfig({ env: { WESS_SERVER_HOST: host } }).server.host, host);
+  }
+});
+
+test('regression (issue 15, item 15): wess config check refuses a tier max_timeout above runner.timeout and a host with a port', () => {
+  const path = tempToml('[server]\nhost = "localhost:8080"\n[runner]\ntimeout = 1000\n[tiers.free]\nmax_timeout = 2000\n');
+  const cli = fileURLToPath(new URL('dist/src/cli/wess.js', ROOT));
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('WESS_') && value !== undefined) env[name] = value;
+  const run = spawnSync(process.execPath, [cli, 'config', 'check', '--config', path], { encoding: 'utf8', timeout: 20_000, env });
+  assert.equal(run.status, 2, run.stderr);
+  assert.match(run.stderr, /server\.host: "localhost:8080" includes a port/);
+  assert.match(run.stderr, /tiers\.free\.max_timeout: 2000 ms is above runner\.timeout \(1000 ms\)/);
 });

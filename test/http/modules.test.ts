@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { fixture, startApp, upload, type TestApp } from '../helper.js';
+import { ROOT, fixture, startApp, upload, type TestApp } from '../helper.js';
+
+/** A fixture's WebAssembly text (test/fixtures/wasm/<name>.wat). */
+const watFixture = (name: string) => readFileSync(new URL(`test/fixtures/wasm/${name}.wat`, ROOT), 'utf8');
+const WASM_MAGIC = Buffer.from([0x00, 0x61, 0x73, 0x6d]);
 
 describe('module routes', () => {
   let t: TestApp;
@@ -232,5 +237,70 @@ describe('module routes', () => {
     const replaced = await t.app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'bad id\twith spaces' } });
     assert.notEqual(replaced.headers['x-request-id'], 'bad id\twith spaces');
     assert.ok(String(replaced.headers['x-request-id']).length > 0);
+  });
+});
+
+describe('regression (issue 15, item 17): WebAssembly text uploads are compiled, not refused as "bad magic number"', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({ server: { body_limit: 64 * 1024 } });
+  });
+  after(async () => t.close());
+
+  const run = (id: string, args: number[]) => t.app.inject({ method: 'POST', url: `/modules/${id}/run`, payload: { function: 'add', args } });
+
+  test('text/wat is compiled; the stored content is the binary; it runs', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/modules?name=add-text', headers: { 'content-type': 'text/wat; charset=utf-8' }, payload: watFixture('add') });
+    assert.equal(res.statusCode, 201, res.body);
+    const mod = res.json();
+    assert.deepEqual(mod.exports, [{ name: 'add', params: ['i32', 'i32'], results: ['i32'] }]);
+    const content = await t.app.inject({ method: 'GET', url: `/modules/${mod.id}/content` });
+    assert.deepEqual(content.rawPayload.subarray(0, 4), WASM_MAGIC, 'the binary is stored, not the text');
+    assert.equal(content.rawPayload.length, mod.size);
+    assert.equal(mod.sha256, createHash('sha256').update(content.rawPayload).digest('hex'));
+    assert.deepEqual((await run(mod.id, [2, 3])).json().results, [5]);
+  });
+
+  test('text sent as application/wasm, or base64 in JSON, is recognised as text', async () => {
+    const text = `;; a comment first\n(; and a block one ;)\n${watFixture('add')}`;
+    const raw = await t.app.inject({ method: 'POST', url: '/modules?name=detected', headers: { 'content-type': 'application/wasm' }, payload: text });
+    assert.equal(raw.statusCode, 201, raw.body);
+    assert.deepEqual((await run(raw.json().id, [40, 2])).json().results, [42]);
+    const json = await t.app.inject({ method: 'POST', url: '/modules', payload: { name: 'json-text', content: Buffer.from(text).toString('base64') } });
+    assert.equal(json.statusCode, 201, json.body);
+    // A binary that is simply broken still says what is wrong with it.
+    const junk = await t.app.inject({ method: 'POST', url: '/modules?name=junk', headers: { 'content-type': 'application/wasm' }, payload: Buffer.from('not a module') });
+    assert.equal(junk.statusCode, 400);
+    assert.equal(junk.json().error.code, 'INVALID_WASM');
+  });
+
+  test('text with an error is 400 INVALID_WASM naming its line and column', async () => {
+    const text = '(module\n  (func (export "f") (result i32)\n    (i33.const 1)))\n';
+    const res = await t.app.inject({ method: 'POST', url: '/modules?name=broken', headers: { 'content-type': 'text/wat' }, payload: text });
+    assert.equal(res.statusCode, 400, res.body);
+    const { error } = res.json();
+    assert.equal(error.code, 'INVALID_WASM');
+    assert.match(error.message, /^WebAssembly text: line 3, column \d+: /);
+    assert.equal(error.details.line, 3);
+    assert.equal(typeof error.details.column, 'number');
+    // Valid syntax that does not type-check is refused the same way, before V8 sees it.
+    const typed = await t.app.inject({ method: 'POST', url: '/modules?name=typed', headers: { 'content-type': 'text/wat' }, payload: '(module\n  (func (result i32)\n    f32.const 1))' });
+    assert.equal(typed.statusCode, 400, typed.body);
+    assert.match(typed.json().error.message, /^WebAssembly text: line \d+, column \d+: /);
+  });
+
+  test('PUT takes text too: a new version from it', async () => {
+    const first = await upload(t.app, 'add');
+    const res = await t.app.inject({ method: 'PUT', url: `/modules/${first.id}`, headers: { 'content-type': 'text/wat' }, payload: watFixture('add-i64') });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().version, 2);
+    assert.deepEqual(res.json().exports[0].params, ['i64', 'i64']);
+  });
+
+  test('text over server.body_limit is 413', async () => {
+    const padded = `${watFixture('add')}\n;; ${'x'.repeat(64 * 1024)}\n`;
+    const res = await t.app.inject({ method: 'POST', url: '/modules?name=big-text', headers: { 'content-type': 'text/wat' }, payload: padded });
+    assert.equal(res.statusCode, 413, res.body);
+    assert.equal(res.json().error.code, 'PAYLOAD_TOO_LARGE');
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -44,8 +44,33 @@ describe('db facade', () => {
     const dir = await mkdtemp(join(tmpdir(), 'wess-db-'));
     try {
       const db = await openDb(dir, { maxOpenFiles: 50 });
-      await assert.rejects(openDb(dir, { maxOpenFiles: 50 }), /cannot open database at .*lock/i);
+      // The message changed on purpose (issue 15, item 14): one sentence, with a code to branch on.
+      await assert.rejects(openDb(dir, { maxOpenFiles: 50 }), { code: 'DB_LOCKED', message: `the data directory ${dir} is locked by another process (a Wess server, or a wess command given --data)` });
       await db.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('regression (issue 15, item 14): a holder that wrote its pid file is named with its pid; the file goes at close', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wess-db-'));
+    try {
+      const db = await openDb(dir, { maxOpenFiles: 50, pidFile: true });
+      assert.equal(await readFile(join(dir, 'wess.pid'), 'utf8'), `${process.pid}\n`);
+      await assert.rejects(openDb(dir, { maxOpenFiles: 50, pidFile: true }), { code: 'DB_LOCKED', pid: process.pid, message: `the data directory ${dir} is locked by another Wess (pid ${process.pid})` });
+      assert.equal(await readFile(join(dir, 'wess.pid'), 'utf8'), `${process.pid}\n`, 'the refused open left it alone');
+      await db.close();
+      await assert.rejects(readFile(join(dir, 'wess.pid')), { code: 'ENOENT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('regression (issue 15, item 14): a data directory that is a file is named as such', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wess-db-'));
+    try {
+      await writeFile(join(dir, 'data'), 'not a directory');
+      await assert.rejects(openDb(join(dir, 'data'), { maxOpenFiles: 50 }), { code: 'DB_ACCESS', message: `cannot use the data directory ${join(dir, 'data')}: it (or a parent) is a file, not a directory` });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

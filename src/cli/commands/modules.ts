@@ -68,7 +68,9 @@ async function readModuleFile(file: string): Promise<Buffer> {
   }
 }
 
-const moduleName = (file: string) => basename(file).replace(/\.wasm$/i, '');
+const moduleName = (file: string) => basename(file).replace(/\.(wasm|wat)$/i, '');
+/** A .wat file is WebAssembly text: the server compiles it. */
+const contentTypeOf = (file: string) => (/\.wat$/i.test(file) ? 'text/wat' : 'application/wasm');
 
 /** Registers `wess modules upload|ls|get|update|rm`. */
 export function registerModuleCommands(program: Command, deps: CliDeps): void {
@@ -77,8 +79,8 @@ export function registerModuleCommands(program: Command, deps: CliDeps): void {
 
   modules
     .command('upload <file>')
-    .description('upload a .wasm file (sent raw, as application/wasm)')
-    .option('--name <name>', 'module name (default: the file name without .wasm)')
+    .description('upload a .wasm file (sent raw, as application/wasm), or a .wat text file (compiled by the server)')
+    .option('--name <name>', 'module name (default: the file name without .wasm or .wat)')
     .option('--tenant <tenant>', "tenant to upload for (admin keys only), held to that tenant's tier")
     .option('--force', "with --tenant: skip the tenant's tier (admin keys only); audited as forced")
     .action(
@@ -87,7 +89,7 @@ export function registerModuleCommands(program: Command, deps: CliDeps): void {
         const opts = command.opts<{ name?: string; tenant?: string; force?: boolean }>();
         const body = await readModuleFile(file);
         const query = { name: opts.name ?? moduleName(file), tenant: opts.tenant, force: opts.force ? 'true' : undefined };
-        const answer = await ctx.client.request<ModuleView>('POST', '/modules', { query, body, contentType: 'application/wasm' });
+        const answer = await ctx.client.request<ModuleView>('POST', '/modules', { query, body, contentType: contentTypeOf(file) });
         ctx.out.emit(answer.body, () => printModule(ctx, answer.body));
       }),
     );

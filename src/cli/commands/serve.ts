@@ -1,7 +1,13 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { CliDeps } from '../context.js';
+import type { CliContext, CliDeps } from '../context.js';
+import { EXIT, cliError } from '../errors.js';
 
-/** Registers `wess serve`: the server itself, exactly as `npm start` runs it. */
+/**
+ * Registers `wess serve` (the server itself, exactly as `npm start` runs it) and `wess reload`
+ * (signals that server, on this machine): the commands about the server process, not its API.
+ */
 export function registerServeCommand(program: Command, deps: CliDeps): void {
   program
     .command('serve')
@@ -15,4 +21,37 @@ export function registerServeCommand(program: Command, deps: CliDeps): void {
         await serve(config === undefined ? [] : ['--config', config]);
       }),
     );
+
+  program
+    .command('reload')
+    .description("make the server running on this machine read its config again: sends SIGHUP to the pid in the data directory's wess.pid")
+    .option('--config <file>', 'config file whose database.path is the data directory (env WESS_CONFIG; default ./wess.toml when present)')
+    .option('--data <dir>', 'the data directory of the server (default: database.path of the config)')
+    .action(deps.action(async (ctx, command) => reload(ctx, command.opts<{ config?: string; data?: string }>())));
+}
+
+/** `wess reload`: SIGHUP to the server holding the data directory; what it made of it is in its log. */
+async function reload(ctx: CliContext, opts: { config?: string; data?: string }): Promise<void> {
+  const dir = opts.data ?? (await dataDirOf(ctx, opts.config));
+  const { PID_FILE, serverPid } = await import('../../store/db.js');
+  const pid = await serverPid(dir);
+  if (pid === undefined) {
+    throw cliError('UNREACHABLE', `no running Wess server found for the data directory ${dir} (no live pid in ${join(dir, PID_FILE)}); give its --data DIR or --config FILE`, EXIT.UNREACHABLE);
+  }
+  process.kill(pid, 'SIGHUP');
+  ctx.out.emit({ pid, signal: 'SIGHUP' }, () =>
+    ctx.out.line(`sent SIGHUP to the Wess server (pid ${pid}); its log says "config reloaded: …" or "config reload rejected, …"`),
+  );
+}
+
+/** database.path of the config the server would load (flag, WESS_CONFIG, ./wess.toml), env included. */
+async function dataDirOf(ctx: CliContext, file: string | undefined): Promise<string> {
+  const { ConfigError, loadConfig } = await import('../../config/load.js');
+  try {
+    const defaultPath = existsSync('wess.toml') ? 'wess.toml' : undefined;
+    return loadConfig({ argv: file === undefined ? [] : ['--config', file], env: ctx.io.env, defaultPath }).database.path;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw cliError('CONFIG_INVALID', `cannot tell the data directory, the config is invalid: ${err.problems.join('; ')}`, EXIT.USAGE);
+  }
 }

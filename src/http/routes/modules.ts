@@ -5,6 +5,7 @@ import type { Principal } from '../../auth/types.js';
 import { wessError, type ErrorCode } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
+import { looksLikeWat, watToWasm } from '../../wasm/text.js';
 import { audited } from '../auth.js';
 import { describeRoute, ref } from '../openapi.js';
 import {
@@ -24,10 +25,14 @@ import type { Services } from '../services.js';
 import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 
 const WASM_TYPES = ['application/wasm', 'application/octet-stream'];
+/** WebAssembly text; compiled to the binary, which is what is stored. */
+const WAT_TYPE = 'text/wat';
 
 const TAGS = ['modules'];
 /** A raw upload's body, for the document. */
 const WASM_BODY = { type: 'string', format: 'binary', description: 'The module binary; name it with ?name=' };
+/** A text upload's body, for the document. */
+const WAT_BODY = { type: 'string', description: 'The module in WebAssembly text format; name it with ?name=. It is compiled, and the binary is stored (not the text)' };
 /** What admission can refuse in an upload (modules/admission.ts). */
 const ADMISSION_ERRORS = ['VALIDATION', 'INVALID_WASM', 'FORBIDDEN_IMPORT', 'MEMORY_LIMIT', 'PAYLOAD_TOO_LARGE'] as const satisfies readonly ErrorCode[];
 const IF_MATCH = {
@@ -48,6 +53,16 @@ const UPLOAD_FIELDS = {
 
 function isRawWasm(request: FastifyRequest): boolean {
   return Buffer.isBuffer(request.body);
+}
+
+/**
+ * The module binary of an upload: `bytes` themselves, or compiled from WebAssembly text when they
+ * came as text/wat or are text anyway (sent as application/wasm, or base64 in JSON). Called once
+ * the key may upload at all, so a refused key costs no compile.
+ */
+function moduleBinary(request: FastifyRequest, bytes: Uint8Array): Promise<Uint8Array> | Uint8Array {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  return type === WAT_TYPE || looksLikeWat(bytes) ? watToWasm(bytes) : bytes;
 }
 
 /**
@@ -101,11 +116,14 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
   app.addContentTypeParser(WASM_TYPES, { parseAs: 'buffer', bodyLimit: config.limits.max_module_size }, (_req, body, done) =>
     done(null, body),
   );
+  // Text is larger than the binary it makes: it gets the general body limit, the binary the module limits.
+  app.addContentTypeParser(WAT_TYPE, { parseAs: 'buffer', bodyLimit: config.server.body_limit }, (_req, body, done) => done(null, body));
 
-  const uploadBody = { 'application/json': createJsonBody, 'application/wasm': WASM_BODY, 'application/octet-stream': WASM_BODY };
+  const rawBodies = { 'application/wasm': WASM_BODY, 'application/octet-stream': WASM_BODY, [WAT_TYPE]: WAT_BODY };
+  const uploadBody = { 'application/json': createJsonBody, ...rawBodies };
   app.post('/modules', describeRoute({
     summary: 'Upload a module',
-    description: 'JSON `{name, content}` with base64 content, or the raw binary as application/wasm with `?name=`. The module is checked (imports, memory) before it is stored.',
+    description: 'JSON `{name, content}` with base64 content, the raw binary as application/wasm with `?name=`, or WebAssembly text as text/wat with `?name=` (compiled; the binary is stored). The module is checked (imports, memory) before it is stored.',
     tags: TAGS,
     query: rawUploadQuery.partial(),
     fields: UPLOAD_FIELDS,
@@ -134,7 +152,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     request.moduleId = id;
     const details = forced ? { name, forced } : { name };
     const record = await audited(request, { action: 'module.create', target: id, tenant: owner, details }, 201, async (audit) =>
-      writer.submit({ kind: 'create-module', id, tenant: owner, name, content: await admit(bytes, limits), quota: quotaOf(limits), audit }),
+      writer.submit({ kind: 'create-module', id, tenant: owner, name, content: await admit(await moduleBinary(request, bytes), limits), quota: quotaOf(limits), audit }),
     );
     return reply.code(201).header('location', `/modules/${record.id}`).header('etag', etag(record.version)).send(record);
   });
@@ -185,7 +203,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     query: rawUpdateQuery,
     headers: IF_MATCH,
     fields: { name: 'A new name (application/wasm bodies)', force: FORCE_FIELD },
-    body: { 'application/json': updateJsonBody, 'application/wasm': WASM_BODY, 'application/octet-stream': WASM_BODY },
+    body: { 'application/json': updateJsonBody, ...rawBodies },
     responses: { 200: { description: 'The module at its new version', body: ref('Module'), headers: MODULE_HEADERS } },
     errors: [...ADMISSION_ERRORS, ...MODULE_ERRORS, 'TIER_LIMIT', 'VERSION_CONFLICT', 'UNAVAILABLE'],
   }), async (request, reply) => {
@@ -214,7 +232,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     const record = await audited(request, draft, 200, async (audit) => {
       const guard = { id, expectVersion, tenant: tenantGuard(request.principal), audit, quota: quotaOf(limits) };
       return bytes
-        ? writer.submit({ kind: 'update-module', ...guard, name, content: await admit(bytes, limits) })
+        ? writer.submit({ kind: 'update-module', ...guard, name, content: await admit(await moduleBinary(request, bytes), limits) })
         : writer.submit({ kind: 'rename-module', ...guard, name: requireName(name) });
     });
     return reply.header('etag', etag(record.version)).send(record);
