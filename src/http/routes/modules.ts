@@ -6,6 +6,7 @@ import { wessError, type ErrorCode } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { audited } from '../auth.js';
+import { WASM_TYPES } from '../body-limits.js';
 import { describeRoute, ref } from '../openapi.js';
 import {
   createJsonBody,
@@ -20,8 +21,6 @@ import {
   updateJsonBody,
 } from '../schemas.js';
 import type { Services } from '../services.js';
-
-const WASM_TYPES = ['application/wasm', 'application/octet-stream'];
 
 const TAGS = ['modules'];
 /** A raw upload's body, for the document. */
