@@ -134,7 +134,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
 
   app.get('/modules', describeRoute({
     summary: 'List modules',
-    description: "The key's tenant's modules (an admin's: every tenant's, or ?tenant='s), oldest first.",
+    description: "The key's tenant's modules (an admin's: every tenant's, or ?tenant='s), in id order: ids are random, so this is not the order they were made in.",
     tags: TAGS,
     query: tenantListQuery,
     fields: LIST_FIELDS,
