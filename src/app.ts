@@ -8,6 +8,7 @@ import { UsageTracker } from './auth/usage.js';
 import { CpuBudget } from './auth/cpu-budget.js';
 import { DenialLog } from './auth/denials.js';
 import { installAuth, OPEN_ROUTES } from './http/auth.js';
+import { installExpectContinue } from './http/body-limits.js';
 import { installErrorHandling, sendError } from './http/error-handler.js';
 import { adminRoutes } from './http/routes/admin.js';
 import { auditRoutes } from './http/routes/audit.js';
@@ -118,7 +119,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate('services', services);
   app.removeContentTypeParser('text/plain');
   registerJsonBody(app, config.limits.max_json_depth);
-  installErrorHandling(app, metrics, services.storeHealth);
+  installErrorHandling(app, config, metrics, services.storeHealth);
+  installExpectContinue(app, config);
 
   // The hooks on every request are callback-style, not async: an async hook costs a promise and a
   // microtask hop per request, and these do nothing asynchronous (sending early, then done(), is

@@ -15,6 +15,19 @@ export const EXIT = {
   GUEST_FAILED: 4,
   /** `wess doctor` found damaged stored content. */
   DAMAGED: 5,
+  /** A WASI program run by `wess run` exited with a code other than 0 (the line on stderr names it). */
+  PROGRAM_FAILED: 6,
+} as const;
+
+/**
+ * `wess run --exit-code` exits with the WASI program's own code, so its own failures need codes a
+ * program rarely uses: the convention of `docker run`, `env` and `timeout`.
+ */
+export const PASS_THROUGH_EXIT = {
+  /** wess or the server failed: usage, unreachable, refused. */
+  WESS_FAILED: 125,
+  /** The program did not run to an exit: it trapped or ran past its deadline. */
+  GUEST_FAILED: 126,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -64,4 +77,6 @@ export const EXIT_CODES_HELP = `Exit codes:
   3  the server could not be reached
   4  the guest trapped or timed out (WASM_TRAP, EXECUTION_TIMEOUT)
   5  wess doctor found damaged stored content
-  A WASI program run with \`wess run\` exits with the program's own exit code.`;
+  6  a WASI program run with \`wess run\` exited with a non-zero code (the last line on stderr says which)
+  With \`wess run --exit-code\`, wess exits with the WASI program's own code instead, and its own
+  failures exit 125 (usage, unreachable, refused) or 126 (the program trapped or timed out).`;

@@ -55,10 +55,10 @@ export class Output {
     for (const row of cells) this.line(render(row));
   }
 
-  /** `key: value` lines with the values aligned. */
+  /** `key: value` lines with the values aligned; an empty key continues the line above (a list, one item a line). */
   fields(pairs: ReadonlyArray<readonly [string, string]>): void {
     const width = Math.max(0, ...pairs.map(([key]) => key.length)) + 1;
-    for (const [key, value] of pairs) this.line(`${`${key}:`.padEnd(width)} ${clean(value)}`.trimEnd());
+    for (const [key, value] of pairs) this.line(`${(key === '' ? '' : `${key}:`).padEnd(width)} ${clean(value)}`.trimEnd());
   }
 }
 

@@ -36,23 +36,38 @@ export interface ListSpec<T> {
   description: string;
 }
 
+/** The options of every list command. */
+export interface PageOptions {
+  limit?: number;
+  cursor?: string;
+  all?: boolean;
+}
+
+/** Adds `--limit N`, `--cursor C` and `--all` to a command that lists `noun`. */
+export function pageOptions(command: Command, noun: string): Command {
+  return command
+    .option('--limit <n>', `${noun} per page (1-100)`, pageLimit)
+    .option('--cursor <cursor>', 'start after this cursor (from a previous page)')
+    .option('--all', `follow next_cursor and list every one of the ${noun}`);
+}
+
+/** A page as a table (with a pointer to the next one), or the server's page with --json. */
+export function printPage<T>(ctx: CliContext, page: Page<T>, columns: readonly Column<T>[], noun: string): void {
+  ctx.out.emit(page, () => {
+    ctx.out.table(page.items, columns, `(no ${noun})`);
+    if (page.next_cursor !== null) ctx.out.line(`(more: --cursor ${page.next_cursor}, or --all)`);
+  });
+}
+
 /** Adds `<parent> ls [--limit N] [--cursor C] [--all] [--tenant T]`: a table, or the server's page with --json. */
 export function addListCommand<T>(parent: Command, deps: CliDeps, spec: ListSpec<T>): void {
-  parent
-    .command('ls')
-    .description(spec.description)
-    .option('--limit <n>', `${spec.noun} per page (1-100)`, pageLimit)
-    .option('--cursor <cursor>', 'start after this cursor (from a previous page)')
-    .option('--all', `follow next_cursor and list every one of the ${spec.noun}`)
+  pageOptions(parent.command('ls').description(spec.description), spec.noun)
     .option('--tenant <tenant>', `one tenant's ${spec.noun} (admin keys only)`)
     .action(
       deps.action(async (ctx, command) => {
-        const opts = command.opts<{ limit?: number; cursor?: string; all?: boolean; tenant?: string }>();
+        const opts = command.opts<PageOptions & { tenant?: string }>();
         const page = await listPages<T>(ctx, spec.path, { limit: opts.limit, cursor: opts.cursor, tenant: opts.tenant }, opts.all === true);
-        ctx.out.emit(page, () => {
-          ctx.out.table(page.items, spec.columns, `(no ${spec.noun})`);
-          if (page.next_cursor !== null) ctx.out.line(`(more: --cursor ${page.next_cursor}, or --all)`);
-        });
+        printPage(ctx, page, spec.columns, spec.noun);
       }),
     );
 }

@@ -1,13 +1,16 @@
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../version.js';
+import { registerAuditCommand } from './commands/audit.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDataCommands } from './commands/data.js';
+import { registerEventsCommand } from './commands/events.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerModuleCommands } from './commands/modules.js';
-import { registerRunCommand } from './commands/run.js';
+import { passesExitCode, registerRunCommand } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerVersionCommands } from './commands/versions.js';
 import { DEFAULT_URL, contextOf, type CliDeps, type CliIo } from './context.js';
-import { CliError, EXIT, EXIT_CODES_HELP, oneLine } from './errors.js';
+import { CliError, EXIT, EXIT_CODES_HELP, PASS_THROUGH_EXIT, oneLine } from './errors.js';
 
 const ENV_HELP = `Environment:
   WESS_URL     server URL when --url is not given (default ${DEFAULT_URL})
@@ -71,7 +74,10 @@ export function buildProgram(io: CliIo, state: RunState = { exit: EXIT.OK, json:
   registerServeCommand(program, deps);
   registerModuleCommands(program, deps);
   registerRunCommand(program, deps);
+  registerVersionCommands(program, deps);
+  registerEventsCommand(program, deps);
   registerKeyCommands(program, deps);
+  registerAuditCommand(program, deps);
   registerConfigCommands(program, deps);
   registerDataCommands(program, deps);
   addGlobalOptions(program);
@@ -82,18 +88,22 @@ export function buildProgram(io: CliIo, state: RunState = { exit: EXIT.OK, json:
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const state: RunState = { exit: EXIT.OK, json: false };
   const program = buildProgram(io, state);
+  // With `run --exit-code` a program's own code is the exit status: wess's failures move out of its way.
+  const failed = passesExitCode(argv)
+    ? (code: number) => (code === EXIT.GUEST_FAILED ? PASS_THROUGH_EXIT.GUEST_FAILED : PASS_THROUGH_EXIT.WESS_FAILED)
+    : (code: number) => code;
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return state.exit;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.OK : failed(EXIT.USAGE);
     if (err instanceof CliError) {
       // With --json a script still gets one document: the server's error body, when there is one.
       if (err.body !== undefined && state.json) io.stdout.write(`${JSON.stringify(err.body)}\n`);
       io.stderr.write(`wess: ${oneLine(err.message)}\n`);
-      return err.exit;
+      return failed(err.exit);
     }
     io.stderr.write(`wess: internal error: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
-    return EXIT.REFUSED;
+    return failed(EXIT.REFUSED);
   }
 }

@@ -1,8 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { clip } from '../echo.js';
 import { ERROR_CODES, RETRY_AFTER_SECONDS, hasErrorCode, type ErrorCode } from '../errors.js';
+import type { Config } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
 import type { StoreHealth } from '../store/store-health.js';
+import { bodyTooLarge } from './body-limits.js';
 
 /** The one shape every error response has. */
 export interface ErrorBody {
@@ -77,9 +79,10 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, failure:
 }
 
 /** Installs the error and not-found handlers that map every failure to the contract's body. */
-export function installErrorHandling(app: FastifyInstance, metrics: Metrics, storeHealth: StoreHealth): void {
+export function installErrorHandling(app: FastifyInstance, config: Config, metrics: Metrics, storeHealth: StoreHealth): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const failure = classify(err);
+    // Fastify's own message names no limit; which one applied depends on the request.
+    const failure = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? bodyTooLarge(config, request) : classify(err);
     // Damaged content found by a read: /health reports it until a verification says otherwise.
     if (failure.code === 'CONTENT_CORRUPT' && typeof failure.details?.sha256 === 'string') storeHealth.noteDamaged(failure.details.sha256, request.moduleId ?? null);
     if (failure.code === 'INTERNAL') {

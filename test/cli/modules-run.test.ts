@@ -47,7 +47,7 @@ describe('wess modules and wess run against a real server', () => {
   test('ls aligns its columns, and --all follows next_cursor to the end', async () => {
     const { stdout } = await cli(['modules', 'ls']);
     const [header, ...rows] = lines(stdout);
-    assert.match(header ?? '', /^ID\s+NAME\s+VERSION\s+KIND\s+SIZE\s+EXPORTS\s+UPDATED$/);
+    assert.match(header ?? '', /^ID\s+NAME\s+TENANT\s+VERSION\s+KIND\s+SIZE\s+EXPORTS\s+UPDATED$/);
     assert.equal(rows.length, 5);
     const nameAt = (header ?? '').indexOf('NAME');
     for (const row of rows) assert.match(row.slice(nameAt), /^(add|big|trap|echo|exit)\s/, row);
@@ -88,11 +88,84 @@ describe('wess modules and wess run against a real server', () => {
     assert.equal((JSON.parse(json.stdout) as { error: { code: string } }).error.code, 'WASM_TRAP');
   });
 
-  test('a WASI program gets our stdin, writes to our stdout and stderr, and sets the exit code', async () => {
+  test('a WASI program gets our stdin, writes to our stdout and stderr; --exit-code exits with its code', async () => {
     const echo = await cli(['run', ids.echo as string, '--stdin'], 'quiet please');
     assert.deepEqual([echo.code, echo.stdout], [0, 'QUIET PLEASE']);
-    const exit = await cli(['run', ids.exit as string, '7']);
+    const exit = await cli(['run', '--exit-code', ids.exit as string, '7']);
     assert.deepEqual([exit.code, exit.stdout, exit.stderr], [7, 'this line is on stdout\n', 'exiting with 7\n']);
+  });
+
+  test('regression (issue 15, item 18): a WASI exit code never passes for one of wess\'s own', async () => {
+    // By default wess keeps to its own table: a program's 3 is not "unreachable" but 6, with the code named.
+    const three = await cli(['run', ids.exit as string, '3']);
+    assert.deepEqual([three.code, three.stdout], [6, 'this line is on stdout\n']);
+    assert.deepEqual(lines(three.stderr), ['exiting with 3', 'wess: the program exited with code 3']);
+    const zero = await cli(['run', ids.exit as string, '0']);
+    assert.equal(zero.code, 0);
+    const json = await cli(['--json', 'run', ids.exit as string, '2']);
+    assert.equal(json.code, 6);
+    assert.equal((JSON.parse(json.stdout) as { exit_code: number }).exit_code, 2);
+
+    // --exit-code: the program's code, and wess's own failures out of its way (125, a trap 126).
+    assert.equal((await cli(['run', '--exit-code', ids.exit as string, '3'])).code, 3);
+    assert.equal((await cli(['run', '--exit-code', ids.exit as string, '300'])).code, 255, 'a code past 255 does not wrap to success');
+    const unreachable = await wess(['run', '--exit-code', ids.exit as string, '3', '--url', `http://127.0.0.1:${await closedPort()}`], { env: { WESS_KEY: TEST_ADMIN_KEY } });
+    assert.equal(unreachable.code, 125);
+    assert.match(unreachable.stderr, /cannot reach/);
+    const usage = await cli(['run', '--exit-code', '--timeout', 'soon', ids.exit as string]);
+    assert.equal(usage.code, 125);
+    const trap = await cli(['run', '--exit-code', ids.trap as string, 'div', '1', '0']);
+    assert.equal(trap.code, 126);
+    assert.deepEqual(lines(trap.stderr), ['wess: WASM_TRAP: integer divide by zero (HTTP 422)']);
+    // After --, --exit-code is the program's argument, not wess's flag.
+    const asArg = await cli(['run', '--timeout', 'soon', ids.exit as string, '--', '--exit-code']);
+    assert.equal(asArg.code, 2, asArg.stderr);
+  });
+
+  test('regression (issue 15, item 18): run ID sub 1 2 on a module without sub says there is no function sub', async () => {
+    const before = runRequests();
+    const sub = await cli(['run', ids.add as string, 'sub', '1', '2']);
+    assert.equal(sub.code, 2);
+    assert.deepEqual(lines(sub.stderr), [`wess: module ${ids.add} exports no function "sub"; it exports add`]);
+    assert.equal(runRequests(), before, 'nothing was sent');
+    // The only function may still be left out, and a bad first argument is still named as one.
+    assert.deepEqual([(await cli(['run', ids.add as string, '2', '3'])).stdout], ['5\n']);
+    assert.match((await cli(['run', ids.add as string, '2.5', '3'])).stderr, /args\[0\] \(i32\): "2\.5" is not an integer/);
+    // The server says the same to a client that sends it anyway.
+    const server = await t.app.inject({ method: 'POST', url: `/modules/${ids.add}/run`, payload: { function: 'sub', args: [1, 2] } });
+    assert.equal(server.statusCode, 400);
+    assert.equal((server.json() as { error: { code: string } }).error.code, 'UNKNOWN_FUNCTION');
+  });
+
+  test('regression (issue 15, item 18): modules get lists several exports one a line, with no stray ":" lines', async () => {
+    const got = await cli(['modules', 'get', ids.trap as string]);
+    assert.equal(got.code, 0, got.stderr);
+    const all = lines(got.stdout);
+    const at = all.findIndex((line) => line.startsWith('exports:'));
+    const exported = (await t.app.inject({ url: `/modules/${ids.trap}` })).json() as { exports: unknown[] };
+    assert.ok(exported.exports.length > 1, 'the fixture exports several functions');
+    const block = all.slice(at, at + exported.exports.length);
+    const column = (block[0] ?? '').indexOf('exports:') + 'exports:'.length;
+    for (const line of all) assert.doesNotMatch(line, /^\s*:/, 'no line is a bare ":"');
+    for (const line of block.slice(1)) {
+      assert.match(line, /^\s+\S+\(.*\)/, `a continuation line holds one signature: ${JSON.stringify(line)}`);
+      assert.ok(line.search(/\S/) > column, 'the signatures line up under the first');
+    }
+    assert.match(all[at + exported.exports.length] ?? '', /^created:/);
+  });
+
+  test('regression (issue 15, item 18): an admin\'s modules ls has a TENANT column', async () => {
+    const made = await cli(['--json', 'modules', 'upload', 'test/fixtures/wasm/add.wasm', '--name', 'acme-add', '--tenant', 'acme']);
+    assert.equal(made.code, 0, made.stderr);
+    const id = (JSON.parse(made.stdout) as { id: string }).id;
+    const { stdout } = await cli(['modules', 'ls']);
+    const [header, ...rows] = lines(stdout);
+    const at = (header ?? '').indexOf('TENANT');
+    assert.ok(at > 0, header);
+    const row = rows.find((r) => r.startsWith(id));
+    assert.match(row?.slice(at) ?? '', /^acme\s/, row);
+    for (const other of rows.filter((r) => !r.startsWith(id))) assert.match(other.slice(at), /^default\s/, other);
+    assert.equal((await cli(['modules', 'rm', id])).code, 0);
   });
 
   test('rm removes the module; then get exits 1 with the server code on one line', async () => {

@@ -49,6 +49,8 @@ export function printModule(ctx: CliContext, module: ModuleView): void {
 const MODULE_COLUMNS: Column<ModuleView>[] = [
   { header: 'ID', value: (m) => m.id },
   { header: 'NAME', value: (m) => m.name },
+  // An admin's list spans tenants; a developer's shows its own, which costs a column but keeps one layout for scripts.
+  { header: 'TENANT', value: (m) => show(m.tenant) },
   { header: 'VERSION', value: (m) => String(m.version), right: true },
   { header: 'KIND', value: (m) => m.kind ?? 'functions' },
   { header: 'SIZE', value: (m) => bytes(m.size), right: true },

@@ -1,7 +1,8 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { hasErrorCode } from '../../errors.js';
 import type { ValType } from '../../wasm/types.js';
 import { parseArgs } from '../../wasm/values.js';
+import { positiveInt } from '../args.js';
 import type { CliContext, CliDeps } from '../context.js';
 import { CliError, EXIT, cliError } from '../errors.js';
 import type { ModuleView } from './modules.js';
@@ -10,19 +11,13 @@ type Export = ModuleView['exports'][number];
 
 interface RunOptions {
   stdin?: boolean;
+  exitCode?: boolean;
   timeout?: number;
   version?: number;
 }
 
 /** What the CLI sends: a function call, or a WASI program's argv and stdin. */
 type RunRequest = { function: string; args: string[] } | { args: string[]; stdin?: string; stdin_base64?: string };
-
-function positiveInt(what: string) {
-  return (value: string): number => {
-    if (!/^[1-9][0-9]*$/.test(value)) throw new InvalidArgumentError(`${what} must be a positive whole number`);
-    return Number(value);
-  };
-}
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -39,16 +34,30 @@ async function readStdin(ctx: CliContext): Promise<{ stdin: string } | { stdin_b
 
 const exportNames = (module: ModuleView) => module.exports.map((e) => e.name).join(', ') || 'none';
 
+/** Whether `word` is a value `type` accepts (by the server's rules, src/wasm/values.ts). */
+function fits(type: string, word: string): boolean {
+  try {
+    parseArgs([type as ValType], [word], { maxArgs: 1 });
+    return true;
+  } catch (err) {
+    if (!hasErrorCode(err)) throw err;
+    return false;
+  }
+}
+
 /**
  * The function a call names and its arguments. FUNCTION may be left out when the module exports
- * exactly one function; then a first word that names no export is that function's first argument.
+ * exactly one function; then a first word that names no export is that function's first argument,
+ * unless it cannot be one and reads as a name: `run ID sub 1 2` on a module with only `add` means
+ * "run sub", and is answered as such rather than as a bad first argument of add.
  */
 function pickCall(module: ModuleView, words: string[]): { fn: Export; args: string[] } {
   const [first, ...rest] = words;
   const named = first === undefined ? undefined : module.exports.find((e) => e.name === first);
   if (named) return { fn: named, args: rest };
   const only = module.exports.length === 1 ? module.exports[0] : undefined;
-  if (only) return { fn: only, args: words };
+  const meantAsName = first !== undefined && /^[A-Za-z_$]/.test(first) && !(only?.params[0] !== undefined && fits(only.params[0], first));
+  if (only && !meantAsName) return { fn: only, args: words };
   if (first === undefined) {
     throw cliError('USAGE', `name the function to run: module ${module.id} exports ${module.exports.length} functions (${exportNames(module)})`, EXIT.USAGE);
   }
@@ -107,7 +116,33 @@ async function runModule(ctx: CliContext, id: string, words: string[], opts: Run
     for (const value of Array.isArray(body.results) ? body.results : []) ctx.out.line(String(value));
     forwardOutput(ctx, body);
   }
-  return typeof body.exit_code === 'number' ? body.exit_code : EXIT.OK;
+  return typeof body.exit_code === 'number' ? programExit(ctx, body.exit_code, opts) : EXIT.OK;
+}
+
+/**
+ * What wess exits with after a WASI program exited with `code`. By default wess keeps to its own table
+ * (0, or PROGRAM_FAILED naming the code), so a script can tell the program's failure from wess's;
+ * --exit-code passes the code through, as far as a process exit status can carry it.
+ */
+function programExit(ctx: CliContext, code: number, opts: RunOptions): number {
+  if (opts.exitCode) return Math.min(code, MAX_EXIT_STATUS);
+  if (code === 0) return EXIT.OK;
+  ctx.io.stderr.write(`wess: the program exited with code ${code}\n`);
+  return EXIT.PROGRAM_FAILED;
+}
+
+/** An exit status is 8 bits: a larger code would wrap, 256 to 0 ("success"). */
+const MAX_EXIT_STATUS = 255;
+
+/**
+ * Whether `argv` (wess's arguments) is a `wess run --exit-code`: then every failure of wess's own exits
+ * 125 or 126, even one commander finds while parsing, before any action runs. A `--exit-code` after
+ * `--` is a program argument.
+ */
+export function passesExitCode(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  const own = end === -1 ? argv : argv.slice(0, end);
+  return own.includes('run') && own.includes('--exit-code');
 }
 
 /** Registers `wess run ID [FUNCTION] [ARGS...]`. */
@@ -118,9 +153,11 @@ export function registerRunCommand(program: Command, deps: CliDeps): void {
     .description(
       'run an exported function: args are checked against its signature before sending, results print one per line; ' +
         'FUNCTION may be left out when the module exports exactly one. For a WASI program, args are its argv ' +
-        '(put -- before any that start with a dash), its stdout and stderr are ours, and wess exits with its exit code.',
+        '(put -- before any that start with a dash) and its stdout and stderr are ours; a non-zero exit code ' +
+        'exits 6, naming the code (--exit-code: exit with it).',
     )
     .option('--stdin', "send our stdin to the WASI program's stdin")
+    .option('--exit-code', "exit with the WASI program's own exit code; wess's own failures then exit 125, a trap or timeout 126")
     .option('--timeout <ms>', 'deadline of the call in ms (at most the server allows)', positiveInt('--timeout'))
     .option('--version <n>', 'run this version of the module', positiveInt('--version'))
     .action(

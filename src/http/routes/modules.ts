@@ -7,6 +7,7 @@ import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { looksLikeWat, watToWasm } from '../../wasm/text.js';
 import { audited } from '../auth.js';
+import { WASM_TYPES } from '../body-limits.js';
 import { describeRoute, ref } from '../openapi.js';
 import {
   createJsonBody,
@@ -24,7 +25,6 @@ import {
 import type { Services } from '../services.js';
 import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 
-const WASM_TYPES = ['application/wasm', 'application/octet-stream'];
 /** WebAssembly text; compiled to the binary, which is what is stored. */
 const WAT_TYPE = 'text/wat';
 
@@ -159,7 +159,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
 
   app.get('/modules', describeRoute({
     summary: 'List modules',
-    description: "The key's tenant's modules (an admin's: every tenant's, or ?tenant='s), oldest first.",
+    description: "The key's tenant's modules (an admin's: every tenant's, or ?tenant='s), in id order: ids are random, so this is not the order they were made in.",
     tags: TAGS,
     query: tenantListQuery,
     fields: LIST_FIELDS,
