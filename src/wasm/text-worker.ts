@@ -13,15 +13,17 @@ type Wabt = Awaited<ReturnType<typeof wabtFactory>>;
 // server's stderr unformatted; the failure is answered to the caller instead.
 const quiet = { print: () => undefined, printErr: () => undefined };
 const load = () => (wabtFactory as unknown as (module: typeof quiet) => Promise<Wabt>)(quiet);
-let loading = load();
+// Loaded when a request needs it, never ahead: a load that fails with no request awaiting it would be
+// an unhandled rejection, which ends this thread.
+let loading: Promise<Wabt> | undefined;
 
 async function compile(text: Uint8Array): Promise<TextReply> {
   let wabt: Wabt;
   try {
-    wabt = await loading;
+    wabt = await (loading ??= load());
   } catch (err) {
     // Most likely the process-wide wasm memory cap (runner.max_memory) is below what wabt needs.
-    loading = load();
+    loading = undefined;
     return { kind: 'unavailable', message: String((err as Error).message ?? err) };
   }
   let parsed: ReturnType<Wabt['parseWat']> | undefined;
@@ -34,7 +36,7 @@ async function compile(text: Uint8Array): Promise<TextReply> {
     if (message.split('\n').some((line) => DIAGNOSTIC.test(line))) return { kind: 'refused', message };
     // Not about the text: wabt itself failed (an abort leaves its instance unusable), so a fresh one.
     parsed = undefined;
-    loading = load();
+    loading = undefined;
     return { kind: 'unavailable', message };
   } finally {
     parsed?.destroy();

@@ -95,7 +95,8 @@ function ask(text: Uint8Array): Promise<TextReply> {
  * the binary instead.
  */
 export async function watToWasm(text: Uint8Array): Promise<Uint8Array> {
-  const reply = await ask(text);
+  // A compiler thread that died answers like one that cannot start: the next text starts a new one.
+  const reply = await ask(text).catch((err: Error): TextReply => ({ kind: 'unavailable', message: err.message }));
   if (reply.kind === 'binary') return reply.binary;
   const found = reply.message
     .split('\n')
