@@ -1,24 +1,10 @@
 import type { Command } from 'commander';
+import type { AuditEntry } from '../../auth/types.js';
 import type { CliDeps } from '../context.js';
 import { show, type Column } from '../output.js';
 import { listPages, pageOptions, printPage, type PageOptions } from '../pages.js';
 
-/** An audit entry as GET /audit answers it (src/auth/types.ts). */
-interface AuditView {
-  id: string;
-  at: string;
-  actor: string | null;
-  tenant: string | null;
-  action: string;
-  target: string | null;
-  request_id: string;
-  ip: string;
-  status: number;
-  outcome: string;
-  details?: Record<string, unknown>;
-}
-
-const AUDIT_COLUMNS: Column<AuditView>[] = [
+const AUDIT_COLUMNS: Column<AuditEntry>[] = [
   { header: 'AT', value: (e) => e.at },
   { header: 'ACTION', value: (e) => e.action },
   { header: 'STATUS', value: (e) => String(e.status), right: true },
@@ -36,7 +22,7 @@ export function registerAuditCommand(program: Command, deps: CliDeps): void {
     .action(
       deps.action(async (ctx, command) => {
         const opts = command.opts<PageOptions & { tenant?: string }>();
-        const page = await listPages<AuditView>(ctx, '/audit', { limit: opts.limit, cursor: opts.cursor, tenant: opts.tenant }, opts.all === true);
+        const page = await listPages<AuditEntry>(ctx, '/audit', { limit: opts.limit, cursor: opts.cursor, tenant: opts.tenant }, opts.all === true);
         printPage(ctx, page, AUDIT_COLUMNS, 'audit entries');
       }),
     );
