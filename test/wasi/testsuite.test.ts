@@ -35,9 +35,7 @@ const LANGUAGES = ['assemblyscript', 'c', 'rust'] as const;
 const NEEDS_FS = 'needs a WASI filesystem (module files)';
 
 /** Tests that run and are known to fail, with why; reported as todo so the run stays honest and green. */
-const KNOWN_FAILURES: Record<string, string> = {
-  'rust/poll_oneoff_stdio': 'poll_oneoff fires a 200 ms clock subscription together with the ready stdout/stderr events',
-};
+const KNOWN_FAILURES: Record<string, string> = {};
 
 function readSpec(jsonPath: string): TestSpec {
   const given = existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as Partial<TestSpec>) : {};
