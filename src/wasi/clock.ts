@@ -23,6 +23,15 @@ export function now(id: number): bigint {
   return id === Clock.REALTIME ? BigInt(Date.now()) * 1_000_000n : hrtime.bigint();
 }
 
+// Atomics.wait on a cell nobody notifies is a plain blocking sleep, allowed on worker threads and on
+// Node's main thread alike, and ended early by Worker.terminate().
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks the thread for `ns` nanoseconds (to within the host's timer resolution). */
+export function sleep(ns: bigint): void {
+  Atomics.wait(sleeper, 0, 0, Number(ns) / 1e6);
+}
+
 /** clock_res_get, clock_time_get, random_get, sched_yield. */
 export function clockFunctions(memory: GuestMemory): WasiFunctions {
   return {

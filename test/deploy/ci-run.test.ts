@@ -26,19 +26,20 @@ function ciRun(name: string, withCorpus: boolean, env: Record<string, string> = 
   mkdirSync(bin);
   const report = join(dir, 'npm-saw');
   // The stub records what the first npm call saw, then fails so the script stops there.
-  writeFileSync(join(bin, 'npm'), `#!/bin/sh\n[ "$1" = --version ] && { echo 0.0.0; exit 0; }\necho "args=$* CI=\${CI:-} OPTIONAL=\${WESS_CONFORMANCE_OPTIONAL:-} DIR=\${WESS_CONFORMANCE_DIR:-}" > '${report}'\nexit 42\n`);
+  writeFileSync(join(bin, 'npm'), `#!/bin/sh\n[ "$1" = --version ] && { echo 0.0.0; exit 0; }\necho "args=$* CI=\${CI:-} OPTIONAL=\${WESS_CONFORMANCE_OPTIONAL:-} WASI_OPTIONAL=\${WESS_WASI_TESTSUITE_OPTIONAL:-} DIR=\${WESS_CONFORMANCE_DIR:-}" > '${report}'\nexit 42\n`);
   chmodSync(join(bin, 'npm'), 0o755);
   const base: Record<string, string> = { PATH: `${bin}:${process.env.PATH ?? ''}`, HOME: dir };
   const res = spawnSync('bash', [join(dir, 'repo', '.ci', 'run')], { env: { ...base, ...env }, encoding: 'utf8', timeout: 30_000 });
   return { status: res.status, out: res.stdout + res.stderr, npm: existsSync(report) ? readFileSync(report, 'utf8') : '' };
 }
 
-test('.ci/run sets CI=true and drops WESS_CONFORMANCE_OPTIONAL, whatever its caller exported', () => {
-  const run = ciRun('env', true, { WESS_CONFORMANCE_OPTIONAL: '1' });
+test('.ci/run sets CI=true and drops WESS_CONFORMANCE_OPTIONAL and WESS_WASI_TESTSUITE_OPTIONAL, whatever its caller exported', () => {
+  const run = ciRun('env', true, { WESS_CONFORMANCE_OPTIONAL: '1', WESS_WASI_TESTSUITE_OPTIONAL: '1' });
   assert.equal(run.status, 42, `the script should stop at the stub npm: ${run.out}`);
   assert.match(run.npm, /^args=ci /, 'the first npm call is npm ci');
   assert.match(run.npm, /CI=true /);
-  assert.match(run.npm, /OPTIONAL= /, 'WESS_CONFORMANCE_OPTIONAL must not reach the tests');
+  assert.match(run.npm, / OPTIONAL= /, 'WESS_CONFORMANCE_OPTIONAL must not reach the tests');
+  assert.match(run.npm, / WASI_OPTIONAL= /, 'WESS_WASI_TESTSUITE_OPTIONAL must not reach the tests');
   assert.match(run.npm, /DIR=\/.*\/shared\/conformance$/m, 'the corpus beside the clone is found');
 });
 

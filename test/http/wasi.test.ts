@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startApp, upload, wasiFixture, type TestApp } from '../helper.js';
+import { fromWat } from '../wasi/helpers.js';
 import { within } from '../within.js';
 
 describe('WASI programs over HTTP', () => {
@@ -77,6 +78,21 @@ describe('WASI programs over HTTP', () => {
     assert.equal(res.statusCode, 408);
     assert.equal(res.json().error.code, 'EXECUTION_TIMEOUT');
     assert.equal(res.json().error.message, 'call to "_start" did not finish within 1000 ms; the guest was stopped');
+    assert.equal((await run('hello')).json().exit_code, 0, 'the next program runs');
+  });
+
+  test('a program sleeping past its deadline (poll_oneoff on a 60 s clock) is stopped with 408', { timeout: 30_000 }, async () => {
+    const sleeper = fromWat(`(module
+      (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "_start")
+        (i32.store (i32.const 16) (i32.const 1))               ;; clock id: monotonic (tag 0 = clock at 8)
+        (i64.store (i32.const 24) (i64.const 60000000000))     ;; relative timeout: 60 s
+        (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))))`);
+    const { id } = await upload(t.app, 'sleeper', sleeper);
+    const res = await within(t.app.inject({ method: 'POST', url: `/modules/${id}/run`, payload: {} }), 10_000, 'the sleeping program');
+    assert.equal(res.statusCode, 408, res.body);
+    assert.equal(res.json().error.code, 'EXECUTION_TIMEOUT');
     assert.equal((await run('hello')).json().exit_code, 0, 'the next program runs');
   });
 
