@@ -4,6 +4,7 @@ import { hasErrorCode, wessError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { WASI_MODULE } from '../wasi/index.js';
 import { capMemory, capTables, exposeMemory } from '../wasm/binary.js';
+import { HOST_ENV_MODULE } from '../wasm/host-env.js';
 import { meter, METERING_VERSION, type Metered } from '../wasm/metering.js';
 import { readSections, SectionId } from '../wasm/sections.js';
 import type { MeteringExports } from './protocol.js';
@@ -32,6 +33,10 @@ export interface Compiled {
   memoryExport: string | null;
   /** True when the module imports WASI: its calls need a WasiProcess even when the caller gave no input. */
   importsWasi: boolean;
+  /** True when the module imports AssemblyScript's env functions (runner/host-env.ts provides them). */
+  importsHostEnv: boolean;
+  /** True when it imports env.trace: its calls run in a WasiProcess too, whose stderr takes the trace lines. */
+  traces: boolean;
   /** Set for a metered variant: a call sets its fuel and runs its start function itself. */
   metering: MeteringExports | null;
 }
@@ -118,8 +123,11 @@ export class CompileCache {
     }
     this.metrics.compiles.inc();
     this.metrics.compileTime.observe((performance.now() - started) / 1000);
-    const importsWasi = WebAssembly.Module.imports(module).some((i) => i.module === WASI_MODULE);
-    return { module, memoryExport: prepared.exportName, importsWasi, metering: prepared.metering };
+    const imports = WebAssembly.Module.imports(module);
+    const importsWasi = imports.some((i) => i.module === WASI_MODULE);
+    const importsHostEnv = imports.some((i) => i.module === HOST_ENV_MODULE);
+    const traces = imports.some((i) => i.module === HOST_ENV_MODULE && i.name === 'trace');
+    return { module, memoryExport: prepared.exportName, importsWasi, importsHostEnv, traces, metering: prepared.metering };
   }
 
   /**
