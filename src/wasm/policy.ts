@@ -3,6 +3,7 @@ import { wessError } from '../errors.js';
 import { formatSignature, wasiSignature } from '../wasi/signatures.js';
 import { WASI_MODULE } from '../wasi/types.js';
 import { HOST_ENV_MODULE, hostEnvSignature } from './host-env.js';
+import { toolchainHint } from './toolchain-hints.js';
 import { PAGE_BYTES, type FuncType, type ImportInfo, type ModuleInfo } from './types.js';
 
 
@@ -72,10 +73,12 @@ export function checkPolicy(info: ModuleInfo, policy: MemoryPolicy): void {
   if (refused.length > 0) {
     const listed = refused.map((r) => r.why.text);
     const shown = listed.length > 5 ? [...listed.slice(0, 5), `and ${listed.length - 5} more`] : listed;
+    const hint = toolchainHint(refused.map((r) => r.imp), info.imports);
     throw wessError(
       'FORBIDDEN_IMPORT',
-      `module imports ${shown.join(', ')}; Wess provides no imports other than ${WASI_MODULE} functions and AssemblyScript's env.abort, env.trace and env.seed`,
+      `module imports ${shown.join(', ')}; Wess provides no imports other than ${WASI_MODULE} functions and AssemblyScript's env.abort, env.trace and env.seed${hint === null ? '' : `. It looks like it was ${hint.hint}`}`,
       {
+        ...(hint ?? {}),
         imports: refused.slice(0, LISTED_IMPORTS).map(({ imp, why }) => ({ module: clip(imp.module), name: clip(imp.name), kind: imp.kind, ...why.details })),
         // Only when the list is cut: how many there were.
         ...(refused.length > LISTED_IMPORTS ? { refused: refused.length } : {}),

@@ -94,6 +94,16 @@ describe('AssemblyScript modules as asc emits them', () => {
     assert.equal(error.details.stderr, 'trace: hi 7\n');
   });
 
+  test('an AssemblyScript module with JavaScript bindings is refused with 400 saying what to do', async () => {
+    const bytes = fromWat(`(module (import "env" "abort" (func (param i32 i32 i32 i32))) (import "env" "console.log" (func (param i32))))`);
+    const res = await t.app.inject({ method: 'POST', url: '/modules', payload: { name: 'as-console', content: Buffer.from(bytes).toString('base64') } });
+    assert.equal(res.statusCode, 400);
+    const { error } = res.json();
+    assert.equal(error.code, 'FORBIDDEN_IMPORT');
+    assert.match(error.message, /^module imports function env\.console\.log; .*It looks like it was built with AssemblyScript using JavaScript bindings/);
+    assert.equal(error.details.toolchain, 'assemblyscript');
+  });
+
   test('Math.random works: env.seed seeds it, a fresh seed per call', async () => {
     const values = new Set<number>();
     for (let i = 0; i < 3; i++) {
