@@ -7,7 +7,7 @@ import { capMemory, capTables, exposeMemory } from '../wasm/binary.js';
 import { HOST_ENV_MODULE } from '../wasm/host-env.js';
 import { meter, METERING_VERSION, type Metered } from '../wasm/metering.js';
 import { readSections, SectionId } from '../wasm/sections.js';
-import type { MeteringExports } from './protocol.js';
+import { CONVENTION, type MeteringExports } from './protocol.js';
 
 /**
  * Modules with at most this many bytes outside custom sections are compiled synchronously.
@@ -33,8 +33,8 @@ export interface Compiled {
   memoryExport: string | null;
   /** True when the module imports WASI: its calls need a WasiProcess even when the caller gave no input. */
   importsWasi: boolean;
-  /** True when the module imports AssemblyScript's env functions (runner/host-env.ts provides them). */
-  importsHostEnv: boolean;
+  /** The CONVENTION flags its calls honour: AssemblyScript's env imports, a reactor's `_initialize`. */
+  conventions: number;
   /** True when it imports env.trace: its calls run in a WasiProcess too, whose stderr takes the trace lines. */
   traces: boolean;
   /** Set for a metered variant: a call sets its fuel and runs its start function itself. */
@@ -125,9 +125,10 @@ export class CompileCache {
     this.metrics.compileTime.observe((performance.now() - started) / 1000);
     const imports = WebAssembly.Module.imports(module);
     const importsWasi = imports.some((i) => i.module === WASI_MODULE);
-    const importsHostEnv = imports.some((i) => i.module === HOST_ENV_MODULE);
     const traces = imports.some((i) => i.module === HOST_ENV_MODULE && i.name === 'trace');
-    return { module, memoryExport: prepared.exportName, importsWasi, importsHostEnv, traces, metering: prepared.metering };
+    const conventions = (imports.some((i) => i.module === HOST_ENV_MODULE) ? CONVENTION.hostEnv : 0)
+      | (WebAssembly.Module.exports(module).some((e) => e.name === '_initialize' && e.kind === 'function') ? CONVENTION.initialize : 0);
+    return { module, memoryExport: prepared.exportName, importsWasi, conventions, traces, metering: prepared.metering };
   }
 
   /**

@@ -4,7 +4,7 @@ import { fuelLeft, fuelUsed, setFuel } from '../wasm/fuel.js';
 import { PAGE_BYTES, type RawResult, type WasmArg } from '../wasm/types.js';
 import { callThroughBridge } from './bridge.js';
 import { HostEnv } from './host-env.js';
-import { NO_MEMORY, type BridgeSignature, type Failure, type Metering, type ReplyBuilder } from './protocol.js';
+import { CONVENTION, NO_MEMORY, type BridgeSignature, type Failure, type Metering, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
 
 /*
@@ -21,11 +21,11 @@ const NO_TRACE = (): void => {};
 
 /**
  * Runs a call outside a WASI process and adds its outcome to `reply`; `metering` when it runs metered,
- * `hostEnv` when the module imports AssemblyScript's env functions.
+ * `conventions` the module's CONVENTION flags.
  */
 export function runCall(
   reply: ReplyBuilder, module: WebAssembly.Module | undefined, memoryExport: string | null,
-  fn: string, args: WasmArg[], bridge: BridgeSignature | undefined, metering: Metering | undefined, hostEnv: boolean,
+  fn: string, args: WasmArg[], bridge: BridgeSignature | undefined, metering: Metering | undefined, conventions: number,
 ): void {
   const started = performance.now();
   let results: RawResult[];
@@ -33,10 +33,11 @@ export function runCall(
   let instance: WebAssembly.Instance | undefined;
   try {
     // A fresh instance per call: nothing a call leaves in memory or globals reaches the next one.
-    const env = hostEnv ? new HostEnv(NO_TRACE) : undefined;
+    const env = (conventions & CONVENTION.hostEnv) !== 0 ? new HostEnv(NO_TRACE) : undefined;
     instance = new WebAssembly.Instance(carried(module), env?.imports ?? NO_IMPORTS);
     env?.bind(exportedMemory(instance, memoryExport));
     if (metering !== undefined) startMetered(instance, metering);
+    if ((conventions & CONVENTION.initialize) !== 0) initialize(instance, fn);
     results = normalise(callExport(instance, fn, args, bridge));
     pages = memoryPages(instance, memoryExport);
   } catch (err) {
@@ -70,6 +71,16 @@ export function meteredFailure(reply: ReplyBuilder, err: unknown, args: WasmArg[
   reply.fuel(used);
   if (exhausted) return { code: 'FUEL_EXHAUSTED', message: `the call ran out of fuel: it was given ${metering.fuel}` };
   return failureFrom(err, args);
+}
+
+/**
+ * The reactor convention (WASI's application ABI, Emscripten's --no-entry): a module exporting
+ * `_initialize` wants it called once, before any other export; its C/C++ constructors run there.
+ */
+export function initialize(instance: WebAssembly.Instance, fn: string): void {
+  if (fn === '_start' || fn === '_initialize') return;
+  const init = instance.exports['_initialize'];
+  if (typeof init === 'function') (init as () => void)();
 }
 
 /** The module a call runs; throws when the batch does not carry it (a bug on the main thread). */

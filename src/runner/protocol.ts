@@ -32,6 +32,14 @@ export const IDLE = -1;
 /** `next` once the main thread has taken the rest of the batch back. */
 export const TAKEN = -2;
 
+/** Toolchain conventions a module follows that its calls must honour, as bit flags (one small number per module). */
+export const CONVENTION = {
+  /** It imports AssemblyScript's env functions (host-env.ts). */
+  hostEnv: 1,
+  /** It exports `_initialize` (a WASI or Emscripten reactor): called before any other export, once per instance. */
+  initialize: 2,
+} as const;
+
 /** A metered module's exports for the host: its fuel counter and its start function (see wasm/metering.ts). */
 export interface MeteringExports {
   fuelExport: string;
@@ -80,8 +88,8 @@ export interface BatchTask {
   bridges: [number, BridgeSignature][];
   /** [call index, input] for the calls that run in a WASI process; left out when there are none. */
   wasi?: [number, WasiInput][];
-  /** Per module: true when it imports AssemblyScript's env functions (host-env.ts); left out when none does. */
-  hostEnv?: boolean[];
+  /** Per module: its CONVENTION flags (0 for none); left out when no module has any. */
+  conventions?: number[];
   /** Per module: its metering exports, or null for a module that is not metered; left out when none is. */
   metering?: (MeteringExports | null)[];
   /** [call index, fuel] for the calls that run metered; left out when there are none. */

@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { WasiProcess, type WasiInput, type WasiOutput } from '../wasi/index.js';
 import type { RawResult, WasmArg } from '../wasm/types.js';
-import { callExport, carried, exportedMemory, fuelOf, memoryPages, meteredFailure, normalise, startMetered } from './guest.js';
+import { callExport, carried, exportedMemory, fuelOf, initialize, memoryPages, meteredFailure, normalise, startMetered } from './guest.js';
 import { HostEnv } from './host-env.js';
-import { NO_MEMORY, type BridgeSignature, type Metering, type ReplyBuilder } from './protocol.js';
+import { CONVENTION, NO_MEMORY, type BridgeSignature, type Metering, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
 
 /*
@@ -21,8 +21,8 @@ export interface CallSpec {
   bridge: BridgeSignature | undefined;
   /** Set when the call runs metered. */
   metering: Metering | undefined;
-  /** True when the module imports AssemblyScript's env functions: their trace lines go to the process's stderr. */
-  hostEnv: boolean;
+  /** The module's CONVENTION flags; with hostEnv, trace lines go to the process's stderr. */
+  conventions: number;
 }
 
 /** Runs a call in a fresh WASI process (`_start` of a command, or any export) and adds its outcome and output to `reply`. */
@@ -37,7 +37,7 @@ export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInpu
   }
   let instance: WebAssembly.Instance | undefined;
   let ran: { value: unknown; output: WasiOutput };
-  const env = spec.hostEnv ? new HostEnv((line) => proc.writeStderr(`${line}\n`)) : undefined;
+  const env = (spec.conventions & CONVENTION.hostEnv) !== 0 ? new HostEnv((line) => proc.writeStderr(`${line}\n`)) : undefined;
   try {
     // The start section, if any, runs inside the process, so a proc_exit from it ends it normally.
     ran = proc.run(() => {
@@ -77,9 +77,3 @@ function traced(reply: ReplyBuilder, env: HostEnv | undefined): void {
   if (log !== undefined) reply.trace(log);
 }
 
-/** WASI's reactor model: a module exporting `_initialize` wants it called once, before any other export. */
-function initialize(instance: WebAssembly.Instance, fn: string): void {
-  if (fn === '_start' || fn === '_initialize') return;
-  const init = instance.exports['_initialize'];
-  if (typeof init === 'function') (init as () => void)();
-}

@@ -30,7 +30,7 @@ const RECOGNISERS: { matches: (imp: ImportInfo, all: readonly ImportInfo[]) => b
   },
   {
     // Emscripten's JavaScript runtime: emscripten_* and __syscall_* helpers under env, often beside WASI.
-    matches: (imp) => imp.module === HOST_ENV_MODULE && /^(_?emscripten_|__syscall_|invoke_|_embind_|__cxa_|_tzset_js|_abort_js)/.test(imp.name),
+    matches: (imp) => imp.module === HOST_ENV_MODULE && /^(_?emscripten_|__syscall_|invoke_|_embind_|__cxa_|_tzset_js|_abort_js|[sg]etTempRet0$)/.test(imp.name),
     result: { toolchain: 'emscripten', hint: 'built with Emscripten for its JavaScript runtime: link with emcc -sSTANDALONE_WASM (and no JS library calls) so it imports only WASI' },
   },
   {

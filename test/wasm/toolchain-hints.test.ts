@@ -24,6 +24,8 @@ describe('a refused import names its toolchain and how to build for Wess', () =>
       (import "env" "__syscall_openat" (func (param i32 i32 i32 i32) (result i32)))`);
     assert.equal(err.details.toolchain, 'emscripten');
     assert.match(err.message, /^module imports function env\.emscripten_memcpy_js, function env\.__syscall_openat; .*-sSTANDALONE_WASM/);
+    // What emcc -O2 hello.c -o hello.js (3.1.6, for its JS runtime) imports besides fd_write.
+    assert.equal(refusalOf('(import "env" "setTempRet0" (func (param i32)))').details.toolchain, 'emscripten');
   });
 
   it('Go (GOOS=js) under gojs or go', () => {
