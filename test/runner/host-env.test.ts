@@ -74,6 +74,11 @@ describe('AssemblyScript env imports: reading guest strings', () => {
     assert.deepEqual(lines, ['trace: oops 1, 2.5', 'trace: oops 1, 2, 3, 4, 5', 'trace: null']);
     assert.equal(typeof fns.seed?.(), 'number');
   });
+
+  it('an abort before the memory is bound (in the start function) says its message cannot be read yet', () => {
+    const fns = new HostEnv(() => {}).imports.env as Record<string, (...args: number[]) => unknown>;
+    throwsCode(() => fns.abort?.(20, 40, 7, 9), 'WASM_TRAP', /^abort while the module was starting \(its message cannot be read before instantiation ends\) at line 7:9$/);
+  });
 });
 
 describe('trace lines in the log', () => {
