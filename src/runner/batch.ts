@@ -110,12 +110,16 @@ export function buildBatch(lane: Lane, calls: Pending[], now: number): { batch: 
   return { batch: { calls, control, epoch: now, lane, long: false, killedAt: IDLE, killedCallStartedAt: 0, takenFrom: calls.length }, task };
 }
 
-/** Adds a module to the task and returns its index; memoryExports and metering only once some module needs them. */
+/** Adds a module to the task and returns its index; memoryExports, conventions and metering only once some module needs them. */
 function addModule(task: BatchTask, compiled: Compiled): number {
   const index = task.modules.push(compiled.module) - 1;
   if (compiled.memoryExport !== null || task.memoryExports !== undefined) {
     task.memoryExports ??= Array.from({ length: index }, () => null);
     task.memoryExports.push(compiled.memoryExport);
+  }
+  if (compiled.conventions !== 0 || task.conventions !== undefined) {
+    task.conventions ??= Array.from({ length: index }, () => 0);
+    task.conventions.push(compiled.conventions);
   }
   if (compiled.metering !== null || task.metering !== undefined) {
     task.metering ??= Array.from({ length: index }, () => null);

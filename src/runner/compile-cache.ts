@@ -4,9 +4,10 @@ import { hasErrorCode, wessError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { WASI_MODULE } from '../wasi/index.js';
 import { capMemory, capTables, exposeMemory } from '../wasm/binary.js';
+import { HOST_ENV_MODULE } from '../wasm/host-env.js';
 import { meter, METERING_VERSION, type Metered } from '../wasm/metering.js';
 import { readSections, SectionId } from '../wasm/sections.js';
-import type { MeteringExports } from './protocol.js';
+import { CONVENTION, type MeteringExports } from './protocol.js';
 
 /**
  * Modules with at most this many bytes outside custom sections are compiled synchronously.
@@ -32,6 +33,10 @@ export interface Compiled {
   memoryExport: string | null;
   /** True when the module imports WASI: its calls need a WasiProcess even when the caller gave no input. */
   importsWasi: boolean;
+  /** The CONVENTION flags its calls honour: AssemblyScript's env imports, a reactor's `_initialize`. */
+  conventions: number;
+  /** True when it imports env.trace: its calls run in a WasiProcess too, whose stderr takes the trace lines. */
+  traces: boolean;
   /** Set for a metered variant: a call sets its fuel and runs its start function itself. */
   metering: MeteringExports | null;
 }
@@ -118,8 +123,12 @@ export class CompileCache {
     }
     this.metrics.compiles.inc();
     this.metrics.compileTime.observe((performance.now() - started) / 1000);
-    const importsWasi = WebAssembly.Module.imports(module).some((i) => i.module === WASI_MODULE);
-    return { module, memoryExport: prepared.exportName, importsWasi, metering: prepared.metering };
+    const imports = WebAssembly.Module.imports(module);
+    const importsWasi = imports.some((i) => i.module === WASI_MODULE);
+    const traces = imports.some((i) => i.module === HOST_ENV_MODULE && i.name === 'trace');
+    const conventions = (imports.some((i) => i.module === HOST_ENV_MODULE) ? CONVENTION.hostEnv : 0)
+      | (WebAssembly.Module.exports(module).some((e) => e.name === '_initialize' && e.kind === 'function') ? CONVENTION.initialize : 0);
+    return { module, memoryExport: prepared.exportName, importsWasi, conventions, traces, metering: prepared.metering };
   }
 
   /**

@@ -3,7 +3,8 @@ import { wessError } from '../errors.js';
 import { fuelLeft, fuelUsed, setFuel } from '../wasm/fuel.js';
 import { PAGE_BYTES, type RawResult, type WasmArg } from '../wasm/types.js';
 import { callThroughBridge } from './bridge.js';
-import { NO_MEMORY, type BridgeSignature, type Failure, type Metering, type ReplyBuilder } from './protocol.js';
+import { HostEnv } from './host-env.js';
+import { CONVENTION, NO_MEMORY, type BridgeSignature, type Failure, type Metering, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
 
 /*
@@ -15,11 +16,16 @@ import { failureFrom } from './traps.js';
 export type GuestFunction = (...args: (number | bigint)[]) => unknown;
 
 const NO_IMPORTS = {};
+/** A call outside a process has nowhere to show trace lines; modules importing env.trace run in one (pool.ts). */
+const NO_TRACE = (): void => {};
 
-/** Runs a call that needs no imports and adds its outcome to `reply`; `metering` when it runs metered. */
+/**
+ * Runs a call outside a WASI process and adds its outcome to `reply`; `metering` when it runs metered,
+ * `conventions` the module's CONVENTION flags.
+ */
 export function runCall(
   reply: ReplyBuilder, module: WebAssembly.Module | undefined, memoryExport: string | null,
-  fn: string, args: WasmArg[], bridge: BridgeSignature | undefined, metering: Metering | undefined,
+  fn: string, args: WasmArg[], bridge: BridgeSignature | undefined, metering: Metering | undefined, conventions: number,
 ): void {
   const started = performance.now();
   let results: RawResult[];
@@ -27,8 +33,11 @@ export function runCall(
   let instance: WebAssembly.Instance | undefined;
   try {
     // A fresh instance per call: nothing a call leaves in memory or globals reaches the next one.
-    instance = new WebAssembly.Instance(carried(module), NO_IMPORTS);
+    const env = (conventions & CONVENTION.hostEnv) !== 0 ? new HostEnv(NO_TRACE) : undefined;
+    instance = new WebAssembly.Instance(carried(module), env?.imports ?? NO_IMPORTS);
+    env?.bind(exportedMemory(instance, memoryExport));
     if (metering !== undefined) startMetered(instance, metering);
+    if ((conventions & CONVENTION.initialize) !== 0) initialize(instance, fn);
     results = normalise(callExport(instance, fn, args, bridge));
     pages = memoryPages(instance, memoryExport);
   } catch (err) {
@@ -64,6 +73,16 @@ export function meteredFailure(reply: ReplyBuilder, err: unknown, args: WasmArg[
   return failureFrom(err, args);
 }
 
+/**
+ * The reactor convention (WASI's application ABI, Emscripten's --no-entry): a module exporting
+ * `_initialize` wants it called once, before any other export; its C/C++ constructors run there.
+ */
+export function initialize(instance: WebAssembly.Instance, fn: string): void {
+  if (fn === '_start' || fn === '_initialize') return;
+  const init = instance.exports['_initialize'];
+  if (typeof init === 'function') (init as () => void)();
+}
+
 /** The module a call runs; throws when the batch does not carry it (a bug on the main thread). */
 export function carried(module: WebAssembly.Module | undefined): WebAssembly.Module {
   if (module === undefined) throw wessError('INTERNAL', 'batch names a module it does not carry');
@@ -83,6 +102,11 @@ export function callExport(instance: WebAssembly.Instance, name: string, args: W
 export function memoryPages(instance: WebAssembly.Instance, memoryExport: string | null): number {
   if (memoryExport === null) return NO_MEMORY;
   return (instance.exports[memoryExport] as WebAssembly.Memory).buffer.byteLength / PAGE_BYTES;
+}
+
+/** The instance's memory 0 through the export exposeMemory named at compile, or undefined without memory. */
+export function exportedMemory(instance: WebAssembly.Instance, memoryExport: string | null): WebAssembly.Memory | undefined {
+  return memoryExport === null ? undefined : (instance.exports[memoryExport] as WebAssembly.Memory);
 }
 
 /** JS hands back nothing, one value or (multi-value) an array; callers always get an array. */

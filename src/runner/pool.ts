@@ -11,6 +11,7 @@ import { Dispatcher } from './dispatcher.js';
 import { checkArgs, wasiInputForWorker } from './inputs.js';
 import type { BatchReply, BatchTask, BridgeSignature, CallOutcome, Failure, Receipt } from './protocol.js';
 import { createPool, emptyBatch, PoolTasks, ReadyThreads, TUNING, workersUp } from './threads.js';
+import { TraceLogger } from './trace-log.js';
 import { tableTrapText } from './traps.js';
 import type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
 
@@ -46,6 +47,14 @@ export function receiptOf(err: unknown): Receipt | undefined {
   return typeof err === 'object' && err !== null ? (err as { receipt?: Receipt }).receipt : undefined;
 }
 
+/**
+ * Whether a call on `compiled` runs in a WASI process though the caller gave no input: the module
+ * imports WASI, or env.trace, whose lines go to the process's stderr and so into the answer.
+ */
+function inProcess(compiled: Compiled): boolean {
+  return compiled.importsWasi || compiled.traces;
+}
+
 export class Runner {
   private closing = false;
   private closed: Promise<void> | undefined;
@@ -59,6 +68,7 @@ export class Runner {
   private readonly implicitWasi: WasiInput;
   /** runner.max_memory in pages: the cap of a call that asks for none, and the most any may ask for. */
   private readonly maxPages: number;
+  private readonly traceLogger: TraceLogger;
 
   private constructor(
     private readonly options: RunnerOptions,
@@ -68,6 +78,7 @@ export class Runner {
     maxPages: number,
   ) {
     this.maxPages = maxPages;
+    this.traceLogger = new TraceLogger(options.logger);
     const child = (outcome: string) => options.metrics.executionTime.labels({ outcome });
     this.executionTime = { ok: child('ok'), trap: child('trap'), timeout: child('timeout'), error: child('error') };
     this.implicitWasi = { args: [], env: [], stdin: new Uint8Array(0), maxOutputBytes: options.maxWasiOutputBytes ?? DEFAULT_WASI_OUTPUT_BYTES };
@@ -157,13 +168,13 @@ export class Runner {
     const compileCached = compiled !== undefined;
     compiled ??= await this.compileStored(call.sha256, variant);
     const bridge = needsBridge(call.args) ? await this.bridgeFor(call, call.results) : undefined;
-    const wasi = call.wasi === undefined && !compiled.importsWasi ? undefined : this.wasiInput(call.wasi);
+    const wasi = call.wasi === undefined && !inProcess(compiled) ? undefined : this.wasiInput(call.wasi);
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
     const outcome = await this.dispatcher.submit({
       sha256: call.sha256, compiled, fn: call.fn, args: call.args, bridge, wasi, timeoutMs,
       lane: call.lane ?? DEFAULT_LANE, maxConcurrency: call.maxConcurrency, fuel: call.fuel,
     });
-    this.record(outcome);
+    this.record(outcome, call);
     if (!outcome.ok) throw await this.errorFor(call, variant, outcome, outcome.error);
     // Literals rather than one extended: a plain call's result keeps one shape and never has `wasi`.
     const { results, durationMs, cpuMs, queuedMs, memoryPages, fuelUsed } = outcome;
@@ -198,7 +209,7 @@ export class Runner {
   }
 
   private async batchRequests(call: BatchCall, compiled: Compiled): Promise<CallRequest[]> {
-    let wasi = compiled.importsWasi ? this.implicitWasi : undefined;
+    let wasi = inProcess(compiled) ? this.implicitWasi : undefined;
     if (wasi !== undefined && call.itemOutputBytes !== undefined) wasi = { ...wasi, maxOutputBytes: Math.min(wasi.maxOutputBytes, call.itemOutputBytes) };
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
     const lane = call.lane ?? DEFAULT_LANE;
@@ -216,7 +227,7 @@ export class Runner {
   }
 
   private async itemOf(call: BatchCall, variant: Variant, outcome: CallOutcome): Promise<BatchItem> {
-    this.record(outcome);
+    this.record(outcome, call);
     let item: BatchItem;
     const { durationMs, cpuMs, queuedMs } = outcome;
     if (outcome.ok) {
@@ -283,7 +294,9 @@ export class Runner {
     return found.results;
   }
 
-  private record(outcome: CallOutcome): void {
+  /** Counts the outcome's execution time and logs its trace lines, if any. */
+  private record(outcome: CallOutcome, call: { sha256: string; fn: string; requestId?: string }): void {
+    if (outcome.trace !== undefined) this.traceLogger.write({ requestId: call.requestId, sha256: call.sha256, fn: call.fn }, outcome.trace);
     const seconds = outcome.durationMs / 1000;
     if (outcome.ok) return this.executionTime.ok.observe(seconds);
     switch (outcome.error.code) {

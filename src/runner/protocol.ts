@@ -32,6 +32,14 @@ export const IDLE = -1;
 /** `next` once the main thread has taken the rest of the batch back. */
 export const TAKEN = -2;
 
+/** Toolchain conventions a module follows that its calls must honour, as bit flags (one small number per module). */
+export const CONVENTION = {
+  /** It imports AssemblyScript's env functions (host-env.ts). */
+  hostEnv: 1,
+  /** It exports `_initialize` (a WASI or Emscripten reactor): called before any other export, once per instance. */
+  initialize: 2,
+} as const;
+
 /** A metered module's exports for the host: its fuel counter and its start function (see wasm/metering.ts). */
 export interface MeteringExports {
   fuelExport: string;
@@ -80,6 +88,8 @@ export interface BatchTask {
   bridges: [number, BridgeSignature][];
   /** [call index, input] for the calls that run in a WASI process; left out when there are none. */
   wasi?: [number, WasiInput][];
+  /** Per module: its CONVENTION flags (0 for none); left out when no module has any. */
+  conventions?: number[];
   /** Per module: its metering exports, or null for a module that is not metered; left out when none is. */
   metering?: (MeteringExports | null)[];
   /** [call index, fuel] for the calls that run metered; left out when there are none. */
@@ -109,10 +119,22 @@ export interface Receipt {
   queuedMs: number;
 }
 
-/** What a call gave; `wasi` is set for calls that ran in a WASI process (a failed one keeps what it wrote). */
+/** The env.trace lines of a call for the log: the first TRACE_LOG_LINES, and how many more there were. */
+export interface TraceLog {
+  lines: string[];
+  more: number;
+}
+
+/** Trace lines of one call that reach the log; its stderr has them all (up to runner.max_output). */
+export const TRACE_LOG_LINES = 20;
+
+/**
+ * What a call gave; `wasi` is set for calls that ran in a WASI process (a failed one keeps what it wrote),
+ * `trace` for calls that called env.trace.
+ */
 export type CallOutcome =
-  | ({ ok: true; results: RawResult[]; memoryPages: number | null; wasi?: WasiOutput } & Receipt)
-  | ({ ok: false; error: Failure; wasi?: WasiOutput } & Receipt);
+  | ({ ok: true; results: RawResult[]; memoryPages: number | null; wasi?: WasiOutput; trace?: TraceLog } & Receipt)
+  | ({ ok: false; error: Failure; wasi?: WasiOutput; trace?: TraceLog } & Receipt);
 
 /** The message of a call the worker did not start because its deadline had passed. */
 export const NOT_STARTED = 'deadline passed before the call started';
@@ -149,6 +171,8 @@ export interface BatchReply {
   wasi?: [number, WasiOutput][];
   /** [call index, fuel used] for the calls that ran metered; left out when there are none. */
   fuelUsed?: [number, number][];
+  /** [call index, trace lines] for the calls that called env.trace; left out when there are none. */
+  trace?: [number, TraceLog][];
 }
 
 /** Builds a BatchReply one outcome at a time (worker side). */
@@ -185,6 +209,11 @@ export class ReplyBuilder {
     (this.reply.wasi ??= []).push([this.reply.shape.length, output]);
   }
 
+  /** Adds the trace lines of the call about to be added with ok() or fail(). */
+  trace(log: TraceLog): void {
+    (this.reply.trace ??= []).push([this.reply.shape.length, log]);
+  }
+
   /** Adds the fuel the metered call about to be added with ok() or fail() used. */
   fuel(used: number): void {
     (this.reply.fuelUsed ??= []).push([this.reply.shape.length, used]);
@@ -215,6 +244,12 @@ export function outcomesOf(reply: BatchReply, queuedMs: (index: number, startedA
     offset += count;
   });
   if (reply.wasi !== undefined) attachWasi(outcomes, reply.wasi);
+  if (reply.trace !== undefined) {
+    for (const [i, log] of reply.trace) {
+      const outcome = outcomes[i];
+      if (outcome !== undefined) outcome.trace = log;
+    }
+  }
   if (reply.fuelUsed !== undefined) {
     for (const [i, used] of reply.fuelUsed) {
       const outcome = outcomes[i];

@@ -39,6 +39,8 @@ export interface CallScope {
   timeoutMs?: number;
   /** Fuel: the call runs metered (wasm/metering.ts) and fails FUEL_EXHAUSTED when it runs out; unmetered when absent. */
   fuel?: number;
+  /** The request the call answers: log lines the call causes (a guest's env.trace) carry it. */
+  requestId?: string;
 }
 
 export interface RunCall extends CallScope {

@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { WasiProcess, type WasiInput, type WasiOutput } from '../wasi/index.js';
 import type { RawResult, WasmArg } from '../wasm/types.js';
-import { callExport, carried, fuelOf, memoryPages, meteredFailure, normalise, startMetered } from './guest.js';
-import { NO_MEMORY, type BridgeSignature, type Metering, type ReplyBuilder } from './protocol.js';
+import { callExport, carried, exportedMemory, fuelOf, initialize, memoryPages, meteredFailure, normalise, startMetered } from './guest.js';
+import { HostEnv } from './host-env.js';
+import { CONVENTION, NO_MEMORY, type BridgeSignature, type Metering, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
 
 /*
@@ -20,6 +21,8 @@ export interface CallSpec {
   bridge: BridgeSignature | undefined;
   /** Set when the call runs metered. */
   metering: Metering | undefined;
+  /** The module's CONVENTION flags; with hostEnv, trace lines go to the process's stderr. */
+  conventions: number;
 }
 
 /** Runs a call in a fresh WASI process (`_start` of a command, or any export) and adds its outcome and output to `reply`. */
@@ -34,11 +37,14 @@ export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInpu
   }
   let instance: WebAssembly.Instance | undefined;
   let ran: { value: unknown; output: WasiOutput };
+  const env = (spec.conventions & CONVENTION.hostEnv) !== 0 ? new HostEnv((line) => proc.writeStderr(`${line}\n`)) : undefined;
   try {
     // The start section, if any, runs inside the process, so a proc_exit from it ends it normally.
     ran = proc.run(() => {
-      instance = new WebAssembly.Instance(carried(spec.module), proc.imports());
-      if (spec.memoryExport !== null) proc.bind(instance.exports[spec.memoryExport] as WebAssembly.Memory);
+      instance = new WebAssembly.Instance(carried(spec.module), env === undefined ? proc.imports() : { ...proc.imports(), ...env.imports });
+      const memory = exportedMemory(instance, spec.memoryExport);
+      if (memory !== undefined) proc.bind(memory);
+      env?.bind(memory);
       if (spec.metering !== undefined) startMetered(instance, spec.metering);
       initialize(instance, spec.fn);
       return callExport(instance, spec.fn, spec.args, spec.bridge);
@@ -46,10 +52,12 @@ export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInpu
   } catch (err) {
     // A trap: the client still gets what the program wrote before it.
     reply.wasi(proc.output());
+    traced(reply, env);
     reply.fail(meteredFailure(reply, err, spec.args, instance, spec.metering), performance.now() - started);
     return;
   }
   reply.wasi(ran.output);
+  traced(reply, env);
   if (spec.metering !== undefined) reply.fuel(fuelOf(instance, spec.metering).used);
   let results: RawResult[];
   try {
@@ -63,9 +71,9 @@ export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInpu
   reply.ok(results, performance.now() - started, pages);
 }
 
-/** WASI's reactor model: a module exporting `_initialize` wants it called once, before any other export. */
-function initialize(instance: WebAssembly.Instance, fn: string): void {
-  if (fn === '_start' || fn === '_initialize') return;
-  const init = instance.exports['_initialize'];
-  if (typeof init === 'function') (init as () => void)();
+/** Sends the call's trace lines along for the log, when it traced. */
+function traced(reply: ReplyBuilder, env: HostEnv | undefined): void {
+  const log = env?.traceLog;
+  if (log !== undefined) reply.trace(log);
 }
+

@@ -55,11 +55,12 @@ function runCalls(task: BatchTask): BatchReply {
     const m = task.module[index] ?? -1;
     const module = task.modules[m];
     const memoryExport = task.memoryExports?.[m] ?? null;
+    const conventions = task.conventions?.[m] ?? 0;
     const input = wasi?.get(index);
     const metering = meteringOf(task, m, fuel?.get(index));
     const cpuBefore = cpu.now();
-    if (input === undefined) runCall(reply, module, memoryExport, fn, args, bridges?.get(index), metering);
-    else (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, fn, args, bridge: bridges?.get(index), metering }, input);
+    if (input === undefined) runCall(reply, module, memoryExport, fn, args, bridges?.get(index), metering, conventions);
+    else (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, fn, args, bridge: bridges?.get(index), metering, conventions }, input);
     reply.timed(startedAt, cpu.since(cpuBefore, reply.lastDurationMs));
     Atomics.store(control, CONTROL.index, IDLE);
   }

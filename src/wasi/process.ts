@@ -90,6 +90,12 @@ export class WasiProcess implements WasiProcessLike {
     return { value, output: this.output() };
   }
 
+  /** Appends host-written text (a guest's trace lines) to stderr, under the same cap as the guest's own writes. */
+  writeStderr(text: string): void {
+    const bytes = Buffer.from(text, 'utf8');
+    this.state.stderr.write(bytes, 0, bytes.length);
+  }
+
   /** The exit code (0 until proc_exit says otherwise) and everything written so far. */
   output(): WasiOutput {
     const { stdout, stderr } = this.state;

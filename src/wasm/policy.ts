@@ -2,6 +2,8 @@ import { clip } from '../echo.js';
 import { wessError } from '../errors.js';
 import { formatSignature, wasiSignature } from '../wasi/signatures.js';
 import { WASI_MODULE } from '../wasi/types.js';
+import { HOST_ENV_MODULE, hostEnvSignature } from './host-env.js';
+import { toolchainHint } from './toolchain-hints.js';
 import { PAGE_BYTES, type FuncType, type ImportInfo, type ModuleInfo } from './types.js';
 
 
@@ -28,10 +30,11 @@ export function moduleKind(info: ModuleInfo): 'functions' | 'wasi' {
 const sameTypes = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((t, i) => t === b[i]);
 const sameSignature = (a: FuncType, b: FuncType): boolean => sameTypes(a.params, b.params) && sameTypes(a.results, b.results);
 
-/** Why Wess cannot provide `imp`, or null when the WASI shim provides it. */
+/** Why Wess cannot provide `imp`, or null when the WASI shim or the host env (host-env.ts) provides it. */
 function refusal(imp: ImportInfo): { text: string; details?: Record<string, string> } | null {
   // Names are the module author's: as long as they like, so quoted clipped.
   const what = `${imp.kind} ${clip(imp.module)}.${clip(imp.name)}`;
+  if (imp.module === HOST_ENV_MODULE) return hostEnvRefusal(imp, what);
   if (imp.module !== WASI_MODULE) return { text: what };
   if (imp.kind !== 'function') return { text: `${what} (${WASI_MODULE} provides only functions)` };
   const expected = wasiSignature(imp.name);
@@ -44,9 +47,20 @@ function refusal(imp: ImportInfo): { text: string; details?: Record<string, stri
   };
 }
 
+function hostEnvRefusal(imp: ImportInfo, what: string): { text: string; details?: Record<string, string> } | null {
+  const expected = imp.kind === 'function' ? hostEnvSignature(imp.name) : undefined;
+  if (expected === undefined) return { text: what };
+  if (imp.type !== undefined && sameSignature(imp.type, expected)) return null;
+  const found = imp.type === undefined ? 'an unknown signature' : formatSignature(imp.type);
+  return {
+    text: `${what} with signature ${found}, but Wess provides it (as AssemblyScript declares it) as ${formatSignature(expected)}`,
+    details: { expected: formatSignature(expected), found },
+  };
+}
+
 /**
  * Refuses, before compiling, what Wess will not run: any import other than a wasi_snapshot_preview1
- * function with its preview-1 signature, more than one memory, shared or 64-bit memory, an initial
+ * function with its preview-1 signature or an AssemblyScript env function with its signature, more than one memory, shared or 64-bit memory, an initial
  * memory above the cap, a table starting above its element limit, and a WASI module that does not
  * export its memory as "memory".
  * Throws FORBIDDEN_IMPORT or MEMORY_LIMIT.
@@ -59,10 +73,12 @@ export function checkPolicy(info: ModuleInfo, policy: MemoryPolicy): void {
   if (refused.length > 0) {
     const listed = refused.map((r) => r.why.text);
     const shown = listed.length > 5 ? [...listed.slice(0, 5), `and ${listed.length - 5} more`] : listed;
+    const hint = toolchainHint(refused.map((r) => r.imp), info.imports);
     throw wessError(
       'FORBIDDEN_IMPORT',
-      `module imports ${shown.join(', ')}; Wess provides no imports other than ${WASI_MODULE} functions`,
+      `module imports ${shown.join(', ')}; Wess provides no imports other than ${WASI_MODULE} functions and AssemblyScript's env.abort, env.trace and env.seed${hint === null ? '' : `. It looks like it was ${hint.hint}`}`,
       {
+        ...(hint ?? {}),
         imports: refused.slice(0, LISTED_IMPORTS).map(({ imp, why }) => ({ module: clip(imp.module), name: clip(imp.name), kind: imp.kind, ...why.details })),
         // Only when the list is cut: how many there were.
         ...(refused.length > LISTED_IMPORTS ? { refused: refused.length } : {}),

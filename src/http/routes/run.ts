@@ -279,7 +279,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const keyId = request.principal?.keyId;
     const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics, body.batch?.length ?? 1) : undefined;
     if (admitting) await admitting;
-    const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel };
+    const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel, requestId: request.id };
     try {
       const { body: answer, receipts } = await execute(target, body, request, scope);
       account(request, limits, lane, 'ok', receipts);
