@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds test/fixtures/toolchains/ (each source beside its .wasm) with the toolchains users bring:
-# C++ with clang++ and wasi libc++, C with Emscripten as a standalone module, and Rust for WASI and
-# for plain numeric exports. The tests use the committed .wasm files; run this only after changing
-# a source. (The C WASI programs are in test/fixtures/wasi/, built by build-wasi-fixtures.sh.)
+# C without libc (plain numeric exports), C++ with clang++ and wasi libc++, C with Emscripten as a
+# standalone module, and Rust for WASI and for plain numeric exports. The tests use the committed
+# .wasm files; run this only after changing a source. (The C WASI programs are test/fixtures/wasi/,
+# built by build-wasi-fixtures.sh.)
 #
 # Installs nothing. On Debian 12:
 #   apt-get install -y clang-14 lld-14 wasi-libc libc++-14-dev-wasm32 libclang-rt-14-dev-wasm32 emscripten \
@@ -14,10 +15,11 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../test/fixtures/toolchains"
+CC=${CC:-clang-14}
 CXX=${CXX:-clang++-14}
 EMCC=${EMCC:-emcc}
 RUSTC=${RUSTC:-rustc}
-for tool in "$CXX" "$EMCC" "$RUSTC"; do
+for tool in "$CC" "$CXX" "$EMCC" "$RUSTC"; do
   command -v "$tool" >/dev/null || { echo "$tool not found; see the package list at the top of $0" >&2; exit 1; }
 done
 # Rust renamed wasm32-wasi to wasm32-wasip1 (1.78) and dropped the old name (1.84); Debian 12's has only the old.
@@ -30,6 +32,10 @@ done
 
 built() { echo "built test/fixtures/toolchains/$1 ($(wc -c <"$1") bytes)"; }
 
+# C without libc: each function named in --export, no imports, no _start: a module of functions.
+"$CC" --target=wasm32-wasi -O2 -nostdlib -Wl,--no-entry -Wl,--strip-all \
+  -Wl,--export=add -Wl,--export=gcd -Wl,--export=average c-lib.c -o c-lib.wasm
+built c-lib.wasm
 "$CXX" --target=wasm32-wasi -std=c++17 -O2 -fno-exceptions -Wl,--strip-all cpp-hello.cpp -o cpp-hello.wasm
 built cpp-hello.wasm
 # A command: only WASI imports (args, fd_write, proc_exit…).

@@ -8,6 +8,7 @@ const built = (name: string): Buffer => readFileSync(new URL(`test/fixtures/tool
 
 /** Each fixture and the kind Wess must store it as: a WASI command, or a module of functions. */
 const FIXTURES = {
+  'c-lib': 'functions',
   'cpp-hello': 'wasi',
   'em-hello': 'wasi',
   'em-reactor': 'functions',
@@ -17,7 +18,7 @@ const FIXTURES = {
 type Fixture = keyof typeof FIXTURES;
 
 // Over a real socket, uploaded the way the README tells users to (a raw application/wasm body).
-describe('modules as C++ (clang++, wasi libc++), Emscripten and Rust build them', () => {
+describe('modules as C (clang, no libc), C++ (clang++, wasi libc++), Emscripten and Rust build them', () => {
   let t: TestApp;
   let base: string;
   const ids = {} as Record<Fixture, string>;
@@ -53,6 +54,12 @@ describe('modules as C++ (clang++, wasi libc++), Emscripten and Rust build them'
       const res = await fetch(`${base}/modules/${ids[name as Fixture]}`, { headers: authHeaders() });
       assert.equal(((await res.json()) as { kind: string }).kind, kind, name);
     }
+  });
+
+  test('C built with -nostdlib --no-entry --export=… is its exported i32, i64 and f64 functions', async () => {
+    assert.deepEqual((await run('c-lib', { function: 'add', args: [2, 3] })).results, [5]);
+    assert.deepEqual((await run('c-lib', { function: 'gcd', args: ['-12', 18] })).results, ['6']);
+    assert.deepEqual((await run('c-lib', { function: 'average', args: [1, 2] })).results, [1.5]);
   });
 
   test('a C++ program with iostream, containers and a static constructor runs as a command', async () => {
