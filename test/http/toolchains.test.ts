@@ -98,6 +98,19 @@ describe('modules as C, C++, Emscripten, Rust and AssemblyScript build them, and
     );
   });
 
+  test('a Rust panic is 422 WASM_TRAP with the panic message as details.stderr', async () => {
+    // Not UTF-8, so read_to_string fails and .expect("stdin") panics; Rust's std aborts with unreachable.
+    const res = await fetch(`${base}/modules/${idOf('rust-hello')}/run`, {
+      method: 'POST',
+      headers: authHeaders({ 'content-type': 'application/json' }),
+      body: JSON.stringify({ stdin_base64: Buffer.from([0xff]).toString('base64') }),
+    });
+    const { error } = (await res.json()) as { error: { code: string; details: { stderr: string } } };
+    assert.equal(res.status, 422);
+    assert.equal(error.code, 'WASM_TRAP');
+    assert.match(error.details.stderr, /^thread 'main' panicked at 'stdin: .*rust-hello\.rs:9:/);
+  });
+
   test('a Rust cdylib for wasm32-unknown-unknown exports plain i32, i64 and f64 functions', async () => {
     assert.deepEqual((await run('rust-lib', { function: 'add', args: [2, 3] })).results, [5]);
     assert.deepEqual((await run('rust-lib', { function: 'add', args: [2147483647, 1] })).results, [-2147483648]);
