@@ -38,6 +38,9 @@ built() { echo "built test/fixtures/toolchains/$1 ($(wc -c <"$1") bytes)"; }
 built c-lib.wasm
 "$CXX" --target=wasm32-wasi -std=c++17 -O2 -fno-exceptions -Wl,--strip-all cpp-hello.cpp -o cpp-hello.wasm
 built cpp-hello.wasm
+# A reactor: extern "C" functions named by export_name, _initialize for the constructors.
+"$CXX" --target=wasm32-wasi -std=c++17 -O2 -fno-exceptions -mexec-model=reactor -Wl,--strip-all cpp-lib.cpp -o cpp-lib.wasm
+built cpp-lib.wasm
 # A command: only WASI imports (args, fd_write, proc_exit…).
 "$EMCC" -O2 -sSTANDALONE_WASM em-hello.c -o em-hello.wasm
 built em-hello.wasm

@@ -12,6 +12,7 @@ const FIXTURES = {
   'c-echo': { file: 'wasi/echo.wasm', kind: 'wasi' },
   'c-lib': { file: 'toolchains/c-lib.wasm', kind: 'functions' },
   'cpp-hello': { file: 'toolchains/cpp-hello.wasm', kind: 'wasi' },
+  'cpp-lib': { file: 'toolchains/cpp-lib.wasm', kind: 'functions' },
   'em-hello': { file: 'toolchains/em-hello.wasm', kind: 'wasi' },
   'em-reactor': { file: 'toolchains/em-reactor.wasm', kind: 'functions' },
   'rust-hello': { file: 'toolchains/rust-hello.wasm', kind: 'wasi' },
@@ -79,6 +80,10 @@ describe('modules as C, C++, Emscripten, Rust and AssemblyScript build them, and
     const out = await run('cpp-hello', { args: ['b', 'a', 'b'] });
     assert.equal(out.stdout, 'hello from C++\na 1\nb 2\n');
     assert.equal(out.stderr, '3 words\n');
+  });
+
+  test('C++ built as a reactor (-mexec-model=reactor) is its extern "C" functions, containers included', async () => {
+    assert.deepEqual((await run('cpp-lib', { function: 'sum_to', args: [100] })).results, [5050]);
   });
 
   test('an Emscripten -sSTANDALONE_WASM program imports only WASI and runs as a command', async () => {
