@@ -163,7 +163,7 @@ export function createMetrics() {
     }),
     suspectLanes: new Gauge({
       name: 'wess_runner_suspect_tenants',
-      help: 'Tenants running one call at a time after a recent timeout.',
+      help: 'Tenants suspected after a recent timeout: they may not take the last idle thread, and the function that timed out runs one call at a time.',
       registers,
     }),
     poolQueueDepth: new Gauge({

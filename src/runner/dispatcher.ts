@@ -189,7 +189,7 @@ export class Dispatcher {
    * waiting for a thread to start (measured in the noisy-neighbour bench: ~90 ms stalls at each kill).
    */
   private mayTakeThread(lane: Lane, now: number): boolean {
-    if (this.suspects.size === 0 || !this.suspects.has(lane.key, now)) return true;
+    if (!this.suspects.has(lane.key, now)) return true;
     return this.options.readyThreads() - this.inFlight.size >= 2;
   }
 
@@ -292,7 +292,9 @@ export class Dispatcher {
     const full = now - this.lastFullScan >= FULL_EXPIRY_SCAN_MS;
     if (full) {
       this.lastFullScan = now;
-      if (this.suspects.size > 0) this.options.metrics.suspectLanes.set(this.suspects.count(now));
+      // Every full scan, even with none left: has() drops expired suspects lazily, so the size can reach
+      // 0 between scans and a guarded gauge would keep its last non-zero value.
+      this.options.metrics.suspectLanes.set(this.suspects.count(now));
     }
     let moved = this.expireWaiting(now, full);
     for (const batch of this.inFlight) {
@@ -353,7 +355,7 @@ export class Dispatcher {
     const lane = call.owner;
     const limit = this.laneLimit(lane);
     const held = lane.batches >= limit || lane.fullAt >= call.acceptedAt;
-    if (held || (this.suspects.size > 0 && this.suspects.has(lane.key, now))) {
+    if (held || this.suspects.has(lane.key, now)) {
       const why = held ? `this tenant's calls held all ${limit} of its concurrent runs` : 'this tenant timed out recently, and may not take the last free thread';
       const message = `call to ${JSON.stringify(call.fn)} did not start within its ${call.timeoutMs} ms deadline: ${why}`;
       return { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: 0, cpuMs: 0, queuedMs: waited };

@@ -37,7 +37,7 @@ export function runCall(
     instance = new WebAssembly.Instance(carried(module), env?.imports ?? NO_IMPORTS);
     env?.bind(exportedMemory(instance, memoryExport));
     if (metering !== undefined) startMetered(instance, metering);
-    if ((conventions & CONVENTION.initialize) !== 0) initialize(instance, fn);
+    initialize(instance, fn, conventions);
     results = normalise(callExport(instance, fn, args, bridge));
     pages = memoryPages(instance, memoryExport);
   } catch (err) {
@@ -76,9 +76,10 @@ export function meteredFailure(reply: ReplyBuilder, err: unknown, args: WasmArg[
 /**
  * The reactor convention (WASI's application ABI, Emscripten's --no-entry): a module exporting
  * `_initialize` wants it called once, before any other export; its C/C++ constructors run there.
+ * Whether it exports one is known at compile (CONVENTION.initialize), not looked up per call.
  */
-export function initialize(instance: WebAssembly.Instance, fn: string): void {
-  if (fn === '_start' || fn === '_initialize') return;
+export function initialize(instance: WebAssembly.Instance, fn: string, conventions: number): void {
+  if ((conventions & CONVENTION.initialize) === 0 || fn === '_start' || fn === '_initialize') return;
   const init = instance.exports['_initialize'];
   if (typeof init === 'function') (init as () => void)();
 }

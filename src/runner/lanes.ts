@@ -64,7 +64,14 @@ export class Lanes {
     let calls: Pending[];
     if (alone === undefined) calls = cut(lane.queue, n);
     else {
-      const first = lane.queue.findIndex((call, i) => i < n && alone(call));
+      // Only the first n can be in this batch: a backlogged lane's whole queue is not scanned per dispatch.
+      let first = -1;
+      for (let i = 0, end = Math.min(n, lane.queue.length); i < end; i++) {
+        if (alone(lane.queue[i]!)) {
+          first = i;
+          break;
+        }
+      }
       calls = first === 0 ? lane.queue.splice(0, 1) : cut(lane.queue, first === -1 ? n : first);
     }
     this.queued -= calls.length;

@@ -46,7 +46,7 @@ export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInpu
       if (memory !== undefined) proc.bind(memory);
       env?.bind(memory);
       if (spec.metering !== undefined) startMetered(instance, spec.metering);
-      initialize(instance, spec.fn);
+      initialize(instance, spec.fn, spec.conventions);
       return callExport(instance, spec.fn, spec.args, spec.bridge);
     });
   } catch (err) {

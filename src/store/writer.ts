@@ -68,12 +68,14 @@ export class Writer {
   #housekeeping = 0;
   /** The most HOUSEKEEPING messages allowed to wait; the rest of the queue is kept for changes. */
   readonly #housekeepingLimit: number;
+  readonly #maxVersions: number;
 
   private constructor(options: WriterOptions, moduleCount: number) {
     this.#db = options.db;
     this.#options = options;
     this.#moduleCount = moduleCount;
     this.#housekeepingLimit = Math.max(1, Math.floor(options.queueLimit * HOUSEKEEPING_SHARE));
+    this.#maxVersions = options.maxVersions ?? DEFAULT_MAX_VERSIONS;
     options.metrics.modules.set(moduleCount);
     options.metrics.writerQueueDepth.set(0);
   }
@@ -156,7 +158,7 @@ export class Writer {
     for (const pending of group) {
       const layer = overlay.child();
       try {
-        const result = await applyMessage(pending.msg, layer, { now: new Date().toISOString(), maxVersions: this.#options.maxVersions ?? DEFAULT_MAX_VERSIONS });
+        const result = await applyMessage(pending.msg, layer, { now: new Date().toISOString(), maxVersions: this.#maxVersions });
         layer.mergeIntoParent();
         applied.push({ pending, result });
       } catch (err) {

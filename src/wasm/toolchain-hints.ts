@@ -14,7 +14,7 @@ export interface ToolchainHint {
 }
 
 /** Recognisers in order: the first that matches any refused import names the toolchain. */
-const RECOGNISERS: { matches: (imp: ImportInfo, all: readonly ImportInfo[]) => boolean; result: ToolchainHint }[] = [
+const RECOGNISERS: { matches: (imp: ImportInfo, importsAbort: boolean) => boolean; result: ToolchainHint }[] = [
   {
     // wasm-bindgen puts its glue under __wbindgen_placeholder__ (or ./<crate>_bg.js, "wbg") with these name prefixes.
     matches: (imp) => imp.name.startsWith('__wbindgen_') || imp.name.startsWith('__wbg_') || imp.module === '__wbindgen_placeholder__' || imp.module === 'wbg',
@@ -36,7 +36,7 @@ const RECOGNISERS: { matches: (imp: ImportInfo, all: readonly ImportInfo[]) => b
   {
     // AssemblyScript's std bindings to JavaScript: env."console.log", env."Date.now", env."process.exit"…,
     // or one of its three host functions with another signature.
-    matches: (imp, all) => imp.module === HOST_ENV_MODULE && (/^[A-Za-z]+\.[A-Za-z]+$/.test(imp.name) || hostEnvSignature(imp.name) !== undefined) && all.some((i) => i.module === HOST_ENV_MODULE && i.name === 'abort'),
+    matches: (imp, importsAbort) => importsAbort && imp.module === HOST_ENV_MODULE && (/^[A-Za-z]+\.[A-Za-z]+$/.test(imp.name) || hostEnvSignature(imp.name) !== undefined),
     result: {
       toolchain: 'assemblyscript',
       hint: 'built with AssemblyScript using JavaScript bindings (console, Date, process…): Wess provides only env.abort, env.trace and env.seed; drop those calls, or build for WASI with @assemblyscript/wasi-shim',
@@ -50,8 +50,10 @@ const RECOGNISERS: { matches: (imp: ImportInfo, all: readonly ImportInfo[]) => b
 
 /** The toolchain the refused imports point to and how to build for Wess, or null when none is recognisable. */
 export function toolchainHint(refused: readonly ImportInfo[], all: readonly ImportInfo[]): ToolchainHint | null {
+  // Once, not per refused import: a 2 MiB module may hold ~150k imports, and this runs on the main thread.
+  const importsAbort = all.some((i) => i.module === HOST_ENV_MODULE && i.name === 'abort');
   for (const { matches, result } of RECOGNISERS) {
-    if (refused.some((imp) => matches(imp, all))) return result;
+    if (refused.some((imp) => matches(imp, importsAbort))) return result;
   }
   return null;
 }
