@@ -74,11 +74,12 @@ export class DenialLog {
     const minute = Math.floor(now / MINUTE_MS);
     let first = denial;
     let key = bucketKey(minute, denial.ip, denial.reason);
-    if (!this.#buckets.has(key) && this.#buckets.size >= MAX_DENIAL_BUCKETS) {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined && this.#buckets.size >= MAX_DENIAL_BUCKETS) {
       first = { ...denial, ip: OTHER_IPS };
       key = bucketKey(minute, OTHER_IPS, denial.reason);
+      bucket = this.#buckets.get(key);
     }
-    const bucket = this.#buckets.get(key);
     if (bucket) {
       bucket.count++;
       bucket.lastAt = now;

@@ -156,9 +156,7 @@ function pendingAudit(request: FastifyRequest, status: number): AuditEntry | und
   if (request.authDenial) return undefined;
   if (status !== 401 && status !== 403) return undefined;
   const route = auditedRoute(request);
-  const details: Record<string, unknown> = { method: request.method };
-  if (request.authDenial) details.reason = request.authDenial;
-  return auditEntry(request, { action: 'auth.denied', target: `${request.method} ${route}`, details }, status);
+  return auditEntry(request, { action: 'auth.denied', target: `${request.method} ${route}`, details: { method: request.method } }, status);
 }
 
 /**

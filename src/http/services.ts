@@ -57,7 +57,7 @@ declare module 'fastify' {
     audit: AuditDraft | null;
     /** True once the route's audit entry went to disk with its change. */
     auditWritten: boolean;
-    /** Why the auth hook refused the request, for the audit entry. */
+    /** Why the auth hook refused the request (no valid key): the DenialLog counts it, so it owes no audit entry of its own. */
     authDenial: string | null;
     /** Counted in an aggregate (a denial after the first of its IP, reason and minute): no access line of its own. */
     aggregated: boolean;
