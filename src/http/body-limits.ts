@@ -6,12 +6,17 @@ import type { ErrorCode } from '../errors.js';
 /** Content types read as a raw module, held whole: up to limits.max_module_size. */
 export const WASM_TYPES = ['application/wasm', 'application/octet-stream'];
 /** The import route streams this one line by line (routes/admin.ts): it has no body limit. */
-const STREAMED_TYPE = 'application/x-ndjson';
+export const NDJSON = 'application/x-ndjson';
+
+/** The media type of a Content-Type header, without parameters, lower case ('' when there is none). */
+export function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
 
 /** The byte limit Fastify holds a body of `contentType` to, and the config key that sets it; none for a streamed body. */
 export function bodyLimitOf(config: Config, contentType: string | undefined): { limit: number; key: string } | undefined {
-  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  if (type === STREAMED_TYPE) return undefined;
+  const type = mediaType(contentType);
+  if (type === NDJSON) return undefined;
   if (WASM_TYPES.includes(type)) return { limit: config.limits.max_module_size, key: 'limits.max_module_size' };
   return { limit: config.server.body_limit, key: 'server.body_limit' };
 }

@@ -8,12 +8,12 @@ import { backupKey, backupStream } from '../../store/backup.js';
 import { prefixRange, tenantModulePrefix } from '../../store/keys.js';
 import { exportLines, importLines } from '../../store/transfer.js';
 import { verifyStore } from '../../store/verify.js';
+import { NDJSON } from '../body-limits.js';
 import { describeRoute, ref } from '../openapi.js';
 import { forceQuery, parseWith, tenant } from '../schemas.js';
 import type { Services } from '../services.js';
 import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 
-export const NDJSON = 'application/x-ndjson';
 /** One module line of an import, all its versions in base64: past this it is refused, not buffered. */
 const MAX_IMPORT_LINE = 256 * 1024 * 1024;
 

@@ -7,7 +7,7 @@ import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { looksLikeWat, watToWasm } from '../../wasm/text.js';
 import { audited } from '../auth.js';
-import { WASM_TYPES } from '../body-limits.js';
+import { mediaType, WASM_TYPES } from '../body-limits.js';
 import { describeRoute, ref } from '../openapi.js';
 import {
   createJsonBody,
@@ -61,8 +61,7 @@ function isRawWasm(request: FastifyRequest): boolean {
  * the key may upload at all, so a refused key costs no compile.
  */
 function moduleBinary(request: FastifyRequest, bytes: Uint8Array): Promise<Uint8Array> | Uint8Array {
-  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  return type === WAT_TYPE || looksLikeWat(bytes) ? watToWasm(bytes) : bytes;
+  return mediaType(request.headers['content-type']) === WAT_TYPE || looksLikeWat(bytes) ? watToWasm(bytes) : bytes;
 }
 
 /**
