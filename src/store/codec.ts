@@ -6,6 +6,8 @@ import type { ModuleRecord, VersionRecord } from './types.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
+/** For messages about bytes that may not be text at all. */
+const lenient = new TextDecoder();
 
 /** A module record as stored under `m!<id>`. */
 export function encodeRecord(record: ModuleRecord): Uint8Array {
@@ -79,6 +81,19 @@ export function encodeSchemaVersion(version: number): Uint8Array {
 /** Parses the stored schema version (NaN when unreadable). */
 export function decodeSchemaVersion(bytes: Uint8Array): number {
   return Number(decoder.decode(bytes));
+}
+
+/** A stored count (a tenant's bytes held): ASCII decimal. */
+export function encodeCount(n: number): Uint8Array {
+  return encoder.encode(String(n));
+}
+
+/** Parses a stored count; throws when it does not parse (it would silently lift or block every upload it limits). */
+export function decodeCount(value: Uint8Array): number {
+  const text = lenient.decode(value);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`unreadable byte count ${JSON.stringify(text.slice(0, 40))}`);
+  return n;
 }
 
 /** Lowercase hex sha256 of `bytes`, the form used in keys and records. */

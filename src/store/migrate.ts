@@ -1,6 +1,6 @@
 import { DEFAULT_TENANT } from '../auth/types.js';
 import { blobPuts } from './blobs.js';
-import { decodeBlobPointer, decodeRecord, decodeSchemaVersion, decodeVersion, encodeRecord, encodeSchemaVersion, encodeVersion } from './codec.js';
+import { decodeBlobPointer, decodeRecord, decodeSchemaVersion, decodeVersion, encodeCount, encodeRecord, encodeSchemaVersion, encodeVersion } from './codec.js';
 import type { Db, DbOp, KeyRange } from './db.js';
 import {
   blobRange,
@@ -19,7 +19,6 @@ import {
   versionPrefix,
 } from './keys.js';
 import { versionOf } from './history.js';
-import { encodeBytes } from './quota.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -145,7 +144,7 @@ async function migrateFrom4(db: Db): Promise<void> {
   }
   const ops: DbOp[] = [];
   for await (const key of db.keys(tenantBytesRange())) ops.push({ type: 'del', key });
-  for (const [tenant, bytes] of held) if (bytes > 0) ops.push({ type: 'put', key: tenantBytesKey(tenant), value: encodeBytes(bytes) });
+  for (const [tenant, bytes] of held) if (bytes > 0) ops.push({ type: 'put', key: tenantBytesKey(tenant), value: encodeCount(bytes) });
   ops.push(schemaOp(5));
   await db.batch(ops, { sync: true });
 }

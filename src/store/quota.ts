@@ -1,4 +1,6 @@
 import { wessError } from '../errors.js';
+import type { BlobReader } from './blobs.js';
+import { decodeCount, encodeCount } from './codec.js';
 import { tenantBytesKey, tenantModulePrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { TenantQuota } from './types.js';
@@ -16,30 +18,10 @@ import type { TenantQuota } from './types.js';
  * tenant would make one tenant's quota depend on what another tenant uploaded first.
  */
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/** Point reads: the database, a snapshot, or a writer's overlay. */
-interface Source {
-  get(key: string): Promise<Uint8Array | undefined>;
-}
-
 /** Bytes `tenant` holds (0 when it holds nothing). */
-export async function tenantBytes(source: Source, tenant: string): Promise<number> {
+export async function tenantBytes(source: BlobReader, tenant: string): Promise<number> {
   const value = await source.get(tenantBytesKey(tenant));
-  return value === undefined ? 0 : decodeBytes(value);
-}
-
-/** The stored form of a count: ASCII decimal. */
-export function encodeBytes(bytes: number): Uint8Array {
-  return encoder.encode(String(bytes));
-}
-
-function decodeBytes(value: Uint8Array): number {
-  const n = Number(decoder.decode(value));
-  // A count that does not parse would silently lift or block every upload of the tenant.
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`unreadable byte count ${JSON.stringify(decoder.decode(value).slice(0, 40))}`);
-  return n;
+  return value === undefined ? 0 : decodeCount(value);
 }
 
 /**
@@ -63,7 +45,7 @@ export async function chargeStorage(tenant: string, delta: number, overlay: Over
   }
   const next = Math.max(0, held + delta);
   if (next === 0) overlay.del(tenantBytesKey(tenant));
-  else overlay.put(tenantBytesKey(tenant), encodeBytes(next));
+  else overlay.put(tenantBytesKey(tenant), encodeCount(next));
 }
 
 /**
