@@ -31,12 +31,13 @@ export interface Compiled {
   module: WebAssembly.Module;
   /** The export naming memory 0 (exposeMemory adds one when the module has none), or null without memory. */
   memoryExport: string | null;
-  /** True when the module imports WASI: its calls need a WasiProcess even when the caller gave no input. */
-  importsWasi: boolean;
+  /**
+   * True when its calls run in a WasiProcess though the caller gave no input: it imports WASI, or
+   * env.trace, whose lines go to the process's stderr and so into the answer.
+   */
+  inProcess: boolean;
   /** The CONVENTION flags its calls honour: AssemblyScript's env imports, a reactor's `_initialize`. */
   conventions: number;
-  /** True when it imports env.trace: its calls run in a WasiProcess too, whose stderr takes the trace lines. */
-  traces: boolean;
   /** Set for a metered variant: a call sets its fuel and runs its start function itself. */
   metering: MeteringExports | null;
 }
@@ -124,11 +125,10 @@ export class CompileCache {
     this.metrics.compiles.inc();
     this.metrics.compileTime.observe((performance.now() - started) / 1000);
     const imports = WebAssembly.Module.imports(module);
-    const importsWasi = imports.some((i) => i.module === WASI_MODULE);
-    const traces = imports.some((i) => i.module === HOST_ENV_MODULE && i.name === 'trace');
+    const inProcess = imports.some((i) => i.module === WASI_MODULE || (i.module === HOST_ENV_MODULE && i.name === 'trace'));
     const conventions = (imports.some((i) => i.module === HOST_ENV_MODULE) ? CONVENTION.hostEnv : 0)
       | (WebAssembly.Module.exports(module).some((e) => e.name === '_initialize' && e.kind === 'function') ? CONVENTION.initialize : 0);
-    return { module, memoryExport: prepared.exportName, importsWasi, conventions, traces, metering: prepared.metering };
+    return { module, memoryExport: prepared.exportName, inProcess, conventions, metering: prepared.metering };
   }
 
   /**

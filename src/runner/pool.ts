@@ -47,14 +47,6 @@ export function receiptOf(err: unknown): Receipt | undefined {
   return typeof err === 'object' && err !== null ? (err as { receipt?: Receipt }).receipt : undefined;
 }
 
-/**
- * Whether a call on `compiled` runs in a WASI process though the caller gave no input: the module
- * imports WASI, or env.trace, whose lines go to the process's stderr and so into the answer.
- */
-function inProcess(compiled: Compiled): boolean {
-  return compiled.importsWasi || compiled.traces;
-}
-
 export class Runner {
   private closing = false;
   private closed: Promise<void> | undefined;
@@ -168,7 +160,7 @@ export class Runner {
     const compileCached = compiled !== undefined;
     compiled ??= await this.compileStored(call.sha256, variant);
     const bridge = needsBridge(call.args) ? await this.bridgeFor(call, call.results) : undefined;
-    const wasi = call.wasi === undefined && !inProcess(compiled) ? undefined : this.wasiInput(call.wasi);
+    const wasi = call.wasi === undefined && !compiled.inProcess ? undefined : this.wasiInput(call.wasi);
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
     const outcome = await this.dispatcher.submit({
       sha256: call.sha256, compiled, fn: call.fn, args: call.args, bridge, wasi, timeoutMs,
@@ -209,7 +201,7 @@ export class Runner {
   }
 
   private async batchRequests(call: BatchCall, compiled: Compiled): Promise<CallRequest[]> {
-    let wasi = inProcess(compiled) ? this.implicitWasi : undefined;
+    let wasi = compiled.inProcess ? this.implicitWasi : undefined;
     if (wasi !== undefined && call.itemOutputBytes !== undefined) wasi = { ...wasi, maxOutputBytes: Math.min(wasi.maxOutputBytes, call.itemOutputBytes) };
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
     const lane = call.lane ?? DEFAULT_LANE;

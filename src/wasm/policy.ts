@@ -30,8 +30,10 @@ export function moduleKind(info: ModuleInfo): 'functions' | 'wasi' {
 const sameTypes = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((t, i) => t === b[i]);
 const sameSignature = (a: FuncType, b: FuncType): boolean => sameTypes(a.params, b.params) && sameTypes(a.results, b.results);
 
+type Refusal = { text: string; details?: Record<string, string> };
+
 /** Why Wess cannot provide `imp`, or null when the WASI shim or the host env (host-env.ts) provides it. */
-function refusal(imp: ImportInfo): { text: string; details?: Record<string, string> } | null {
+function refusal(imp: ImportInfo): Refusal | null {
   // Names are the module author's: as long as they like, so quoted clipped.
   const what = `${imp.kind} ${clip(imp.module)}.${clip(imp.name)}`;
   if (imp.module === HOST_ENV_MODULE) return hostEnvRefusal(imp, what);
@@ -39,21 +41,21 @@ function refusal(imp: ImportInfo): { text: string; details?: Record<string, stri
   if (imp.kind !== 'function') return { text: `${what} (${WASI_MODULE} provides only functions)` };
   const expected = wasiSignature(imp.name);
   if (expected === undefined) return { text: `${what}, which is not a WASI preview 1 function` };
-  if (imp.type !== undefined && sameSignature(imp.type, expected)) return null;
-  const found = imp.type === undefined ? 'an unknown signature' : formatSignature(imp.type);
-  return {
-    text: `${what} with signature ${found}, but WASI preview 1 defines it as ${formatSignature(expected)}`,
-    details: { expected: formatSignature(expected), found },
-  };
+  return mismatch(imp, what, expected, 'WASI preview 1 defines it');
 }
 
-function hostEnvRefusal(imp: ImportInfo, what: string): { text: string; details?: Record<string, string> } | null {
+function hostEnvRefusal(imp: ImportInfo, what: string): Refusal | null {
   const expected = imp.kind === 'function' ? hostEnvSignature(imp.name) : undefined;
   if (expected === undefined) return { text: what };
+  return mismatch(imp, what, expected, 'Wess provides it (as AssemblyScript declares it)');
+}
+
+/** Null when `imp` has the signature its provider gives it; else a refusal naming both signatures. */
+function mismatch(imp: ImportInfo, what: string, expected: FuncType, provider: string): Refusal | null {
   if (imp.type !== undefined && sameSignature(imp.type, expected)) return null;
   const found = imp.type === undefined ? 'an unknown signature' : formatSignature(imp.type);
   return {
-    text: `${what} with signature ${found}, but Wess provides it (as AssemblyScript declares it) as ${formatSignature(expected)}`,
+    text: `${what} with signature ${found}, but ${provider} as ${formatSignature(expected)}`,
     details: { expected: formatSignature(expected), found },
   };
 }
