@@ -76,9 +76,11 @@ export class CompileCache {
 
   /** Meters if asked, caps memory and tables, exposes memory, compiles and caches; `cached` is true when no compile was needed or awaited. */
   async compile(sha256: string, bytes: Uint8Array, variant: Variant): Promise<{ compiled: Compiled; cached: boolean }> {
-    const key = keyOf(sha256, variant);
     const hit = this.get(sha256, variant);
     if (hit !== undefined) return { compiled: hit, cached: true };
+    const variantId = variantKey(variant);
+    // A compile under way is keyed the same way as the cache: hash, then variant.
+    const key = `${sha256}/${variantId}`;
     let pending = this.pending.get(key);
     if (pending === undefined) {
       pending = this.compileFresh(sha256, bytes, variant).finally(() => this.pending.delete(key));
@@ -87,7 +89,7 @@ export class CompileCache {
     const compiled = await pending;
     let variants = this.modules.get(sha256);
     if (variants === undefined) this.modules.set(sha256, (variants = new Map()));
-    variants.set(variantKey(variant), compiled);
+    variants.set(variantId, compiled);
     return { compiled, cached: false };
   }
 
@@ -154,10 +156,6 @@ export class CompileCache {
 /** A variant as one number: the cap in pages (at most 65,536) and the metering version. */
 function variantKey(variant: Variant): number {
   return variant.maxPages * 1024 + (variant.metered ? METERING_VERSION : 0);
-}
-
-function keyOf(sha256: string, variant: Variant): string {
-  return variant.metered ? `${sha256}/${variant.maxPages}/m${METERING_VERSION}` : `${sha256}/${variant.maxPages}`;
 }
 
 /** Bytes V8 decodes and validates: everything but custom sections (which it skips). */
