@@ -84,10 +84,10 @@ export function envSettings(env: Env): Map<string, string> {
   return out;
 }
 
-/** Applies `WESS_<SECTION>_<KEY>` overrides (see envSettings) to a copy of `input`. */
-export function applyEnv(input: Record<string, unknown>, env: Env): Record<string, unknown> {
+/** Applies `WESS_<SECTION>_<KEY>` overrides (`settings`, from envSettings) to a copy of `input`. */
+export function applyEnv(input: Record<string, unknown>, env: Env, settings: ReadonlyMap<string, string> = envSettings(env)): Record<string, unknown> {
   const out: Record<string, unknown> = structuredClone(input);
-  for (const [path, name] of envSettings(env)) {
+  for (const [path, name] of settings) {
     const [section, key] = path.split('.') as [string, string];
     const target = (out[section] ??= {}) as Record<string, unknown>;
     if (typeof target !== 'object' || target === null) continue;
@@ -194,5 +194,6 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? {};
   const path = configPath(options.argv ?? [], env) ?? options.defaultPath;
   const fromFile = path ? readConfigFile(path) : {};
-  return validateConfig(applyEnv(fromFile, env), envSettings(env));
+  const settings = envSettings(env);
+  return validateConfig(applyEnv(fromFile, env, settings), settings);
 }
