@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { stringify as toToml } from 'smol-toml';
 import type { CliDeps } from '../context.js';
 import { EXIT, cliError } from '../errors.js';
+import { serverLoadOptions } from '../server-config.js';
 
 const MASK = '********';
 
@@ -50,12 +50,11 @@ export function registerConfigCommands(program: Command, deps: CliDeps): void {
       deps.action(async (ctx, command) => {
         const { config: file } = command.opts<{ config?: string }>();
         const { ConfigError, configPath, loadConfig } = await import('../../config/load.js');
-        const argv = file === undefined ? [] : ['--config', file];
         // The same inputs as main.ts's serve(): flag, then WESS_CONFIG, then ./wess.toml.
-        const defaultPath = existsSync('wess.toml') ? 'wess.toml' : undefined;
+        const options = serverLoadOptions(ctx, file);
         let loaded: unknown;
         try {
-          loaded = loadConfig({ argv, env: ctx.io.env, defaultPath });
+          loaded = loadConfig(options);
         } catch (err) {
           if (!(err instanceof ConfigError)) throw err;
           if (ctx.json) ctx.out.document({ valid: false, problems: err.problems });
@@ -64,7 +63,7 @@ export function registerConfigCommands(program: Command, deps: CliDeps): void {
           throw cliError('CONFIG_INVALID', `invalid config: ${err.problems[err.problems.length - 1] ?? 'unknown problem'}`, EXIT.USAGE);
         }
         const masked = maskSecrets(loaded) as Record<string, unknown>;
-        const source = configPath(argv, ctx.io.env) ?? defaultPath;
+        const source = configPath(options.argv ?? [], ctx.io.env) ?? options.defaultPath;
         ctx.out.emit(masked, () => {
           ctx.out.line(`# effective config: ${source ?? 'defaults (no file)'} + WESS_* environment; secrets masked`);
           ctx.out.raw('stdout', `${toToml(masked).trimEnd()}\n`);

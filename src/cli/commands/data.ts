@@ -1,4 +1,4 @@
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
@@ -12,6 +12,7 @@ import { SCHEMA_VERSION } from '../../store/keys.js';
 import type { CliContext, CliDeps, CliIo } from '../context.js';
 import { CliError, EXIT, cliError, exitForServerCode, oneLine } from '../errors.js';
 import { bytes } from '../output.js';
+import { serverConfig } from '../server-config.js';
 
 const NDJSON = 'application/x-ndjson';
 
@@ -100,22 +101,6 @@ async function doctor(ctx: CliContext, opts: { data?: string }): Promise<number>
     if (report.damaged.length > 0) ctx.out.line('  upload each damaged module again (wess modules update ID FILE), or restore it from a backup');
   });
   return report.damaged.length > 0 ? EXIT.DAMAGED : EXIT.OK;
-}
-
-/**
- * The config a server started here would load (--config, WESS_CONFIG, ./wess.toml, the WESS_*
- * environment): where the backup key and the limits a restore admits under come from.
- */
-async function serverConfig(ctx: CliContext, file: string | undefined): Promise<Config> {
-  const { ConfigError, loadConfig } = await import('../../config/load.js');
-  const argv = file === undefined ? [] : ['--config', file];
-  const defaultPath = existsSync('wess.toml') ? 'wess.toml' : undefined;
-  try {
-    return loadConfig({ argv, env: ctx.io.env, defaultPath });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    throw cliError('CONFIG_INVALID', `invalid config: ${err.problems.join('; ')}`, EXIT.USAGE);
-  }
 }
 
 /** The configured backup key; without one, `doing` is refused (exit 2) with what to set. */

@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext, CliDeps } from '../context.js';
 import { EXIT, cliError } from '../errors.js';
+import { serverConfig } from '../server-config.js';
 
 /**
  * Registers `wess serve` (the server itself, exactly as `npm start` runs it) and `wess reload`
@@ -46,12 +46,5 @@ async function reload(ctx: CliContext, opts: { config?: string; data?: string })
 
 /** database.path of the config the server would load (flag, WESS_CONFIG, ./wess.toml), env included. */
 async function dataDirOf(ctx: CliContext, file: string | undefined): Promise<string> {
-  const { ConfigError, loadConfig } = await import('../../config/load.js');
-  try {
-    const defaultPath = existsSync('wess.toml') ? 'wess.toml' : undefined;
-    return loadConfig({ argv: file === undefined ? [] : ['--config', file], env: ctx.io.env, defaultPath }).database.path;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    throw cliError('CONFIG_INVALID', `cannot tell the data directory, the config is invalid: ${err.problems.join('; ')}`, EXIT.USAGE);
-  }
+  return (await serverConfig(ctx, file, 'cannot tell the data directory, the config is invalid')).database.path;
 }
