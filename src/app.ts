@@ -119,7 +119,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate('services', services);
   app.removeContentTypeParser('text/plain');
   registerJsonBody(app, config.limits.max_json_depth);
-  installErrorHandling(app, config, metrics, services.storeHealth);
+  installErrorHandling(app, services, metrics);
   installExpectContinue(app, config);
 
   // The hooks on every request are callback-style, not async: an async hook costs a promise and a

@@ -13,7 +13,6 @@ export interface ErrorBody {
 
 /** Fastify's own error codes, mapped onto ours. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'VALIDATION',
   FST_ERR_CTP_INVALID_JSON_BODY: 'VALIDATION',
@@ -29,7 +28,9 @@ interface Classified {
   details?: Record<string, unknown>;
 }
 
-function classify(err: FastifyError | Error): Classified {
+function classify(err: FastifyError | Error, request: FastifyRequest, config: Config): Classified {
+  // Fastify's own message names no limit; which one applied depends on the request.
+  if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') return bodyTooLarge(config, request);
   if (hasErrorCode(err)) {
     const details = (err as { details?: Record<string, unknown> }).details;
     return details ? { code: err.code, message: err.message, details } : { code: err.code, message: err.message };
@@ -79,10 +80,11 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, failure:
 }
 
 /** Installs the error and not-found handlers that map every failure to the contract's body. */
-export function installErrorHandling(app: FastifyInstance, config: Config, metrics: Metrics, storeHealth: StoreHealth): void {
+export function installErrorHandling(app: FastifyInstance, services: { readonly config: Config; readonly storeHealth: StoreHealth }, metrics: Metrics): void {
+  const { storeHealth } = services;
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    // Fastify's own message names no limit; which one applied depends on the request.
-    const failure = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? bodyTooLarge(config, request) : classify(err);
+    // services.config, not the config at start: a reload may change the tier limits a 413 names.
+    const failure = classify(err, request, services.config);
     // Damaged content found by a read: /health reports it until a verification says otherwise.
     if (failure.code === 'CONTENT_CORRUPT' && typeof failure.details?.sha256 === 'string') storeHealth.noteDamaged(failure.details.sha256, request.moduleId ?? null);
     if (failure.code === 'INTERNAL') {
