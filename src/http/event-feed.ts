@@ -7,6 +7,8 @@ export interface FeedEvent {
   seq: number;
   /** Position among its own tenant's module events: the id that tenant's streams see. */
   tenantSeq: number;
+  /** Its SSE frame after the `id:` line, the same for every stream: serialised once, not per client. */
+  body: string;
 }
 
 /** Whose events a stream follows: every tenant's (admin keys) or one tenant's. */
@@ -33,19 +35,22 @@ export class EventFeed {
   readonly #replayLimit: number;
   readonly #all: Recent;
   readonly #tenants = new Map<string, { seq: number; recent: Recent }>();
-  readonly #listeners = new Set<(item: FeedEvent) => void>();
+  readonly #numbered = new WeakMap<BusEvent, FeedEvent>();
   #seq = 0;
 
+  /**
+   * Subscribes to `bus` now, before any stream does: the bus calls listeners in subscription order,
+   * so a stream's listener always finds the event numbered (numbered()).
+   */
   constructor(bus: EventBus, replayLimit: number) {
     this.#replayLimit = replayLimit;
     this.#all = new Recent(replayLimit);
     bus.subscribe('module.*', (event) => this.#add(event));
   }
 
-  /** Calls `listener` with every module event from now on; returns the unsubscribe function. */
-  subscribe(listener: (item: FeedEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+  /** The numbered form of a module event the bus delivered; undefined for one without a tenant. */
+  numbered(event: BusEvent): FeedEvent | undefined {
+    return this.#numbered.get(event);
   }
 
   /** The id a stream of `scope` gives `item`. */
@@ -63,19 +68,15 @@ export class EventFeed {
     if (!('tenant' in event)) return;
     let tenant = this.#tenants.get(event.tenant);
     if (tenant === undefined) this.#tenants.set(event.tenant, (tenant = { seq: 0, recent: new Recent(this.#replayLimit) }));
-    const item: FeedEvent = { event, seq: ++this.#seq, tenantSeq: ++tenant.seq };
+    const item: FeedEvent = { event, seq: ++this.#seq, tenantSeq: ++tenant.seq, body: frameBody(event) };
     this.#all.push(item);
     tenant.recent.push(item);
-    // A copy: a listener may unsubscribe (its stream closing) while the event goes out. One that
-    // throws does not keep the event from the others; the bus logs the first failure.
-    let failure: { err: unknown } | undefined;
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(item);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-    if (failure) throw failure.err;
+    this.#numbered.set(event, item);
   }
+}
+
+/** An event's SSE `event:` and `data:` lines (the `id:` line before them depends on the stream). */
+function frameBody(event: BusEvent): string {
+  const { topic, seq: _busSeq, at, id, ...rest } = event;
+  return `event: ${topic}\ndata: ${JSON.stringify({ type: topic, module_id: id, at, ...rest })}\n\n`;
 }

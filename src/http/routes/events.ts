@@ -22,8 +22,7 @@ const eventsQuery = z
   .strict();
 
 function frame(scope: FeedScope, item: FeedEvent): string {
-  const { topic, seq: _busSeq, at, id, ...rest } = item.event;
-  return `id: ${EventFeed.idFor(scope, item)}\nevent: ${topic}\ndata: ${JSON.stringify({ type: topic, module_id: id, at, ...rest })}\n\n`;
+  return `id: ${EventFeed.idFor(scope, item)}\n${item.body}`;
 }
 
 /**
@@ -105,7 +104,10 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
       }
       raw.write(frame(scope, item));
     };
-    const unsubscribe = feed.subscribe(send);
+    const unsubscribe = bus.subscribe('module.*', (event) => {
+      const item = feed.numbered(event);
+      if (item !== undefined) send(item);
+    });
     // A revoked key loses its open stream too, not only its next request.
     const offRevoked = bus.on('key.revoked', ({ id }) => {
       if (id === principal.keyId) raw.end();
