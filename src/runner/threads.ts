@@ -65,17 +65,22 @@ export function createPool(size: number, maxThreads: number, idleMs: number, met
 
 /**
  * Threads that are up and can take a batch: Piscina emits workerCreate once a thread has started
- * (a replacement takes 30 ms on an idle machine, hundreds under load) and workerDestroy when it goes.
+ * (a replacement takes 30 ms on an idle machine, hundreds under load) and workerDestroy when it goes,
+ * also for a thread destroyed before it was ready, which was never counted.
  */
 export class ReadyThreads {
   count = 0;
+  readonly #ready = new WeakSet<object>();
 
   constructor(pool: Piscina, onReady: () => void) {
-    pool.on('workerCreate', () => {
+    pool.on('workerCreate', (worker: object) => {
+      this.#ready.add(worker);
       this.count++;
       onReady();
     });
-    pool.on('workerDestroy', () => void this.count--);
+    pool.on('workerDestroy', (worker: object) => {
+      if (this.#ready.delete(worker)) this.count--;
+    });
   }
 }
 
