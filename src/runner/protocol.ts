@@ -243,25 +243,16 @@ export function outcomesOf(reply: BatchReply, queuedMs: (index: number, startedA
     outcomes.push({ ok: true, results, durationMs, cpuMs, queuedMs: queued, memoryPages: pages === NO_MEMORY ? null : pages });
     offset += count;
   });
-  if (reply.wasi !== undefined) attachWasi(outcomes, reply.wasi);
-  if (reply.trace !== undefined) {
-    for (const [i, log] of reply.trace) {
-      const outcome = outcomes[i];
-      if (outcome !== undefined) outcome.trace = log;
-    }
-  }
-  if (reply.fuelUsed !== undefined) {
-    for (const [i, used] of reply.fuelUsed) {
-      const outcome = outcomes[i];
-      if (outcome !== undefined) outcome.fuelUsed = used;
-    }
-  }
+  if (reply.wasi !== undefined) attach(outcomes, reply.wasi, 'wasi');
+  if (reply.trace !== undefined) attach(outcomes, reply.trace, 'trace');
+  if (reply.fuelUsed !== undefined) attach(outcomes, reply.fuelUsed, 'fuelUsed');
   return outcomes;
 }
 
-function attachWasi(outcomes: CallOutcome[], outputs: [number, WasiOutput][]): void {
-  for (const [i, output] of outputs) {
+/** Sets `field` on the outcomes a reply's sparse list names: only the calls that have one are listed. */
+function attach<K extends 'wasi' | 'trace' | 'fuelUsed'>(outcomes: CallOutcome[], pairs: [number, NonNullable<CallOutcome[K]>][], field: K): void {
+  for (const [i, value] of pairs) {
     const outcome = outcomes[i];
-    if (outcome !== undefined) outcome.wasi = output;
+    if (outcome !== undefined) outcome[field] = value;
   }
 }
