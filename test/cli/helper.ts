@@ -28,9 +28,13 @@ function childEnv(options: CliOptions): Record<string, string | undefined> {
 
 /** Runs `node dist/src/cli/wess.js ...args` and resolves when it exits. */
 export function wess(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const env = childEnv(options);
+  return runProcess(process.execPath, [WESS_BIN, ...args], { env: childEnv(options), cwd: options.cwd, input: options.input });
+}
+
+/** Runs `command` in the clone (unless `cwd` says otherwise) with exactly `env`, and resolves with its exit code and output. */
+export function runProcess(command: string, args: string[], options: { env: Record<string, string | undefined>; cwd?: string; input?: string }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WESS_BIN, ...args], { env, cwd: options.cwd ?? fileURLToPath(ROOT) });
+    const child = spawn(command, args, { env: options.env, cwd: options.cwd ?? fileURLToPath(ROOT) });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

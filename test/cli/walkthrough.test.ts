@@ -1,11 +1,11 @@
 /** The README's walk-through, pasted as a newcomer would: its shell blocks run by bash against a real server. */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, TEST_ADMIN_KEY, fixture, listen, startApp, type TestApp } from '../helper.js';
+import { runProcess, type CliResult } from './helper.js';
 
 const readme = readFileSync(new URL('README.md', ROOT), 'utf8');
 const haveCurl = spawnSync('curl', ['--version']).status === 0 && spawnSync('bash', ['--version']).status === 0;
@@ -20,16 +20,8 @@ function shBlocks(heading: string): string[] {
 }
 
 /** Runs `script` with bash -e; async, since the server answering it runs in this process. */
-function bash(script: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-e', '-c', script], { cwd: fileURLToPath(ROOT), env: { PATH: process.env.PATH ?? '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+function bash(script: string): Promise<CliResult> {
+  return runProcess('bash', ['-e', '-c', script], { env: { PATH: process.env.PATH ?? '' } });
 }
 
 /** Where each block's output starts in the script's stdout. */
@@ -72,7 +64,7 @@ describe('the README walk-through, line by line', () => {
       .replace(/^export WESS_KEY='wess_k3x9…'.*$/m, `export WESS_KEY='${TEST_ADMIN_KEY}'`)
       .replaceAll('localhost:8080', base.replace('http://', ''));
     const res = await bash(script);
-    assert.equal(res.status, 0, res.stderr);
+    assert.equal(res.code, 0, res.stderr);
     const [, walk = '', batch = '', wasi = '', versions = ''] = res.stdout.split(`${MARK}\n`);
 
     const uploaded = JSON.parse(walk.split('\n')[0] ?? '') as { id: string; name: string };
