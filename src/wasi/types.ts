@@ -14,6 +14,21 @@ export interface WasiInput {
   stdin: Uint8Array;
   /** Bytes kept of stdout and of stderr each; the rest is dropped and flagged as truncated. */
   maxOutputBytes: number;
+  /** The version's files, preopened as `/` (fd 3); absent for a version without files (nothing is preopened). */
+  files?: WasiFiles;
+  /** Bytes the process may write over its files (new and grown files, copies of changed ones); past it a write fails with ENOSPC. */
+  maxScratchBytes?: number;
+}
+
+/**
+ * A version's files as a run gets them: the packed image (src/files/image.ts) and its sha256, which
+ * lets a worker keep the parsed index between runs. On the way to a worker `image` is a view of a
+ * SharedArrayBuffer, so posting it copies nothing; the process only ever reads it (writes go to a
+ * per-run layer over it).
+ */
+export interface WasiFiles {
+  sha256: string;
+  image: Uint8Array;
 }
 
 export interface WasiOutput {
