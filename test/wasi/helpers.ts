@@ -9,7 +9,7 @@ export const WASI_FIXTURES_DIR = fileURLToPath(new URL('../../../test/fixtures/w
 
 /** Every program built from C by scripts/build-wasi-fixtures.sh. */
 export const WASI_FIXTURES = [
-  'hello', 'echo', 'exit', 'binary-out', 'noisy', 'spin', 'clock-random', 'fs-denied', 'lib', 'syscalls',
+  'hello', 'echo', 'exit', 'binary-out', 'noisy', 'spin', 'clock-random', 'fs-denied', 'lib', 'syscalls', 'files',
 ] as const;
 
 export function wasiFixture(name: string): Uint8Array {

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { CliContext, CliDeps } from '../context.js';
 import { EXIT, cliError } from '../errors.js';
+import { packFilesDir } from '../files.js';
 import { bytes, show, type Column } from '../output.js';
 import { addListCommand } from '../pages.js';
 
@@ -17,6 +18,7 @@ export interface ModuleView {
   size: number;
   exports: { name: string; params: string[]; results: string[] }[];
   memory: { min_pages: number; max_pages: number } | null;
+  files?: { count: number; bytes: number; sha256: string };
   created_at: string;
   updated_at: string;
 }
@@ -39,6 +41,7 @@ export function printModule(ctx: CliContext, module: ModuleView): void {
     ['size', `${bytes(module.size)} (${module.size} bytes)`],
     ['sha256', module.sha256],
     ['memory', module.memory ? `${module.memory.min_pages}-${module.memory.max_pages} pages` : '-'],
+    ['files', module.files ? `${module.files.count} (${bytes(module.files.bytes)}, sha256 ${module.files.sha256})` : '-'],
     ['exports', first ? signature(first) : '-'],
     ...rest.map((fn) => ['', signature(fn)] as const),
     ['created', module.created_at],
@@ -70,6 +73,17 @@ async function readModuleFile(file: string): Promise<Buffer> {
   }
 }
 
+/**
+ * What an upload sends: the file raw (`.wat` as text/wat) or, with --files, JSON carrying the module
+ * and the directory's tar as base64 (the server tells text from a binary by its bytes then).
+ */
+async function uploadBody(file: string, filesDir: string | undefined, name: string | undefined): Promise<{ body?: Uint8Array; json?: unknown; contentType?: string }> {
+  const content = await readModuleFile(file);
+  if (filesDir === undefined) return { body: content, contentType: contentTypeOf(file) };
+  const files = await packFilesDir(filesDir);
+  return { json: { ...(name === undefined ? {} : { name }), content: content.toString('base64'), files: files.toString('base64') } };
+}
+
 const moduleName = (file: string) => basename(file).replace(/\.(wasm|wat)$/i, '');
 /** A .wat file is WebAssembly text: the server compiles it. */
 const contentTypeOf = (file: string) => (/\.wat$/i.test(file) ? 'text/wat' : 'application/wasm');
@@ -85,13 +99,15 @@ export function registerModuleCommands(program: Command, deps: CliDeps): void {
     .option('--name <name>', 'module name (default: the file name without .wasm or .wat)')
     .option('--tenant <tenant>', "tenant to upload for (admin keys only), held to that tenant's tier")
     .option('--force', "with --tenant: skip the tenant's tier (admin keys only); audited as forced")
+    .option('--files <dir>', "files the module's WASI runs see as / (the directory's contents, sent as a tar)")
     .action(
       deps.action(async (ctx, command) => {
         const [file] = command.processedArgs as [string];
-        const opts = command.opts<{ name?: string; tenant?: string; force?: boolean }>();
-        const body = await readModuleFile(file);
-        const query = { name: opts.name ?? moduleName(file), tenant: opts.tenant, force: opts.force ? 'true' : undefined };
-        const answer = await ctx.client.request<ModuleView>('POST', '/modules', { query, body, contentType: contentTypeOf(file) });
+        const opts = command.opts<{ name?: string; tenant?: string; force?: boolean; files?: string }>();
+        const name = opts.name ?? moduleName(file);
+        const { body, json, contentType } = await uploadBody(file, opts.files, name);
+        const query = { name: json === undefined ? name : undefined, tenant: opts.tenant, force: opts.force ? 'true' : undefined };
+        const answer = await ctx.client.request<ModuleView>('POST', '/modules', { query, body, json, contentType });
         ctx.out.emit(answer.body, () => printModule(ctx, answer.body));
       }),
     );
@@ -113,12 +129,14 @@ export function registerModuleCommands(program: Command, deps: CliDeps): void {
     .command('update <id> <file>')
     .description("replace a module's content (a new version); a bad module leaves the old one in place")
     .option('--name <name>', 'rename it too')
+    .option('--files <dir>', "files the new version's WASI runs see as / (a version without --files has none)")
     .action(
       deps.action(async (ctx, command) => {
         const [id, file] = command.processedArgs as [string, string];
-        const { name } = command.opts<{ name?: string }>();
-        const body = await readModuleFile(file);
-        const answer = await ctx.client.request<ModuleView>('PUT', path(id), { query: { name }, body, contentType: 'application/wasm' });
+        const { name, files } = command.opts<{ name?: string; files?: string }>();
+        const { body, json, contentType } = await uploadBody(file, files, name);
+        const query = { name: json === undefined ? name : undefined };
+        const answer = await ctx.client.request<ModuleView>('PUT', path(id), { query, body, json, contentType });
         ctx.out.emit(answer.body, () => printModule(ctx, answer.body));
       }),
     );
