@@ -2,9 +2,10 @@ import { Errno } from './errno.js';
 import { Stream, streamOf, type WasiFunctions, type WasiState } from './state.js';
 
 /*
- * Everything that needs a file, a directory or a socket. A process has only its three stdio
- * character devices, so these answer the way a real host would for those fds, and EBADF for any
- * other fd: there is no fd a program could get a file, directory or socket through.
+ * Everything that needs a file, a directory or a socket, as answered for stdio and closed fds: the
+ * way a real host would for a character device, and EBADF for an fd that is not open. A process
+ * without files has no other fds; with files, fs/ answers for its file and directory fds and falls
+ * back on these for the rest. Sockets are never available.
  */
 
 /** Calls that take an fd: `onStdio` when the fd is an open stdio stream, EBADF otherwise. */
