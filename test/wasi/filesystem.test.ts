@@ -177,3 +177,69 @@ describe('WASI filesystem: paths never leave the tree', () => {
     assert.equal(g.open('a/x')[0], Errno.LOOP);
   });
 });
+
+describe('WASI filesystem: directories and fds', () => {
+  /** fd_readdir from `cookie` into a buffer of `size` bytes: the whole entries' names, d_next and d_ino, and bufused. */
+  function readdir(g: Guest, fd: number, cookie: bigint, size: number): { names: string[]; next: bigint[]; inos: bigint[]; used: number } {
+    const buf = 8192;
+    assert.equal(g.call('fd_readdir', fd, buf, size, cookie, 64), Errno.SUCCESS);
+    const used = g.u32(64);
+    const out = { names: [] as string[], next: [] as bigint[], inos: [] as bigint[], used };
+    for (let at = buf; at + 24 <= buf + used;) {
+      const len = g.u32(at + 16);
+      if (at + 24 + len > buf + used) break;
+      out.next.push(g.u64(at));
+      out.inos.push(g.u64(at + 8));
+      out.names.push(new TextDecoder().decode(g.u8.slice(at + 24, at + 24 + len)));
+      at += 24 + len;
+    }
+    return out;
+  }
+
+  it('fd_readdir lists ".", "..", then the entries; cookies resume, a short buffer cuts the last entry', () => {
+    const g = new Guest(files);
+    const all = readdir(g, 3, 0n, 4096);
+    assert.deepEqual(all.names, ['.', '..', 'a.txt', 'big.bin', 'sub']);
+    assert.ok(all.used < 4096);
+    assert.equal(g.call('path_filestat_get', 3, 0, ...g.string('sub'), 512), Errno.SUCCESS);
+    assert.equal(all.inos[4], g.u64(512 + 8)); // d_ino is the inode fstat gives
+    const cut = readdir(g, 3, 0n, 24 * 2 + 1 + 2 + 10); // '.', '..' and part of 'a.txt'
+    assert.deepEqual(cut.names, ['.', '..']);
+    assert.equal(cut.used, 24 * 2 + 1 + 2 + 10);
+    assert.deepEqual(readdir(g, 3, cut.next[1] as bigint, 4096).names, ['a.txt', 'big.bin', 'sub']);
+    assert.equal(g.open('zzz', OFLAGS.CREAT)[0], Errno.SUCCESS);
+    assert.deepEqual(readdir(g, 3, 2n, 4096).names, ['a.txt', 'big.bin', 'sub', 'zzz']);
+  });
+
+  it('inode numbers are stable within a run and distinct, whichever way a file is reached', () => {
+    const g = new Guest(files);
+    const ino = (path: string): bigint => {
+      assert.equal(g.call('path_filestat_get', 3, 1, ...g.string(path), 512), Errno.SUCCESS);
+      return g.u64(512 + 8);
+    };
+    assert.equal(ino('a.txt'), ino('sub/link'));
+    assert.notEqual(ino('a.txt'), ino('sub/b.txt'));
+    assert.equal(g.call('path_link', 3, 0, ...g.string('sub/b.txt'), 3, ...g.string('hard', 2048)), Errno.SUCCESS);
+    assert.equal(ino('hard'), ino('sub/b.txt'));
+  });
+
+  it('an fd opened without FD_WRITE cannot write, and rights only narrow', () => {
+    const g = new Guest(files);
+    const [, fd] = g.open('a.txt', 0, RIGHTS.FD_READ);
+    assert.equal(g.write(fd, text('x'))[0], Errno.NOTCAPABLE);
+    assert.equal(g.call('fd_fdstat_set_rights', fd, RIGHTS.FD_READ | RIGHTS.FD_WRITE, 0n), Errno.NOTCAPABLE);
+    assert.equal(g.call('fd_fdstat_set_rights', fd, 0n, 0n), Errno.SUCCESS);
+    assert.equal(g.call('fd_read', fd, 64, 0, 64), Errno.NOTCAPABLE);
+  });
+
+  it('the fd table is bounded: EMFILE, and closing makes room', () => {
+    const g = new Guest(files);
+    let errno: number = Errno.SUCCESS;
+    let opened = 0;
+    for (; errno === Errno.SUCCESS && opened < 10_000; opened++) errno = g.open('a.txt', 0, RIGHTS.FD_READ)[0];
+    assert.equal(errno, Errno.MFILE);
+    assert.ok(opened < 10_000);
+    assert.equal(g.call('fd_close', 10), Errno.SUCCESS);
+    assert.deepEqual(g.open('a.txt', 0, RIGHTS.FD_READ), [Errno.SUCCESS, 10]);
+  });
+});

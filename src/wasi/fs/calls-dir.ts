@@ -34,14 +34,10 @@ export function dirCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       bufLen >>>= 0;
       usedPtr >>>= 0;
       if (!memory.fits(buf, bufLen) || !memory.fits(usedPtr, 4)) return Errno.FAULT;
-      const dir = tree.node(h.ino);
-      if (h.listing === null || h.listingVersion !== dir.version) {
-        h.listing = [['.', dir.ino], ['..', dir.parent], ...tree.list(dir)];
-        h.listingVersion = dir.version;
-      }
-      const listing = h.listing;
+      const listing = tree.listing(tree.node(h.ino));
+      const from = BigInt.asUintN(64, cookie);
       let used = 0;
-      for (let i = Number(BigInt.asUintN(64, cookie) > BigInt(listing.length) ? listing.length : cookie); i < listing.length && used < bufLen; i++) {
+      for (let i = from < listing.length ? Number(from) : listing.length; i < listing.length && used < bufLen; i++) {
         const [name, ino] = listing[i] as [string, number];
         const bytes = encoder.encode(name);
         headerView.setBigUint64(0, BigInt(i + 1), true);

@@ -10,6 +10,8 @@ export const DEFAULT_SCRATCH_BYTES = 16 * 1024 * 1024;
 // Every inode is on one device, whose number means nothing.
 const DEV = 0x5745_5353n;
 const FILESTAT_BYTES = 64;
+/** The longest path argument taken (ENAMETOOLONG past it), so a path never costs the host more than this. */
+const PATH_MAX = 64 * 1024;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** A process's filesystem: the tree over the version's files, preopened as `/`. */
@@ -41,11 +43,12 @@ export function filetypeOf(kind: number): number {
   return kind === Kind.DIR ? Filetype.DIRECTORY : kind === Kind.SYMLINK ? Filetype.SYMBOLIC_LINK : Filetype.REGULAR_FILE;
 }
 
-/** A path argument: EFAULT outside memory, EILSEQ when not UTF-8, EINVAL with a NUL in it. */
+/** A path argument: EFAULT outside memory, ENAMETOOLONG past PATH_MAX, EILSEQ when not UTF-8, EINVAL with a NUL in it. */
 export function readPath(memory: GuestMemory, ptr: number, len: number): string | number {
   ptr >>>= 0;
   len >>>= 0;
   if (!memory.fits(ptr, len)) return Errno.FAULT;
+  if (len > PATH_MAX) return Errno.NAMETOOLONG;
   let path: string;
   try {
     path = decoder.decode(memory.u8.slice(ptr, ptr + len));

@@ -60,12 +60,9 @@ export interface FsHandle {
   inheriting: number;
   /** The name fd_prestat_dir_name gives, for the preopened `/` (it moves with fd_renumber). */
   readonly preopen: string | null;
-  /** fd_readdir's snapshot of the directory's entries, reused while the directory is unchanged. */
-  listing: [name: string, ino: number][] | null;
-  listingVersion: number;
 }
 
 /** A handle with the rights narrowed to what its kind of file can use. */
 export function newHandle(ino: number, dir: boolean, base: number, inheriting: number, flags: number, preopen: string | null = null): FsHandle {
-  return { ino, dir, pos: 0, flags, base: base & (dir ? DIR_RIGHTS : FILE_RIGHTS), inheriting, preopen, listing: null, listingVersion: -1 };
+  return { ino, dir, pos: 0, flags, base: base & (dir ? DIR_RIGHTS : FILE_RIGHTS), inheriting, preopen };
 }

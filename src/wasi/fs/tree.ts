@@ -36,8 +36,11 @@ export interface Inode {
   entries: Map<string, number> | null;
   /** A directory's parent directory. */
   parent: number;
-  /** Bumped when a directory's entries change, so fd_readdir can keep a listing while it holds. */
-  version: number;
+  /**
+   * fd_readdir's listing of a directory ('.', '..', then its entries), kept until they change. One
+   * per directory, not per fd, so many fds on a big directory cost no more than one.
+   */
+  listing: [name: string, ino: number][] | null;
   atim: bigint;
   mtim: bigint;
   ctim: bigint;
@@ -88,8 +91,10 @@ export class Tree {
     return this.entriesOf(dir).get(name);
   }
 
-  list(dir: Inode): [string, number][] {
-    return [...this.entriesOf(dir)];
+  /** '.', '..' and the entries of `dir`, in the order fd_readdir gives them (an entry's cookie is its place here). */
+  listing(dir: Inode): [string, number][] {
+    dir.listing ??= [['.', dir.ino], ['..', dir.parent], ...this.entriesOf(dir)];
+    return dir.listing;
   }
 
   isEmpty(dir: Inode): boolean {
@@ -103,7 +108,7 @@ export class Tree {
     const t = nowNs();
     const node: Inode = {
       ino: this.nextIno++, kind, nlink: 1, opens: 0, size: targetBytes, data: null, imageAt: 0, charged: targetBytes, target,
-      entries: kind === Kind.DIR ? new Map() : null, parent: parent.ino, version: 0, atim: t, mtim: t, ctim: t,
+      entries: kind === Kind.DIR ? new Map() : null, parent: parent.ino, listing: null, atim: t, mtim: t, ctim: t,
     };
     this.nodes.set(node.ino, node);
     this.addEntry(parent, name, node.ino);
@@ -136,7 +141,10 @@ export class Tree {
     this.touch(from);
     this.release(NAME_COST + fromName.length);
     this.addEntry(to, toName, node.ino);
-    if (node.kind === Kind.DIR) node.parent = to.ino;
+    if (node.kind === Kind.DIR) {
+      node.parent = to.ino;
+      node.listing = null; // its '..'
+    }
     node.ctim = nowNs();
     return Errno.SUCCESS;
   }
@@ -228,7 +236,7 @@ export class Tree {
   }
 
   private touch(dir: Inode): void {
-    dir.version++;
+    dir.listing = null;
     dir.mtim = dir.ctim = nowNs();
   }
 
@@ -240,7 +248,7 @@ export class Tree {
     return {
       ino, kind, nlink: 1, opens: 0, size: kind === Kind.SYMLINK ? encoder.encode(target).length : (index.size[ino] ?? 0),
       data: null, imageAt: index.offset[ino] ?? 0, charged: 0, target, entries: null, parent: index.parent[ino] ?? ino,
-      version: 0, atim: t, mtim: t, ctim: t,
+      listing: null, atim: t, mtim: t, ctim: t,
     };
   }
 }
