@@ -1,4 +1,4 @@
-import { copyBytes, type GuestMemory } from './memory.js';
+import { IOVEC_BYTES, copyBytes, iovecsTotal } from './memory.js';
 import { Errno, FILETYPE_CHARACTER_DEVICE, Rights } from './errno.js';
 import { Stream, entryOf, streamOf, type FdEntry, type WasiFunctions, type WasiState } from './state.js';
 
@@ -9,7 +9,6 @@ import { Stream, entryOf, streamOf, type FdEntry, type WasiFunctions, type WasiS
  * answer for the file and directory fds and hand stdio fds on to these.
  */
 
-const IOVEC_BYTES = 8; // iovec: { buf: u32, buf_len: u32 }
 const FDSTAT_BYTES = 24; // fdstat: filetype u8 @0, flags u16 @2, rights_base u64 @8, rights_inheriting u64 @16
 const FILESTAT_BYTES = 64; // filestat: dev @0, ino @8, filetype u8 @16, nlink @24, size @32, atim @40, mtim @48, ctim @56
 const U32_MAX = 0xffff_ffff;
@@ -17,22 +16,6 @@ const U32_MAX = 0xffff_ffff;
 const COMMON_RIGHTS = Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE;
 const STDIN_RIGHTS = Rights.FD_READ | COMMON_RIGHTS;
 const OUTPUT_RIGHTS = Rights.FD_WRITE | COMMON_RIGHTS;
-
-/**
- * Checks an iovec array and every buffer it points to; returns their total length, or -1 when any of
- * them lies outside memory (nothing is read or written then).
- */
-function iovecsTotal(memory: GuestMemory, iovs: number, count: number): number {
-  if (!memory.fits(iovs, count * IOVEC_BYTES)) return -1;
-  let total = 0;
-  for (let i = 0; i < count; i++) {
-    const at = iovs + i * IOVEC_BYTES;
-    const len = memory.u32(at + 4);
-    if (!memory.fits(memory.u32(at), len)) return -1;
-    total += len;
-  }
-  return total;
-}
 
 /** fd_write, fd_read, fd_close, fd_renumber, the stat and flag calls, seek/tell and the preopen probes. */
 export function fdFunctions(s: WasiState): WasiFunctions {

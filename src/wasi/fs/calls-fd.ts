@@ -1,5 +1,5 @@
 import { Errno } from '../errno.js';
-import type { GuestMemory } from '../memory.js';
+import { IOVEC_BYTES, iovecsTotal } from '../memory.js';
 import { handleOf, type WasiFunctions, type WasiState } from '../state.js';
 import { writeFilestat, type FileSystem } from './filesystem.js';
 import { ALL_FDFLAGS, Fdflags, Filetype, Fstflags, Right, rightsOf, type FsHandle } from './rights.js';
@@ -12,25 +12,11 @@ import { nowNs, type Inode } from './tree.js';
  * ../unsupported.ts, which answer as they do in a process without files.
  */
 
-const IOVEC_BYTES = 8;
 const FDSTAT_BYTES = 24;
 const U32_MAX = 0xffff_ffff;
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
 const Whence = { SET: 0, CUR: 1, END: 2 } as const;
 const ADVICE_MAX = 5; // normal, sequential, random, willneed, dontneed, noreuse
-
-/** The total length of an iovec array whose buffers all lie in memory, or -1 (EFAULT). */
-export function iovecsTotal(memory: GuestMemory, iovs: number, count: number): number {
-  if (!memory.fits(iovs, count * IOVEC_BYTES)) return -1;
-  let total = 0;
-  for (let i = 0; i < count; i++) {
-    const at = iovs + i * IOVEC_BYTES;
-    const len = memory.u32(at + 4);
-    if (!memory.fits(memory.u32(at), len)) return -1;
-    total += len;
-  }
-  return total;
-}
 
 /** Sets atim/mtim as fstflags say (a time and its _NOW together is EINVAL); ctim follows any change. */
 export function setTimes(node: Inode, atim: bigint, mtim: bigint, flags: number): number {
