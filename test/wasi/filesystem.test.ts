@@ -38,6 +38,17 @@ describe('WASI filesystem: the preopen', () => {
     assert.equal(g.sizeOf('big.bin'), 4096n);
   });
 
+  it('reads an image on a SharedArrayBuffer, as a worker gets it', () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(files.image.byteLength + 16), 16);
+    shared.set(files.image);
+    const g = new Guest({ sha256: `${files.sha256}-shared`, image: shared });
+    assert.equal(g.readFile('sub/b.txt'), 'bee');
+    const [, fd] = g.open('sub/b.txt', 0);
+    assert.deepEqual(g.write(fd, text('B')), [Errno.SUCCESS, 1]);
+    assert.equal(g.readFile('sub/b.txt'), 'Bee');
+    assert.deepEqual(shared, files.image);
+  });
+
   it('a pointer outside memory is EFAULT, before anything changes', () => {
     const g = new Guest(files);
     assert.equal(g.call('path_open', 3, 0, 200_000, 5, OFLAGS.CREAT, RIGHTS.ALL, RIGHTS.ALL, 0, 64), Errno.FAULT);

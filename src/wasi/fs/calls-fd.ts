@@ -155,7 +155,6 @@ function contentCalls(s: WasiState, fs: FileSystem) {
     },
 
     fd_advise(h: FsHandle, _offset: bigint, _len: bigint, advice: number): number {
-      if (h.dir) return Errno.ISDIR;
       if ((h.base & Right.FD_ADVISE) === 0) return Errno.NOTCAPABLE;
       return advice >>> 0 > ADVICE_MAX ? Errno.INVAL : Errno.SUCCESS;
     },

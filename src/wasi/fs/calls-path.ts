@@ -75,7 +75,8 @@ export function pathCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       if (node !== undefined) {
         if (node.kind === Kind.SYMLINK) return Errno.LOOP; // the last component, not followed
         if ((place.slash || (oflags & Oflags.DIRECTORY) !== 0) && node.kind !== Kind.DIR) return Errno.NOTDIR;
-        if (node.kind === Kind.DIR && ((known(base) & Right.FD_WRITE) !== 0 || (oflags & Oflags.TRUNC) !== 0)) return Errno.ISDIR;
+        // A directory opens for reading only (open(2) says EISDIR for writing, truncating or creating).
+        if (node.kind === Kind.DIR && ((known(base) & Right.FD_WRITE) !== 0 || (oflags & (Oflags.TRUNC | Oflags.CREAT)) !== 0)) return Errno.ISDIR;
       }
       if (freeFd(s) < 0) return Errno.MFILE;
       if (node === undefined) {
