@@ -1,5 +1,5 @@
 import { Errno } from './errno.js';
-import { Stream, streamOf, type WasiFunctions, type WasiState } from './state.js';
+import { entryOf, type WasiFunctions, type WasiState } from './state.js';
 
 /*
  * Everything that needs a file, a directory or a socket, as answered for stdio and closed fds: the
@@ -8,9 +8,9 @@ import { Stream, streamOf, type WasiFunctions, type WasiState } from './state.js
  * back on these for the rest. Sockets are never available.
  */
 
-/** Calls that take an fd: `onStdio` when the fd is an open stdio stream, EBADF otherwise. */
-function onFd(s: WasiState, onStdio: number): (fd: number) => number {
-  return (fd) => (streamOf(s, fd) === Stream.CLOSED ? Errno.BADF : onStdio);
+/** Calls that take an fd: `onOpen` when the fd is open (stdio; or, for sockets, any fd), EBADF otherwise. */
+function onFd(s: WasiState, onOpen: number): (fd: number) => number {
+  return (fd) => (entryOf(s, fd) === undefined ? Errno.BADF : onOpen);
 }
 
 /** fd_advise ... fd_readdir, path_*, sock_*, proc_raise. */

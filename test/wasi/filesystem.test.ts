@@ -33,6 +33,7 @@ describe('WASI filesystem: the preopen', () => {
     assert.equal(g.call('fd_prestat_dir_name', 3, 16, 1), Errno.SUCCESS);
     assert.equal(String.fromCharCode(g.u8[16] as number), '/');
     assert.equal(g.call('fd_prestat_get', 4, 0), Errno.BADF);
+    assert.equal(g.call('sock_shutdown', 3, 0), Errno.NOTSOCK); // an open fd, just not a socket
     assert.equal(g.readFile('a.txt'), 'hello');
     assert.equal(g.readFile('sub/link'), 'hello');
     assert.equal(g.sizeOf('big.bin'), 4096n);
