@@ -254,4 +254,22 @@ describe('WASI filesystem: directories and fds', () => {
     assert.equal(g.call('fd_close', 10), Errno.SUCCESS);
     assert.deepEqual(g.open('a.txt', 0, RIGHTS.FD_READ), [Errno.SUCCESS, 10]);
   });
+
+  it('poll_oneoff finds a file always ready: to read, the bytes after its position', () => {
+    const g = new Guest(files);
+    const [, fd] = g.open('a.txt', 0, RIGHTS.FD_READ);
+    g.pread(fd, 1);
+    const view = new DataView(g.memory.buffer);
+    const sub = 4096;
+    const event = 4096 + 48;
+    g.u8.fill(0, sub, sub + 48);
+    view.setBigUint64(sub, 7n, true); // userdata
+    g.u8[sub + 8] = 1; // fd_read
+    view.setUint32(sub + 16, fd, true);
+    assert.equal(g.call('poll_oneoff', sub, event, 1, 64), Errno.SUCCESS);
+    assert.equal(g.u32(64), 1);
+    assert.equal(g.u64(event), 7n);
+    assert.equal(view.getUint16(event + 8, true), Errno.SUCCESS);
+    assert.equal(g.u64(event + 16), 5n); // pread leaves the position at 0
+  });
 });
