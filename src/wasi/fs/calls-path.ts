@@ -46,6 +46,23 @@ function renameProblem(fs: FileSystem, from: Place, to: Place): number {
   return Errno.SUCCESS;
 }
 
+/** Why path_open cannot open what `place` names as `oflags` ask, or SUCCESS (a missing name it may then create). */
+function openProblem(place: Place, oflags: number, base: number): number {
+  const node = place.node;
+  const create = (oflags & Oflags.CREAT) !== 0;
+  if (node === undefined) {
+    if (!create) return Errno.NOENT;
+    if (place.slash) return Errno.ISDIR;
+    return place.parent.nlink === 0 ? Errno.NOENT : Errno.SUCCESS;
+  }
+  if (create && (oflags & Oflags.EXCL) !== 0) return Errno.EXIST;
+  if (node.kind === Kind.SYMLINK) return Errno.LOOP; // the last component, not followed
+  if ((place.slash || (oflags & Oflags.DIRECTORY) !== 0) && node.kind !== Kind.DIR) return Errno.NOTDIR;
+  // A directory opens for reading only (open(2) says EISDIR for writing, truncating or creating).
+  if (node.kind === Kind.DIR && ((base & Right.FD_WRITE) !== 0 || (oflags & (Oflags.TRUNC | Oflags.CREAT)) !== 0)) return Errno.ISDIR;
+  return Errno.SUCCESS;
+}
+
 export function pathCalls(s: WasiState, fs: FileSystem): WasiFunctions {
   const memory = s.memory;
   const tree = fs.tree;
@@ -64,21 +81,10 @@ export function pathCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       const exclusive = (oflags & (Oflags.CREAT | Oflags.EXCL)) === (Oflags.CREAT | Oflags.EXCL);
       const place = placeFrom(s, fs, h, ptr, len, follows(dirflags) && !exclusive);
       if (typeof place === 'number') return place;
-      let node = place.node;
-      if (node === undefined) {
-        if ((oflags & Oflags.CREAT) === 0) return Errno.NOENT;
-        if (place.slash) return Errno.ISDIR;
-        if (place.parent.nlink === 0) return Errno.NOENT;
-      } else if (exclusive) {
-        return Errno.EXIST;
-      }
-      if (node !== undefined) {
-        if (node.kind === Kind.SYMLINK) return Errno.LOOP; // the last component, not followed
-        if ((place.slash || (oflags & Oflags.DIRECTORY) !== 0) && node.kind !== Kind.DIR) return Errno.NOTDIR;
-        // A directory opens for reading only (open(2) says EISDIR for writing, truncating or creating).
-        if (node.kind === Kind.DIR && ((known(base) & Right.FD_WRITE) !== 0 || (oflags & (Oflags.TRUNC | Oflags.CREAT)) !== 0)) return Errno.ISDIR;
-      }
+      const problem = openProblem(place, oflags, known(base));
+      if (problem !== Errno.SUCCESS) return problem;
       if (freeFd(s) < 0) return Errno.MFILE;
+      let node = place.node;
       if (node === undefined) {
         const created = tree.create(place.parent, place.name, Kind.FILE);
         if (typeof created === 'number') return created;
