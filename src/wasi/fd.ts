@@ -1,14 +1,14 @@
-import { copyBytes, type GuestMemory } from './memory.js';
+import { IOVEC_BYTES, copyBytes, iovecsTotal } from './memory.js';
 import { Errno, FILETYPE_CHARACTER_DEVICE, Rights } from './errno.js';
-import { Stream, streamOf, type WasiFunctions, type WasiState } from './state.js';
+import { Stream, entryOf, streamOf, type FdEntry, type WasiFunctions, type WasiState } from './state.js';
 
 /*
- * The three stdio fds, the only fds a process has: 0 reads the stdin buffer, 1 and 2 write to capped
- * sinks. All three are character devices (so isatty() is true and stdout is line-buffered, as on a
- * terminal), none seeks, and there are no preopened directories.
+ * The three stdio fds: 0 reads the stdin buffer, 1 and 2 write to capped sinks. All three are
+ * character devices (so isatty() is true and stdout is line-buffered, as on a terminal) and none
+ * seeks. Without files there are no other fds and no preopened directories; with files, fs/calls-*.ts
+ * answer for the file and directory fds and hand stdio fds on to these.
  */
 
-const IOVEC_BYTES = 8; // iovec: { buf: u32, buf_len: u32 }
 const FDSTAT_BYTES = 24; // fdstat: filetype u8 @0, flags u16 @2, rights_base u64 @8, rights_inheriting u64 @16
 const FILESTAT_BYTES = 64; // filestat: dev @0, ino @8, filetype u8 @16, nlink @24, size @32, atim @40, mtim @48, ctim @56
 const U32_MAX = 0xffff_ffff;
@@ -17,26 +17,13 @@ const COMMON_RIGHTS = Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Righ
 const STDIN_RIGHTS = Rights.FD_READ | COMMON_RIGHTS;
 const OUTPUT_RIGHTS = Rights.FD_WRITE | COMMON_RIGHTS;
 
-/**
- * Checks an iovec array and every buffer it points to; returns their total length, or -1 when any of
- * them lies outside memory (nothing is read or written then).
- */
-function iovecsTotal(memory: GuestMemory, iovs: number, count: number): number {
-  if (!memory.fits(iovs, count * IOVEC_BYTES)) return -1;
-  let total = 0;
-  for (let i = 0; i < count; i++) {
-    const at = iovs + i * IOVEC_BYTES;
-    const len = memory.u32(at + 4);
-    if (!memory.fits(memory.u32(at), len)) return -1;
-    total += len;
-  }
-  return total;
-}
-
 /** fd_write, fd_read, fd_close, fd_renumber, the stat and flag calls, seek/tell and the preopen probes. */
 export function fdFunctions(s: WasiState): WasiFunctions {
   const memory = s.memory;
   const open = (fd: number): boolean => streamOf(s, fd) !== Stream.CLOSED;
+  const release = (entry: FdEntry | undefined): void => {
+    if (typeof entry === 'object') s.fs?.close(entry);
+  };
 
   return {
     fd_write(fd: number, iovs: number, count: number, nwrittenPtr: number): number {
@@ -78,17 +65,23 @@ export function fdFunctions(s: WasiState): WasiFunctions {
       return Errno.SUCCESS;
     },
 
+    // Closing and renumbering work on any fd, stdio, file or directory alike (the preopen included).
     fd_close(fd: number): number {
-      if (!open(fd)) return Errno.BADF;
-      s.fds[fd] = Stream.CLOSED;
+      const entry = entryOf(s, fd);
+      if (entry === undefined) return Errno.BADF;
+      release(entry);
+      s.fds[fd >>> 0] = undefined;
       return Errno.SUCCESS;
     },
 
     /** Moves `from` onto `to` (which must be open, as in preview1), closing what `to` was. */
     fd_renumber(from: number, to: number): number {
-      if (!open(from) || !open(to)) return Errno.BADF;
-      s.fds[to] = streamOf(s, from);
-      if (from !== to) s.fds[from] = Stream.CLOSED;
+      const entry = entryOf(s, from);
+      if (entry === undefined || entryOf(s, to) === undefined) return Errno.BADF;
+      if (from >>> 0 === to >>> 0) return Errno.SUCCESS;
+      release(entryOf(s, to));
+      s.fds[to >>> 0] = entry;
+      s.fds[from >>> 0] = undefined;
       return Errno.SUCCESS;
     },
 

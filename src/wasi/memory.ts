@@ -62,3 +62,22 @@ export function copyBytes(dst: Uint8Array, dstAt: number, src: Uint8Array, srcAt
   }
   for (let i = 0; i < n; i++) dst[dstAt + i] = src[srcAt + i] as number;
 }
+
+/** An iovec/ciovec: `{ buf: u32, buf_len: u32 }`. */
+export const IOVEC_BYTES = 8;
+
+/**
+ * Checks an iovec array and every buffer it points to; returns their total length, or -1 when any of
+ * them lies outside memory (nothing is read or written then). `iovs` and `count` already unsigned.
+ */
+export function iovecsTotal(memory: GuestMemory, iovs: number, count: number): number {
+  if (!memory.fits(iovs, count * IOVEC_BYTES)) return -1;
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const at = iovs + i * IOVEC_BYTES;
+    const len = memory.u32(at + 4);
+    if (!memory.fits(memory.u32(at), len)) return -1;
+    total += len;
+  }
+  return total;
+}

@@ -1,12 +1,13 @@
 import { EVENT_FD_READWRITE_HANGUP, Errno, EventType } from './errno.js';
 import { isClock, now, sleep } from './clock.js';
-import { Stream, streamOf, type WasiFunctions, type WasiState } from './state.js';
+import { Stream, handleOf, streamOf, type WasiFunctions, type WasiState } from './state.js';
 
 /*
  * poll_oneoff(in, out, nsubscriptions, nevents_ptr) as preview 1 defines it: it stores one event for
  * each subscription that is ready and returns at once when any is; it waits only while none is.
  * - An fd subscription is always ready here: stdin is all in memory (at its end an fd_read event has
- *   the hangup flag), stdout and stderr take any write.
+ *   the hangup flag), stdout and stderr take any write, and so does a file (a read reports the bytes
+ *   left after its position).
  * - A subscription that cannot be served is ready too, as an event carrying the errno: an fd that is
  *   not stdio or the wrong direction (EBADF), an unknown clock or tag (EINVAL).
  * - A clock is ready once its timeout has passed: relative to this call, or with
@@ -72,6 +73,11 @@ export function pollFunctions(s: WasiState): WasiFunctions {
     const { userdata, tag } = sub;
     if (tag > EventType.FD_WRITE) return write(ev, userdata, tag, Errno.INVAL);
     if (tag === EventType.CLOCK) return write(ev, userdata, tag, Errno.INVAL); // a clock id that is not one
+    const file = handleOf(s, sub.target);
+    if (file !== undefined && !file.dir && s.fs !== null) {
+      const left = tag === EventType.FD_READ ? Math.max(0, s.fs.tree.node(file.ino).size - file.pos) : 0;
+      return write(ev, userdata, tag, Errno.SUCCESS, left);
+    }
     const stream = streamOf(s, sub.target);
     if (tag === EventType.FD_READ && stream === Stream.STDIN) {
       const left = s.stdin.length - s.stdinAt;

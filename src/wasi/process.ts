@@ -1,6 +1,7 @@
 import { wessError } from '../errors.js';
 import { clockFunctions } from './clock.js';
 import { fdFunctions } from './fd.js';
+import { DEFAULT_SCRATCH_BYTES, FileSystem, fsFunctions } from './fs/index.js';
 import { GuestMemory } from './memory.js';
 import { OutputSink } from './output.js';
 import { pollFunctions } from './poll.js';
@@ -23,13 +24,19 @@ export function wasiInputProblem(input: WasiInput): string | null {
   if (!Number.isSafeInteger(input.maxOutputBytes) || input.maxOutputBytes < 0) {
     return `maxOutputBytes must be a non-negative integer, got ${input.maxOutputBytes}`;
   }
+  const scratch = input.maxScratchBytes;
+  if (scratch !== undefined && (!Number.isSafeInteger(scratch) || scratch < 0)) {
+    return `maxScratchBytes must be a non-negative integer, got ${scratch}`;
+  }
   return stringsProblem(input.args, input.env);
 }
 
 /**
  * One WASI preview-1 process, all in memory: argv and env from the input (never the host's), stdin from
- * a buffer, stdout and stderr into capped buffers, clocks and randomness, and no files, directories or
- * sockets. One process per instance; see `WasiProcessLike` for the call order.
+ * a buffer, stdout and stderr into capped buffers, clocks and randomness, no sockets, and files only
+ * when the input has them: then the version's files are preopened as `/` at fd 3, writable through a
+ * layer the process drops when it ends (src/wasi/fs/). One process per instance; see
+ * `WasiProcessLike` for the call order.
  */
 export class WasiProcess implements WasiProcessLike {
   private readonly state: WasiState;
@@ -40,6 +47,7 @@ export class WasiProcess implements WasiProcessLike {
   constructor(input: WasiInput) {
     const problem = wasiInputProblem(input);
     if (problem !== null) throw wessError('VALIDATION', problem);
+    const fs = input.files === undefined ? null : new FileSystem(input.files, input.maxScratchBytes ?? DEFAULT_SCRATCH_BYTES);
     const state: WasiState = {
       memory: new GuestMemory(),
       args: stringList(input.args),
@@ -48,10 +56,12 @@ export class WasiProcess implements WasiProcessLike {
       stdinAt: 0,
       stdout: new OutputSink(input.maxOutputBytes),
       stderr: new OutputSink(input.maxOutputBytes),
-      fds: Uint8Array.of(Stream.STDIN, Stream.STDOUT, Stream.STDERR),
+      fds: [Stream.STDIN, Stream.STDOUT, Stream.STDERR],
+      fs,
     };
+    if (fs !== null) state.fds.push(fs.preopen());
     this.state = state;
-    const functions: WasiFunctions = {
+    const stdio: WasiFunctions = {
       ...stringFunctions(state.memory, state.args, state.env),
       ...clockFunctions(state.memory),
       ...fdFunctions(state),
@@ -61,6 +71,7 @@ export class WasiProcess implements WasiProcessLike {
         throw new ProcExit(code >>> 0);
       },
     };
+    const functions = fs === null ? stdio : { ...stdio, ...fsFunctions(state, fs, stdio) };
     this.importObject = { [WASI_MODULE]: functions };
   }
 

@@ -1,15 +1,16 @@
 import { Errno } from './errno.js';
-import { Stream, streamOf, type WasiFunctions, type WasiState } from './state.js';
+import { entryOf, type WasiFunctions, type WasiState } from './state.js';
 
 /*
- * Everything that needs a file, a directory or a socket. A process has only its three stdio
- * character devices, so these answer the way a real host would for those fds, and EBADF for any
- * other fd: there is no fd a program could get a file, directory or socket through.
+ * Everything that needs a file, a directory or a socket, as answered for stdio and closed fds: the
+ * way a real host would for a character device, and EBADF for an fd that is not open. A process
+ * without files has no other fds; with files, fs/ answers for its file and directory fds and falls
+ * back on these for the rest. Sockets are never available.
  */
 
-/** Calls that take an fd: `onStdio` when the fd is an open stdio stream, EBADF otherwise. */
-function onFd(s: WasiState, onStdio: number): (fd: number) => number {
-  return (fd) => (streamOf(s, fd) === Stream.CLOSED ? Errno.BADF : onStdio);
+/** Calls that take an fd: `onOpen` when the fd is open (stdio; or, for sockets, any fd), EBADF otherwise. */
+function onFd(s: WasiState, onOpen: number): (fd: number) => number {
+  return (fd) => (entryOf(s, fd) === undefined ? Errno.BADF : onOpen);
 }
 
 /** fd_advise ... fd_readdir, path_*, sock_*, proc_raise. */

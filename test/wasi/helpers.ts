@@ -1,8 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabt from 'wabt';
+import { EntryKind, packImage, type PackEntry } from '../../src/files/image.js';
 import { WasiProcess } from '../../src/wasi/index.js';
-import type { WasiOutput } from '../../src/wasi/types.js';
+import type { WasiFiles, WasiOutput } from '../../src/wasi/types.js';
 
 /** test/fixtures/wasi, found from the compiled dist/test/wasi/*.js (tests run from dist). */
 export const WASI_FIXTURES_DIR = fileURLToPath(new URL('../../../test/fixtures/wasi/', import.meta.url));
@@ -33,6 +36,8 @@ export interface RunOptions {
   env?: [string, string][];
   stdin?: string | Uint8Array;
   maxOutputBytes?: number;
+  files?: WasiFiles;
+  maxScratchBytes?: number;
 }
 
 export interface RunResult extends WasiOutput {
@@ -50,6 +55,8 @@ export function processFor(name: string, options: RunOptions = {}): WasiProcess 
     env: options.env ?? [],
     stdin,
     maxOutputBytes: options.maxOutputBytes ?? 1024 * 1024,
+    ...(options.files === undefined ? {} : { files: options.files }),
+    ...(options.maxScratchBytes === undefined ? {} : { maxScratchBytes: options.maxScratchBytes }),
   });
 }
 
@@ -73,4 +80,28 @@ export function fromWat(text: string): Uint8Array {
   } finally {
     parsed.destroy();
   }
+}
+
+/** A files image as a run gets it: the packed entries and their sha256. */
+export function filesOf(entries: readonly PackEntry[]): WasiFiles {
+  const image = packImage(entries);
+  return { sha256: createHash('sha256').update(image).digest('hex'), image };
+}
+
+/** Every entry under `dir` (directories, files and symlinks), as packImage takes them. */
+export function packEntries(dir: string, under = ''): PackEntry[] {
+  const entries: PackEntry[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const at = join(dir, name);
+    const path = under === '' ? name : `${under}/${name}`;
+    const stat = lstatSync(at);
+    if (stat.isDirectory()) {
+      entries.push({ path, kind: EntryKind.DIR, mtimeMs: stat.mtimeMs }, ...packEntries(at, path));
+    } else if (stat.isSymbolicLink()) {
+      entries.push({ path, kind: EntryKind.SYMLINK, mtimeMs: stat.mtimeMs, target: readlinkSync(at) });
+    } else {
+      entries.push({ path, kind: EntryKind.FILE, mtimeMs: stat.mtimeMs, content: new Uint8Array(readFileSync(at)) });
+    }
+  }
+  return entries;
 }
