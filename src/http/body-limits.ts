@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Transform } from 'node:stream';
+import type { FastifyInstance, FastifyRequest, preParsingAsyncHookHandler } from 'fastify';
 import { limitsFor, tierSuffix } from '../auth/policy.js';
 import type { Config } from '../config/schema.js';
 import type { ErrorCode } from '../errors.js';
@@ -41,6 +42,35 @@ export function bodyLimitOf(config: Config, contentType: string | undefined, rou
   if (WASM_TYPES.includes(type)) return { limit: config.limits.max_module_size, key: 'limits.max_module_size' };
   if (type === 'application/json' && route && isModuleUpload(route.method, route.url)) return { limit: uploadJsonLimit(config), key: UPLOAD_JSON_KEY };
   return { limit: config.server.body_limit, key: 'server.body_limit' };
+}
+
+/** What Fastify raises for a body over its limit; the error handler turns it into bodyTooLarge's answer. */
+function overLimit(): Error {
+  return Object.assign(new Error('request body is over its limit'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 });
+}
+
+/**
+ * A module upload route's bodyLimit is the JSON one (uploadJsonLimit), and Fastify lets a route's
+ * limit override every parser's: this preParsing hook holds the other bodies of the route (a raw
+ * binary, WebAssembly text) to their own limit again, by Content-Length and, for a chunked body,
+ * by counting.
+ */
+export function capUploadBody(services: { config: Config }): preParsingAsyncHookHandler {
+  return async (request, _reply, payload) => {
+    const { config } = services;
+    const applies = bodyLimitOf(config, request.headers['content-type'], request);
+    if (applies === undefined || applies.limit >= uploadJsonLimit(config)) return payload;
+    if (Number(request.headers['content-length']) > applies.limit) throw overLimit();
+    let seen = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        seen += chunk.byteLength;
+        callback(seen > applies.limit ? overLimit() : null, chunk);
+      },
+    });
+    payload.on('error', (err) => counted.destroy(err));
+    return payload.pipe(counted);
+  };
 }
 
 /**

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { describeIssues, echo } from '../echo.js';
 import { wessError } from '../errors.js';
 import { ROLES, TENANT_FORMAT } from '../auth/types.js';
+import { isStandardBase64 } from '../store/codec.js';
 import { MAX_VERSION } from '../store/keys.js';
 
 /**
@@ -30,8 +31,7 @@ const name = z
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const base64 = z.string().min(1, 'must not be empty').regex(BASE64, 'must be standard base64 (A-Z a-z 0-9 + /, padded with =)');
+const base64 = z.string().min(1, 'must not be empty').refine(isStandardBase64, 'must be standard base64 (A-Z a-z 0-9 + /, padded with =)');
 
 export const idParams = z.object({
   id: z.string().refine((id) => isUuid(id) && uuidVersion(id) === 4, 'must be a UUID v4'),

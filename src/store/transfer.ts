@@ -4,7 +4,7 @@ import { TENANT_FORMAT } from '../auth/types.js';
 import { describeIssues } from '../echo.js';
 import { hasErrorCode, wessError } from '../errors.js';
 import { inspectBlob } from './blobs.js';
-import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
+import { decodeRecord, decodeVersion, isStandardBase64, sha256Hex } from './codec.js';
 import type { Db, DbReader } from './db.js';
 import { splitLines } from './lines.js';
 import { MAX_VERSION, moduleRange, prefixRange, versionPrefix } from './keys.js';
@@ -106,7 +106,7 @@ async function readWhole(db: DbReader, record: ModuleRecord, version: VersionRec
   throw wessError('CONTENT_CORRUPT', `module ${record.id} version ${version.version}: ${what}${content.message}`, { module_id: record.id, version: version.version, sha256 });
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const base64 = z.string().refine(isStandardBase64, 'must be standard base64');
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const name = z.string().min(1).max(200).refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
 const versionNumber = z.number().int().min(1).max(MAX_VERSION);
@@ -116,7 +116,7 @@ const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex chara
 const count = z.number().int().min(0);
 
 const exportedFiles = z
-  .object({ sha256: hex64, count, bytes: count, size: count, image: z.string().regex(BASE64, 'must be standard base64') })
+  .object({ sha256: hex64, count, bytes: count, size: count, image: base64 })
   .strict();
 
 const exportedVersion = z
@@ -126,7 +126,7 @@ const exportedVersion = z
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters'),
     size: z.number().int().min(0),
     created_at: time,
-    content: z.string().regex(BASE64, 'must be standard base64'),
+    content: base64,
     files: exportedFiles.optional(),
   })
   .strict();

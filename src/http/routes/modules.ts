@@ -7,7 +7,7 @@ import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { looksLikeWat, watToWasm } from '../../wasm/text.js';
 import { audited } from '../auth.js';
-import { mediaType, uploadJsonLimit, WASM_TYPES } from '../body-limits.js';
+import { capUploadBody, mediaType, uploadJsonLimit, WASM_TYPES } from '../body-limits.js';
 import { maxArchiveBytes, packArchive } from '../../files/archive.js';
 import type { FilesContent, ModuleContent } from '../../store/types.js';
 import { describeRoute, ref } from '../openapi.js';
@@ -145,6 +145,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
   const uploadBody = { 'application/json': createJsonBody, ...rawBodies };
   // A module upload's JSON may carry a files archive besides the binary: it gets room for one.
   const bodyLimit = uploadJsonLimit(config);
+  const preParsing = capUploadBody(services);
   app.post('/modules', { ...describeRoute({
     summary: 'Upload a module',
     description:
@@ -156,7 +157,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     body: uploadBody,
     responses: { 201: { description: 'Created', body: ref('Module'), headers: { ...MODULE_HEADERS, location: 'The module URL' } } },
     errors: [...ADMISSION_ERRORS, 'FORBIDDEN', 'TIER_LIMIT', 'UNAVAILABLE'],
-  }), bodyLimit }, async (request, reply) => {
+  }), bodyLimit, preParsing }, async (request, reply) => {
     const principal = authorize(request.principal, 'module.create');
     if (principal.modules) throw wessError('FORBIDDEN', 'a key limited to named modules cannot create modules');
     const raw = isRawWasm(request);
@@ -237,7 +238,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     body: { 'application/json': updateJsonBody, ...rawBodies },
     responses: { 200: { description: 'The module at its new version', body: ref('Module'), headers: MODULE_HEADERS } },
     errors: [...ADMISSION_ERRORS, ...MODULE_ERRORS, 'TIER_LIMIT', 'VERSION_CONFLICT', 'UNAVAILABLE'],
-  }), bodyLimit }, async (request, reply) => {
+  }), bodyLimit, preParsing }, async (request, reply) => {
     const expectVersion = parseIfMatch(request.headers['if-match']);
     const { id, tenant: owner } = await findModule(services, request, 'module.update');
     const raw = isRawWasm(request);
