@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { admitStoredModule } from '../../src/modules/admission.js';
+import { backupKey, backupStream } from '../../src/store/backup.js';
+import { restoreArchive, withAtomicFile } from '../../src/store/backup-files.js';
 import type { WasiInput } from '../../src/wasi/types.js';
 import { decodeBlobPointer } from '../../src/store/codec.js';
 import { blobKey, contentKey } from '../../src/store/keys.js';
 import { tenantBytes } from '../../src/store/quota.js';
 import { verifyStore } from '../../src/store/verify.js';
-import { fixture, makeKey, startApp, wasiFixture, type TestApp } from '../helper.js';
+import { fixture, makeKey, startApp, TEST_BACKUP_KEY, wasiFixture, type TestApp } from '../helper.js';
 import { rawTar, tarOfTree, zeroBomb } from '../files/tar-helper.js';
 
 type App = TestApp['app'];
@@ -145,6 +151,47 @@ describe('module files', () => {
     const res = await t.app.inject({ method: 'POST', url: '/modules', headers: { authorization: `Bearer ${key.key}` }, payload: { name: 'tiered', content: b64(fixture('add')), files: b64(await tarOfTree({ big: 'x'.repeat(200) })) } });
     assert.equal(res.statusCode, 413, res.body);
     assert.match(res.json().error.message, /the limit is 100 bytes \(limits\.max_files_bytes\) \(tier small\)/);
+  });
+
+  test('a files blob over max_storage is TIER_LIMIT, naming the bytes it adds', async () => {
+    const quota = await startApp({ tiers: { tight: { max_storage: 2000 } } });
+    try {
+      const key = await makeKey(quota.app, { name: 'tight', role: 'developer', tier: 'tight' });
+      const headers = { authorization: `Bearer ${key.key}` };
+      const bare = await quota.app.inject({ method: 'POST', url: '/modules', headers, payload: { name: 'fits', content: b64(fixture('add')) } });
+      assert.equal(bare.statusCode, 201, bare.body);
+      const res = await quota.app.inject({ method: 'POST', url: '/modules', headers, payload: { name: 'too-much', content: b64(fixture('add')), files: b64(await tarOfTree({ big: 'x'.repeat(3000) })) } });
+      assert.equal(res.statusCode, 403, res.body);
+      assert.equal(res.json().error.code, 'TIER_LIMIT');
+      assert.equal(res.json().error.details.quota, 'max_storage');
+      assert.ok(res.json().error.details.adding > 3000, 'the files image counts');
+    } finally {
+      await quota.close();
+    }
+  });
+
+  test('backup then restore brings the files back, and the restore admits the files image', async () => {
+    const made = (await create(t.app, { name: 'backed-up', content: b64(fixture('add')), files: b64(await tarOfTree({ 'kept.txt': 'kept' })) })).json();
+    const scratch = await mkdtemp(join(tmpdir(), 'wess-files-backup-'));
+    try {
+      const archivePath = join(scratch, 'all.wessbak');
+      await withAtomicFile(archivePath, async (write) => {
+        for await (const chunk of backupStream(t.app.services.db, backupKey(TEST_BACKUP_KEY))) await write(chunk as Buffer);
+      });
+      const dir = join(scratch, 'restored');
+      // Admission that takes only wasm: a files image reaching it would be refused as INVALID_WASM.
+      const limits = { maxModuleSize: 1 << 20, maxMemoryPages: 16, maxTableElements: 1_000_000 };
+      await restoreArchive(archivePath, dir, { key: backupKey(TEST_BACKUP_KEY), admit: (bytes) => admitStoredModule(bytes, limits) });
+      const restored = await startApp({}, dir);
+      try {
+        assert.deepEqual((await restored.app.inject({ url: `/modules/${made.id}` })).json().files, made.files);
+        assert.equal((await verifyStore(restored.app.services.db)).damaged.filter((d) => d.module_id === made.id).length, 0);
+      } finally {
+        await restored.close();
+      }
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 
   test('export then import carries the files; verification reports a damaged files blob', async () => {
