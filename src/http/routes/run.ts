@@ -4,7 +4,7 @@ import { echo, listNames } from '../../echo.js';
 import { hasErrorCode, wessError } from '../../errors.js';
 import { ImageCache } from '../../files/image-cache.js';
 import { DEFAULT_LANE, receiptOf, wasiOutputOf, type BatchItem, type CallScope, type Receipt, type RunFiles, type RunResult } from '../../runner/pool.js';
-import type { ModuleRecord } from '../../store/types.js';
+import type { FilesSummary, ModuleRecord } from '../../store/types.js';
 import { wasiInputProblem } from '../../wasi/index.js';
 import type { WasiInput } from '../../wasi/types.js';
 import type { FunctionExport, WasmArg } from '../../wasm/types.js';
@@ -172,15 +172,15 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
   const { metrics, runner, usage, cpuBudget } = services;
   const images = new ImageCache(services.db);
 
-  /** A version's files for its WASI runs; a version without files costs this one check. */
-  async function filesOf(target: Target): Promise<RunFiles | undefined> {
-    if (target.files === undefined) return undefined;
-    return { files: await images.get(target.files), maxScratchBytes: services.config.limits.max_scratch_bytes };
+  /** A version's files for its WASI runs: the image from the cache, and the bytes a run may write over it. */
+  async function filesOf(summary: FilesSummary): Promise<RunFiles> {
+    return { files: await images.get(summary), maxScratchBytes: services.config.limits.max_scratch_bytes };
   }
 
   async function execute(target: Target, body: RunBody, request: FastifyRequest, scope: CallScope): Promise<Executed> {
     const { config } = services;
-    const files = target.files === undefined ? undefined : await filesOf(target);
+    // A version without files costs this one check: no lookup, no await, no allocation.
+    const files = target.files === undefined ? undefined : await filesOf(target.files);
     if (isCommandRun(target, body)) {
       const wasi = wasiInput(services, target, body);
       const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, files, ...scope }).catch(withOutput);
