@@ -57,6 +57,14 @@ export async function packArchive(archive: Uint8Array, limits: FilesLimits): Pro
   return admitImage(image, limits);
 }
 
+/** packArchive of the base64 an upload's JSON carries, refused before decoding when it cannot be within the limits. */
+export async function packBase64Archive(base64: string, limits: FilesLimits): Promise<FilesContent> {
+  const most = maxArchiveBytes(limits);
+  // 4 base64 characters carry 3 bytes.
+  if (Math.floor((base64.length * 3) / 4) > most + 2) throw tooLarge(`the archive is over ${most} bytes, the most a tar within the limits can be`, limits);
+  return packArchive(Buffer.from(base64, 'base64'), limits);
+}
+
 /**
  * A stored files image coming back (an import), checked as an upload's archive would be: it must
  * read as an image, and its entries and bytes must be within `limits`.

@@ -8,7 +8,7 @@ import type { ModuleRecord } from '../../store/types.js';
 import { looksLikeWat, watToWasm } from '../../wasm/text.js';
 import { audited } from '../auth.js';
 import { capUploadBody, mediaType, uploadJsonLimit, WASM_TYPES } from '../body-limits.js';
-import { maxArchiveBytes, packArchive } from '../../files/archive.js';
+import { packBase64Archive } from '../../files/archive.js';
 import type { FilesContent, ModuleContent } from '../../store/types.js';
 import { describeRoute, ref } from '../openapi.js';
 import {
@@ -109,19 +109,8 @@ function decodeBase64(content: string, limits: EffectiveLimits): Uint8Array {
 }
 
 /** The files of an upload, when its JSON carries any: the archive read into a files image under the uploader's limits. */
-async function filesOf(files: string | undefined, limits: EffectiveLimits): Promise<FilesContent | undefined> {
-  if (files === undefined) return undefined;
-  const filesLimits = { maxFilesBytes: limits.maxFilesBytes, maxFiles: limits.maxFiles, tier: limits.tier };
-  const most = maxArchiveBytes(filesLimits);
-  // Refused before decoding: 4 base64 characters carry 3 bytes.
-  if (Math.floor((files.length * 3) / 4) > most + 2) {
-    throw wessError('PAYLOAD_TOO_LARGE', `body.files: the archive is over ${most} bytes, the most a tar within limits.max_files_bytes (${limits.maxFilesBytes}) and limits.max_files (${limits.maxFiles}) can be${tierSuffix(limits.tier)}`, {
-      limit: limits.maxFilesBytes,
-      limit_key: 'limits.max_files_bytes',
-      tier: limits.tier,
-    });
-  }
-  return packArchive(Buffer.from(files, 'base64'), filesLimits);
+function filesOf(files: string | undefined, limits: EffectiveLimits): Promise<FilesContent> | undefined {
+  return files === undefined ? undefined : packBase64Archive(files, { maxFilesBytes: limits.maxFilesBytes, maxFiles: limits.maxFiles, tier: limits.tier });
 }
 
 /** An upload's content with its files, when it has any (absent otherwise, not undefined: records stay the same shape). */
@@ -180,7 +169,8 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     const files = await filesOf(archive, limits);
     const id = uuidv4();
     request.moduleId = id;
-    const details = forced ? { name, forced } : { name };
+    const details: Record<string, unknown> = forced ? { name, forced } : { name };
+    if (files) details.files = files.summary;
     const record = await audited(request, { action: 'module.create', target: id, tenant: owner, details }, 201, async (audit) =>
       writer.submit({ kind: 'create-module', id, tenant: owner, name, content: withFiles(await admit(await moduleBinary(request, bytes), limits), files), quota: quotaOf(limits), audit }),
     );
@@ -263,6 +253,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     // checked there again for the same reason.
     const details: Record<string, unknown> = bytes ? {} : { rename: true };
     if (forced) details.forced = true;
+    if (files) details.files = files.summary;
     const draft = { action: 'module.update', target: id, tenant: owner, details };
     const record = await audited(request, draft, 200, async (audit) => {
       const guard = { id, expectVersion, tenant: tenantGuard(request.principal), audit, quota: quotaOf(limits) };
