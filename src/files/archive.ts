@@ -149,7 +149,12 @@ function readEntries(tar: Buffer, limits: FilesLimits): Promise<PackEntry[]> {
         entry.resume();
       }
     });
-    parser.on('error', (err: Error) => stop(hasCode(err) ? err : invalid(tarMessage(err))));
+    parser.on('error', (err: Error) => {
+      if (hasCode(err)) return stop(err);
+      // node-tar calls a tar of end blocks only "unrecognized": it is a tar, of nothing.
+      if (entries.length === 0 && tar.every((byte) => byte === 0)) return stop(invalid('it holds no entries; leave "files" out for a version without files'));
+      stop(invalid(tarMessage(err, entries.length === 0)));
+    });
     parser.on('abort', (err: Error) => stop(err));
     parser.on('end', () => resolve(entries));
     parser.on('close', () => resolve(entries));
@@ -193,8 +198,9 @@ function normalPath(raw: string): string {
   return path === '.' ? '' : path;
 }
 
-function tarMessage(err: Error): string {
-  if (/TAR_BAD_ARCHIVE|Unrecognized archive format/.test(err.message)) return 'it is not a tar archive (plain or gzipped)';
+/** What node-tar's complaint means to the uploader; bytes that fail before any entry are no tar at all. */
+function tarMessage(err: Error, first: boolean): string {
+  if (/Unrecognized archive format/.test(err.message) || (first && /checksum failure|TAR_ENTRY_INVALID/.test(err.message))) return 'it is not a tar archive (plain or gzipped)';
   return `it is not a readable tar archive (${err.message.replace(/^TAR_[A-Z_]+: /, '')})`;
 }
 
