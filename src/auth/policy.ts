@@ -106,6 +106,10 @@ export interface EffectiveLimits {
   maxTableElements: number;
   /** /events streams the tenant may hold open at once; undefined → only server.max_event_clients. */
   maxEventStreams: number | undefined;
+  /** Bytes of file contents (unpacked) a module version may carry. */
+  maxFilesBytes: number;
+  /** Entries (files, directories, symlinks) a module version's files may have. */
+  maxFiles: number;
 }
 
 /** The tier a principal's limits come from: its own if configured, else auth.default_tier (a tier removed from the config). */
@@ -158,6 +162,8 @@ function computeLimits(config: Config, principal: Pick<Principal, 'tier'> | null
     defaultFuel: t.default_fuel === undefined ? undefined : lower(t.default_fuel, config.limits.max_fuel),
     maxTableElements: lower(t.max_table_elements, config.limits.max_table_elements),
     maxEventStreams: t.max_event_streams,
+    maxFilesBytes: lower(t.max_files_bytes, config.limits.max_files_bytes),
+    maxFiles: lower(t.max_files, config.limits.max_files),
   };
 }
 
@@ -191,6 +197,8 @@ function mostGenerous(a: EffectiveLimits, b: EffectiveLimits): EffectiveLimits {
     defaultFuel: most(a.defaultFuel, b.defaultFuel),
     maxTableElements: Math.max(a.maxTableElements, b.maxTableElements),
     maxEventStreams: most(a.maxEventStreams, b.maxEventStreams),
+    maxFilesBytes: Math.max(a.maxFilesBytes, b.maxFilesBytes),
+    maxFiles: Math.max(a.maxFiles, b.maxFiles),
   };
 }
 

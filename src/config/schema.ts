@@ -35,6 +35,10 @@ const tierSchema = z
     max_table_elements: positiveInt.optional(),
     /** /events streams one tenant may hold open at once; more get 403 TIER_LIMIT. */
     max_event_streams: positiveInt.optional(),
+    /** Bytes of file contents (unpacked) a module version may carry; absent → limits.max_files_bytes. */
+    max_files_bytes: positiveInt.optional(),
+    /** Entries a module version's files may have; absent → limits.max_files. */
+    max_files: positiveInt.optional(),
   })
   .strict()
   .refine((t) => t.default_fuel === undefined || t.max_fuel === undefined || t.default_fuel <= t.max_fuel, {
@@ -132,6 +136,12 @@ export const configSchema = z
         max_versions: positiveInt.max(1_000_000).default(100),
         /** Levels of arrays and objects a JSON body may nest; deeper is refused before it is parsed. */
         max_json_depth: positiveInt.max(1000).default(32),
+        /** Bytes of file contents (unpacked) one module version may carry ("files" of an upload); a tier may lower it. */
+        max_files_bytes: positiveInt.max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
+        /** Entries (files, directories, symlinks) one module version's files may have; a tier may lower it. */
+        max_files: positiveInt.max(1_000_000).default(10_000),
+        /** Bytes a WASI run may write over its version's files (an in-memory layer, discarded after the call); past it writes fail with ENOSPC. */
+        max_scratch_bytes: positiveInt.max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

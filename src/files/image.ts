@@ -164,3 +164,10 @@ export function imageTotals(entries: readonly ImageEntry[]): ImageTotals {
   }
   return { count, bytes };
 }
+
+/** True when `bytes` start as a files image does; a wasm binary ("\0asm") never does. */
+export function looksLikeImage(bytes: Uint8Array): boolean {
+  if (bytes.byteLength < HEADER_BYTES) return false;
+  for (let i = 0; i < MAGIC.length; i++) if (bytes[i] !== MAGIC.charCodeAt(i)) return false;
+  return true;
+}

@@ -1,7 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Transform } from 'node:stream';
+import type { FastifyInstance, FastifyRequest, preParsingAsyncHookHandler } from 'fastify';
 import { limitsFor, tierSuffix } from '../auth/policy.js';
 import type { Config } from '../config/schema.js';
 import type { ErrorCode } from '../errors.js';
+import { maxArchiveBytes } from '../files/archive.js';
 
 /** Content types read as a raw module, held whole: up to limits.max_module_size. */
 export const WASM_TYPES = ['application/wasm', 'application/octet-stream'];
@@ -13,12 +15,62 @@ export function mediaType(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 }
 
-/** The byte limit Fastify holds a body of `contentType` to, and the config key that sets it; none for a streamed body. */
-export function bodyLimitOf(config: Config, contentType: string | undefined): { limit: number; key: string } | undefined {
+/** A module upload or update (POST /modules, PUT /modules/{id}): its JSON may carry files besides the binary. */
+export function isModuleUpload(method: string | undefined, url: string | undefined): boolean {
+  const path = (url ?? '').split('?')[0] ?? '';
+  return (method === 'POST' && path === '/modules') || (method === 'PUT' && /^\/modules\/[^/]+$/.test(path));
+}
+
+/**
+ * The JSON body limit of a module upload: server.body_limit, plus room for the base64 of the largest
+ * files archive limits.max_files_bytes and limits.max_files allow (archive.ts maxArchiveBytes).
+ */
+export function uploadJsonLimit(config: Config): number {
+  const archive = maxArchiveBytes({ maxFilesBytes: config.limits.max_files_bytes, maxFiles: config.limits.max_files });
+  return config.server.body_limit + Math.ceil(archive / 3) * 4;
+}
+
+const UPLOAD_JSON_KEY = 'server.body_limit, plus the base64 of a files archive of limits.max_files_bytes';
+
+/**
+ * The byte limit Fastify holds a body of `contentType` to, and the config key that sets it; none for
+ * a streamed body. `route` is the request's method and URL: a module upload's JSON gets more room.
+ */
+export function bodyLimitOf(config: Config, contentType: string | undefined, route?: { method?: string; url?: string }): { limit: number; key: string } | undefined {
   const type = mediaType(contentType);
   if (type === NDJSON) return undefined;
   if (WASM_TYPES.includes(type)) return { limit: config.limits.max_module_size, key: 'limits.max_module_size' };
+  if (type === 'application/json' && route && isModuleUpload(route.method, route.url)) return { limit: uploadJsonLimit(config), key: UPLOAD_JSON_KEY };
   return { limit: config.server.body_limit, key: 'server.body_limit' };
+}
+
+/** What Fastify raises for a body over its limit; the error handler turns it into bodyTooLarge's answer. */
+function overLimit(): Error {
+  return Object.assign(new Error('request body is over its limit'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 });
+}
+
+/**
+ * A module upload route's bodyLimit is the JSON one (uploadJsonLimit), and Fastify lets a route's
+ * limit override every parser's: this preParsing hook holds the other bodies of the route (a raw
+ * binary, WebAssembly text) to their own limit again, by Content-Length and, for a chunked body,
+ * by counting.
+ */
+export function capUploadBody(services: { config: Config }): preParsingAsyncHookHandler {
+  return async (request, _reply, payload) => {
+    const { config } = services;
+    const applies = bodyLimitOf(config, request.headers['content-type'], request);
+    if (applies === undefined || applies.limit >= uploadJsonLimit(config)) return payload;
+    if (Number(request.headers['content-length']) > applies.limit) throw overLimit();
+    let seen = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        seen += chunk.byteLength;
+        callback(seen > applies.limit ? overLimit() : null, chunk);
+      },
+    });
+    payload.on('error', (err) => counted.destroy(err));
+    return payload.pipe(counted);
+  };
 }
 
 /**
@@ -28,7 +80,7 @@ export function bodyLimitOf(config: Config, contentType: string | undefined): { 
 export function bodyTooLarge(config: Config, request: FastifyRequest): { code: ErrorCode; message: string; details: Record<string, unknown> } {
   const length = Number(request.headers['content-length']);
   const size = Number.isSafeInteger(length) && length > 0 ? length : undefined;
-  const applies = bodyLimitOf(config, request.headers['content-type']) ?? { limit: config.server.body_limit, key: 'server.body_limit' };
+  const applies = bodyLimitOf(config, request.headers['content-type'], request) ?? { limit: config.server.body_limit, key: 'server.body_limit' };
   if (applies.key === 'limits.max_module_size') {
     const { maxModuleSize, tier } = limitsFor(config, request.principal);
     const limit = `${maxModuleSize} bytes${tierSuffix(tier)}`;
@@ -49,7 +101,7 @@ export function bodyTooLarge(config: Config, request: FastifyRequest): { code: E
  */
 export function installExpectContinue(app: FastifyInstance, config: Config): void {
   app.server.on('checkContinue', (req, res) => {
-    const applies = bodyLimitOf(config, req.headers['content-type']);
+    const applies = bodyLimitOf(config, req.headers['content-type'], req);
     const length = Number(req.headers['content-length']);
     if (!(applies && length > applies.limit)) res.writeContinue();
     app.server.emit('request', req, res);

@@ -36,6 +36,15 @@ const functionExport = component(
   z.object({ name: z.string(), params: z.array(valType), results: z.array(valType) }).meta({ description: 'An exported function and its signature, read from the binary' }),
 );
 
+const filesSummary = z
+  .object({
+    count: z.number().int().meta({ description: 'Files (and symlinks) in the tree; directories are not counted' }),
+    bytes: z.number().int().meta({ description: 'Bytes of file contents, unpacked' }),
+    sha256: sha256.meta({ description: 'sha256 of the stored files image: the same tree has the same sha256, whatever archive it came in' }),
+    size: z.number().int().meta({ description: 'Bytes the files image holds in the store (counted toward max_storage)' }),
+  })
+  .meta({ description: "The version's files, uploaded with it as a tar archive and preopened as / for its WASI runs; absent when it has none" });
+
 const moduleShape = {
   id: z.uuid(),
   name: z.string(),
@@ -48,6 +57,7 @@ const moduleShape = {
     .nullable()
     .meta({ description: 'Memory limits as Wess enforces them (64 KiB pages); null without memory' }),
   kind: z.enum(['functions', 'wasi']).meta({ description: '"wasi": imports only wasi_snapshot_preview1' }),
+  files: filesSummary.optional(),
 };
 
 const moduleRecord = component(
@@ -57,7 +67,7 @@ const moduleRecord = component(
 component('ModuleList', z.object({ items: z.array(moduleRecord), next_cursor: cursor }));
 
 component('Version', z.object({ ...moduleShape, created_at: timestamp.meta({ description: 'When this version was written' }) }));
-const versionSummary = z.object({ version: z.number().int().min(1), name: z.string(), sha256, size: z.number().int(), created_at: timestamp });
+const versionSummary = z.object({ version: z.number().int().min(1), name: z.string(), sha256, size: z.number().int(), created_at: timestamp, files: filesSummary.optional() });
 component('VersionList', z.object({ items: z.array(versionSummary), next_cursor: cursor }));
 
 const runStats = z.object({
@@ -194,6 +204,7 @@ component(
         sha256: z.string(),
         problem: z.enum(['missing', 'damaged', 'unreadable']),
         message: z.string(),
+        files: z.literal(true).optional().meta({ description: "The damaged blob is the version's files image, not its binary" }),
       }),
     ),
   }),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { describeIssues, echo } from '../echo.js';
 import { wessError } from '../errors.js';
 import { ROLES, TENANT_FORMAT } from '../auth/types.js';
+import { isStandardBase64 } from '../store/codec.js';
 import { MAX_VERSION } from '../store/keys.js';
 
 /**
@@ -30,8 +31,7 @@ const name = z
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const base64 = z.string().min(1, 'must not be empty').regex(BASE64, 'must be standard base64 (A-Z a-z 0-9 + /, padded with =)');
+const base64 = z.string().min(1, 'must not be empty').refine(isStandardBase64, 'must be standard base64 (A-Z a-z 0-9 + /, padded with =)');
 
 export const idParams = z.object({
   id: z.string().refine((id) => isUuid(id) && uuidVersion(id) === 4, 'must be a UUID v4'),
@@ -42,7 +42,10 @@ const moduleId = z.string().refine((id) => isUuid(id) && uuidVersion(id) === 4, 
 
 export const tenant = z.string().regex(TENANT_FORMAT, 'must be 1-63 of a-z 0-9 _ - (starting with a letter or digit)');
 
-export const createJsonBody = z.object({ name, content: base64 }).strict();
+/** A version's files: the base64 of a tar archive, plain or gzipped (src/files/archive.ts reads it). */
+const files = base64;
+
+export const createJsonBody = z.object({ name, content: base64, files: files.optional() }).strict();
 
 /** `?force=true`: an admin's change that skips the target tenant's tier (audited as forced). */
 const force = z.enum(['true', 'false'], 'must be true or false').transform((value) => value === 'true');
@@ -54,9 +57,11 @@ export const createQuery = z.object({ tenant: tenant.optional(), force: force.op
 export const forceQuery = z.object({ force: force.optional() }).strict();
 
 export const updateJsonBody = z
-  .object({ name: name.optional(), content: base64.optional() })
+  .object({ name: name.optional(), content: base64.optional(), files: files.optional() })
   .strict()
-  .refine((body) => body.name !== undefined || body.content !== undefined, 'give name, content or both');
+  .refine((body) => body.name !== undefined || body.content !== undefined, 'give name, content or both')
+  // Files belong to the version they come with: new files make a new version of a binary, sent with them.
+  .refine((body) => body.files === undefined || body.content !== undefined, 'files come with the binary they belong to: send content too');
 
 export const rawUploadQuery = z.object({ name, tenant: tenant.optional(), force: force.optional() }).strict();
 export const rawUpdateQuery = z.object({ name: name.optional(), force: force.optional() }).strict();

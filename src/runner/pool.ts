@@ -13,7 +13,7 @@ import type { BatchReply, BatchTask, BridgeSignature, CallOutcome, Failure, Rece
 import { createPool, emptyBatch, PoolTasks, ReadyThreads, TUNING, workersUp } from './threads.js';
 import { TraceLogger } from './trace-log.js';
 import { tableTrapText } from './traps.js';
-import type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
+import type { BatchCall, BatchItem, BatchResult, RunCall, RunFiles, RunnerOptions, RunnerStats, RunResult } from './types.js';
 
 /*
  * The runner's facade: all the rest of Wess sees of Piscina and of WebAssembly compile/instantiate.
@@ -24,7 +24,7 @@ import type { BatchCall, BatchItem, BatchResult, RunCall, RunnerOptions, RunnerS
  * given `wasi`, runs in an in-memory WASI process (wasi-call.ts); any other call does no WASI work.
  */
 
-export type { BatchCall, BatchItem, BatchResult, CallScope, RunCall, RunnerOptions, RunnerStats, RunResult } from './types.js';
+export type { BatchCall, BatchItem, BatchResult, CallScope, RunCall, RunFiles, RunnerOptions, RunnerStats, RunResult } from './types.js';
 export type { Receipt } from './protocol.js';
 
 /** V8's own ceiling for a 32-bit memory (4 GiB). */
@@ -160,7 +160,7 @@ export class Runner {
     const compileCached = compiled !== undefined;
     compiled ??= await this.compileStored(call.sha256, variant);
     const bridge = needsBridge(call.args) ? await this.bridgeFor(call, call.results) : undefined;
-    const wasi = call.wasi === undefined && !compiled.inProcess ? undefined : this.wasiInput(call.wasi);
+    const wasi = call.wasi === undefined && !compiled.inProcess ? undefined : this.wasiInput(call.wasi, call.files);
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
     const outcome = await this.dispatcher.submit({
       sha256: call.sha256, compiled, fn: call.fn, args: call.args, bridge, wasi, timeoutMs,
@@ -183,9 +183,10 @@ export class Runner {
     return { maxPages, metered: scope.fuel !== undefined };
   }
 
-  /** The process input of a WASI call: the caller's, or an empty one for a module that imports WASI. */
-  private wasiInput(given: WasiInput | undefined): WasiInput {
-    return given === undefined ? this.implicitWasi : wasiInputForWorker(given);
+  /** The process input of a WASI call: the caller's, or an empty one for a module that imports WASI; with the version's files when it has any. */
+  private wasiInput(given: WasiInput | undefined, files: RunFiles | undefined): WasiInput {
+    const input = given === undefined ? this.implicitWasi : wasiInputForWorker(given);
+    return files === undefined ? input : { ...input, files: files.files, maxScratchBytes: files.maxScratchBytes };
   }
 
   private async runBatchAccepted(call: BatchCall): Promise<BatchResult> {
@@ -201,7 +202,7 @@ export class Runner {
   }
 
   private async batchRequests(call: BatchCall, compiled: Compiled): Promise<CallRequest[]> {
-    let wasi = compiled.inProcess ? this.implicitWasi : undefined;
+    let wasi = compiled.inProcess ? this.wasiInput(undefined, call.files) : undefined;
     if (wasi !== undefined && call.itemOutputBytes !== undefined) wasi = { ...wasi, maxOutputBytes: Math.min(wasi.maxOutputBytes, call.itemOutputBytes) };
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
     const lane = call.lane ?? DEFAULT_LANE;

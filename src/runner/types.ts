@@ -43,6 +43,12 @@ export interface CallScope {
   requestId?: string;
 }
 
+/**
+ * A version's files for its WASI runs: the image (a SharedArrayBuffer view, src/files/image-cache.ts)
+ * and the bytes a run may write over it. Merged into every WASI process input of the call.
+ */
+export type RunFiles = Required<Pick<WasiInput, 'files' | 'maxScratchBytes'>>;
+
 export interface RunCall extends CallScope {
   sha256: string;
   fn: string;
@@ -52,6 +58,8 @@ export interface RunCall extends CallScope {
   results?: ValType[];
   /** Runs the call in a WASI process with this input (a command: fn '_start', no args). */
   wasi?: WasiInput;
+  /** The version's files, for its WASI process (given `wasi`, or the module imports WASI); absent without files. */
+  files?: RunFiles;
 }
 
 export interface RunResult {
@@ -80,6 +88,8 @@ export interface BatchCall extends CallScope {
   argsList: WasmArg[][];
   /** Bytes of stdout and of stderr each item of a module importing WASI keeps (default: a single call's). */
   itemOutputBytes?: number;
+  /** The version's files, for each item's WASI process (a module importing WASI); absent without files. */
+  files?: RunFiles;
 }
 
 /** One item's answer: a failing item (trap, timeout) fails alone. `wasi` as in RunResult (a trap keeps what was written). */

@@ -1,10 +1,11 @@
 import { wessError } from '../errors.js';
 import type { Applied } from './apply.js';
-import { stageBlob } from './blobs.js';
+import { stageBlob, stageFilesBlob } from './blobs.js';
 import { decodeRecord, encodeRecord, encodeVersion } from './codec.js';
-import { isKeySafeId, MAX_VERSION, moduleKey, refKey, tenantModuleKey, versionKey } from './keys.js';
+import { stageRefs } from './history.js';
+import { isKeySafeId, MAX_VERSION, moduleKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
-import { chargeStorage, checkModuleCount } from './quota.js';
+import { chargeStorage, checkModuleCount, sumHeld } from './quota.js';
 import type { ModuleRecord, VersionRecord, WriteMessage } from './types.js';
 
 type ImportMessage = Extract<WriteMessage, { kind: 'import-module' }>;
@@ -23,13 +24,15 @@ export async function applyImport(msg: ImportMessage, overlay: Overlay, maxVersi
   checkHistory(msg);
   const kept = msg.versions.slice(-maxVersions);
   await checkModuleCount(msg.tenant, overlay, msg.quota);
-  const bytes = kept.reduce((sum, v) => sum + v.content.content.byteLength, 0);
-  await chargeStorage(msg.tenant, bytes, overlay, msg.quota);
-  for (const version of kept) {
+  const records = kept.map((version) => versionRecord(msg.id, version));
+  await chargeStorage(msg.tenant, sumHeld(records), overlay, msg.quota);
+  for (const [i, version] of kept.entries()) {
     // stageBlob refuses content that does not match its hash, and stores a shared blob once.
     await stageBlob(version.content, overlay);
-    overlay.put(versionKey(msg.id, version.version), encodeVersion(versionRecord(msg.id, version)));
-    overlay.put(refKey(version.content.sha256, msg.id, version.version), EMPTY);
+    await stageFilesBlob(version.content.files, overlay);
+    const record = records[i] as VersionRecord;
+    overlay.put(versionKey(msg.id, version.version), encodeVersion(record));
+    stageRefs(record, overlay);
   }
   const record = currentRecord(msg);
   overlay.put(moduleKey(record.id), encodeRecord(record));
@@ -54,7 +57,7 @@ function checkHistory(msg: ImportMessage): void {
 
 function versionRecord(id: string, version: ImportMessage['versions'][number]): VersionRecord {
   const { content } = version;
-  return {
+  const record: VersionRecord = {
     id,
     version: version.version,
     name: version.name,
@@ -65,6 +68,8 @@ function versionRecord(id: string, version: ImportMessage['versions'][number]): 
     kind: content.kind ?? 'functions',
     created_at: version.created_at,
   };
+  if (content.files !== undefined) record.files = content.files.summary;
+  return record;
 }
 
 /** The module record: the last version's content under the module's own name and times. */
@@ -72,7 +77,7 @@ function currentRecord(msg: ImportMessage): ModuleRecord {
   // checkHistory made sure there is at least one version.
   const last = msg.versions[msg.versions.length - 1] as ImportMessage['versions'][number];
   const { content } = last;
-  return {
+  const record: ModuleRecord = {
     id: msg.id,
     tenant: msg.tenant,
     name: msg.name,
@@ -85,4 +90,6 @@ function currentRecord(msg: ImportMessage): ModuleRecord {
     created_at: msg.created_at,
     updated_at: msg.updated_at,
   };
+  if (content.files !== undefined) record.files = content.files.summary;
+  return record;
 }

@@ -4,12 +4,12 @@ import { wessError } from '../errors.js';
 import type { EventBus, ModuleEvents } from '../events.js';
 import { applyAuthMessage, stageAudit } from './apply-auth.js';
 import { applyImport } from './apply-import.js';
-import { stageBlob } from './blobs.js';
+import { stageBlob, stageFilesBlob } from './blobs.js';
 import { decodeRecord } from './codec.js';
 import { dropHistory, loadVersion, pruneHistory, stageCurrent, type DroppedVersion } from './history.js';
 import { apiKeyKey, blobKey, isKeySafeId, MAX_VERSION, moduleKey, tenantBytesKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
-import { chargeStorage, checkModuleCount } from './quota.js';
+import { chargeStorage, checkModuleCount, heldBytes, sumHeld } from './quota.js';
 import type { ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, WriteMessage } from './types.js';
 
 /** What one message did: the result to answer with, and how to announce it once durable. */
@@ -30,7 +30,7 @@ export interface ApplyContext {
 }
 
 /** The fields a new version takes from its source (an upload, the current version, or an old one). */
-type VersionContent = Pick<ModuleRecord, 'name' | 'sha256' | 'size' | 'exports' | 'memory' | 'kind'>;
+type VersionContent = Pick<ModuleRecord, 'name' | 'sha256' | 'size' | 'exports' | 'memory' | 'kind' | 'files'>;
 
 type Msg<K extends WriteMessage['kind']> = Extract<WriteMessage, { kind: K }>;
 
@@ -56,21 +56,26 @@ export async function applyMessage(msg: WriteMessage, overlay: Overlay, context:
 export function readsOf(msg: WriteMessage): string[] {
   switch (msg.kind) {
     case 'create-module':
-      return [moduleKey(msg.id), blobKey(msg.content.sha256), tenantBytesKey(msg.tenant)];
+      return [moduleKey(msg.id), ...blobKeysOf(msg.content), tenantBytesKey(msg.tenant)];
     case 'update-module':
-      return [moduleKey(msg.id), blobKey(msg.content.sha256), ...tenantBytesOf(msg)];
+      return [moduleKey(msg.id), ...blobKeysOf(msg.content), ...tenantBytesOf(msg)];
     case 'rollback-module':
       return [moduleKey(msg.id), versionKey(msg.id, msg.toVersion), ...tenantBytesOf(msg)];
     case 'rename-module':
     case 'delete-module':
       return [moduleKey(msg.id), ...tenantBytesOf(msg)];
     case 'import-module':
-      return [moduleKey(msg.id), tenantBytesKey(msg.tenant), ...msg.versions.map((v) => blobKey(v.content.sha256))];
+      return [moduleKey(msg.id), tenantBytesKey(msg.tenant), ...msg.versions.flatMap((v) => blobKeysOf(v.content))];
     case 'revoke-key':
       return [apiKeyKey(msg.id)];
     default:
       return [];
   }
+}
+
+/** The pointers of an upload's blobs: its binary's and its files image's. */
+function blobKeysOf(content: ModuleContent): string[] {
+  return content.files === undefined ? [blobKey(content.sha256)] : [blobKey(content.sha256), blobKey(content.files.summary.sha256)];
 }
 
 /** The byte count a change of an existing module updates, when the message names the tenant (an admin's does not). */
@@ -106,8 +111,9 @@ async function applyCreate(msg: Msg<'create-module'>, overlay: Overlay, now: str
   }
   await checkModuleCount(msg.tenant, overlay, msg.quota);
   await stageBlob(msg.content, overlay);
+  await stageFilesBlob(msg.content.files, overlay);
   const record = buildRecord(msg.id, msg.tenant, 1, fromUpload(msg.content, msg.name), now, now);
-  await chargeStorage(record.tenant, record.size, overlay, msg.quota);
+  await chargeStorage(record.tenant, heldBytes(record), overlay, msg.quota);
   stageCurrent(record, overlay);
   overlay.put(tenantModuleKey(record.tenant, record.id), EMPTY);
   const event = { id: record.id, tenant: record.tenant, sha256: record.sha256, version: record.version };
@@ -119,6 +125,7 @@ const EMPTY = new Uint8Array(0);
 async function applyUpdate(msg: Msg<'update-module'>, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   const current = await loadCurrent(msg, overlay);
   await stageBlob(msg.content, overlay);
+  await stageFilesBlob(msg.content.files, overlay);
   return stageNext(current, fromUpload(msg.content, msg.name ?? current.name), msg, overlay, context);
 }
 
@@ -128,7 +135,7 @@ async function applyRename(msg: Msg<'rename-module'>, overlay: Overlay, context:
   return stageNext(current, { ...current, name: msg.name }, msg, overlay, context);
 }
 
-/** Version N's content and name as a new version: history only grows. The blob is live, N references it. */
+/** Version N's content, files and name as a new version: history only grows. Its blobs are live, N references them. */
 async function applyRollback(msg: Msg<'rollback-module'>, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   const current = await loadCurrent(msg, overlay);
   const target = await loadVersion(msg.id, msg.toVersion, overlay);
@@ -140,13 +147,9 @@ async function applyDelete(msg: Msg<'delete-module'>, overlay: Overlay): Promise
   overlay.del(moduleKey(msg.id));
   overlay.del(tenantModuleKey(previous.tenant, previous.id));
   const dropped = await dropHistory(msg.id, overlay);
-  await chargeStorage(previous.tenant, -sumSizes(dropped), overlay);
+  await chargeStorage(previous.tenant, -sumHeld(dropped), overlay);
   const event = { id: previous.id, tenant: previous.tenant, sha256: previous.sha256 };
   return { result: previous, moduleDelta: -1, announce: (bus) => bus.emit('module.deleted', event) };
-}
-
-function sumSizes(versions: readonly { size: number }[]): number {
-  return versions.reduce((sum, v) => sum + v.size, 0);
 }
 
 /**
@@ -189,7 +192,8 @@ async function stageNext(
   const record = buildRecord(current.id, current.tenant, current.version + 1, content, current.created_at, context.now);
   stageCurrent(record, overlay);
   const pruned = await pruneHistory(record.id, record.version, context.maxVersions, overlay);
-  await chargeStorage(record.tenant, record.size - sumSizes(pruned), overlay, msg.quota, record.size);
+  const held = heldBytes(record);
+  await chargeStorage(record.tenant, held - sumHeld(pruned), overlay, msg.quota, held);
   if (pruned.length > 0) stageAudit(pruneAudit(record, pruned, context, msg.audit), overlay);
   const event: ModuleEvents['module.updated'] = {
     id: record.id,
@@ -219,13 +223,13 @@ function pruneAudit(record: ModuleRecord, pruned: readonly DroppedVersion[], con
     ip: cause?.ip ?? '',
     status: cause?.status ?? 200,
     outcome: 'success',
-    details: { versions: pruned.map((v) => v.version), bytes: sumSizes(pruned), max_versions: context.maxVersions, by_version: record.version },
+    details: { versions: pruned.map((v) => v.version), bytes: sumHeld(pruned), max_versions: context.maxVersions, by_version: record.version },
   };
 }
 
 /** The version fields of an upload, named `name`. */
 function fromUpload(content: ModuleContent, name: string): VersionContent {
-  return {
+  const version: VersionContent = {
     name,
     sha256: content.sha256,
     size: content.content.byteLength,
@@ -233,11 +237,13 @@ function fromUpload(content: ModuleContent, name: string): VersionContent {
     memory: content.memory,
     kind: content.kind ?? 'functions',
   };
+  if (content.files !== undefined) version.files = content.files.summary;
+  return version;
 }
 
 /** A full module record; fields listed so that nothing else rides along from a source record or old JSON. */
 function buildRecord(id: string, tenant: string, version: number, content: VersionContent, createdAt: string, updatedAt: string): ModuleRecord {
-  return {
+  const record: ModuleRecord = {
     id,
     tenant,
     name: content.name,
@@ -250,4 +256,7 @@ function buildRecord(id: string, tenant: string, version: number, content: Versi
     created_at: createdAt,
     updated_at: updatedAt,
   };
+  // Absent, not null, without files: old records read the same as new ones.
+  if (content.files !== undefined) record.files = content.files;
+  return record;
 }

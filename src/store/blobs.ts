@@ -3,7 +3,7 @@ import { hasErrorCode, wessError } from '../errors.js';
 import { contentSha256, decodeBlobPointer, encodeBlobPointer, type BlobPointer } from './codec.js';
 import { blobKey, contentKey } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { ModuleContent } from './types.js';
+import type { FilesContent, ModuleContent } from './types.js';
 
 /**
  * Blobs as two keys (keys.ts has why):
@@ -34,8 +34,13 @@ export function blobPuts(sha256: string, bytes: Uint8Array): Array<{ key: string
   ];
 }
 
+/** Stages the blob of a version's files, when it has any: a files image is a blob like any other. */
+export async function stageFilesBlob(files: FilesContent | undefined, overlay: Overlay): Promise<void> {
+  if (files !== undefined) await stageBlob({ sha256: files.summary.sha256, content: files.image }, overlay);
+}
+
 /** Stores the blob unless that hash is already stored (dedup); refuses bytes that do not match their hash. */
-export async function stageBlob(content: ModuleContent, overlay: Overlay): Promise<void> {
+export async function stageBlob(content: Pick<ModuleContent, 'sha256' | 'content'>, overlay: Overlay): Promise<void> {
   // The pointer is small, and apply's readsOf prefetches it, so this costs no read of its own.
   if (await overlay.has(blobKey(content.sha256))) {
     // The same content again: dedup onto the stored bytes if they are whole. If they were damaged on

@@ -3,7 +3,7 @@ import { dropBlob } from './blobs.js';
 import { decodeVersion, encodeRecord, encodeVersion } from './codec.js';
 import { moduleKey, refKey, refPrefix, versionKey, versionPrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { ModuleRecord, VersionRecord } from './types.js';
+import type { FilesSummary, ModuleRecord, VersionRecord } from './types.js';
 
 /**
  * Staging helpers for module versions and their blob references. Every version owns one reference
@@ -12,11 +12,20 @@ import type { ModuleRecord, VersionRecord } from './types.js';
 
 const EMPTY = new Uint8Array(0);
 
-/** Makes `record` the module's current version: the current record, its version record and its blob reference. */
+/** Makes `record` the module's current version: the current record, its version record and its blob references. */
 export function stageCurrent(record: ModuleRecord, overlay: Overlay): void {
   overlay.put(moduleKey(record.id), encodeRecord(record));
   overlay.put(versionKey(record.id, record.version), encodeVersion(versionOf(record)));
-  overlay.put(refKey(record.sha256, record.id, record.version), EMPTY);
+  stageRefs(record, overlay);
+}
+
+/**
+ * The references of one version: to its binary and, when it has files, to their image. A files
+ * image lives and dies by its references exactly as a binary does (dedup, pruning, deletion).
+ */
+export function stageRefs(version: { id: string; version: number; sha256: string; files?: FilesSummary }, overlay: Overlay): void {
+  overlay.put(refKey(version.sha256, version.id, version.version), EMPTY);
+  if (version.files !== undefined) overlay.put(refKey(version.files.sha256, version.id, version.version), EMPTY);
 }
 
 /** One version of module `id`, or VERSION_NOT_FOUND. */
@@ -31,6 +40,7 @@ export interface DroppedVersion {
   version: number;
   sha256: string;
   size: number;
+  files?: FilesSummary;
 }
 
 /** Removes every version of module `id` and their references, then each blob that lost its last one; returns them. */
@@ -58,16 +68,20 @@ export async function pruneHistory(id: string, currentVersion: number, keep: num
 }
 
 function dropped(value: Uint8Array): DroppedVersion {
-  const { version, sha256, size } = decodeVersion(value);
-  return { version, sha256, size };
+  const { version, sha256, size, files } = decodeVersion(value);
+  return files === undefined ? { version, sha256, size } : { version, sha256, size, files };
 }
 
 async function dropVersions(id: string, versions: readonly DroppedVersion[], overlay: Overlay): Promise<void> {
   const hashes = new Set<string>();
-  for (const { version, sha256 } of versions) {
+  for (const { version, sha256, files } of versions) {
     overlay.del(versionKey(id, version));
     overlay.del(refKey(sha256, id, version));
     hashes.add(sha256);
+    if (files !== undefined) {
+      overlay.del(refKey(files.sha256, id, version));
+      hashes.add(files.sha256);
+    }
   }
   // One liveness check per distinct blob, after all of these references are gone.
   for (const sha256 of hashes) {
@@ -77,7 +91,7 @@ async function dropVersions(id: string, versions: readonly DroppedVersion[], ove
 
 /** The version record a module record stands for; fields listed so none leak from old JSON. */
 export function versionOf(record: ModuleRecord): VersionRecord {
-  return {
+  const version: VersionRecord = {
     id: record.id,
     version: record.version,
     name: record.name,
@@ -89,4 +103,6 @@ export function versionOf(record: ModuleRecord): VersionRecord {
     // A version is made when the module record carrying it is written.
     created_at: record.updated_at,
   };
+  if (record.files !== undefined) version.files = record.files;
+  return version;
 }

@@ -8,11 +8,13 @@
  *                                      the current one included (history only grows until delete)
  *   b!<sha256>                       → blob pointer, ASCII JSON {"c":"<content id>","size":N}: one per
  *                                      content hash (dedup), naming where the bytes are
- *   c!<content id>                   → the wasm bytes; content ids are UUIDv7s, so they sort by write time
- *   r!<sha256>!<id>!<version>        → empty; "version <version> of <id> uses blob <sha256>"
+ *   c!<content id>                   → the bytes: a wasm binary, or a version's files image (src/files/image.ts);
+ *                                      content ids are UUIDv7s, so they sort by write time
+ *   r!<sha256>!<id>!<version>        → empty; "version <version> of <id> uses blob <sha256>" (its binary, and
+ *                                      its files image when it has files: two references)
  *   t!<tenant>!<id>                  → empty; "module <id> belongs to <tenant>" (lists one tenant's modules)
  *   tb!<tenant>                      → ASCII decimal: bytes of content the tenant holds, the size of every
- *                                      kept version of every module of it (quota.ts); absent means 0
+ *                                      kept version (binary plus files image) of every module of it (quota.ts); absent means 0
  *   k!<key id>                       → KeyRecord JSON of an API key (its HMAC, never its secret)
  *   u!<key id>                       → KeyUsage JSON: the key's counters as of the last flush
  *   a!<audit id>                     → AuditEntry JSON; audit ids sort by time

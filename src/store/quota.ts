@@ -12,11 +12,21 @@ import type { TenantQuota } from './types.js';
  * The bytes a tenant holds are kept under `tb!<tenant>` and changed in the same batch as the
  * versions they count, so the count is always exact and survives restarts.
  *
- * Every kept version counts its whole size, even when its content is shared (a rename, a rollback,
+ * Every kept version counts its whole size (its binary and its files image), even when its content is shared (a rename, a rollback,
  * the same bytes in another module or tenant): this is what the tenant holds, the sum of the sizes
  * its version lists show, not what the disk holds after deduplication. Counting distinct blobs per
  * tenant would make one tenant's quota depend on what another tenant uploaded first.
  */
+
+/** Bytes one version holds: its binary and, when it has files, their image. */
+export function heldBytes(version: { size: number; files?: { size: number } }): number {
+  return version.size + (version.files?.size ?? 0);
+}
+
+/** Bytes a list of versions holds. */
+export function sumHeld(versions: ReadonlyArray<{ size: number; files?: { size: number } }>): number {
+  return versions.reduce((sum, v) => sum + heldBytes(v), 0);
+}
 
 /** Bytes `tenant` holds (0 when it holds nothing). */
 export async function tenantBytes(source: BlobReader, tenant: string): Promise<number> {

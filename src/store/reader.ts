@@ -155,8 +155,8 @@ export class Reader {
         more = true;
         break;
       }
-      const { version, sha256, size, created_at, name } = decodeVersion(value);
-      items.push({ version, sha256, size, created_at, name });
+      const { version, sha256, size, created_at, name, files } = decodeVersion(value);
+      items.push(files === undefined ? { version, sha256, size, created_at, name } : { version, sha256, size, created_at, name, files });
     }
     const last = items[items.length - 1];
     return { items, next_cursor: more && last ? encodeCursor(String(last.version)) : null };

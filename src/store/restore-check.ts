@@ -1,4 +1,5 @@
 import { hasErrorCode } from '../errors.js';
+import { looksLikeImage, readImage } from '../files/image.js';
 import { decodeBlobPointer, sha256Hex } from './codec.js';
 import type { DbOp } from './db.js';
 import { contentIdOfKey, isBlobKey, isContentKey, parseRefKey, sha256OfBlobKey } from './keys.js';
@@ -74,9 +75,15 @@ export class ContentAdmission {
     // `wess doctor` reports: they can never run, so there is nothing to admit.
     if (sha256Hex(bytes) !== sha256) return;
     try {
-      await this.#admit(bytes);
+      // A version's files image is no module: it must only read as an image (the files limits were applied at upload).
+      if (looksLikeImage(bytes)) readImage(bytes);
+      else await this.#admit(bytes);
       this.#admitted++;
     } catch (err) {
+      if (looksLikeImage(bytes) && !hasErrorCode(err)) {
+        this.#refused.set(sha256, { code: 'VALIDATION', message: `files image: ${(err as Error).message}`, users: [] });
+        return;
+      }
       if (!hasErrorCode(err)) throw err;
       this.#refused.set(sha256, { code: err.code, message: err.message, users: [] });
     }

@@ -4,19 +4,25 @@ import { TENANT_FORMAT } from '../auth/types.js';
 import { describeIssues } from '../echo.js';
 import { hasErrorCode, wessError } from '../errors.js';
 import { inspectBlob } from './blobs.js';
-import { decodeRecord, decodeVersion, sha256Hex } from './codec.js';
+import { decodeRecord, decodeVersion, isStandardBase64, sha256Hex } from './codec.js';
 import type { Db, DbReader } from './db.js';
 import { splitLines } from './lines.js';
 import { MAX_VERSION, moduleRange, prefixRange, versionPrefix } from './keys.js';
-import type { ImportedVersion, ModuleContent, ModuleRecord, TenantQuota, WriteMessage, WriteResult } from './types.js';
+import type { FilesContent, FilesSummary, ImportedVersion, ModuleContent, ModuleRecord, TenantQuota, VersionRecord, WriteMessage, WriteResult } from './types.js';
+import { admitImage } from '../files/archive.js';
 
 /**
  * Export and import as NDJSON, for moving modules between nodes or stores:
  *
  *   {"format":"wess-export","version":1,"exported_at":…,"tenant":null,"modules_estimate":N}
- *   {"id","tenant","name","version","created_at","updated_at","versions":[{"version","name","sha256","size","created_at","content":base64},…]}
+ *   {"id","tenant","name","version","created_at","updated_at","versions":[{"version","name","sha256","size","created_at","content":base64,"files"?},…]}
  *   …one line per module…
  *   {"format":"wess-export-end","modules":N}
+ *
+ * A version with files carries them as `"files":{"sha256","count","bytes","size","image":base64}`: the
+ * stored files image (src/files/image.ts) itself, which the importing node checks against its hash
+ * and its own limits. A version without files has no `files` key, so an export made before files
+ * existed imports as it always did (an older Wess refuses only the lines that carry files).
  *
  * Unlike a backup this carries only modules (no keys, usage or audit), and an import re-admits
  * every version, so the receiving node's limits apply.
@@ -33,6 +39,12 @@ export interface ExportedVersion {
   size: number;
   created_at: string;
   content: string;
+  files?: ExportedFiles;
+}
+
+/** A version's files in an export: its summary and the files image, base64. */
+export interface ExportedFiles extends FilesSummary {
+  image: string;
 }
 
 export interface ExportedModule {
@@ -73,22 +85,39 @@ async function exportModule(db: DbReader, record: ModuleRecord): Promise<Exporte
   const versions: ExportedVersion[] = [];
   for await (const [, value] of db.entries(prefixRange(versionPrefix(record.id)))) {
     const version = decodeVersion(value);
-    const content = await inspectBlob(db, version.sha256);
-    if (!content.ok) {
-      throw wessError('CONTENT_CORRUPT', `module ${record.id} version ${version.version}: ${content.message}`, { module_id: record.id, version: version.version, sha256: version.sha256 });
-    }
+    const content = await readWhole(db, record, version, version.sha256);
     const { name, sha256, size, created_at } = version;
-    versions.push({ version: version.version, name, sha256, size, created_at, content: Buffer.from(content.bytes).toString('base64') });
+    const exported: ExportedVersion = { version: version.version, name, sha256, size, created_at, content: Buffer.from(content).toString('base64') };
+    if (version.files !== undefined) {
+      const image = await readWhole(db, record, version, version.files.sha256);
+      exported.files = { ...version.files, image: Buffer.from(image).toString('base64') };
+    }
+    versions.push(exported);
   }
   const { id, tenant, name, version, created_at, updated_at } = record;
   return { id, tenant, name, version, created_at, updated_at, versions };
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** A blob of a version, whole, or CONTENT_CORRUPT naming the module and version: an export never carries damage. */
+async function readWhole(db: DbReader, record: ModuleRecord, version: VersionRecord, sha256: string): Promise<Uint8Array> {
+  const content = await inspectBlob(db, sha256);
+  if (content.ok) return content.bytes;
+  const what = sha256 === version.sha256 ? '' : 'files: ';
+  throw wessError('CONTENT_CORRUPT', `module ${record.id} version ${version.version}: ${what}${content.message}`, { module_id: record.id, version: version.version, sha256 });
+}
+
+const base64 = z.string().refine(isStandardBase64, 'must be standard base64');
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const name = z.string().min(1).max(200).refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
 const versionNumber = z.number().int().min(1).max(MAX_VERSION);
 const time = z.iso.datetime();
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters');
+const count = z.number().int().min(0);
+
+const exportedFiles = z
+  .object({ sha256: hex64, count, bytes: count, size: count, image: base64 })
+  .strict();
 
 const exportedVersion = z
   .object({
@@ -97,7 +126,8 @@ const exportedVersion = z
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters'),
     size: z.number().int().min(0),
     created_at: time,
-    content: z.string().regex(BASE64, 'must be standard base64'),
+    content: base64,
+    files: exportedFiles.optional(),
   })
   .strict();
 
@@ -121,6 +151,8 @@ export interface ImportDeps {
   exists(id: string): Promise<boolean>;
   /** Upload admission with this node's limits for `tenant`: throws the coded error an upload would get. */
   admit(bytes: Uint8Array, tenant: string): Promise<ModuleContent>;
+  /** A version's files image checked under this node's limits for `tenant` (archive.ts admitImage); no limits when absent. */
+  admitFiles?(image: Uint8Array, tenant: string): FilesContent;
   /** The quotas (max_modules, max_storage) the writer checks a module of `tenant` against; none when absent. */
   quota?(tenant: string): TenantQuota | undefined;
   /** A longer line is refused without being held in memory. */
@@ -256,6 +288,16 @@ function parseModule(text: string): z.output<typeof exportedModule> {
   throw wessError('VALIDATION', describeIssues(parsed.error.issues, '', 'line').join('; '));
 }
 
+/** A version's files image checked against its declared sha256 and size, then admitted under this node's limits. */
+function admitFiles(files: ExportedFiles, tenant: string, deps: ImportDeps): FilesContent {
+  const image = Buffer.from(files.image, 'base64');
+  const sha256 = sha256Hex(image);
+  if (sha256 !== files.sha256) throw wessError('VALIDATION', `files hash to sha256 ${sha256}, not ${files.sha256} as the export says`);
+  if (image.length !== files.size) throw wessError('VALIDATION', `files are ${image.length} bytes, not ${files.size} as the export says`);
+  const bytes = new Uint8Array(image.buffer, image.byteOffset, image.byteLength);
+  return deps.admitFiles ? deps.admitFiles(bytes, tenant) : admitImage(bytes, { maxFilesBytes: Infinity, maxFiles: Infinity });
+}
+
 /** Checks a version's bytes against its declared size and sha256, then admits them like an upload. */
 async function admitVersion(version: ExportedVersion, tenant: string, deps: ImportDeps): Promise<ImportedVersion> {
   const bytes = Buffer.from(version.content, 'base64');
@@ -264,7 +306,9 @@ async function admitVersion(version: ExportedVersion, tenant: string, deps: Impo
   if (sha256 !== version.sha256) throw wessError('VALIDATION', `${where}: content hashes to sha256 ${sha256}, not ${version.sha256} as the export says`);
   if (bytes.length !== version.size) throw wessError('VALIDATION', `${where}: content is ${bytes.length} bytes, not ${version.size} as the export says`);
   try {
-    const content = await deps.admit(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), tenant);
+    const files = version.files === undefined ? undefined : admitFiles(version.files, tenant, deps);
+    const admitted = await deps.admit(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), tenant);
+    const content = files === undefined ? admitted : { ...admitted, files };
     return { version: version.version, name: version.name, created_at: version.created_at, content };
   } catch (err) {
     if (hasErrorCode(err) && err.code !== 'INTERNAL') throw wessError(err.code, `${where}: ${err.message}`);

@@ -1,6 +1,24 @@
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { FunctionExport } from '../wasm/types.js';
 
+/**
+ * A version's files as records show them: the files image (src/files/image.ts) is a blob like the
+ * module's binary, kept under its sha256. `count` and `bytes` are the files and their contents;
+ * `size` is the image's own length, what the version holds in the store (and counts toward max_storage).
+ */
+export interface FilesSummary {
+  sha256: string;
+  count: number;
+  bytes: number;
+  size: number;
+}
+
+/** A version's files on their way into the store: the summary and the image bytes it describes. */
+export interface FilesContent {
+  summary: FilesSummary;
+  image: Uint8Array;
+}
+
 /** How a module is run: exported functions called with JSON values, or a WASI command (`_start`). */
 export type ModuleKind = 'functions' | 'wasi';
 
@@ -18,6 +36,8 @@ export interface ModuleRecord {
   memory: { min_pages: number; max_pages: number } | null;
   /** Records written before WASI support have none stored; they read as 'functions'. */
   kind: ModuleKind;
+  /** The current version's files; absent when it has none (and in records written before files existed). */
+  files?: FilesSummary;
   created_at: string;
   updated_at: string;
 }
@@ -35,11 +55,13 @@ export interface VersionRecord {
   exports: FunctionExport[];
   memory: ModuleRecord['memory'];
   kind: ModuleKind;
+  /** The files this version was uploaded with; absent when none. */
+  files?: FilesSummary;
   created_at: string;
 }
 
 /** A line of `GET /modules/{id}/versions`; `created_by` joins it once requests are authenticated. */
-export type VersionSummary = Pick<VersionRecord, 'version' | 'sha256' | 'size' | 'created_at' | 'name'>;
+export type VersionSummary = Pick<VersionRecord, 'version' | 'sha256' | 'size' | 'created_at' | 'name' | 'files'>;
 
 /** What a create or update carries: everything the route learned from the binary. */
 export interface ModuleContent {
@@ -49,6 +71,8 @@ export interface ModuleContent {
   memory: ModuleRecord['memory'];
   /** Optional until admission classifies every upload; absent means 'functions'. */
   kind?: ModuleKind;
+  /** The version's files (src/files/archive.ts); absent for a version without files. */
+  files?: FilesContent;
 }
 
 /**

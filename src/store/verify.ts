@@ -1,10 +1,12 @@
 import { inspectBlob, type BlobProblem, type Inspected } from './blobs.js';
 import { decodeVersion } from './codec.js';
 import type { Db } from './db.js';
+import type { VersionRecord } from './types.js';
 import { allVersionsRange, moduleIdOfVersionKey, versionOfKey } from './keys.js';
 
 /*
- * Verification of stored content: every version's blob is read back and hashed. Used by
+ * Verification of stored content: every version's blobs (its binary, and its files image when it
+ * has files) are read back and hashed. Used by
  * `GET /admin/verify` and `wess doctor`, with the same check (blobs.ts inspectBlob) as every read.
  */
 
@@ -14,6 +16,8 @@ export interface Damage {
   sha256: string;
   problem: BlobProblem;
   message: string;
+  /** True when the damaged blob is the version's files image, not its binary. */
+  files?: true;
 }
 
 export interface VerifyReport {
@@ -45,21 +49,28 @@ export async function verifyStore(db: Db): Promise<VerifyReport> {
       versions++;
       const moduleId = moduleIdOfVersionKey(key);
       modules.add(moduleId);
-      let sha256: string;
+      let record: VersionRecord;
       try {
-        sha256 = decodeVersion(value).sha256;
+        record = decodeVersion(value);
       } catch (err) {
         damaged.push({ module_id: moduleId, version: versionOfKey(key), sha256: '', problem: 'unreadable', message: `its version record cannot be read: ${(err as Error).message}` });
         continue;
       }
-      let inspected = seen.get(sha256);
-      if (!inspected) {
-        inspected = await inspectBlob(snapshot, sha256);
-        // Only the verdict is kept, not the bytes.
-        if (inspected.ok) bytes += inspected.bytes.byteLength;
-        seen.set(sha256, inspected.ok ? { ok: true, bytes: EMPTY } : inspected);
+      const blobs: Array<[string, boolean]> = [[record.sha256, false]];
+      if (record.files !== undefined) blobs.push([record.files.sha256, true]);
+      for (const [sha256, files] of blobs) {
+        let inspected = seen.get(sha256);
+        if (!inspected) {
+          inspected = await inspectBlob(snapshot, sha256);
+          // Only the verdict is kept, not the bytes.
+          if (inspected.ok) bytes += inspected.bytes.byteLength;
+          seen.set(sha256, inspected.ok ? { ok: true, bytes: EMPTY } : inspected);
+        }
+        if (inspected.ok) continue;
+        const damage: Damage = { module_id: moduleId, version: versionOfKey(key), sha256, problem: inspected.problem, message: files ? `files: ${inspected.message}` : inspected.message };
+        if (files) damage.files = true;
+        damaged.push(damage);
       }
-      if (!inspected.ok) damaged.push({ module_id: moduleId, version: versionOfKey(key), sha256, problem: inspected.problem, message: inspected.message });
     }
   } finally {
     await snapshot.close();

@@ -7,7 +7,7 @@ import type { Db } from './db.js';
 import { moduleRange } from './keys.js';
 import { ensureSchema } from './migrate.js';
 import { Overlay } from './overlay.js';
-import type { WriteMessage, WriteResult } from './types.js';
+import type { ModuleContent, WriteMessage, WriteResult } from './types.js';
 
 export interface WriterOptions {
   db: Db;
@@ -227,10 +227,14 @@ function groupSize(queue: readonly Pending[]): number {
   return queue.length;
 }
 
-/** Content bytes a message carries: an upload's, or every version of an imported module. */
+/** Content bytes a message carries (binaries and files images): an upload's, or every version of an imported module. */
 function contentBytes(msg: WriteMessage): number {
-  if (msg.kind === 'import-module') return msg.versions.reduce((sum, v) => sum + v.content.content.byteLength, 0);
-  return 'content' in msg ? msg.content.content.byteLength : 0;
+  if (msg.kind === 'import-module') return msg.versions.reduce((sum, v) => sum + uploadBytes(v.content), 0);
+  return 'content' in msg ? uploadBytes(msg.content) : 0;
+}
+
+function uploadBytes(content: ModuleContent): number {
+  return content.content.byteLength + (content.files?.image.byteLength ?? 0);
 }
 
 /** readsOf, except that a malformed message reads nothing ahead: it fails in applyMessage, for its own caller only. */

@@ -5,6 +5,9 @@ import { TEST_ADMIN_KEY, fixture, listen, startApp, type TestApp } from '../help
 
 const MODULE_LIMIT = 2 * 1024 * 1024;
 const BODY_LIMIT = 3 * 1024 * 1024;
+/** A module upload's JSON: server.body_limit plus the base64 of the largest files archive the default limits allow. */
+const UPLOAD_JSON_LIMIT = BODY_LIMIT + Math.ceil((16 * 1024 * 1024 + 10_000 * 1024 + 1024 * 1024) / 3) * 4;
+const UPLOAD_JSON_KEY = 'server.body_limit, plus the base64 of a files archive of limits.max_files_bytes';
 
 interface Sent {
   status: number;
@@ -73,11 +76,18 @@ describe('body size limits', () => {
       details: { size: MODULE_LIMIT + 1, limit: MODULE_LIMIT, tier: null },
     });
 
-    const json = await t.app.inject({ method: 'POST', url: '/modules', payload: { name: 'big', content: 'A'.repeat(BODY_LIMIT) } });
+    const json = await t.app.inject({ method: 'POST', url: '/keys', payload: { name: 'A'.repeat(BODY_LIMIT) } });
     assert.equal(json.statusCode, 413);
-    const size = Buffer.byteLength(JSON.stringify({ name: 'big', content: 'A'.repeat(BODY_LIMIT) }));
+    const size = Buffer.byteLength(JSON.stringify({ name: 'A'.repeat(BODY_LIMIT) }));
     assert.equal(json.json().error.message, `request body is ${size} bytes; the limit is ${BODY_LIMIT} bytes (server.body_limit)`);
     assert.deepEqual(json.json().error.details, { size, limit: BODY_LIMIT });
+
+    // A module upload's JSON may carry a files archive: it has room for one, and says so past it.
+    const upload = { name: 'big', content: 'A'.repeat(UPLOAD_JSON_LIMIT) };
+    const uploaded = await t.app.inject({ method: 'POST', url: '/modules', payload: upload });
+    assert.equal(uploaded.statusCode, 413);
+    const uploadSize = Buffer.byteLength(JSON.stringify(upload));
+    assert.equal(uploaded.json().error.message, `request body is ${uploadSize} bytes; the limit is ${UPLOAD_JSON_LIMIT} bytes (${UPLOAD_JSON_KEY})`);
 
     const streamed = await chunked(base, '/modules?name=big', Buffer.alloc(MODULE_LIMIT + 100_000));
     assert.equal(streamed.status, 413);
@@ -90,7 +100,7 @@ describe('body size limits', () => {
     assert.equal(refused.status, 413);
     assert.equal(refused.body.error?.message, `module is ${MODULE_LIMIT + 200_000} bytes; the limit is ${MODULE_LIMIT} bytes`);
 
-    const tooMuchJson = await expectContinue(base, '/modules', 'application/json', Buffer.alloc(BODY_LIMIT + 1, 0x20));
+    const tooMuchJson = await expectContinue(base, '/keys', 'application/json', Buffer.alloc(BODY_LIMIT + 1, 0x20));
     assert.deepEqual([tooMuchJson.continued, tooMuchJson.status], [false, 413]);
 
     const fits = await expectContinue(base, '/modules?name=add', 'application/wasm', fixture('add'));

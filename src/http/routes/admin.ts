@@ -7,6 +7,7 @@ import { admitModule } from '../../modules/admission.js';
 import { backupKey, backupStream } from '../../store/backup.js';
 import { prefixRange, tenantModulePrefix } from '../../store/keys.js';
 import { exportLines, importLines } from '../../store/transfer.js';
+import { admitImage } from '../../files/archive.js';
 import { verifyStore } from '../../store/verify.js';
 import { NDJSON } from '../body-limits.js';
 import { describeRoute, ref } from '../openapi.js';
@@ -131,6 +132,10 @@ function registerImport(app: FastifyInstance, services: Services): void {
         },
         exists: async (id) => (await services.reader.getModule(id)) !== undefined,
         admit: (bytes, owner) => admitModule(bytes, services.runner, limitsOf(owner)),
+        admitFiles: (image, owner) => {
+          const limits = limitsOf(owner);
+          return admitImage(image, { maxFilesBytes: limits.maxFilesBytes, maxFiles: limits.maxFiles, tier: limits.tier });
+        },
         quota: (owner) => quotaOf(limitsOf(owner)),
         maxLineBytes: MAX_IMPORT_LINE,
       });

@@ -7,7 +7,9 @@ import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { looksLikeWat, watToWasm } from '../../wasm/text.js';
 import { audited } from '../auth.js';
-import { mediaType, WASM_TYPES } from '../body-limits.js';
+import { capUploadBody, mediaType, uploadJsonLimit, WASM_TYPES } from '../body-limits.js';
+import { packBase64Archive } from '../../files/archive.js';
+import type { FilesContent, ModuleContent } from '../../store/types.js';
 import { describeRoute, ref } from '../openapi.js';
 import {
   createJsonBody,
@@ -106,6 +108,16 @@ function decodeBase64(content: string, limits: EffectiveLimits): Uint8Array {
   return Buffer.from(content, 'base64');
 }
 
+/** The files of an upload, when its JSON carries any: the archive read into a files image under the uploader's limits. */
+function filesOf(files: string | undefined, limits: EffectiveLimits): Promise<FilesContent> | undefined {
+  return files === undefined ? undefined : packBase64Archive(files, { maxFilesBytes: limits.maxFilesBytes, maxFiles: limits.maxFiles, tier: limits.tier });
+}
+
+/** An upload's content with its files, when it has any (absent otherwise, not undefined: records stay the same shape). */
+function withFiles(content: ModuleContent, files: FilesContent | undefined): ModuleContent {
+  return files === undefined ? content : { ...content, files };
+}
+
 /** Registers the module routes: create, list, get, content, update, delete. */
 export function moduleRoutes(app: FastifyInstance, services: Services): void {
   const { config, reader, writer, runner } = services;
@@ -120,16 +132,21 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
 
   const rawBodies = { 'application/wasm': WASM_BODY, 'application/octet-stream': WASM_BODY, [WAT_TYPE]: WAT_BODY };
   const uploadBody = { 'application/json': createJsonBody, ...rawBodies };
-  app.post('/modules', describeRoute({
+  // A module upload's JSON may carry a files archive besides the binary: it gets room for one.
+  const bodyLimit = uploadJsonLimit(config);
+  const preParsing = capUploadBody(services);
+  app.post('/modules', { ...describeRoute({
     summary: 'Upload a module',
-    description: 'JSON `{name, content}` with base64 content, the raw binary as application/wasm with `?name=`, or WebAssembly text as text/wat with `?name=` (compiled; the binary is stored). The module is checked (imports, memory) before it is stored.',
+    description:
+      'JSON `{name, content}` with base64 content, the raw binary as application/wasm with `?name=`, or WebAssembly text as text/wat with `?name=` (compiled; the binary is stored). The module is checked (imports, memory) before it is stored. ' +
+      'JSON may add `files`: the base64 of a tar archive (plain or gzipped) of regular files, directories and symlinks that stay inside it, at most limits.max_files_bytes unpacked and limits.max_files entries; a WASI run of the version sees them as its preopened `/`.',
     tags: TAGS,
     query: rawUploadQuery.partial(),
     fields: UPLOAD_FIELDS,
     body: uploadBody,
     responses: { 201: { description: 'Created', body: ref('Module'), headers: { ...MODULE_HEADERS, location: 'The module URL' } } },
     errors: [...ADMISSION_ERRORS, 'FORBIDDEN', 'TIER_LIMIT', 'UNAVAILABLE'],
-  }), async (request, reply) => {
+  }), bodyLimit, preParsing }, async (request, reply) => {
     const principal = authorize(request.principal, 'module.create');
     if (principal.modules) throw wessError('FORBIDDEN', 'a key limited to named modules cannot create modules');
     const raw = isRawWasm(request);
@@ -139,6 +156,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     const { limits, forced } = limitsInTenant(services, principal, owner, query.force === true);
     let name: string;
     let bytes: Uint8Array;
+    let archive: string | undefined;
     if (query.name !== undefined) {
       name = query.name;
       bytes = request.body as Buffer;
@@ -146,12 +164,15 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
       const body = parseWith(createJsonBody, request.body, 'body');
       name = body.name;
       bytes = decodeBase64(body.content, limits);
+      archive = body.files;
     }
+    const files = await filesOf(archive, limits);
     const id = uuidv4();
     request.moduleId = id;
-    const details = forced ? { name, forced } : { name };
+    const details: Record<string, unknown> = forced ? { name, forced } : { name };
+    if (files) details.files = files.summary;
     const record = await audited(request, { action: 'module.create', target: id, tenant: owner, details }, 201, async (audit) =>
-      writer.submit({ kind: 'create-module', id, tenant: owner, name, content: await admit(await moduleBinary(request, bytes), limits), quota: quotaOf(limits), audit }),
+      writer.submit({ kind: 'create-module', id, tenant: owner, name, content: withFiles(await admit(await moduleBinary(request, bytes), limits), files), quota: quotaOf(limits), audit }),
     );
     return reply.code(201).header('location', `/modules/${record.id}`).header('etag', etag(record.version)).send(record);
   });
@@ -194,9 +215,11 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     return reply.type('application/wasm').header('x-wess-sha256', record.sha256).send(Buffer.from(bytes));
   });
 
-  app.put('/modules/:id', describeRoute({
+  app.put('/modules/:id', { ...describeRoute({
     summary: 'Replace a module (a new version)',
-    description: 'The same bodies as the upload; JSON may give only a new name. A module that fails the checks leaves the current version as it was.',
+    description:
+      'The same bodies as the upload; JSON may give only a new name. A module that fails the checks leaves the current version as it was. ' +
+      'Files belong to the version they were uploaded with: a new binary without `files` makes a version without files; a rename alone keeps the current files.',
     tags: TAGS,
     params: idParams,
     query: rawUpdateQuery,
@@ -205,7 +228,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     body: { 'application/json': updateJsonBody, ...rawBodies },
     responses: { 200: { description: 'The module at its new version', body: ref('Module'), headers: MODULE_HEADERS } },
     errors: [...ADMISSION_ERRORS, ...MODULE_ERRORS, 'TIER_LIMIT', 'VERSION_CONFLICT', 'UNAVAILABLE'],
-  }), async (request, reply) => {
+  }), bodyLimit, preParsing }, async (request, reply) => {
     const expectVersion = parseIfMatch(request.headers['if-match']);
     const { id, tenant: owner } = await findModule(services, request, 'module.update');
     const raw = isRawWasm(request);
@@ -213,6 +236,7 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     const { limits, forced } = limitsInTenant(services, authorize(request.principal, 'module.update'), owner, query.force === true);
     let name: string | undefined;
     let bytes: Uint8Array | undefined;
+    let archive: string | undefined;
     if (raw) {
       name = query.name;
       bytes = request.body as Buffer;
@@ -220,18 +244,21 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
       const body = parseWith(updateJsonBody, request.body, 'body');
       name = body.name;
       if (body.content !== undefined) bytes = decodeBase64(body.content, limits);
+      archive = body.files;
     }
+    const files = await filesOf(archive, limits);
     // If-Match is checked by the writer against the batch it is building, not here: a check in the
     // route would race with a concurrent PUT queued behind it. A rename likewise keeps whatever
     // content is current when the writer gets to it, not what this route read. The tenant is
     // checked there again for the same reason.
     const details: Record<string, unknown> = bytes ? {} : { rename: true };
     if (forced) details.forced = true;
+    if (files) details.files = files.summary;
     const draft = { action: 'module.update', target: id, tenant: owner, details };
     const record = await audited(request, draft, 200, async (audit) => {
       const guard = { id, expectVersion, tenant: tenantGuard(request.principal), audit, quota: quotaOf(limits) };
       return bytes
-        ? writer.submit({ kind: 'update-module', ...guard, name, content: await admit(await moduleBinary(request, bytes), limits) })
+        ? writer.submit({ kind: 'update-module', ...guard, name, content: withFiles(await admit(await moduleBinary(request, bytes), limits), files) })
         : writer.submit({ kind: 'rename-module', ...guard, name: requireName(name) });
     });
     return reply.header('etag', etag(record.version)).send(record);

@@ -2,8 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { limitsFor, tierSuffix, type EffectiveLimits } from '../../auth/policy.js';
 import { echo, listNames } from '../../echo.js';
 import { hasErrorCode, wessError } from '../../errors.js';
-import { DEFAULT_LANE, receiptOf, wasiOutputOf, type BatchItem, type CallScope, type Receipt, type RunResult } from '../../runner/pool.js';
-import type { ModuleRecord } from '../../store/types.js';
+import { ImageCache } from '../../files/image-cache.js';
+import { DEFAULT_LANE, receiptOf, wasiOutputOf, type BatchItem, type CallScope, type Receipt, type RunFiles, type RunResult } from '../../runner/pool.js';
+import type { FilesSummary, ModuleRecord } from '../../store/types.js';
 import { wasiInputProblem } from '../../wasi/index.js';
 import type { WasiInput } from '../../wasi/types.js';
 import type { FunctionExport, WasmArg } from '../../wasm/types.js';
@@ -18,7 +19,7 @@ const JSON_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
 const LISTED_NAMES = 20;
 
 /** What a run needs of a module or of one of its versions. */
-type Target = Pick<ModuleRecord, 'id' | 'name' | 'version' | 'sha256' | 'exports' | 'kind'>;
+type Target = Pick<ModuleRecord, 'id' | 'name' | 'version' | 'sha256' | 'exports' | 'kind' | 'files'>;
 type RunBody = ReturnType<typeof runBody.parse>;
 
 function exportList(target: Target): string {
@@ -169,12 +170,20 @@ function extraRuns(receipts: readonly Receipt[]): number {
 /** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
 export function runRoutes(app: FastifyInstance, services: Services): void {
   const { metrics, runner, usage, cpuBudget } = services;
+  const images = new ImageCache(services.db);
+
+  /** A version's files for its WASI runs: the image from the cache, and the bytes a run may write over it. */
+  async function filesOf(summary: FilesSummary): Promise<RunFiles> {
+    return { files: await images.get(summary), maxScratchBytes: services.config.limits.max_scratch_bytes };
+  }
 
   async function execute(target: Target, body: RunBody, request: FastifyRequest, scope: CallScope): Promise<Executed> {
     const { config } = services;
+    // A version without files costs this one check: no lookup, no await, no allocation.
+    const files = target.files === undefined ? undefined : await filesOf(target.files);
     if (isCommandRun(target, body)) {
       const wasi = wasiInput(services, target, body);
-      const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, ...scope }).catch(withOutput);
+      const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, files, ...scope }).catch(withOutput);
       const output = wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false });
       const receipts = [outcome];
       return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
@@ -197,7 +206,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       // The items of a batch share one run's output allowance, so a batch answer is no bigger than a run's.
       const itemOutputBytes = Math.floor(config.runner.max_output / Math.max(1, runnable.length));
       const outcome = runnable.length
-        ? await runner.runBatch({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, argsList: runnable, itemOutputBytes, ...scope })
+        ? await runner.runBatch({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, argsList: runnable, itemOutputBytes, files, ...scope })
         : { items: [], compileCached: true };
       let next = 0;
       const items = parsed.map((p) => (Array.isArray(p) ? (outcome.items[next++] as BatchItem) : p));
@@ -211,7 +220,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
 
     const args = parseArgs(fn.params, body.args ?? [], { maxArgs: config.limits.max_args });
     request.log.debug({ function: fn.name, args: args.length, sha256: target.sha256 }, 'run');
-    const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, ...scope });
+    const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, files, ...scope });
     request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
     const receipts = [outcome];
     return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
