@@ -1,14 +1,17 @@
 /**
  * The official WASI preview-1 test suite (WebAssembly/wasi-testsuite, ../shared/wasi-testsuite or
  * WESS_WASI_TESTSUITE_DIR) through real HTTP, as its specification says: each program uploaded,
- * run as a WASI program with the test's args, env and stdin, its exit code and (when given) its
- * stdout compared. Tests whose spec preopens a directory are skipped, counted, until Wess has a
- * WASI filesystem. Run alone: `npm run build && node --test dist/test/wasi/testsuite.test.js`.
+ * with its `root` directory as the module's files when it has one, run as a WASI program with the
+ * test's args, env and stdin, its exit code and (when given) its stdout compared. A test with files
+ * runs twice on the same version: the suite's tests write into their tree, so the second run passes
+ * only if it starts from the pristine files again.
+ * Run alone: `npm run build && node --test dist/test/wasi/testsuite.test.js`.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { create } from 'tar';
 import { authHeaders, listen, startApp, type TestApp } from '../helper.js';
 import { WASI_TESTSUITE, sharedData, sharedDataDir } from '../shared-data.js';
 
@@ -32,7 +35,6 @@ interface SuiteTest {
 }
 
 const LANGUAGES = ['assemblyscript', 'c', 'rust'] as const;
-const NEEDS_FS = 'needs a WASI filesystem (module files)';
 
 /** Tests that run and are known to fail, with why; reported as todo so the run stays honest and green. */
 const KNOWN_FAILURES: Record<string, string> = {};
@@ -57,7 +59,16 @@ function discover(dir: string): SuiteTest[] {
   return tests;
 }
 
-const needsFilesystem = (spec: TestSpec): boolean => spec.root !== null || spec.dirs.length > 0;
+/** The test's root directory as an upload's `files`: a tar of what is inside it, gzipped for every other test so both forms are exercised. */
+function filesOf(wasm: string, spec: TestSpec, gzip: boolean): string | undefined {
+  assert.ok(spec.dirs.length === 0, 'the suite this harness reads preopens one `root`, not `dirs`');
+  if (spec.root === null) return undefined;
+  const root = join(wasm, '..', spec.root);
+  const stream = create({ cwd: root, portable: true, gzip, sync: true }, readdirSync(root).sort());
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return Buffer.concat(chunks).toString('base64');
+}
 
 const suite = sharedData(WASI_TESTSUITE);
 // Missing under CI: no tests are listed, and the first test fails on suite.dir().
@@ -67,14 +78,14 @@ const tests = suiteDir === undefined ? [] : discover(suiteDir);
 describe('the WASI preview-1 test suite over HTTP', suite.options, () => {
   let t: TestApp;
   let base: string;
-  const tally = { passed: 0, skipped: 0, todo: 0 };
+  const tally = { passed: 0, withFiles: 0, todo: 0 };
 
   before(async () => {
     t = await startApp({ runner: { timeout: 10_000 } });
     base = await listen(t.app);
   });
   after(async () => {
-    console.log(`WASI test suite: ${tally.passed} passed, ${tally.skipped} skipped (${NEEDS_FS}), ${tally.todo} known to fail, of ${tests.length}`);
+    console.log(`WASI test suite: ${tally.passed} passed (${tally.withFiles} of them with files, each run twice), ${tally.todo} known to fail, of ${tests.length}`);
     await t?.close();
   });
 
@@ -88,23 +99,27 @@ describe('the WASI preview-1 test suite over HTTP', suite.options, () => {
     for (const language of LANGUAGES) assert.ok(tests.some((x) => x.name.startsWith(`${language}/`)), language);
   });
 
-  for (const { name, wasm, spec } of tests) {
+  for (const [n, { name, wasm, spec }] of tests.entries()) {
     const todo = KNOWN_FAILURES[name] ?? false;
-    const skip = needsFilesystem(spec) ? NEEDS_FS : false;
-    test(name, { skip, todo }, async () => {
-      const created = await request('POST', `/modules?name=${encodeURIComponent(name)}`, readFileSync(wasm), 'application/wasm');
+    test(name, { todo }, async () => {
+      const files = filesOf(wasm, spec, n % 2 === 0);
+      const upload = { name, content: readFileSync(wasm).toString('base64'), ...(files === undefined ? {} : { files }) };
+      const created = await request('POST', '/modules', JSON.stringify(upload), 'application/json');
       assert.equal(created.status, 201, JSON.stringify(created.json));
       assert.equal(created.json.kind, 'wasi');
+      assert.equal(created.json.files === undefined, files === undefined, 'the record lists files exactly when the test has a root');
       const run = { args: spec.args, env: spec.env, ...(spec.stdin === undefined ? {} : { stdin: spec.stdin }) };
-      const res = await request('POST', `/modules/${String(created.json.id)}/run`, JSON.stringify(run), 'application/json');
-      assert.equal(res.status, 200, JSON.stringify(res.json));
-      const out = res.json;
-      const shown = `stdout ${JSON.stringify(out.stdout ?? out.stdout_base64)}, stderr ${JSON.stringify(out.stderr ?? out.stderr_base64)}`;
-      assert.equal(out.exit_code, spec.exit_code, `exit code; ${shown}`);
-      if (spec.stdout !== undefined) assert.equal(out.stdout, spec.stdout, shown);
+      for (let round = 1; round <= (files === undefined ? 1 : 2); round++) {
+        const res = await request('POST', `/modules/${String(created.json.id)}/run`, JSON.stringify(run), 'application/json');
+        assert.equal(res.status, 200, JSON.stringify(res.json));
+        const out = res.json;
+        const shown = `run ${round}: stdout ${JSON.stringify(out.stdout ?? out.stdout_base64)}, stderr ${JSON.stringify(out.stderr ?? out.stderr_base64)}`;
+        assert.equal(out.exit_code, spec.exit_code, `exit code; ${shown}`);
+        if (spec.stdout !== undefined) assert.equal(out.stdout, spec.stdout, shown);
+      }
       if (!todo) tally.passed++;
+      if (!todo && files !== undefined) tally.withFiles++;
     });
-    if (skip) tally.skipped++;
-    else if (todo) tally.todo++;
+    if (todo) tally.todo++;
   }
 });

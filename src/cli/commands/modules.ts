@@ -41,7 +41,7 @@ export function printModule(ctx: CliContext, module: ModuleView): void {
     ['size', `${bytes(module.size)} (${module.size} bytes)`],
     ['sha256', module.sha256],
     ['memory', module.memory ? `${module.memory.min_pages}-${module.memory.max_pages} pages` : '-'],
-    ['files', module.files ? `${module.files.count} (${bytes(module.files.bytes)}, sha256 ${module.files.sha256})` : '-'],
+    ['files', module.files ? `${module.files.count} files, ${bytes(module.files.bytes)}, sha256 ${module.files.sha256}` : '-'],
     ['exports', first ? signature(first) : '-'],
     ...rest.map((fn) => ['', signature(fn)] as const),
     ['created', module.created_at],
