@@ -83,7 +83,7 @@ export function admitImage(image: Uint8Array, limits: FilesLimits): FilesContent
 }
 
 function filesContent(image: Uint8Array, totals: ImageTotals): FilesContent {
-  return { image, summary: { sha256: sha256Hex(image), count: totals.count, bytes: totals.bytes, size: image.byteLength } };
+  return { image, summary: { count: totals.count, bytes: totals.bytes, sha256: sha256Hex(image), size: image.byteLength } };
 }
 
 /** The plain tar in `archive`: the bytes themselves, or gunzipped with its output bounded. */

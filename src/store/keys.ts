@@ -37,7 +37,7 @@
  */
 
 /** The layout version this code reads and writes; bump it with a migration when keys change. */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 export const SCHEMA_KEY = 'meta!schema';
 

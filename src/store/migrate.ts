@@ -47,6 +47,14 @@ export async function ensureSchema(db: Db): Promise<void> {
     await migrateFrom4(db);
     version = 5;
   }
+  if (version === 5) {
+    // Schema 6 adds no key layout a schema-5 store could hold: a version may now reference a files
+    // image (a second r! key and a blob that is not wasm). Its number is what keeps an older Wess,
+    // which would show such versions without their files and orphan the images on delete, from
+    // opening the store.
+    await db.batch([schemaOp(6)], { sync: true });
+    version = 6;
+  }
   if (version !== SCHEMA_VERSION) {
     throw new Error(`database schema version ${String(version)} is not supported (this Wess uses ${SCHEMA_VERSION})`);
   }

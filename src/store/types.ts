@@ -7,9 +7,9 @@ import type { FunctionExport } from '../wasm/types.js';
  * `size` is the image's own length, what the version holds in the store (and counts toward max_storage).
  */
 export interface FilesSummary {
-  sha256: string;
   count: number;
   bytes: number;
+  sha256: string;
   size: number;
 }
 

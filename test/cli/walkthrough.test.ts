@@ -56,7 +56,7 @@ describe('the README walk-through, line by line', () => {
 
   test('regression (issue 15, item 11): the walk-through runs the module it just uploaded, and every block works as written', { skip: !haveCurl && 'needs bash and curl' }, async () => {
     const blocks = [...shBlocks('Walk-through'), ...shBlocks('Batch runs and what a call did'), ...shBlocks('WASI programs'), ...shBlocks('Versions and rollback')];
-    assert.equal(blocks.length, 4);
+    assert.equal(blocks.length, 5);
     const script = blocks
       .map((block) => `echo '${MARK}'\n${block}`)
       .join('\n')
@@ -65,7 +65,7 @@ describe('the README walk-through, line by line', () => {
       .replaceAll('localhost:8080', base.replace('http://', ''));
     const res = await bash(script);
     assert.equal(res.code, 0, res.stderr);
-    const [, walk = '', batch = '', wasi = '', versions = ''] = res.stdout.split(`${MARK}\n`);
+    const [, walk = '', batch = '', wasi = '', files = '', versions = ''] = res.stdout.split(`${MARK}\n`);
 
     const uploaded = JSON.parse(walk.split('\n')[0] ?? '') as { id: string; name: string };
     assert.equal(uploaded.name, 'calc');
@@ -75,6 +75,8 @@ describe('the README walk-through, line by line', () => {
 
     assert.match(batch, /^\{"batch":\[\{"results":\[3\]\},\{"results":\[7\]\},\{"error":\{"code":"INVALID_ARGUMENT"/);
     assert.match(wasi, /"exit_code":0,"stdout":"QUIET PLEASE","stderr":""/);
+    assert.match(files, /^"files":\{"count":2,"bytes":22,"sha256":"[0-9a-f]{64}","size":\d+\}$/m);
+    assert.match(files, /"exit_code":0,"stdout":"hello from the files\\n","stderr":""/);
     assert.match(versions, /^HTTP\/1\.1 200 /m);
     assert.match(versions, /^etag: "2"/m);
     assert.match(versions, /\{"items":\[\{"version":2,.*\{"version":1,/);

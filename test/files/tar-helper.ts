@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lutimesSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createGzip } from 'node:zlib';
@@ -35,6 +35,9 @@ export function rawTar(entries: readonly RawEntry[]): Buffer {
 /** A tree on disk: file path → contents, or `{ link }` for a symlink; archived with node-tar as `tar -C dir .` would. */
 export type Tree = Record<string, string | { link: string }>;
 
+/** One fixed time for every entry: a files image keeps mtimes, so the same tree archived twice must carry the same ones. */
+const TREE_TIME = new Date(1_700_000_000_000);
+
 /** The tree as a tar archive (gzipped when asked), made by node-tar from a temp directory. */
 export async function tarOfTree(tree: Tree, gzip = false): Promise<Buffer> {
   const dir = mkdtempSync(join(tmpdir(), 'wess-files-'));
@@ -44,6 +47,12 @@ export async function tarOfTree(tree: Tree, gzip = false): Promise<Buffer> {
       if (typeof value === 'string') writeFileSync(join(dir, path), value);
       else symlinkSync(value.link, join(dir, path));
     }
+    // Children before their directories: writing into a directory moves its mtime.
+    for (const path of Object.keys(tree).sort().reverse()) {
+      lutimesSync(join(dir, path), TREE_TIME, TREE_TIME);
+      for (let parent = dirname(path); parent !== '.'; parent = dirname(parent)) utimesSync(join(dir, parent), TREE_TIME, TREE_TIME);
+    }
+    utimesSync(dir, TREE_TIME, TREE_TIME);
     const file = join(dir, '..', `${dir.split('/').pop() ?? 'x'}.tar`);
     await create({ cwd: dir, file, gzip, portable: true }, ['.']);
     const bytes = readFileSync(file);

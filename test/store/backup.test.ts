@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { admitStoredModule } from '../../src/modules/admission.js';
 import { backupKey, backupStream, readArchive } from '../../src/store/backup.js';
 import { backupDataDir, restoreArchive, withAtomicFile, type RestoreOptions } from '../../src/store/backup-files.js';
+import { SCHEMA_VERSION } from '../../src/store/keys.js';
 import { startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules, STORED_MODULE_PREFIXES } from './transfer-helper.js';
 
@@ -48,7 +49,7 @@ async function refused(name: string, bytes: Uint8Array, message: RegExp): Promis
 test('the archive holds every entry and verifies', async () => {
   const summary = await readArchive([archive], {}, { key: KEY });
   assert.equal(summary.entries, (await dump(source.app.services.db, [''], { raw: true })).size);
-  assert.equal(summary.header.schema, 5);
+  assert.equal(summary.header.schema, SCHEMA_VERSION);
   assert.equal(summary.header.format, 'wess-backup');
 });
 

@@ -11,7 +11,7 @@ import { readBlob } from '../../src/store/blobs.js';
 import { decodeBlobPointer, encodeRecord, encodeSchemaVersion, encodeVersion, sha256Hex } from '../../src/store/codec.js';
 import { openDb, type Db, type DbOp } from '../../src/store/db.js';
 import { versionOf } from '../../src/store/history.js';
-import { blobKey, contentKey, moduleKey, refKey, SCHEMA_KEY, tenantModuleKey, versionKey } from '../../src/store/keys.js';
+import { blobKey, contentKey, moduleKey, refKey, SCHEMA_KEY, SCHEMA_VERSION, tenantModuleKey, versionKey } from '../../src/store/keys.js';
 import { ensureSchema } from '../../src/store/migrate.js';
 import type { ModuleRecord } from '../../src/store/types.js';
 import { Writer } from '../../src/store/writer.js';
@@ -56,7 +56,7 @@ async function writeSchema3(db: Db, labels: readonly string[]): Promise<Map<stri
 
 /** Every `b!` is a pointer whose `c!` bytes hash to it, and every `c!` key is named by exactly one pointer (schema 4 and later). */
 async function checkSchema4(db: Db): Promise<void> {
-  assert.equal(text(await db.get(SCHEMA_KEY)), '5');
+  assert.equal(text(await db.get(SCHEMA_KEY)), '6');
   const named: string[] = [];
   for (const key of await keysWithPrefix(db, 'b!')) {
     const sha256 = key.slice(2);
@@ -227,7 +227,7 @@ describe('schema 3 databases', () => {
       await store.db.batch([{ type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(3) }], { sync: true });
       await ensureSchema(store.db);
       assert.deepEqual(await dump(store.db, ['b!', 'c!'], { raw: true }), after);
-      assert.equal(text(await store.db.get(SCHEMA_KEY)), '5');
+      assert.equal(text(await store.db.get(SCHEMA_KEY)), '6');
     } finally {
       await store.close();
     }
@@ -254,7 +254,7 @@ describe('schema 3 databases', () => {
         // A backup of the migrated store says schema 5.
         const chunks: Uint8Array[] = [];
         for await (const chunk of backupStream(db, KEY)) chunks.push(chunk as Buffer);
-        assert.equal((await readArchive(chunks, {}, { key: KEY })).header.schema, 5);
+        assert.equal((await readArchive(chunks, {}, { key: KEY })).header.schema, SCHEMA_VERSION);
       } finally {
         await db.close();
       }

@@ -50,7 +50,7 @@ test('a schema-2 database made by the previous code opens, migrates to schema 5 
   await cp(FIXTURE, dir, { recursive: true });
   const t = await startApp({}, dir);
   try {
-    assert.equal(Buffer.from((await t.app.services.db.get('meta!schema')) ?? []).toString(), '5');
+    assert.equal(Buffer.from((await t.app.services.db.get('meta!schema')) ?? []).toString(), '6');
     await checkBlobsMoved(t.app.services.db);
     const list = await t.app.inject({ url: '/modules?limit=100' });
     assert.deepEqual(

@@ -32,7 +32,7 @@ test('regression (issue 15, item 4): a store written before byte counts (schema 
       { sync: true },
     );
     await store.reopen();
-    assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '5');
+    assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '6');
     for (const [tenant, bytes] of expected) assert.equal(await store.reader.tenantBytes(tenant), bytes, `${tenant}, as the migration counts`);
     assert.equal(await store.reader.tenantBytes('ghost'), 0);
   } finally {

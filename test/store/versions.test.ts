@@ -249,7 +249,7 @@ describe('schema 1 databases', () => {
         { sync: true },
       );
       await store.reopen();
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '5');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '6');
       assert.deepEqual(await keysWithPrefix(store.db, 'r!'), [refKey(sha256, id, 3)]);
       assert.equal(await store.reader.tenantBytes('default'), bytes.byteLength, 'what the tenant holds is counted');
       assert.deepEqual(await store.reader.getContent(sha256), bytes, 'the bytes moved under a content id');
@@ -286,7 +286,7 @@ describe('schema 1 databases', () => {
       }
       await store.db.batch(ops, { sync: true });
       await store.reopen();
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '5');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '6');
       const listed = await store.reader.listModules({ limit: 10, tenant: 'default' });
       assert.deepEqual(listed.items.map((m) => m.id).sort(), [...ids].sort());
       assert.ok(listed.items.every((m) => m.tenant === 'default'));

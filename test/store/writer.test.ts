@@ -70,7 +70,7 @@ describe('Writer', () => {
   it('writes schema version 5 at first open', async () => {
     const store = await openStore();
     try {
-      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '5');
+      assert.equal(new TextDecoder().decode(await store.db.get(SCHEMA_KEY)), '6');
     } finally {
       await store.close();
     }
