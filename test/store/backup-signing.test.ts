@@ -10,7 +10,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { admitStoredModule } from '../../src/modules/admission.js';
 import { backupKey, backupStream, readArchive, type BackupKey } from '../../src/store/backup.js';
 import { restoreArchive, withAtomicFile, type RestoreOptions } from '../../src/store/backup-files.js';
-import { sha256Hex } from '../../src/store/codec.js';
+import { sha256Hex } from '../../src/hash.js';
 import type { Db } from '../../src/store/db.js';
 import { fixture, startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules } from './transfer-helper.js';
