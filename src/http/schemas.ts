@@ -4,7 +4,7 @@ import { describeIssues, echo } from '../echo.js';
 import { wessError } from '../errors.js';
 import { ROLES, TENANT_FORMAT } from '../auth/types.js';
 import { isStandardBase64 } from '../base64.js';
-import { MAX_VERSION } from '../store/keys.js';
+import { MAX_VERSION } from '../store/index.js';
 
 /**
  * Hand-written checks for the shapes nearly every request has, by schema: each returns what the
