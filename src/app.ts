@@ -23,14 +23,12 @@ import { homeRoutes } from './http/routes/home.js';
 import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
 import { versionRoutes } from './http/routes/versions.js';
-import type { Services } from './http/services.js';
+import type { Services } from './services.js';
 import { createLogger, writeAccessLine, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { Runner } from './runner/pool.js';
-import { openDb } from './store/db.js';
-import { Reader } from './store/reader.js';
+import { openStore } from './store/index.js';
 import { StoreHealth } from './store/store-health.js';
-import { Writer } from './store/writer.js';
 
 export interface BuildOptions {
   /** A logger to use instead of one built from `config.log.level` (tests pass a silent or capturing one). */
@@ -54,14 +52,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const metrics = createMetrics();
   const bus = new EventBus((err, event) => logger.error({ err, topic: event.topic }, 'event listener failed'));
   bus.subscribe('module.*', (event) => metrics.moduleEvents.inc({ topic: event.topic }));
-  const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files, pidFile: true });
-  const writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
-  const reader = new Reader({ db, bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
+  const store = await openStore(config, { bus, metrics, logger });
+  const { writer, reader } = store;
   let runner: Runner;
   let keyring: Keyring;
   try {
-    const secret = await serverSecret(config, db, writer, logger);
-    keyring = await Keyring.load(db, bus, secret);
+    const secret = await serverSecret(config, store.settings, logger);
+    keyring = await Keyring.load(store.keys, bus, secret);
     await applyAdminKey(config, keyring, writer, secret, logger);
     runner = await Runner.start({
       size: poolSize(config),
@@ -78,13 +75,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       loadBytes: (sha256) => reader.getContent(sha256),
     });
   } catch (err) {
-    await writer.close();
-    await db.close();
+    await store.close();
     throw err;
   }
-  const usage = new UsageTracker(db, writer, logger, config.auth.usage_flush);
+  const usage = new UsageTracker(store.usage, writer, logger, config.auth.usage_flush);
   const denials = new DenialLog({ writer, logger, metrics });
-  const services: Services = { config, logger, metrics, bus, db, writer, reader, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
+  const services: Services = { config, logger, metrics, bus, store, writer, reader, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }
@@ -192,8 +188,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await usage.close();
     await denials.close();
     keyring.close();
-    await writer.close();
-    await db.close();
+    // The writer closes (committing what usage and denials just queued), then the engine.
+    await store.close();
   });
 
   await app.ready();

@@ -1,5 +1,5 @@
 import type { Config } from './config/schema.js';
-import { DbOpenError } from './store/db.js';
+import { DbOpenError } from './store/index.js';
 
 /** How a failed start is reported: one sentence for people, and whether the stack is worth logging. */
 export interface StartFailure {

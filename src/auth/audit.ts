@@ -1,8 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { wessError } from '../errors.js';
-import { decodeJson } from '../store/codec.js';
-import type { Db } from '../store/db.js';
-import { AUDIT_LOG_PREFIX, auditTenantPrefix, prefixRange } from '../store/keys.js';
+import type { AuditPage, AuditStore } from '../store/store.js';
 import type { AuditEntry } from './types.js';
 
 let lastMs = 0;
@@ -50,31 +48,10 @@ export function auditEntry(request: FastifyRequest, draft: AuditDraft, status: n
   return entry;
 }
 
-export interface AuditPage {
-  items: AuditEntry[];
-  next_cursor: string | null;
-}
-
 const AUDIT_ID = /^[0-9]{15}-[0-9]{6}$/;
 
-/** One page of the audit log, newest first: every tenant's, or one tenant's. */
-export async function listAudit(db: Db, options: { limit: number; cursor?: string | undefined; tenant?: string | undefined }): Promise<AuditPage> {
-  const prefix = options.tenant === undefined ? AUDIT_LOG_PREFIX : auditTenantPrefix(options.tenant);
-  const range = prefixRange(prefix);
-  let lt = range.lt;
-  if (options.cursor !== undefined) {
-    if (!AUDIT_ID.test(options.cursor)) throw wessError('VALIDATION', 'cursor is not valid');
-    lt = prefix + options.cursor;
-  }
-  const items: AuditEntry[] = [];
-  let more = false;
-  for await (const [, value] of db.entries({ gt: range.gt, lt, reverse: true, limit: options.limit + 1 })) {
-    if (items.length === options.limit) {
-      more = true;
-      break;
-    }
-    items.push(decodeJson<AuditEntry>(value));
-  }
-  const last = items[items.length - 1];
-  return { items, next_cursor: more && last ? last.id : null };
+/** One page of the audit log, newest first: every tenant's, or one tenant's; the cursor is the last id seen. */
+export async function listAudit(store: AuditStore, options: { limit: number; cursor?: string | undefined; tenant?: string | undefined }): Promise<AuditPage> {
+  if (options.cursor !== undefined && !AUDIT_ID.test(options.cursor)) throw wessError('VALIDATION', 'cursor is not valid');
+  return store.page({ limit: options.limit, before: options.cursor, tenant: options.tenant });
 }

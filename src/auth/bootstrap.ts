@@ -1,26 +1,21 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
-import type { Db } from '../store/db.js';
-import { AUTH_SECRET_KEY } from '../store/keys.js';
-import type { Writer } from '../store/writer.js';
+import type { ModuleWriter, SettingsStore } from '../store/store.js';
 import type { Keyring } from './keyring.js';
 import { generateKey, generateServerSecret, hashSecret, parseKey } from './secrets.js';
 import { DEFAULT_TENANT, type KeyRecord } from './types.js';
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /**
  * The HMAC secret for key hashes: auth.secret (WESS_AUTH_SECRET) when set, else one generated at
  * the first start and kept in the database. The stored one is convenient, but it sits beside the
  * hashes it protects; production deployments should set their own.
  */
-export async function serverSecret(config: Config, db: Db, writer: Writer, logger: Logger): Promise<string> {
+export async function serverSecret(config: Config, settings: SettingsStore, logger: Logger): Promise<string> {
   if (config.auth.secret !== undefined) return config.auth.secret;
-  const stored = await db.get(AUTH_SECRET_KEY);
-  if (stored) return decoder.decode(stored);
+  const stored = await settings.serverSecret();
+  if (stored !== undefined) return stored;
   const secret = generateServerSecret();
-  await writer.submit({ kind: 'put-meta', key: AUTH_SECRET_KEY, value: encoder.encode(secret) });
+  await settings.putServerSecret(secret);
   if (config.auth.enabled) {
     logger.warn('auth.secret is not set: generated one and stored it in the database; set WESS_AUTH_SECRET in production');
   }
@@ -31,7 +26,7 @@ export async function serverSecret(config: Config, db: Db, writer: Writer, logge
  * WESS_ADMIN_KEY (auth.admin_key), at start: the key is created, or its hash renewed when its
  * secret changed; a key revoked through the API stays revoked.
  */
-export async function applyAdminKey(config: Config, keyring: Keyring, writer: Writer, secret: string, logger: Logger): Promise<void> {
+export async function applyAdminKey(config: Config, keyring: Keyring, writer: ModuleWriter, secret: string, logger: Logger): Promise<void> {
   const configured = config.auth.admin_key;
   if (configured === undefined) return;
   const parsed = parseKey(configured);
@@ -53,7 +48,7 @@ export async function applyAdminKey(config: Config, keyring: Keyring, writer: Wr
  * start that fails (a port in use, a bad host) shows no key and leaves none behind; the next start
  * makes one. Resolves once the line is written out.
  */
-export async function createFirstAdminKey(config: Config, keyring: Keyring, writer: Writer, logger: Logger): Promise<void> {
+export async function createFirstAdminKey(config: Config, keyring: Keyring, writer: ModuleWriter, logger: Logger): Promise<void> {
   if (keyring.size > 0 || !config.auth.enabled || config.auth.admin_key !== undefined) return;
   const made = generateKey();
   await writer.submit({ kind: 'put-key', key: adminKey(made.id, hashSecret(keyring.secret, made), undefined) });

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Writer } from '../store/writer.js';
+import type { ModuleWriter } from '../store/store.js';
 import { auditId } from './audit.js';
 import type { AuditEntry } from './types.js';
 
@@ -42,7 +42,7 @@ interface Bucket {
 }
 
 export interface DenialLogOptions {
-  writer: Pick<Writer, 'submit'>;
+  writer: Pick<ModuleWriter, 'submit'>;
   logger: Logger;
   metrics: Pick<Metrics, 'auditWriteFailures'>;
 }

@@ -1,7 +1,5 @@
 import type { EventBus } from '../events.js';
-import { decodeJson } from '../store/codec.js';
-import type { Db } from '../store/db.js';
-import { apiKeyRange } from '../store/keys.js';
+import type { KeyStore } from '../store/store.js';
 import { parseKey, secretMatches } from './secrets.js';
 import type { KeyRecord, KeyView } from './types.js';
 
@@ -35,10 +33,8 @@ export class Keyring {
     this.#unsubscribe = [bus.on('key.stored', store), bus.on('key.revoked', store)];
   }
 
-  static async load(db: Db, bus: EventBus, serverSecret: string): Promise<Keyring> {
-    const keys: KeyRecord[] = [];
-    for await (const [, value] of db.entries(apiKeyRange())) keys.push(decodeJson<KeyRecord>(value));
-    return new Keyring(keys, bus, serverSecret);
+  static async load(stored: KeyStore, bus: EventBus, serverSecret: string): Promise<Keyring> {
+    return new Keyring(await stored.all(), bus, serverSecret);
   }
 
   /**

@@ -1,10 +1,7 @@
 import { wessError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { decodeJson } from '../store/codec.js';
-import type { Db } from '../store/db.js';
-import { usageKey } from '../store/keys.js';
-import type { Writer } from '../store/writer.js';
+import type { ModuleWriter, UsageStore } from '../store/store.js';
 import { tierSuffix } from './policy.js';
 import type { KeyUsage } from './types.js';
 
@@ -65,8 +62,8 @@ export class UsageTracker {
   #flushing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly db: Db,
-    private readonly writer: Writer,
+    private readonly stored: UsageStore,
+    private readonly writer: ModuleWriter,
     private readonly logger: Logger,
     flushMs: number,
   ) {
@@ -196,8 +193,7 @@ export class UsageTracker {
   }
 
   async #load(keyId: string): Promise<Entry> {
-    const bytes = await this.db.get(usageKey(keyId));
-    const entry: Entry = { usage: bytes ? decodeJson<KeyUsage>(bytes) : emptyUsage(utcDay()), dirty: false };
+    const entry: Entry = { usage: (await this.stored.get(keyId)) ?? emptyUsage(utcDay()), dirty: false };
     this.#entries.set(keyId, entry);
     return entry;
   }

@@ -1,4 +1,4 @@
-import type { Services } from '../http/services.js';
+import type { Services } from '../services.js';
 import type { Logger } from '../logger.js';
 import { ConfigError, validateConfig } from './load.js';
 import type { Config } from './schema.js';

@@ -2,7 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { tierSuffix } from '../auth/policy.js';
 import { wessError } from '../errors.js';
-import { sha256Hex } from '../store/codec.js';
+import { sha256Hex } from '../hash.js';
 import type { FilesContent } from '../store/types.js';
 import { EntryKind, entryPathProblem, imageTotals, packImage, readImage, symlinkProblem, type ImageEntry, type ImageTotals, type PackEntry } from './image.js';
 

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { wessError } from '../errors.js';
-import { inspectBlob, type BlobReader } from '../store/blobs.js';
+import type { BlobSource } from '../store/store.js';
 import type { FilesSummary } from '../store/types.js';
 import type { WasiFiles } from '../wasi/types.js';
 
@@ -14,12 +14,12 @@ export const DEFAULT_IMAGE_CACHE_BYTES = 64 * 1024 * 1024;
  * forever, so an entry is never stale, only evicted.
  */
 export class ImageCache {
-  readonly #store: BlobReader;
+  readonly #store: BlobSource;
   readonly #images: LRUCache<string, WasiFiles>;
   /** Loads under way, so that a burst of runs of a cold version reads the image once. */
   readonly #loading = new Map<string, Promise<WasiFiles>>();
 
-  constructor(store: BlobReader, maxBytes = DEFAULT_IMAGE_CACHE_BYTES) {
+  constructor(store: BlobSource, maxBytes = DEFAULT_IMAGE_CACHE_BYTES) {
     this.#store = store;
     // An image bigger than the whole cache is still served, just not kept (lru-cache refuses to hold it).
     this.#images = new LRUCache<string, WasiFiles>({ maxSize: maxBytes, sizeCalculation: (files) => Math.max(1, files.image.byteLength) });
@@ -38,7 +38,7 @@ export class ImageCache {
   }
 
   async #load(sha256: string): Promise<WasiFiles> {
-    const inspected = await inspectBlob(this.#store, sha256);
+    const inspected = await this.#store.inspectBlob(sha256);
     if (!inspected.ok) throw wessError('CONTENT_CORRUPT', `files: ${inspected.message}`, { sha256 });
     const image = new Uint8Array(new SharedArrayBuffer(inspected.bytes.byteLength));
     image.set(inspected.bytes);

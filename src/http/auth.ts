@@ -9,7 +9,7 @@ import { redactKeys } from '../logger.js';
 import { sendError } from './error-handler.js';
 import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
 import type { DeniedLimiter } from './rate-limit.js';
-import type { Services } from './services.js';
+import type { Services } from '../services.js';
 
 const OPEN_PATHS: ReadonlySet<string> = new Set(['/', '/health/live', '/health/ready', '/health', '/metrics', OPENAPI_PATH, DOCS_PREFIX]);
 

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import { wessError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { OPEN_ROUTES } from './auth.js';
-import type { Services } from './services.js';
+import type { Services } from '../services.js';
 
 
 /** Prefix of every key Wess writes to Redis, so a shared Redis can hold other data beside it. */

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { describeIssues, echo } from '../echo.js';
 import { wessError } from '../errors.js';
 import { ROLES, TENANT_FORMAT } from '../auth/types.js';
-import { isStandardBase64 } from '../store/codec.js';
-import { MAX_VERSION } from '../store/keys.js';
+import { isStandardBase64 } from '../base64.js';
+import { MAX_VERSION } from '../store/index.js';
 
 /**
  * Hand-written checks for the shapes nearly every request has, by schema: each returns what the

@@ -3,7 +3,7 @@ import type { Principal } from '../auth/types.js';
 import type { Config } from '../config/schema.js';
 import { wessError } from '../errors.js';
 import type { TenantQuota } from '../store/types.js';
-import type { Services } from './services.js';
+import type { Services } from '../services.js';
 
 /** The limits a change is held to, and whether an admin forced it past its tenant's tier. */
 export interface ActingLimits {

@@ -1,7 +1,7 @@
 import { tierSuffix } from '../auth/policy.js';
 import { hasErrorCode, wessError } from '../errors.js';
 import type { Runner } from '../runner/pool.js';
-import { contentSha256 } from '../store/codec.js';
+import { contentSha256 } from '../hash.js';
 import type { ModuleContent } from '../store/types.js';
 import { checkPolicy, effectiveMemory, inspect, moduleKind } from '../wasm/binary.js';
 

@@ -1,6 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import { hasErrorCode, wessError } from '../errors.js';
-import { contentSha256, decodeBlobPointer, encodeBlobPointer, type BlobPointer } from './codec.js';
+import { contentSha256 } from '../hash.js';
+import { decodeBlobPointer, encodeBlobPointer, type BlobPointer } from './codec.js';
 import { blobKey, contentKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { FilesContent, ModuleContent } from './types.js';

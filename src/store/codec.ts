@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { validate as isUuid, version as uuidVersion } from 'uuid';
 import type { ModuleRecord, VersionRecord } from './types.js';
 
@@ -96,50 +95,8 @@ export function decodeCount(value: Uint8Array): number {
   return n;
 }
 
-/** Lowercase hex sha256 of `bytes`, the form used in keys and records. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-/**
- * sha256Hex of upload content, remembered per byte array: admission hashes an upload and the writer
- * checks the same bytes against that hash before storing a new blob, and hashing 100 KiB twice was
- * ~9% of the main thread under 32 concurrent uploads (bench/profile.ts upload). Keyed by the array
- * object, so a hash that does not belong to these bytes (a caller's bug) is still caught; only a
- * change to the bytes themselves after hashing would not be, and upload bytes are never written to.
- * Bytes read back from the store (inspectBlob) are a fresh array per read, so damage on disk is
- * always hashed anew.
- */
-export function contentSha256(bytes: Uint8Array): string {
-  let hex = hashed.get(bytes);
-  if (hex === undefined) {
-    hex = sha256Hex(bytes);
-    hashed.set(bytes, hex);
-  }
-  return hex;
-}
-
-const hashed = new WeakMap<Uint8Array, string>();
 
 function withKind<T extends { kind?: unknown }>(record: T): T {
   if (record.kind === undefined) record.kind = 'functions';
   return record;
-}
-
-/**
- * True for standard, padded base64 (A-Z a-z 0-9 + /, `=` padding only at the end). A loop rather
- * than a regular expression: V8's backtracking `(?:[A-Za-z0-9+/]{4})*` runs out of stack on strings
- * of tens of megabytes, the size of a files archive.
- */
-export function isStandardBase64(text: string): boolean {
-  if (text.length % 4 !== 0) return false;
-  let end = text.length;
-  if (text.endsWith('==')) end -= 2;
-  else if (text.endsWith('=')) end -= 1;
-  for (let i = 0; i < end; i++) {
-    const c = text.charCodeAt(i);
-    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
-    if (!ok) return false;
-  }
-  return true;
 }

@@ -7,6 +7,7 @@ import { decodeRecord, decodeVersion } from './codec.js';
 import type { Db } from './db.js';
 import { MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
 import { tenantBytes } from './quota.js';
+import type { ModuleReader } from './store.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from './types.js';
 
 export interface ReaderOptions {
@@ -43,7 +44,7 @@ const MAX_PAGE = 100;
  * Records handed out are deep-frozen (shared by every caller of the cache); content is copied,
  * because a caller that transfers the bytes to a worker would otherwise detach the cached buffer.
  */
-export class Reader {
+export class Reader implements ModuleReader {
   readonly #db: Db;
   readonly #metrics: ReaderOptions['metrics'];
   readonly #contentCacheBytes: number;

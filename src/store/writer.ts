@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.js';
 import { applyMessage, readsOf, type Applied } from './apply.js';
 import type { Db } from './db.js';
 import { moduleRange } from './keys.js';
+import type { ModuleWriter } from './store.js';
 import { ensureSchema } from './migrate.js';
 import { Overlay } from './overlay.js';
 import type { ModuleContent, WriteMessage, WriteResult } from './types.js';
@@ -54,7 +55,7 @@ interface Pending {
  * Callers are answered only once their batch is durable, and after its events have gone out, so
  * caches are invalidated before any client sees the 2xx.
  */
-export class Writer {
+export class Writer implements ModuleWriter {
   readonly #db: Db;
   readonly #options: WriterOptions;
   #queue: Pending[] = [];

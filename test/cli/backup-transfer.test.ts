@@ -8,6 +8,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { TEST_ADMIN_KEY, TEST_BACKUP_KEY, listen, makeKey, startApp, type TestApp } from '../helper.js';
 import { dump, seedModules } from '../store/transfer-helper.js';
 import { lines, wess } from './helper.js';
+import { levelDb } from '../store/level.js';
 
 describe('wess backup, restore, export and import as child processes against a real server', () => {
   let source: TestApp;
@@ -41,7 +42,7 @@ describe('wess backup, restore, export and import as child processes against a r
     assert.match(restore.stdout, /^restore: \d+ entries verified \(sha256 [0-9a-f]{12}…, signed with backup key [0-9a-f]{16}\) and restored into /);
     const restored = await startApp({}, dir);
     try {
-      assert.deepEqual(await dump(restored.app.services.db), await dump(source.app.services.db));
+      assert.deepEqual(await dump(levelDb(restored.app)), await dump(levelDb(source.app)));
     } finally {
       await restored.close();
     }
@@ -124,8 +125,8 @@ describe('wess backup, restore, export and import as child processes against a r
       assert.equal(imported.code, 0, imported.stderr);
       assert.equal(imported.stdout, 'import: 20 imported, 0 skipped (already there), 0 failed\n');
       assert.equal(target.app.services.writer.moduleCount, 20);
-      const acme = [...(await dump(source.app.services.db, ['m!', 't!']))].filter(([key, hex]) => key.startsWith('t!acme!') || (key.startsWith('m!') && tenantOf(hex) === 'acme'));
-      assert.deepEqual(await dump(target.app.services.db, ['m!', 't!']), new Map(acme));
+      const acme = [...(await dump(levelDb(source.app), ['m!', 't!']))].filter(([key, hex]) => key.startsWith('t!acme!') || (key.startsWith('m!') && tenantOf(hex) === 'acme'));
+      assert.deepEqual(await dump(levelDb(target.app), ['m!', 't!']), new Map(acme));
 
       const again = await wess(['--json', 'import', out], { env: targetEnv });
       assert.equal(again.code, 0);

@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { admitImage, packArchive, type FilesLimits } from '../../src/files/archive.js';
 import { EntryKind, readImage } from '../../src/files/image.js';
-import { sha256Hex } from '../../src/store/codec.js';
+import { sha256Hex } from '../../src/hash.js';
 import { rawTar, tarOfTree, zeroBomb } from './tar-helper.js';
 
 const LIMITS: FilesLimits = { maxFilesBytes: 16 * 1024 * 1024, maxFiles: 10_000 };

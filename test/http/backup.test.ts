@@ -5,6 +5,7 @@ import { admitModule } from '../../src/modules/admission.js';
 import { backupKey, readArchive } from '../../src/store/backup.js';
 import { authHeaders, listen, makeKey, noKey, startApp, TEST_BACKUP_KEY, upload, type TestApp } from '../helper.js';
 import { constModule, dump, paddedModule, seedModules, STORED_MODULE_PREFIXES } from '../store/transfer-helper.js';
+import { levelDb } from '../store/level.js';
 
 let t: TestApp;
 
@@ -107,7 +108,7 @@ test('a backup taken while writes land is one consistent snapshot', async () => 
     const admit = admitter(app);
     const big = await seedBigModules(app);
     await seedModules(app.app, 50);
-    const before = await dump(app.app.services.db, STORED_MODULE_PREFIXES, { raw: true });
+    const before = await dump(levelDb(app.app), STORED_MODULE_PREFIXES, { raw: true });
 
     const base = await listen(app.app);
     const res = await fetch(`${base}/admin/backup`, { headers: authHeaders() });

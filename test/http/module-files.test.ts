@@ -4,15 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { admitStoredModule } from '../../src/modules/admission.js';
-import { backupKey, backupStream } from '../../src/store/backup.js';
+import { backupKey } from '../../src/store/backup.js';
 import { restoreArchive, withAtomicFile } from '../../src/store/backup-files.js';
 import type { WasiInput } from '../../src/wasi/types.js';
 import { decodeBlobPointer } from '../../src/store/codec.js';
 import { blobKey, contentKey } from '../../src/store/keys.js';
-import { tenantBytes } from '../../src/store/quota.js';
-import { verifyStore } from '../../src/store/verify.js';
 import { fixture, makeKey, startApp, TEST_BACKUP_KEY, wasiFixture, type TestApp } from '../helper.js';
 import { rawTar, tarOfTree, zeroBomb } from '../files/tar-helper.js';
+import { levelDb } from '../store/level.js';
 
 type App = TestApp['app'];
 const TREE = { 'hello.txt': 'hello\n', 'data/numbers.csv': '1,2,3\n' };
@@ -27,7 +26,7 @@ async function create(app: App, body: Record<string, unknown>): Promise<{ status
 /** Modules and bytes the default tenant holds: what a refused upload must leave as it was. */
 async function held(app: App): Promise<{ modules: number; bytes: number }> {
   const list = await app.inject({ url: '/modules?limit=100' });
-  return { modules: (list.json() as { items: unknown[] }).items.length, bytes: await tenantBytes(app.services.db, 'default') };
+  return { modules: (list.json() as { items: unknown[] }).items.length, bytes: await app.services.reader.tenantBytes('default') };
 }
 
 /** The WASI inputs the runner hands its dispatcher, captured on the way to the workers. */
@@ -80,11 +79,11 @@ describe('module files', () => {
     const first = (await create(t.app, { name: 'dedup', content: b64(fixture('add')), files: b64(archive) })).json();
     const files = first.files as Summary;
     assert.equal((await held(t.app)).bytes - before.bytes, fixture('add').length + files.size);
-    const blobsBefore = (await verifyStore(t.app.services.db)).blobs;
+    const blobsBefore = (await t.app.services.store.modules.verify()).blobs;
     const gz = await t.app.inject({ method: 'PUT', url: `/modules/${first.id}`, payload: { content: b64(fixture('add')), files: b64(await tarOfTree(TREE, true)) } });
     assert.equal(gz.statusCode, 200, gz.body);
     assert.equal(gz.json().files.sha256, files.sha256);
-    assert.equal((await verifyStore(t.app.services.db)).blobs, blobsBefore, 'no new blob for the same files');
+    assert.equal((await t.app.services.store.modules.verify()).blobs, blobsBefore, 'no new blob for the same files');
     const bare = await t.app.inject({ method: 'PUT', url: `/modules/${first.id}`, payload: { content: b64(fixture('add')) } });
     assert.equal(bare.statusCode, 200, bare.body);
     assert.equal('files' in bare.json(), false);
@@ -99,7 +98,7 @@ describe('module files', () => {
     // Deleting the module frees every byte, files included, and drops the blob no version uses any more.
     assert.equal((await t.app.inject({ method: 'DELETE', url: `/modules/${first.id}` })).statusCode, 204);
     assert.equal((await held(t.app)).bytes, before.bytes);
-    assert.equal(await t.app.services.db.get(blobKey(files.sha256)) !== undefined, true, 'the other module with the same files still holds the blob');
+    assert.equal(await levelDb(t.app).get(blobKey(files.sha256)) !== undefined, true, 'the other module with the same files still holds the blob');
   });
 
   test('every WASI run of a version with files gets them: a command, a reactor call, a batch, a pinned version', async () => {
@@ -176,7 +175,7 @@ describe('module files', () => {
     try {
       const archivePath = join(scratch, 'all.wessbak');
       await withAtomicFile(archivePath, async (write) => {
-        for await (const chunk of backupStream(t.app.services.db, backupKey(TEST_BACKUP_KEY))) await write(chunk as Buffer);
+        for await (const chunk of t.app.services.store.modules.backup(backupKey(TEST_BACKUP_KEY))) await write(chunk as Buffer);
       });
       const dir = join(scratch, 'restored');
       // Admission that takes only wasm: a files image reaching it would be refused as INVALID_WASM.
@@ -185,7 +184,7 @@ describe('module files', () => {
       const restored = await startApp({}, dir);
       try {
         assert.deepEqual((await restored.app.inject({ url: `/modules/${made.id}` })).json().files, made.files);
-        assert.equal((await verifyStore(restored.app.services.db)).damaged.filter((d) => d.module_id === made.id).length, 0);
+        assert.equal((await restored.app.services.store.modules.verify()).damaged.filter((d) => d.module_id === made.id).length, 0);
       } finally {
         await restored.close();
       }
@@ -207,15 +206,15 @@ describe('module files', () => {
       assert.equal(imported.statusCode, 200, imported.body);
       assert.equal(imported.json().failed_count, 0, imported.body);
       assert.deepEqual((await other.app.inject({ url: `/modules/${made.id}` })).json().files, files);
-      assert.deepEqual((await verifyStore(other.app.services.db)).damaged, []);
+      assert.deepEqual((await other.app.services.store.modules.verify()).damaged, []);
     } finally {
       await other.close();
     }
     // The image's bytes gone from the store: verification names the version and says it is its files.
-    const pointer = decodeBlobPointer((await t.app.services.db.get(blobKey(files.sha256))) ?? new Uint8Array());
+    const pointer = decodeBlobPointer((await levelDb(t.app).get(blobKey(files.sha256))) ?? new Uint8Array());
     assert.ok(pointer);
-    await t.app.services.db.batch([{ type: 'del', key: contentKey(pointer.c) }], { sync: true });
-    const report = await verifyStore(t.app.services.db);
+    await levelDb(t.app).batch([{ type: 'del', key: contentKey(pointer.c) }], { sync: true });
+    const report = await t.app.services.store.modules.verify();
     const damage = report.damaged.find((d) => d.module_id === made.id);
     assert.ok(damage, JSON.stringify(report.damaged));
     assert.deepEqual([damage.sha256, damage.files, damage.problem], [files.sha256, true, 'unreadable']);

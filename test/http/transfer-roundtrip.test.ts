@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { admitStoredModule } from '../../src/modules/admission.js';
-import { backupKey, backupStream } from '../../src/store/backup.js';
+import { backupKey } from '../../src/store/backup.js';
 import { restoreArchive, withAtomicFile } from '../../src/store/backup-files.js';
 import { startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules } from '../store/transfer-helper.js';
+import { levelDb } from '../store/level.js';
 
 // One source of 1,000 modules (a third with 2 versions, a seventh with 3), moved two ways.
 const COUNT = 1000;
@@ -40,7 +41,7 @@ test('export → import into a fresh app keeps every module, version, field and 
     assert.deepEqual(imported.json(), { imported: COUNT, skipped: 0, failed: [], failed_count: 0 });
     // Byte for byte: every module record, version record, blob (its bytes, whatever content id the
     // target gave them), reference and tenant index entry.
-    assert.deepEqual(await dump(target.app.services.db), await dump(source.app.services.db));
+    assert.deepEqual(await dump(levelDb(target.app)), await dump(levelDb(source.app)));
     assert.equal(target.app.services.writer.moduleCount, COUNT);
 
     // Through the API as well: metadata, history and content of a module with three versions.
@@ -71,7 +72,7 @@ test('export ?tenant= holds only that tenant', async () => {
 test('backup → restore → an app on the restored dir has every byte', async () => {
   const archive = join(scratch, 'all.wessbak');
   await withAtomicFile(archive, async (write) => {
-    for await (const chunk of backupStream(source.app.services.db, backupKey(TEST_BACKUP_KEY))) await write(chunk as Buffer);
+    for await (const chunk of source.app.services.store.modules.backup(backupKey(TEST_BACKUP_KEY))) await write(chunk as Buffer);
   });
   const dir = join(scratch, 'restored');
   const limits = { maxModuleSize: 1 << 20, maxMemoryPages: 16, maxTableElements: 1_000_000 };
@@ -83,8 +84,8 @@ test('backup → restore → an app on the restored dir has every byte', async (
     // backup, so the comparison with it covers what nothing writes in the background.
     // Raw: a restore copies keys and values, content ids included, so no pointer needs following.
     const STABLE = ['m!', 'v!', 'b!', 'c!', 'r!', 't!', 'k!', 'meta!'];
-    assert.deepEqual(await dump(restored.app.services.db, STABLE, { raw: true }), await dump(source.app.services.db, STABLE, { raw: true }));
-    assert.equal((await dump(restored.app.services.db, [''], { raw: true })).size, summary.entries, 'every archived entry was restored');
+    assert.deepEqual(await dump(levelDb(restored.app), STABLE, { raw: true }), await dump(levelDb(source.app), STABLE, { raw: true }));
+    assert.equal((await dump(levelDb(restored.app), [''], { raw: true })).size, summary.entries, 'every archived entry was restored');
     assert.equal(restored.app.services.writer.moduleCount, COUNT);
     const id = ids[7] as string; // module 7: two versions (7 % 3 ≠ 0, 7 % 7 = 0 → versions 1 and 2)
     const [a, b] = await Promise.all([source.app.inject({ url: `/modules/${id}/versions?limit=100` }), restored.app.inject({ url: `/modules/${id}/versions?limit=100` })]);

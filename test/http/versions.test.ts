@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Db } from '../../src/store/db.js';
 import { parseArgs } from '../../src/wasm/values.js';
 import { fixture, startApp, upload, type TestApp } from '../helper.js';
+import { levelDb } from '../store/level.js';
 
 // `any`: JSON response bodies, which the asserts check field by field.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -230,7 +231,7 @@ describe('versions in the store', () => {
   test('DELETE removes the module, all its versions and blobs no one else uses', async () => {
     const t = await startApp();
     try {
-      const { db } = t.app.services;
+      const db = levelDb(t.app);
       const { id } = await upload(t.app, 'add');
       await t.app.inject({ method: 'PUT', url: `/modules/${id}`, payload: { content: b64('single-export') } });
       await t.app.inject({ method: 'PUT', url: `/modules/${id}`, payload: { content: b64('trap') } });
@@ -256,9 +257,9 @@ describe('versions in the store', () => {
       for (let i = 0; i < 2; i++) {
         await t.app.inject({ method: 'PUT', url: `/modules/${id}`, payload: { content: b64('single-export') } });
       }
-      const blobs = await keys(t.app.services.db, 'b!');
+      const blobs = await keys(levelDb(t.app), 'b!');
       assert.deepEqual(blobs, [`b!${sha(fixture('add'))}`, `b!${sha(fixture('single-export'))}`].sort());
-      assert.equal((await keys(t.app.services.db, `r!${sha(fixture('single-export'))}`)).length, 2, 'one reference per version');
+      assert.equal((await keys(levelDb(t.app), `r!${sha(fixture('single-export'))}`)).length, 2, 'one reference per version');
     } finally {
       await t.close();
     }

@@ -10,10 +10,11 @@ import { v4 as uuidv4 } from 'uuid';
 import { admitStoredModule } from '../../src/modules/admission.js';
 import { backupKey, backupStream, readArchive, type BackupKey } from '../../src/store/backup.js';
 import { restoreArchive, withAtomicFile, type RestoreOptions } from '../../src/store/backup-files.js';
-import { sha256Hex } from '../../src/store/codec.js';
+import { sha256Hex } from '../../src/hash.js';
 import type { Db } from '../../src/store/db.js';
 import { fixture, startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules } from './transfer-helper.js';
+import { levelDb } from './level.js';
 
 const KEY = backupKey(TEST_BACKUP_KEY);
 const OTHER_KEY = backupKey('someone-elses-backup-key-0123456789abcdef');
@@ -38,7 +39,7 @@ before(async () => {
   source = await startApp();
   await seedModules(source.app, 12);
   scratch = await mkdtemp(join(tmpdir(), 'wess-signing-'));
-  plain = await archiveOf(source.app.services.db, KEY);
+  plain = await archiveOf(levelDb(source.app), KEY);
 });
 
 after(async () => {
@@ -93,7 +94,7 @@ describe('signed backups', () => {
   });
 
   test('regression (issue 15, item 10): an archive signed with another key is refused, and so is one claiming our key id', async () => {
-    const foreign = await archiveOf(source.app.services.db, OTHER_KEY);
+    const foreign = await archiveOf(levelDb(source.app), OTHER_KEY);
     await refusedUntouched('other-key', gzipSync(foreign), new RegExp(`signed with another backup key \\(key id ${OTHER_KEY.id}; the configured backup.key has id ${KEY.id}\\)`));
     // Its header edited to name our key, and its checksum redone: the HMAC is still the other key's.
     const { body, trailer } = split(foreign);
@@ -136,18 +137,18 @@ describe('signed backups', () => {
         name: 'smuggled',
         content: { sha256: createHash('sha256').update(bytes).digest('hex'), content: bytes, exports: [], memory: null },
       });
-      const forged = gzipSync(await archiveOf(app.app.services.db, KEY));
+      const forged = gzipSync(await archiveOf(levelDb(app.app), KEY));
       await refusedUntouched('smuggled', forged, new RegExp(`does not admit .*nothing was restored: module ${id} version 1 \\(sha256 [0-9a-f]{12}…\\): FORBIDDEN_IMPORT`));
       // Skipping the signature never skips admission.
       await refusedUntouched('smuggled-unsigned', forged, /FORBIDDEN_IMPORT/, { ...RESTORE, key: undefined, skipSignature: true });
       // Without it, the same store restores whole.
       await app.app.services.writer.submit({ kind: 'delete-module', id });
       const clean = join(scratch, 'clean.wessbak');
-      await writeFile(clean, gzipSync(await archiveOf(app.app.services.db, KEY)));
+      await writeFile(clean, gzipSync(await archiveOf(levelDb(app.app), KEY)));
       await restoreArchive(clean, join(scratch, 'clean-data'), RESTORE);
       const restored = await startApp({}, join(scratch, 'clean-data'));
       try {
-        assert.deepEqual(await dump(restored.app.services.db), await dump(app.app.services.db));
+        assert.deepEqual(await dump(levelDb(restored.app)), await dump(levelDb(app.app)));
       } finally {
         await restored.close();
       }

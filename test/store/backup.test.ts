@@ -11,6 +11,7 @@ import { backupDataDir, restoreArchive, withAtomicFile, type RestoreOptions } fr
 import { SCHEMA_VERSION } from '../../src/store/keys.js';
 import { startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules, STORED_MODULE_PREFIXES } from './transfer-helper.js';
+import { levelDb } from './level.js';
 
 let source: TestApp;
 let scratch: string;
@@ -26,7 +27,7 @@ before(async () => {
   scratch = await mkdtemp(join(tmpdir(), 'wess-backup-'));
   const path = join(scratch, 'good.wessbak');
   await withAtomicFile(path, async (write) => {
-    for await (const chunk of backupStream(source.app.services.db, KEY)) await write(chunk as Buffer);
+    for await (const chunk of backupStream(levelDb(source.app), KEY)) await write(chunk as Buffer);
   });
   archive = await readFile(path);
 });
@@ -48,7 +49,7 @@ async function refused(name: string, bytes: Uint8Array, message: RegExp): Promis
 
 test('the archive holds every entry and verifies', async () => {
   const summary = await readArchive([archive], {}, { key: KEY });
-  assert.equal(summary.entries, (await dump(source.app.services.db, [''], { raw: true })).size);
+  assert.equal(summary.entries, (await dump(levelDb(source.app), [''], { raw: true })).size);
   assert.equal(summary.header.schema, SCHEMA_VERSION);
   assert.equal(summary.header.format, 'wess-backup');
 });
@@ -102,7 +103,7 @@ test('an offline backup of a dir a server holds is refused with a pointer to --u
     await seedModules(app.app, 5);
     await assert.rejects(backupDataDir(app.dataDir, out, KEY), /in use by a running Wess server.*--url/);
     assert.equal(existsSync(out), false);
-    const before = await dump(app.app.services.db, [''], { raw: true });
+    const before = await dump(levelDb(app.app), [''], { raw: true });
     await app.app.close();
     const totals = await backupDataDir(app.dataDir, out, KEY);
     assert.equal(totals.entries, before.size);
@@ -110,7 +111,7 @@ test('an offline backup of a dir a server holds is refused with a pointer to --u
     await restoreArchive(out, restored, RESTORE);
     const again = await startApp({}, restored);
     try {
-      assert.deepEqual(await dump(again.app.services.db, STORED_MODULE_PREFIXES, { raw: true }), new Map([...before].filter(([k]) => /^[mvbrtc]!/.test(k))));
+      assert.deepEqual(await dump(levelDb(again.app), STORED_MODULE_PREFIXES, { raw: true }), new Map([...before].filter(([k]) => /^[mvbrtc]!/.test(k))));
     } finally {
       await again.close();
     }

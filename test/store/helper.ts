@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { EventBus } from '../../src/events.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
-import { sha256Hex } from '../../src/store/codec.js';
+import { sha256Hex } from '../../src/hash.js';
 import { openDb, type Db } from '../../src/store/db.js';
 import { Reader } from '../../src/store/reader.js';
 import type { ModuleContent } from '../../src/store/types.js';

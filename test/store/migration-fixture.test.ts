@@ -9,6 +9,7 @@ import { decodeBlobPointer } from '../../src/store/codec.js';
 import type { Db } from '../../src/store/db.js';
 import { blobRange, contentRange } from '../../src/store/keys.js';
 import { ROOT, startApp } from '../helper.js';
+import { levelDb } from './level.js';
 
 // A real schema-2 database, written by the Wess of that time (see its README.md for how).
 const FIXTURE = fileURLToPath(new URL('test/fixtures/db/schema-2/', ROOT));
@@ -50,8 +51,8 @@ test('a schema-2 database made by the previous code opens, migrates to schema 5 
   await cp(FIXTURE, dir, { recursive: true });
   const t = await startApp({}, dir);
   try {
-    assert.equal(Buffer.from((await t.app.services.db.get('meta!schema')) ?? []).toString(), '6');
-    await checkBlobsMoved(t.app.services.db);
+    assert.equal(Buffer.from((await levelDb(t.app).get('meta!schema')) ?? []).toString(), '6');
+    await checkBlobsMoved(levelDb(t.app));
     const list = await t.app.inject({ url: '/modules?limit=100' });
     assert.deepEqual(
       list.json().items.map((m: { id: string }) => m.id).sort(),

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { createLogger } from '../../src/logger.js';
 import type { AuditEntry } from '../../src/auth/types.js';
 import type { Db } from '../../src/store/db.js';
-import { sha256Hex } from '../../src/store/codec.js';
+import { sha256Hex } from '../../src/hash.js';
 import { AUDIT_LOG_PREFIX, auditKey, blobKey, refKey, SCHEMA_KEY } from '../../src/store/keys.js';
 import type { ModuleRecord } from '../../src/store/types.js';
 import { Writer } from '../../src/store/writer.js';

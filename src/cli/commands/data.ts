@@ -8,7 +8,7 @@ import { admitStoredModule } from '../../modules/admission.js';
 import { ArchiveError, backupKey, readArchive, type ArchiveSummary, type BackupKey } from '../../store/backup.js';
 import { BackupFileError, backupDataDir, restoreArchive, verifyDataDir, withAtomicFile } from '../../store/backup-files.js';
 import type { VerifyReport } from '../../store/verify.js';
-import { SCHEMA_VERSION } from '../../store/keys.js';
+import { SCHEMA_VERSION } from '../../store/index.js';
 import type { CliContext, CliDeps, CliIo } from '../context.js';
 import { CliError, EXIT, cliError, exitForServerCode, oneLine } from '../errors.js';
 import { bytes } from '../output.js';

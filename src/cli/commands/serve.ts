@@ -33,7 +33,7 @@ export function registerServeCommand(program: Command, deps: CliDeps): void {
 /** `wess reload`: SIGHUP to the server holding the data directory; what it made of it is in its log. */
 async function reload(ctx: CliContext, opts: { config?: string; data?: string }): Promise<void> {
   const dir = opts.data ?? (await dataDirOf(ctx, opts.config));
-  const { PID_FILE, serverPid } = await import('../../store/db.js');
+  const { PID_FILE, serverPid } = await import('../../store/index.js');
   const pid = await serverPid(dir);
   if (pid === undefined) {
     throw cliError('UNREACHABLE', `no running Wess server found for the data directory ${dir} (no live pid in ${join(dir, PID_FILE)}); give its --data DIR or --config FILE`, EXIT.UNREACHABLE);

@@ -4,15 +4,13 @@ import { z } from 'zod';
 import { authorize, type EffectiveLimits } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
-import { backupKey, backupStream } from '../../store/backup.js';
-import { prefixRange, tenantModulePrefix } from '../../store/keys.js';
-import { exportLines, importLines } from '../../store/transfer.js';
+import { backupKey } from '../../store/backup.js';
+import { importLines } from '../../store/transfer.js';
 import { admitImage } from '../../files/archive.js';
-import { verifyStore } from '../../store/verify.js';
 import { NDJSON } from '../body-limits.js';
 import { describeRoute, ref } from '../openapi.js';
 import { forceQuery, parseWith, tenant } from '../schemas.js';
-import type { Services } from '../services.js';
+import type { Services } from '../../services.js';
 import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 
 /** One module line of an import, all its versions in base64: past this it is refused, not buffered. */
@@ -67,7 +65,7 @@ function registerBackup(app: FastifyInstance, services: Services): void {
         .type('application/gzip')
         .header('cache-control', 'no-store')
         .header('content-disposition', `attachment; filename="wess-${stamp}.wessbak"`)
-        .send(logFailure(backupStream(services.db, backupKey(secret)), request, 'backup'));
+        .send(logFailure(services.store.modules.backup(backupKey(secret)), request, 'backup'));
     },
   );
 }
@@ -88,8 +86,8 @@ function registerExport(app: FastifyInstance, services: Services): void {
       authorize(request.principal, 'store.export');
       const query = parseWith(exportQuery, request.query, 'query');
       request.audit = { action: 'store.export', target: query.tenant ?? null, details: { tenant: query.tenant ?? null } };
-      const modulesEstimate = query.tenant === undefined ? services.writer.moduleCount : await countKeys(services, tenantModulePrefix(query.tenant));
-      const lines = exportLines(services.db, { tenant: query.tenant, modulesEstimate });
+      const modulesEstimate = query.tenant === undefined ? services.writer.moduleCount : await services.store.modules.countTenantModules(query.tenant);
+      const lines = services.store.modules.exportLines({ tenant: query.tenant, modulesEstimate });
       return reply.type(NDJSON).header('cache-control', 'no-store').send(logFailure(Readable.from(lines), request, 'export'));
     },
   );
@@ -148,12 +146,6 @@ function registerImport(app: FastifyInstance, services: Services): void {
   );
 }
 
-async function countKeys(services: Services, prefix: string): Promise<number> {
-  let count = 0;
-  for await (const _key of services.db.keys(prefixRange(prefix))) count++;
-  return count;
-}
-
 /** A stream that fails half-way can only be cut off (the status is sent); the log says why. */
 function logFailure(stream: Readable, request: FastifyRequest, what: string): Readable {
   stream.once('error', (err) => request.log.error({ err }, `${what} stream failed; the client got a cut-off ${what}`));
@@ -175,7 +167,7 @@ function registerVerify(app: FastifyInstance, services: Services): void {
     async (request) => {
       authorize(request.principal, 'store.verify');
       request.audit = { action: 'store.verify', target: null };
-      const report = await verifyStore(services.db);
+      const report = await services.store.modules.verify();
       services.storeHealth.verified(report);
       request.audit.details = { versions: report.versions, damaged: report.damaged.length };
       if (report.damaged.length > 0) request.log.error({ damaged: report.damaged.length, modules: [...new Set(report.damaged.map((d) => d.module_id))].slice(0, 20) }, 'verification found damaged content');

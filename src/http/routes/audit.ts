@@ -3,7 +3,7 @@ import { listAudit } from '../../auth/audit.js';
 import { authorize } from '../../auth/policy.js';
 import { describeRoute, ref } from '../openapi.js';
 import { parseWith, tenantListQuery } from '../schemas.js';
-import type { Services } from '../services.js';
+import type { Services } from '../../services.js';
 
 /** GET /audit: the audit log, newest first, paginated, optionally one tenant's (admin only). */
 export function auditRoutes(app: FastifyInstance, services: Services): void {
@@ -17,6 +17,6 @@ export function auditRoutes(app: FastifyInstance, services: Services): void {
   }), async (request) => {
     authorize(request.principal, 'audit.read');
     const query = parseWith(tenantListQuery, request.query, 'query');
-    return listAudit(services.db, { limit: query.limit, cursor: query.cursor, tenant: query.tenant });
+    return listAudit(services.store.audit, { limit: query.limit, cursor: query.cursor, tenant: query.tenant });
   });
 }

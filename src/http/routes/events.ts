@@ -8,7 +8,7 @@ import type { BusEvent } from '../../events.js';
 import { EventFeed, type FeedEvent, type FeedScope } from '../event-feed.js';
 import { describeRoute } from '../openapi.js';
 import { parseWith } from '../schemas.js';
-import type { Services } from '../services.js';
+import type { Services } from '../../services.js';
 import { visibleModule } from './modules.js';
 
 /** Events kept for clients that reconnect with Last-Event-ID: per tenant, and for admin streams across tenants. */

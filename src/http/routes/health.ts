@@ -3,14 +3,14 @@ import { wessError, type ErrorCode } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { optionalPrincipal } from '../auth.js';
 import { describeRoute, ref, type RouteDoc } from '../openapi.js';
-import type { Services } from '../services.js';
+import type { Services } from '../../services.js';
 
 
 /** Registers /health/live, /health/ready, /health and /metrics (none of them rate limited or needing a key). */
 export function healthRoutes(app: FastifyInstance, services: Services): void {
-  const { db, runner, metrics, lifecycle } = services;
+  const { store, runner, metrics, lifecycle } = services;
   const noLimit = { config: { rateLimit: false } };
-  const isReady = () => !lifecycle.closing && db.status === 'open' && runner.ready;
+  const isReady = () => !lifecycle.closing && store.status === 'open' && runner.ready;
 
   const doc = (summary: string, responses: RouteDoc['responses'], errors: ErrorCode[] = []) => ({
     ...noLimit,
@@ -48,7 +48,7 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
       status,
       version: VERSION,
       uptime_s: Math.round((Date.now() - lifecycle.startedAt) / 1000),
-      database: { status: db.status },
+      database: { status: store.status },
       writer: services.writer.stats(),
       runner: (({ workers, queued, inFlight, utilization }) => ({ workers, queued, in_flight: inFlight, utilization }))(runner.stats()),
       memory: { rss: memory.rss, heap_used: memory.heapUsed },

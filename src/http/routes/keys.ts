@@ -9,7 +9,7 @@ import { PAGE_BYTES } from '../../wasm/types.js';
 import { audited } from '../auth.js';
 import { describeRoute, ref } from '../openapi.js';
 import { createKeyBody, keyIdParams, parseWith, tenantListQuery } from '../schemas.js';
-import type { Services } from '../services.js';
+import type { Services } from '../../services.js';
 
 const TAGS = ['keys'];
 

@@ -24,7 +24,7 @@ import {
   tenantListQuery,
   updateJsonBody,
 } from '../schemas.js';
-import type { Services } from '../services.js';
+import type { Services } from '../../services.js';
 import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 
 /** WebAssembly text; compiled to the binary, which is what is stored. */

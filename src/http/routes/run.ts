@@ -12,7 +12,7 @@ import { encodeResults, parseArgs } from '../../wasm/values.js';
 import { wasiOutputBody } from '../run-output.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody, runQuery, wasiArgs, wasiEnv } from '../schemas.js';
-import type { Services } from '../services.js';
+import type { Services } from '../../services.js';
 import { findModule } from './modules.js';
 
 const JSON_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
@@ -170,7 +170,7 @@ function extraRuns(receipts: readonly Receipt[]): number {
 /** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
 export function runRoutes(app: FastifyInstance, services: Services): void {
   const { metrics, runner, usage, cpuBudget } = services;
-  const images = new ImageCache(services.db);
+  const images = new ImageCache(services.store.modules);
 
   /** A version's files for its WASI runs: the image from the cache, and the bytes a run may write over it. */
   async function filesOf(summary: FilesSummary): Promise<RunFiles> {

@@ -4,7 +4,7 @@ import type { VersionRecord } from '../../store/types.js';
 import { audited } from '../auth.js';
 import { describeRoute, ref } from '../openapi.js';
 import { etag, forceQuery, idParams, listQuery, parseIfMatch, parseWith, rollbackBody, versionParams } from '../schemas.js';
-import type { Services } from '../services.js';
+import type { Services } from '../../services.js';
 import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 import { findModule } from './modules.js';
 import { authorize, tenantGuard } from '../../auth/policy.js';

@@ -1,0 +1,42 @@
+import type { CpuBudget } from './auth/cpu-budget.js';
+import type { DenialLog } from './auth/denials.js';
+import type { Keyring } from './auth/keyring.js';
+import type { UsageTracker } from './auth/usage.js';
+import type { Config } from './config/schema.js';
+import type { EventBus } from './events.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { Runner } from './runner/pool.js';
+import type { ModuleReader, ModuleWriter, Store } from './store/index.js';
+import type { StoreHealth } from './store/store-health.js';
+
+/** Everything a route (and a config reload) may use; built once by app.ts and passed down, never imported globally. */
+export interface Services {
+  /**
+   * The config in force. A reload (config/reload.ts) swaps in a new frozen object, so read it when
+   * a request needs it: a value copied out at registration would miss the reload.
+   */
+  config: Config;
+  /** The root logger; a reload sets its level, which every child (app.log, request.log) follows. */
+  logger: Logger;
+  metrics: Metrics;
+  bus: EventBus;
+  /** Every stored concern (modules, keys, usage, audit, settings) behind one engine-neutral facade. */
+  store: Store;
+  /** The store's writer and reader (store.writer, store.reader), named here for the routes that use them most. */
+  writer: ModuleWriter;
+  reader: ModuleReader;
+  runner: Runner;
+  /** Every API key, in memory, kept current by the writer's key events. */
+  keyring: Keyring;
+  /** Per-key counters and the daily run quota. */
+  usage: UsageTracker;
+  /** Requests refused for want of a valid key, counted per IP, reason and minute for the audit log. */
+  denials: DenialLog;
+  /** Per-tenant CPU time against the tiers' cpu_ms_per_minute. */
+  cpuBudget: CpuBudget;
+  /** Damaged content found by reads and by the last verification (/health, GET /admin/verify). */
+  storeHealth: StoreHealth;
+  /** Flipped when shutdown starts: readiness fails and new requests get 503. */
+  lifecycle: { closing: boolean; startedAt: number };
+}

@@ -1,0 +1,17 @@
+import type { Config } from '../config/schema.js';
+import { openLevelStore, type StoreDeps } from './level/level-store.js';
+import type { Store } from './store.js';
+
+export type { StoreDeps } from './level/level-store.js';
+export type * from './store.js';
+/** What callers outside the store may know of its limits and layout version, and of its data directory. */
+export { MAX_VERSION, SCHEMA_VERSION } from './keys.js';
+export { DbOpenError, PID_FILE, serverPid } from './db.js';
+
+/**
+ * The store the config names. Only LevelDB (database.path) for now; `database.url` will choose
+ * another engine here, behind the same interfaces.
+ */
+export function openStore(config: Config, deps: StoreDeps): Promise<Store> {
+  return openLevelStore(config, deps);
+}

@@ -1,0 +1,74 @@
+import type { Config } from '../../config/schema.js';
+import type { EventBus } from '../../events.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
+import { openDb, type Db } from '../db.js';
+import { Reader } from '../reader.js';
+import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreStatus, UsageStore } from '../store.js';
+import { Writer } from '../writer.js';
+import { LevelAuditStore } from './audit-store.js';
+import { LevelKeyStore } from './keys-store.js';
+import { LevelModuleStore } from './module-store.js';
+import { LevelSettingsStore } from './settings-store.js';
+import { LevelUsageStore } from './usage-store.js';
+
+/** What a store needs from the app: events to announce changes on, metrics, a logger. */
+export interface StoreDeps {
+  bus: EventBus;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** The embedded store: one LevelDB directory (database.path), one writer, one reader. */
+class LevelStore implements Store {
+  readonly modules: ModuleStore;
+  readonly keys: KeyStore;
+  readonly usage: UsageStore;
+  readonly audit: AuditStore;
+  readonly settings: SettingsStore;
+
+  constructor(
+    readonly db: Db,
+    readonly writer: Writer,
+    readonly reader: Reader,
+  ) {
+    this.modules = new LevelModuleStore(db);
+    this.keys = new LevelKeyStore(db);
+    this.usage = new LevelUsageStore(db);
+    this.audit = new LevelAuditStore(db);
+    this.settings = new LevelSettingsStore(db, writer);
+  }
+
+  get status(): StoreStatus {
+    return this.db.status;
+  }
+
+  async close(): Promise<void> {
+    await this.writer.close();
+    await this.db.close();
+  }
+}
+
+/** Opens the data directory (locking it for this process), migrates its schema and starts the writer. */
+export async function openLevelStore(config: Config, deps: StoreDeps): Promise<Store> {
+  const { bus, metrics, logger } = deps;
+  const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files, pidFile: true });
+  let writer: Writer;
+  try {
+    writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const reader = new Reader({ db, bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
+  return new LevelStore(db, writer, reader);
+}
+
+/**
+ * The LevelDB under a store, for tests that check the key layout itself (test/store/level.ts).
+ * Nothing in src/ calls it: code outside src/store/ sees only the Store interfaces.
+ */
+export function levelDbOf(store: Store): Db {
+  if (!(store instanceof LevelStore)) throw new Error('this store is not the LevelDB one');
+  return store.db;
+}

@@ -1,0 +1,110 @@
+import type { Readable } from 'node:stream';
+import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
+import type { BackupKey } from './backup.js';
+import type { Inspected } from './blobs.js';
+import type { ListOptions, ModuleListOptions } from './reader.js';
+import type { ModulePage, ModuleRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
+import type { VerifyReport } from './verify.js';
+import type { WriterStats } from './writer.js';
+
+/*
+ * The store as the rest of Wess sees it: one interface per concern, all asynchronous, with no
+ * engine's types (keys, ranges, snapshots, batches) in a signature. The LevelDB implementation is in
+ * level/ (and the Writer and Reader classes); another engine implements the same interfaces.
+ * Transactions stay behind them: a write is one typed message, acknowledged once it is durable.
+ */
+
+/** Every change to modules, keys, usage, audit and settings: typed messages, group-committed. */
+export interface ModuleWriter {
+  /** Modules stored, as of the last durable write. */
+  readonly moduleCount: number;
+  /** Queue state for /health and the shutdown drain. */
+  stats(): WriterStats;
+  /** Resolves with the message's result once it is durable; UNAVAILABLE when the queue is full or closing. */
+  submit<K extends WriteMessage['kind']>(msg: Extract<WriteMessage, { kind: K }>): Promise<WriteResult[K]>;
+  /** Refuses new writes, commits what is queued, resolves once it is durable. */
+  close(): Promise<void>;
+}
+
+/** Modules, versions and content as routes read them (cached; kept current by the writer's events). */
+export interface ModuleReader {
+  /** Applies a new cache size and TTL (a config reload). */
+  configure(settings: { cacheSize: number; ttlSeconds: number }): void;
+  /** The module's record when it is cached, else undefined: lets a hot route skip a promise. */
+  cachedModule(id: string): ModuleRecord | undefined;
+  getModule(id: string): Promise<ModuleRecord | undefined>;
+  getVersion(id: string, version: number): Promise<VersionRecord | undefined>;
+  listVersions(id: string, options: ListOptions): Promise<VersionPage>;
+  listModules(options: ModuleListOptions): Promise<ModulePage>;
+  /** The bytes whose sha256 is `sha256`, or undefined; CONTENT_CORRUPT when they are damaged. */
+  getContent(sha256: string): Promise<Uint8Array | undefined>;
+  /** Bytes of content a tenant holds over all kept versions. */
+  tenantBytes(tenant: string): Promise<number>;
+}
+
+/** Where a content-addressed blob (a files image) is read from, hashed and checked. */
+export interface BlobSource {
+  inspectBlob(sha256: string): Promise<Inspected>;
+}
+
+/** The whole-store operations beside reads and writes: counting, export, backup, verification. */
+export interface ModuleStore extends BlobSource {
+  /** Modules `tenant` owns, counted now. */
+  countTenantModules(tenant: string): Promise<number>;
+  /** An export's NDJSON lines (transfer.ts has the format), all from one consistent view of the store. */
+  exportLines(options: { tenant?: string | undefined; modulesEstimate: number }, onModule?: (count: number) => void): AsyncIterable<string>;
+  /** A signed archive of the whole store, from one consistent view, while it keeps serving. */
+  backup(key: BackupKey): Readable;
+  /** Reads back and hashes every stored version. */
+  verify(): Promise<VerifyReport>;
+}
+
+/** API keys as stored; written through the writer's put-key and revoke-key messages. */
+export interface KeyStore {
+  /** Every key record, revoked ones included (the keyring holds them all in memory). */
+  all(): Promise<KeyRecord[]>;
+}
+
+/** Per-key usage counters as last flushed; written through the writer's put-usage message. */
+export interface UsageStore {
+  get(keyId: string): Promise<KeyUsage | undefined>;
+}
+
+export interface AuditPage {
+  items: AuditEntry[];
+  next_cursor: string | null;
+}
+
+/** The audit log; entries are written with the change they record (the writer's audit messages). */
+export interface AuditStore {
+  /** One page, newest first, of entries older than `before` (an entry id): every tenant's, or one tenant's. */
+  page(options: { limit: number; before?: string | undefined; tenant?: string | undefined }): Promise<AuditPage>;
+}
+
+/** Server-wide settings the store keeps. */
+export interface SettingsStore {
+  /** The HMAC secret for key hashes generated at the first start, if one was stored. */
+  serverSecret(): Promise<string | undefined>;
+  /** Stores the generated secret; resolves once it is durable. */
+  putServerSecret(secret: string): Promise<void>;
+}
+
+export type StoreStatus = 'opening' | 'open' | 'closing' | 'closed';
+
+/**
+ * One store, every concern. Module events (/events) are not stored: the feed replays from memory
+ * (http/event-feed.ts), so there is no event store yet.
+ */
+export interface Store {
+  readonly writer: ModuleWriter;
+  readonly reader: ModuleReader;
+  readonly modules: ModuleStore;
+  readonly keys: KeyStore;
+  readonly usage: UsageStore;
+  readonly audit: AuditStore;
+  readonly settings: SettingsStore;
+  /** 'open' while it can serve: readiness follows it. */
+  readonly status: StoreStatus;
+  /** Closes the writer (committing what is queued), then the engine. Close usage and denials first: they write. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The store boundary: code outside src/store/ sees the store through its interfaces (src/store/index.ts,
+ * store.ts) and never an engine or the LevelDB key layout, so that another engine can replace it.
+ */
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** Engine drivers: only src/store/ may load them. */
+const FORBIDDEN_PACKAGES = ['classic-level', 'pg', 'postgres'];
+/** The LevelDB facade, its key layout and its value encoding. */
+const FORBIDDEN_FILES = new Set(['src/store/db', 'src/store/keys', 'src/store/codec']);
+
+/** Static imports, re-exports, side-effect imports and dynamic import() calls. */
+const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm;
+
+/** The forbidden specifiers `source` (a file at `path`, relative to the repository) imports. */
+function violations(path: string, source: string): string[] {
+  const found: string[] = [];
+  for (const [, specifier = ''] of source.matchAll(SPECIFIER)) {
+    if (specifier.startsWith('.')) {
+      const target = posix.join(posix.dirname(path), specifier).replace(/\.(js|ts)$/, '');
+      if (FORBIDDEN_FILES.has(target)) found.push(specifier);
+    } else if (FORBIDDEN_PACKAGES.some((name) => specifier === name || specifier.startsWith(`${name}/`))) {
+      found.push(specifier);
+    }
+  }
+  return found;
+}
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(posix.join(ROOT, dir), { withFileTypes: true });
+  const files: string[] = [];
+  for (const entry of entries) {
+    const path = posix.join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await sourceFiles(path)));
+    else if (entry.name.endsWith('.ts')) files.push(path);
+  }
+  return files;
+}
+
+test('the boundary check catches each kind of import it forbids', () => {
+  const source = [
+    "import { ClassicLevel } from 'classic-level';",
+    "import type { Db } from '../store/db.js';",
+    "export { MAX_VERSION } from '../store/keys.js';",
+    "const { PID_FILE } = await import('../store/codec.js');",
+    "import '../store/db.js';",
+    "import { openStore } from '../store/index.js';",
+    "import { sha256Hex } from '../hash.js';",
+  ].join('\n');
+  assert.deepEqual(violations('src/auth/example.ts', source), ['classic-level', '../store/db.js', '../store/keys.js', '../store/codec.js', '../store/db.js']);
+  assert.deepEqual(violations('src/store/level/example.ts', "import { prefixRange } from '../keys.js';"), ['../keys.js'], 'resolved from the importing file');
+});
+
+test('nothing outside src/store/ imports an engine, the LevelDB facade, its key layout or its codec', async () => {
+  const files = (await sourceFiles('src')).filter((path) => !path.startsWith('src/store/'));
+  assert.ok(files.length > 50, `found the sources (${files.length} files under src/)`);
+  const found: string[] = [];
+  for (const path of files) {
+    for (const specifier of violations(path, await readFile(posix.join(ROOT, path), 'utf8'))) found.push(`${path} imports ${specifier}`);
+  }
+  assert.deepEqual(found, [], 'go through the store interfaces (src/store/index.ts) instead');
+});
