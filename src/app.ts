@@ -1,5 +1,4 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { v4 as uuidv4 } from 'uuid';
 import { maxThreads, poolSize, type Config } from './config/schema.js';
 import { EventBus } from './events.js';
 import { applyAdminKey, serverSecret } from './auth/bootstrap.js';
@@ -7,7 +6,7 @@ import { Keyring } from './auth/keyring.js';
 import { UsageTracker } from './auth/usage.js';
 import { CpuBudget } from './auth/cpu-budget.js';
 import { DenialLog } from './auth/denials.js';
-import { installAuth, OPEN_ROUTES } from './http/auth.js';
+import { installAuth } from './http/auth.js';
 import { installExpectContinue } from './http/body-limits.js';
 import { installErrorHandling, sendError } from './http/error-handler.js';
 import { adminRoutes } from './http/routes/admin.js';
@@ -16,6 +15,12 @@ import { keyRoutes } from './http/routes/keys.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerJsonBody } from './http/json-body.js';
+import { installAccessLine } from './http/plugins/access-line.js';
+import { installAudit } from './http/plugins/audit.js';
+import { installDecorations } from './http/plugins/decorations.js';
+import { installDrain, installDrainWait } from './http/plugins/drain.js';
+import { installRequestId, requestId } from './http/plugins/request-id.js';
+import { installUsage } from './http/plugins/usage.js';
 import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
 import { healthRoutes } from './http/routes/health.js';
@@ -24,7 +29,7 @@ import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
 import { versionRoutes } from './http/routes/versions.js';
 import type { Services } from './services.js';
-import { createLogger, writeAccessLine, type Logger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { Runner } from './runner/pool.js';
 import { openStore } from './store/index.js';
@@ -36,10 +41,6 @@ export interface BuildOptions {
 }
 
 export type WessApp = FastifyInstance;
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-/** How often the shutdown drain looks whether calls and writes are done. */
-const DRAIN_POLL_MS = 10;
 
 /**
  * Builds a ready Wess app: components start in dependency order (metrics, store, runner, HTTP)
@@ -89,14 +90,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     ...transport,
     // pino's Logger is a FastifyBaseLogger; the cast keeps Fastify's default generics for the routes.
     loggerInstance: logger as FastifyBaseLogger,
-    // One access-log line per request, written in onResponse below, instead of Fastify's two.
+    // One access-log line per request, written by http/plugins/access-line.ts, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: config.server.body_limit,
     trustProxy: config.server.trust_proxy,
-    genReqId: (req) => {
-      const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : uuidv4();
-    },
+    genReqId: requestId,
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
@@ -104,60 +102,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     frameworkErrors: (err, request, reply) =>
       sendError(request, reply, { code: 'VALIDATION', message: err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 200 characters' : 'malformed URL' }, metrics),
   });
+  // In registration order, which is the order Fastify runs hooks of one kind in.
   // Security headers first, so every answer gets them, the shutdown 503 included.
   await registerHardening(app, config);
-  app.decorateRequest('moduleId', null);
-  app.decorateRequest('principal', null);
-  app.decorateRequest('audit', null);
-  app.decorateRequest('auditWritten', false);
-  app.decorateRequest('authDenial', null);
-  app.decorateRequest('aggregated', false);
-  app.decorate('services', services);
+  installDecorations(app, services);
   app.removeContentTypeParser('text/plain');
   registerJsonBody(app, config.limits.max_json_depth);
   installErrorHandling(app, services, metrics);
   installExpectContinue(app, config);
-
-  // The hooks on every request are callback-style, not async: an async hook costs a promise and a
-  // microtask hop per request, and these do nothing asynchronous (sending early, then done(), is
-  // what an async hook that returns the reply does too).
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    if (services.lifecycle.closing && !OPEN_ROUTES.has(request.routeOptions.url ?? '')) {
-      sendError(request, reply, { code: 'UNAVAILABLE', message: 'shutting down; retry on another node' }, metrics);
-    }
-    done();
-  });
-  // While draining, every answer closes its connection: otherwise an idle keep-alive socket
-  // would hold server.close() open until the client's keep-alive timeout.
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (services.lifecycle.closing) reply.header('connection', 'close');
-    done(null, payload);
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const status = reply.statusCode;
-    metrics.requestsFront.add({ route, method: request.method, status });
-    metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
-    // A refused request past the first of its IP, reason and minute is told by the DenialLog's summary.
-    if (!request.aggregated) writeAccessLine(logger, {
-      requestId: request.id,
-      method: request.method,
-      url: request.url,
-      status,
-      ms: Math.round(reply.elapsedTime * 100) / 100,
-      moduleId: request.moduleId ?? undefined,
-      keyId: request.principal?.keyId ?? undefined,
-    });
-    if (logger.isLevelEnabled('debug')) {
-      request.log.debug({ bytes_in: Number(request.headers['content-length'] ?? 0), bytes_out: Number(reply.getHeader('content-length') ?? 0) }, 'payload sizes');
-      // What arrived, for debugging a client: the logger's serializers redact keys in it.
-      request.log.trace({ req: request, headers: request.headers }, 'request headers');
-    }
-    done();
-  });
-
-  installAuth(app, services, await registerRateLimit(app, services));
+  installRequestId(app);
+  installDrain(app, services);
+  installAccessLine(app, services);
+  // The rate limiter before auth: auth asks it whether a request without a valid key gets 401 or 429.
+  const limitDenied = await registerRateLimit(app, services);
+  installAuth(app, services, limitDenied);
+  installAudit(app, services);
+  installUsage(app, services);
   // Before the routes: the OpenAPI plugin collects routes as they are added.
   await registerOpenApi(app);
 
@@ -171,18 +131,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   auditRoutes(app, services);
   adminRoutes(app, services);
 
-  // The drain: the listener stays open while guest calls run or writes wait, and every new request is
-  // answered 503 with `connection: close` (the hooks above), so clients and load balancers are told
-  // rather than refused; then Fastify closes the listener and lets the requests in flight finish.
-  app.addHook('preClose', async () => {
-    services.lifecycle.closing = true;
-    const deadline = Date.now() + config.server.shutdown_grace;
-    const busy = () => {
-      const calls = runner.stats();
-      return calls.inFlight + calls.queued + writer.stats().queued > 0;
-    };
-    while (busy() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
-  });
+  installDrainWait(app, services);
   app.addHook('onClose', async () => {
     await runner.close(config.server.shutdown_grace);
     await usage.close();

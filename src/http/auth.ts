@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { normalizeIP } from '@fastify/rate-limit';
-import { auditEntry, type AuditDraft } from '../auth/audit.js';
 import type { DenyReason } from '../auth/denials.js';
-import { OPEN_PRINCIPAL, principalOf, tierOf } from '../auth/policy.js';
-import type { AuditEntry, Principal } from '../auth/types.js';
+import { OPEN_PRINCIPAL, principalOf } from '../auth/policy.js';
+import type { Principal } from '../auth/types.js';
 import { clip } from '../echo.js';
 import { redactKeys } from '../logger.js';
 import { sendError } from './error-handler.js';
@@ -52,14 +51,14 @@ const DENIALS: Record<DenyReason, string> = {
 
 /**
  * Resolves every request's principal before anything else reads the request (rate limits key on
- * it), audits what routes mark as auditable and every 401/403, and counts per-key usage. A request
+ * it); plugins/audit.ts and plugins/usage.ts account for the request once answered. A request
  * without a valid key is counted per client IP by `limitDenied` (429 past rate_limit.anonymous_max)
  * and its audit entry and access line are folded into one per IP, reason and minute.
  */
 export function installAuth(app: FastifyInstance, services: Services, limitDenied: DeniedLimiter): void {
-  const { config, denials, keyring, metrics, usage, writer } = services;
+  const { config, denials, keyring, metrics } = services;
 
-  // Callback-style, as every per-request hook (see app.ts): a denial sends its answer, then done(),
+  // Callback-style, as every per-request hook (see plugins/request-id.ts): a denial sends its answer, then done(),
   // as an async hook returning the reply did; Fastify runs nothing more for a sent reply.
   app.addHook('onRequest', (request, reply, done) => {
     const reason = authenticate(request);
@@ -111,62 +110,12 @@ export function installAuth(app: FastifyInstance, services: Services, limitDenie
     reply.header('www-authenticate', 'Bearer realm="wess"');
     sendError(request, reply, { code: 'UNAUTHORIZED', message: DENIALS[reason] }, metrics);
   }
-
-  app.addHook('onResponse', (request, reply, done) => {
-    account(request, reply);
-    done();
-  });
-
-  /** Audit entries owed, and the key's usage and tier byte counts. */
-  function account(request: FastifyRequest, reply: FastifyReply): void {
-    const status = reply.statusCode;
-    if (status === 403) metrics.authFailures.inc({ reason: 'forbidden' });
-    const entry = pendingAudit(request, status);
-    if (entry) {
-      writer.submit({ kind: 'append-audit', entry }).catch((err: unknown) => {
-        metrics.auditWriteFailures.inc();
-        request.log.error({ err, action: entry.action }, 'audit entry could not be written');
-      });
-    }
-    const keyId = request.principal?.keyId;
-    if (!keyId) return;
-    const bytesIn = Number(request.headers['content-length'] ?? 0) || 0;
-    const bytesOut = Number(reply.getHeader('content-length') ?? 0) || 0;
-    usage.record(keyId, { bytes_in: bytesIn, bytes_out: bytesOut });
-    const tier = tierOf(services.config, request.principal)?.name ?? 'none';
-    metrics.tierBytesFront.add({ tier, direction: 'in' }, bytesIn);
-    metrics.tierBytesFront.add({ tier, direction: 'out' }, bytesOut);
-  }
 }
 
 /**
  * The route an audit entry names: its pattern, or for a path no route matched, the path clipped and
  * with anything shaped like a key redacted (the audit log outlives the request and is read by others).
  */
-function auditedRoute(request: FastifyRequest): string {
+export function auditedRoute(request: FastifyRequest): string {
   return request.routeOptions.url ?? clip(redactKeys(request.url.split('?')[0] ?? ''), 200);
-}
-
-/**
- * The audit entry a finished request still owes: its route's (unless written with the change), or a
- * 401/403's. A request refused for want of a valid key owes none: the DenialLog counts it.
- */
-function pendingAudit(request: FastifyRequest, status: number): AuditEntry | undefined {
-  if (request.audit) return request.auditWritten ? undefined : auditEntry(request, request.audit, status);
-  if (request.authDenial) return undefined;
-  if (status !== 401 && status !== 403) return undefined;
-  const route = auditedRoute(request);
-  return auditEntry(request, { action: 'auth.denied', target: `${request.method} ${route}`, details: { method: request.method } }, status);
-}
-
-/**
- * Makes a change that the audit log records. `change` gets the entry (with the success status) to
- * hand to the writer, so the change and its entry commit in one batch. If `change` fails instead
- * (a bad upload, a conflict), the response hook writes the entry with the failure status.
- */
-export async function audited<T>(request: FastifyRequest, draft: AuditDraft, successStatus: number, change: (audit: AuditEntry) => Promise<T>): Promise<T> {
-  request.audit = draft;
-  const result = await change(auditEntry(request, draft, successStatus));
-  request.auditWritten = true;
-  return result;
 }

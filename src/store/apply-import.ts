@@ -6,7 +6,8 @@ import { stageRefs } from './history.js';
 import { isKeySafeId, MAX_VERSION, moduleKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import { chargeStorage, checkModuleCount, sumHeld } from './quota.js';
-import type { ModuleRecord, VersionRecord, WriteMessage } from './types.js';
+import { importedModuleRecord, importedVersionRecord } from './records.js';
+import type { ImportedVersion, VersionRecord, WriteMessage } from './types.js';
 
 type ImportMessage = Extract<WriteMessage, { kind: 'import-module' }>;
 
@@ -24,7 +25,7 @@ export async function applyImport(msg: ImportMessage, overlay: Overlay, maxVersi
   checkHistory(msg);
   const kept = msg.versions.slice(-maxVersions);
   await checkModuleCount(msg.tenant, overlay, msg.quota);
-  const records = kept.map((version) => versionRecord(msg.id, version));
+  const records = kept.map((version) => importedVersionRecord(msg.id, version));
   await chargeStorage(msg.tenant, sumHeld(records), overlay, msg.quota);
   for (const [i, version] of kept.entries()) {
     // stageBlob refuses content that does not match its hash, and stores a shared blob once.
@@ -34,7 +35,8 @@ export async function applyImport(msg: ImportMessage, overlay: Overlay, maxVersi
     overlay.put(versionKey(msg.id, version.version), encodeVersion(record));
     stageRefs(record, overlay);
   }
-  const record = currentRecord(msg);
+  // checkHistory made sure there is at least one version.
+  const record = importedModuleRecord(msg, msg.versions[msg.versions.length - 1] as ImportedVersion);
   overlay.put(moduleKey(record.id), encodeRecord(record));
   overlay.put(tenantModuleKey(record.tenant, record.id), EMPTY);
   const event = { id: record.id, tenant: record.tenant, sha256: record.sha256, version: record.version };
@@ -53,43 +55,4 @@ function checkHistory(msg: ImportMessage): void {
     }
     previous = version;
   }
-}
-
-function versionRecord(id: string, version: ImportMessage['versions'][number]): VersionRecord {
-  const { content } = version;
-  const record: VersionRecord = {
-    id,
-    version: version.version,
-    name: version.name,
-    sha256: content.sha256,
-    size: content.content.byteLength,
-    exports: content.exports,
-    memory: content.memory,
-    kind: content.kind ?? 'functions',
-    created_at: version.created_at,
-  };
-  if (content.files !== undefined) record.files = content.files.summary;
-  return record;
-}
-
-/** The module record: the last version's content under the module's own name and times. */
-function currentRecord(msg: ImportMessage): ModuleRecord {
-  // checkHistory made sure there is at least one version.
-  const last = msg.versions[msg.versions.length - 1] as ImportMessage['versions'][number];
-  const { content } = last;
-  const record: ModuleRecord = {
-    id: msg.id,
-    tenant: msg.tenant,
-    name: msg.name,
-    version: last.version,
-    sha256: content.sha256,
-    size: content.content.byteLength,
-    exports: content.exports,
-    memory: content.memory,
-    kind: content.kind ?? 'functions',
-    created_at: msg.created_at,
-    updated_at: msg.updated_at,
-  };
-  if (content.files !== undefined) record.files = content.files.summary;
-  return record;
 }

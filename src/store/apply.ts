@@ -10,6 +10,7 @@ import { dropHistory, loadVersion, pruneHistory, stageCurrent, type DroppedVersi
 import { apiKeyKey, blobKey, isKeySafeId, MAX_VERSION, moduleKey, tenantBytesKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import { chargeStorage, checkModuleCount, heldBytes, sumHeld } from './quota.js';
+import { contentOf, moduleRecord, uploadContent, type VersionContent } from './records.js';
 import type { ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, WriteMessage } from './types.js';
 
 /** What one message did: the result to answer with, and how to announce it once durable. */
@@ -28,9 +29,6 @@ export interface ApplyContext {
   /** Versions a module keeps (limits.max_versions): past it the oldest are pruned. */
   maxVersions: number;
 }
-
-/** The fields a new version takes from its source (an upload, the current version, or an old one). */
-type VersionContent = Pick<ModuleRecord, 'name' | 'sha256' | 'size' | 'exports' | 'memory' | 'kind' | 'files'>;
 
 type Msg<K extends WriteMessage['kind']> = Extract<WriteMessage, { kind: K }>;
 
@@ -112,7 +110,7 @@ async function applyCreate(msg: Msg<'create-module'>, overlay: Overlay, now: str
   await checkModuleCount(msg.tenant, overlay, msg.quota);
   await stageBlob(msg.content, overlay);
   await stageFilesBlob(msg.content.files, overlay);
-  const record = buildRecord(msg.id, msg.tenant, 1, fromUpload(msg.content, msg.name), now, now);
+  const record = moduleRecord(msg.id, msg.tenant, 1, uploadContent(msg.content, msg.name), now, now);
   await chargeStorage(record.tenant, heldBytes(record), overlay, msg.quota);
   stageCurrent(record, overlay);
   overlay.put(tenantModuleKey(record.tenant, record.id), EMPTY);
@@ -126,13 +124,13 @@ async function applyUpdate(msg: Msg<'update-module'>, overlay: Overlay, context:
   const current = await loadCurrent(msg, overlay);
   await stageBlob(msg.content, overlay);
   await stageFilesBlob(msg.content.files, overlay);
-  return stageNext(current, fromUpload(msg.content, msg.name ?? current.name), msg, overlay, context);
+  return stageNext(current, uploadContent(msg.content, msg.name ?? current.name), msg, overlay, context);
 }
 
 /** A new name on the current content, decided here rather than in the route so a concurrent PUT's content is kept. */
 async function applyRename(msg: Msg<'rename-module'>, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   const current = await loadCurrent(msg, overlay);
-  return stageNext(current, { ...current, name: msg.name }, msg, overlay, context);
+  return stageNext(current, contentOf(current, msg.name), msg, overlay, context);
 }
 
 /** Version N's content, files and name as a new version: history only grows. Its blobs are live, N references them. */
@@ -189,7 +187,7 @@ async function stageNext(
   if (current.version >= MAX_VERSION) {
     throw wessError('VALIDATION', `module ${current.id} has used every version number; upload it as a new module`);
   }
-  const record = buildRecord(current.id, current.tenant, current.version + 1, content, current.created_at, context.now);
+  const record = moduleRecord(current.id, current.tenant, current.version + 1, content, current.created_at, context.now);
   stageCurrent(record, overlay);
   const pruned = await pruneHistory(record.id, record.version, context.maxVersions, overlay);
   const held = heldBytes(record);
@@ -225,38 +223,4 @@ function pruneAudit(record: ModuleRecord, pruned: readonly DroppedVersion[], con
     outcome: 'success',
     details: { versions: pruned.map((v) => v.version), bytes: sumHeld(pruned), max_versions: context.maxVersions, by_version: record.version },
   };
-}
-
-/** The version fields of an upload, named `name`. */
-function fromUpload(content: ModuleContent, name: string): VersionContent {
-  const version: VersionContent = {
-    name,
-    sha256: content.sha256,
-    size: content.content.byteLength,
-    exports: content.exports,
-    memory: content.memory,
-    kind: content.kind ?? 'functions',
-  };
-  if (content.files !== undefined) version.files = content.files.summary;
-  return version;
-}
-
-/** A full module record; fields listed so that nothing else rides along from a source record or old JSON. */
-function buildRecord(id: string, tenant: string, version: number, content: VersionContent, createdAt: string, updatedAt: string): ModuleRecord {
-  const record: ModuleRecord = {
-    id,
-    tenant,
-    name: content.name,
-    version,
-    sha256: content.sha256,
-    size: content.size,
-    exports: content.exports,
-    memory: content.memory,
-    kind: content.kind,
-    created_at: createdAt,
-    updated_at: updatedAt,
-  };
-  // Absent, not null, without files: old records read the same as new ones.
-  if (content.files !== undefined) record.files = content.files;
-  return record;
 }

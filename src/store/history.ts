@@ -3,6 +3,7 @@ import { dropBlob } from './blobs.js';
 import { decodeVersion, encodeRecord, encodeVersion } from './codec.js';
 import { moduleKey, refKey, refPrefix, versionKey, versionPrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
+import { versionOf } from './records.js';
 import type { FilesSummary, ModuleRecord, VersionRecord } from './types.js';
 
 /**
@@ -87,22 +88,4 @@ async function dropVersions(id: string, versions: readonly DroppedVersion[], ove
   for (const sha256 of hashes) {
     if (!(await overlay.hasPrefix(refPrefix(sha256)))) await dropBlob(sha256, overlay);
   }
-}
-
-/** The version record a module record stands for; fields listed so none leak from old JSON. */
-export function versionOf(record: ModuleRecord): VersionRecord {
-  const version: VersionRecord = {
-    id: record.id,
-    version: record.version,
-    name: record.name,
-    sha256: record.sha256,
-    size: record.size,
-    exports: record.exports,
-    memory: record.memory,
-    kind: record.kind,
-    // A version is made when the module record carrying it is written.
-    created_at: record.updated_at,
-  };
-  if (record.files !== undefined) version.files = record.files;
-  return version;
 }

@@ -18,7 +18,7 @@ import {
   versionKey,
   versionPrefix,
 } from './keys.js';
-import { versionOf } from './history.js';
+import { moduleRecord, versionOf } from './records.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -86,7 +86,8 @@ async function migrateFrom1(db: Db): Promise<void> {
 async function migrateFrom2(db: Db): Promise<void> {
   const ops: DbOp[] = [];
   for await (const [, value] of db.entries(moduleRange())) {
-    const record = { ...decodeRecord(value), tenant: DEFAULT_TENANT };
+    const old = decodeRecord(value);
+    const record = moduleRecord(old.id, DEFAULT_TENANT, old.version, old, old.created_at, old.updated_at);
     ops.push(
       { type: 'put', key: moduleKey(record.id), value: encodeRecord(record) },
       { type: 'put', key: tenantModuleKey(record.tenant, record.id), value: EMPTY },

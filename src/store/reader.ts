@@ -7,6 +7,7 @@ import { decodeRecord, decodeVersion } from './codec.js';
 import type { Db } from './db.js';
 import { MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
 import { tenantBytes } from './quota.js';
+import { versionSummary } from './records.js';
 import type { ModuleReader } from './store.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from './types.js';
 
@@ -156,8 +157,7 @@ export class Reader implements ModuleReader {
         more = true;
         break;
       }
-      const { version, sha256, size, created_at, name, files } = decodeVersion(value);
-      items.push(files === undefined ? { version, sha256, size, created_at, name } : { version, sha256, size, created_at, name, files });
+      items.push(versionSummary(decodeVersion(value)));
     }
     const last = items[items.length - 1];
     return { items, next_cursor: more && last ? encodeCursor(String(last.version)) : null };

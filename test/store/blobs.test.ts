@@ -11,7 +11,7 @@ import { readBlob } from '../../src/store/blobs.js';
 import { sha256Hex } from '../../src/hash.js';
 import { decodeBlobPointer, encodeRecord, encodeSchemaVersion, encodeVersion } from '../../src/store/codec.js';
 import { openDb, type Db, type DbOp } from '../../src/store/db.js';
-import { versionOf } from '../../src/store/history.js';
+import { versionOf } from '../../src/store/records.js';
 import { blobKey, contentKey, moduleKey, refKey, SCHEMA_KEY, SCHEMA_VERSION, tenantModuleKey, versionKey } from '../../src/store/keys.js';
 import { ensureSchema } from '../../src/store/migrate.js';
 import type { ModuleRecord } from '../../src/store/types.js';

@@ -6,7 +6,7 @@ import { generateKey, hashSecret } from '../../auth/secrets.js';
 import type { KeyRecord, Principal } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
 import { PAGE_BYTES } from '../../wasm/types.js';
-import { audited } from '../auth.js';
+import { audited } from '../plugins/audit.js';
 import { describeRoute, ref } from '../openapi.js';
 import { createKeyBody, keyIdParams, parseWith, tenantListQuery } from '../schemas.js';
 import type { Services } from '../../services.js';

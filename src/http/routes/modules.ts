@@ -6,7 +6,7 @@ import { wessError, type ErrorCode } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { looksLikeWat, watToWasm } from '../../wasm/text.js';
-import { audited } from '../auth.js';
+import { audited } from '../plugins/audit.js';
 import { capUploadBody, mediaType, uploadJsonLimit, WASM_TYPES } from '../body-limits.js';
 import { packBase64Archive } from '../../files/archive.js';
 import type { FilesContent, ModuleContent } from '../../store/types.js';

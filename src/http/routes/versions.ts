@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { wessError } from '../../errors.js';
 import type { VersionRecord } from '../../store/types.js';
-import { audited } from '../auth.js';
+import { audited } from '../plugins/audit.js';
 import { describeRoute, ref } from '../openapi.js';
 import { etag, forceQuery, idParams, listQuery, parseIfMatch, parseWith, rollbackBody, versionParams } from '../schemas.js';
 import type { Services } from '../../services.js';

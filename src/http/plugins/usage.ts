@@ -1,0 +1,22 @@
+import type { FastifyInstance } from 'fastify';
+import { tierOf } from '../../auth/policy.js';
+import type { Services } from '../../services.js';
+
+/** Counts a finished request's bytes against its key's usage and its tier's byte metrics. */
+export function installUsage(app: FastifyInstance, services: Services): void {
+  const { metrics, usage } = services;
+  // Callback-style, as every per-request hook (see request-id.ts).
+  app.addHook('onResponse', (request, reply, done) => {
+    const keyId = request.principal?.keyId;
+    if (keyId) {
+      const bytesIn = Number(request.headers['content-length'] ?? 0) || 0;
+      const bytesOut = Number(reply.getHeader('content-length') ?? 0) || 0;
+      usage.record(keyId, { bytes_in: bytesIn, bytes_out: bytesOut });
+      // The live config: a reload may have changed the key's tier.
+      const tier = tierOf(services.config, request.principal)?.name ?? 'none';
+      metrics.tierBytesFront.add({ tier, direction: 'in' }, bytesIn);
+      metrics.tierBytesFront.add({ tier, direction: 'out' }, bytesOut);
+    }
+    done();
+  });
+}
