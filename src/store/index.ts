@@ -5,8 +5,9 @@ import type { Store } from './store.js';
 export type { StoreDeps } from './level/level-store.js';
 export type * from './store.js';
 /** What callers outside the store may know of its limits and layout version, and of its data directory. */
-export { MAX_VERSION, SCHEMA_VERSION } from './keys.js';
-export { DbOpenError, PID_FILE, serverPid } from './db.js';
+export { SCHEMA_VERSION } from './level/keys.js';
+export { MAX_VERSION } from './types.js';
+export { DbOpenError, PID_FILE, serverPid } from './level/db.js';
 
 /**
  * The store the config names. Only LevelDB (database.path) for now; `database.url` will choose

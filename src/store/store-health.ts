@@ -1,4 +1,4 @@
-import type { VerifyReport } from './verify.js';
+import type { VerifyReport } from './types.js';
 
 /** How many damaged blobs are remembered between verifications (each is a few dozen bytes). */
 const MAX_REMEMBERED = 10_000;

@@ -1,11 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
-import type { BackupKey } from './backup.js';
-import type { Inspected } from './blobs.js';
-import type { ListOptions, ModuleListOptions } from './reader.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
-import type { VerifyReport } from './verify.js';
-import type { WriterStats } from './writer.js';
+import type { BackupKey } from './backup-key.js';
+import type { Inspected, ListOptions, ModuleListOptions, VerifyReport, WriterStats } from './types.js';
 
 /*
  * The store as the rest of Wess sees it: one interface per concern, all asynchronous, with no

@@ -168,3 +168,57 @@ export interface VersionPage {
   items: VersionSummary[];
   next_cursor: string | null;
 }
+
+/* Shapes every engine's implementation shares (store.ts's interfaces use them). */
+
+/** What can be wrong with a blob: no bytes, other bytes, or bytes the store cannot read. */
+export type BlobProblem = 'missing' | 'damaged' | 'unreadable';
+
+export type Inspected = { ok: true; bytes: Uint8Array } | { ok: false; problem: BlobProblem; message: string };
+
+export interface ListOptions {
+  /** 1..100; the route validates it, the reader checks again. */
+  limit: number;
+  /** Opaque cursor from a previous page's next_cursor. */
+  cursor?: string | null | undefined;
+}
+
+export interface ModuleListOptions extends ListOptions {
+  /** Only this tenant's modules (through the t! index); every tenant's when absent. */
+  tenant?: string | undefined;
+  /** Only these module ids (a key scoped to named modules). */
+  only?: ReadonlySet<string> | null | undefined;
+}
+
+export interface Damage {
+  module_id: string;
+  version: number;
+  sha256: string;
+  problem: BlobProblem;
+  message: string;
+  /** True when the damaged blob is the version's files image, not its binary. */
+  files?: true;
+}
+
+export interface VerifyReport {
+  started_at: string;
+  finished_at: string;
+  /** Modules and versions looked at, and distinct blobs read. */
+  modules: number;
+  versions: number;
+  blobs: number;
+  /** Bytes read and hashed. */
+  bytes: number;
+  damaged: Damage[];
+}
+
+export interface WriterStats {
+  accepting: boolean;
+  queued: number;
+  queue_limit: number;
+  batches: number;
+  modules: number;
+}
+
+/** The largest version number a module may reach, in every store (LevelDB's key layout pads to its digits). */
+export const MAX_VERSION = 9_999_999_999;

@@ -7,15 +7,7 @@ import assert from 'node:assert/strict';
 import { posix } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { noKey, startApp, type TestApp } from '../helper.js';
-import {
-  allPanels,
-  dashboardExpressions,
-  exportedSeriesNames,
-  loadDashboard,
-  metricNames,
-  repoYaml,
-  ruleExpressions,
-} from './helpers.js';
+import { allPanels, dashboardExpressions, exportedSeriesNames, loadDashboard, metricNames, repoYaml, ruleExpressions } from './helpers.js';
 
 interface Datasources { apiVersion: number; datasources: { name: string; uid: string; type: string; url: string; isDefault?: boolean }[] }
 interface Providers { apiVersion: number; providers: { name: string; type: string; options: { path: string } }[] }

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { v4 as uuidv4 } from 'uuid';
 import { admitModule } from '../../src/modules/admission.js';
-import { backupKey, readArchive } from '../../src/store/backup.js';
+import { readArchive } from '../../src/store/level/backup.js';
 import { authHeaders, listen, makeKey, noKey, startApp, TEST_BACKUP_KEY, upload, type TestApp } from '../helper.js';
 import { constModule, dump, paddedModule, seedModules, STORED_MODULE_PREFIXES } from '../store/transfer-helper.js';
 import { levelDb } from '../store/level.js';
+import { backupKey } from '../../src/store/backup-key.js';
 
 let t: TestApp;
 

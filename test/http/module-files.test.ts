@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { admitStoredModule } from '../../src/modules/admission.js';
-import { backupKey } from '../../src/store/backup.js';
-import { restoreArchive, withAtomicFile } from '../../src/store/backup-files.js';
+import { restoreArchive, withAtomicFile } from '../../src/store/level/backup-files.js';
 import type { WasiInput } from '../../src/wasi/types.js';
-import { decodeBlobPointer } from '../../src/store/codec.js';
-import { blobKey, contentKey } from '../../src/store/keys.js';
+import { decodeBlobPointer } from '../../src/store/level/codec.js';
+import { blobKey, contentKey } from '../../src/store/level/keys.js';
 import { fixture, makeKey, startApp, TEST_BACKUP_KEY, wasiFixture, type TestApp } from '../helper.js';
 import { rawTar, tarOfTree, zeroBomb } from '../files/tar-helper.js';
 import { levelDb } from '../store/level.js';
+import { backupKey } from '../../src/store/backup-key.js';
 
 type App = TestApp['app'];
 const TREE = { 'hello.txt': 'hello\n', 'data/numbers.csv': '1,2,3\n' };

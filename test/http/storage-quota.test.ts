@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sha256Hex } from '../../src/hash.js';
-import { blobKey } from '../../src/store/keys.js';
+import { blobKey } from '../../src/store/level/keys.js';
 import { authHeaders, listen, makeKey, startApp, type MadeKey, type TestApp } from '../helper.js';
 import { constModule, paddedModule } from '../store/transfer-helper.js';
 import { levelDb } from '../store/level.js';

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { admitStoredModule } from '../../src/modules/admission.js';
-import { backupKey } from '../../src/store/backup.js';
-import { restoreArchive, withAtomicFile } from '../../src/store/backup-files.js';
+import { restoreArchive, withAtomicFile } from '../../src/store/level/backup-files.js';
 import { startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules } from '../store/transfer-helper.js';
 import { levelDb } from '../store/level.js';
+import { backupKey } from '../../src/store/backup-key.js';
 
 // One source of 1,000 modules (a third with 2 versions, a seventh with 3), moved two ways.
 const COUNT = 1000;

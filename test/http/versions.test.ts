@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Db } from '../../src/store/db.js';
+import type { Db } from '../../src/store/level/db.js';
 import { parseArgs } from '../../src/wasm/values.js';
 import { fixture, startApp, upload, type TestApp } from '../helper.js';
 import { levelDb } from '../store/level.js';

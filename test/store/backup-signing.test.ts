@@ -8,13 +8,14 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { v4 as uuidv4 } from 'uuid';
 import { admitStoredModule } from '../../src/modules/admission.js';
-import { backupKey, backupStream, readArchive, type BackupKey } from '../../src/store/backup.js';
-import { restoreArchive, withAtomicFile, type RestoreOptions } from '../../src/store/backup-files.js';
+import { backupStream, readArchive } from '../../src/store/level/backup.js';
+import { restoreArchive, withAtomicFile, type RestoreOptions } from '../../src/store/level/backup-files.js';
 import { sha256Hex } from '../../src/hash.js';
-import type { Db } from '../../src/store/db.js';
+import type { Db } from '../../src/store/level/db.js';
 import { fixture, startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules } from './transfer-helper.js';
 import { levelDb } from './level.js';
+import { backupKey, type BackupKey } from '../../src/store/backup-key.js';
 
 const KEY = backupKey(TEST_BACKUP_KEY);
 const OTHER_KEY = backupKey('someone-elses-backup-key-0123456789abcdef');

@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { admitStoredModule } from '../../src/modules/admission.js';
-import { backupKey, backupStream, readArchive } from '../../src/store/backup.js';
-import { backupDataDir, restoreArchive, withAtomicFile, type RestoreOptions } from '../../src/store/backup-files.js';
-import { SCHEMA_VERSION } from '../../src/store/keys.js';
+import { backupStream, readArchive } from '../../src/store/level/backup.js';
+import { backupDataDir, restoreArchive, withAtomicFile, type RestoreOptions } from '../../src/store/level/backup-files.js';
+import { SCHEMA_VERSION } from '../../src/store/level/keys.js';
 import { startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
 import { dump, seedModules, STORED_MODULE_PREFIXES } from './transfer-helper.js';
 import { levelDb } from './level.js';
+import { backupKey } from '../../src/store/backup-key.js';
 
 let source: TestApp;
 let scratch: string;

@@ -5,19 +5,20 @@ import { describe, it } from 'node:test';
 import { EventBus } from '../../src/events.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { withAtomicFile, restoreArchive } from '../../src/store/backup-files.js';
-import { backupKey, backupStream, readArchive } from '../../src/store/backup.js';
-import { readBlob } from '../../src/store/blobs.js';
+import { withAtomicFile, restoreArchive } from '../../src/store/level/backup-files.js';
+import { backupStream, readArchive } from '../../src/store/level/backup.js';
+import { readBlob } from '../../src/store/level/blobs.js';
 import { sha256Hex } from '../../src/hash.js';
-import { decodeBlobPointer, encodeRecord, encodeSchemaVersion, encodeVersion } from '../../src/store/codec.js';
-import { openDb, type Db, type DbOp } from '../../src/store/db.js';
+import { decodeBlobPointer, encodeRecord, encodeSchemaVersion, encodeVersion } from '../../src/store/level/codec.js';
+import { openDb, type Db, type DbOp } from '../../src/store/level/db.js';
 import { versionOf } from '../../src/store/records.js';
-import { blobKey, contentKey, moduleKey, refKey, SCHEMA_KEY, SCHEMA_VERSION, tenantModuleKey, versionKey } from '../../src/store/keys.js';
-import { ensureSchema } from '../../src/store/migrate.js';
+import { blobKey, contentKey, moduleKey, refKey, SCHEMA_KEY, SCHEMA_VERSION, tenantModuleKey, versionKey } from '../../src/store/level/keys.js';
+import { ensureSchema } from '../../src/store/level/migrate.js';
 import type { ModuleRecord } from '../../src/store/types.js';
-import { Writer } from '../../src/store/writer.js';
+import { Writer } from '../../src/store/level/writer.js';
 import { content, createModule, histogram, keysWithPrefix, openStore } from './helper.js';
 import { dump } from './transfer-helper.js';
+import { backupKey } from '../../src/store/backup-key.js';
 
 const KEY = backupKey('blobs-test-backup-key-0123456789abcdef');
 

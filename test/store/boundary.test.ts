@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Engine drivers: only src/store/ may load them. */
 const FORBIDDEN_PACKAGES = ['classic-level', 'pg', 'postgres'];
-/** The LevelDB facade, its key layout and its value encoding. */
-const FORBIDDEN_FILES = new Set(['src/store/db', 'src/store/keys', 'src/store/codec']);
+/** The LevelDB store: its facade, key layout, value encoding, writer and reader. */
+const FORBIDDEN_DIR = 'src/store/level/';
 
 /** Static imports, re-exports, side-effect imports and dynamic import() calls. */
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm;
@@ -23,7 +23,7 @@ function violations(path: string, source: string): string[] {
   for (const [, specifier = ''] of source.matchAll(SPECIFIER)) {
     if (specifier.startsWith('.')) {
       const target = posix.join(posix.dirname(path), specifier).replace(/\.(js|ts)$/, '');
-      if (FORBIDDEN_FILES.has(target)) found.push(specifier);
+      if (target.startsWith(FORBIDDEN_DIR)) found.push(specifier);
     } else if (FORBIDDEN_PACKAGES.some((name) => specifier === name || specifier.startsWith(`${name}/`))) {
       found.push(specifier);
     }
@@ -45,18 +45,19 @@ async function sourceFiles(dir: string): Promise<string[]> {
 test('the boundary check catches each kind of import it forbids', () => {
   const source = [
     "import { ClassicLevel } from 'classic-level';",
-    "import type { Db } from '../store/db.js';",
-    "export { MAX_VERSION } from '../store/keys.js';",
-    "const { PID_FILE } = await import('../store/codec.js');",
-    "import '../store/db.js';",
+    "import type { Db } from '../store/level/db.js';",
+    "export { MAX_VERSION } from '../store/level/keys.js';",
+    "const { PID_FILE } = await import('../store/level/codec.js');",
+    "import '../store/level/db.js';",
     "import { openStore } from '../store/index.js';",
     "import { sha256Hex } from '../hash.js';",
   ].join('\n');
-  assert.deepEqual(violations('src/auth/example.ts', source), ['classic-level', '../store/db.js', '../store/keys.js', '../store/codec.js', '../store/db.js']);
-  assert.deepEqual(violations('src/store/level/example.ts', "import { prefixRange } from '../keys.js';"), ['../keys.js'], 'resolved from the importing file');
+  assert.deepEqual(violations('src/auth/example.ts', source), ['classic-level', '../store/level/db.js', '../store/level/keys.js', '../store/level/codec.js', '../store/level/db.js']);
+  assert.deepEqual(violations('src/cli/commands/example.ts', "import { prefixRange } from '../../store/level/keys.js';"), ['../../store/level/keys.js'], 'resolved from the importing file');
+  assert.deepEqual(violations('src/cli/commands/example.ts', "import { readArchive } from '../../store/offline.js';"), []);
 });
 
-test('nothing outside src/store/ imports an engine, the LevelDB facade, its key layout or its codec', async () => {
+test('nothing outside src/store/ imports an engine or the LevelDB store (its facade, key layout, codec, writer, reader)', async () => {
   const files = (await sourceFiles('src')).filter((path) => !path.startsWith('src/store/'));
   assert.ok(files.length > 50, `found the sources (${files.length} files under src/)`);
   const found: string[] = [];
@@ -64,4 +65,15 @@ test('nothing outside src/store/ imports an engine, the LevelDB facade, its key 
     for (const specifier of violations(path, await readFile(posix.join(ROOT, path), 'utf8'))) found.push(`${path} imports ${specifier}`);
   }
   assert.deepEqual(found, [], 'go through the store interfaces (src/store/index.ts) instead');
+});
+
+test('the engine-neutral store files (interfaces, shapes, the export format) import no engine; only the doors choose one', async () => {
+  const DOORS = new Set(['src/store/index.ts', 'src/store/offline.ts']);
+  const files = (await sourceFiles('src/store')).filter((path) => !path.startsWith(FORBIDDEN_DIR) && !DOORS.has(path));
+  assert.ok(files.some((path) => path === 'src/store/store.ts'), 'found the interfaces');
+  const found: string[] = [];
+  for (const path of files) {
+    for (const specifier of violations(path, await readFile(posix.join(ROOT, path), 'utf8'))) found.push(`${path} imports ${specifier}`);
+  }
+  assert.deepEqual(found, []);
 });

@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { openDb } from '../../src/store/db.js';
-import { legacyRefKey, prefixRange, refKey, refPrefix, versionKey, versionOfKey } from '../../src/store/keys.js';
+import { openDb } from '../../src/store/level/db.js';
+import { legacyRefKey, prefixRange, refKey, refPrefix, versionKey, versionOfKey } from '../../src/store/level/keys.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

@@ -6,10 +6,10 @@ import { EventBus } from '../../src/events.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { sha256Hex } from '../../src/hash.js';
-import { openDb, type Db } from '../../src/store/db.js';
-import { Reader } from '../../src/store/reader.js';
+import { openDb, type Db } from '../../src/store/level/db.js';
+import { Reader } from '../../src/store/level/reader.js';
 import type { ModuleContent } from '../../src/store/types.js';
-import { Writer } from '../../src/store/writer.js';
+import { Writer } from '../../src/store/level/writer.js';
 
 /** A writer and reader over a real LevelDB in a temp dir; `reopen` simulates a process restart. */
 export interface Store {

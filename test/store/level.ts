@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../../src/store/db.js';
+import type { Db } from '../../src/store/level/db.js';
 import { levelDbOf } from '../../src/store/level/level-store.js';
 
 /**

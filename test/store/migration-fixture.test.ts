@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { decodeBlobPointer } from '../../src/store/codec.js';
-import type { Db } from '../../src/store/db.js';
-import { blobRange, contentRange } from '../../src/store/keys.js';
+import { decodeBlobPointer } from '../../src/store/level/codec.js';
+import type { Db } from '../../src/store/level/db.js';
+import { blobRange, contentRange } from '../../src/store/level/keys.js';
 import { ROOT, startApp } from '../helper.js';
 import { levelDb } from './level.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { encodeSchemaVersion } from '../../src/store/codec.js';
-import { SCHEMA_KEY, tenantBytesRange } from '../../src/store/keys.js';
+import { encodeSchemaVersion } from '../../src/store/level/codec.js';
+import { SCHEMA_KEY, tenantBytesRange } from '../../src/store/level/keys.js';
 import { content, keysWithPrefix, openStore } from './helper.js';
 
 test('regression (issue 15, item 4): a store written before byte counts (schema 4) is counted when it is opened', async () => {

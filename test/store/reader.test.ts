@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Db } from '../../src/store/db.js';
-import { decodeBlobPointer } from '../../src/store/codec.js';
-import { blobKey, contentKey } from '../../src/store/keys.js';
-import { Reader } from '../../src/store/reader.js';
+import type { Db } from '../../src/store/level/db.js';
+import { decodeBlobPointer } from '../../src/store/level/codec.js';
+import { blobKey, contentKey } from '../../src/store/level/keys.js';
+import { Reader } from '../../src/store/level/reader.js';
 import { content, counter, createModule, openStore } from './helper.js';
 
 describe('Reader', () => {

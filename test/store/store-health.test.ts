@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StoreHealth } from '../../src/store/store-health.js';
-import type { Damage, VerifyReport } from '../../src/store/verify.js';
+import type { Damage, VerifyReport } from '../../src/store/types.js';
 
 const report = (startedAt: string, damaged: Damage[] = []): VerifyReport => ({
   started_at: startedAt, finished_at: new Date().toISOString(), modules: 3, versions: 4, blobs: 3, bytes: 100, damaged,

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { WessApp } from '../../src/app.js';
 import { admitModule } from '../../src/modules/admission.js';
-import { readBlob } from '../../src/store/blobs.js';
-import type { Db } from '../../src/store/db.js';
+import { readBlob } from '../../src/store/level/blobs.js';
+import type { Db } from '../../src/store/level/db.js';
 import { uleb } from '../reliability/wasm-builder.js';
 
 /** The key prefixes that make up modules: records, versions, blobs, blob references, tenant index. */

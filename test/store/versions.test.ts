@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { ModuleEvents } from '../../src/events.js';
-import { encodeRecord, encodeSchemaVersion } from '../../src/store/codec.js';
-import { blobKey, legacyRefKey, moduleKey, refKey, SCHEMA_KEY, tenantModuleKey, versionKey } from '../../src/store/keys.js';
-import { ensureSchema } from '../../src/store/migrate.js';
+import { encodeRecord, encodeSchemaVersion } from '../../src/store/level/codec.js';
+import { blobKey, legacyRefKey, moduleKey, refKey, SCHEMA_KEY, tenantModuleKey, versionKey } from '../../src/store/level/keys.js';
+import { ensureSchema } from '../../src/store/level/migrate.js';
 import type { ModuleRecord } from '../../src/store/types.js';
-import type { DbOp } from '../../src/store/db.js';
+import type { DbOp } from '../../src/store/level/db.js';
 import { content, counter, createModule, keysWithPrefix, openStore, type Store } from './helper.js';
 
 /** Creates a module and updates it to each further label: one version per label. */

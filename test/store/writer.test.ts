@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/logger.js';
 import type { AuditEntry } from '../../src/auth/types.js';
-import type { Db } from '../../src/store/db.js';
+import type { Db } from '../../src/store/level/db.js';
 import { sha256Hex } from '../../src/hash.js';
-import { AUDIT_LOG_PREFIX, auditKey, blobKey, refKey, SCHEMA_KEY } from '../../src/store/keys.js';
+import { AUDIT_LOG_PREFIX, auditKey, blobKey, refKey, SCHEMA_KEY } from '../../src/store/level/keys.js';
 import type { ModuleRecord } from '../../src/store/types.js';
-import { Writer } from '../../src/store/writer.js';
+import { Writer } from '../../src/store/level/writer.js';
 import { content, createModule, histogram, keysWithPrefix, openStore } from './helper.js';
 
 describe('Writer', () => {

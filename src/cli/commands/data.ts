@@ -5,14 +5,14 @@ import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { maxMemoryPages, type Config } from '../../config/schema.js';
 import { admitStoredModule } from '../../modules/admission.js';
-import { ArchiveError, backupKey, readArchive, type ArchiveSummary, type BackupKey } from '../../store/backup.js';
-import { BackupFileError, backupDataDir, restoreArchive, verifyDataDir, withAtomicFile } from '../../store/backup-files.js';
-import type { VerifyReport } from '../../store/verify.js';
+import { ArchiveError, BackupFileError, backupDataDir, readArchive, restoreArchive, verifyDataDir, withAtomicFile, type ArchiveSummary } from '../../store/offline.js';
 import { SCHEMA_VERSION } from '../../store/index.js';
 import type { CliContext, CliDeps, CliIo } from '../context.js';
 import { CliError, EXIT, cliError, exitForServerCode, oneLine } from '../errors.js';
 import { bytes } from '../output.js';
 import { serverConfig } from '../server-config.js';
+import { backupKey, type BackupKey } from '../../store/backup-key.js';
+import type { VerifyReport } from '../../store/types.js';
 
 const NDJSON = 'application/x-ndjson';
 

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { authorize, type EffectiveLimits } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
-import { backupKey } from '../../store/backup.js';
 import { importLines } from '../../store/transfer.js';
 import { admitImage } from '../../files/archive.js';
 import { NDJSON } from '../body-limits.js';
@@ -12,6 +11,7 @@ import { describeRoute, ref } from '../openapi.js';
 import { forceQuery, parseWith, tenant } from '../schemas.js';
 import type { Services } from '../../services.js';
 import { limitsInTenant, quotaOf } from '../tenant-limits.js';
+import { backupKey } from '../../store/backup-key.js';
 
 /** One module line of an import, all its versions in base64: past this it is refused, not buffered. */
 const MAX_IMPORT_LINE = 256 * 1024 * 1024;

@@ -11,19 +11,7 @@ import { capUploadBody, mediaType, uploadJsonLimit, WASM_TYPES } from '../body-l
 import { packBase64Archive } from '../../files/archive.js';
 import type { FilesContent, ModuleContent } from '../../store/types.js';
 import { describeRoute, ref } from '../openapi.js';
-import {
-  createJsonBody,
-  createQuery,
-  etag,
-  forceQuery,
-  idParams,
-  parseIfMatch,
-  parseWith,
-  rawUpdateQuery,
-  rawUploadQuery,
-  tenantListQuery,
-  updateJsonBody,
-} from '../schemas.js';
+import { createJsonBody, createQuery, etag, forceQuery, idParams, parseIfMatch, parseWith, rawUpdateQuery, rawUploadQuery, tenantListQuery, updateJsonBody } from '../schemas.js';
 import type { Services } from '../../services.js';
 import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 

@@ -1,7 +1,7 @@
 import type { AuditEntry } from '../../auth/types.js';
-import { decodeJson } from '../codec.js';
-import type { Db } from '../db.js';
-import { AUDIT_LOG_PREFIX, auditTenantPrefix, prefixRange } from '../keys.js';
+import { decodeJson } from './codec.js';
+import type { Db } from './db.js';
+import { AUDIT_LOG_PREFIX, auditTenantPrefix, prefixRange } from './keys.js';
 import type { AuditPage, AuditStore } from '../store.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { KeyRecord } from '../../auth/types.js';
-import { decodeJson } from '../codec.js';
-import type { Db } from '../db.js';
-import { apiKeyRange } from '../keys.js';
+import { decodeJson } from './codec.js';
+import type { Db } from './db.js';
+import { apiKeyRange } from './keys.js';
 import type { KeyStore } from '../store.js';
 
 /** API key records under `k!<id>`, as JSON. */

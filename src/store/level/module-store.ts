@@ -1,11 +1,13 @@
 import type { Readable } from 'node:stream';
-import { backupStream, type BackupKey } from '../backup.js';
-import { inspectBlob, type Inspected } from '../blobs.js';
-import type { Db } from '../db.js';
-import { prefixRange, tenantModulePrefix } from '../keys.js';
+import { backupStream } from './backup.js';
+import { inspectBlob } from './blobs.js';
+import type { Db } from './db.js';
+import { prefixRange, tenantModulePrefix } from './keys.js';
 import type { ModuleStore } from '../store.js';
-import { exportLines } from '../transfer.js';
-import { verifyStore, type VerifyReport } from '../verify.js';
+import { exportLines } from './export.js';
+import { verifyStore } from './verify.js';
+import type { BackupKey } from '../backup-key.js';
+import type { Inspected, VerifyReport } from '../types.js';
 
 /** Counting, export, backup and verification over the LevelDB key layout (keys.ts). */
 export class LevelModuleStore implements ModuleStore {

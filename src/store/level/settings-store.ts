@@ -1,5 +1,5 @@
-import type { Db } from '../db.js';
-import { AUTH_SECRET_KEY } from '../keys.js';
+import type { Db } from './db.js';
+import { AUTH_SECRET_KEY } from './keys.js';
 import type { ModuleWriter, SettingsStore } from '../store.js';
 
 const encoder = new TextEncoder();

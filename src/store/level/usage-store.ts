@@ -1,7 +1,7 @@
 import type { KeyUsage } from '../../auth/types.js';
-import { decodeJson } from '../codec.js';
-import type { Db } from '../db.js';
-import { usageKey } from '../keys.js';
+import { decodeJson } from './codec.js';
+import type { Db } from './db.js';
+import { usageKey } from './keys.js';
 import type { UsageStore } from '../store.js';
 
 /** A key's usage counters under `u!<id>`, as JSON. */

@@ -1,8 +1,9 @@
-import { inspectBlob, type BlobProblem, type Inspected } from './blobs.js';
+import { inspectBlob } from './blobs.js';
 import { decodeVersion } from './codec.js';
 import type { Db } from './db.js';
-import type { VersionRecord } from './types.js';
+import type { VersionRecord } from '../types.js';
 import { allVersionsRange, moduleIdOfVersionKey, versionOfKey } from './keys.js';
+import type { Damage, Inspected, VerifyReport } from '../types.js';
 
 /*
  * Verification of stored content: every version's blobs (its binary, and its files image when it
@@ -10,27 +11,6 @@ import { allVersionsRange, moduleIdOfVersionKey, versionOfKey } from './keys.js'
  * `GET /admin/verify` and `wess doctor`, with the same check (blobs.ts inspectBlob) as every read.
  */
 
-export interface Damage {
-  module_id: string;
-  version: number;
-  sha256: string;
-  problem: BlobProblem;
-  message: string;
-  /** True when the damaged blob is the version's files image, not its binary. */
-  files?: true;
-}
-
-export interface VerifyReport {
-  started_at: string;
-  finished_at: string;
-  /** Modules and versions looked at, and distinct blobs read. */
-  modules: number;
-  versions: number;
-  blobs: number;
-  /** Bytes read and hashed. */
-  bytes: number;
-  damaged: Damage[];
-}
 
 /**
  * Reads every version's content from one snapshot and reports the damaged ones. Each blob is hashed

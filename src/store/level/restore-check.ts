@@ -1,6 +1,6 @@
-import { hasErrorCode } from '../errors.js';
-import { looksLikeImage, readImage } from '../files/image.js';
-import { sha256Hex } from '../hash.js';
+import { hasErrorCode } from '../../errors.js';
+import { looksLikeImage, readImage } from '../../files/image.js';
+import { sha256Hex } from '../../hash.js';
 import { decodeBlobPointer } from './codec.js';
 import type { DbOp } from './db.js';
 import { contentIdOfKey, isBlobKey, isContentKey, parseRefKey, sha256OfBlobKey } from './keys.js';

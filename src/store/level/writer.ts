@@ -1,14 +1,15 @@
-import { hasErrorCode, wessError } from '../errors.js';
-import type { EventBus } from '../events.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import { hasErrorCode, wessError } from '../../errors.js';
+import type { EventBus } from '../../events.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
 import { applyMessage, readsOf, type Applied } from './apply.js';
 import type { Db } from './db.js';
 import { moduleRange } from './keys.js';
-import type { ModuleWriter } from './store.js';
+import type { ModuleWriter } from '../store.js';
 import { ensureSchema } from './migrate.js';
 import { Overlay } from './overlay.js';
-import type { ModuleContent, WriteMessage, WriteResult } from './types.js';
+import type { ModuleContent, WriteMessage, WriteResult } from '../types.js';
+import type { WriterStats } from '../types.js';
 
 export interface WriterOptions {
   db: Db;
@@ -35,13 +36,6 @@ const MAX_BATCH_BYTES = 32 * 1024 * 1024;
 const HOUSEKEEPING: ReadonlySet<WriteMessage['kind']> = new Set(['append-audit', 'append-audit-batch', 'put-usage']);
 const HOUSEKEEPING_SHARE = 0.5;
 
-export interface WriterStats {
-  accepting: boolean;
-  queued: number;
-  queue_limit: number;
-  batches: number;
-  modules: number;
-}
 
 interface Pending {
   msg: WriteMessage;

@@ -1,10 +1,10 @@
-import type { AuditEntry, KeyRecord } from '../auth/types.js';
-import { wessError } from '../errors.js';
+import type { AuditEntry, KeyRecord } from '../../auth/types.js';
+import { wessError } from '../../errors.js';
 import type { Applied } from './apply.js';
 import { decodeJson, encodeJson } from './codec.js';
 import { apiKeyKey, auditKey, tenantAuditKey, usageKey } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { ModuleMessage, WriteMessage } from './types.js';
+import type { ModuleMessage, WriteMessage } from '../types.js';
 
 type AuthMessage = Exclude<WriteMessage, ModuleMessage>;
 

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { backupStream, readArchive, type ArchiveSummary, type BackupKey, type ReadHandlers, type ReadOptions } from './backup.js';
+import { backupStream, readArchive, type ArchiveSummary, type ReadHandlers, type ReadOptions } from './backup.js';
 import { decodeSchemaVersion } from './codec.js';
 import { openDb, type Db } from './db.js';
 import { SCHEMA_KEY, SCHEMA_VERSION } from './keys.js';
 import { ContentAdmission, type AdmitStored } from './restore-check.js';
-import { verifyStore, type VerifyReport } from './verify.js';
+import { verifyStore } from './verify.js';
+import type { BackupKey } from '../backup-key.js';
+import type { VerifyReport } from '../types.js';
 
 /** Backups and restores as files: always written beside their target and renamed into place once complete. */
 

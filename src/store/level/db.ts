@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
-import { wessError } from '../errors.js';
+import { wessError } from '../../errors.js';
 
 /**
  * All the rest of Wess sees of LevelDB: string keys, raw byte values, one atomic batch call

@@ -1,3 +1,5 @@
+import { MAX_VERSION } from '../types.js';
+
 /**
  * The LevelDB key layout, in one place. Keys are UTF-8 strings; `!` separates parts and sorts
  * below every character an id or a hash uses, so each prefix is one contiguous key range.
@@ -57,10 +59,9 @@ const TENANT_BYTES_PREFIX = 'tb!';
 export const AUTH_SECRET_KEY = 'meta!auth_secret';
 
 /** Width of zero-padded version numbers, so that versions sort numerically as strings. */
-const VERSION_DIGITS = 10;
-
-/** The largest version number the key layout can hold. */
-export const MAX_VERSION = 10 ** VERSION_DIGITS - 1;
+/** Version numbers are zero-padded to this many digits, so they sort as numbers: room for MAX_VERSION. */
+const VERSION_DIGITS = String(MAX_VERSION).length;
+export { MAX_VERSION };
 
 /** Key of a module's current record. */
 export function moduleKey(id: string): string {

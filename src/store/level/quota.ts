@@ -1,9 +1,9 @@
-import { wessError } from '../errors.js';
+import { wessError } from '../../errors.js';
 import type { BlobReader } from './blobs.js';
 import { decodeCount, encodeCount } from './codec.js';
 import { tenantBytesKey, tenantModulePrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { TenantQuota } from './types.js';
+import type { TenantQuota } from '../types.js';
 
 /**
  * The per-tenant quotas the writer enforces: modules (max_modules) and bytes of content held

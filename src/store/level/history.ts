@@ -1,10 +1,10 @@
-import { wessError } from '../errors.js';
+import { wessError } from '../../errors.js';
 import { dropBlob } from './blobs.js';
 import { decodeVersion, encodeRecord, encodeVersion } from './codec.js';
 import { moduleKey, refKey, refPrefix, versionKey, versionPrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
-import { versionOf } from './records.js';
-import type { FilesSummary, ModuleRecord, VersionRecord } from './types.js';
+import { versionOf } from '../records.js';
+import type { FilesSummary, ModuleRecord, VersionRecord } from '../types.js';
 
 /**
  * Staging helpers for module versions and their blob references. Every version owns one reference

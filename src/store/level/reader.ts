@@ -1,15 +1,16 @@
 import { LRUCache } from 'lru-cache';
-import { wessError } from '../errors.js';
-import type { EventBus } from '../events.js';
-import type { Metrics } from '../metrics.js';
+import { wessError } from '../../errors.js';
+import type { EventBus } from '../../events.js';
+import type { Metrics } from '../../metrics.js';
 import { inspectBlob } from './blobs.js';
 import { decodeRecord, decodeVersion } from './codec.js';
 import type { Db } from './db.js';
 import { MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
 import { tenantBytes } from './quota.js';
-import { versionSummary } from './records.js';
-import type { ModuleReader } from './store.js';
-import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from './types.js';
+import { versionSummary } from '../records.js';
+import type { ModuleReader } from '../store.js';
+import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from '../types.js';
+import type { ListOptions, ModuleListOptions } from '../types.js';
 
 export interface ReaderOptions {
   db: Db;
@@ -23,19 +24,6 @@ export interface ReaderOptions {
   metrics: Pick<Metrics, 'cacheHits' | 'cacheMisses'>;
 }
 
-export interface ListOptions {
-  /** 1..100; the route validates it, the reader checks again. */
-  limit: number;
-  /** Opaque cursor from a previous page's next_cursor. */
-  cursor?: string | null | undefined;
-}
-
-export interface ModuleListOptions extends ListOptions {
-  /** Only this tenant's modules (through the t! index); every tenant's when absent. */
-  tenant?: string | undefined;
-  /** Only these module ids (a key scoped to named modules). */
-  only?: ReadonlySet<string> | null | undefined;
-}
 
 const DEFAULT_CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
 const MAX_PAGE = 100;

@@ -1,4 +1,4 @@
-import { wessError } from '../errors.js';
+import { wessError } from '../../errors.js';
 import type { Applied } from './apply.js';
 import { stageBlob, stageFilesBlob } from './blobs.js';
 import { decodeRecord, encodeRecord, encodeVersion } from './codec.js';
@@ -6,8 +6,8 @@ import { stageRefs } from './history.js';
 import { isKeySafeId, MAX_VERSION, moduleKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import { chargeStorage, checkModuleCount, sumHeld } from './quota.js';
-import { importedModuleRecord, importedVersionRecord } from './records.js';
-import type { ImportedVersion, VersionRecord, WriteMessage } from './types.js';
+import { importedModuleRecord, importedVersionRecord } from '../records.js';
+import type { ImportedVersion, VersionRecord, WriteMessage } from '../types.js';
 
 type ImportMessage = Extract<WriteMessage, { kind: 'import-module' }>;
 

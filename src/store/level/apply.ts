@@ -1,7 +1,7 @@
-import { auditId } from '../auth/audit.js';
-import type { AuditEntry } from '../auth/types.js';
-import { wessError } from '../errors.js';
-import type { EventBus, ModuleEvents } from '../events.js';
+import { auditId } from '../../auth/audit.js';
+import type { AuditEntry } from '../../auth/types.js';
+import { wessError } from '../../errors.js';
+import type { EventBus, ModuleEvents } from '../../events.js';
 import { applyAuthMessage, stageAudit } from './apply-auth.js';
 import { applyImport } from './apply-import.js';
 import { stageBlob, stageFilesBlob } from './blobs.js';
@@ -10,8 +10,8 @@ import { dropHistory, loadVersion, pruneHistory, stageCurrent, type DroppedVersi
 import { apiKeyKey, blobKey, isKeySafeId, MAX_VERSION, moduleKey, tenantBytesKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import { chargeStorage, checkModuleCount, heldBytes, sumHeld } from './quota.js';
-import { contentOf, moduleRecord, uploadContent, type VersionContent } from './records.js';
-import type { ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, WriteMessage } from './types.js';
+import { contentOf, moduleRecord, uploadContent, type VersionContent } from '../records.js';
+import type { ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, WriteMessage } from '../types.js';
 
 /** What one message did: the result to answer with, and how to announce it once durable. */
 export interface Applied {

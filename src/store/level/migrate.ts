@@ -1,24 +1,9 @@
-import { DEFAULT_TENANT } from '../auth/types.js';
+import { DEFAULT_TENANT } from '../../auth/types.js';
 import { blobPuts } from './blobs.js';
 import { decodeBlobPointer, decodeRecord, decodeSchemaVersion, decodeVersion, encodeCount, encodeRecord, encodeSchemaVersion, encodeVersion } from './codec.js';
 import type { Db, DbOp, KeyRange } from './db.js';
-import {
-  blobRange,
-  legacyRefKey,
-  moduleKey,
-  moduleRange,
-  prefixRange,
-  refKey,
-  SCHEMA_KEY,
-  SCHEMA_VERSION,
-  sha256OfBlobKey,
-  tenantBytesKey,
-  tenantBytesRange,
-  tenantModuleKey,
-  versionKey,
-  versionPrefix,
-} from './keys.js';
-import { moduleRecord, versionOf } from './records.js';
+import { blobRange, legacyRefKey, moduleKey, moduleRange, prefixRange, refKey, SCHEMA_KEY, SCHEMA_VERSION, sha256OfBlobKey, tenantBytesKey, tenantBytesRange, tenantModuleKey, versionKey, versionPrefix } from './keys.js';
+import { moduleRecord, versionOf } from '../records.js';
 
 const EMPTY = new Uint8Array(0);
 

@@ -1,5 +1,5 @@
 import { validate as isUuid, version as uuidVersion } from 'uuid';
-import type { ModuleRecord, VersionRecord } from './types.js';
+import type { ModuleRecord, VersionRecord } from '../types.js';
 
 /** How values above the byte-level db facade are encoded: records as UTF-8 JSON. */
 

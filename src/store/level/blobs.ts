@@ -1,10 +1,11 @@
 import { v7 as uuidv7 } from 'uuid';
-import { hasErrorCode, wessError } from '../errors.js';
-import { contentSha256 } from '../hash.js';
+import { hasErrorCode, wessError } from '../../errors.js';
+import { contentSha256 } from '../../hash.js';
 import { decodeBlobPointer, encodeBlobPointer, type BlobPointer } from './codec.js';
 import { blobKey, contentKey } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { FilesContent, ModuleContent } from './types.js';
+import type { FilesContent, ModuleContent } from '../types.js';
+import type { Inspected } from '../types.js';
 
 /**
  * Blobs as two keys (keys.ts has why):
@@ -57,10 +58,6 @@ export async function stageBlob(content: Pick<ModuleContent, 'sha256' | 'content
   for (const { key, value } of blobPuts(content.sha256, content.content)) overlay.put(key, value);
 }
 
-/** What can be wrong with a blob: no bytes, other bytes, or bytes the store cannot read. */
-export type BlobProblem = 'missing' | 'damaged' | 'unreadable';
-
-export type Inspected = { ok: true; bytes: Uint8Array } | { ok: false; problem: BlobProblem; message: string };
 
 /**
  * The content stored under `sha256`, read and hashed: its bytes, or what is wrong with them. The one

@@ -4,6 +4,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { decodeSchemaVersion } from './codec.js';
 import type { Db, DbOp } from './db.js';
 import { SCHEMA_KEY, SCHEMA_VERSION } from './keys.js';
+import type { BackupKey } from '../backup-key.js';
 
 /**
  * The backup archive: every key and value of the database, read by ONE iterator (so from one
@@ -35,19 +36,6 @@ const MAX_VALUE = 512 * 1024 * 1024;
 /** Output is handed on in pieces of about this size, not one write per record. */
 const CHUNK = 256 * 1024;
 
-/** The key archives are signed with: its bytes, and a short public id naming it in headers and refusals. */
-export interface BackupKey {
-  secret: Buffer;
-  id: string;
-}
-
-/** The backup key from its configured text (backup.key / WESS_BACKUP_KEY). */
-export function backupKey(secret: string): BackupKey {
-  const bytes = Buffer.from(secret, 'utf8');
-  // An HMAC of a fixed label: it tells keys apart without revealing anything that helps forge.
-  const id = createHmac('sha256', bytes).update('wess backup key id').digest('hex').slice(0, 16);
-  return { secret: bytes, id };
-}
 
 export interface ArchiveHeader {
   format: typeof BACKUP_FORMAT;
