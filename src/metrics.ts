@@ -176,9 +176,9 @@ export function createMetrics() {
       help: 'Share of the pool busy running calls (0 to 1), as Piscina measures it.',
       registers,
     }),
-    poolBatchSize: new Histogram({
-      name: 'wess_pool_batch_calls',
-      help: 'Calls sent to a worker together in one message (micro-batch).',
+    poolBundleSize: new Histogram({
+      name: 'wess_pool_bundle_calls',
+      help: 'Calls sent to a worker together in one message (a bundle).',
       buckets: [1, 2, 4, 8, 16, 32, 64, 128],
       registers,
     }),

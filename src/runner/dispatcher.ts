@@ -1,28 +1,28 @@
 import { wessError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { buildBatch, newGroup, NO_GROUP, ownCalls, takeBack, type Batch, type CallRequest, type Pending } from './batch.js';
+import { buildBundle, newGroup, NO_GROUP, ownCalls, takeBack, type Bundle, type CallRequest, type Pending } from './bundle.js';
 import { Lanes, type Lane } from './lanes.js';
 import { Pacer } from './pacer.js';
-import { CONTROL, IDLE, NOT_STARTED, outcomesOf, type BatchReply, type BatchTask, type CallOutcome } from './protocol.js';
+import { CONTROL, IDLE, NOT_STARTED, outcomesOf, type BundleReply, type BundleTask, type CallOutcome } from './protocol.js';
 import { runawayKey, Suspects } from './suspects.js';
 import { runningCall, Watchdog } from './watchdog.js';
 
 /*
- * Fair micro-batching with deadlines. Each tenant's calls wait in its own lane (lanes.ts); whenever
- * there is room, lanes take turns to send a batch, one lane's calls per batch, so the main → worker
- * hop is paid once per batch and a tenant's backlog delays another tenant by at most one batch.
+ * Fair bundling with deadlines. Each tenant's calls wait in its own lane (lanes.ts); whenever
+ * there is room, lanes take turns to send a bundle, one lane's calls per bundle, so the main → worker
+ * hop is paid once per bundle and a tenant's backlog delays another tenant by at most one bundle.
  *
- * Room: a lane may have `maxConcurrency` batches in flight (its tier's max_concurrency, else the pool
- * size); all lanes together `workers + spare` batches, plus one for every batch whose call has run
+ * Room: a lane may have `maxConcurrency` bundles in flight (its tier's max_concurrency, else the pool
+ * size); all lanes together `workers + spare` bundles, plus one for every bundle whose call has run
  * longer than longCallMs (such calls no longer take room from short ones), up to maxThreads. Piscina
- * starts a thread for a batch that finds none idle and retires it when idle.
+ * starts a thread for a bundle that finds none idle and retires it when idle.
  *
- * A watchdog tick reads each batch's control block:
+ * A watchdog tick reads each bundle's control block:
  * - a call running past takeBackAfterMs has the calls behind it taken back and queued again at the
  *   front of its lane, so they do not wait for a slow (maybe endless) neighbour;
  * - a call running past its deadline gets its worker terminated. Piscina fails the task and replaces
- *   the thread; the call answers EXECUTION_TIMEOUT and the calls of the batch that ran before it
+ *   the thread; the call answers EXECUTION_TIMEOUT and the calls of the bundle that ran before it
  *   (their answers died with the worker) are queued again: a fresh instance per call and no imports
  *   but an in-memory WASI process make a re-run safe. Its lane and its (module, function) become
  *   suspects (suspects.ts).
@@ -30,11 +30,11 @@ import { runningCall, Watchdog } from './watchdog.js';
  * Deadlines count from when a call is accepted, waiting included: a client's timeout is how long it
  * waits for an answer. A call still waiting at its deadline answers EXECUTION_TIMEOUT when its own
  * lane held all its room (the tenant's own calls kept it waiting), UNAVAILABLE when the pool did.
- * The one exception: a call re-run after its worker was stopped for another call of the batch gets a
- * whole timeout again (batch.ts, Pending.deadline).
+ * The one exception: a call re-run after its worker was stopped for another call of the bundle gets a
+ * whole timeout again (bundle.ts, Pending.deadline).
  */
 
-export type { CallRequest } from './batch.js';
+export type { CallRequest } from './bundle.js';
 
 export interface DispatcherOptions {
   workers: number;
@@ -44,17 +44,17 @@ export interface DispatcherOptions {
   maxThreads: number;
   /** A call running longer than this stops taking room from short calls. */
   longCallMs: number;
-  maxBatch: number;
+  maxBundle: number;
   /** Calls one lane may have waiting. */
   queueLimit: number;
   watchdogIntervalMs: number;
   takeBackAfterMs: number;
   maxReruns: number;
   suspectTtlMs: number;
-  runTask: (task: BatchTask) => Promise<BatchReply>;
+  runTask: (task: BundleTask) => Promise<BundleReply>;
   /** Terminates the worker thread; false when no such thread is in the pool. */
   terminate: (threadId: number) => boolean;
-  /** Threads up and able to take a batch (not those still starting after a kill). */
+  /** Threads up and able to take a bundle (not those still starting after a kill). */
   readyThreads: () => number;
   metrics: Metrics;
   logger: Logger;
@@ -66,7 +66,7 @@ const MAX_SUSPECTS = 10_000;
 
 export class Dispatcher {
   private readonly lanes = new Lanes();
-  private readonly inFlight = new Set<Batch>();
+  private readonly inFlight = new Set<Bundle>();
   /** Tenants that timed out recently, and their (module, function) pairs that did (suspects.ts). */
   private readonly suspects: Suspects;
   private readonly runaways: Suspects;
@@ -76,9 +76,9 @@ export class Dispatcher {
   private stopped = false;
   private lastCrashedThread = 0;
   private lastFullScan = 0;
-  /** Batches in flight whose call has run longer than longCallMs. */
-  private longBatches = 0;
-  /** Calls in dispatched batches that have not answered. */
+  /** Bundles in flight whose call has run longer than longCallMs. */
+  private longBundles = 0;
+  /** Calls in dispatched bundles that have not answered. */
   inFlightCalls = 0;
 
   constructor(private readonly options: DispatcherOptions) {
@@ -92,9 +92,9 @@ export class Dispatcher {
     return this.lanes.queued;
   }
 
-  /** Batches that may be in flight now. */
+  /** Bundles that may be in flight now. */
   get capacity(): number {
-    return Math.min(this.options.maxThreads, this.options.workers + this.options.spareThreads + this.longBatches);
+    return Math.min(this.options.maxThreads, this.options.workers + this.options.spareThreads + this.longBundles);
   }
 
   /** Queues a call in its lane; throws UNAVAILABLE when closing or when the lane's queue is full. */
@@ -108,7 +108,7 @@ export class Dispatcher {
   }
 
   /**
-   * Queues calls that go out together in one batch (a runBatch), each still answered on its own;
+   * Queues calls that go out together in one bundle (a runBatch), each still answered on its own;
    * throws UNAVAILABLE when closing or when the lane has no room for all of them.
    */
   submitGroup(requests: CallRequest[]): Promise<CallOutcome>[] {
@@ -152,7 +152,7 @@ export class Dispatcher {
     }
   }
 
-  /** Answers every queued call UNAVAILABLE; batches failing from now on (pool destroyed) answer the same. */
+  /** Answers every queued call UNAVAILABLE; bundles failing from now on (pool destroyed) answer the same. */
   stop(): void {
     this.stopped = true;
     this.watchdog.disarm();
@@ -175,10 +175,10 @@ export class Dispatcher {
     const now = Date.now();
     this.expireWaiting(now, false);
     while (this.inFlight.size < this.capacity) {
-      const lane = this.lanes.next((l) => l.batches < this.laneLimit(l) && this.mayTakeThread(l, now) && (!this.isBulk(l) || this.pacer.mayDispatchBulk(now)));
+      const lane = this.lanes.next((l) => l.bundles < this.laneLimit(l) && this.mayTakeThread(l, now) && (!this.isBulk(l) || this.pacer.mayDispatchBulk(now)));
       if (lane === undefined) break;
       this.pacer.dispatched(this.isBulk(lane), now);
-      this.dispatch(lane, this.lanes.take(lane, this.batchSize(lane), this.runawayTest(now)), now);
+      this.dispatch(lane, this.lanes.take(lane, this.bundleSize(lane), this.runawayTest(now)), now);
     }
     this.afterChange();
   }
@@ -193,20 +193,20 @@ export class Dispatcher {
     return this.options.readyThreads() - this.inFlight.size >= 2;
   }
 
-  /** A lane with more calls waiting than one batch takes: the main thread may pace it (pacer.ts). */
+  /** A lane with more calls waiting than one bundle takes: the main thread may pace it (pacer.ts). */
   private isBulk(lane: Lane): boolean {
-    return lane.queue.length > this.options.maxBatch;
+    return lane.queue.length > this.options.maxBundle;
   }
 
-  /** Batches a lane may have in flight. */
+  /** Bundles a lane may have in flight. */
   private laneLimit(lane: Lane): number {
     return Math.max(1, lane.maxConcurrency);
   }
 
-  /** Spread a lane's queue over the batches it may still send (parallelism), up to maxBatch (latency, re-runs after a kill). */
-  private batchSize(lane: Lane): number {
-    const room = Math.max(1, Math.min(this.capacity - this.inFlight.size, this.laneLimit(lane) - lane.batches));
-    return Math.min(this.options.maxBatch, Math.ceil(lane.queue.length / room));
+  /** Spread a lane's queue over the bundles it may still send (parallelism), up to maxBundle (latency, re-runs after a kill). */
+  private bundleSize(lane: Lane): number {
+    const room = Math.max(1, Math.min(this.capacity - this.inFlight.size, this.laneLimit(lane) - lane.bundles));
+    return Math.min(this.options.maxBundle, Math.ceil(lane.queue.length / room));
   }
 
   /** Which calls go out alone (a runaway's, see suspects.ts); undefined while there are none. */
@@ -216,41 +216,41 @@ export class Dispatcher {
   }
 
   private dispatch(lane: Lane, calls: Pending[], now: number): void {
-    const { batch, task } = buildBatch(lane, calls, now);
-    this.inFlight.add(batch);
-    if (++lane.batches >= this.laneLimit(lane)) lane.fullAt = now;
+    const { bundle, task } = buildBundle(lane, calls, now);
+    this.inFlight.add(bundle);
+    if (++lane.bundles >= this.laneLimit(lane)) lane.fullAt = now;
     this.inFlightCalls += calls.length;
-    this.options.metrics.poolBatchSize.observe(calls.length);
+    this.options.metrics.poolBundleSize.observe(calls.length);
     this.options.runTask(task).then(
-      (reply) => this.settle(batch, reply),
-      (err: unknown) => this.failed(batch, err),
+      (reply) => this.settle(bundle, reply),
+      (err: unknown) => this.failed(bundle, err),
     );
     this.watchdog.arm();
   }
 
-  private settle(batch: Batch, reply: BatchReply): void {
-    const own = this.release(batch);
+  private settle(bundle: Bundle, reply: BundleReply): void {
+    const own = this.release(bundle);
     const now = Date.now();
-    const outcomes = outcomesOf(reply, (i, startedAt) => batch.epoch + startedAt - (own[i] as Pending).acceptedAt);
+    const outcomes = outcomesOf(reply, (i, startedAt) => bundle.epoch + startedAt - (own[i] as Pending).acceptedAt);
     own.forEach((call, i) => {
       const outcome = outcomes[i];
-      if (outcome === undefined) call.done(internal(`batch reply has no outcome #${i}`, call, now));
+      if (outcome === undefined) call.done(internal(`bundle reply has no outcome #${i}`, call, now));
       else if (!outcome.ok && outcome.error.message === NOT_STARTED) call.done(this.expired(call, now));
       else call.done(outcome);
     });
     this.flush();
   }
 
-  /** The batch's worker stopped: answer the call it stopped for and queue the others again. */
-  private failed(batch: Batch, err: unknown): void {
-    const own = this.release(batch);
+  /** The bundle's worker stopped: answer the call it stopped for and queue the others again. */
+  private failed(bundle: Bundle, err: unknown): void {
+    const own = this.release(bundle);
     const now = Date.now();
     if (this.stopped) {
       for (const call of own) call.done(unavailable('the runner shut down while the call was running', call, now));
       this.afterChange();
       return;
     }
-    const culprit = this.culprit(batch, own.length, err, now);
+    const culprit = this.culprit(bundle, own.length, err, now);
     const again: Pending[] = [];
     own.forEach((call, i) => {
       if (i === culprit?.index) call.done(culprit.outcome);
@@ -261,21 +261,21 @@ export class Dispatcher {
         again.push(call);
       }
     });
-    this.lanes.unshift(batch.lane, again);
+    this.lanes.unshift(bundle.lane, again);
     this.flush();
   }
 
-  private culprit(batch: Batch, owned: number, err: unknown, now: number): { index: number; outcome: CallOutcome } | undefined {
-    if (batch.killedAt !== IDLE) {
-      const call = batch.calls[batch.killedAt] as Pending;
+  private culprit(bundle: Bundle, owned: number, err: unknown, now: number): { index: number; outcome: CallOutcome } | undefined {
+    if (bundle.killedAt !== IDLE) {
+      const call = bundle.calls[bundle.killedAt] as Pending;
       const message = `call to ${JSON.stringify(call.fn)} did not finish within ${call.timeoutMs} ms; the guest was stopped`;
       // The thread's CPU died with it: charge the time it held the worker, its most (see thread-cpu.ts).
-      const ranMs = Math.max(0, now - batch.killedCallStartedAt);
-      const queuedMs = Math.max(0, batch.killedCallStartedAt - call.acceptedAt);
-      return { index: batch.killedAt, outcome: { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: ranMs, cpuMs: ranMs, queuedMs } };
+      const ranMs = Math.max(0, now - bundle.killedCallStartedAt);
+      const queuedMs = Math.max(0, bundle.killedCallStartedAt - call.acceptedAt);
+      return { index: bundle.killedAt, outcome: { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: ranMs, cpuMs: ranMs, queuedMs } };
     }
-    const threadId = Atomics.load(batch.control, CONTROL.threadId);
-    const index = Atomics.load(batch.control, CONTROL.index);
+    const threadId = Atomics.load(bundle.control, CONTROL.threadId);
+    const index = Atomics.load(bundle.control, CONTROL.index);
     this.options.logger.warn({ err, threadId, calls: owned }, 'runner worker stopped; re-running its calls');
     if (threadId === 0 || index === IDLE) return undefined;
     if (threadId !== this.lastCrashedThread) {
@@ -284,7 +284,7 @@ export class Dispatcher {
     }
     // The guest running when its thread died is the likeliest cause; it is not run again.
     const reason = err instanceof Error ? err.message : String(err);
-    return { index, outcome: internal(`the worker stopped while running the call: ${reason}`, batch.calls[index] as Pending, now) };
+    return { index, outcome: internal(`the worker stopped while running the call: ${reason}`, bundle.calls[index] as Pending, now) };
   }
 
   private tick(): boolean {
@@ -297,40 +297,40 @@ export class Dispatcher {
       this.options.metrics.suspectLanes.set(this.suspects.count(now));
     }
     let moved = this.expireWaiting(now, full);
-    for (const batch of this.inFlight) {
-      if (batch.killedAt !== IDLE) continue;
-      const running = runningCall(batch.control, batch.epoch, now);
-      const call = running && batch.calls[running.index];
+    for (const bundle of this.inFlight) {
+      if (bundle.killedAt !== IDLE) continue;
+      const running = runningCall(bundle.control, bundle.epoch, now);
+      const call = running && bundle.calls[running.index];
       if (running === undefined || call === undefined) continue;
-      if (now > call.deadline) this.kill(batch, running.index, now, now - running.ranMs);
+      if (now > call.deadline) this.kill(bundle, running.index, now, now - running.ranMs);
       if (running.ranMs > this.options.takeBackAfterMs) {
-        const back = takeBack(batch, running.index);
+        const back = takeBack(bundle, running.index);
         this.inFlightCalls -= back.length;
-        this.lanes.unshift(batch.lane, back);
+        this.lanes.unshift(bundle.lane, back);
         moved ||= back.length > 0;
       }
-      if (!batch.long && running.ranMs > this.options.longCallMs) {
-        batch.long = true;
-        this.longBatches++;
-        moved = true; // room for one more batch
+      if (!bundle.long && running.ranMs > this.options.longCallMs) {
+        bundle.long = true;
+        this.longBundles++;
+        moved = true; // room for one more bundle
       }
     }
-    // While bulk lanes are paced, each tick may be the one their next batch is due at.
+    // While bulk lanes are paced, each tick may be the one their next bundle is due at.
     if (moved || (this.pacer.pacing && this.lanes.queued > 0)) this.flush();
     return this.inFlight.size > 0 || this.lanes.queued > 0;
   }
 
-  private kill(batch: Batch, index: number, now: number, startedAt: number): void {
-    const call = batch.calls[index] as Pending;
-    batch.killedAt = index;
-    batch.killedCallStartedAt = startedAt;
-    this.suspects.mark(batch.lane.key, now);
+  private kill(bundle: Bundle, index: number, now: number, startedAt: number): void {
+    const call = bundle.calls[index] as Pending;
+    bundle.killedAt = index;
+    bundle.killedCallStartedAt = startedAt;
+    this.suspects.mark(bundle.lane.key, now);
     this.runaways.mark(runawayKey(call.lane, call.sha256, call.fn), now);
     this.options.metrics.suspectLanes.set(this.suspects.count(now));
-    const threadId = Atomics.load(batch.control, CONTROL.threadId);
+    const threadId = Atomics.load(bundle.control, CONTROL.threadId);
     if (!this.options.terminate(threadId)) return;
     this.options.metrics.workerRestarts.inc({ reason: 'timeout' });
-    this.options.logger.warn({ threadId, fn: call.fn, timeoutMs: call.timeoutMs, lane: batch.lane.key }, 'guest call passed its deadline; worker terminated');
+    this.options.logger.warn({ threadId, fn: call.fn, timeoutMs: call.timeoutMs, lane: bundle.lane.key }, 'guest call passed its deadline; worker terminated');
   }
 
   /** Answers the waiting calls whose deadline passed (the lanes' heads, or with `all` every call); true if any did. */
@@ -347,14 +347,14 @@ export class Dispatcher {
   /**
    * The answer of a call whose deadline passed before it started: whose calls kept it waiting decides.
    * Its own tenant's when the lane reached its limit at any moment while the call waited (at the
-   * deadline the batch that held the last slot may just have ended), or when the tenant, suspected
+   * deadline the bundle that held the last slot may just have ended), or when the tenant, suspected
    * after a timeout, was kept off the last free thread; the pool's otherwise.
    */
   private expired(call: Pending, now: number): CallOutcome {
     const waited = now - call.acceptedAt;
     const lane = call.owner;
     const limit = this.laneLimit(lane);
-    const held = lane.batches >= limit || lane.fullAt >= call.acceptedAt;
+    const held = lane.bundles >= limit || lane.fullAt >= call.acceptedAt;
     if (held || this.suspects.has(lane.key, now)) {
       const why = held ? `this tenant's calls held all ${limit} of its concurrent runs` : 'this tenant timed out recently, and may not take the last free thread';
       const message = `call to ${JSON.stringify(call.fn)} did not start within its ${call.timeoutMs} ms deadline: ${why}`;
@@ -363,14 +363,14 @@ export class Dispatcher {
     return unavailable(`call to ${JSON.stringify(call.fn)} waited ${waited} ms for a worker without starting; the runner is overloaded`, call, now);
   }
 
-  /** Forgets a finished batch; returns the calls it still owned. */
-  private release(batch: Batch): Pending[] {
-    if (!this.inFlight.delete(batch)) return [];
-    batch.lane.batches--;
-    if (batch.long) this.longBatches--;
-    const own = ownCalls(batch);
+  /** Forgets a finished bundle; returns the calls it still owned. */
+  private release(bundle: Bundle): Pending[] {
+    if (!this.inFlight.delete(bundle)) return [];
+    bundle.lane.bundles--;
+    if (bundle.long) this.longBundles--;
+    const own = ownCalls(bundle);
     this.inFlightCalls -= own.length;
-    this.lanes.release(batch.lane);
+    this.lanes.release(bundle.lane);
     return own;
   }
 

@@ -84,9 +84,9 @@ export function initialize(instance: WebAssembly.Instance, fn: string, conventio
   if (typeof init === 'function') (init as () => void)();
 }
 
-/** The module a call runs; throws when the batch does not carry it (a bug on the main thread). */
+/** The module a call runs; throws when the bundle does not carry it (a bug on the main thread). */
 export function carried(module: WebAssembly.Module | undefined): WebAssembly.Module {
-  if (module === undefined) throw wessError('INTERNAL', 'batch names a module it does not carry');
+  if (module === undefined) throw wessError('INTERNAL', 'bundle names a module it does not carry');
   return module;
 }
 

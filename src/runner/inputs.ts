@@ -3,8 +3,8 @@ import { wasiInputProblem, type WasiInput } from '../wasi/index.js';
 import type { WasmArg } from '../wasm/types.js';
 
 /*
- * What a caller hands the runner travels inside a batch shared with other calls; one value that cannot
- * be cloned would fail the whole batch, so caller bugs are caught here, before the call is queued.
+ * What a caller hands the runner travels inside a bundle shared with other calls; one value that cannot
+ * be cloned would fail the whole bundle, so caller bugs are caught here, before the call is queued.
  */
 
 /** Throws INTERNAL unless every argument is one of the three shapes values.ts makes. */

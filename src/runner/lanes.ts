@@ -1,19 +1,19 @@
-import { cut, type Pending } from './batch.js';
+import { cut, type Pending } from './bundle.js';
 
 /**
- * One tenant's calls waiting for a worker, and how many of its batches run now. Each tenant (a key
- * without a tenant is its own) has a lane; batches are cut from one lane only and lanes take turns,
- * so a tenant with thousands of queued calls delays another's call by at most one micro-batch.
+ * One tenant's calls waiting for a worker, and how many of its bundles run now. Each tenant (a key
+ * without a tenant is its own) has a lane; bundles are cut from one lane only and lanes take turns,
+ * so a tenant with thousands of queued calls delays another's call by at most one bundle.
  */
 export interface Lane {
   readonly key: string;
   /** Calls waiting, oldest first (re-runs and take-backs go back to the front). */
   readonly queue: Pending[];
-  /** Batches of this lane in flight: a batch runs its calls one after another, so calls running at once. */
-  batches: number;
-  /** Batches this lane may have in flight at once (the tier's max_concurrency, else the pool size). */
+  /** Bundles of this lane in flight: a bundle runs its calls one after another, so calls running at once. */
+  bundles: number;
+  /** Bundles this lane may have in flight at once (the tier's max_concurrency, else the pool size). */
   maxConcurrency: number;
-  /** Date.now() when the lane last reached its limit of batches in flight: its calls since then waited on their own tenant. */
+  /** Date.now() when the lane last reached its limit of bundles in flight: its calls since then waited on their own tenant. */
   fullAt: number;
   /** True while the lane is in the round-robin ring. */
   inRing: boolean;
@@ -34,7 +34,7 @@ export class Lanes {
   lane(key: string, maxConcurrency: number): Lane {
     let lane = this.byKey.get(key);
     if (lane === undefined) {
-      lane = { key, queue: [], batches: 0, maxConcurrency, fullAt: 0, inRing: false };
+      lane = { key, queue: [], bundles: 0, maxConcurrency, fullAt: 0, inRing: false };
       this.byKey.set(key, lane);
     }
     lane.maxConcurrency = maxConcurrency;
@@ -58,13 +58,13 @@ export class Lanes {
 
   /**
    * Takes about `n` calls off the front of a lane (more, to keep a runBatch together: see cut()); with
-   * `alone`, a call it picks goes out by itself: alone when at the front, else the batch ends before it.
+   * `alone`, a call it picks goes out by itself: alone when at the front, else the bundle ends before it.
    */
   take(lane: Lane, n: number, alone?: (call: Pending) => boolean): Pending[] {
     let calls: Pending[];
     if (alone === undefined) calls = cut(lane.queue, n);
     else {
-      // Only the first n can be in this batch: a backlogged lane's whole queue is not scanned per dispatch.
+      // Only the first n can be in this bundle: a backlogged lane's whole queue is not scanned per dispatch.
       let first = -1;
       for (let i = 0, end = Math.min(n, lane.queue.length); i < end; i++) {
         if (alone(lane.queue[i]!)) {
@@ -127,7 +127,7 @@ export class Lanes {
 
   /** Forgets a lane with nothing queued or running (its suspicion lives in Suspects, not here). */
   release(lane: Lane): void {
-    if (lane.queue.length === 0 && lane.batches === 0 && !lane.inRing) this.byKey.delete(lane.key);
+    if (lane.queue.length === 0 && lane.bundles === 0 && !lane.inRing) this.byKey.delete(lane.key);
   }
 
   /** Takes every waiting call out of every lane (shutdown). */
@@ -140,10 +140,10 @@ export class Lanes {
   private enter(lane: Lane): void {
     if (lane.inRing) return;
     lane.inRing = true;
-    // A lane released when its last batch ended may get that batch's re-runs back.
+    // A lane released when its last bundle ended may get that bundle's re-runs back.
     if (!this.byKey.has(lane.key)) this.byKey.set(lane.key, lane);
     // At the cursor: a lane that was idle is served next, so a light tenant's call never waits for a
-    // turn of every backlogged tenant, only for the batch a worker is running now.
+    // turn of every backlogged tenant, only for the bundle a worker is running now.
     this.ring.splice(this.cursor, 0, lane);
   }
 }

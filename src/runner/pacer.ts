@@ -7,8 +7,8 @@ import { performance } from 'node:perf_hooks';
  * tenant's request then waits in the event loop behind its work, however fair the workers are
  * (measured: a light tenant's p99 5 → 40 ms beside a flood of 40 batch runs of 100).
  *
- * So while a light lane (one with less than a batch waiting) is active, and the event loop was busy
- * in the last window, bulk lanes (more than a batch waiting) send a batch at most every `intervalMs`,
+ * So while a light lane (one with less than a bundle waiting) is active, and the event loop was busy
+ * in the last window, bulk lanes (more than a bundle waiting) send a bundle at most every `intervalMs`,
  * which doubles while the loop stays busy and shrinks once it has room again. A tenant that sends
  * calls as fast as it is answered (the flood) is answered slower, sends slower, and leaves the main
  * thread room. With no light lane active nothing is paced: a tenant alone gets all of it.
@@ -25,7 +25,7 @@ const ROOM = 0.4;
 /** The interval doubles in a busy window and shrinks by this in a roomy one (slower, so it settles). */
 const RELEASE = 0.75;
 const MAX_INTERVAL_MS = 50;
-/** A light lane counts as active this long after its last batch. */
+/** A light lane counts as active this long after its last bundle. */
 const LIGHT_ACTIVE_MS = 1000;
 
 export class Pacer {
@@ -33,16 +33,16 @@ export class Pacer {
   private windowStart = 0;
   private lastBulkAt = 0;
   private lastLightAt = Number.NEGATIVE_INFINITY;
-  /** Least time between two batches of bulk lanes while paced; 0 when not pacing. */
+  /** Least time between two bundles of bulk lanes while paced; 0 when not pacing. */
   intervalMs = 0;
 
-  /** Notes a batch sent, from a bulk lane or a light one. */
+  /** Notes a bundle sent, from a bulk lane or a light one. */
   dispatched(bulk: boolean, now: number): void {
     if (bulk) this.lastBulkAt = now;
     else this.lastLightAt = now;
   }
 
-  /** True when a bulk lane may send a batch now. */
+  /** True when a bulk lane may send a bundle now. */
   mayDispatchBulk(now: number): boolean {
     this.update(now);
     if (this.intervalMs === 0 || now - this.lastLightAt > LIGHT_ACTIVE_MS) return true;

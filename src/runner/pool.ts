@@ -5,22 +5,22 @@ import type { WasiInput, WasiOutput } from '../wasi/index.js';
 import { inspect } from '../wasm/binary.js';
 import { needsBridge } from '../wasm/nan-bridge.js';
 import { PAGE_BYTES, type ValType } from '../wasm/types.js';
-import type { CallRequest } from './batch.js';
+import type { CallRequest } from './bundle.js';
 import { CompileCache, type Compiled, type Variant } from './compile-cache.js';
 import { Dispatcher } from './dispatcher.js';
 import { checkArgs, wasiInputForWorker } from './inputs.js';
-import type { BatchReply, BatchTask, BridgeSignature, CallOutcome, Failure, Receipt } from './protocol.js';
-import { createPool, emptyBatch, PoolTasks, ReadyThreads, TUNING, workersUp } from './threads.js';
+import type { BundleReply, BundleTask, BridgeSignature, CallOutcome, Failure, Receipt } from './protocol.js';
+import { createPool, emptyBundle, PoolTasks, ReadyThreads, TUNING, workersUp } from './threads.js';
 import { TraceLogger } from './trace-log.js';
 import { tableTrapText } from './traps.js';
 import type { BatchCall, BatchItem, BatchResult, RunCall, RunFiles, RunnerOptions, RunnerStats, RunResult } from './types.js';
 
 /*
  * The runner's facade: all the rest of Wess sees of Piscina and of WebAssembly compile/instantiate.
- * Modules are compiled here, on the main thread, once per content hash; calls are micro-batched to a
+ * Modules are compiled here, on the main thread, once per content hash; calls are bundled to a
  * fixed pool of workers (dispatcher.ts), each on a fresh instance, under a deadline enforced by a
  * watchdog that terminates the worker (watchdog.ts). Measurements behind the choices: issue 6.
- * A runBatch is its items queued together as one batch; a call on a module that imports WASI, or
+ * A runBatch is its items queued together as one bundle; a call on a module that imports WASI, or
  * given `wasi`, runs in an in-memory WASI process (wasi-call.ts); any other call does no WASI work.
  */
 
@@ -64,7 +64,7 @@ export class Runner {
 
   private constructor(
     private readonly options: RunnerOptions,
-    private readonly pool: Piscina<BatchTask, BatchReply>,
+    private readonly pool: Piscina<BundleTask, BundleReply>,
     private readonly cache: CompileCache,
     private readonly dispatcher: Dispatcher,
     maxPages: number,
@@ -101,8 +101,8 @@ export class Runner {
       logger: options.logger,
     });
     try {
-      // An empty batch per thread (the spare too): proves the worker script loads before we call the runner ready.
-      await Promise.all(Array.from({ length: pool.threads.length }, () => pool.run(emptyBatch())));
+      // An empty bundle per thread (the spare too): proves the worker script loads before we call the runner ready.
+      await Promise.all(Array.from({ length: pool.threads.length }, () => pool.run(emptyBundle())));
     } catch (err) {
       await pool.destroy();
       throw err;

@@ -11,25 +11,25 @@ import type { RawResult, ValType, WasmArg } from '../wasm/types.js';
  */
 
 /**
- * The control block of one dispatched batch, an Int32Array over a SharedArrayBuffer that the worker
+ * The control block of one dispatched bundle, an Int32Array over a SharedArrayBuffer that the worker
  * writes and the main thread's watchdog reads, so a deadline can be enforced without an AbortSignal
  * per task (which costs 2.6x throughput in Piscina):
  *
- *   [0] threadId    the worker running the batch (0 until it starts)
+ *   [0] threadId    the worker running the bundle (0 until it starts)
  *   [1] index       the call executing now, or IDLE between calls and after the last one
- *   [2] startedAt   when that call started, in ms after the batch's epoch (Date.now() is comparable
+ *   [2] startedAt   when that call started, in ms after the bundle's epoch (Date.now() is comparable
  *                   across threads, performance.now() is not; an offset keeps it in an int32)
  *   [3] next        the next call the worker may claim; the worker claims call i with
  *                   compareExchange(next, i, i + 1), the main thread takes back the calls behind a
  *                   slow one with compareExchange(next, k + 1, TAKEN); whoever wins owns the calls
  *
  * The worker stores startedAt before index, the watchdog reads index, startedAt, index again and
- * skips the batch this tick when index moved, so it never pairs one call with another's start time.
+ * skips the bundle this tick when index moved, so it never pairs one call with another's start time.
  */
 export const CONTROL = { threadId: 0, index: 1, startedAt: 2, next: 3 } as const;
 export const CONTROL_BYTES = 4 * Int32Array.BYTES_PER_ELEMENT;
 export const IDLE = -1;
-/** `next` once the main thread has taken the rest of the batch back. */
+/** `next` once the main thread has taken the rest of the bundle back. */
 export const TAKEN = -2;
 
 /** Toolchain conventions a module follows that its calls must honour, as bit flags (one small number per module). */
@@ -58,16 +58,16 @@ export interface BridgeSignature {
 }
 
 /*
- * Batches cross as columns of flat arrays, not as an object per call: structured clone pays about
+ * Bundles cross as columns of flat arrays, not as an object per call: structured clone pays about
  * 1 µs per object and per small array, and at tens of thousands of calls a second that was the main
  * thread's largest cost (measured: 43 calls as objects 41 µs a message, as these columns 15 µs).
- * Under load batches are small (~7 calls at concurrency 100 on 2 workers), so even one more array per
- * message shows: columns that most batches would send empty are left out instead (the `?` ones).
+ * Under load bundles are small (~7 calls at concurrency 100 on 2 workers), so even one more array per
+ * message shows: columns that most bundles would send empty are left out instead (the `?` ones).
  */
 
-/** One Piscina task: a micro-batch of calls run one after another on fresh instances. */
-export interface BatchTask {
-  /** Date.now() on the main thread when the batch was built; times in the control block are relative to it. */
+/** One Piscina task: a bundle of calls run one after another on fresh instances. */
+export interface BundleTask {
+  /** Date.now() on the main thread when the bundle was built; times in the control block are relative to it. */
   epoch: number;
   control: SharedArrayBuffer;
   /** Deduplicated modules; `module[i]` indexes this. */
@@ -153,8 +153,8 @@ export const NO_MEMORY = -1;
  */
 const RESULTS_LIMIT = 1024;
 
-/** The answer to a BatchTask, for the calls the worker claimed (a prefix of the batch), in order. */
-export interface BatchReply {
+/** The answer to a BundleTask, for the calls the worker claimed (a prefix of the bundle), in order. */
+export interface BundleReply {
   /** Per call: ms spent instantiating and calling. */
   durationMs: number[];
   /** Per call: ms after the task's epoch when the worker took it up. */
@@ -175,9 +175,9 @@ export interface BatchReply {
   trace?: [number, TraceLog][];
 }
 
-/** Builds a BatchReply one outcome at a time (worker side). */
+/** Builds a BundleReply one outcome at a time (worker side). */
 export class ReplyBuilder {
-  readonly reply: BatchReply = { durationMs: [], startedAt: [], cpuMs: [], shape: [], results: [], failures: [] };
+  readonly reply: BundleReply = { durationMs: [], startedAt: [], cpuMs: [], shape: [], results: [], failures: [] };
 
   /** Adds when the next call started and what CPU it used; once per call, beside its ok() or fail(). */
   timed(startedAt: number, cpuMs: number): void {
@@ -221,10 +221,10 @@ export class ReplyBuilder {
 }
 
 /**
- * The outcomes of a BatchReply in call order (main side); `queuedMs(i, startedAt)` turns a call's
+ * The outcomes of a BundleReply in call order (main side); `queuedMs(i, startedAt)` turns a call's
  * start (ms after the epoch) into its time waiting.
  */
-export function outcomesOf(reply: BatchReply, queuedMs: (index: number, startedAt: number) => number): CallOutcome[] {
+export function outcomesOf(reply: BundleReply, queuedMs: (index: number, startedAt: number) => number): CallOutcome[] {
   const failures = reply.failures.length > 0 ? new Map(reply.failures) : undefined;
   const outcomes: CallOutcome[] = [];
   let offset = 0;
@@ -233,7 +233,7 @@ export function outcomesOf(reply: BatchReply, queuedMs: (index: number, startedA
     const cpuMs = reply.cpuMs[i] ?? 0;
     const queued = queuedMs(i, reply.startedAt[i] ?? 0);
     if (shape === FAILED) {
-      const error = failures?.get(i) ?? { code: 'INTERNAL', message: `batch reply lost the failure of call #${i}` };
+      const error = failures?.get(i) ?? { code: 'INTERNAL', message: `bundle reply lost the failure of call #${i}` };
       outcomes.push({ ok: false, error, durationMs, cpuMs, queuedMs: queued });
       return;
     }

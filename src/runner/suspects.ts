@@ -4,8 +4,8 @@
  * - tenants (lanes): a suspected tenant never takes the last thread that is up and idle, so however
  *   many modules, exports or versions it spreads its loops over, the thread another tenant's next call
  *   needs is there;
- * - runaways, by (tenant, module, function): their calls go one per batch, so a loop never holds the
- *   tenant's other calls of a batch behind it (they would be taken back, or re-run after the kill).
+ * - runaways, by (tenant, module, function): their calls go one per bundle, so a loop never holds the
+ *   tenant's other calls of a bundle behind it (they would be taken back, or re-run after the kill).
  */
 export class Suspects {
   private readonly until = new Map<string, number>();

@@ -1,9 +1,9 @@
 import { Piscina } from 'piscina';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { buildBatch } from './batch.js';
+import { buildBundle } from './bundle.js';
 import type { Lane } from './lanes.js';
-import { CONTROL, type BatchReply, type BatchTask } from './protocol.js';
+import { CONTROL, type BundleReply, type BundleTask } from './protocol.js';
 
 /* The Piscina pool behind the runner: how it is built, tuned, and how a worker is stopped. */
 
@@ -13,19 +13,19 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 export const TUNING = {
   /**
    * Threads started beyond the pool size and never counted as workers. The dispatcher keeps room for
-   * `size + spare` batches, and one lane may have at most `size` of them, so a thread is free for
+   * `size + spare` bundles, and one lane may have at most `size` of them, so a thread is free for
    * another tenant, or, after a kill, for the re-runs, at once instead of after the replacement's start
    * (measured: a worker takes 25–100 ms to start here, several hundred under load).
    */
   spareThreads: 1,
-  /** Most calls in one batch (a runBatch's items stay together beyond it): bounds the wait behind slow neighbours and the re-runs after a kill. */
-  maxBatch: 128,
+  /** Most calls in one bundle (a runBatch's items stay together beyond it): bounds the wait behind slow neighbours and the re-runs after a kill. */
+  maxBundle: 128,
   /**
    * How often the watchdog looks at running calls while any are in flight: how late past its deadline
-   * a runaway call is stopped, at most (event-loop lag aside). A tick reads a control block per batch.
+   * a runaway call is stopped, at most (event-loop lag aside). A tick reads a control block per bundle.
    */
   watchdogIntervalMs: 5,
-  /** A call running this long has the calls queued behind it in its batch moved to another batch. */
+  /** A call running this long has the calls queued behind it in its bundle moved to another bundle. */
   takeBackAfterMs: 20,
   /** How long a lane (tenant) that timed out runs one call at a time, from its latest timeout (suspects.ts). */
   suspectTtlMs: 60_000,
@@ -37,19 +37,19 @@ export const TUNING = {
 
 /**
  * A pool of `size` workers plus TUNING.spareThreads, growing to `maxThreads` while long calls hold
- * threads (the dispatcher sends more batches than there are threads, and Piscina starts one for a
+ * threads (the dispatcher sends more bundles than there are threads, and Piscina starts one for a
  * task that finds none idle); counted in the metrics as at most `size` workers.
  */
-export function createPool(size: number, maxThreads: number, idleMs: number, metrics: Metrics, logger: Logger): Piscina<BatchTask, BatchReply> {
+export function createPool(size: number, maxThreads: number, idleMs: number, metrics: Metrics, logger: Logger): Piscina<BundleTask, BundleReply> {
   const threads = size + TUNING.spareThreads;
-  const pool = new Piscina<BatchTask, BatchReply>({
+  const pool = new Piscina<BundleTask, BundleReply>({
     filename: WORKER_URL.href,
     // A worker killed for a runaway guest is replaced up to this floor, never left missing.
     minThreads: threads,
     maxThreads: Math.max(threads, maxThreads),
     idleTimeout: idleMs,
     atomics: 'sync',
-    // One task per thread: a batch never waits behind a guest that spins.
+    // One task per thread: a bundle never waits behind a guest that spins.
     concurrentTasksPerWorker: 1,
   });
   const count = () => {
@@ -64,7 +64,7 @@ export function createPool(size: number, maxThreads: number, idleMs: number, met
 }
 
 /**
- * Threads that are up and can take a batch: Piscina emits workerCreate once a thread has started
+ * Threads that are up and can take a bundle: Piscina emits workerCreate once a thread has started
  * (a replacement takes 30 ms on an idle machine, hundreds under load) and workerDestroy when it goes,
  * also for a thread destroyed before it was ready, which was never counted.
  */
@@ -90,27 +90,27 @@ export function workersUp(pool: Piscina, size: number): number {
 }
 
 /**
- * Runs batches on the pool, each with its own AbortSignal, and stops a worker by aborting the batch it
- * runs. Piscina then fails the batch at once and starts the replacement at once, where terminating the
+ * Runs bundles on the pool, each with its own AbortSignal, and stops a worker by aborting the bundle it
+ * runs. Piscina then fails the bundle at once and starts the replacement at once, where terminating the
  * thread fails it only on the thread's 'exit' event: measured under the storm bench 4–420 ms after
- * terminate(), time a timed-out caller and the innocent calls of its batch spent waiting.
+ * terminate(), time a timed-out caller and the innocent calls of its bundle spent waiting.
  * A signal per task costs nothing in placement here: Piscina puts an abortable task only on an idle
  * worker, which with one task per worker it does for every task anyway (with more it would cost 2.6×).
  */
 export class PoolTasks {
-  /** The AbortController of every batch sent and not yet settled, by its control block. */
+  /** The AbortController of every bundle sent and not yet settled, by its control block. */
   private readonly running = new Map<SharedArrayBuffer, AbortController>();
   /**
-   * Controllers of settled batches, never aborted, for the next batches. Runner-level CPU profile of
+   * Controllers of settled bundles, never aborted, for the next bundles. Runner-level CPU profile of
    * `add` at 100 callers: signal handling took 4.0% of main-thread samples with a new controller per
-   * batch, 1.3% reusing them.
+   * bundle, 1.3% reusing them.
    */
   private readonly unused: AbortController[] = [];
 
-  constructor(private readonly pool: Piscina<BatchTask, BatchReply>) {}
+  constructor(private readonly pool: Piscina<BundleTask, BundleReply>) {}
 
-  /** Runs a batch on the pool. */
-  run(task: BatchTask): Promise<BatchReply> {
+  /** Runs a bundle on the pool. */
+  run(task: BundleTask): Promise<BundleReply> {
     const controller = this.unused.pop() ?? new AbortController();
     this.running.set(task.control, controller);
     return this.pool.run(task, { signal: controller.signal }).finally(() => {
@@ -119,7 +119,7 @@ export class PoolTasks {
     });
   }
 
-  /** Stops the worker with this thread id, failing its batch now; false when there is none. */
+  /** Stops the worker with this thread id, failing its bundle now; false when there is none. */
   stop(threadId: number): boolean {
     for (const [control, controller] of this.running) {
       if (Atomics.load(new Int32Array(control), CONTROL.threadId) !== threadId) continue;
@@ -138,9 +138,9 @@ export function terminateThread(pool: Piscina, threadId: number): boolean {
   return true;
 }
 
-const NO_LANE: Lane = { key: '', queue: [], batches: 0, maxConcurrency: 1, fullAt: 0, inRing: false };
+const NO_LANE: Lane = { key: '', queue: [], bundles: 0, maxConcurrency: 1, fullAt: 0, inRing: false };
 
-/** A batch of no calls: proves a worker loads its script. */
-export function emptyBatch(): BatchTask {
-  return buildBatch(NO_LANE, [], Date.now()).task;
+/** A bundle of no calls: proves a worker loads its script. */
+export function emptyBundle(): BundleTask {
+  return buildBundle(NO_LANE, [], Date.now()).task;
 }

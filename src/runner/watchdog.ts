@@ -1,7 +1,7 @@
 import { CONTROL, CONTROL_BYTES, IDLE } from './protocol.js';
 
 /**
- * The call a batch's worker is running now and for how long (ms), or undefined between calls. Reads
+ * The call a bundle's worker is running now and for how long (ms), or undefined between calls. Reads
  * the control block the worker writes (layout in protocol.ts).
  */
 export function runningCall(control: Int32Array, epoch: number, now: number): { index: number; ranMs: number } | undefined {
@@ -13,7 +13,7 @@ export function runningCall(control: Int32Array, epoch: number, now: number): { 
   return { index, ranMs: now - epoch - startedAt };
 }
 
-/** A control block for a batch not yet started: no thread, no call running, call 0 next. */
+/** A control block for a bundle not yet started: no thread, no call running, call 0 next. */
 export function newControl(): Int32Array {
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_BYTES));
   Atomics.store(control, CONTROL.index, IDLE);

@@ -1,7 +1,7 @@
 import { threadId } from 'node:worker_threads';
 import type { WasiInput } from '../wasi/index.js';
 import { runCall } from './guest.js';
-import { CONTROL, IDLE, NOT_STARTED, ReplyBuilder, type BatchReply, type BatchTask, type BridgeSignature, type Metering } from './protocol.js';
+import { CONTROL, IDLE, NOT_STARTED, ReplyBuilder, type BundleReply, type BundleTask, type BridgeSignature, type Metering } from './protocol.js';
 import { ThreadCpu } from './thread-cpu.js';
 
 /*
@@ -19,8 +19,8 @@ type WasiCall = typeof import('./wasi-call.js');
 let wasiCall: WasiCall | undefined;
 const cpu = new ThreadCpu();
 
-/** Runs the calls of a batch it can claim, each on a fresh instance, reporting progress in the control block. */
-export default function runBatch(task: BatchTask): BatchReply | Promise<BatchReply> {
+/** Runs the calls of a bundle it can claim, each on a fresh instance, reporting progress in the control block. */
+export default function runBatch(task: BundleTask): BundleReply | Promise<BundleReply> {
   if (task.wasi !== undefined && wasiCall === undefined) {
     return import('./wasi-call.js').then((loaded) => {
       wasiCall = loaded;
@@ -30,7 +30,7 @@ export default function runBatch(task: BatchTask): BatchReply | Promise<BatchRep
   return runCalls(task);
 }
 
-function runCalls(task: BatchTask): BatchReply {
+function runCalls(task: BundleTask): BundleReply {
   const control = new Int32Array(task.control);
   Atomics.store(control, CONTROL.threadId, threadId);
   const reply = new ReplyBuilder();
@@ -68,7 +68,7 @@ function runCalls(task: BatchTask): BatchReply {
 }
 
 /** The metering of a call given `fuel` on module `m`, or undefined for a call that runs unmetered. */
-function meteringOf(task: BatchTask, m: number, fuel: number | undefined): Metering | undefined {
+function meteringOf(task: BundleTask, m: number, fuel: number | undefined): Metering | undefined {
   const exports = fuel === undefined ? undefined : task.metering?.[m];
   return exports === undefined || exports === null || fuel === undefined ? undefined : { ...exports, fuel };
 }

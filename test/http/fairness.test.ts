@@ -1,13 +1,13 @@
 /**
  * Tenants cannot slow each other down, through real HTTP with tenants made through /keys: lanes per
- * tenant taking turns, batches that never mix tenants, per-tier max_concurrency, extra threads while
+ * tenant taking turns, bundles that never mix tenants, per-tier max_concurrency, extra threads while
  * long calls hold the workers, and a suspicion that a quick call cannot launder. Assertions are on
  * outcomes and the order of events; the latency figures live in bench/ (noisy neighbour).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Piscina } from 'piscina';
-import type { BatchTask } from '../../src/runner/protocol.js';
+import type { BundleTask } from '../../src/runner/protocol.js';
 import { fixture, listen, makeKey, startApp, waitFor, type MadeKey, type TestApp } from '../helper.js';
 import { copyOf, KeyClient } from './key-client.js';
 
@@ -37,18 +37,18 @@ describe('fair runner: tenants cannot slow each other down', () => {
   const run = (tenant: string, id: string, payload: Record<string, unknown>) => as(tenant).run(id, payload);
 
   /** Every task the pool is given, seen through the facade's private pool (a test-only view). */
-  function recordTasks(): BatchTask[] {
-    const pool = (t.app.services.runner as unknown as { pool: Piscina<BatchTask, unknown> }).pool;
-    const seen: BatchTask[] = [];
+  function recordTasks(): BundleTask[] {
+    const pool = (t.app.services.runner as unknown as { pool: Piscina<BundleTask, unknown> }).pool;
+    const seen: BundleTask[] = [];
     const run = pool.run.bind(pool);
-    pool.run = ((task: BatchTask, options?: Parameters<typeof run>[1]) => {
+    pool.run = ((task: BundleTask, options?: Parameters<typeof run>[1]) => {
       seen.push(task);
       return run(task, options);
     }) as typeof pool.run;
     return seen;
   }
 
-  test('a tenant with thousands of queued calls delays another tenant by at most a batch, and batches never mix tenants', async () => {
+  test('a tenant with thousands of queued calls delays another tenant by at most a bundle, and bundles never mix tenants', async () => {
     const busy = await upload('a', 'busy');
     const add = await upload('b', 'add');
     const tasks = recordTasks();

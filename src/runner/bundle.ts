@@ -2,7 +2,7 @@ import type { WasiInput } from '../wasi/index.js';
 import type { WasmArg } from '../wasm/types.js';
 import type { Compiled } from './compile-cache.js';
 import type { Lane } from './lanes.js';
-import { CONTROL, IDLE, TAKEN, type BatchTask, type BridgeSignature, type CallOutcome } from './protocol.js';
+import { CONTROL, IDLE, TAKEN, type BundleTask, type BridgeSignature, type CallOutcome } from './protocol.js';
 import { newControl } from './watchdog.js';
 
 /** A call as the dispatcher takes it. */
@@ -24,7 +24,7 @@ export interface CallRequest {
   fuel: number | undefined;
 }
 
-/** A call waiting for, or running in, a batch. */
+/** A call waiting for, or running in, a bundle. */
 export interface Pending extends CallRequest {
   /** The lane it waits in and whose concurrency it counts against. */
   owner: Lane;
@@ -37,7 +37,7 @@ export interface Pending extends CallRequest {
    */
   deadline: number;
   reruns: number;
-  /** The runBatch the call is an item of (its calls stay in one batch, see cut()), or NO_GROUP. */
+  /** The runBatch the call is an item of (its calls stay in one bundle, see cut()), or NO_GROUP. */
   group: number;
   done: (outcome: CallOutcome) => void;
 }
@@ -53,14 +53,14 @@ export function newGroup(): number {
   return lastGroup;
 }
 
-/** A dispatched batch as the main thread tracks it. */
-export interface Batch {
+/** A dispatched bundle as the main thread tracks it. */
+export interface Bundle {
   calls: Pending[];
   control: Int32Array;
   epoch: number;
-  /** The lane every call of the batch belongs to (batches never mix lanes). */
+  /** The lane every call of the bundle belongs to (bundles never mix lanes). */
   lane: Lane;
-  /** Set once a call of the batch has run longer than runner.long_call_ms: it no longer takes capacity from short calls. */
+  /** Set once a call of the bundle has run longer than runner.long_call_ms: it no longer takes capacity from short calls. */
   long: boolean;
   /** The call the watchdog stopped, IDLE while none. */
   killedAt: number;
@@ -71,7 +71,7 @@ export interface Batch {
 }
 
 /**
- * Takes the next batch's calls off the front of `queue`: `n` of them, more when the n-th is an item of a
+ * Takes the next bundle's calls off the front of `queue`: `n` of them, more when the n-th is an item of a
  * runBatch whose next items follow, so a runBatch's items go out in one task (only a take-back or a
  * re-run after a kill splits them).
  */
@@ -82,17 +82,17 @@ export function cut(queue: Pending[], n: number): Pending[] {
   return queue.splice(0, end);
 }
 
-/** Builds a batch of one lane's calls and its Piscina task (columns, see protocol.ts); each distinct module crosses once. */
-export function buildBatch(lane: Lane, calls: Pending[], now: number): { batch: Batch; task: BatchTask } {
+/** Builds a bundle of one lane's calls and its Piscina task (columns, see protocol.ts); each distinct module crosses once. */
+export function buildBundle(lane: Lane, calls: Pending[], now: number): { bundle: Bundle; task: BundleTask } {
   const control = newControl();
-  const task: BatchTask = {
+  const task: BundleTask = {
     epoch: now, control: control.buffer as SharedArrayBuffer, modules: [],
     module: [], fn: [], notAfter: [], argc: [], args: [], bridges: [],
   };
   let last: Compiled | undefined;
   let lastIndex = 0;
   calls.forEach((call, i) => {
-    // Batches nearly always hold one module; look further only when it changes.
+    // Bundles nearly always hold one module; look further only when it changes.
     if (call.compiled !== last) {
       last = call.compiled;
       lastIndex = task.modules.indexOf(last.module);
@@ -107,11 +107,11 @@ export function buildBatch(lane: Lane, calls: Pending[], now: number): { batch: 
     if (call.wasi !== undefined) (task.wasi ??= []).push([i, call.wasi]);
     if (call.fuel !== undefined) (task.fuel ??= []).push([i, call.fuel]);
   });
-  return { batch: { calls, control, epoch: now, lane, long: false, killedAt: IDLE, killedCallStartedAt: 0, takenFrom: calls.length }, task };
+  return { bundle: { calls, control, epoch: now, lane, long: false, killedAt: IDLE, killedCallStartedAt: 0, takenFrom: calls.length }, task };
 }
 
 /** Adds a module to the task and returns its index; memoryExports, conventions and metering only once some module needs them. */
-function addModule(task: BatchTask, compiled: Compiled): number {
+function addModule(task: BundleTask, compiled: Compiled): number {
   const index = task.modules.push(compiled.module) - 1;
   if (compiled.memoryExport !== null || task.memoryExports !== undefined) {
     task.memoryExports ??= Array.from({ length: index }, () => null);
@@ -133,15 +133,15 @@ function addModule(task: BatchTask, compiled: Compiled): number {
  * need not wait for a slow (maybe endless) neighbour. Returns them, or [] when there are none or the
  * worker got there first.
  */
-export function takeBack(batch: Batch, running: number): Pending[] {
+export function takeBack(bundle: Bundle, running: number): Pending[] {
   const from = running + 1;
-  if (from >= batch.takenFrom) return [];
-  if (Atomics.compareExchange(batch.control, CONTROL.next, from, TAKEN) !== from) return [];
-  batch.takenFrom = from;
-  return batch.calls.slice(from);
+  if (from >= bundle.takenFrom) return [];
+  if (Atomics.compareExchange(bundle.control, CONTROL.next, from, TAKEN) !== from) return [];
+  bundle.takenFrom = from;
+  return bundle.calls.slice(from);
 }
 
-/** The calls a batch still owns (those not taken back). */
-export function ownCalls(batch: Batch): Pending[] {
-  return batch.takenFrom === batch.calls.length ? batch.calls : batch.calls.slice(0, batch.takenFrom);
+/** The calls a bundle still owns (those not taken back). */
+export function ownCalls(bundle: Bundle): Pending[] {
+  return bundle.takenFrom === bundle.calls.length ? bundle.calls : bundle.calls.slice(0, bundle.takenFrom);
 }
