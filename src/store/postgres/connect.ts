@@ -8,6 +8,8 @@ export interface ConnectOptions {
   max?: number;
   /** A statement running longer than this is cancelled by the server, so a stuck query cannot hold a connection forever. */
   statementTimeoutMs?: number;
+  /** Told of an idle connection's error (the server restarted or went away), for the log. */
+  onIdleError?: (err: Error) => void;
 }
 
 /**
@@ -20,9 +22,10 @@ const DEFAULT_POOL_SIZE = 10;
 const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 
 /**
- * A pool on `url`, named `wess` in pg_stat_activity. Connections are opened on first use; an idle
- * connection's error (the server restarted) is swallowed here, because pg emits it on the pool and
- * an unhandled 'error' event would end the process: the next query gets a fresh connection.
+ * A pool on `url`, named `wess` in pg_stat_activity. Connections are opened on first use. An idle
+ * connection's error (the server restarted) is only reported: pg emits it on the pool, where an
+ * unhandled 'error' event would end the process, and the pool has dropped that connection already,
+ * so the next query gets a fresh one.
  */
 export function connectPool(options: ConnectOptions): pg.Pool {
   const pool = new pg.Pool({
@@ -33,7 +36,7 @@ export function connectPool(options: ConnectOptions): pg.Pool {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
-  pool.on('error', () => {});
+  pool.on('error', (err) => options.onIdleError?.(err));
   return pool;
 }
 

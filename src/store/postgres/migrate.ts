@@ -37,29 +37,40 @@ export interface MigrationStatus {
  */
 export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   const client = await pool.connect();
+  // A connection whose unlock or reset failed is in an unknown state: destroyed, not pooled again.
   let broken: Error | undefined;
+  const keep = (err: Error): void => {
+    broken ??= err;
+  };
   try {
+    // No statement timeout while migrating: a node waiting for another's long migration, or running
+    // one, must not give up half way through its start. The RESET below gives back the pool's.
+    await client.query('SET statement_timeout = 0');
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
-      // Under the lock: two nodes creating the table at once would collide in the catalogue.
-      await client.query(CREATE_MIGRATIONS_TABLE);
-      const done = new Set((await appliedMigrations(client)).map((m) => m.version));
-      checkKnown(done, migrations);
-      const applied: number[] = [];
-      for (const migration of migrations) {
-        if (done.has(migration.version)) continue;
-        await applyOne(client, migration);
-        applied.push(migration.version);
-      }
-      return applied;
+      return await applyPending(client, migrations);
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch((err: Error) => {
-        broken = err;
-      });
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(keep);
     }
   } finally {
+    await client.query('RESET statement_timeout').catch(keep);
     client.release(broken);
   }
+}
+
+/** Run under the migration lock. */
+async function applyPending(client: pg.PoolClient, migrations: readonly Migration[]): Promise<number[]> {
+  // Under the lock: two nodes creating the table at once would collide in the catalogue.
+  await client.query(CREATE_MIGRATIONS_TABLE);
+  const done = new Set((await appliedMigrations(client)).map((m) => m.version));
+  checkKnown(done, migrations);
+  const applied: number[] = [];
+  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (done.has(migration.version)) continue;
+    await applyOne(client, migration);
+    applied.push(migration.version);
+  }
+  return applied;
 }
 
 /** What `wess migrate --status` shows: the versions applied (with when) and those still pending. */

@@ -32,6 +32,8 @@ describe('PostgreSQL schema migrations', pgOptions, () => {
       'wess_audit', 'wess_blobs', 'wess_key_usage', 'wess_keys', 'wess_modules', 'wess_schema_migrations', 'wess_settings', 'wess_tenants', 'wess_versions',
     ]);
     assert.deepEqual(await migrate(pool), [], 'idempotent: nothing to apply on the second start');
+    const timeouts = await Promise.all([pool, db.pool({ max: 1 })].map(async (p) => (await p.query('SHOW statement_timeout')).rows[0]));
+    assert.deepEqual(timeouts, [{ statement_timeout: '30s' }, { statement_timeout: '30s' }], 'the connection that migrated went back with the pool\'s timeout');
     const status = await migrationStatus(pool);
     assert.deepEqual(status.pending, []);
     assert.deepEqual(status.applied.map((m) => [m.version, m.name]), MIGRATIONS.map((m) => [m.version, m.name]));

@@ -32,7 +32,7 @@ export const SCHEMA_SQL = `
 CREATE TABLE wess_blobs (
   sha256     text COLLATE "C" PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
   bytes      bytea NOT NULL,
-  size       bigint NOT NULL CHECK (size >= 0),
+  size       bigint NOT NULL CHECK (size = octet_length(bytes)),
   created_at timestamptz NOT NULL DEFAULT now()
 );
 
