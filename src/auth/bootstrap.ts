@@ -14,8 +14,7 @@ export async function serverSecret(config: Config, settings: SettingsStore, logg
   if (config.auth.secret !== undefined) return config.auth.secret;
   const stored = await settings.serverSecret();
   if (stored !== undefined) return stored;
-  const secret = generateServerSecret();
-  await settings.putServerSecret(secret);
+  const secret = await settings.putServerSecret(generateServerSecret());
   if (config.auth.enabled) {
     logger.warn('auth.secret is not set: generated one and stored it in the database; set WESS_AUTH_SECRET in production');
   }

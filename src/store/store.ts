@@ -82,8 +82,11 @@ export interface AuditStore {
 export interface SettingsStore {
   /** The HMAC secret for key hashes generated at the first start, if one was stored. */
   serverSecret(): Promise<string | undefined>;
-  /** Stores the generated secret; resolves once it is durable. */
-  putServerSecret(secret: string): Promise<void>;
+  /**
+   * Stores the generated secret unless one is stored already; resolves, once it is durable, with the
+   * secret now stored: another node starting at the same time may have stored its own first.
+   */
+  putServerSecret(secret: string): Promise<string>;
 }
 
 export type StoreStatus = 'opening' | 'open' | 'closing' | 'closed';

@@ -17,7 +17,9 @@ export class LevelSettingsStore implements SettingsStore {
     return stored ? decoder.decode(stored) : undefined;
   }
 
-  async putServerSecret(secret: string): Promise<void> {
+  /** One process owns a LevelDB directory, so nothing can have stored another secret meanwhile. */
+  async putServerSecret(secret: string): Promise<string> {
     await this.writer.submit({ kind: 'put-meta', key: AUTH_SECRET_KEY, value: encoder.encode(secret) });
+    return secret;
   }
 }

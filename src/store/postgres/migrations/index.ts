@@ -1,0 +1,14 @@
+import { SCHEMA_SQL } from './0001-schema.js';
+
+/** One step of the schema: applied once, in one transaction, in version order. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/**
+ * Every migration, oldest first. A released migration is never edited: a change to the schema is a
+ * new migration with the next version, so a database at any version reaches the newest one.
+ */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'schema', sql: SCHEMA_SQL }];
