@@ -1,4 +1,4 @@
-import { IOVEC_BYTES, copyBytes, iovecsTotal } from './memory.js';
+import { FDSTAT_BYTES, FILESTAT_BYTES, IOVEC_BYTES, U32_MAX, copyBytes, iovecsTotal } from './memory.js';
 import { Errno, FILETYPE_CHARACTER_DEVICE, Rights } from './errno.js';
 import { Stream, entryOf, streamOf, type FdEntry, type WasiFunctions, type WasiState } from './state.js';
 
@@ -9,9 +9,6 @@ import { Stream, entryOf, streamOf, type FdEntry, type WasiFunctions, type WasiS
  * answer for the file and directory fds and hand stdio fds on to these.
  */
 
-const FDSTAT_BYTES = 24; // fdstat: filetype u8 @0, flags u16 @2, rights_base u64 @8, rights_inheriting u64 @16
-const FILESTAT_BYTES = 64; // filestat: dev @0, ino @8, filetype u8 @16, nlink @24, size @32, atim @40, mtim @48, ctim @56
-const U32_MAX = 0xffff_ffff;
 
 const COMMON_RIGHTS = Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE;
 const STDIN_RIGHTS = Rights.FD_READ | COMMON_RIGHTS;

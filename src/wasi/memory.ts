@@ -65,6 +65,12 @@ export function copyBytes(dst: Uint8Array, dstAt: number, src: Uint8Array, srcAt
 
 /** An iovec/ciovec: `{ buf: u32, buf_len: u32 }`. */
 export const IOVEC_BYTES = 8;
+/** fdstat: filetype u8 @0, flags u16 @2, rights_base u64 @8, rights_inheriting u64 @16. */
+export const FDSTAT_BYTES = 24;
+/** filestat: dev @0, ino @8, filetype u8 @16, nlink @24, size @32, atim @40, mtim @48, ctim @56. */
+export const FILESTAT_BYTES = 64;
+/** The most a size the guest is told (an i32 result taken unsigned) can be. */
+export const U32_MAX = 0xffff_ffff;
 
 /**
  * Checks an iovec array and every buffer it points to; returns their total length, or -1 when any of

@@ -3,7 +3,7 @@ import type { WasiFunctions, WasiState } from '../state.js';
 import { filetypeOf, readPath, type FileSystem } from './filesystem.js';
 import { dirHandle, placeOf } from './resolve.js';
 import { Right } from './rights.js';
-import { Kind } from './tree.js';
+import { EntryKind } from '../../files/image.js';
 
 /*
  * Directories: fd_readdir, mkdir, rmdir and symlink.
@@ -60,7 +60,7 @@ export function dirCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       if (typeof place === 'number') return place;
       if (place.node !== undefined) return Errno.EXIST;
       if (place.parent.nlink === 0) return Errno.NOENT;
-      const created = tree.create(place.parent, place.name, Kind.DIR);
+      const created = tree.create(place.parent, place.name, EntryKind.DIR);
       return typeof created === 'number' ? created : Errno.SUCCESS;
     },
 
@@ -70,7 +70,7 @@ export function dirCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       const node = place.node;
       if (node === undefined) return Errno.NOENT;
       if (place.name === '') return Errno.INVAL; // '.', or a path ending in '..'
-      if (node.kind !== Kind.DIR) return Errno.NOTDIR;
+      if (node.kind !== EntryKind.DIR) return Errno.NOTDIR;
       if (!tree.isEmpty(node)) return Errno.NOTEMPTY;
       tree.unlink(place.parent, place.name, node);
       return Errno.SUCCESS;
@@ -92,7 +92,7 @@ export function dirCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       if (typeof place === 'number') return place;
       if (place.node !== undefined) return Errno.EXIST;
       if (place.slash || place.parent.nlink === 0) return Errno.NOENT;
-      const created = tree.create(place.parent, place.name, Kind.SYMLINK, target);
+      const created = tree.create(place.parent, place.name, EntryKind.SYMLINK, target);
       return typeof created === 'number' ? created : Errno.SUCCESS;
     },
   };

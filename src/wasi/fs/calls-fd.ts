@@ -1,5 +1,5 @@
 import { Errno } from '../errno.js';
-import { IOVEC_BYTES, iovecsTotal } from '../memory.js';
+import { FDSTAT_BYTES, IOVEC_BYTES, U32_MAX, iovecsTotal } from '../memory.js';
 import { handleOf, type WasiFunctions, type WasiState } from '../state.js';
 import { writeFilestat, type FileSystem } from './filesystem.js';
 import { ALL_FDFLAGS, Fdflags, Filetype, Fstflags, Right, rightsOf, type FsHandle } from './rights.js';
@@ -12,8 +12,6 @@ import { nowNs, type Inode } from './tree.js';
  * ../unsupported.ts, which answer as they do in a process without files.
  */
 
-const FDSTAT_BYTES = 24;
-const U32_MAX = 0xffff_ffff;
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
 const Whence = { SET: 0, CUR: 1, END: 2 } as const;
 const ADVICE_MAX = 5; // normal, sequential, random, willneed, dontneed, noreuse

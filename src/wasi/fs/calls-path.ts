@@ -4,7 +4,8 @@ import { setTimes } from './calls-fd.js';
 import { writeFilestat, type FileSystem } from './filesystem.js';
 import { dirHandle, placeFrom, placeOf } from './resolve.js';
 import { ALL_FDFLAGS, LOOKUP_SYMLINK_FOLLOW, Oflags, Right } from './rights.js';
-import { Kind, type Inode } from './tree.js';
+import { EntryKind } from '../../files/image.js';
+import type { Inode } from './tree.js';
 import type { Place } from './walk.js';
 
 /*
@@ -32,15 +33,15 @@ function within(fs: FileSystem, dir: Inode, ancestor: Inode): boolean {
 /** Why `from` cannot be renamed over what `to` names, or SUCCESS. */
 function renameProblem(fs: FileSystem, from: Place, to: Place): number {
   const node = from.node as Inode;
-  if ((from.slash || to.slash) && node.kind !== Kind.DIR) return Errno.NOTDIR;
+  if ((from.slash || to.slash) && node.kind !== EntryKind.DIR) return Errno.NOTDIR;
   if (to.parent.nlink === 0) return Errno.NOENT;
-  if (node.kind === Kind.DIR && within(fs, to.parent, node)) return Errno.INVAL;
+  if (node.kind === EntryKind.DIR && within(fs, to.parent, node)) return Errno.INVAL;
   const old = to.node;
   if (old === undefined || old === node) return Errno.SUCCESS;
-  if (node.kind === Kind.DIR) {
-    if (old.kind !== Kind.DIR) return Errno.NOTDIR;
+  if (node.kind === EntryKind.DIR) {
+    if (old.kind !== EntryKind.DIR) return Errno.NOTDIR;
     if (!fs.tree.isEmpty(old)) return Errno.NOTEMPTY;
-  } else if (old.kind === Kind.DIR) {
+  } else if (old.kind === EntryKind.DIR) {
     return Errno.ISDIR;
   }
   return Errno.SUCCESS;
@@ -56,10 +57,10 @@ function openProblem(place: Place, oflags: number, base: number): number {
     return place.parent.nlink === 0 ? Errno.NOENT : Errno.SUCCESS;
   }
   if (create && (oflags & Oflags.EXCL) !== 0) return Errno.EXIST;
-  if (node.kind === Kind.SYMLINK) return Errno.LOOP; // the last component, not followed
-  if ((place.slash || (oflags & Oflags.DIRECTORY) !== 0) && node.kind !== Kind.DIR) return Errno.NOTDIR;
+  if (node.kind === EntryKind.SYMLINK) return Errno.LOOP; // the last component, not followed
+  if ((place.slash || (oflags & Oflags.DIRECTORY) !== 0) && node.kind !== EntryKind.DIR) return Errno.NOTDIR;
   // A directory opens for reading only (open(2) says EISDIR for writing, truncating or creating).
-  if (node.kind === Kind.DIR && ((base & Right.FD_WRITE) !== 0 || (oflags & (Oflags.TRUNC | Oflags.CREAT)) !== 0)) return Errno.ISDIR;
+  if (node.kind === EntryKind.DIR && ((base & Right.FD_WRITE) !== 0 || (oflags & (Oflags.TRUNC | Oflags.CREAT)) !== 0)) return Errno.ISDIR;
   return Errno.SUCCESS;
 }
 
@@ -86,7 +87,7 @@ export function pathCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       if (freeFd(s) < 0) return Errno.MFILE;
       let node = place.node;
       if (node === undefined) {
-        const created = tree.create(place.parent, place.name, Kind.FILE);
+        const created = tree.create(place.parent, place.name, EntryKind.FILE);
         if (typeof created === 'number') return created;
         node = created;
       } else if ((oflags & Oflags.TRUNC) !== 0 && node.size > 0) {
@@ -101,7 +102,7 @@ export function pathCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       const place = placeOf(s, fs, fd, Right.PATH_FILESTAT_GET, ptr, len, follows(flags));
       if (typeof place === 'number') return place;
       if (place.node === undefined) return Errno.NOENT;
-      if (place.slash && place.node.kind !== Kind.DIR) return Errno.NOTDIR;
+      if (place.slash && place.node.kind !== EntryKind.DIR) return Errno.NOTDIR;
       return writeFilestat(memory, statPtr, place.node);
     },
 
@@ -109,7 +110,7 @@ export function pathCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       const place = placeOf(s, fs, fd, Right.PATH_FILESTAT_SET_TIMES, ptr, len, follows(flags));
       if (typeof place === 'number') return place;
       if (place.node === undefined) return Errno.NOENT;
-      if (place.slash && place.node.kind !== Kind.DIR) return Errno.NOTDIR;
+      if (place.slash && place.node.kind !== EntryKind.DIR) return Errno.NOTDIR;
       return setTimes(place.node, atim, mtim, fstflags);
     },
 
@@ -121,7 +122,7 @@ export function pathCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       if (typeof target === 'number') return target;
       const node = from.node;
       if (node === undefined) return Errno.NOENT;
-      if (node.kind === Kind.DIR) return Errno.PERM;
+      if (node.kind === EntryKind.DIR) return Errno.PERM;
       if (from.slash) return Errno.NOTDIR;
       const to = placeFrom(s, fs, target, newPtr, newLen, false);
       if (typeof to === 'number') return to;
@@ -152,7 +153,7 @@ export function pathCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       if (typeof place === 'number') return place;
       const node = place.node;
       if (node === undefined) return Errno.NOENT;
-      if (node.kind === Kind.DIR) return Errno.ISDIR;
+      if (node.kind === EntryKind.DIR) return Errno.ISDIR;
       if (place.slash) return Errno.NOTDIR;
       tree.unlink(place.parent, place.name, node);
       return Errno.SUCCESS;
@@ -163,7 +164,7 @@ export function pathCalls(s: WasiState, fs: FileSystem): WasiFunctions {
       if (typeof place === 'number') return place;
       const node = place.node;
       if (node === undefined) return Errno.NOENT;
-      if (node.kind !== Kind.SYMLINK) return Errno.INVAL;
+      if (node.kind !== EntryKind.SYMLINK) return Errno.INVAL;
       buf >>>= 0;
       bufLen >>>= 0;
       usedPtr >>>= 0;

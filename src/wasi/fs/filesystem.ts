@@ -1,15 +1,15 @@
 import { Errno } from '../errno.js';
-import type { GuestMemory } from '../memory.js';
+import { FILESTAT_BYTES, type GuestMemory } from '../memory.js';
 import type { WasiFiles } from '../types.js';
 import { ROOT_INO, imageIndex } from './image-index.js';
 import { DIR_INHERITING_RIGHTS, DIR_RIGHTS, Filetype, newHandle, type FsHandle } from './rights.js';
-import { Kind, Tree, type Inode } from './tree.js';
+import { EntryKind } from '../../files/image.js';
+import { Tree, type Inode } from './tree.js';
 
 /** Scratch bytes a process may write when the input names no bound. */
 export const DEFAULT_SCRATCH_BYTES = 16 * 1024 * 1024;
 // Every inode is on one device, whose number means nothing.
 const DEV = 0x5745_5353n;
-const FILESTAT_BYTES = 64;
 /** The longest path argument taken (ENAMETOOLONG past it), so a path never costs the host more than this. */
 const PATH_MAX = 64 * 1024;
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -29,7 +29,7 @@ export class FileSystem {
 
   open(node: Inode, base: number, inheriting: number, flags: number, preopen: string | null = null): FsHandle {
     node.opens++;
-    return newHandle(node.ino, node.kind === Kind.DIR, base, inheriting, flags, preopen);
+    return newHandle(node.ino, node.kind === EntryKind.DIR, base, inheriting, flags, preopen);
   }
 
   close(handle: FsHandle): void {
@@ -40,7 +40,7 @@ export class FileSystem {
 }
 
 export function filetypeOf(kind: number): number {
-  return kind === Kind.DIR ? Filetype.DIRECTORY : kind === Kind.SYMLINK ? Filetype.SYMBOLIC_LINK : Filetype.REGULAR_FILE;
+  return kind === EntryKind.DIR ? Filetype.DIRECTORY : kind === EntryKind.SYMLINK ? Filetype.SYMBOLIC_LINK : Filetype.REGULAR_FILE;
 }
 
 /** A path argument: EFAULT outside memory, ENAMETOOLONG past PATH_MAX, EILSEQ when not UTF-8, EINVAL with a NUL in it. */
@@ -69,7 +69,7 @@ export function writeFilestat(memory: GuestMemory, ptr: number, node: Inode): nu
   memory.setBigU64(ptr, DEV);
   memory.setU64(ptr + 8, node.ino);
   memory.u8[ptr + 16] = filetypeOf(node.kind);
-  memory.setU64(ptr + 24, node.kind === Kind.DIR ? (node.nlink > 0 ? 2 : 0) : node.nlink);
+  memory.setU64(ptr + 24, node.kind === EntryKind.DIR ? (node.nlink > 0 ? 2 : 0) : node.nlink);
   memory.setU64(ptr + 32, node.size);
   memory.setBigU64(ptr + 40, node.atim);
   memory.setBigU64(ptr + 48, node.mtim);

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { EntryKind, readImage } from '../../files/image.js';
 import type { WasiFiles } from '../types.js';
 
@@ -66,18 +67,14 @@ function buildIndex(image: Uint8Array): ImageIndex {
 
 // A worker runs few versions with files at once; a handful of indexes covers them without letting
 // a stream of different versions grow the cache.
-const CACHED = 4;
-const cache = new Map<string, ImageIndex>();
+const cache = new LRUCache<string, ImageIndex>({ max: 4 });
 
 /** The index of `files.image`, parsed on first use and kept (least recently used out) by sha256. */
 export function imageIndex(files: WasiFiles): ImageIndex {
   let index = cache.get(files.sha256);
   if (index === undefined) {
     index = buildIndex(files.image);
-    if (cache.size >= CACHED) cache.delete(cache.keys().next().value as string);
-  } else {
-    cache.delete(files.sha256);
+    cache.set(files.sha256, index);
   }
-  cache.set(files.sha256, index);
   return index;
 }

@@ -15,8 +15,6 @@ import type { ImageIndex } from './image-index.js';
  * bound. Over the budget a change fails with ENOSPC and changes nothing.
  */
 
-export const Kind = EntryKind;
-
 export interface Inode {
   readonly ino: number;
   readonly kind: EntryKind;
@@ -108,7 +106,7 @@ export class Tree {
     const t = nowNs();
     const node: Inode = {
       ino: this.nextIno++, kind, nlink: 1, opens: 0, size: targetBytes, data: null, imageAt: 0, charged: targetBytes, target,
-      entries: kind === Kind.DIR ? new Map() : null, parent: parent.ino, listing: null, atim: t, mtim: t, ctim: t,
+      entries: kind === EntryKind.DIR ? new Map() : null, parent: parent.ino, listing: null, atim: t, mtim: t, ctim: t,
     };
     this.nodes.set(node.ino, node);
     this.addEntry(parent, name, node.ino);
@@ -129,7 +127,7 @@ export class Tree {
     this.entriesForChange(parent).delete(name);
     this.touch(parent);
     this.release(NAME_COST + name.length);
-    node.nlink = node.kind === Kind.DIR ? 0 : node.nlink - 1;
+    node.nlink = node.kind === EntryKind.DIR ? 0 : node.nlink - 1;
     node.ctim = nowNs();
     this.freeIfGone(node);
   }
@@ -141,7 +139,7 @@ export class Tree {
     this.touch(from);
     this.release(NAME_COST + fromName.length);
     this.addEntry(to, toName, node.ino);
-    if (node.kind === Kind.DIR) {
+    if (node.kind === EntryKind.DIR) {
       node.parent = to.ino;
       node.listing = null; // its '..'
     }
@@ -246,7 +244,7 @@ export class Tree {
     const target = index.targets.get(ino) ?? '';
     const kind = index.kind[ino] as EntryKind;
     return {
-      ino, kind, nlink: 1, opens: 0, size: kind === Kind.SYMLINK ? encoder.encode(target).length : (index.size[ino] ?? 0),
+      ino, kind, nlink: 1, opens: 0, size: kind === EntryKind.SYMLINK ? encoder.encode(target).length : (index.size[ino] ?? 0),
       data: null, imageAt: index.offset[ino] ?? 0, charged: 0, target, entries: null, parent: index.parent[ino] ?? ino,
       listing: null, atim: t, mtim: t, ctim: t,
     };

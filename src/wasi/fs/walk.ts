@@ -1,5 +1,6 @@
 import { Errno } from '../errno.js';
-import { Kind, type Inode, type Tree } from './tree.js';
+import { EntryKind } from '../../files/image.js';
+import type { Inode, Tree } from './tree.js';
 
 /*
  * Path resolution, relative to a directory fd and never above it (the capability model of
@@ -58,7 +59,7 @@ export function walk(tree: Tree, start: Inode, path: string, followLast: boolean
     const ino = tree.lookup(dir, part);
     if (ino === undefined) return last ? { parent: dir, name: part, node: undefined, slash } : Errno.NOENT;
     const node = tree.node(ino);
-    if (node.kind === Kind.SYMLINK && (!last || followLast || slash)) {
+    if (node.kind === EntryKind.SYMLINK && (!last || followLast || slash)) {
       if (++follows > MAX_SYMLINKS) return Errno.LOOP;
       if (node.target.startsWith('/')) return Errno.NOTCAPABLE;
       if (last && endsAsDirectory(node.target)) slash = true;
@@ -66,7 +67,7 @@ export function walk(tree: Tree, start: Inode, path: string, followLast: boolean
       continue;
     }
     if (last) return { parent: dir, name: part, node, slash };
-    if (node.kind !== Kind.DIR) return Errno.NOTDIR;
+    if (node.kind !== EntryKind.DIR) return Errno.NOTDIR;
     stack.push(node);
   }
   const top = stack[stack.length - 1] as Inode;
