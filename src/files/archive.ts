@@ -1,7 +1,8 @@
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { tierSuffix } from '../auth/policy.js';
-import { wessError } from '../errors.js';
+import { hasErrorCode, wessError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
 import type { FilesContent } from '../store/types.js';
 import { EntryKind, entryPathProblem, imageTotals, packImage, readImage, symlinkProblem, type ImageEntry, type ImageTotals, type PackEntry } from './image.js';
@@ -45,7 +46,7 @@ export function maxArchiveBytes(limits: Pick<FilesLimits, 'maxFilesBytes' | 'max
 
 /** Reads `archive` (tar, or tar.gz by its magic) into a files image; VALIDATION or PAYLOAD_TOO_LARGE naming the problem. */
 export async function packArchive(archive: Uint8Array, limits: FilesLimits): Promise<FilesContent> {
-  const tar = untarable(archive, limits);
+  const tar = await untarable(archive, limits);
   const entries = await readEntries(tar, limits);
   let image: Uint8Array;
   try {
@@ -86,8 +87,11 @@ function filesContent(image: Uint8Array, totals: ImageTotals): FilesContent {
   return { image, summary: { count: totals.count, bytes: totals.bytes, sha256: sha256Hex(image), size: image.byteLength } };
 }
 
+// Inflating up to ~27 MB takes tens of ms: on libuv's threads, not the main thread every tenant's requests share.
+const gunzipAsync = promisify(gunzip);
+
 /** The plain tar in `archive`: the bytes themselves, or gunzipped with its output bounded. */
-function untarable(archive: Uint8Array, limits: FilesLimits): Buffer {
+async function untarable(archive: Uint8Array, limits: FilesLimits): Promise<Buffer> {
   const most = maxArchiveBytes(limits);
   const bytes = Buffer.from(archive.buffer, archive.byteOffset, archive.byteLength);
   if (bytes.byteLength === 0) throw invalid('it is empty');
@@ -97,7 +101,7 @@ function untarable(archive: Uint8Array, limits: FilesLimits): Buffer {
   }
   let tar: Buffer;
   try {
-    tar = gunzipSync(bytes, { maxOutputLength: most });
+    tar = await gunzipAsync(bytes, { maxOutputLength: most });
   } catch (err) {
     // ERR_BUFFER_TOO_LARGE: zlib stopped at maxOutputLength, so the bomb was never inflated in full.
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(`the archive unpacks to more than ${most} bytes of tar`, limits);
@@ -150,7 +154,7 @@ function readEntries(tar: Buffer, limits: FilesLimits): Promise<PackEntry[]> {
       }
     });
     parser.on('error', (err: Error) => {
-      if (hasCode(err)) return stop(err);
+      if (hasErrorCode(err)) return stop(err);
       // node-tar calls a tar of end blocks only "unrecognized": it is a tar, of nothing.
       if (entries.length === 0 && tar.every((byte) => byte === 0)) return stop(invalid('it holds no entries; leave "files" out for a version without files'));
       stop(invalid(tarMessage(err, entries.length === 0)));
@@ -202,10 +206,6 @@ function normalPath(raw: string): string {
 function tarMessage(err: Error, first: boolean): string {
   if (/Unrecognized archive format/.test(err.message) || (first && /checksum failure|TAR_ENTRY_INVALID/.test(err.message))) return 'it is not a tar archive (plain or gzipped)';
   return `it is not a readable tar archive (${err.message.replace(/^TAR_[A-Z_]+: /, '')})`;
-}
-
-function hasCode(err: Error): boolean {
-  return (err as { code?: unknown }).code === 'VALIDATION' || (err as { code?: unknown }).code === 'PAYLOAD_TOO_LARGE';
 }
 
 function invalid(why: string): Error {
