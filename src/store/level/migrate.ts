@@ -14,34 +14,11 @@ export async function ensureSchema(db: Db): Promise<void> {
     await db.batch([schemaOp()], { sync: true });
     return;
   }
-  let version = decodeSchemaVersion(stored);
-  // Each step ends with a batch writing its schema number: a crash mid-way resumes at that step.
-  if (version === 1) {
-    await migrateFrom1(db);
-    version = 2;
-  }
-  if (version === 2) {
-    await migrateFrom2(db);
-    version = 3;
-  }
-  if (version === 3) {
-    await migrateFrom3(db);
-    version = 4;
-  }
-  if (version === 4) {
-    await migrateFrom4(db);
-    version = 5;
-  }
-  if (version === 5) {
-    // Schema 6 adds no key layout a schema-5 store could hold: a version may now reference a files
-    // image (a second r! key and a blob that is not wasm). Its number is what keeps an older Wess,
-    // which would show such versions without their files and orphan the images on delete, from
-    // opening the store.
-    await db.batch([schemaOp(6)], { sync: true });
-    version = 6;
-  }
-  if (version !== SCHEMA_VERSION) {
-    throw new Error(`database schema version ${String(version)} is not supported (this Wess uses ${SCHEMA_VERSION})`);
+  // Each step ends with a batch writing the next schema number: a crash mid-way resumes at that step.
+  for (let version = decodeSchemaVersion(stored); version !== SCHEMA_VERSION; version++) {
+    const step = STEPS[version];
+    if (step === undefined) throw new Error(`database schema version ${String(version)} is not supported (this Wess uses ${SCHEMA_VERSION})`);
+    await step(db);
   }
 }
 
@@ -142,6 +119,24 @@ async function migrateFrom4(db: Db): Promise<void> {
   ops.push(schemaOp(5));
   await db.batch(ops, { sync: true });
 }
+
+/**
+ * Schema 6 adds no key layout a schema-5 store could hold: a version may now reference a files image
+ * (a second r! key and a blob that is not wasm). Its number is what keeps an older Wess, which would
+ * show such versions without their files and orphan the images on delete, from opening the store.
+ */
+async function migrateFrom5(db: Db): Promise<void> {
+  await db.batch([schemaOp(6)], { sync: true });
+}
+
+/** The step from schema N to N + 1, by N; each writes N + 1 in its last batch. */
+const STEPS: Readonly<Record<number, (db: Db) => Promise<void>>> = {
+  1: migrateFrom1,
+  2: migrateFrom2,
+  3: migrateFrom3,
+  4: migrateFrom4,
+  5: migrateFrom5,
+};
 
 function schemaOp(version = SCHEMA_VERSION): DbOp {
   return { type: 'put', key: SCHEMA_KEY, value: encodeSchemaVersion(version) };
