@@ -81,7 +81,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   const usage = new UsageTracker(store.usage, writer, logger, config.auth.usage_flush);
   const denials = new DenialLog({ writer, logger, metrics });
-  const services: Services = { config, logger, metrics, bus, store, writer, reader, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
+  const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }

@@ -85,7 +85,7 @@ async function start(config: Config, logger: Logger): Promise<WessApp> {
     await app.listen({ host: config.server.host, port: config.server.port });
     // Only now: a start that fails before listening must not show (or store) a key nobody will use.
     const { services } = app;
-    await createFirstAdminKey(services.config, services.keyring, services.writer, logger);
+    await createFirstAdminKey(services.config, services.keyring, services.store.writer, logger);
     return app;
   } catch (err) {
     // One sentence for whoever started it; the log line keeps the stack when it helps.

@@ -7,7 +7,7 @@ import type { EventBus } from './events.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Runner } from './runner/pool.js';
-import type { ModuleReader, ModuleWriter, Store } from './store/index.js';
+import type { Store } from './store/index.js';
 import type { StoreHealth } from './store/store-health.js';
 
 /** Everything a route (and a config reload) may use; built once by app.ts and passed down, never imported globally. */
@@ -23,9 +23,6 @@ export interface Services {
   bus: EventBus;
   /** Every stored concern (modules, keys, usage, audit, settings) behind one engine-neutral facade. */
   store: Store;
-  /** The store's writer and reader (store.writer, store.reader), named here for the routes that use them most. */
-  writer: ModuleWriter;
-  reader: ModuleReader;
   runner: Runner;
   /** Every API key, in memory, kept current by the writer's key events. */
   keyring: Keyring;

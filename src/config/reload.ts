@@ -97,7 +97,7 @@ export function reloadConfig(services: Services, load: () => Config): ReloadResu
   const live = changes.filter((c) => isLive(c.path));
   const restart = changes.filter((c) => !isLive(c.path)).map((c) => c.path);
   services.config = merged;
-  services.reader.configure({ cacheSize: merged.reader.cache_size, ttlSeconds: merged.reader.ttl });
+  services.store.reader.configure({ cacheSize: merged.reader.cache_size, ttlSeconds: merged.reader.ttl });
   services.usage.setFlushInterval(merged.auth.usage_flush);
   metrics.configReloads.inc({ outcome: 'success' });
   const announce = () => {

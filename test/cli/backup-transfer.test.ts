@@ -124,7 +124,7 @@ describe('wess backup, restore, export and import as child processes against a r
       const imported = await wess(['import', out], { env: targetEnv });
       assert.equal(imported.code, 0, imported.stderr);
       assert.equal(imported.stdout, 'import: 20 imported, 0 skipped (already there), 0 failed\n');
-      assert.equal(target.app.services.writer.moduleCount, 20);
+      assert.equal(target.app.services.store.writer.moduleCount, 20);
       const acme = [...(await dump(levelDb(source.app), ['m!', 't!']))].filter(([key, hex]) => key.startsWith('t!acme!') || (key.startsWith('m!') && tenantOf(hex) === 'acme'));
       assert.deepEqual(await dump(levelDb(target.app), ['m!', 't!']), new Map(acme));
 

@@ -269,7 +269,8 @@ describe('first-start bootstrap and auth disabled', () => {
         // Changed on purpose (issue 15, item 14): building the app makes no key; main.ts asks for
         // it once the server listens.
         assert.equal(first.app.services.keyring.size, 0, 'no key before the server listens');
-        const { config, keyring, writer, logger } = first.app.services;
+        const { config, keyring, logger } = first.app.services;
+        const { writer } = first.app.services.store;
         await createFirstAdminKey(config, keyring, writer, logger);
         const carrying = first.logs.filter((line) => /wess_[0-9a-z]+_[A-Za-z0-9_-]+/.test(JSON.stringify(line)));
         assert.equal(carrying.length, 1, `exactly one log line carries a key, got ${JSON.stringify(carrying)}`);
@@ -296,7 +297,8 @@ describe('first-start bootstrap and auth disabled', () => {
       }
       const second = await startApp({ auth: { admin_key: undefined } }, dir);
       try {
-        const { config, keyring, writer, logger } = second.app.services;
+        const { config, keyring, logger } = second.app.services;
+        const { writer } = second.app.services.store;
         await createFirstAdminKey(config, keyring, writer, logger);
         const carrying = second.logs.filter((line) => /wess_[0-9a-z]+_[A-Za-z0-9_-]+/.test(JSON.stringify(line)));
         assert.deepEqual(carrying, [], 'a second start shows no key');

@@ -97,7 +97,7 @@ async function seedBigModules(app: TestApp): Promise<string[]> {
   for (let i = 0; i < 160; i++) {
     const id = uuidv4();
     ids.push(id);
-    await app.app.services.writer.submit({ kind: 'create-module', id, tenant: 'default', name: `big${i}`, content: await admit(paddedModule(i, 64 * 1024)) });
+    await app.app.services.store.writer.submit({ kind: 'create-module', id, tenant: 'default', name: `big${i}`, content: await admit(paddedModule(i, 64 * 1024)) });
   }
   return ids;
 }
@@ -105,7 +105,7 @@ async function seedBigModules(app: TestApp): Promise<string[]> {
 test('a backup taken while writes land is one consistent snapshot', async () => {
   const app = await startApp();
   try {
-    const { writer } = app.app.services;
+    const { writer } = app.app.services.store;
     const admit = admitter(app);
     const big = await seedBigModules(app);
     await seedModules(app.app, 50);
@@ -149,7 +149,7 @@ test('a backup taken while writes land is one consistent snapshot', async () => 
 test('an export taken while writes land is the store as it was when the export began', async () => {
   const app = await startApp();
   try {
-    const { writer } = app.app.services;
+    const { writer } = app.app.services.store;
     const admit = admitter(app);
     const big = await seedBigModules(app);
     const base = await listen(app.app);

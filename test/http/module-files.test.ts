@@ -26,7 +26,7 @@ async function create(app: App, body: Record<string, unknown>): Promise<{ status
 /** Modules and bytes the default tenant holds: what a refused upload must leave as it was. */
 async function held(app: App): Promise<{ modules: number; bytes: number }> {
   const list = await app.inject({ url: '/modules?limit=100' });
-  return { modules: (list.json() as { items: unknown[] }).items.length, bytes: await app.services.reader.tenantBytes('default') };
+  return { modules: (list.json() as { items: unknown[] }).items.length, bytes: await app.services.store.reader.tenantBytes('default') };
 }
 
 /** The WASI inputs the runner hands its dispatcher, captured on the way to the workers. */

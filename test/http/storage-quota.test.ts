@@ -101,7 +101,7 @@ describe('tier max_storage', () => {
     const uploads = await Promise.all(Array.from({ length: 6 }, (_, i) => call(base, racer.key, 'POST', `/modules?name=r${i}`, paddedModule(100 + i, 10_000))));
     assert.equal(uploads.filter((u) => u.status === 201).length, 2, 'room for two');
     assert.ok(uploads.filter((u) => u.status !== 201).every((u) => u.body.error?.code === 'TIER_LIMIT'));
-    assert.equal(await t.app.services.reader.tenantBytes('race'), await listedBytes(t, 'race'));
+    assert.equal(await t.app.services.store.reader.tenantBytes('race'), await listedBytes(t, 'race'));
   });
 });
 
@@ -134,7 +134,7 @@ describe('limits.max_versions', () => {
     // Version 1 read (and cached) just before it goes.
     assert.equal((await t.app.inject({ url: `/modules/${pruned}/versions/1` })).statusCode, 200);
     assert.ok(await levelDb(t.app).get(blobKey(sha256Hex(only))));
-    const before = await t.app.services.reader.tenantBytes('default');
+    const before = await t.app.services.store.reader.tenantBytes('default');
 
     const v101 = await put(pruned, later);
     assert.equal(v101.json().version, 101);
@@ -144,7 +144,7 @@ describe('limits.max_versions', () => {
     assert.equal(versions.items.at(-1).version, 2);
     assert.equal(versions.next_cursor, null);
     assert.equal(await levelDb(t.app).get(blobKey(sha256Hex(only))), undefined, 'nothing else used its content: gone');
-    assert.equal(await t.app.services.reader.tenantBytes('default'), before + later.length - only.length, 'the pruned bytes are given back');
+    assert.equal(await t.app.services.store.reader.tenantBytes('default'), before + later.length - only.length, 'the pruned bytes are given back');
 
     const audit = await t.app.inject({ url: '/audit?limit=5' });
     const entry = (audit.json().items as Array<{ action: string; target: string; actor: string; details: Record<string, unknown> }>).find((e) => e.action === 'module.prune');

@@ -42,7 +42,7 @@ test('export → import into a fresh app keeps every module, version, field and 
     // Byte for byte: every module record, version record, blob (its bytes, whatever content id the
     // target gave them), reference and tenant index entry.
     assert.deepEqual(await dump(levelDb(target.app)), await dump(levelDb(source.app)));
-    assert.equal(target.app.services.writer.moduleCount, COUNT);
+    assert.equal(target.app.services.store.writer.moduleCount, COUNT);
 
     // Through the API as well: metadata, history and content of a module with three versions.
     const id = ids[0] as string; // module 0: versions 1..3
@@ -86,7 +86,7 @@ test('backup → restore → an app on the restored dir has every byte', async (
     const STABLE = ['m!', 'v!', 'b!', 'c!', 'r!', 't!', 'k!', 'meta!'];
     assert.deepEqual(await dump(levelDb(restored.app), STABLE, { raw: true }), await dump(levelDb(source.app), STABLE, { raw: true }));
     assert.equal((await dump(levelDb(restored.app), [''], { raw: true })).size, summary.entries, 'every archived entry was restored');
-    assert.equal(restored.app.services.writer.moduleCount, COUNT);
+    assert.equal(restored.app.services.store.writer.moduleCount, COUNT);
     const id = ids[7] as string; // module 7: two versions (7 % 3 ≠ 0, 7 % 7 = 0 → versions 1 and 2)
     const [a, b] = await Promise.all([source.app.inject({ url: `/modules/${id}/versions?limit=100` }), restored.app.inject({ url: `/modules/${id}/versions?limit=100` })]);
     assert.equal(b.statusCode, 200);

@@ -89,7 +89,7 @@ describe('module versions over HTTP', () => {
 
   test('an old version stays runnable: its metadata and stored bytes are enough for the runner', async () => {
     const id = await fourVersions();
-    const v1 = (await t.app.services.reader.getVersion(id, 1))!;
+    const v1 = (await t.app.services.store.reader.getVersion(id, 1))!;
     const fn = v1.exports.find((e) => e.name === 'add')!;
     const outcome = await t.app.services.runner.run({ sha256: v1.sha256, fn: fn.name, params: fn.params, results: fn.results, args: parseArgs(fn.params, [2, 3], { maxArgs: 10 }) });
     assert.deepEqual(outcome.results, [5]);

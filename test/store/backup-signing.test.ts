@@ -131,7 +131,7 @@ describe('signed backups', () => {
       // this module imports env.f, which no upload would have been allowed.
       const bytes = fixture('imports-fn');
       const id = uuidv4();
-      await app.app.services.writer.submit({
+      await app.app.services.store.writer.submit({
         kind: 'create-module',
         id,
         tenant: 'acme',
@@ -143,7 +143,7 @@ describe('signed backups', () => {
       // Skipping the signature never skips admission.
       await refusedUntouched('smuggled-unsigned', forged, /FORBIDDEN_IMPORT/, { ...RESTORE, key: undefined, skipSignature: true });
       // Without it, the same store restores whole.
-      await app.app.services.writer.submit({ kind: 'delete-module', id });
+      await app.app.services.store.writer.submit({ kind: 'delete-module', id });
       const clean = join(scratch, 'clean.wessbak');
       await writeFile(clean, gzipSync(await archiveOf(levelDb(app.app), KEY)));
       await restoreArchive(clean, join(scratch, 'clean-data'), RESTORE);

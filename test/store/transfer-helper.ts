@@ -43,7 +43,8 @@ function sleb(value: number): number[] {
  * Module i uses constModule(i), its later versions constModule(i + 1e6) and (i + 2e6).
  */
 export async function seedModules(app: WessApp, count: number, offset = 0): Promise<string[]> {
-  const { writer, runner } = app.services;
+  const { runner } = app.services;
+  const { writer } = app.services.store;
   const admit = (n: number) => admitModule(constModule(n), runner, { maxModuleSize: 1 << 20, maxMemoryPages: 16, maxTableElements: 1_000_000 });
   const ids: string[] = [];
   for (let start = 0; start < count; start += 100) {

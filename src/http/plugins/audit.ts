@@ -9,7 +9,8 @@ import type { Services } from '../../services.js';
  * the auth failures (a 401 is counted where the auth hook refuses it).
  */
 export function installAudit(app: FastifyInstance, services: Services): void {
-  const { metrics, writer } = services;
+  const { metrics } = services;
+  const { writer } = services.store;
   // Callback-style, as every per-request hook (see request-id.ts).
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;

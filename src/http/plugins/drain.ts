@@ -35,7 +35,8 @@ export function installDrain(app: FastifyInstance, services: Services): void {
  * which ends the open streams, runs before this wait.
  */
 export function installDrainWait(app: FastifyInstance, services: Services): void {
-  const { config, lifecycle, runner, writer } = services;
+  const { config, lifecycle, runner } = services;
+  const { writer } = services.store;
   app.addHook('preClose', async () => {
     lifecycle.closing = true;
     const deadline = Date.now() + config.server.shutdown_grace;

@@ -86,7 +86,7 @@ function registerExport(app: FastifyInstance, services: Services): void {
       authorize(request.principal, 'store.export');
       const query = parseWith(exportQuery, request.query, 'query');
       request.audit = { action: 'store.export', target: query.tenant ?? null, details: { tenant: query.tenant ?? null } };
-      const modulesEstimate = query.tenant === undefined ? services.writer.moduleCount : await services.store.modules.countTenantModules(query.tenant);
+      const modulesEstimate = query.tenant === undefined ? services.store.writer.moduleCount : await services.store.modules.countTenantModules(query.tenant);
       const lines = services.store.modules.exportLines({ tenant: query.tenant, modulesEstimate });
       return reply.type(NDJSON).header('cache-control', 'no-store').send(logFailure(Readable.from(lines), request, 'export'));
     },
@@ -124,11 +124,11 @@ function registerImport(app: FastifyInstance, services: Services): void {
       let pruned = 0;
       const summary = await importLines(request.body, {
         submit: async (msg) => {
-          const result = await services.writer.submit(msg);
+          const result = await services.store.writer.submit(msg);
           pruned += result.pruned;
           return result;
         },
-        exists: async (id) => (await services.reader.getModule(id)) !== undefined,
+        exists: async (id) => (await services.store.reader.getModule(id)) !== undefined,
         admit: (bytes, owner) => admitModule(bytes, services.runner, limitsOf(owner)),
         admitFiles: (image, owner) => {
           const limits = limitsOf(owner);

@@ -49,7 +49,7 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
       version: VERSION,
       uptime_s: Math.round((Date.now() - lifecycle.startedAt) / 1000),
       database: { status: store.status },
-      writer: services.writer.stats(),
+      writer: services.store.writer.stats(),
       runner: (({ workers, queued, inFlight, utilization }) => ({ workers, queued, in_flight: inFlight, utilization }))(runner.stats()),
       memory: { rss: memory.rss, heap_used: memory.heapUsed },
       store: services.storeHealth.summary(),

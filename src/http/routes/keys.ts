@@ -18,7 +18,8 @@ const TAGS = ['keys'];
  * A key limited to named modules manages none of them and reads only its own usage.
  */
 export function keyRoutes(app: FastifyInstance, services: Services): void {
-  const { keyring, reader, usage, writer } = services;
+  const { keyring, usage } = services;
+  const { reader, writer } = services.store;
 
   /** A key the principal may see: admins see all; others their tenant's; a runner only itself. */
   function visibleKey(principal: Principal, id: string): KeyRecord {
@@ -137,7 +138,7 @@ export function keyRoutes(app: FastifyInstance, services: Services): void {
       tier: limits.tier,
       suspected_until: suspected === undefined ? null : new Date(suspected).toISOString(),
       usage: await usage.get(key.id),
-      storage: { tenant: key.tenant, stored_bytes: await services.reader.tenantBytes(key.tenant), max_storage: limits.maxStorage ?? null },
+      storage: { tenant: key.tenant, stored_bytes: await services.store.reader.tenantBytes(key.tenant), max_storage: limits.maxStorage ?? null },
       limits: {
         runs_per_day: limits.runsPerDay ?? null,
         requests_per_minute: limits.requestsPerMinute ?? null,

@@ -71,9 +71,9 @@ export function findModule(services: Services, request: FastifyRequest, action: 
  * `await` either way, and run in async handlers, so a synchronous throw reaches them as a rejection would.
  */
 export function visibleModule(services: Services, principal: Principal, id: string): Promise<ModuleRecord> | ModuleRecord {
-  const cached = services.reader.cachedModule(id);
+  const cached = services.store.reader.cachedModule(id);
   if (cached) return accessible(principal, cached);
-  return services.reader.getModule(id).then((record) => {
+  return services.store.reader.getModule(id).then((record) => {
     if (!record) throw wessError('MODULE_NOT_FOUND', `no module with id ${id}`);
     return accessible(principal, record);
   });
@@ -108,7 +108,8 @@ function withFiles(content: ModuleContent, files: FilesContent | undefined): Mod
 
 /** Registers the module routes: create, list, get, content, update, delete. */
 export function moduleRoutes(app: FastifyInstance, services: Services): void {
-  const { config, reader, writer, runner } = services;
+  const { config, runner } = services;
+  const { reader, writer } = services.store;
   const admit = (bytes: Uint8Array, limits: EffectiveLimits) =>
     admitModule(bytes, runner, limits);
 

@@ -58,7 +58,7 @@ function findTarget(services: Services, request: FastifyRequest): Target | Promi
 async function pinnedTarget(services: Services, found: ModuleRecord | Promise<ModuleRecord>, version: number | undefined): Promise<Target> {
   const record = await found;
   if (version === undefined || version === record.version) return record;
-  const pinned = await services.reader.getVersion(record.id, version);
+  const pinned = await services.store.reader.getVersion(record.id, version);
   if (!pinned) throw wessError('VERSION_NOT_FOUND', `module ${record.id} has no version ${version}`);
   return pinned;
 }

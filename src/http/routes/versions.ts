@@ -16,7 +16,7 @@ import { authorize, tenantGuard } from '../../auth/policy.js';
 export async function findVersion(services: Services, request: FastifyRequest): Promise<VersionRecord> {
   const { version } = parseWith(versionParams, request.params, 'path');
   const { id } = await findModule(services, request, 'module.read');
-  const record = await services.reader.getVersion(id, version);
+  const record = await services.store.reader.getVersion(id, version);
   if (record) return record;
   throw wessError('VERSION_NOT_FOUND', `module ${id} has no version ${version}`);
 }
@@ -27,7 +27,7 @@ const VERSION_ERRORS = [...MODULE_ERRORS, 'VERSION_NOT_FOUND'] as const;
 
 /** Registers the history routes: list versions, one version, its content, and rollback. */
 export function versionRoutes(app: FastifyInstance, services: Services): void {
-  const { reader, writer } = services;
+  const { reader, writer } = services.store;
 
   app.get('/modules/:id/versions', describeRoute({
     summary: "List a module's versions, newest first",
