@@ -89,11 +89,13 @@ export interface SettingsStore {
   putServerSecret(secret: string): Promise<string>;
 }
 
-export type StoreStatus = 'opening' | 'open' | 'closing' | 'closed';
+/** 'unavailable': a shared store's server cannot be reached; it goes back to 'open' by itself when it can. */
+export type StoreStatus = 'opening' | 'open' | 'unavailable' | 'closing' | 'closed';
 
 /**
- * One store, every concern. Module events (/events) are not stored: the feed replays from memory
- * (http/event-feed.ts), so there is no event store yet.
+ * One store, every concern. Module events go out on the app's bus once durable; a store shared by
+ * several nodes also logs them and delivers every other node's on this node's bus, so caches, keys
+ * and /events streams follow changes made anywhere.
  */
 export interface Store {
   readonly writer: ModuleWriter;
@@ -105,6 +107,10 @@ export interface Store {
   readonly settings: SettingsStore;
   /** 'open' while it can serve: readiness follows it. */
   readonly status: StoreStatus;
+  /** Why the store is not open, for /health/ready; undefined when it is. */
+  readonly problem: string | undefined;
+  /** Which engine: 'leveldb' or 'postgres' (for /health and the refusals of what one of them cannot do). */
+  readonly engine: 'leveldb' | 'postgres';
   /** Closes the writer (committing what is queued), then the engine. Close usage and denials first: they write. */
   close(): Promise<void>;
 }

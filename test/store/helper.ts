@@ -10,6 +10,7 @@ import { openDb, type Db } from '../../src/store/level/db.js';
 import { Reader } from '../../src/store/level/reader.js';
 import type { ModuleContent } from '../../src/store/types.js';
 import { Writer } from '../../src/store/level/writer.js';
+import type { GroupWriter } from '../../src/store/group-writer.js';
 
 /** A writer and reader over a real LevelDB in a temp dir; `reopen` simulates a process restart. */
 export interface Store {
@@ -17,7 +18,7 @@ export interface Store {
   db: Db;
   bus: EventBus;
   metrics: Metrics;
-  writer: Writer;
+  writer: GroupWriter;
   reader: Reader;
   reopen(): Promise<void>;
   close(): Promise<void>;

@@ -6,6 +6,7 @@ import { openDb, type Db } from './db.js';
 import { Reader } from './reader.js';
 import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreStatus, UsageStore } from '../store.js';
 import { Writer } from './writer.js';
+import type { GroupWriter } from '../group-writer.js';
 import { LevelAuditStore } from './audit-store.js';
 import { LevelKeyStore } from './keys-store.js';
 import { LevelModuleStore } from './module-store.js';
@@ -29,7 +30,7 @@ class LevelStore implements Store {
 
   constructor(
     readonly db: Db,
-    readonly writer: Writer,
+    readonly writer: GroupWriter,
     readonly reader: Reader,
   ) {
     this.modules = new LevelModuleStore(db);
@@ -39,8 +40,14 @@ class LevelStore implements Store {
     this.settings = new LevelSettingsStore(db, writer);
   }
 
+  readonly engine = 'leveldb';
+
   get status(): StoreStatus {
     return this.db.status;
+  }
+
+  get problem(): string | undefined {
+    return this.db.status === 'open' ? undefined : `the database is ${this.db.status}`;
   }
 
   async close(): Promise<void> {
@@ -53,7 +60,7 @@ class LevelStore implements Store {
 export async function openLevelStore(config: Config, deps: StoreDeps): Promise<Store> {
   const { bus, metrics, logger } = deps;
   const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files, pidFile: true });
-  let writer: Writer;
+  let writer: GroupWriter;
   try {
     writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
   } catch (err) {
