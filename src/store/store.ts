@@ -7,7 +7,8 @@ import type { Inspected, ListOptions, ModuleListOptions, VerifyReport, WriterSta
 /*
  * The store as the rest of Wess sees it: one interface per concern, all asynchronous, with no
  * engine's types (keys, ranges, snapshots, batches) in a signature. The LevelDB implementation is in
- * level/ (and the Writer and Reader classes); another engine implements the same interfaces.
+ * level/, the PostgreSQL one in postgres/. The caching Reader (reader.ts), the export's lines
+ * (export.ts) and the verify report (verify.ts) are shared: an engine supplies only their reads.
  * Transactions stay behind them: a write is one typed message, acknowledged once it is durable.
  */
 
@@ -50,7 +51,11 @@ export interface ModuleStore extends BlobSource {
   countTenantModules(tenant: string): Promise<number>;
   /** An export's NDJSON lines (transfer.ts has the format), all from one consistent view of the store. */
   exportLines(options: { tenant?: string | undefined; modulesEstimate: number }, onModule?: (count: number) => void): AsyncIterable<string>;
-  /** A signed archive of the whole store, from one consistent view, while it keeps serving. */
+  /**
+   * A signed archive of the whole store, from one consistent view, while it keeps serving. Throws
+   * BACKUP_UNSUPPORTED at once, before any byte, when the engine has no such archive: a stream that
+   * failed later would reach the client after a 200.
+   */
   backup(key: BackupKey): Readable;
   /** Reads back and hashes every stored version. */
   verify(): Promise<VerifyReport>;

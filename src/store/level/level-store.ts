@@ -3,7 +3,8 @@ import type { EventBus } from '../../events.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import { openDb, type Db } from './db.js';
-import { Reader } from './reader.js';
+import { Reader } from '../reader.js';
+import { LevelRecordSource } from './record-source.js';
 import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreStatus, UsageStore } from '../store.js';
 import { Writer } from './writer.js';
 import type { GroupWriter } from '../group-writer.js';
@@ -67,7 +68,7 @@ export async function openLevelStore(config: Config, deps: StoreDeps): Promise<S
     await db.close();
     throw err;
   }
-  const reader = new Reader({ db, bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
+  const reader = new Reader({ source: new LevelRecordSource(db), bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
   return new LevelStore(db, writer, reader);
 }
 
