@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js';
 import { openLevelStore, type StoreDeps } from './level/level-store.js';
+import { openPgStore } from './postgres/pg-store.js';
 
 import type { Store } from './store.js';
 
@@ -12,5 +13,5 @@ export { DbOpenError, PID_FILE, serverPid } from './level/db.js';
 
 /** The store the config names: PostgreSQL when database.url is set, else the embedded LevelDB at database.path. */
 export function openStore(config: Config, deps: StoreDeps): Promise<Store> {
-  return openLevelStore(config, deps);
+  return config.database.url === undefined ? openLevelStore(config, deps) : openPgStore(config, deps);
 }

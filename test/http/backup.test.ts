@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { v4 as uuidv4 } from 'uuid';
 import { admitModule } from '../../src/modules/admission.js';
 import { readArchive } from '../../src/store/level/backup.js';
-import { authHeaders, listen, makeKey, noKey, startApp, TEST_BACKUP_KEY, upload, type TestApp } from '../helper.js';
+import { authHeaders, levelOnly, listen, makeKey, noKey, startApp, TEST_BACKUP_KEY, upload, type TestApp } from '../helper.js';
 import { constModule, dump, paddedModule, seedModules, STORED_MODULE_PREFIXES } from '../store/transfer-helper.js';
 import { levelDb } from '../store/level.js';
 import { backupKey } from '../../src/store/backup-key.js';
@@ -123,7 +123,7 @@ async function seedBigModules(app: TestApp): Promise<string[]> {
   return ids;
 }
 
-test('a backup taken while writes land is one consistent snapshot', async () => {
+test('a backup taken while writes land is one consistent snapshot', levelOnly, async () => {
   const app = await startApp();
   try {
     const { writer } = app.app.services.store;
