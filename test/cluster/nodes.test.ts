@@ -4,33 +4,16 @@
  * nothing it acknowledged; the conformance corpus uploaded through one node runs through another.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { conformanceCorpus } from '../conformance-corpus.js';
 import { everyCall } from '../conformance-calls.js';
 import { authHeaders, fixture } from '../helper.js';
-import { startProcess, uploadOver, type Proc } from '../process.js';
+import { uploadOver, type Proc } from '../process.js';
+import { startNode } from './node.js';
 import { pgOptions, testDatabase, type TestDatabase } from '../store/postgres/pg-helper.js';
 
 const corpus = conformanceCorpus();
-
-/** A node of the cluster on `url`: its own (unused) data directory, one worker, limits the corpus needs. */
-export async function startNode(url: string, env: Record<string, string> = {}): Promise<{ proc: Proc; dir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'wess-node-'));
-  const proc = await startProcess(dir, {
-    env: {
-      WESS_DATABASE_URL: url,
-      WESS_SERVER_WORKERS: '1',
-      WESS_RATE_LIMIT_MAX: '1000000',
-      WESS_RATE_LIMIT_ANONYMOUS_MAX: '1000000',
-      WESS_LIMITS_MAX_ARGS: '32',
-      ...env,
-    },
-  });
-  return { proc, dir };
-}
 
 async function json(res: Response): Promise<Record<string, unknown>> {
   return (await res.json()) as Record<string, unknown>;
