@@ -5,7 +5,7 @@
  * corpus and says what happens without one.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { conformanceCorpus } from './conformance-corpus.js';
