@@ -1,10 +1,9 @@
 import type { Config } from '../config/schema.js';
-import { openLevelStore, type StoreDeps } from './level/level-store.js';
+import { openLevelStore } from './level/level-store.js';
 import { openPgStore } from './postgres/pg-store.js';
 
-import type { Store } from './store.js';
+import type { Store, StoreDeps } from './store.js';
 
-export type { StoreDeps } from './level/level-store.js';
 export type * from './store.js';
 /** What callers outside the store may know of its limits and layout version, and of its data directory. */
 export { SCHEMA_VERSION } from './level/keys.js';

@@ -1,4 +1,7 @@
 import type { Readable } from 'node:stream';
+import type { EventBus } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
 import type { BackupKey } from './backup-key.js';
@@ -118,4 +121,11 @@ export interface Store {
   readonly engine: 'leveldb' | 'postgres';
   /** Closes the writer (committing what is queued), then the engine. Close usage and denials first: they write. */
   close(): Promise<void>;
+}
+
+/** What a store needs from the app: events to announce changes on, metrics, a logger. */
+export interface StoreDeps {
+  bus: EventBus;
+  metrics: Metrics;
+  logger: Logger;
 }

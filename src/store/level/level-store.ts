@@ -1,11 +1,8 @@
 import type { Config } from '../../config/schema.js';
-import type { EventBus } from '../../events.js';
-import type { Logger } from '../../logger.js';
-import type { Metrics } from '../../metrics.js';
 import { openDb, type Db } from './db.js';
 import { Reader } from '../reader.js';
 import { LevelRecordSource } from './record-source.js';
-import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreStatus, UsageStore } from '../store.js';
+import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
 import { Writer } from './writer.js';
 import type { GroupWriter } from '../group-writer.js';
 import { LevelAuditStore } from './audit-store.js';
@@ -14,12 +11,6 @@ import { LevelModuleStore } from './module-store.js';
 import { LevelSettingsStore } from './settings-store.js';
 import { LevelUsageStore } from './usage-store.js';
 
-/** What a store needs from the app: events to announce changes on, metrics, a logger. */
-export interface StoreDeps {
-  bus: EventBus;
-  metrics: Metrics;
-  logger: Logger;
-}
 
 /** The embedded store: one LevelDB directory (database.path), one writer, one reader. */
 class LevelStore implements Store {
