@@ -2,12 +2,11 @@ import type pg from 'pg';
 import type { AuditEntry, KeyRecord } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
 import { contentSha256 } from '../../hash.js';
-import { checkImport, createdEvent, deletedEvent, pruneAudit, updatedEvent, type DroppedVersion } from '../changes.js';
+import { checkImport, createdEvent, deletedEvent, nextRecord, pruneAudit, updatedEvent, type DroppedVersion } from '../changes.js';
 import type { Applied } from '../group-writer.js';
 import { checkModules, checkStorage, heldBytes, sumHeld } from '../quota.js';
 import { contentOf, importedModuleRecord, importedVersionRecord, moduleRecord, uploadContent, versionOf, type VersionContent } from '../records.js';
 import type { ImportedVersion, ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, VersionRecord, WriteMessage } from '../types.js';
-import { MAX_VERSION } from '../types.js';
 import { usageOf, type UsageRow } from './usage-store.js';
 
 /**
@@ -112,10 +111,7 @@ async function next(
   context: ApplyContext,
   rollbackFrom?: number,
 ): Promise<Applied> {
-  if (current.version >= MAX_VERSION) {
-    throw wessError('VALIDATION', `module ${current.id} has used every version number; upload it as a new module`);
-  }
-  const record = moduleRecord(current.id, current.tenant, current.version + 1, content, current.created_at, context.now);
+  const record = nextRecord(current, content, context.now);
   await c.query('UPDATE wess_modules SET record = $2 WHERE id = $1', [record.id, JSON.stringify(record)]);
   await insertVersion(c, versionOf(record));
   const pruned = await prune(c, record.id, context.maxVersions);
