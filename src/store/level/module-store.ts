@@ -4,9 +4,10 @@ import { inspectBlob } from './blobs.js';
 import type { Db } from './db.js';
 import { prefixRange, tenantModulePrefix } from './keys.js';
 import type { ModuleStore } from '../store.js';
-import { exportLines } from './export.js';
+import { exportModules } from './export.js';
 import { verifyStore } from './verify.js';
 import type { BackupKey } from '../backup-key.js';
+import type { ExportedModule } from '../transfer.js';
 import type { Inspected, VerifyReport } from '../types.js';
 
 /** Counting, export, backup and verification over the LevelDB key layout (keys.ts). */
@@ -24,8 +25,8 @@ export class LevelModuleStore implements ModuleStore {
     return count;
   }
 
-  exportLines(options: { tenant?: string | undefined; modulesEstimate: number }, onModule?: (count: number) => void): AsyncIterable<string> {
-    return exportLines(this.db, options, onModule);
+  exportModules(options: { tenant?: string | undefined }): AsyncIterable<ExportedModule> {
+    return exportModules(this.db, options);
   }
 
   backup(key: BackupKey): Readable {
