@@ -20,14 +20,16 @@ const NDJSON = 'application/x-ndjson';
 class Progress {
   readonly #bar: SingleBar | undefined;
   #started = false;
+  #unit: string;
 
   constructor(io: CliIo, unit: string) {
     const stream = io.stderr as NodeJS.WritableStream & { isTTY?: boolean };
-    this.#bar = stream.isTTY ? new SingleBar({ stream, format: `{bar} {value}/{total} ${unit} {extra}`, hideCursor: true, clearOnComplete: true }) : undefined;
+    this.#unit = unit;
+    this.#bar = stream.isTTY ? new SingleBar({ stream, format: '{bar} {value}/{total} {unit} {extra}', hideCursor: true, clearOnComplete: true }) : undefined;
   }
 
   start(total: number): void {
-    this.#bar?.start(Math.max(total, 1), 0, { extra: '' });
+    this.#bar?.start(Math.max(total, 1), 0, { unit: this.#unit, extra: '' });
     this.#started = true;
   }
 
@@ -36,6 +38,15 @@ class Progress {
     // An estimate can be passed: the total grows with the count rather than the bar overflowing.
     if (value > this.#bar.getTotal()) this.#bar.setTotal(value);
     this.#bar.update(value, { extra });
+  }
+
+  /** The same bar counting something else from 0 (a whole export's keys, then its audit entries). */
+  phase(unit: string, total: number): void {
+    if (unit === this.#unit) return;
+    this.#unit = unit;
+    if (!this.#started || !this.#bar) return;
+    this.#bar.setTotal(Math.max(total, 1));
+    this.#bar.update(0, { unit, extra: '' });
   }
 
   stop(): void {
@@ -165,10 +176,23 @@ async function restore(ctx: CliContext, file: string, opts: { data: string; conf
   );
 }
 
-async function exportTo(ctx: CliContext, opts: { out: string; tenant?: string }): Promise<void> {
-  const res = await streaming(ctx, 'GET', '/admin/export', { query: { tenant: opts.tenant } });
-  const bar = new Progress(ctx.io, 'modules');
-  const modules = await bar
+/** Shows on `bar` how far a stream of export lines has come: modules, then keys, then audit entries. */
+function showProgress(bar: Progress, seen: LineKinds, totals: { modules: number; keys: number; audit: number }, sent = 'exported'): void {
+  if (seen.audit > 0) {
+    bar.phase(`audit entries ${sent}`, totals.audit);
+    bar.update(seen.audit);
+  } else if (seen.keys > 0) {
+    bar.phase(`keys ${sent}`, totals.keys);
+    bar.update(seen.keys);
+  } else {
+    bar.update(seen.modules);
+  }
+}
+
+async function exportTo(ctx: CliContext, opts: { out: string; tenant?: string; all?: boolean }): Promise<void> {
+  const res = await streaming(ctx, 'GET', '/admin/export', { query: { tenant: opts.tenant, all: opts.all === true ? 'true' : undefined } });
+  const bar = new Progress(ctx.io, 'modules exported');
+  const end = await bar
     .around(() =>
       withAtomicFile(opts.out, async (write) => {
         const lines = new LineWatch();
@@ -176,21 +200,28 @@ async function exportTo(ctx: CliContext, opts: { out: string; tenant?: string })
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
           await write(chunk);
           lines.push(chunk);
-          if (!started && lines.header !== undefined) {
-            bar.start(Number((lines.header as { modules_estimate?: unknown }).modules_estimate) || 0);
+          const header = lines.header as { modules_estimate?: unknown; keys?: unknown } | undefined;
+          if (!started && header !== undefined) {
+            bar.start(Number(header.modules_estimate) || 0);
             started = true;
           }
-          const end = (lines.last as { format?: unknown } | undefined)?.format === 'wess-export-end' ? 1 : 0;
-          bar.update(Math.max(0, lines.count - 1 - end));
+          // The audit log's length is not known ahead: its bar's total grows with its count.
+          showProgress(bar, lines.kinds, { modules: Number(header?.modules_estimate) || 0, keys: Number(header?.keys) || 0, audit: 0 });
         }
         // Without its end line the export was cut off (the server failed half-way, or the connection broke).
-        const end = lines.last as { format?: unknown; modules?: unknown } | undefined;
-        if (end?.format !== 'wess-export-end') throw cliError('IO', `the export from ${ctx.url} was cut off before its end line; ${opts.out} was not written`, EXIT.REFUSED);
-        return Number(end.modules);
+        const last = lines.last as { format?: unknown; modules?: unknown; keys?: unknown; audit?: unknown } | undefined;
+        if (last?.format !== 'wess-export-end') throw cliError('IO', `the export from ${ctx.url} was cut off before its end line; ${opts.out} was not written`, EXIT.REFUSED);
+        return last;
       }),
     )
     .catch(fileErrors);
-  ctx.out.emit({ out: opts.out, modules }, () => ctx.out.line(`export: ${modules} modules written to ${opts.out}`));
+  const modules = Number(end.modules);
+  if (end.keys === undefined) {
+    ctx.out.emit({ out: opts.out, modules }, () => ctx.out.line(`export: ${modules} modules written to ${opts.out}`));
+    return;
+  }
+  const [keys, audit] = [Number(end.keys), Number(end.audit)];
+  ctx.out.emit({ out: opts.out, modules, keys, audit }, () => ctx.out.line(`export: ${modules} modules, ${keys} keys and ${audit} audit entries written to ${opts.out}`));
 }
 
 interface ImportSummary {
@@ -198,18 +229,20 @@ interface ImportSummary {
   skipped: number;
   failed: Array<{ line: number; id?: string; code: string; error: string }>;
   failed_count: number;
+  keys?: { imported: number; skipped: number };
+  audit?: { imported: number; skipped: number };
 }
 
 async function importFrom(ctx: CliContext, file: string, force: boolean): Promise<number> {
-  const total = await countLines(file).catch(fileErrors);
+  const totals = await countLines(file).catch(fileErrors);
   const bar = new Progress(ctx.io, 'modules sent');
-  bar.start(Math.max(0, total - 2));
-  let sent = -1;
+  bar.start(totals.modules);
+  const sent = new LineKinds();
   const source = Readable.from(
     (async function* () {
       for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-        for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) sent++;
-        bar.update(Math.max(0, Math.min(sent, total - 2)));
+        sent.push(chunk);
+        showProgress(bar, sent, totals, 'sent');
         yield chunk;
       }
     })(),
@@ -219,22 +252,60 @@ async function importFrom(ctx: CliContext, file: string, force: boolean): Promis
   const summary = (await res.json()) as ImportSummary;
   ctx.out.emit(summary, () => {
     ctx.out.line(`import: ${summary.imported} imported, ${summary.skipped} skipped (already there), ${summary.failed_count} failed`);
+    if (summary.keys) ctx.out.line(`  keys: ${summary.keys.imported} imported, ${summary.keys.skipped} skipped (already there)`);
+    if (summary.audit) ctx.out.line(`  audit entries: ${summary.audit.imported} imported, ${summary.audit.skipped} skipped (already there)`);
     for (const f of summary.failed) ctx.out.line(`  line ${f.line}${f.id ? ` (${f.id})` : ''}: ${f.code}: ${oneLine(f.error)}`);
   });
   return summary.failed_count > 0 ? EXIT.REFUSED : EXIT.OK;
 }
 
-async function countLines(file: string): Promise<number> {
-  let count = 0;
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-    for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) count++;
-  }
-  return count;
+/** How many lines of each kind `file` holds: the import's progress totals. */
+async function countLines(file: string): Promise<LineKinds> {
+  const kinds = new LineKinds();
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) kinds.push(chunk);
+  return kinds;
 }
 
-/** Counts the lines of a stream and keeps its first and last one (both short: header and end line). */
+/** Line kinds by their first bytes, as transfer.ts writes them: never parsing a (possibly huge) module line. */
+const KEY_LINE = '{"key":';
+const AUDIT_LINE = '{"audit":';
+const FORMAT_LINE = '{"format":';
+const PREFIX_BYTES = Math.max(KEY_LINE.length, AUDIT_LINE.length, FORMAT_LINE.length);
+
+/** Counts the complete lines of an export stream by kind, from the first bytes of each. */
+class LineKinds {
+  modules = 0;
+  keys = 0;
+  audit = 0;
+  lines = 0;
+  #start = '';
+
+  push(chunk: Uint8Array): void {
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    for (let from = 0; ; ) {
+      const at = buf.indexOf(0x0a, from);
+      if (this.#start.length < PREFIX_BYTES) this.#start += buf.toString('latin1', from, Math.min(at === -1 ? buf.length : at, from + PREFIX_BYTES - this.#start.length));
+      if (at === -1) return;
+      this.#finish();
+      from = at + 1;
+    }
+  }
+
+  #finish(): void {
+    this.lines++;
+    const start = this.#start;
+    this.#start = '';
+    // Line 1 is the header; a later {"format": line is the end line.
+    if (this.lines === 1 || start.startsWith(FORMAT_LINE) || start.trim() === '') return;
+    if (start.startsWith(KEY_LINE)) this.keys++;
+    else if (start.startsWith(AUDIT_LINE)) this.audit++;
+    else this.modules++;
+  }
+}
+
+/** Counts the lines of a stream by kind and keeps its first and last one (both short: header and end line). */
 class LineWatch {
-  count = 0;
+  readonly kinds = new LineKinds();
   header: unknown;
   last: unknown;
   #head: Buffer[] = [];
@@ -242,7 +313,7 @@ class LineWatch {
 
   push(chunk: Uint8Array): void {
     const buf = Buffer.from(chunk);
-    for (let at = buf.indexOf(0x0a); at !== -1; at = buf.indexOf(0x0a, at + 1)) this.count++;
+    this.kinds.push(buf);
     if (this.header === undefined) {
       this.#head.push(buf);
       const joined = Buffer.concat(this.#head);
@@ -295,14 +366,15 @@ export function registerDataCommands(program: Command, deps: CliDeps): void {
 
   program
     .command('export')
-    .description('export modules with their whole history as NDJSON (admin key)')
+    .description('export modules with their whole history as NDJSON, or with --all the whole deployment (admin key)')
     .requiredOption('--out <file>', 'file to write')
     .option('--tenant <tenant>', "only this tenant's modules")
-    .action(deps.action(async (ctx, command) => exportTo(ctx, command.opts<{ out: string; tenant?: string }>())));
+    .option('--all', 'the whole deployment: modules, every API key (hashes, never secrets) and the audit log; importing the keys needs the same auth.secret (not with --tenant)')
+    .action(deps.action(async (ctx, command) => exportTo(ctx, command.opts<{ out: string; tenant?: string; all?: boolean }>())));
 
   program
     .command('import <file>')
-    .description("import an NDJSON export (admin key); each module is held to its tenant's tier; modules that exist are skipped, bad lines reported (exit 1)")
+    .description("import an NDJSON export (admin key); each module is held to its tenant's tier; modules, keys and audit entries that exist are skipped, bad lines reported (exit 1)")
     .option('--force', "skip the tenants' tiers (only the server's global limits apply); audited as forced")
     .action(
       deps.action(async (ctx, command) => {
