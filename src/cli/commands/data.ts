@@ -12,6 +12,7 @@ import { CliError, EXIT, cliError, exitForServerCode, oneLine } from '../errors.
 import { bytes } from '../output.js';
 import { serverConfig } from '../server-config.js';
 import { backupKey, type BackupKey } from '../../store/backup-key.js';
+import { countLines, LineKinds, LineWatch } from '../export-lines.js';
 import type { VerifyReport } from '../../store/types.js';
 
 const NDJSON = 'application/x-ndjson';
@@ -257,82 +258,6 @@ async function importFrom(ctx: CliContext, file: string, force: boolean): Promis
     for (const f of summary.failed) ctx.out.line(`  line ${f.line}${f.id ? ` (${f.id})` : ''}: ${f.code}: ${oneLine(f.error)}`);
   });
   return summary.failed_count > 0 ? EXIT.REFUSED : EXIT.OK;
-}
-
-/** How many lines of each kind `file` holds: the import's progress totals. */
-async function countLines(file: string): Promise<LineKinds> {
-  const kinds = new LineKinds();
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) kinds.push(chunk);
-  return kinds;
-}
-
-/** Line kinds by their first bytes, as transfer.ts writes them: never parsing a (possibly huge) module line. */
-const KEY_LINE = '{"key":';
-const AUDIT_LINE = '{"audit":';
-const FORMAT_LINE = '{"format":';
-const PREFIX_BYTES = Math.max(KEY_LINE.length, AUDIT_LINE.length, FORMAT_LINE.length);
-
-/** Counts the complete lines of an export stream by kind, from the first bytes of each. */
-class LineKinds {
-  modules = 0;
-  keys = 0;
-  audit = 0;
-  lines = 0;
-  #start = '';
-
-  push(chunk: Uint8Array): void {
-    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    for (let from = 0; ; ) {
-      const at = buf.indexOf(0x0a, from);
-      if (this.#start.length < PREFIX_BYTES) this.#start += buf.toString('latin1', from, Math.min(at === -1 ? buf.length : at, from + PREFIX_BYTES - this.#start.length));
-      if (at === -1) return;
-      this.#finish();
-      from = at + 1;
-    }
-  }
-
-  #finish(): void {
-    this.lines++;
-    const start = this.#start;
-    this.#start = '';
-    // Line 1 is the header; a later {"format": line is the end line.
-    if (this.lines === 1 || start.startsWith(FORMAT_LINE) || start.trim() === '') return;
-    if (start.startsWith(KEY_LINE)) this.keys++;
-    else if (start.startsWith(AUDIT_LINE)) this.audit++;
-    else this.modules++;
-  }
-}
-
-/** Counts the lines of a stream by kind and keeps its first and last one (both short: header and end line). */
-class LineWatch {
-  readonly kinds = new LineKinds();
-  header: unknown;
-  last: unknown;
-  #head: Buffer[] = [];
-  #tail = Buffer.alloc(0);
-
-  push(chunk: Uint8Array): void {
-    const buf = Buffer.from(chunk);
-    this.kinds.push(buf);
-    if (this.header === undefined) {
-      this.#head.push(buf);
-      const joined = Buffer.concat(this.#head);
-      const end = joined.indexOf(0x0a);
-      if (end !== -1) this.header = parseOr(joined.subarray(0, end).toString());
-    }
-    // A module line can be megabytes; only the last 4 KiB are kept, enough for the end line.
-    this.#tail = Buffer.concat([this.#tail, buf]).subarray(-4096);
-    const text = this.#tail.toString().trimEnd();
-    this.last = parseOr(text.slice(text.lastIndexOf('\n') + 1));
-  }
-}
-
-function parseOr(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Registers `wess backup`, `doctor`, `restore`, `export` and `import`. */
