@@ -84,32 +84,40 @@ describe('whole-deployment export and import', () => {
     assert.ok(!exported.includes('test-only-hmac-secret'), 'the server secret never travels');
   });
 
+  /**
+   * Imports the export into `target` (same secret), exports it again from there and compares line by
+   * line; then uses the moved keys there, and imports again.
+   */
+  async function moveAndCompare(target: TestApp): Promise<void> {
+    const imported = await target.app.inject({ method: 'POST', url: '/admin/import', headers: { ...NDJSON, ...asTarget }, payload: exported });
+    assert.equal(imported.statusCode, 200, imported.body);
+    const audit = split(exported).audit.length;
+    assert.deepEqual(imported.json(), { imported: 2, skipped: 0, failed: [], failed_count: 0, keys: { imported: 3, skipped: 0 }, audit: { imported: audit, skipped: 0 } });
+
+    const again = await target.app.inject({ url: '/admin/export?all=true', headers: asTarget });
+    const [a, b] = [split(exported), split(again.body)];
+    assert.deepEqual(b.modules, a.modules, 'module lines, byte for byte');
+    // The target's own admin key and its own audit entries (the import itself) come on top.
+    assert.deepEqual(b.keys.filter((l) => idOf(l) !== 'targetadmin'), a.keys, 'key lines, byte for byte');
+    assert.deepEqual(b.audit.filter((l) => a.audit.includes(l)), a.audit, 'audit lines, byte for byte and in the same order');
+    const extra = b.audit.filter((l) => !a.audit.includes(l)).map((l) => (JSON.parse(l) as { audit: { action: string; actor: string } }).audit);
+    assert.ok(extra.every((e) => e.actor === 'targetadmin'), JSON.stringify(extra));
+    assert.deepEqual({ ...b.header, exported_at: null }, { ...a.header, exported_at: null, keys: 4 });
+
+    // Same secret: the moved keys authenticate there, and the revoked one stays revoked.
+    assert.equal((await target.app.inject({ url: '/modules', headers: { authorization: `Bearer ${developer.key}` } })).statusCode, 200);
+    assert.equal((await target.app.inject({ url: '/modules', headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } })).statusCode, 200);
+    assert.equal((await target.app.inject({ url: '/modules', headers: { authorization: `Bearer ${revoked.key}` } })).statusCode, 401);
+
+    // A second run writes nothing twice.
+    const rerun = await target.app.inject({ method: 'POST', url: '/admin/import', headers: { ...NDJSON, ...asTarget }, payload: exported });
+    assert.deepEqual(rerun.json(), { imported: 0, skipped: 2, failed: [], failed_count: 0, keys: { imported: 0, skipped: 3 }, audit: { imported: 0, skipped: audit } });
+  }
+
   test('imported where the secret is the same and exported again, every line is the same bytes; the keys work there', async () => {
     const target = await startApp({ auth: { admin_key: TARGET_ADMIN_KEY } });
     try {
-      const imported = await target.app.inject({ method: 'POST', url: '/admin/import', headers: { ...NDJSON, ...asTarget }, payload: exported });
-      assert.equal(imported.statusCode, 200, imported.body);
-      const audit = split(exported).audit.length;
-      assert.deepEqual(imported.json(), { imported: 2, skipped: 0, failed: [], failed_count: 0, keys: { imported: 3, skipped: 0 }, audit: { imported: audit, skipped: 0 } });
-
-      const again = await target.app.inject({ url: '/admin/export?all=true', headers: asTarget });
-      const [a, b] = [split(exported), split(again.body)];
-      assert.deepEqual(b.modules, a.modules, 'module lines, byte for byte');
-      // The target's own admin key and its own audit entries (the import itself) come on top.
-      assert.deepEqual(b.keys.filter((l) => idOf(l) !== 'targetadmin'), a.keys, 'key lines, byte for byte');
-      assert.deepEqual(b.audit.filter((l) => a.audit.includes(l)), a.audit, 'audit lines, byte for byte and in the same order');
-      const extra = b.audit.filter((l) => !a.audit.includes(l)).map((l) => (JSON.parse(l) as { audit: { action: string; actor: string } }).audit);
-      assert.ok(extra.every((e) => e.actor === 'targetadmin'), JSON.stringify(extra));
-      assert.deepEqual({ ...b.header, exported_at: null }, { ...a.header, exported_at: null, keys: 4 });
-
-      // Same secret: the moved keys authenticate there, and the revoked one stays revoked.
-      assert.equal((await target.app.inject({ url: '/modules', headers: { authorization: `Bearer ${developer.key}` } })).statusCode, 200);
-      assert.equal((await target.app.inject({ url: '/modules', headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } })).statusCode, 200);
-      assert.equal((await target.app.inject({ url: '/modules', headers: { authorization: `Bearer ${revoked.key}` } })).statusCode, 401);
-
-      // A second run writes nothing twice.
-      const rerun = await target.app.inject({ method: 'POST', url: '/admin/import', headers: { ...NDJSON, ...asTarget }, payload: exported });
-      assert.deepEqual(rerun.json(), { imported: 0, skipped: 2, failed: [], failed_count: 0, keys: { imported: 0, skipped: 3 }, audit: { imported: 0, skipped: audit } });
+      await moveAndCompare(target);
     } finally {
       await target.close();
     }
