@@ -2,7 +2,6 @@ import type { Readable } from 'node:stream';
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
 import type { BackupKey } from './backup-key.js';
-import type { ExportedModule } from './transfer.js';
 import type { Inspected, ListOptions, ModuleListOptions, VerifyReport, WriterStats } from './types.js';
 
 /*
@@ -49,11 +48,8 @@ export interface BlobSource {
 export interface ModuleStore extends BlobSource {
   /** Modules `tenant` owns, counted now. */
   countTenantModules(tenant: string): Promise<number>;
-  /**
-   * Every module (or `tenant`'s) with its whole history and content, as an export's module lines
-   * carry it, all from one consistent view of the store; transfer.ts exportLines writes the rest.
-   */
-  exportModules(options: { tenant?: string | undefined }): AsyncIterable<ExportedModule>;
+  /** An export's NDJSON lines (transfer.ts has the format), all from one consistent view of the store. */
+  exportLines(options: { tenant?: string | undefined; modulesEstimate: number }, onModule?: (count: number) => void): AsyncIterable<string>;
   /** A signed archive of the whole store, from one consistent view, while it keeps serving. */
   backup(key: BackupKey): Readable;
   /** Reads back and hashes every stored version. */

@@ -112,15 +112,20 @@ function checked<T>(schema: z.ZodType, value: unknown, what: string): T {
 }
 
 export interface AuthImportDeps {
-  submitKey(msg: Extract<WriteMessage, { kind: 'import-key' }>): Promise<WriteResult['import-key']>;
-  submitAudit(msg: Extract<WriteMessage, { kind: 'import-audit' }>): Promise<WriteResult['import-audit']>;
+  /** True when a key with this id exists here (it is skipped, never overwritten). */
+  keyExists(id: string): boolean | Promise<boolean>;
+  /** put-key with ifAbsent: the writer keeps a key that appeared meanwhile. */
+  submitKey(msg: Extract<WriteMessage, { kind: 'put-key' }>): Promise<WriteResult['put-key']>;
+  /** append-audit-batch: entries are keyed by id, so the same entry imported again is stored once. */
+  submitAudit(msg: Extract<WriteMessage, { kind: 'append-audit-batch' }>): Promise<WriteResult['append-audit-batch']>;
   /** secretCheck() of this node's server secret. */
   secretCheck: string;
 }
 
 export interface AuthImportCounts {
   keys: { imported: number; skipped: number };
-  audit: { imported: number; skipped: number };
+  /** Entries written; one already here (same id, same entry) is written again unchanged, so a re-run counts it again. */
+  audit: { imported: number };
 }
 
 type Fail = (failure: { line: number; id?: string; code: string; error: string }) => void;
@@ -129,12 +134,13 @@ type Fail = (failure: { line: number; id?: string; code: string; error: string }
 const AUDIT_BATCH = 500;
 
 /**
- * Imports the key and audit lines of an export as importLines meets them. Keys are written one
- * message each (the writer groups concurrent ones), audit entries in batches of AUDIT_BATCH; a
- * failure is reported against every line it cost, never thrown.
+ * Imports the key and audit lines of an export as importLines meets them. A key whose id exists is
+ * skipped (this node's own admin key, a re-run); the others are written one message each (the writer
+ * groups concurrent ones). Audit entries go in batches of AUDIT_BATCH, ids kept: an entry imported
+ * again lands on itself. A failure is reported against every line it cost, never thrown.
  */
 export class AuthLineImporter {
-  readonly counts: AuthImportCounts = { keys: { imported: 0, skipped: 0 }, audit: { imported: 0, skipped: 0 } };
+  readonly counts: AuthImportCounts = { keys: { imported: 0, skipped: 0 }, audit: { imported: 0 } };
   #pending: Array<{ line: number; entry: AuditEntry }> = [];
 
   constructor(
@@ -151,9 +157,12 @@ export class AuthLineImporter {
       const key = checked<KeyRecord>(keyRecord, (value as { key: unknown }).key, 'key');
       id = key.id;
       this.#checkSecret();
-      const result = await this.deps.submitKey({ kind: 'import-key', key });
-      if (result.imported) this.counts.keys.imported++;
-      else this.counts.keys.skipped++;
+      if (await this.deps.keyExists(key.id)) {
+        this.counts.keys.skipped++;
+        return;
+      }
+      await this.deps.submitKey({ kind: 'put-key', key, ifAbsent: true });
+      this.counts.keys.imported++;
     } catch (err) {
       this.fail({ line, ...(id === undefined ? {} : { id }), ...described(err, 'the key could not be imported; see the server log') });
     }
@@ -176,9 +185,8 @@ export class AuthLineImporter {
     this.#pending = [];
     if (batch.length === 0) return;
     try {
-      const result = await this.deps.submitAudit({ kind: 'import-audit', entries: batch.map((b) => b.entry) });
-      this.counts.audit.imported += result.imported;
-      this.counts.audit.skipped += result.skipped;
+      await this.deps.submitAudit({ kind: 'append-audit-batch', entries: batch.map((b) => b.entry) });
+      this.counts.audit.imported += batch.length;
     } catch (err) {
       const failure = described(err, 'the audit entries could not be imported; see the server log');
       for (const { line, entry } of batch) this.fail({ line, id: entry.id, ...failure });

@@ -39,7 +39,7 @@ import { auditLines, authLineKind, AuthLineImporter, keyLines, type AuthImportCo
 export const EXPORT_FORMAT = 'wess-export';
 export const EXPORT_END = 'wess-export-end';
 /** Modules only (one tenant's, or every tenant's): still version 1, so an older Wess reads it. */
-export const MODULES_FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 1;
 /** The whole deployment: modules, keys and the audit log. */
 export const WHOLE_FORMAT_VERSION = 2;
 
@@ -77,39 +77,48 @@ export interface ExportOptions {
   whole?: { secretCheck: string } | undefined;
 }
 
-/** What an export reads: the engine's module lines, and for a whole export its keys and audit log. */
+/** How the end line JSON.stringify writes begins: told apart without parsing a (large) module line. */
+const END_LINE_START = `{"format":"${EXPORT_END}"`;
+
+/** What an export reads: the engine's module export, and for a whole export the keys and audit log. */
 export interface ExportSources {
-  modules: Pick<ModuleStore, 'exportModules'>;
+  modules: Pick<ModuleStore, 'exportLines'>;
   keys: KeyStore;
   audit: AuditStore;
 }
 
 /**
- * An export's lines. The modules come from one consistent view of the store (the engine's
- * exportModules); keys are read before the header (it counts them), the audit log after the modules.
+ * An export's lines. The engine writes a modules export (format 1: header, module lines from one
+ * consistent view of the store, end line); a whole export is that with its header made version 2
+ * (the key count, the secret check) and the key and audit lines spliced in before a new end line
+ * that counts them. Keys are read before the header (it counts them), the audit log after the modules.
  */
 export async function* exportLines(store: ExportSources, options: ExportOptions): AsyncGenerator<string> {
-  const exported_at = new Date().toISOString();
   const whole = options.whole;
-  if (whole !== undefined && options.tenant !== undefined) throw wessError('VALIDATION', 'a whole-deployment export has no tenant: a tenant\'s export holds its modules only');
-  const keys = whole === undefined ? [] : await store.keys.all();
-  const header = whole === undefined
-    ? { format: EXPORT_FORMAT, version: MODULES_FORMAT_VERSION, exported_at, tenant: options.tenant ?? null, modules_estimate: options.modulesEstimate }
-    : { format: EXPORT_FORMAT, version: WHOLE_FORMAT_VERSION, exported_at, tenant: null, modules_estimate: options.modulesEstimate, keys: keys.length, secret_check: whole.secretCheck };
-  yield `${JSON.stringify(header)}\n`;
-  let modules = 0;
-  for await (const module of store.modules.exportModules({ tenant: options.tenant })) {
-    modules++;
-    yield `${JSON.stringify(module)}\n`;
-  }
+  const lines = store.modules.exportLines({ tenant: options.tenant, modulesEstimate: options.modulesEstimate });
   if (whole === undefined) {
-    yield `${JSON.stringify({ format: EXPORT_END, modules })}\n`;
+    yield* lines;
     return;
   }
-  yield* keyLines(keys);
-  let audit = 0;
-  yield* auditLines(store.audit, () => audit++);
-  yield `${JSON.stringify({ format: EXPORT_END, modules, keys: keys.length, audit })}\n`;
+  if (options.tenant !== undefined) throw wessError('VALIDATION', "a whole-deployment export has no tenant: a tenant's export holds its modules only");
+  const keys = await store.keys.all();
+  let first = true;
+  for await (const line of lines) {
+    if (first) {
+      first = false;
+      // The engine's header is one short line; every field it has stays, in its place.
+      const header = JSON.parse(line) as Record<string, unknown>;
+      yield `${JSON.stringify({ ...header, version: WHOLE_FORMAT_VERSION, keys: keys.length, secret_check: whole.secretCheck })}\n`;
+    } else if (line.startsWith(END_LINE_START)) {
+      const { modules } = JSON.parse(line) as { modules: number };
+      yield* keyLines(keys);
+      let audit = 0;
+      yield* auditLines(store.audit, () => audit++);
+      yield `${JSON.stringify({ format: EXPORT_END, modules, keys: keys.length, audit })}\n`;
+    } else {
+      yield line;
+    }
+  }
 }
 
 const base64 = z.string().refine(isStandardBase64, 'must be standard base64');
@@ -251,8 +260,8 @@ function checkHeader(text: string): { version: number; secretCheck: string | und
   }
   if (header?.format !== EXPORT_FORMAT) throw wessError('VALIDATION', `line 1: not a Wess export header (expected {"format":"${EXPORT_FORMAT}",...})`);
   const version = header.version;
-  if (version !== MODULES_FORMAT_VERSION && version !== WHOLE_FORMAT_VERSION) {
-    throw wessError('VALIDATION', `line 1: export format version ${String(version)}; this Wess reads versions ${MODULES_FORMAT_VERSION} and ${WHOLE_FORMAT_VERSION}`);
+  if (version !== FORMAT_VERSION && version !== WHOLE_FORMAT_VERSION) {
+    throw wessError('VALIDATION', `line 1: export format version ${String(version)}; this Wess reads versions ${FORMAT_VERSION} and ${WHOLE_FORMAT_VERSION}`);
   }
   return { version, secretCheck: typeof header.secret_check === 'string' ? header.secret_check : undefined };
 }

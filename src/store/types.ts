@@ -112,25 +112,17 @@ export type WriteMessage =
   | ({ kind: 'rename-module'; name: string } & Guarded)
   | ({ kind: 'rollback-module'; toVersion: number } & Guarded)
   | ({ kind: 'delete-module' } & Guarded)
-  /** Creates a key, or replaces one with the same id (the bootstrap admin key given a new secret). */
-  | { kind: 'put-key'; key: KeyRecord; audit?: AuditEntry }
   /**
-   * A key moved from another deployment (import): stored exactly as given, hash included, unless a
-   * key with its id exists, which is kept untouched (a re-run, or this node's own bootstrap admin).
-   * Announced as key.stored only when written. No audit entry: the import request has its own.
+   * Creates a key, or replaces one with the same id (the bootstrap admin key given a new secret).
+   * With `ifAbsent` (an import: a key moved from another deployment, hash included), written only
+   * when no key has this id: an existing one is kept untouched, is the result, and nothing is announced.
    */
-  | { kind: 'import-key'; key: KeyRecord }
+  | { kind: 'put-key'; key: KeyRecord; audit?: AuditEntry; ifAbsent?: true }
   /** Marks a key revoked; `tenant`, when set, must be the key's tenant (KEY_NOT_FOUND otherwise). */
   | { kind: 'revoke-key'; id: string; tenant?: string; audit?: AuditEntry }
   | { kind: 'append-audit'; entry: AuditEntry }
   /** Entries gathered over time (aggregated denials), written together: one message, however many. */
   | { kind: 'append-audit-batch'; entries: AuditEntry[] }
-  /**
-   * Entries moved from another deployment (import), stored exactly as given, each unless an entry
-   * with its id exists, which is kept untouched: a re-run writes nothing twice, and an entry of this
-   * node's that happens to share an id (ids are per-process time stamps) is never overwritten.
-   */
-  | { kind: 'import-audit'; entries: AuditEntry[] }
   | { kind: 'put-usage'; usage: Array<{ keyId: string; usage: KeyUsage }> }
   | { kind: 'put-meta'; key: string; value: Uint8Array }
   /**
@@ -159,13 +151,9 @@ export interface WriteResult {
   /** The record as it was before the delete. */
   'delete-module': ModuleRecord;
   'put-key': KeyRecord;
-  /** `imported: false` when a key with that id existed (nothing written); `key` is the stored one either way. */
-  'import-key': { imported: boolean; key: KeyRecord };
   'revoke-key': KeyRecord;
   'append-audit': AuditEntry;
   'append-audit-batch': null;
-  /** How many of the entries were written, and how many were skipped because their id existed. */
-  'import-audit': { imported: number; skipped: number };
   'put-usage': null;
   'put-meta': null;
   /**

@@ -153,7 +153,7 @@ describe('wess backup, restore, export and import as child processes against a r
       assert.equal(imported.code, 0, imported.stderr);
       assert.equal(
         imported.stdout,
-        `import: 40 imported, 0 skipped (already there), 0 failed\n  keys: ${counts[1]} imported, 0 skipped (already there)\n  audit entries: ${counts[2]} imported, 0 skipped (already there)\n`,
+        `import: 40 imported, 0 skipped (already there), 0 failed\n  keys: ${counts[1]} imported, 0 skipped (already there)\n  audit entries: ${counts[2]} imported (ids kept: one already there stays as it is)\n`,
       );
       const run = await wess(['modules', 'ls'], { env: { ...targetEnv, WESS_KEY: moved.key } });
       assert.equal(run.code, 0, run.stderr);

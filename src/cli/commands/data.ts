@@ -231,7 +231,7 @@ interface ImportSummary {
   failed: Array<{ line: number; id?: string; code: string; error: string }>;
   failed_count: number;
   keys?: { imported: number; skipped: number };
-  audit?: { imported: number; skipped: number };
+  audit?: { imported: number };
 }
 
 async function importFrom(ctx: CliContext, file: string, force: boolean): Promise<number> {
@@ -254,7 +254,7 @@ async function importFrom(ctx: CliContext, file: string, force: boolean): Promis
   ctx.out.emit(summary, () => {
     ctx.out.line(`import: ${summary.imported} imported, ${summary.skipped} skipped (already there), ${summary.failed_count} failed`);
     if (summary.keys) ctx.out.line(`  keys: ${summary.keys.imported} imported, ${summary.keys.skipped} skipped (already there)`);
-    if (summary.audit) ctx.out.line(`  audit entries: ${summary.audit.imported} imported, ${summary.audit.skipped} skipped (already there)`);
+    if (summary.audit) ctx.out.line(`  audit entries: ${summary.audit.imported} imported (ids kept: one already there stays as it is)`);
     for (const f of summary.failed) ctx.out.line(`  line ${f.line}${f.id ? ` (${f.id})` : ''}: ${f.code}: ${oneLine(f.error)}`);
   });
   return summary.failed_count > 0 ? EXIT.REFUSED : EXIT.OK;

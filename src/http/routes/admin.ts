@@ -30,9 +30,9 @@ const importSummary = z.object({
     .optional()
     .meta({ description: 'Whole-deployment exports only: keys written, and skipped because their id exists here' }),
   audit: z
-    .object({ imported: z.number().int(), skipped: z.number().int() })
+    .object({ imported: z.number().int() })
     .optional()
-    .meta({ description: 'Whole-deployment exports only: audit entries written, and skipped because their id exists here' }),
+    .meta({ description: 'Whole-deployment exports only: audit entries written (ids kept: one already here is written again unchanged)' }),
   failed: z
     .array(z.object({ line: z.number().int(), id: z.string().optional(), code: z.string(), error: z.string() }))
     .meta({ description: 'Lines that were not imported and why (the first 1,000)' }),
@@ -151,6 +151,7 @@ function registerImport(app: FastifyInstance, services: Services): void {
           return admitImage(image, { maxFilesBytes: limits.maxFilesBytes, maxFiles: limits.maxFiles, tier: limits.tier });
         },
         quota: (owner) => quotaOf(limitsOf(owner)),
+        keyExists: (id) => services.keyring.get(id) !== undefined,
         submitKey: (msg) => services.store.writer.submit(msg),
         submitAudit: (msg) => services.store.writer.submit(msg),
         secretCheck: await secretCheck(services.keyring.secret),

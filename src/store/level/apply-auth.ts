@@ -12,17 +12,12 @@ type AuthMessage = Exclude<WriteMessage, ModuleMessage>;
 export async function applyAuthMessage(msg: AuthMessage, overlay: Overlay): Promise<Applied> {
   switch (msg.kind) {
     case 'put-key': {
+      const existing = msg.ifAbsent ? await overlay.get(apiKeyKey(msg.key.id)) : undefined;
+      if (existing) return quietly(decodeJson<KeyRecord>(existing));
       overlay.put(apiKeyKey(msg.key.id), encodeJson(msg.key));
       if (msg.audit) stageAudit(msg.audit, overlay);
       const key = msg.key;
       return { result: key, moduleDelta: 0, announce: (bus) => bus.emit('key.stored', { id: key.id, tenant: key.tenant, key }) };
-    }
-    case 'import-key': {
-      const existing = await overlay.get(apiKeyKey(msg.key.id));
-      if (existing) return quietly({ imported: false, key: decodeJson<KeyRecord>(existing) });
-      overlay.put(apiKeyKey(msg.key.id), encodeJson(msg.key));
-      const key = msg.key;
-      return { result: { imported: true, key }, moduleDelta: 0, announce: (bus) => bus.emit('key.stored', { id: key.id, tenant: key.tenant, key }) };
     }
     case 'revoke-key': {
       const key = await revoke(msg.id, msg.tenant, overlay);
@@ -35,16 +30,6 @@ export async function applyAuthMessage(msg: AuthMessage, overlay: Overlay): Prom
     case 'append-audit-batch':
       for (const entry of msg.entries) stageAudit(entry, overlay);
       return quietly(null);
-    case 'import-audit': {
-      let imported = 0;
-      for (const entry of msg.entries) {
-        // The overlay holds what this batch staged already, so an id twice in one import is written once.
-        if (await overlay.has(auditKey(entry.id))) continue;
-        stageAudit(entry, overlay);
-        imported++;
-      }
-      return quietly({ imported, skipped: msg.entries.length - imported });
-    }
     case 'put-usage':
       for (const { keyId, usage } of msg.usage) overlay.put(usageKey(keyId), encodeJson(usage));
       return quietly(null);

@@ -1,26 +1,32 @@
 import { wessError } from '../../errors.js';
 import type { ModuleRecord, VersionRecord } from '../types.js';
-import type { ExportedModule, ExportedVersion } from '../transfer.js';
+import { EXPORT_END, EXPORT_FORMAT, FORMAT_VERSION, type ExportedModule, type ExportedVersion } from '../transfer.js';
 import { inspectBlob } from './blobs.js';
 import { decodeRecord, decodeVersion } from './codec.js';
 import type { Db, DbReader } from './db.js';
 import { moduleRange, prefixRange, versionPrefix } from './keys.js';
 
-/* The export's modules (../transfer.ts has the format and writes the lines) as LevelDB reads them: from one snapshot. */
+/* The export (../transfer.ts has its format) as LevelDB reads it: every line from one snapshot. */
 
 /**
- * Every module (or `tenant`'s), all read from one snapshot: the modules are the store as it was when
- * the export began, whatever is written while it streams. The snapshot is released when the
- * modules end or are abandoned.
+ * The export's lines, all read from one snapshot: the export is the store as it was when it began,
+ * whatever is written while it streams. The snapshot is released when the lines end or are abandoned.
  */
-export async function* exportModules(db: Db, options: { tenant?: string | undefined }): AsyncGenerator<ExportedModule> {
+export async function* exportLines(db: Db, options: { tenant?: string; modulesEstimate: number }, onModule?: (count: number) => void): AsyncGenerator<string> {
   const snapshot = db.snapshot();
   try {
+    const header = { format: EXPORT_FORMAT, version: FORMAT_VERSION, exported_at: new Date().toISOString(), tenant: options.tenant ?? null, modules_estimate: options.modulesEstimate };
+    yield `${JSON.stringify(header)}\n`;
+    let modules = 0;
     for await (const [, value] of snapshot.entries(moduleRange())) {
       const record = decodeRecord(value);
       if (options.tenant !== undefined && record.tenant !== options.tenant) continue;
-      yield await exportModule(snapshot, record);
+      const exported = await exportModule(snapshot, record);
+      modules++;
+      onModule?.(modules);
+      yield `${JSON.stringify(exported)}\n`;
     }
+    yield `${JSON.stringify({ format: EXPORT_END, modules })}\n`;
   } finally {
     await snapshot.close();
   }

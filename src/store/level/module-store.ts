@@ -4,10 +4,9 @@ import { inspectBlob } from './blobs.js';
 import type { Db } from './db.js';
 import { prefixRange, tenantModulePrefix } from './keys.js';
 import type { ModuleStore } from '../store.js';
-import { exportModules } from './export.js';
+import { exportLines } from './export.js';
 import { verifyStore } from './verify.js';
 import type { BackupKey } from '../backup-key.js';
-import type { ExportedModule } from '../transfer.js';
 import type { Inspected, VerifyReport } from '../types.js';
 
 /** Counting, export, backup and verification over the LevelDB key layout (keys.ts). */
@@ -25,8 +24,8 @@ export class LevelModuleStore implements ModuleStore {
     return count;
   }
 
-  exportModules(options: { tenant?: string | undefined }): AsyncIterable<ExportedModule> {
-    return exportModules(this.db, options);
+  exportLines(options: { tenant?: string | undefined; modulesEstimate: number }, onModule?: (count: number) => void): AsyncIterable<string> {
+    return exportLines(this.db, options, onModule);
   }
 
   backup(key: BackupKey): Readable {
