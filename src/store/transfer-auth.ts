@@ -118,8 +118,8 @@ export interface AuthImportDeps {
   submitKey(msg: Extract<WriteMessage, { kind: 'put-key' }>): Promise<WriteResult['put-key']>;
   /** append-audit-batch: entries are keyed by id, so the same entry imported again is stored once. */
   submitAudit(msg: Extract<WriteMessage, { kind: 'append-audit-batch' }>): Promise<WriteResult['append-audit-batch']>;
-  /** secretCheck() of this node's server secret. */
-  secretCheck: string;
+  /** secretCheck() of this node's server secret; asked only when a key line comes (it costs a scrypt). */
+  secretCheck(): Promise<string>;
 }
 
 export interface AuthImportCounts {
@@ -142,6 +142,7 @@ const AUDIT_BATCH = 500;
 export class AuthLineImporter {
   readonly counts: AuthImportCounts = { keys: { imported: 0, skipped: 0 }, audit: { imported: 0 } };
   #pending: Array<{ line: number; entry: AuditEntry }> = [];
+  #ownCheck: Promise<string> | undefined;
 
   constructor(
     private readonly deps: AuthImportDeps,
@@ -156,7 +157,7 @@ export class AuthLineImporter {
     try {
       const key = checked<KeyRecord>(keyRecord, (value as { key: unknown }).key, 'key');
       id = key.id;
-      this.#checkSecret();
+      await this.#checkSecret();
       if (await this.deps.keyExists(key.id)) {
         this.counts.keys.skipped++;
         return;
@@ -193,14 +194,16 @@ export class AuthLineImporter {
     }
   }
 
-  #checkSecret(): void {
+  async #checkSecret(): Promise<void> {
     if (this.exportedCheck === undefined) {
       throw wessError('VALIDATION', 'a key line in an export without a secret_check in its header: keys are only imported from whole-deployment exports (format version 2)');
     }
-    if (this.exportedCheck !== this.deps.secretCheck) {
+    this.#ownCheck ??= this.deps.secretCheck();
+    const own = await this.#ownCheck;
+    if (this.exportedCheck !== own) {
       throw wessError(
         'VALIDATION',
-        `the export's key hashes were made under another server secret (its check ${this.exportedCheck}, this server's ${this.deps.secretCheck}), so no presented key would ever match them: ` +
+        `the export's key hashes were made under another server secret (its check ${this.exportedCheck}, this server's ${own}), so no presented key would ever match them: ` +
           "run this server with the exporting deployment's auth.secret (WESS_AUTH_SECRET) and import again; nothing else in the export depends on it",
       );
     }

@@ -154,7 +154,7 @@ function registerImport(app: FastifyInstance, services: Services): void {
         keyExists: (id) => services.keyring.get(id) !== undefined,
         submitKey: (msg) => services.store.writer.submit(msg),
         submitAudit: (msg) => services.store.writer.submit(msg),
-        secretCheck: await secretCheck(services.keyring.secret),
+        secretCheck: () => secretCheck(services.keyring.secret),
         maxLineBytes: MAX_IMPORT_LINE,
       });
       const details: Record<string, unknown> = { imported: summary.imported, skipped: summary.skipped, failed: summary.failed_count };
