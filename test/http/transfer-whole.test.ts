@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { fixture, makeKey, startApp, TEST_ADMIN_KEY, type MadeKey, type TestApp } from '../helper.js';
 import { tarOfTree } from '../files/tar-helper.js';
+import { pgOptions, testDatabase } from '../store/postgres/pg-helper.js';
 
 /*
  * A whole deployment (modules with history and files, keys with one revoked, the audit log) moved
@@ -120,6 +121,21 @@ describe('whole-deployment export and import', () => {
       await moveAndCompare(target);
     } finally {
       await target.close();
+    }
+  });
+
+  test('moved from LevelDB into PostgreSQL and exported again, every line is the same bytes; the keys work there', pgOptions, async () => {
+    const db = await testDatabase();
+    try {
+      const target = await startApp({ database: { url: db.url }, auth: { admin_key: TARGET_ADMIN_KEY } });
+      try {
+        assert.equal(target.app.services.store.engine, 'postgres');
+        await moveAndCompare(target);
+      } finally {
+        await target.close();
+      }
+    } finally {
+      await db.close();
     }
   });
 
