@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ROOT, startApp } from '../helper.js';
 import { pgOptions, testDatabase, type TestDatabase } from '../store/postgres/pg-helper.js';
+import { MIGRATIONS } from '../../src/store/postgres/migrations/index.js';
 import { closedPort, lines, wess } from './helper.js';
 
 describe('wess migrate against a fresh PostgreSQL database', pgOptions, () => {
@@ -21,31 +22,37 @@ describe('wess migrate against a fresh PostgreSQL database', pgOptions, () => {
     const shown = lines(fresh.stdout);
     assert.match(shown[0] ?? '', /^PostgreSQL postgres:\/\/[^@\s]*@127\.0\.0\.1:5432\/wess_test_/);
     assert.match(shown[1] ?? '', /^VERSION\s+NAME\s+STATUS\s+APPLIED AT$/);
-    assert.match(shown[2] ?? '', /^\s*1\s+schema\s+pending\s+-$/);
-    assert.match(shown[shown.length - 1] ?? '', /^schema: 1 pending; run wess migrate/);
+    for (const [i, m] of MIGRATIONS.entries()) assert.match(shown[2 + i] ?? '', new RegExp(`^\\s*${m.version}\\s+${m.name}\\s+pending\\s+-$`));
+    assert.equal(shown[shown.length - 1], `schema: ${MIGRATIONS.length} pending; run wess migrate, or start a server (it migrates at start)`);
     // --status changes nothing: the database has no table at all yet.
     const pool = db.pool();
     assert.equal((await pool.query("SELECT to_regclass('wess_schema_migrations') AS t")).rows[0].t, null);
 
     const applied = await wess(['migrate', '--database-url', db.url]);
     assert.equal(applied.code, 0, applied.stderr);
-    assert.match(applied.stdout, /^migrate: applied migration 1 to postgres:\/\/.*\n$/);
+    assert.match(applied.stdout, new RegExp(`^migrate: applied migrations? ${MIGRATIONS.map((m) => m.version).join(', ')} to postgres://.*\\n$`));
 
     const after = await wess(['--json', 'migrate', '--status', '--database-url', db.url]);
     assert.equal(after.code, 0, after.stderr);
     const status = JSON.parse(after.stdout) as { engine: string; migrations: Array<{ version: number; applied_at: string | null }>; pending: number[]; latest: number };
     assert.equal(status.engine, 'postgres');
     assert.deepEqual(status.pending, []);
-    assert.equal(status.latest, 1);
-    assert.equal(status.migrations.length, 1);
-    assert.match(status.migrations[0]?.applied_at ?? '', /^\d{4}-\d\d-\d\dT/);
+    assert.equal(status.latest, Math.max(...MIGRATIONS.map((m) => m.version)));
+    assert.deepEqual(status.migrations.map((m) => m.version), MIGRATIONS.map((m) => m.version));
+    for (const m of status.migrations) assert.match(m.applied_at ?? '', /^\d{4}-\d\d-\d\dT/);
     const human = await wess(['migrate', '--status', '--database-url', db.url]);
     assert.match(human.stdout, /^\s*1\s+schema\s+applied\s+\d{4}-/m);
-    assert.match(human.stdout, /schema: up to date \(1 applied\)\n$/);
+    assert.match(human.stdout, new RegExp(`schema: up to date \\(${MIGRATIONS.length} applied\\)\\n$`));
 
     const again = await wess(['migrate', '--database-url', db.url]);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /is up to date; nothing applied\n$/);
+  });
+
+  test('with no flag, the store is the one the config names: WESS_DATABASE_URL', async () => {
+    const res = await wess(['--json', 'migrate', '--status'], { env: { WESS_DATABASE_URL: db.url } });
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal((JSON.parse(res.stdout) as { engine: string }).engine, 'postgres');
   });
 
   test('a database nobody listens for is exit 3, saying where it looked and never the password', async () => {

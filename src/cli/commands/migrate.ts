@@ -15,9 +15,8 @@ interface MigrateOptions {
 
 /** The store a server started with `config` would use: database.url, else database.path. */
 function storeOf(config: Config): { url: string } | { path: string } {
-  // database.url arrives with the PostgreSQL store; read it without assuming the schema has it yet.
-  const url = (config.database as { url?: string }).url;
-  return url !== undefined ? { url } : { path: config.database.path };
+  const { url, path } = config.database;
+  return url !== undefined ? { url } : { path };
 }
 
 /**
@@ -56,7 +55,7 @@ async function postgresStatus(ctx: CliContext, url: string): Promise<number> {
 async function postgresMigrate(ctx: CliContext, url: string): Promise<number> {
   const applied = await migratePostgres(url);
   ctx.out.emit({ database: maskUrl(url), applied }, () =>
-    ctx.out.line(applied.length === 0 ? `migrate: ${maskUrl(url)} is up to date; nothing applied` : `migrate: applied ${applied.map((v) => `migration ${v}`).join(', ')} to ${maskUrl(url)}`),
+    ctx.out.line(applied.length === 0 ? `migrate: ${maskUrl(url)} is up to date; nothing applied` : `migrate: applied migration${applied.length > 1 ? 's' : ''} ${applied.join(', ')} to ${maskUrl(url)}`),
   );
   return EXIT.OK;
 }
