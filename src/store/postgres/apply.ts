@@ -27,10 +27,17 @@ export interface ApplyContext {
 
 export async function applyMessage(c: pg.PoolClient, msg: WriteMessage, context: ApplyContext): Promise<Applied> {
   switch (msg.kind) {
-    case 'put-key':
-      await putKey(c, msg.key);
+    case 'put-key': {
+      if (msg.ifAbsent) {
+        // An imported key: written only when no key has its id; otherwise the stored one, unannounced.
+        const stored = await insertKeyIfAbsent(c, msg.key);
+        if (stored !== undefined) return quietly(stored);
+      } else {
+        await putKey(c, msg.key);
+      }
       if (msg.audit) await insertAudit(c, msg.audit);
       return { result: msg.key, moduleDelta: 0, events: [{ topic: 'key.stored', payload: { id: msg.key.id, tenant: msg.key.tenant, key: msg.key } }] };
+    }
     case 'revoke-key': {
       const key = await revokeKey(c, msg.id, msg.tenant);
       if (msg.audit) await insertAudit(c, msg.audit);
@@ -264,6 +271,13 @@ async function putKey(c: pg.PoolClient, key: KeyRecord): Promise<void> {
     key.id,
     JSON.stringify(key),
   ]);
+}
+
+/** Inserts `key` unless its id is taken; the record already stored under it, or undefined when inserted. */
+async function insertKeyIfAbsent(c: pg.PoolClient, key: KeyRecord): Promise<KeyRecord | undefined> {
+  const res = await c.query('INSERT INTO wess_keys (id, record) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [key.id, JSON.stringify(key)]);
+  if (res.rowCount === 1) return undefined;
+  return (await c.query<{ record: KeyRecord }>('SELECT record FROM wess_keys WHERE id = $1', [key.id])).rows[0]?.record;
 }
 
 /** Revoking twice keeps the first time; a key of another tenant than `tenant` is KEY_NOT_FOUND. */
