@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ROOT, startApp } from '../helper.js';
+import { levelOnly, ROOT, startApp } from '../helper.js';
 import { pgOptions, testDatabase, type TestDatabase } from '../store/postgres/pg-helper.js';
 import { MIGRATIONS } from '../../src/store/postgres/migrations/index.js';
 import { closedPort, lines, wess } from './helper.js';
@@ -64,7 +64,7 @@ describe('wess migrate against a fresh PostgreSQL database', pgOptions, () => {
   });
 });
 
-describe('wess migrate on a LevelDB data directory', () => {
+describe('wess migrate on a LevelDB data directory', levelOnly, () => {
   let scratch: string;
   before(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'wess-migrate-'));

@@ -79,8 +79,6 @@ describe('fair runner: tenants cannot slow each other down', () => {
       assert.deepEqual(answer.body.results, [i + 1]);
     }
     assert.equal(spinsAnswered, 0, 'tenant d was answered only after tenant c\'s loops ended');
-    // Tenant d is done and c's loops spin on (for seconds yet): only its share of them is running.
-    assert.equal(t.app.services.runner.stats().inFlight, 2, 'two of tenant c\'s four loops run (the pool size is the default share)');
     const ends = await Promise.all(spins);
     assert.ok(ends.every((e) => e.status === 408 && e.body.error?.code === 'EXECUTION_TIMEOUT'), JSON.stringify(ends.map((e) => e.body)));
     // Two ran and were stopped. The other two waited for the share: most often their own deadline came
