@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { write, writeSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger, type LoggerOptions, type SerializedError } from 'pino';
 import { KEY_IN_TEXT } from './auth/secrets.js';
@@ -58,12 +59,19 @@ export function isoTime(): string {
 
 /** The `service` field of every line. */
 const SERVICE = 'wess';
+/**
+ * Fields of every line: the service, and in a worker of server.processes > 1 its pid, since the
+ * workers write to one stdout and a line must say which process wrote it.
+ */
+const BASE: Record<string, unknown> = cluster.isWorker ? { service: SERVICE, pid: process.pid } : { service: SERVICE };
+/** BASE as the access line writes it, after the time. */
+const BASE_JSON = `,${JSON.stringify(BASE).slice(1, -1)}`;
 
 /** The pino options every Wess logger uses: JSON lines, ISO time, secrets redacted. */
 export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
-    base: { service: SERVICE },
+    base: BASE,
     timestamp: isoTime,
     redact: { paths: REDACT_PATHS, censor: CENSOR },
     serializers: { req: serializeRequest, headers: serializeHeaders, err: serializeError, url: (url: unknown) => (typeof url === 'string' ? redactKeys(url) : url) },
@@ -91,7 +99,7 @@ export interface AccessFields {
  */
 export function writeAccessLine(logger: Logger, f: AccessFields): void {
   if (!logger.isLevelEnabled('info')) return;
-  let line = `{"level":${logger.levels.values.info}${isoTime()},"service":${JSON.stringify(SERVICE)},"request_id":${JSON.stringify(f.requestId)},"method":${JSON.stringify(f.method)},"url":${JSON.stringify(redactKeys(f.url))},"status":${f.status},"ms":${f.ms}`;
+  let line = `{"level":${logger.levels.values.info}${isoTime()}${BASE_JSON},"request_id":${JSON.stringify(f.requestId)},"method":${JSON.stringify(f.method)},"url":${JSON.stringify(redactKeys(f.url))},"status":${f.status},"ms":${f.ms}`;
   if (f.moduleId !== undefined) line += `,"module_id":${JSON.stringify(f.moduleId)}`;
   if (f.keyId !== undefined) line += `,"key_id":${JSON.stringify(f.keyId)}`;
   (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]?.write(`${line},"msg":"request"}\n`);

@@ -27,6 +27,15 @@ export function crossChecks(config: Config, source: SourceOf): CrossProblem[] {
   if (config.runner.max_memory < PAGE_BYTES) {
     add(['runner.max_memory'], `runner.max_memory${fromEnv(source, 'runner.max_memory')}: must be at least one 64 KiB page (${PAGE_BYTES})`);
   }
+  // LevelDB allows one process to open its directory: a second process would fail to start (or,
+  // worse, be a node whose data nobody else sees), so the cluster is refused before it forks.
+  if (config.server.processes !== 1 && !onPostgres(config)) {
+    add(
+      ['server.processes'],
+      `server.processes = ${config.server.processes}${fromEnv(source, 'server.processes')} needs the PostgreSQL store (database.url / WESS_DATABASE_URL): ` +
+        'LevelDB can be opened by one process; set server.processes = 1 or give a database.url',
+    );
+  }
   if ((config.server.tls_cert === undefined) !== (config.server.tls_key === undefined)) {
     add(['server.tls_cert', 'server.tls_key'], 'server.tls_cert, server.tls_key: set both for HTTPS, or neither');
   }
@@ -49,6 +58,13 @@ export function crossChecks(config: Config, source: SourceOf): CrossProblem[] {
     }
   }
   return problems;
+}
+
+/** True when the config names the PostgreSQL store rather than LevelDB. */
+function onPostgres(config: Config): boolean {
+  // TODO(merge): `config.database.url !== undefined` once the PostgreSQL store's key is in the schema.
+  const database: object = config.database;
+  return 'url' in database && database.url !== undefined;
 }
 
 /** Characters of a host name (RFC 1123 labels; `_` too, which container DNS names may carry). */
