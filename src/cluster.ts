@@ -12,8 +12,8 @@
  * ("Several processes"): in-memory rate limits (set rate_limit.redis_url), the runner pool
  * (server.workers each), max_event_clients, reader and compiled caches.
  *
- * - Ready: each worker logs "wess worker is ready"; the primary logs "wess is ready" (its pid, the
- *   port, the worker pids) once all N listen. A worker that exits before that is a failed start:
+ * - Ready: each worker logs "wess worker is ready" and tells the primary, which logs "wess is ready"
+ *   (its pid, the port, the worker pids) once all N are. A worker that exits before that is a failed start:
  *   it has said why on stderr, and the primary stops the others and exits 1, as one process would.
  * - Restarts: a worker that exits while serving (crash, SIGKILL, OOM) is replaced in its slot after
  *   a backoff that doubles per death in a row (250 ms up to 30 s), reset once a worker has served
@@ -37,6 +37,7 @@ import type { Logger } from './logger.js';
 
 /** Messages over cluster's IPC channel, told apart from prom-client's by their `wess` field. */
 type Message =
+  | { wess: 'ready' }
   | { wess: 'shutdown'; signal: NodeJS.Signals }
   | { wess: 'metrics'; id: number }
   | { wess: 'metrics-answer'; id: number; text?: string; error?: string };
@@ -60,8 +61,8 @@ function isMessage(value: unknown): value is Message {
 
 interface Slot {
   worker: Worker | undefined;
-  /** When its worker first listened; undefined while it starts. */
-  listeningSince: number | undefined;
+  /** When its worker said it was ready; undefined while it starts. */
+  readySince: number | undefined;
   /** Deaths in a row, for the backoff. */
   deaths: number;
   restart: NodeJS.Timeout | undefined;
@@ -88,31 +89,24 @@ export function runPrimary(options: PrimaryOptions): void {
   const logger = options.logger.child({ pid: process.pid });
   cluster.setupPrimary({ exec: options.exec, args: [...options.argv] });
   const aggregator = new AggregatorRegistry();
-  const slots: Slot[] = Array.from({ length: count }, () => ({ worker: undefined, listeningSince: undefined, deaths: 0, restart: undefined, reloadPending: false }));
+  const slots: Slot[] = Array.from({ length: count }, () => ({ worker: undefined, readySince: undefined, deaths: 0, restart: undefined, reloadPending: false }));
   let phase: 'starting' | 'serving' | 'stopping' = 'starting';
   let failed = false;
+  let port: number | undefined;
   const live = () => slots.flatMap((slot) => (slot.worker && !slot.worker.isDead() ? [slot.worker] : []));
   const pids = () => live().map((worker) => worker.process.pid);
 
   const fork = (slot: Slot) => {
     slot.restart = undefined;
-    slot.listeningSince = undefined;
+    slot.readySince = undefined;
     const worker = cluster.fork();
     slot.worker = worker;
-    worker.on('listening', (address) => {
-      if (slot.listeningSince !== undefined) return;
-      slot.listeningSince = Date.now();
-      if (slot.reloadPending) {
-        slot.reloadPending = false;
-        signalWorker(worker, 'SIGHUP');
-      }
-      if (phase === 'starting' && slots.every((s) => s.listeningSince !== undefined)) {
-        phase = 'serving';
-        ready(address.port);
-      }
-    });
+    // The port, for the ready line: a worker's listen on port 0 gets the one the primary picked.
+    worker.on('listening', (address) => (port ??= address.port));
     worker.on('message', (message: unknown) => {
-      if (!isMessage(message) || message.wess !== 'metrics') return;
+      if (!isMessage(message)) return;
+      if (message.wess === 'ready') workerReady(slot, worker);
+      if (message.wess !== 'metrics') return;
       const { id } = message;
       aggregator.clusterMetrics().then(
         (text) => sendTo(worker, { wess: 'metrics-answer', id, text }),
@@ -122,7 +116,21 @@ export function runPrimary(options: PrimaryOptions): void {
     worker.on('exit', (code, signal) => exited(slot, worker, code, signal));
   };
 
-  const ready = (port: number) => {
+  /** A worker is ready once it serves (its admin key made, its ready line logged), not when it listens. */
+  const workerReady = (slot: Slot, worker: Worker) => {
+    if (slot.worker !== worker || slot.readySince !== undefined) return;
+    slot.readySince = Date.now();
+    if (slot.reloadPending) {
+      slot.reloadPending = false;
+      signalWorker(worker, 'SIGHUP');
+    }
+    if (phase === 'starting' && slots.every((s) => s.readySince !== undefined)) {
+      phase = 'serving';
+      ready();
+    }
+  };
+
+  const ready = () => {
     logger.info({ host: config.server.host, port, processes: count, workers: pids() }, 'wess is ready');
     if (config.rate_limit.enabled && config.rate_limit.redis_url === undefined) {
       logger.warn({ processes: count }, `rate limits are counted in each process's memory, so up to ${count} × the limit passes on this node: set rate_limit.redis_url to share them`);
@@ -131,7 +139,7 @@ export function runPrimary(options: PrimaryOptions): void {
 
   const exited = (slot: Slot, worker: Worker, code: number | null, signal: string | null) => {
     if (slot.worker !== worker) return;
-    const servedMs = slot.listeningSince === undefined ? 0 : Date.now() - slot.listeningSince;
+    const servedMs = slot.readySince === undefined ? 0 : Date.now() - slot.readySince;
     if (phase === 'stopping') {
       if (code !== 0) failed = true;
       if (live().length === 0) finish();
@@ -170,9 +178,9 @@ export function runPrimary(options: PrimaryOptions): void {
     for (const slot of slots) {
       const { worker } = slot;
       if (!worker || worker.isDead()) continue;
-      // A worker still starting has no handler yet: a signal stops it as it would stop one process.
-      if (slot.listeningSince === undefined || !worker.isConnected()) signalWorker(worker, 'SIGTERM');
-      else sendTo(worker, { wess: 'shutdown', signal });
+      // One still starting hears it too (joinCluster) and drains once it is up.
+      if (worker.isConnected()) sendTo(worker, { wess: 'shutdown', signal });
+      else signalWorker(worker, 'SIGTERM');
     }
     const force = setTimeout(() => {
       logger.error({ grace_ms: config.server.shutdown_grace, workers: pids() }, 'shutdown grace period passed: killing the workers left');
@@ -190,7 +198,7 @@ export function runPrimary(options: PrimaryOptions): void {
     }
     logger.info({ signal: 'SIGHUP', workers: pids() }, 'SIGHUP: every worker reloads its config');
     for (const slot of slots) {
-      if (slot.worker && slot.listeningSince !== undefined) signalWorker(slot.worker, 'SIGHUP');
+      if (slot.worker && slot.readySince !== undefined) signalWorker(slot.worker, 'SIGHUP');
       else slot.reloadPending = true;
     }
   };
@@ -244,6 +252,7 @@ export function joinCluster(): { ready(options: WorkerOptions): void } {
     ready(options: WorkerOptions): void {
       app = options;
       AggregatorRegistry.setRegistries([options.registry]);
+      process.send?.({ wess: 'ready' } satisfies Message);
       if (pendingStop) options.stop(pendingStop);
     },
   };
