@@ -35,7 +35,7 @@ describe('server.processes on LevelDB', () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
-  test('defaults to 1; WESS_SERVER_PROCESSES and --processes set it, the flag over the variable', { skip: postgresStoreMissing ? false : 'the refusal below needs LevelDB; on PostgreSQL see the suite after' }, () => {
+  test('defaults to 1; WESS_SERVER_PROCESSES and --processes set it, the flag over the variable', () => {
     assert.equal(loadConfig({}).server.processes, 1);
     assert.throws(() => loadConfig({ env: { WESS_SERVER_PROCESSES: '3' } }), /server\.processes = 3 \(from WESS_SERVER_PROCESSES\) needs the PostgreSQL store/);
     assert.throws(() => loadConfig({ env: { WESS_SERVER_PROCESSES: '1' }, argv: ['--processes', '0'] }), /server\.processes = 0 \(from --processes\) needs/);
