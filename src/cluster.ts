@@ -33,7 +33,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Config } from './config/schema.js';
-import type { Logger } from './logger.js';
+import { shareStdout, type Logger } from './logger.js';
 
 /** Messages over cluster's IPC channel, told apart from prom-client's by their `wess` field. */
 type Message =
@@ -85,6 +85,7 @@ export interface PrimaryOptions {
 /** Runs the primary: forks `count` workers and supervises them until a signal stops them all. */
 export function runPrimary(options: PrimaryOptions): void {
   const { config, count, exit } = options;
+  shareStdout();
   // Its lines carry its pid as the workers' do (logger.ts), all of them writing to one stdout.
   const logger = options.logger.child({ pid: process.pid });
   cluster.setupPrimary({ exec: options.exec, args: [...options.argv] });

@@ -114,6 +114,11 @@ let stdout: LineWriter | undefined;
  */
 export const PIPE_BUF = 4096;
 
+/** The primary of server.processes shares stdout with its workers: its lines go out whole too. */
+export function shareStdout(): void {
+  stdout?.setAtomicBytes(PIPE_BUF);
+}
+
 /** A logger writing JSON lines to stdout (main.ts, and tests that need a logger but not its output). */
 export function createLogger(level: string): Logger {
   stdout ??= new LineWriter(1, cluster.isWorker ? PIPE_BUF : Infinity);
@@ -160,9 +165,14 @@ export class LineWriter implements DestinationStream {
    */
   constructor(
     private readonly fd: number,
-    private readonly atomicBytes = Infinity,
+    private atomicBytes = Infinity,
   ) {
     process.once('exit', () => this.flushSync());
+  }
+
+  /** From now on, writes of at most `bytes` of whole lines (see the constructor). */
+  setAtomicBytes(bytes: number): void {
+    this.atomicBytes = bytes;
   }
 
   write(line: string): boolean {
