@@ -1,7 +1,7 @@
 /**
  * server.processes: refused on LevelDB before anything starts; on PostgreSQL, N worker processes
- * on one port, every one of them answering, their metrics summed, a killed one replaced, and a
- * SIGTERM draining them all.
+ * on one port, every one of them answering, their metrics summed, a SIGHUP reaching each, a killed
+ * one replaced, and a SIGTERM draining them all.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -129,6 +129,14 @@ describe('server.processes = 2 on PostgreSQL', { skip: postgresStoreMissing || p
     const ready = /^wess_requests_total\{route="\/health\/ready",method="GET",status="200"\} (\d+)$/m.exec(text);
     assert.equal(Number(ready?.[1]), 6, 'one scrape counts the requests of both workers');
     assert.match(text, /^wess_pool_workers 2$/m, 'one runner thread per worker, summed');
+  });
+
+  test('SIGHUP to the primary reloads the config in every worker', async () => {
+    const from = proc.lines.length;
+    proc.child.kill('SIGHUP');
+    const reloaded = await Promise.all((ready.workers as number[]).map((pid) => proc.nextLine((line) => line.pid === pid && String(line.msg).startsWith('config reloaded'), from)));
+    assert.equal(reloaded.length, 2);
+    assert.equal(proc.child.exitCode, null, 'the primary is still running');
   });
 
   test('a worker killed with SIGKILL is replaced, and the port keeps answering', async () => {
