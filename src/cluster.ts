@@ -31,6 +31,7 @@
  *   port and no new setting. The cost is one IPC round trip to every worker per scrape.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { Config } from './config/schema.js';
 import { shareStdout, type Logger } from './logger.js';
@@ -135,6 +136,9 @@ export function runPrimary(options: PrimaryOptions): void {
     logger.info({ host: config.server.host, port, processes: count, workers: pids() }, 'wess is ready');
     if (config.rate_limit.enabled && config.rate_limit.redis_url === undefined) {
       logger.warn({ processes: count }, `rate limits are counted in each process's memory, so up to ${count} × the limit passes on this node: set rate_limit.redis_url to share them`);
+    }
+    if (config.server.workers === 0) {
+      logger.warn({ processes: count, cores: availableParallelism() }, `server.workers = 0 gives each of the ${count} processes one runner thread per core: set server.workers so that processes × workers is about the number of cores`);
     }
   };
 
