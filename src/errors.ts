@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   EXECUTION_TIMEOUT: { status: 408, description: 'The call passed its deadline and the guest was stopped.' },
   VERSION_CONFLICT: { status: 409, description: 'If-Match names a version that is no longer the current one.' },
   BACKUP_KEY_REQUIRED: { status: 409, description: 'Backups are signed, and this server has no backup key (backup.key / WESS_BACKUP_KEY).' },
+  BACKUP_UNSUPPORTED: { status: 409, description: 'This store cannot make a Wess backup archive (the PostgreSQL store): use pg_dump, or `wess export`.' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The module or the request body is over its size limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The request body has a content type Wess does not read.' },
   WASM_TRAP: { status: 422, description: 'The guest trapped (unreachable, divide by zero, out of bounds, stack overflow).' },

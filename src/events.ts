@@ -16,9 +16,18 @@ export interface ModuleEvents {
 
 export type EventTopic = keyof ModuleEvents;
 
+/**
+ * Where a shared store numbered an event: its place among every node's events and, for a module
+ * event, among its tenant's (the ids event streams give it on every node). Absent on one node's store.
+ */
+export interface EventOrigin {
+  seq: number;
+  tenantSeq?: number;
+}
+
 /** An event as wildcard listeners (and SSE clients) see it: its topic, a sequence number and a time. */
 export type BusEvent = {
-  [T in EventTopic]: { topic: T; seq: number; at: string } & ModuleEvents[T];
+  [T in EventTopic]: { topic: T; seq: number; at: string; origin?: EventOrigin } & ModuleEvents[T];
 }[EventTopic];
 
 /** A topic, every topic under a prefix (`module.*`), or everything (`*`). */
@@ -56,8 +65,9 @@ export class EventBus {
   }
 
   /** Publishes an event to every matching listener; returns it as listeners saw it. */
-  emit<T extends EventTopic>(topic: T, payload: ModuleEvents[T]): BusEvent {
-    const event = { ...payload, topic, seq: ++this.#seq, at: new Date().toISOString() } as BusEvent;
+  emit<T extends EventTopic>(topic: T, payload: ModuleEvents[T], origin?: EventOrigin, at?: string): BusEvent {
+    const event = { ...payload, topic, seq: ++this.#seq, at: at ?? new Date().toISOString() } as BusEvent;
+    if (origin !== undefined) event.origin = origin;
     for (const { pattern, listener } of [...this.#listeners]) {
       if (!matches(pattern, topic)) continue;
       try {

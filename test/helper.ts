@@ -8,6 +8,7 @@ import { buildApp, type WessApp } from '../src/app.js';
 import { validateConfig } from '../src/config/load.js';
 import type { ConfigInput } from '../src/config/schema.js';
 import { loggerOptions } from '../src/logger.js';
+import { testDatabase, type TestDatabase } from './store/postgres/pg-helper.js';
 
 export { conformanceCorpus, conformanceDir } from './conformance-corpus.js';
 
@@ -72,13 +73,53 @@ export interface TestApp {
 
 type Overrides = { [S in keyof ConfigInput]?: Partial<NonNullable<ConfigInput[S]>> };
 
+/**
+ * Which store test apps run on: `WESS_TEST_STORE=postgres` puts every app of the run on PostgreSQL
+ * (a fresh database per data directory, dropped when the test file ends), so the same HTTP suites
+ * check both engines; unset, the embedded LevelDB in a temp dir.
+ */
+export const TEST_STORE: 'leveldb' | 'postgres' = process.env.WESS_TEST_STORE === 'postgres' ? 'postgres' : 'leveldb';
+
+/**
+ * node:test options for a test of the LevelDB store's own layout or its backup archive (a dump of
+ * LevelDB's keys): skipped, with the reason, when the run is on PostgreSQL, whose tests of the same
+ * things are in test/store/postgres/.
+ */
+export const levelOnly: { skip: string | false } = {
+  skip: TEST_STORE === 'postgres' ? 'reads the LevelDB key layout or its backup archive; test/store/postgres/ covers the PostgreSQL store' : false,
+};
+
+/** Whether the store holds content under `sha256`, asked through the store interface, whichever the engine. */
+export async function blobStored(app: WessApp, sha256: string): Promise<boolean> {
+  const inspected = await app.services.store.modules.inspectBlob(sha256);
+  return inspected.ok || inspected.problem !== 'missing';
+}
+
+/** The PostgreSQL database standing for each data directory: an app restarted on the same directory finds its data. */
+const databases = new Map<string, TestDatabase>();
+if (TEST_STORE === 'postgres') {
+  // Once the file's apps are closed and nothing else is left to run: an `after` hook here would run
+  // before the test file's own, dropping databases under apps still open.
+  process.once('beforeExit', () => {
+    void Promise.all([...databases.values()].map((db) => db.close())).then(() => databases.clear());
+  });
+}
+
+/** database.url for the app on `dir` when the run is on PostgreSQL. */
+async function databaseFor(dir: string): Promise<{ url?: string }> {
+  if (TEST_STORE !== 'postgres') return {};
+  let db = databases.get(dir);
+  if (db === undefined) databases.set(dir, (db = await testDatabase()));
+  return { url: db.url };
+}
+
 /** Builds an app on a fresh temp data dir with a small pool; `close` removes the dir. */
 export async function startApp(overrides: Overrides = {}, dataDir?: string): Promise<TestApp> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'wess-test-')));
   const config = validateConfig({
     ...overrides,
     server: { workers: 2, ...overrides.server },
-    database: { path: dir, ...overrides.database },
+    database: { path: dir, ...(await databaseFor(dir)), ...overrides.database },
     rate_limit: { max: 1_000_000, anonymous_max: 1_000_000, ...overrides.rate_limit },
     log: { level: 'info', ...overrides.log },
     auth: { admin_key: TEST_ADMIN_KEY, secret: TEST_AUTH_SECRET, ...overrides.auth },

@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics.js';
 import type { ModuleWriter, UsageStore } from '../store/store.js';
 import { tierSuffix } from './policy.js';
 import type { KeyUsage } from './types.js';
+import type { UsageAdded } from '../store/types.js';
 
 export interface UsageDelta {
   runs?: number;
@@ -17,6 +18,8 @@ export interface UsageDelta {
 interface Entry {
   usage: KeyUsage;
   dirty: boolean;
+  /** The counters as the store holds them, as far as this node knows: what the next flush adds to. */
+  stored: KeyUsage;
 }
 
 /** The day utcDay() last computed and the ms at which it ends (the next UTC midnight). */
@@ -45,6 +48,35 @@ function secondsToMidnight(now = new Date()): number {
 
 function emptyUsage(day: string): KeyUsage {
   return { runs: 0, errors: 0, cpu_ms: 0, fuel: 0, bytes_in: 0, bytes_out: 0, day, runs_today: 0, updated_at: null };
+}
+
+/** What `now` counts beyond `before` (a day later, all of now's runs_today are new). */
+function added(now: KeyUsage, before: KeyUsage): UsageAdded {
+  return {
+    runs: now.runs - before.runs,
+    errors: now.errors - before.errors,
+    cpu_ms: now.cpu_ms - before.cpu_ms,
+    fuel: (now.fuel ?? 0) - (before.fuel ?? 0),
+    bytes_in: now.bytes_in - before.bytes_in,
+    bytes_out: now.bytes_out - before.bytes_out,
+    day: now.day,
+    runs_today: now.day === before.day ? now.runs_today - before.runs_today : now.runs_today,
+  };
+}
+
+/** `base` with `more` counted on top, both of `base`'s day. */
+function plus(base: KeyUsage, more: UsageAdded, updatedAt: string | null): KeyUsage {
+  return {
+    runs: base.runs + more.runs,
+    errors: base.errors + more.errors,
+    cpu_ms: base.cpu_ms + more.cpu_ms,
+    fuel: (base.fuel ?? 0) + more.fuel,
+    bytes_in: base.bytes_in + more.bytes_in,
+    bytes_out: base.bytes_out + more.bytes_out,
+    day: base.day,
+    runs_today: base.runs_today + more.runs_today,
+    updated_at: updatedAt,
+  };
 }
 
 /**
@@ -157,15 +189,37 @@ export class UsageTracker {
     const now = new Date().toISOString();
     const dirty = [...this.#entries].filter(([, entry]) => entry.dirty);
     if (dirty.length === 0) return;
-    for (const [, entry] of dirty) {
+    const sent = new Map<string, KeyUsage>();
+    for (const [keyId, entry] of dirty) {
       entry.dirty = false;
       entry.usage.updated_at = now;
+      sent.set(keyId, { ...entry.usage });
     }
+    let stored: Awaited<ReturnType<ModuleWriter['submit']>> | undefined;
     try {
-      await this.writer.submit({ kind: 'put-usage', usage: dirty.map(([keyId, entry]) => ({ keyId, usage: { ...entry.usage } })) });
+      stored = await this.writer.submit({
+        kind: 'put-usage',
+        usage: dirty.map(([keyId, entry]) => {
+          const usage = sent.get(keyId) as KeyUsage;
+          return { keyId, usage, added: added(usage, entry.stored) };
+        }),
+      });
     } catch (err) {
       for (const [, entry] of dirty) entry.dirty = true;
       this.logger.warn({ err, keys: dirty.length }, 'usage counters could not be written; retrying at the next flush');
+      return;
+    }
+    const totals = new Map((Array.isArray(stored) ? stored : []).map(({ keyId, usage }) => [keyId, usage]));
+    for (const [keyId, entry] of dirty) {
+      const at = sent.get(keyId) as KeyUsage;
+      const total = totals.get(keyId);
+      if (total === undefined) {
+        entry.stored = at;
+        continue;
+      }
+      // Other nodes counted too: take the stored totals, plus what this node counted since the flush began.
+      entry.stored = total;
+      if (total.day === at.day && entry.usage.day === at.day) entry.usage = plus(total, added(entry.usage, at), entry.usage.updated_at);
     }
   }
 
@@ -193,7 +247,8 @@ export class UsageTracker {
   }
 
   async #load(keyId: string): Promise<Entry> {
-    const entry: Entry = { usage: (await this.stored.get(keyId)) ?? emptyUsage(utcDay()), dirty: false };
+    const usage = (await this.stored.get(keyId)) ?? emptyUsage(utcDay());
+    const entry: Entry = { usage, dirty: false, stored: { ...usage } };
     this.#entries.set(keyId, entry);
     return entry;
   }

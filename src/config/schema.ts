@@ -94,6 +94,16 @@ export const configSchema = z
     database: z
       .object({
         path: z.string().min(1).default('./data'),
+        /**
+         * `postgres://user[:password]@host[:port]/database`: the PostgreSQL store, shared by every node
+         * given the same URL (env WESS_DATABASE_URL). Absent: the embedded LevelDB at `path`.
+         */
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\/[^\s]+$/, 'must be a postgres:// or postgresql:// URL')
+          .optional(),
+        /** Connections each process holds to PostgreSQL (database.url); several nodes each hold this many. */
+        pool_size: positiveInt.max(1000).default(10),
         max_open_files: positiveInt.default(1000),
         /** Writes waiting for the writer before it answers 503. */
         queue_limit: positiveInt.default(1000),

@@ -19,8 +19,14 @@ class Recent {
   readonly items: FeedEvent[] = [];
   constructor(private readonly limit: number) {}
 
+  /**
+   * Kept in id order: with a shared store, another node's event can arrive after this node's own
+   * later-numbered one (its notification is a round trip behind), and replay filters by id.
+   */
   push(item: FeedEvent): void {
-    this.items.push(item);
+    let at = this.items.length;
+    while (at > 0 && (this.items[at - 1] as FeedEvent).seq > item.seq) at--;
+    this.items.splice(at, 0, item);
     if (this.items.length > this.limit) this.items.shift();
   }
 }
@@ -68,7 +74,12 @@ export class EventFeed {
     if (!('tenant' in event)) return;
     let tenant = this.#tenants.get(event.tenant);
     if (tenant === undefined) this.#tenants.set(event.tenant, (tenant = { seq: 0, recent: new Recent(this.#replayLimit) }));
-    const item: FeedEvent = { event, seq: ++this.#seq, tenantSeq: ++tenant.seq, body: frameBody(event) };
+    // A shared store numbered the event for every node; otherwise this node numbers its own.
+    const seq = event.origin?.seq ?? this.#seq + 1;
+    const tenantSeq = event.origin?.tenantSeq ?? tenant.seq + 1;
+    this.#seq = Math.max(this.#seq, seq);
+    tenant.seq = Math.max(tenant.seq, tenantSeq);
+    const item: FeedEvent = { event, seq, tenantSeq, body: frameBody(event) };
     this.#all.push(item);
     tenant.recent.push(item);
     this.#numbered.set(event, item);
@@ -77,6 +88,6 @@ export class EventFeed {
 
 /** An event's SSE `event:` and `data:` lines (the `id:` line before them depends on the stream). */
 function frameBody(event: BusEvent): string {
-  const { topic, seq: _busSeq, at, id, ...rest } = event;
+  const { topic, seq: _busSeq, origin: _origin, at, id, ...rest } = event;
   return `event: ${topic}\ndata: ${JSON.stringify({ type: topic, module_id: id, at, ...rest })}\n\n`;
 }

@@ -214,7 +214,7 @@ component('Status', z.object({ status: z.enum(['ok', 'ready']) }));
 /** What /health adds for an admin key. */
 const healthDetail = z.object({
   uptime_s: z.number().int(),
-  database: z.object({ status: z.string() }),
+  database: z.object({ status: z.string(), engine: z.enum(['leveldb', 'postgres']), problem: z.string().optional() }),
   writer: z.object({ accepting: z.boolean(), queued: z.number().int(), queue_limit: z.number().int(), batches: z.number().int(), modules: z.number().int() }),
   runner: z.object({ workers: z.number().int(), queued: z.number().int(), in_flight: z.number().int(), utilization: z.number() }),
   memory: z.object({ rss: z.number().int(), heap_used: z.number().int() }),

@@ -1,4 +1,7 @@
 import type { Readable } from 'node:stream';
+import type { EventBus } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
 import type { BackupKey } from './backup-key.js';
@@ -7,7 +10,8 @@ import type { Inspected, ListOptions, ModuleListOptions, VerifyReport, WriterSta
 /*
  * The store as the rest of Wess sees it: one interface per concern, all asynchronous, with no
  * engine's types (keys, ranges, snapshots, batches) in a signature. The LevelDB implementation is in
- * level/ (and the Writer and Reader classes); another engine implements the same interfaces.
+ * level/, the PostgreSQL one in postgres/. The caching Reader (reader.ts), the export's lines
+ * (export.ts) and the verify report (verify.ts) are shared: an engine supplies only their reads.
  * Transactions stay behind them: a write is one typed message, acknowledged once it is durable.
  */
 
@@ -50,7 +54,11 @@ export interface ModuleStore extends BlobSource {
   countTenantModules(tenant: string): Promise<number>;
   /** An export's NDJSON lines (transfer.ts has the format), all from one consistent view of the store. */
   exportLines(options: { tenant?: string | undefined; modulesEstimate: number }, onModule?: (count: number) => void): AsyncIterable<string>;
-  /** A signed archive of the whole store, from one consistent view, while it keeps serving. */
+  /**
+   * A signed archive of the whole store, from one consistent view, while it keeps serving. Throws
+   * BACKUP_UNSUPPORTED at once, before any byte, when the engine has no such archive: a stream that
+   * failed later would reach the client after a 200.
+   */
   backup(key: BackupKey): Readable;
   /** Reads back and hashes every stored version. */
   verify(): Promise<VerifyReport>;
@@ -89,11 +97,13 @@ export interface SettingsStore {
   putServerSecret(secret: string): Promise<string>;
 }
 
-export type StoreStatus = 'opening' | 'open' | 'closing' | 'closed';
+/** 'unavailable': a shared store's server cannot be reached; it goes back to 'open' by itself when it can. */
+export type StoreStatus = 'opening' | 'open' | 'unavailable' | 'closing' | 'closed';
 
 /**
- * One store, every concern. Module events (/events) are not stored: the feed replays from memory
- * (http/event-feed.ts), so there is no event store yet.
+ * One store, every concern. Module events go out on the app's bus once durable; a store shared by
+ * several nodes also logs them and delivers every other node's on this node's bus, so caches, keys
+ * and /events streams follow changes made anywhere.
  */
 export interface Store {
   readonly writer: ModuleWriter;
@@ -105,6 +115,17 @@ export interface Store {
   readonly settings: SettingsStore;
   /** 'open' while it can serve: readiness follows it. */
   readonly status: StoreStatus;
+  /** Why the store is not open, for /health/ready; undefined when it is. */
+  readonly problem: string | undefined;
+  /** Which engine: 'leveldb' or 'postgres' (for /health and the refusals of what one of them cannot do). */
+  readonly engine: 'leveldb' | 'postgres';
   /** Closes the writer (committing what is queued), then the engine. Close usage and denials first: they write. */
   close(): Promise<void>;
+}
+
+/** What a store needs from the app: events to announce changes on, metrics, a logger. */
+export interface StoreDeps {
+  bus: EventBus;
+  metrics: Metrics;
+  logger: Logger;
 }

@@ -119,13 +119,21 @@ export type WriteMessage =
   | { kind: 'append-audit'; entry: AuditEntry }
   /** Entries gathered over time (aggregated denials), written together: one message, however many. */
   | { kind: 'append-audit-batch'; entries: AuditEntry[] }
-  | { kind: 'put-usage'; usage: Array<{ keyId: string; usage: KeyUsage }> }
+  /**
+   * Per-key counters: `usage` is the whole of them as this node counts them (what a store written by
+   * one node keeps), `added` what this node counted since its last flush (what a store shared by
+   * several nodes adds to the stored counters, so no node's counts overwrite another's).
+   */
+  | { kind: 'put-usage'; usage: Array<{ keyId: string; usage: KeyUsage; added: UsageAdded }> }
   | { kind: 'put-meta'; key: string; value: Uint8Array }
   /**
    * A module moved from another node with its whole history, ids, names and times kept (import).
    * Skipped, not refused, when the id already exists, so that a re-run of an import is harmless.
    */
   | { kind: 'import-module'; id: string; tenant: string; name: string; created_at: string; updated_at: string; versions: ImportedVersion[]; quota?: TenantQuota };
+
+/** Counts one node added to a key's usage since its last flush; `runs_today` are runs of `day`. */
+export type UsageAdded = Omit<KeyUsage, 'updated_at' | 'fuel'> & { fuel: number };
 
 /** One version of an imported module: what the source node recorded, with content admitted here. */
 export interface ImportedVersion {
@@ -150,7 +158,8 @@ export interface WriteResult {
   'revoke-key': KeyRecord;
   'append-audit': AuditEntry;
   'append-audit-batch': null;
-  'put-usage': null;
+  /** The stored counters after the write, where they can differ from this node's (a shared store); else null. */
+  'put-usage': Array<{ keyId: string; usage: KeyUsage }> | null;
   'put-meta': null;
   /**
    * `imported: false` when a module with that id already existed (nothing written); `pruned` counts

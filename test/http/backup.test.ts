@@ -3,10 +3,13 @@ import { after, before, test } from 'node:test';
 import { v4 as uuidv4 } from 'uuid';
 import { admitModule } from '../../src/modules/admission.js';
 import { readArchive } from '../../src/store/level/backup.js';
-import { authHeaders, listen, makeKey, noKey, startApp, TEST_BACKUP_KEY, upload, type TestApp } from '../helper.js';
+import { authHeaders, levelOnly, listen, makeKey, noKey, startApp, TEST_BACKUP_KEY, upload, type TestApp } from '../helper.js';
 import { constModule, dump, paddedModule, seedModules, STORED_MODULE_PREFIXES } from '../store/transfer-helper.js';
 import { levelDb } from '../store/level.js';
 import { backupKey } from '../../src/store/backup-key.js';
+import { connectPool } from '../../src/store/postgres/connect.js';
+import { PgModuleStore } from '../../src/store/postgres/module-store.js';
+import type { ModuleStore } from '../../src/store/store.js';
 
 let t: TestApp;
 
@@ -47,6 +50,24 @@ test('regression (issue 15, item 10): without a backup.key the server makes no b
     assert.equal(entry?.status, 409);
   } finally {
     await app.close();
+  }
+});
+
+test('a store that cannot make an archive (PostgreSQL) is refused before any header: 409 BACKUP_UNSUPPORTED, as JSON', async () => {
+  const app = await startApp();
+  // The PostgreSQL store's module store refuses before it queries, so a pool that never connects will do.
+  const pool = connectPool({ url: 'postgres://nobody@127.0.0.1:1/none' });
+  (app.app.services.store as { modules: ModuleStore }).modules = new PgModuleStore(pool);
+  try {
+    const res = await app.app.inject({ method: 'GET', url: '/admin/backup' });
+    assert.equal(res.statusCode, 409);
+    assert.match(String(res.headers['content-type']), /application\/json/);
+    assert.equal(res.headers['content-disposition'], undefined);
+    assert.equal(res.json().error.code, 'BACKUP_UNSUPPORTED');
+    assert.match(res.json().error.message, /pg_dump/);
+  } finally {
+    await app.close();
+    await pool.end();
   }
 });
 
@@ -102,7 +123,7 @@ async function seedBigModules(app: TestApp): Promise<string[]> {
   return ids;
 }
 
-test('a backup taken while writes land is one consistent snapshot', async () => {
+test('a backup taken while writes land is one consistent snapshot', levelOnly, async () => {
   const app = await startApp();
   try {
     const { writer } = app.app.services.store;

@@ -8,7 +8,7 @@ import { restoreArchive, withAtomicFile } from '../../src/store/level/backup-fil
 import type { WasiInput } from '../../src/wasi/types.js';
 import { decodeBlobPointer } from '../../src/store/level/codec.js';
 import { blobKey, contentKey } from '../../src/store/level/keys.js';
-import { fixture, makeKey, startApp, TEST_BACKUP_KEY, wasiFixture, type TestApp } from '../helper.js';
+import { blobStored, fixture, levelOnly, makeKey, startApp, TEST_BACKUP_KEY, wasiFixture, type TestApp } from '../helper.js';
 import { rawTar, tarOfTree, zeroBomb } from '../files/tar-helper.js';
 import { levelDb } from '../store/level.js';
 import { backupKey } from '../../src/store/backup-key.js';
@@ -98,7 +98,7 @@ describe('module files', () => {
     // Deleting the module frees every byte, files included, and drops the blob no version uses any more.
     assert.equal((await t.app.inject({ method: 'DELETE', url: `/modules/${first.id}` })).statusCode, 204);
     assert.equal((await held(t.app)).bytes, before.bytes);
-    assert.equal(await levelDb(t.app).get(blobKey(files.sha256)) !== undefined, true, 'the other module with the same files still holds the blob');
+    assert.equal(await blobStored(t.app, files.sha256), true, 'the other module with the same files still holds the blob');
   });
 
   test('every WASI run of a version with files gets them: a command, a reactor call, a batch, a pinned version', async () => {
@@ -169,7 +169,7 @@ describe('module files', () => {
     }
   });
 
-  test('backup then restore brings the files back, and the restore admits the files image', async () => {
+  test('backup then restore brings the files back, and the restore admits the files image', levelOnly, async () => {
     const made = (await create(t.app, { name: 'backed-up', content: b64(fixture('add')), files: b64(await tarOfTree({ 'kept.txt': 'kept' })) })).json();
     const scratch = await mkdtemp(join(tmpdir(), 'wess-files-backup-'));
     try {
@@ -193,7 +193,7 @@ describe('module files', () => {
     }
   });
 
-  test('export then import carries the files; verification reports a damaged files blob', async () => {
+  test('export then import carries the files; verification reports a damaged files blob', levelOnly, async () => {
     const made = (await create(t.app, { name: 'moving', content: b64(fixture('add')), files: b64(await tarOfTree({ 'only.txt': 'moving files' })) })).json();
     const files = made.files as Summary;
     const exported = (await t.app.inject({ url: '/admin/export' })).body;

@@ -8,10 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sha256Hex } from '../../src/hash.js';
-import { blobKey } from '../../src/store/level/keys.js';
-import { authHeaders, listen, makeKey, startApp, type MadeKey, type TestApp } from '../helper.js';
+import { authHeaders, blobStored, listen, makeKey, startApp, type MadeKey, type TestApp } from '../helper.js';
 import { constModule, paddedModule } from '../store/transfer-helper.js';
-import { levelDb } from '../store/level.js';
 
 const WASM = { 'content-type': 'application/wasm' };
 
@@ -74,7 +72,7 @@ describe('tier max_storage', () => {
     assert.equal(over.status, 403);
     assert.equal(over.body.error?.code, 'TIER_LIMIT');
     assert.equal(over.body.error?.message, `tenant acme holds ${held} bytes and this adds ${c.length}; tier small allows ${LIMIT} bytes (max_storage). Delete modules or versions first, or use a key of a bigger tier`);
-    assert.equal(await levelDb(t.app).get(blobKey(sha256Hex(c))), undefined, 'its content was not stored');
+    assert.equal(await blobStored(t.app, sha256Hex(c)), false, 'its content was not stored');
     assert.equal((await t.app.inject({ url: '/modules?tenant=acme' })).json().items.length, 2);
     // A new version counts its whole size, even a rename's (same content): the tenant holds it again.
     const rename = await call(base, dev.key, 'PUT', `/modules/${first.body.id as string}?name=a2`, a);
@@ -133,7 +131,7 @@ describe('limits.max_versions', () => {
     }
     // Version 1 read (and cached) just before it goes.
     assert.equal((await t.app.inject({ url: `/modules/${pruned}/versions/1` })).statusCode, 200);
-    assert.ok(await levelDb(t.app).get(blobKey(sha256Hex(only))));
+    assert.ok(await blobStored(t.app, sha256Hex(only)));
     const before = await t.app.services.store.reader.tenantBytes('default');
 
     const v101 = await put(pruned, later);
@@ -143,7 +141,7 @@ describe('limits.max_versions', () => {
     assert.equal(versions.items.length, 100);
     assert.equal(versions.items.at(-1).version, 2);
     assert.equal(versions.next_cursor, null);
-    assert.equal(await levelDb(t.app).get(blobKey(sha256Hex(only))), undefined, 'nothing else used its content: gone');
+    assert.equal(await blobStored(t.app, sha256Hex(only)), false, 'nothing else used its content: gone');
     assert.equal(await t.app.services.store.reader.tenantBytes('default'), before + later.length - only.length, 'the pruned bytes are given back');
 
     const audit = await t.app.inject({ url: '/audit?limit=5' });
@@ -154,7 +152,7 @@ describe('limits.max_versions', () => {
 
     assert.equal((await put(keeper, later)).json().version, 101);
     assert.equal((await t.app.inject({ url: `/modules/${keeper}/versions/1` })).statusCode, 404);
-    assert.ok(await levelDb(t.app).get(blobKey(sha256Hex(shared))), '"other" still uses that content: kept');
+    assert.ok(await blobStored(t.app, sha256Hex(shared)), '"other" still uses that content: kept');
     const content = await t.app.inject({ url: `/modules/${other}/content` });
     assert.equal(content.statusCode, 200);
     assert.deepEqual(new Uint8Array(content.rawPayload), shared);
@@ -179,7 +177,7 @@ describe('limits.max_versions with a rollback', () => {
     assert.equal((await t.app.inject({ url: `/modules/${id}/versions/1` })).statusCode, 404);
     const run = await t.app.inject({ method: 'POST', url: `/modules/${id}/run`, payload: { function: 'f', args: [] } });
     assert.deepEqual(run.json().results, [8001], 'the current version runs: its content stayed');
-    assert.ok(await levelDb(t.app).get(blobKey(sha256Hex(first))));
+    assert.ok(await blobStored(t.app, sha256Hex(first)));
     const versions = (await t.app.inject({ url: `/modules/${id}/versions` })).json().items as Array<{ version: number }>;
     assert.deepEqual(versions.map((v) => v.version), [4, 3, 2]);
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { admitStoredModule } from '../../src/modules/admission.js';
 import { restoreArchive, withAtomicFile } from '../../src/store/level/backup-files.js';
-import { startApp, TEST_BACKUP_KEY, type TestApp } from '../helper.js';
+import { levelOnly, startApp, TEST_BACKUP_KEY, TEST_STORE, type TestApp } from '../helper.js';
 import { dump, seedModules } from '../store/transfer-helper.js';
 import { levelDb } from '../store/level.js';
 import { backupKey } from '../../src/store/backup-key.js';
@@ -41,7 +41,10 @@ test('export → import into a fresh app keeps every module, version, field and 
     assert.deepEqual(imported.json(), { imported: COUNT, skipped: 0, failed: [], failed_count: 0 });
     // Byte for byte: every module record, version record, blob (its bytes, whatever content id the
     // target gave them), reference and tenant index entry.
-    assert.deepEqual(await dump(levelDb(target.app)), await dump(levelDb(source.app)));
+    if (TEST_STORE === 'leveldb') assert.deepEqual(await dump(levelDb(target.app)), await dump(levelDb(source.app)));
+    // On any engine: the target exports the very lines the source did (the header's time aside).
+    const reexported = await target.app.inject({ method: 'GET', url: '/admin/export' });
+    assert.deepEqual(reexported.body.trimEnd().split('\n').slice(1), lines.slice(1));
     assert.equal(target.app.services.store.writer.moduleCount, COUNT);
 
     // Through the API as well: metadata, history and content of a module with three versions.
@@ -69,7 +72,7 @@ test('export ?tenant= holds only that tenant', async () => {
   assert.ok(modules.every((m) => m.tenant === 'acme'));
 });
 
-test('backup → restore → an app on the restored dir has every byte', async () => {
+test('backup → restore → an app on the restored dir has every byte', levelOnly, async () => {
   const archive = join(scratch, 'all.wessbak');
   await withAtomicFile(archive, async (write) => {
     for await (const chunk of source.app.services.store.modules.backup(backupKey(TEST_BACKUP_KEY))) await write(chunk as Buffer);

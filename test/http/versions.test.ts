@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Db } from '../../src/store/level/db.js';
 import { parseArgs } from '../../src/wasm/values.js';
-import { fixture, startApp, upload, type TestApp } from '../helper.js';
+import { fixture, levelOnly, startApp, upload, type TestApp } from '../helper.js';
 import { levelDb } from '../store/level.js';
 
 // `any`: JSON response bodies, which the asserts check field by field.
@@ -228,7 +228,7 @@ describe('If-Match', () => {
 });
 
 describe('versions in the store', () => {
-  test('DELETE removes the module, all its versions and blobs no one else uses', async () => {
+  test('DELETE removes the module, all its versions and blobs no one else uses', levelOnly, async () => {
     const t = await startApp();
     try {
       const db = levelDb(t.app);
@@ -250,7 +250,7 @@ describe('versions in the store', () => {
     }
   });
 
-  test('PUT of the same content twice keeps one blob for both versions', async () => {
+  test('PUT of the same content twice keeps one blob for both versions', levelOnly, async () => {
     const t = await startApp();
     try {
       const { id } = await upload(t.app, 'add');

@@ -7,9 +7,11 @@ import { createLogger } from '../../src/logger.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { sha256Hex } from '../../src/hash.js';
 import { openDb, type Db } from '../../src/store/level/db.js';
-import { Reader } from '../../src/store/level/reader.js';
+import { Reader } from '../../src/store/reader.js';
+import { LevelRecordSource } from '../../src/store/level/record-source.js';
 import type { ModuleContent } from '../../src/store/types.js';
 import { Writer } from '../../src/store/level/writer.js';
+import type { GroupWriter } from '../../src/store/group-writer.js';
 
 /** A writer and reader over a real LevelDB in a temp dir; `reopen` simulates a process restart. */
 export interface Store {
@@ -17,7 +19,7 @@ export interface Store {
   db: Db;
   bus: EventBus;
   metrics: Metrics;
-  writer: Writer;
+  writer: GroupWriter;
   reader: Reader;
   reopen(): Promise<void>;
   close(): Promise<void>;
@@ -41,7 +43,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     const { db, bus, metrics } = store;
     store.writer = await Writer.start({ db, bus, queueLimit: options.queueLimit ?? 1000, metrics, logger });
     store.reader = new Reader({
-      db,
+      source: new LevelRecordSource(db),
       bus,
       cacheSize: options.cacheSize ?? 100,
       ttlSeconds: options.ttlSeconds ?? 3600,

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import type { Db } from '../../src/store/level/db.js';
 import { decodeBlobPointer } from '../../src/store/level/codec.js';
 import { blobKey, contentKey } from '../../src/store/level/keys.js';
-import { Reader } from '../../src/store/level/reader.js';
+import { Reader } from '../../src/store/reader.js';
+import { LevelRecordSource } from '../../src/store/level/record-source.js';
 import { content, counter, createModule, openStore } from './helper.js';
 
 describe('Reader', () => {
@@ -62,7 +63,7 @@ describe('Reader', () => {
         close: () => db.close(),
         batch: (ops, options) => db.batch(ops, options),
       };
-      const reader = new Reader({ db: slow, cacheSize: 10, ttlSeconds: 60, bus: store.bus, metrics: store.metrics });
+      const reader = new Reader({ source: new LevelRecordSource(slow), cacheSize: 10, ttlSeconds: 60, bus: store.bus, metrics: store.metrics });
       const racing = reader.getModule(v1.id);
       const v2 = await store.writer.submit({ kind: 'update-module', id: v1.id, content: content('two') });
       release();
@@ -167,7 +168,7 @@ describe('Reader', () => {
       await store.db.batch([{ type: 'put', key: contentKey(pointer.c), value: bytes }], {
         sync: true,
       });
-      const fresh = new Reader({ db: store.db, cacheSize: 10, ttlSeconds: 60, bus: store.bus, metrics: store.metrics });
+      const fresh = new Reader({ source: new LevelRecordSource(store.db), cacheSize: 10, ttlSeconds: 60, bus: store.bus, metrics: store.metrics });
       await assert.rejects(fresh.getContent(record.sha256), (err: { code: string; message: string }) => {
         assert.equal(err.code, 'CONTENT_CORRUPT');
         assert.match(err.message, new RegExp(record.sha256));

@@ -45,10 +45,10 @@ function registerBackup(app: FastifyInstance, services: Services): void {
     describeRoute({
       summary: 'Stream a consistent backup of the whole database (admin)',
       description:
-        'Every key and value, read from one LevelDB snapshot while the server keeps serving, as a gzip archive ending with an entry count, a sha256 and an HMAC-SHA256 under backup.key; `wess restore` verifies all three. Refused (409) while no backup.key is configured.',
+        'Every key and value, read from one LevelDB snapshot while the server keeps serving, as a gzip archive ending with an entry count, a sha256 and an HMAC-SHA256 under backup.key; `wess restore` verifies all three. Refused (409) while no backup.key is configured, and on a PostgreSQL store (BACKUP_UNSUPPORTED: back it up with pg_dump, or use the export).',
       tags: ['admin'],
       responses: { 200: { description: 'The archive', contentType: 'application/gzip', body: { type: 'string', format: 'binary' } } },
-      errors: ['FORBIDDEN', 'BACKUP_KEY_REQUIRED'],
+      errors: ['FORBIDDEN', 'BACKUP_KEY_REQUIRED', 'BACKUP_UNSUPPORTED'],
     }),
     async (request, reply) => {
       authorize(request.principal, 'store.backup');
@@ -60,12 +60,14 @@ function registerBackup(app: FastifyInstance, services: Services): void {
           'backups are signed so that a restore can tell them from forgeries, and this server has no key to sign with: set backup.key (or WESS_BACKUP_KEY, 32+ characters) and restart; keep the key apart from the backups, a restore needs it',
         );
       }
+      // Before any header: a store that cannot make an archive throws here, and the client gets its 409.
+      const archive = services.store.modules.backup(backupKey(secret));
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       return reply
         .type('application/gzip')
         .header('cache-control', 'no-store')
         .header('content-disposition', `attachment; filename="wess-${stamp}.wessbak"`)
-        .send(logFailure(services.store.modules.backup(backupKey(secret)), request, 'backup'));
+        .send(logFailure(archive, request, 'backup'));
     },
   );
 }

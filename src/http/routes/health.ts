@@ -21,7 +21,7 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
   app.get('/health/live', doc('Liveness: the process answers', { 200: { description: 'Alive', body: ref('Status') } }), async () => ({ status: 'ok' }));
 
   app.get('/health/ready', doc('Readiness: database open, worker pool up, not shutting down', { 200: { description: 'Ready', body: ref('Status') } }, ['UNAVAILABLE']), async () => {
-    if (!isReady()) throw wessError('UNAVAILABLE', lifecycle.closing ? 'shutting down' : 'not ready');
+    if (!isReady()) throw wessError('UNAVAILABLE', lifecycle.closing ? 'shutting down' : (store.problem ?? 'not ready'));
     return { status: 'ready' };
   });
 
@@ -49,7 +49,7 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
       status,
       version: VERSION,
       uptime_s: Math.round((Date.now() - lifecycle.startedAt) / 1000),
-      database: { status: store.status },
+      database: { status: store.status, engine: store.engine, ...(store.problem === undefined ? {} : { problem: store.problem }) },
       writer: services.store.writer.stats(),
       runner: (({ workers, queued, inFlight, utilization }) => ({ workers, queued, in_flight: inFlight, utilization }))(runner.stats()),
       memory: { rss: memory.rss, heap_used: memory.heapUsed },

@@ -1,6 +1,6 @@
 import type { AuditEntry, KeyRecord } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
-import type { Applied } from './apply.js';
+import type { Applied } from '../group-writer.js';
 import { decodeJson, encodeJson } from './codec.js';
 import { apiKeyKey, auditKey, tenantAuditKey, usageKey } from './keys.js';
 import type { Overlay } from './overlay.js';
@@ -15,12 +15,12 @@ export async function applyAuthMessage(msg: AuthMessage, overlay: Overlay): Prom
       overlay.put(apiKeyKey(msg.key.id), encodeJson(msg.key));
       if (msg.audit) stageAudit(msg.audit, overlay);
       const key = msg.key;
-      return { result: key, moduleDelta: 0, announce: (bus) => bus.emit('key.stored', { id: key.id, tenant: key.tenant, key }) };
+      return { result: key, moduleDelta: 0, events: [{ topic: 'key.stored', payload: { id: key.id, tenant: key.tenant, key } }] };
     }
     case 'revoke-key': {
       const key = await revoke(msg.id, msg.tenant, overlay);
       if (msg.audit) stageAudit(msg.audit, overlay);
-      return { result: key, moduleDelta: 0, announce: (bus) => bus.emit('key.revoked', { id: key.id, tenant: key.tenant, key }) };
+      return { result: key, moduleDelta: 0, events: [{ topic: 'key.revoked', payload: { id: key.id, tenant: key.tenant, key } }] };
     }
     case 'append-audit':
       stageAudit(msg.entry, overlay);
@@ -38,7 +38,7 @@ export async function applyAuthMessage(msg: AuthMessage, overlay: Overlay): Prom
 }
 
 function quietly(result: unknown): Applied {
-  return { result, moduleDelta: 0, announce: () => {} };
+  return { result, moduleDelta: 0, events: [] };
 }
 
 /** Revoking twice keeps the first time; a key of another tenant than `tenant` is KEY_NOT_FOUND. */

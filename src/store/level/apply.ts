@@ -1,26 +1,18 @@
-import { auditId } from '../../auth/audit.js';
 import type { AuditEntry } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
-import type { EventBus, ModuleEvents } from '../../events.js';
+import type { Applied } from '../group-writer.js';
 import { applyAuthMessage, stageAudit } from './apply-auth.js';
 import { applyImport } from './apply-import.js';
 import { stageBlob, stageFilesBlob } from './blobs.js';
 import { decodeRecord } from './codec.js';
-import { dropHistory, loadVersion, pruneHistory, stageCurrent, type DroppedVersion } from './history.js';
+import { dropHistory, loadVersion, pruneHistory, stageCurrent } from './history.js';
 import { apiKeyKey, blobKey, isKeySafeId, MAX_VERSION, moduleKey, tenantBytesKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
-import { chargeStorage, checkModuleCount, heldBytes, sumHeld } from './quota.js';
+import { chargeStorage, checkModuleCount } from './quota.js';
+import { heldBytes, sumHeld } from '../quota.js';
 import { contentOf, moduleRecord, uploadContent, type VersionContent } from '../records.js';
+import { createdEvent, deletedEvent, pruneAudit, updatedEvent } from '../changes.js';
 import type { ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, WriteMessage } from '../types.js';
-
-/** What one message did: the result to answer with, and how to announce it once durable. */
-export interface Applied {
-  /** The WriteResult of the message's kind. */
-  result: unknown;
-  /** +1 for a create, -1 for a delete, 0 otherwise: keeps the modules gauge exact. */
-  moduleDelta: number;
-  announce(events: EventBus): void;
-}
 
 /** What applying a message may depend on besides the message: the time, and the store's limits. */
 export interface ApplyContext {
@@ -114,8 +106,7 @@ async function applyCreate(msg: Msg<'create-module'>, overlay: Overlay, now: str
   await chargeStorage(record.tenant, heldBytes(record), overlay, msg.quota);
   stageCurrent(record, overlay);
   overlay.put(tenantModuleKey(record.tenant, record.id), EMPTY);
-  const event = { id: record.id, tenant: record.tenant, sha256: record.sha256, version: record.version };
-  return { result: record, moduleDelta: 1, announce: (bus) => bus.emit('module.created', event) };
+  return { result: record, moduleDelta: 1, events: [createdEvent(record)] };
 }
 
 const EMPTY = new Uint8Array(0);
@@ -146,8 +137,7 @@ async function applyDelete(msg: Msg<'delete-module'>, overlay: Overlay): Promise
   overlay.del(tenantModuleKey(previous.tenant, previous.id));
   const dropped = await dropHistory(msg.id, overlay);
   await chargeStorage(previous.tenant, -sumHeld(dropped), overlay);
-  const event = { id: previous.id, tenant: previous.tenant, sha256: previous.sha256 };
-  return { result: previous, moduleDelta: -1, announce: (bus) => bus.emit('module.deleted', event) };
+  return { result: previous, moduleDelta: -1, events: [deletedEvent(previous)] };
 }
 
 /**
@@ -193,34 +183,5 @@ async function stageNext(
   const held = heldBytes(record);
   await chargeStorage(record.tenant, held - sumHeld(pruned), overlay, msg.quota, held);
   if (pruned.length > 0) stageAudit(pruneAudit(record, pruned, context, msg.audit), overlay);
-  const event: ModuleEvents['module.updated'] = {
-    id: record.id,
-    tenant: record.tenant,
-    sha256: record.sha256,
-    version: record.version,
-    previous_sha256: current.sha256,
-  };
-  if (rollbackFrom !== undefined) event.rollback_from = rollbackFrom;
-  if (pruned.length > 0) event.pruned_versions = pruned.map((v) => v.version);
-  return { result: record, moduleDelta: 0, announce: (bus) => bus.emit('module.updated', event) };
-}
-
-/**
- * The audit entry of a pruning: done by whoever made the version that pushed the old ones out (the
- * request's actor, request id and IP), written in the same batch as the change and its own entry.
- */
-function pruneAudit(record: ModuleRecord, pruned: readonly DroppedVersion[], context: ApplyContext, cause: AuditEntry | undefined): AuditEntry {
-  return {
-    id: auditId(),
-    at: context.now,
-    actor: cause?.actor ?? null,
-    tenant: record.tenant,
-    action: 'module.prune',
-    target: record.id,
-    request_id: cause?.request_id ?? '',
-    ip: cause?.ip ?? '',
-    status: cause?.status ?? 200,
-    outcome: 'success',
-    details: { versions: pruned.map((v) => v.version), bytes: sumHeld(pruned), max_versions: context.maxVersions, by_version: record.version },
-  };
+  return { result: record, moduleDelta: 0, events: [updatedEvent(record, current, pruned, rollbackFrom)] };
 }

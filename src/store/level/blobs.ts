@@ -6,6 +6,7 @@ import { blobKey, contentKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { FilesContent, ModuleContent } from '../types.js';
 import type { Inspected } from '../types.js';
+import { checkBlob } from '../blob-check.js';
 
 /**
  * Blobs as two keys (keys.ts has why):
@@ -61,7 +62,7 @@ export async function stageBlob(content: Pick<ModuleContent, 'sha256' | 'content
 
 /**
  * The content stored under `sha256`, read and hashed: its bytes, or what is wrong with them. The one
- * check behind the writer's dedup, the reader, export and verification (verify.ts).
+ * check behind the writer's dedup, the reader, export and verification (../verify.ts).
  */
 export async function inspectBlob(source: BlobReader, sha256: string): Promise<Inspected> {
   let bytes: Uint8Array | undefined;
@@ -73,11 +74,7 @@ export async function inspectBlob(source: BlobReader, sha256: string): Promise<I
     if (!hasErrorCode(err) || err.code !== 'CONTENT_CORRUPT') throw err;
     return { ok: false, problem: 'unreadable', message: err.message };
   }
-  if (!bytes) return { ok: false, problem: 'missing', message: `content ${sha256} is missing from the store` };
-  // contentSha256: bytes staged earlier in the same batch were hashed at admission already.
-  const actual = contentSha256(bytes);
-  if (actual !== sha256) return { ok: false, problem: 'damaged', message: `content ${sha256} no longer matches its hash (it hashes to ${actual})` };
-  return { ok: true, bytes };
+  return checkBlob(sha256, bytes);
 }
 
 /**

@@ -4,6 +4,7 @@ import { decodeVersion, encodeRecord, encodeVersion } from './codec.js';
 import { moduleKey, refKey, refPrefix, versionKey, versionPrefix } from './keys.js';
 import type { Overlay } from './overlay.js';
 import { versionOf } from '../records.js';
+import type { DroppedVersion } from '../changes.js';
 import type { FilesSummary, ModuleRecord, VersionRecord } from '../types.js';
 
 /**
@@ -36,13 +37,6 @@ export async function loadVersion(id: string, version: number, overlay: Overlay)
   return decodeVersion(bytes);
 }
 
-/** A version as deleting and pruning see it: enough to drop it and to account for its bytes. */
-export interface DroppedVersion {
-  version: number;
-  sha256: string;
-  size: number;
-  files?: FilesSummary;
-}
 
 /** Removes every version of module `id` and their references, then each blob that lost its last one; returns them. */
 export async function dropHistory(id: string, overlay: Overlay): Promise<DroppedVersion[]> {

@@ -1,23 +1,16 @@
 import type { Config } from '../../config/schema.js';
-import type { EventBus } from '../../events.js';
-import type { Logger } from '../../logger.js';
-import type { Metrics } from '../../metrics.js';
 import { openDb, type Db } from './db.js';
-import { Reader } from './reader.js';
-import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreStatus, UsageStore } from '../store.js';
+import { Reader } from '../reader.js';
+import { LevelRecordSource } from './record-source.js';
+import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
 import { Writer } from './writer.js';
+import type { GroupWriter } from '../group-writer.js';
 import { LevelAuditStore } from './audit-store.js';
 import { LevelKeyStore } from './keys-store.js';
 import { LevelModuleStore } from './module-store.js';
 import { LevelSettingsStore } from './settings-store.js';
 import { LevelUsageStore } from './usage-store.js';
 
-/** What a store needs from the app: events to announce changes on, metrics, a logger. */
-export interface StoreDeps {
-  bus: EventBus;
-  metrics: Metrics;
-  logger: Logger;
-}
 
 /** The embedded store: one LevelDB directory (database.path), one writer, one reader. */
 class LevelStore implements Store {
@@ -29,7 +22,7 @@ class LevelStore implements Store {
 
   constructor(
     readonly db: Db,
-    readonly writer: Writer,
+    readonly writer: GroupWriter,
     readonly reader: Reader,
   ) {
     this.modules = new LevelModuleStore(db);
@@ -39,8 +32,14 @@ class LevelStore implements Store {
     this.settings = new LevelSettingsStore(db, writer);
   }
 
+  readonly engine = 'leveldb';
+
   get status(): StoreStatus {
     return this.db.status;
+  }
+
+  get problem(): string | undefined {
+    return this.db.status === 'open' ? undefined : `the database is ${this.db.status}`;
   }
 
   async close(): Promise<void> {
@@ -53,14 +52,14 @@ class LevelStore implements Store {
 export async function openLevelStore(config: Config, deps: StoreDeps): Promise<Store> {
   const { bus, metrics, logger } = deps;
   const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files, pidFile: true });
-  let writer: Writer;
+  let writer: GroupWriter;
   try {
     writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
   } catch (err) {
     await db.close();
     throw err;
   }
-  const reader = new Reader({ db, bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
+  const reader = new Reader({ source: new LevelRecordSource(db), bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
   return new LevelStore(db, writer, reader);
 }
 

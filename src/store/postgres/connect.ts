@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { storeError } from './errors.js';
 
 /** What a pool of connections to the PostgreSQL store may be told; everything else has a default. */
 export interface ConnectOptions {
@@ -37,6 +38,17 @@ export function connectPool(options: ConnectOptions): pg.Pool {
     idleTimeoutMillis: 30_000,
   });
   pool.on('error', (err) => options.onIdleError?.(err));
+  // A connection the server ends while it is checked out (a restart between two statements of a
+  // transaction) emits 'error' on the client, where no pool listener is: unhandled, it would end the
+  // process. The statement in flight fails on its own; this only keeps the process up.
+  pool.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)));
+  // Every read through the pool answers UNAVAILABLE (503, Retry-After) when the server is unreachable,
+  // whichever store interface made it; other errors go up as they are.
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+  (pool as { query: unknown }).query = (...args: unknown[]) =>
+    query(...args).catch((err: unknown) => {
+      throw storeError(err);
+    });
   return pool;
 }
 

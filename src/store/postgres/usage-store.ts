@@ -3,7 +3,7 @@ import type { KeyUsage } from '../../auth/types.js';
 import type { UsageStore } from '../store.js';
 
 /** A wess_key_usage row as pg returns it: bigint columns arrive as strings (they may pass 2^53). */
-interface UsageRow {
+export interface UsageRow {
   runs: string;
   errors: string;
   cpu_ms: number;

@@ -1,4 +1,5 @@
 import { SCHEMA_SQL } from './0001-schema.js';
+import { EVENTS_SQL } from './0002-events.js';
 
 /** One step of the schema: applied once, in one transaction, in version order. */
 export interface Migration {
@@ -11,4 +12,7 @@ export interface Migration {
  * Every migration, oldest first. A released migration is never edited: a change to the schema is a
  * new migration with the next version, so a database at any version reaches the newest one.
  */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'schema', sql: SCHEMA_SQL }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'schema', sql: SCHEMA_SQL },
+  { version: 2, name: 'events', sql: EVENTS_SQL },
+];

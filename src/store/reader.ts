@@ -1,19 +1,36 @@
 import { LRUCache } from 'lru-cache';
-import { wessError } from '../../errors.js';
-import type { EventBus } from '../../events.js';
-import type { Metrics } from '../../metrics.js';
-import { inspectBlob } from './blobs.js';
-import { decodeRecord, decodeVersion } from './codec.js';
-import type { Db } from './db.js';
-import { MAX_VERSION, moduleKey, moduleRange, prefixRange, tenantModulePrefix, versionKey, versionPrefix } from './keys.js';
-import { tenantBytes } from './quota.js';
-import { versionSummary } from '../records.js';
-import type { ModuleReader } from '../store.js';
-import type { ModulePage, ModuleRecord, VersionPage, VersionRecord } from '../types.js';
-import type { ListOptions, ModuleListOptions } from '../types.js';
+import { wessError } from '../errors.js';
+import type { EventBus } from '../events.js';
+import type { Metrics } from '../metrics.js';
+import { versionSummary } from './records.js';
+import type { ModuleReader } from './store.js';
+import { MAX_VERSION, type Inspected, type ModulePage, type ModuleRecord, type VersionPage, type VersionRecord } from './types.js';
+import type { ListOptions, ModuleListOptions } from './types.js';
+
+/**
+ * What an engine answers for the reader: uncached reads of what the writer last made durable. The
+ * caches, cursors, freezing and invalidation are the Reader's, the same for every engine.
+ */
+export interface RecordSource {
+  /** The module's current record, or undefined. */
+  module(id: string): Promise<ModuleRecord | undefined>;
+  /** One version of a module, or undefined. */
+  version(id: string, version: number): Promise<VersionRecord | undefined>;
+  /** Up to `limit` versions of `id`, newest first, all below `beforeVersion` when it is set; none when the module does not exist. */
+  versionsPage(id: string, page: { limit: number; beforeVersion: number | undefined }): Promise<VersionRecord[]>;
+  /**
+   * Up to `limit` module records in id order (byte order, as cursors compare), all after `after` when
+   * it is set: every tenant's or one `tenant`'s, and only the ids in `only` when it is set.
+   */
+  modulesPage(page: { limit: number; after: string | undefined; tenant: string | undefined; only: ReadonlySet<string> | undefined }): Promise<ModuleRecord[]>;
+  /** The blob stored under `sha256`, read and hashed: its bytes, or what is wrong with them. */
+  blob(sha256: string): Promise<Inspected>;
+  /** Bytes of content `tenant` holds over all kept versions (0 when none). */
+  tenantBytes(tenant: string): Promise<number>;
+}
 
 export interface ReaderOptions {
-  db: Db;
+  source: RecordSource;
   bus: EventBus;
   /** Module records kept in the cache (and, separately, as many version records). */
   cacheSize: number;
@@ -34,12 +51,12 @@ const MAX_PAGE = 100;
  * because a caller that transfers the bytes to a worker would otherwise detach the cached buffer.
  */
 export class Reader implements ModuleReader {
-  readonly #db: Db;
+  readonly #source: RecordSource;
   readonly #metrics: ReaderOptions['metrics'];
   readonly #contentCacheBytes: number;
   // Replaced whole (not resized) by configure(): lru-cache fixes max and the default TTL at construction.
   #modules!: LRUCache<string, ModuleRecord>;
-  /** Keyed by the version's db key. Versions never change, so only a delete invalidates them. */
+  /** Keyed by versionCacheKey. Versions never change, so only pruning or a delete invalidates them. */
   #versions!: LRUCache<string, VersionRecord>;
   #content!: LRUCache<string, Uint8Array>;
   #cacheSize = 0;
@@ -53,7 +70,7 @@ export class Reader implements ModuleReader {
   #generation = 0;
 
   constructor(options: ReaderOptions) {
-    this.#db = options.db;
+    this.#source = options.source;
     this.#metrics = options.metrics;
     this.#contentCacheBytes = options.contentCacheBytes ?? DEFAULT_CONTENT_CACHE_BYTES;
     this.configure({ cacheSize: options.cacheSize, ttlSeconds: options.ttlSeconds });
@@ -67,7 +84,7 @@ export class Reader implements ModuleReader {
       options.bus.on('module.created', invalidate),
       options.bus.on('module.updated', (event) => {
         invalidate(event);
-        for (const version of event.pruned_versions ?? []) this.#versions.delete(versionKey(event.id, version));
+        for (const version of event.pruned_versions ?? []) this.#versions.delete(versionCacheKey(event.id, version));
       }),
       options.bus.on('module.deleted', (event) => {
         invalidate(event);
@@ -106,16 +123,16 @@ export class Reader implements ModuleReader {
     if (cached) return cached;
     this.#metrics.cacheMisses.inc({ cache: 'module' });
     const generation = this.#generation;
-    const bytes = await this.#db.get(moduleKey(id));
-    if (!bytes) return undefined;
-    const record = deepFreeze(decodeRecord(bytes));
+    const read = await this.#source.module(id);
+    if (!read) return undefined;
+    const record = deepFreeze(read);
     if (generation === this.#generation) this.#modules.set(id, record);
     return record;
   }
 
   /** One version of a module (frozen), or undefined when the module or that version does not exist. */
   async getVersion(id: string, version: number): Promise<VersionRecord | undefined> {
-    const key = versionKey(id, version);
+    const key = versionCacheKey(id, version);
     const cached = this.#versions.get(key);
     if (cached) {
       this.#metrics.cacheHits.inc({ cache: 'version' });
@@ -123,9 +140,9 @@ export class Reader implements ModuleReader {
     }
     this.#metrics.cacheMisses.inc({ cache: 'version' });
     const generation = this.#generation;
-    const bytes = await this.#db.get(key);
-    if (!bytes) return undefined;
-    const record = deepFreeze(decodeVersion(bytes));
+    const read = await this.#source.version(id, version);
+    if (!read) return undefined;
+    const record = deepFreeze(read);
     // Same race as getModule: a delete acknowledged during this read must not leave the version cached.
     if (generation === this.#generation) this.#versions.set(key, record);
     return record;
@@ -135,18 +152,11 @@ export class Reader implements ModuleReader {
   async listVersions(id: string, options: ListOptions): Promise<VersionPage> {
     const { limit } = options;
     checkLimit(limit);
-    const range = prefixRange(versionPrefix(id));
-    const before = options.cursor ? decodeVersionCursor(options.cursor) : undefined;
-    const lt = before === undefined ? range.lt : versionKey(id, before);
-    const items: VersionPage['items'] = [];
-    let more = false;
-    for await (const [, value] of this.#db.entries({ gt: range.gt, lt, reverse: true, limit: limit + 1 })) {
-      if (items.length === limit) {
-        more = true;
-        break;
-      }
-      items.push(versionSummary(decodeVersion(value)));
-    }
+    const beforeVersion = options.cursor ? decodeVersionCursor(options.cursor) : undefined;
+    // One extra version tells whether another page exists without a second query.
+    const read = await this.#source.versionsPage(id, { limit: limit + 1, beforeVersion });
+    const items = read.slice(0, limit).map(versionSummary);
+    const more = read.length > limit;
     const last = items[items.length - 1];
     return { items, next_cursor: more && last ? encodeCursor(String(last.version)) : null };
   }
@@ -156,37 +166,12 @@ export class Reader implements ModuleReader {
     const { limit, only } = options;
     checkLimit(limit);
     const after = options.cursor ? decodeCursor(options.cursor) : undefined;
-    const items: ModuleRecord[] = [];
-    let more = false;
-    // One extra entry tells whether another page exists without a second query.
-    for await (const record of this.#modulesAfter(after, options.tenant)) {
-      if (only && !only.has(record.id)) continue;
-      if (items.length === limit) {
-        more = true;
-        break;
-      }
-      items.push(record);
-    }
+    // One extra record tells whether another page exists without a second query.
+    const read = await this.#source.modulesPage({ limit: limit + 1, after, tenant: options.tenant, only: only ?? undefined });
+    const items = read.slice(0, limit);
+    const more = read.length > limit;
     const last = items[items.length - 1];
     return { items, next_cursor: more && last ? encodeCursor(last.id) : null };
-  }
-
-  /** Module records in id order after `after`: all of them, or one tenant's through its index. */
-  async *#modulesAfter(after: string | undefined, tenant: string | undefined): AsyncIterable<ModuleRecord> {
-    if (tenant === undefined) {
-      const range = moduleRange();
-      const gt = after === undefined ? range.gt : moduleKey(after);
-      for await (const [, value] of this.#db.entries({ ...range, gt })) yield decodeRecord(value);
-      return;
-    }
-    const prefix = tenantModulePrefix(tenant);
-    const range = prefixRange(prefix);
-    const gt = after === undefined ? range.gt : prefix + after;
-    for await (const key of this.#db.keys({ ...range, gt })) {
-      // The index and the record are written in one batch; a record missing here was deleted since.
-      const record = await this.getModule(key.slice(prefix.length));
-      if (record) yield record;
-    }
   }
 
   /** The bytes whose sha256 is `sha256`, or undefined; CONTENT_CORRUPT if the stored bytes are damaged or do not match. */
@@ -197,7 +182,7 @@ export class Reader implements ModuleReader {
       return cached.slice();
     }
     this.#metrics.cacheMisses.inc({ cache: 'content' });
-    const content = await inspectBlob(this.#db, sha256);
+    const content = await this.#source.blob(sha256);
     if (!content.ok) {
       if (content.problem === 'missing') return undefined;
       throw wessError('CONTENT_CORRUPT', content.message, { sha256 });
@@ -208,7 +193,7 @@ export class Reader implements ModuleReader {
 
   /** Bytes of content `tenant` holds over all kept versions; read each time (every write changes it), never cached. */
   tenantBytes(tenant: string): Promise<number> {
-    return tenantBytes(this.#db, tenant);
+    return this.#source.tenantBytes(tenant);
   }
 
   /** Stops listening to writer events and empties the caches. */
@@ -221,10 +206,15 @@ export class Reader implements ModuleReader {
 
   /** Drops every cached version of `id`: a scan, but deletes are rare and the cache is small. */
   #forgetVersions(id: string): void {
-    const prefix = versionPrefix(id);
+    const prefix = versionCacheKey(id, '');
     const stale = [...this.#versions.keys()].filter((key) => key.startsWith(prefix));
     for (const key of stale) this.#versions.delete(key);
   }
+}
+
+/** A version's cache key: a module id never holds a NUL, so `${id}\0` prefixes exactly that module's versions. */
+function versionCacheKey(id: string, version: number | ''): string {
+  return `${id}\u0000${version}`;
 }
 
 function checkLimit(limit: number): void {
