@@ -8,9 +8,9 @@
  * the one socket and deals connections out round-robin. Everything that must agree between the
  * workers is already shared the way it is between nodes: the PostgreSQL store (LevelDB can be
  * opened by one process, so the config check refuses N ≠ 1 without database.url), and Redis for
- * rate limits. What stays per process, and so is N-fold on one port, is documented in the README
- * ("Several processes"): in-memory rate limits (set rate_limit.redis_url), the runner pool
- * (server.workers each), max_event_clients, reader and compiled caches.
+ * rate limits. What stays per process, and so is N-fold on one port, is in the README ("Several
+ * processes on one port, and a load balancer"): in-memory rate limits (set rate_limit.redis_url),
+ * the runner pool (server.workers each), max_event_clients, reader and compiled caches.
  *
  * - Ready: each worker logs "wess worker is ready" and tells the primary, which logs "wess is ready"
  *   (its pid, the port, the worker pids) once all N are. A worker that exits before that is a failed start:

@@ -29,7 +29,7 @@ export function crossChecks(config: Config, source: SourceOf): CrossProblem[] {
   }
   // LevelDB allows one process to open its directory: a second process would fail to start (or,
   // worse, be a node whose data nobody else sees), so the cluster is refused before it forks.
-  if (config.server.processes !== 1 && !onPostgres(config)) {
+  if (config.server.processes !== 1 && config.database.url === undefined) {
     add(
       ['server.processes'],
       `server.processes = ${config.server.processes}${fromEnv(source, 'server.processes')} needs the PostgreSQL store (database.url / WESS_DATABASE_URL): ` +
@@ -58,13 +58,6 @@ export function crossChecks(config: Config, source: SourceOf): CrossProblem[] {
     }
   }
   return problems;
-}
-
-/** True when the config names the PostgreSQL store rather than LevelDB. */
-function onPostgres(config: Config): boolean {
-  // TODO(merge): `config.database.url !== undefined` once the PostgreSQL store's key is in the schema.
-  const database: object = config.database;
-  return 'url' in database && database.url !== undefined;
 }
 
 /** Characters of a host name (RFC 1123 labels; `_` too, which container DNS names may carry). */

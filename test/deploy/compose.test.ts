@@ -153,7 +153,7 @@ describe('the cluster profile', () => {
     const environment = nodes[0]?.environment ?? {};
     const containerEnv: Record<string, string | undefined> = { ...env(runtime) };
     for (const [name, value] of Object.entries(environment)) if (value !== null) containerEnv[name] = interpolate(value);
-    const config = validateConfig(applyEnv(readConfigFile(repoPath('wess.toml')), containerEnv)) as unknown as { database: { url?: string }; server: { trust_proxy: boolean; processes: number } };
+    const config = validateConfig(applyEnv(readConfigFile(repoPath('wess.toml')), containerEnv));
     assert.match(config.database.url ?? '', /^postgres:\/\/wess:/);
     assert.equal(config.server.trust_proxy, true, 'behind nginx, the client address comes from X-Forwarded-For');
     assert.equal(config.server.processes, 1);
