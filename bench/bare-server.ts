@@ -31,6 +31,9 @@ app.post(
   async (request, reply) => answerOf(request, reply),
 );
 app.get('/modules/:id', async (request, reply) => answerOf(request, reply));
+// Uploads (bench/scenarios/stores.ts): the body is read whole, as Wess reads it, and not stored.
+app.addContentTypeParser('application/wasm', { parseAs: 'buffer', bodyLimit: 16 * 1024 * 1024 }, (_request, body, done) => done(null, body));
+app.post('/modules', async (request, reply) => answerOf(request, reply));
 
 /** Wess's answer to this request; a 404 for one the harness did not capture (it then counts no 2xx). */
 function answerOf(request: FastifyRequest, reply: FastifyReply): unknown {

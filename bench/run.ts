@@ -11,6 +11,7 @@ import { metering } from './scenarios/metering.js';
 import { neighbours } from './scenarios/neighbours.js';
 import { rssUnderLoad } from './scenarios/rss.js';
 import { storm } from './scenarios/storm.js';
+import { stores } from './scenarios/stores.js';
 import { uploads } from './scenarios/uploads.js';
 import { cachedMetadata, comparedProbes, uploadCompared, warmAdd, warmBig, type LoadSettings } from './scenarios/warm.js';
 
@@ -47,6 +48,8 @@ const S = {
   neighbourRounds: quick ? 1 : 2,
   neighbourSeconds: quick ? 5 : 15,
   neighbourPaceMs: 20,
+  storeSeconds: quick ? 3 : 5,
+  coherenceChanges: quick ? 20 : 100,
 };
 
 async function main(): Promise<void> {
@@ -102,6 +105,9 @@ async function main(): Promise<void> {
       await shared.stop();
     }
   })));
+
+  rows.push(...(await maybe('stores', () =>
+    stores({ rounds: S.rounds, seconds: S.storeSeconds, connections: S.connections, uploadConcurrency: S.uploadConcurrency, uploadBytes: S.uploadBytes, coherenceChanges: S.coherenceChanges }))));
 
   const load1 = (label: string, l: number[]) => `load average ${label}: ${l.map((v) => v.toFixed(2)).join(' / ')} (1/5/15 min); the machine is shared, so a high value means other work competed with both sides.`;
   notes.push(load1('at start', loadAtStart), load1('at end', loadavg()));

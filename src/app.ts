@@ -59,7 +59,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   let keyring: Keyring;
   try {
     const secret = await serverSecret(config, store.settings, logger);
-    keyring = await Keyring.load(store.keys, bus, secret);
+    keyring = await Keyring.load(store.keys, bus, secret, store.engine === 'postgres');
     await applyAdminKey(config, keyring, writer, secret, logger);
     runner = await Runner.start({
       size: poolSize(config),

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { wessError } from '../errors.js';
 import type { AuditPage, AuditStore } from '../store/store.js';
-import type { AuditEntry } from './types.js';
+import { AUDIT_ID_FORMAT, type AuditEntry } from './types.js';
 
 let lastMs = 0;
 let seq = 0;
@@ -48,10 +48,8 @@ export function auditEntry(request: FastifyRequest, draft: AuditDraft, status: n
   return entry;
 }
 
-const AUDIT_ID = /^[0-9]{15}-[0-9]{6}$/;
-
 /** One page of the audit log, newest first: every tenant's, or one tenant's; the cursor is the last id seen. */
 export async function listAudit(store: AuditStore, options: { limit: number; cursor?: string | undefined; tenant?: string | undefined }): Promise<AuditPage> {
-  if (options.cursor !== undefined && !AUDIT_ID.test(options.cursor)) throw wessError('VALIDATION', 'cursor is not valid');
+  if (options.cursor !== undefined && !AUDIT_ID_FORMAT.test(options.cursor)) throw wessError('VALIDATION', 'cursor is not valid');
   return store.page({ limit: options.limit, before: options.cursor, tenant: options.tenant });
 }

@@ -13,6 +13,14 @@ export type Authentication = { ok: true; key: KeyRecord } | { ok: false; reason:
 /** Presented keys remembered as verified; past this many the memo starts over (it is only a shortcut). */
 const VERIFIED_MEMO_SIZE = 10_000;
 
+/**
+ * Store reads per second for keys this node does not hold (a shared store only), and the burst. A
+ * key made on another node is looked up once, when first presented here before its event arrived;
+ * a storm of made-up keys costs the database at most this, then is refused as invalid unread.
+ */
+const LOOKUPS_PER_SECOND = 20;
+const LOOKUP_BURST = 50;
+
 export class Keyring {
   readonly #keys = new Map<string, KeyRecord>();
   /**
@@ -21,20 +29,75 @@ export class Keyring {
    */
   readonly #verified = new Map<string, string>();
   readonly #unsubscribe: Array<() => void>;
+  /** Set when other nodes add keys (a shared store): an unknown id may be one of theirs. */
+  readonly #stored: KeyStore | undefined;
+  readonly #lookups = new Map<string, Promise<void>>();
+  #tokens = LOOKUP_BURST;
+  #refilled = Date.now();
 
   private constructor(
     keys: KeyRecord[],
     bus: EventBus,
     /** The HMAC secret new keys are hashed with. */
     readonly secret: string,
+    stored?: KeyStore,
   ) {
+    this.#stored = stored;
     for (const key of keys) this.#keys.set(key.id, key);
     const store = ({ key }: { key: KeyRecord }) => this.#keys.set(key.id, key);
     this.#unsubscribe = [bus.on('key.stored', store), bus.on('key.revoked', store)];
   }
 
-  static async load(stored: KeyStore, bus: EventBus, serverSecret: string): Promise<Keyring> {
-    return new Keyring(await stored.all(), bus, serverSecret);
+  /** `shared`: the store is shared with other nodes, whose new keys this node may be shown before it hears of them. */
+  static async load(stored: KeyStore, bus: EventBus, serverSecret: string, shared = false): Promise<Keyring> {
+    return new Keyring(await stored.all(), bus, serverSecret, shared ? stored : undefined);
+  }
+
+  /**
+   * Whether `presented` might be a key another node made that this node has not heard of yet: a
+   * well-formed key with an id this node does not hold, on a shared store. authenticateFresh reads it.
+   */
+  mayBeNew(presented: string): boolean {
+    if (this.#stored === undefined) return false;
+    const parsed = parseKey(presented);
+    return parsed !== undefined && !this.#keys.has(parsed.id);
+  }
+
+  /**
+   * authenticate, after reading the key's record from the store when this node does not hold it
+   * (within the lookup budget; one read per id at a time). A key made on another node then works on
+   * this one from its first request, not only once its event arrives.
+   */
+  async authenticateFresh(presented: string): Promise<Authentication> {
+    const parsed = parseKey(presented);
+    const stored = this.#stored;
+    if (parsed && stored && !this.#keys.has(parsed.id)) {
+      let lookup = this.#lookups.get(parsed.id);
+      if (lookup === undefined && this.#takeToken()) {
+        lookup = stored
+          .get(parsed.id)
+          .then(
+            (record) => {
+              // An event may have brought the record (or its revocation) meanwhile: that one is newer.
+              if (record !== undefined && !this.#keys.has(record.id)) this.#keys.set(record.id, record);
+            },
+            () => undefined,
+          )
+          .finally(() => this.#lookups.delete(parsed.id));
+        this.#lookups.set(parsed.id, lookup);
+      }
+      await lookup;
+    }
+    return this.authenticate(presented);
+  }
+
+  #takeToken(): boolean {
+    const now = Date.now();
+    this.#tokens = Math.min(LOOKUP_BURST, this.#tokens + ((now - this.#refilled) / 1000) * LOOKUPS_PER_SECOND);
+    this.#refilled = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 
   /**

@@ -56,6 +56,9 @@ export interface KeyUsage {
   updated_at: string | null;
 }
 
+/** An audit entry's id (auth/audit.ts auditId): milliseconds and a counter, fixed width. */
+export const AUDIT_ID_FORMAT = /^[0-9]{15}-[0-9]{6}$/;
+
 /** One line of the audit log; never carries a secret. */
 export interface AuditEntry {
   /** Time-ordered id: the store key's suffix, and the cursor of GET /audit. */

@@ -33,7 +33,7 @@ export const PASS_THROUGH_EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** Codes the CLI raises itself, beside the server's (which arrive as strings in `code`). */
-export type CliErrorCode = 'USAGE' | 'INVALID_ARGUMENT' | 'CONFIG_INVALID' | 'UNREACHABLE' | 'BAD_RESPONSE' | 'IO';
+export type CliErrorCode = 'USAGE' | 'INVALID_ARGUMENT' | 'CONFIG_INVALID' | 'UNREACHABLE' | 'BAD_RESPONSE' | 'IO' | 'STORE';
 
 /** A failure that ends the command: printed as one line on stderr, then `exit` is the process's code. */
 export class CliError extends Error {

@@ -5,6 +5,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerDataCommands } from './commands/data.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerKeyCommands } from './commands/keys.js';
+import { registerMigrateCommand } from './commands/migrate.js';
 import { registerModuleCommands } from './commands/modules.js';
 import { passesExitCode, registerRunCommand } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -80,6 +81,7 @@ export function buildProgram(io: CliIo, state: RunState = { exit: EXIT.OK, json:
   registerAuditCommand(program, deps);
   registerConfigCommands(program, deps);
   registerDataCommands(program, deps);
+  registerMigrateCommand(program, deps);
   addGlobalOptions(program);
   return program;
 }

@@ -63,7 +63,15 @@ export function installAuth(app: FastifyInstance, services: Services, limitDenie
   app.addHook('onRequest', (request, reply, done) => {
     const reason = authenticate(request);
     if (reason === undefined) return done();
-    deny(request, reply, reason).then(() => done(), (err: unknown) => done(err as Error));
+    const refuse = (why: DenyReason) => deny(request, reply, why).then(() => done(), (err: unknown) => done(err as Error));
+    // On a shared store, a key another node made a moment ago: read from the store before refusing it.
+    const presented = presentedKey(request);
+    if (reason !== 'invalid' || presented === undefined || !keyring.mayBeNew(presented)) return void refuse(reason);
+    keyring.authenticateFresh(presented).then((auth) => {
+      if (!auth.ok) return void refuse(auth.reason);
+      request.principal = principalOf(auth.key);
+      done();
+    }, (err: unknown) => done(err as Error));
   });
 
   /** Sets the request's principal; the reason when the request must be refused. */

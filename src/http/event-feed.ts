@@ -54,6 +54,15 @@ export class EventFeed {
     bus.subscribe('module.*', (event) => this.#add(event));
   }
 
+  /**
+   * Events announced before this node started (a shared store's log), oldest first: the replay
+   * window starts with them. One the feed holds already (delivered live meanwhile) is not added twice.
+   */
+  seed(events: readonly BusEvent[]): void {
+    const held = new Set(this.#all.items.map((item) => item.seq));
+    for (const event of events) if (event.origin !== undefined && !held.has(event.origin.seq)) this.#add(event);
+  }
+
   /** The numbered form of a module event the bus delivered; undefined for one without a tenant. */
   numbered(event: BusEvent): FeedEvent | undefined {
     return this.#numbered.get(event);

@@ -47,8 +47,11 @@ const files = base64;
 
 export const createJsonBody = z.object({ name, content: base64, files: files.optional() }).strict();
 
+/** A `true`/`false` query flag. */
+export const flag = z.enum(['true', 'false'], 'must be true or false').transform((value) => value === 'true');
+
 /** `?force=true`: an admin's change that skips the target tenant's tier (audited as forced). */
-const force = z.enum(['true', 'false'], 'must be true or false').transform((value) => value === 'true');
+const force = flag;
 
 /** `?tenant=`: an admin creating a module for another tenant. */
 export const createQuery = z.object({ tenant: tenant.optional(), force: force.optional() }).strict();

@@ -4,6 +4,7 @@ import type { ModuleEvents } from '../events.js';
 import type { Announcement } from './group-writer.js';
 import { sumHeld } from './quota.js';
 import { wessError } from '../errors.js';
+import { moduleRecord, type VersionContent } from './records.js';
 import { MAX_VERSION, type FilesSummary, type ModuleRecord, type WriteMessage } from './types.js';
 
 /**
@@ -77,4 +78,12 @@ export function checkImport(msg: Extract<WriteMessage, { kind: 'import-module' }
     }
     previous = version;
   }
+}
+
+/** The record of a module's next version, holding `content`; VALIDATION once every version number is used. */
+export function nextRecord(current: ModuleRecord, content: VersionContent, now: string): ModuleRecord {
+  if (current.version >= MAX_VERSION) {
+    throw wessError('VALIDATION', `module ${current.id} has used every version number; upload it as a new module`);
+  }
+  return moduleRecord(current.id, current.tenant, current.version + 1, content, current.created_at, now);
 }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { EventBus } from '../events.js';
+import type { BusEvent, EventBus } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
@@ -68,6 +68,8 @@ export interface ModuleStore extends BlobSource {
 export interface KeyStore {
   /** Every key record, revoked ones included (the keyring holds them all in memory). */
   all(): Promise<KeyRecord[]>;
+  /** One key's record, revoked or not; undefined when there is none. */
+  get(id: string): Promise<KeyRecord | undefined>;
 }
 
 /** Per-key usage counters as last flushed; written through the writer's put-usage message. */
@@ -119,6 +121,12 @@ export interface Store {
   readonly problem: string | undefined;
   /** Which engine: 'leveldb' or 'postgres' (for /health and the refusals of what one of them cannot do). */
   readonly engine: 'leveldb' | 'postgres';
+  /**
+   * The last `limit` module events every node announced, oldest first, as the bus carried them (with
+   * their shared numbers): what a node's /events replay window starts with. Absent where one node is
+   * all there is (its window starts empty, and fills as it announces).
+   */
+  recentEvents?(limit: number): Promise<BusEvent[]>;
   /** Closes the writer (committing what is queued), then the engine. Close usage and denials first: they write. */
   close(): Promise<void>;
 }

@@ -8,9 +8,11 @@ import { sha256Hex } from '../hash.js';
 import { splitLines } from './lines.js';
 import { MAX_VERSION, type FilesContent, type FilesSummary, type ImportedVersion, type ModuleContent, type TenantQuota, type WriteMessage, type WriteResult } from './types.js';
 import { admitImage } from '../files/archive.js';
+import type { AuditStore, KeyStore, ModuleStore } from './store.js';
+import { auditLines, authLineKind, AuthLineImporter, keyLines, type AuthImportCounts, type AuthImportDeps } from './transfer-auth.js';
 
 /**
- * Export and import as NDJSON, for moving modules between nodes or stores:
+ * Export and import as NDJSON, for moving modules between nodes or stores, or a whole deployment:
  *
  *   {"format":"wess-export","version":1,"exported_at":…,"tenant":null,"modules_estimate":N}
  *   {"id","tenant","name","version","created_at","updated_at","versions":[{"version","name","sha256","size","created_at","content":base64,"files"?},…]}
@@ -22,13 +24,24 @@ import { admitImage } from '../files/archive.js';
  * and its own limits. A version without files has no `files` key, so an export made before files
  * existed imports as it always did (an older Wess refuses only the lines that carry files).
  *
- * Unlike a backup this carries only modules (no keys, usage or audit), and an import re-admits
- * every version, so the receiving node's limits apply.
+ * That (version 1) carries only modules, and an import re-admits every version, so the receiving
+ * node's limits apply. A whole-deployment export (admin, no tenant) is version 2, a superset: its
+ * header adds `"keys":K` and `"secret_check"` (transfer-auth.ts), the module lines are followed by
+ * `{"key":…}` and `{"audit":…}` lines, and the end line counts all three:
+ *
+ *   {"format":"wess-export","version":2,"exported_at":…,"tenant":null,"modules_estimate":N,"keys":K,"secret_check":"…16 hex…"}
+ *   …module lines…, …key lines…, …audit lines (newest first)…
+ *   {"format":"wess-export-end","modules":N,"keys":K,"audit":A}
+ *
+ * Usage counters, the server secret and settings never travel. This Wess reads both versions.
  */
 
 export const EXPORT_FORMAT = 'wess-export';
 export const EXPORT_END = 'wess-export-end';
+/** Modules only (one tenant's, or every tenant's): still version 1, so an older Wess reads it. */
 export const FORMAT_VERSION = 1;
+/** The whole deployment: modules, keys and the audit log. */
+export const WHOLE_FORMAT_VERSION = 2;
 
 export interface ExportedVersion {
   version: number;
@@ -53,6 +66,59 @@ export interface ExportedModule {
   created_at: string;
   updated_at: string;
   versions: ExportedVersion[];
+}
+
+export interface ExportOptions {
+  /** Only this tenant's modules (format version 1). */
+  tenant?: string | undefined;
+  /** Modules the header announces, for progress bars. */
+  modulesEstimate: number;
+  /** The whole deployment (format version 2): keys and audit after the modules; never with a tenant. */
+  whole?: { secretCheck: string } | undefined;
+}
+
+/** How the end line JSON.stringify writes begins: told apart without parsing a (large) module line. */
+const END_LINE_START = `{"format":"${EXPORT_END}"`;
+
+/** What an export reads: the engine's module export, and for a whole export the keys and audit log. */
+export interface ExportSources {
+  modules: Pick<ModuleStore, 'exportLines'>;
+  keys: KeyStore;
+  audit: AuditStore;
+}
+
+/**
+ * An export's lines. The engine writes a modules export (format 1: header, module lines from one
+ * consistent view of the store, end line); a whole export is that with its header made version 2
+ * (the key count, the secret check) and the key and audit lines spliced in before a new end line
+ * that counts them. Keys are read before the header (it counts them), the audit log after the modules.
+ */
+export async function* exportLines(store: ExportSources, options: ExportOptions): AsyncGenerator<string> {
+  const whole = options.whole;
+  const lines = store.modules.exportLines({ tenant: options.tenant, modulesEstimate: options.modulesEstimate });
+  if (whole === undefined) {
+    yield* lines;
+    return;
+  }
+  if (options.tenant !== undefined) throw wessError('VALIDATION', "a whole-deployment export has no tenant: a tenant's export holds its modules only");
+  const keys = await store.keys.all();
+  let first = true;
+  for await (const line of lines) {
+    if (first) {
+      first = false;
+      // The engine's header is one short line; every field it has stays, in its place.
+      const header = JSON.parse(line) as Record<string, unknown>;
+      yield `${JSON.stringify({ ...header, version: WHOLE_FORMAT_VERSION, keys: keys.length, secret_check: whole.secretCheck })}\n`;
+    } else if (line.startsWith(END_LINE_START)) {
+      const { modules } = JSON.parse(line) as { modules: number };
+      yield* keyLines(keys);
+      let audit = 0;
+      yield* auditLines(store.audit, () => audit++);
+      yield `${JSON.stringify({ format: EXPORT_END, modules, keys: keys.length, audit })}\n`;
+    } else {
+      yield line;
+    }
+  }
 }
 
 const base64 = z.string().refine(isStandardBase64, 'must be standard base64');
@@ -94,7 +160,7 @@ const exportedModule = z
   .refine((m) => m.versions.every((v, i) => i === 0 || v.version > (m.versions[i - 1] as ExportedVersion).version), 'versions must be in increasing order')
   .refine((m) => m.versions[m.versions.length - 1]?.version === m.version, 'the last version must be the current one');
 
-export interface ImportDeps {
+export interface ImportDeps extends AuthImportDeps {
   submit(msg: Extract<WriteMessage, { kind: 'import-module' }>): Promise<WriteResult['import-module']>;
   /** True when a module with this id exists (it is skipped before any admission work). */
   exists(id: string): Promise<boolean>;
@@ -116,7 +182,8 @@ export interface LineFailure {
   error: string;
 }
 
-export interface ImportSummary {
+/** `imported` and `skipped` count modules; an import of a whole-deployment export also counts keys and audit entries. */
+export interface ImportSummary extends Partial<AuthImportCounts> {
   imported: number;
   skipped: number;
   /** The first MAX_FAILURES failures; `failed_count` has them all. */
@@ -143,7 +210,7 @@ export async function importLines(source: AsyncIterable<Uint8Array>, deps: Impor
   };
   const inflight = new Set<Promise<void>>();
   let inflightBytes = 0;
-  let header = false;
+  let auth: AuthLineImporter | undefined;
   let ended = false;
   let lastLine = 0;
   for await (const { line, text } of splitLines(source, deps.maxLineBytes)) {
@@ -153,9 +220,10 @@ export async function importLines(source: AsyncIterable<Uint8Array>, deps: Impor
       continue;
     }
     if (text.trim() === '') continue;
-    if (!header) {
-      checkHeader(text);
-      header = true;
+    if (auth === undefined) {
+      const header = checkHeader(text);
+      auth = new AuthLineImporter(deps, header.secretCheck, fail);
+      if (header.version === WHOLE_FORMAT_VERSION) Object.assign(summary, auth.counts);
       continue;
     }
     if (ended) {
@@ -168,7 +236,7 @@ export async function importLines(source: AsyncIterable<Uint8Array>, deps: Impor
     }
     const size = text.length;
     inflightBytes += size;
-    const task = importLine(line, text, deps, summary, fail).finally(() => {
+    const task = importLine(line, text, deps, auth, summary, fail).finally(() => {
       inflight.delete(task);
       inflightBytes -= size;
     });
@@ -176,20 +244,26 @@ export async function importLines(source: AsyncIterable<Uint8Array>, deps: Impor
     while (inflight.size >= CONCURRENCY || (inflight.size > 0 && inflightBytes > IN_FLIGHT_BYTES)) await Promise.race(inflight);
   }
   await Promise.all(inflight);
-  if (!header) throw wessError('VALIDATION', 'body: empty; send a Wess export (NDJSON, starting with its header line)');
+  await auth?.flush();
+  if (auth === undefined) throw wessError('VALIDATION', 'body: empty; send a Wess export (NDJSON, starting with its header line)');
   if (!ended) fail({ line: lastLine + 1, code: 'VALIDATION', error: 'the export ends without its end line: it was cut off; modules after the last line above were not imported' });
   return summary;
 }
 
-function checkHeader(text: string): void {
-  let header: { format?: unknown; version?: unknown } | undefined;
+/** The header's version and, in a whole-deployment export, the check value of its server secret. */
+function checkHeader(text: string): { version: number; secretCheck: string | undefined } {
+  let header: { format?: unknown; version?: unknown; secret_check?: unknown } | undefined;
   try {
     header = JSON.parse(text) as typeof header;
   } catch {
     header = undefined;
   }
   if (header?.format !== EXPORT_FORMAT) throw wessError('VALIDATION', `line 1: not a Wess export header (expected {"format":"${EXPORT_FORMAT}",...})`);
-  if (header.version !== FORMAT_VERSION) throw wessError('VALIDATION', `line 1: export format version ${String(header.version)}; this Wess reads version ${FORMAT_VERSION}`);
+  const version = header.version;
+  if (version !== FORMAT_VERSION && version !== WHOLE_FORMAT_VERSION) {
+    throw wessError('VALIDATION', `line 1: export format version ${String(version)}; this Wess reads versions ${FORMAT_VERSION} and ${WHOLE_FORMAT_VERSION}`);
+  }
+  return { version, secretCheck: typeof header.secret_check === 'string' ? header.secret_check : undefined };
 }
 
 function isEndLine(text: string): boolean {
@@ -201,11 +275,15 @@ function isEndLine(text: string): boolean {
   }
 }
 
-/** One module line; every failure is reported against the line, never thrown. */
-async function importLine(line: number, text: string, deps: ImportDeps, summary: ImportSummary, fail: (f: LineFailure) => void): Promise<void> {
+/** One line after the header: a module, a key or an audit entry; every failure is reported against the line, never thrown. */
+async function importLine(line: number, text: string, deps: ImportDeps, auth: AuthLineImporter, summary: ImportSummary, fail: (f: LineFailure) => void): Promise<void> {
   let id: string | undefined;
   try {
-    const module = parseModule(text);
+    const value = parseJson(text);
+    const kind = authLineKind(value);
+    if (kind === 'key') return await auth.key(line, value);
+    if (kind === 'audit') return await auth.audit(line, value);
+    const module = parseModule(value);
     id = module.id;
     if (await deps.exists(module.id)) {
       summary.skipped++;
@@ -225,13 +303,15 @@ async function importLine(line: number, text: string, deps: ImportDeps, summary:
   }
 }
 
-function parseModule(text: string): z.output<typeof exportedModule> {
-  let value: unknown;
+function parseJson(text: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
     throw wessError('VALIDATION', 'not valid JSON');
   }
+}
+
+function parseModule(value: unknown): z.output<typeof exportedModule> {
   const parsed = exportedModule.safeParse(value);
   if (parsed.success) return parsed.data;
   throw wessError('VALIDATION', describeIssues(parsed.error.issues, '', 'line').join('; '));

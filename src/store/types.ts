@@ -112,8 +112,12 @@ export type WriteMessage =
   | ({ kind: 'rename-module'; name: string } & Guarded)
   | ({ kind: 'rollback-module'; toVersion: number } & Guarded)
   | ({ kind: 'delete-module' } & Guarded)
-  /** Creates a key, or replaces one with the same id (the bootstrap admin key given a new secret). */
-  | { kind: 'put-key'; key: KeyRecord; audit?: AuditEntry }
+  /**
+   * Creates a key, or replaces one with the same id (the bootstrap admin key given a new secret).
+   * With `ifAbsent` (an import: a key moved from another deployment, hash included), written only
+   * when no key has this id: an existing one is kept untouched, is the result, and nothing is announced.
+   */
+  | { kind: 'put-key'; key: KeyRecord; audit?: AuditEntry; ifAbsent?: true }
   /** Marks a key revoked; `tenant`, when set, must be the key's tenant (KEY_NOT_FOUND otherwise). */
   | { kind: 'revoke-key'; id: string; tenant?: string; audit?: AuditEntry }
   | { kind: 'append-audit'; entry: AuditEntry }

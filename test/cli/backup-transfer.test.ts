@@ -141,6 +141,32 @@ describe('wess backup, restore, export and import as child processes against a r
     }
   });
 
+  test('export --all → import moves the keys and the audit log too, and the moved keys work there', async () => {
+    const moved = await makeKey(source.app, { name: 'moved', role: 'runner' });
+    const out = join(scratch, 'whole.ndjson');
+    const exported = await wess(['export', '--all', '--out', out], { env });
+    assert.equal(exported.code, 0, exported.stderr);
+    const counts = /^export: 40 modules, (\d+) keys and (\d+) audit entries written to .*whole\.ndjson\n$/.exec(exported.stdout);
+    assert.ok(counts, exported.stdout);
+
+    // The target has an admin key of its own (another id), and the source's secret.
+    const targetAdmin = 'wess_targetadmin_TESTONLYtargetTESTONLYtarget0123';
+    const target = await startApp({ auth: { admin_key: targetAdmin } });
+    try {
+      const targetEnv = { WESS_URL: await listen(target.app), WESS_KEY: targetAdmin };
+      const imported = await wess(['import', out], { env: targetEnv });
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.equal(
+        imported.stdout,
+        `import: 40 imported, 0 skipped (already there), 0 failed\n  keys: ${counts[1]} imported, 0 skipped (already there)\n  audit entries: ${counts[2]} imported (ids kept: one already there stays as it is)\n`,
+      );
+      const run = await wess(['modules', 'ls'], { env: { ...targetEnv, WESS_KEY: moved.key } });
+      assert.equal(run.code, 0, run.stderr);
+    } finally {
+      await target.close();
+    }
+  });
+
   test('a non-admin key is refused with the server\'s code and writes no file', async () => {
     const { key } = await makeKey(source.app, { name: 'dev', role: 'developer' });
     const res = await wess(['export', '--out', join(scratch, 'x.ndjson')], { env: { ...env, WESS_KEY: key } });

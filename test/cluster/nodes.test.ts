@@ -123,6 +123,21 @@ describe('three Wess nodes on one PostgreSQL', pgOptions, () => {
     const seq = Number(/^id: (\d+)$/m.exec(frame)?.[1]);
     const logged = await db.pool().query("SELECT seq FROM wess_events WHERE topic = 'module.created' AND payload->>'id' = $1", [id]);
     assert.equal(Number(logged.rows[0]?.seq), seq, "the stream's id is the event's number in the shared log");
+
+    // A node started afterwards replays it from the shared log to a stream that resumes there.
+    const late = await startNode(db.url);
+    nodes.push(late);
+    const resumed = new AbortController();
+    const again = await fetch(`${late.proc.base}/events`, { headers: authHeaders({ 'last-event-id': String(seq - 1) }), signal: resumed.signal });
+    const replay = (again.body as ReadableStream<Uint8Array>).getReader();
+    let replayed = '';
+    while (!replayed.includes(id)) {
+      const { value, done } = await replay.read();
+      if (done) break;
+      replayed += decoder.decode(value, { stream: true });
+    }
+    resumed.abort();
+    assert.match(replayed, new RegExp(`^id: ${seq}\\nevent: module\\.created\\n`, 'm'), 'replayed by a node that was not running when it happened');
   });
 
   test('SIGKILL of a node under 8 concurrent writers loses no acknowledged write (checked through another node)', async () => {

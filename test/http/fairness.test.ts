@@ -79,12 +79,17 @@ describe('fair runner: tenants cannot slow each other down', () => {
       assert.deepEqual(answer.body.results, [i + 1]);
     }
     assert.equal(spinsAnswered, 0, 'tenant d was answered only after tenant c\'s loops ended');
+    // Tenant d is done and c's loops spin on (for seconds yet): only its share of them is running.
+    assert.equal(t.app.services.runner.stats().inFlight, 2, 'two of tenant c\'s four loops run (the pool size is the default share)');
     const ends = await Promise.all(spins);
     assert.ok(ends.every((e) => e.status === 408 && e.body.error?.code === 'EXECUTION_TIMEOUT'), JSON.stringify(ends.map((e) => e.body)));
-    // Two ran (the pool size is the default share) and were stopped; two never started.
-    const notStarted = ends.filter((e) => /did not start/.test(e.body.error?.message ?? ''));
-    assert.equal(notStarted.length, 2, JSON.stringify(ends.map((e) => e.body.error?.message)));
-    assert.match(notStarted[0]?.body.error?.message ?? '', /this tenant's calls held all 2 of its concurrent runs/);
+    // Two ran and were stopped. The other two waited for the share: most often their own deadline came
+    // first (they never started), but on a busy machine one may start in the moment between the first
+    // two being stopped and its deadline, and be stopped in turn. Either way each says why.
+    const messages = ends.map((e) => e.body.error?.message ?? '');
+    const notStarted = messages.filter((m) => /did not start/.test(m));
+    assert.ok(messages.filter((m) => /did not finish/.test(m)).length >= 2, JSON.stringify(messages));
+    for (const message of notStarted) assert.match(message, /this tenant's calls held all 2 of its concurrent runs/);
   });
 
   test('max_concurrency 1: a tier\'s calls run one after another, while another tier\'s run side by side', async () => {

@@ -18,7 +18,7 @@ function maskApiKey(value: string): string {
 }
 
 /** user:password@ in any URL (rate_limit.redis_url, and whatever store URLs come later). */
-function maskUrl(value: string): string {
+export function maskUrl(value: string): string {
   return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/i, (_all, scheme: string, auth: string) => {
     const colon = auth.indexOf(':');
     return colon === -1 ? `${scheme}${MASK}@` : `${scheme}${auth.slice(0, colon)}:${MASK}@`;

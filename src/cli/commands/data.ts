@@ -12,6 +12,7 @@ import { CliError, EXIT, cliError, exitForServerCode, oneLine } from '../errors.
 import { bytes } from '../output.js';
 import { serverConfig } from '../server-config.js';
 import { backupKey, type BackupKey } from '../../store/backup-key.js';
+import { countLines, LineKinds, LineWatch } from '../export-lines.js';
 import type { VerifyReport } from '../../store/types.js';
 
 const NDJSON = 'application/x-ndjson';
@@ -20,14 +21,16 @@ const NDJSON = 'application/x-ndjson';
 class Progress {
   readonly #bar: SingleBar | undefined;
   #started = false;
+  #unit: string;
 
   constructor(io: CliIo, unit: string) {
     const stream = io.stderr as NodeJS.WritableStream & { isTTY?: boolean };
-    this.#bar = stream.isTTY ? new SingleBar({ stream, format: `{bar} {value}/{total} ${unit} {extra}`, hideCursor: true, clearOnComplete: true }) : undefined;
+    this.#unit = unit;
+    this.#bar = stream.isTTY ? new SingleBar({ stream, format: '{bar} {value}/{total} {unit} {extra}', hideCursor: true, clearOnComplete: true }) : undefined;
   }
 
   start(total: number): void {
-    this.#bar?.start(Math.max(total, 1), 0, { extra: '' });
+    this.#bar?.start(Math.max(total, 1), 0, { unit: this.#unit, extra: '' });
     this.#started = true;
   }
 
@@ -36,6 +39,15 @@ class Progress {
     // An estimate can be passed: the total grows with the count rather than the bar overflowing.
     if (value > this.#bar.getTotal()) this.#bar.setTotal(value);
     this.#bar.update(value, { extra });
+  }
+
+  /** The same bar counting something else from 0 (a whole export's keys, then its audit entries). */
+  phase(unit: string, total: number): void {
+    if (unit === this.#unit) return;
+    this.#unit = unit;
+    if (!this.#started || !this.#bar) return;
+    this.#bar.setTotal(Math.max(total, 1));
+    this.#bar.update(0, { unit, extra: '' });
   }
 
   stop(): void {
@@ -165,10 +177,23 @@ async function restore(ctx: CliContext, file: string, opts: { data: string; conf
   );
 }
 
-async function exportTo(ctx: CliContext, opts: { out: string; tenant?: string }): Promise<void> {
-  const res = await streaming(ctx, 'GET', '/admin/export', { query: { tenant: opts.tenant } });
-  const bar = new Progress(ctx.io, 'modules');
-  const modules = await bar
+/** Shows on `bar` how far a stream of export lines has come: modules, then keys, then audit entries. */
+function showProgress(bar: Progress, seen: LineKinds, totals: { modules: number; keys: number; audit: number }, sent = 'exported'): void {
+  if (seen.audit > 0) {
+    bar.phase(`audit entries ${sent}`, totals.audit);
+    bar.update(seen.audit);
+  } else if (seen.keys > 0) {
+    bar.phase(`keys ${sent}`, totals.keys);
+    bar.update(seen.keys);
+  } else {
+    bar.update(seen.modules);
+  }
+}
+
+async function exportTo(ctx: CliContext, opts: { out: string; tenant?: string; all?: boolean }): Promise<void> {
+  const res = await streaming(ctx, 'GET', '/admin/export', { query: { tenant: opts.tenant, all: opts.all === true ? 'true' : undefined } });
+  const bar = new Progress(ctx.io, 'modules exported');
+  const end = await bar
     .around(() =>
       withAtomicFile(opts.out, async (write) => {
         const lines = new LineWatch();
@@ -176,21 +201,28 @@ async function exportTo(ctx: CliContext, opts: { out: string; tenant?: string })
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
           await write(chunk);
           lines.push(chunk);
-          if (!started && lines.header !== undefined) {
-            bar.start(Number((lines.header as { modules_estimate?: unknown }).modules_estimate) || 0);
+          const header = lines.header as { modules_estimate?: unknown; keys?: unknown } | undefined;
+          if (!started && header !== undefined) {
+            bar.start(Number(header.modules_estimate) || 0);
             started = true;
           }
-          const end = (lines.last as { format?: unknown } | undefined)?.format === 'wess-export-end' ? 1 : 0;
-          bar.update(Math.max(0, lines.count - 1 - end));
+          // The audit log's length is not known ahead: its bar's total grows with its count.
+          showProgress(bar, lines.kinds, { modules: Number(header?.modules_estimate) || 0, keys: Number(header?.keys) || 0, audit: 0 });
         }
         // Without its end line the export was cut off (the server failed half-way, or the connection broke).
-        const end = lines.last as { format?: unknown; modules?: unknown } | undefined;
-        if (end?.format !== 'wess-export-end') throw cliError('IO', `the export from ${ctx.url} was cut off before its end line; ${opts.out} was not written`, EXIT.REFUSED);
-        return Number(end.modules);
+        const last = lines.last as { format?: unknown; modules?: unknown; keys?: unknown; audit?: unknown } | undefined;
+        if (last?.format !== 'wess-export-end') throw cliError('IO', `the export from ${ctx.url} was cut off before its end line; ${opts.out} was not written`, EXIT.REFUSED);
+        return last;
       }),
     )
     .catch(fileErrors);
-  ctx.out.emit({ out: opts.out, modules }, () => ctx.out.line(`export: ${modules} modules written to ${opts.out}`));
+  const modules = Number(end.modules);
+  if (end.keys === undefined) {
+    ctx.out.emit({ out: opts.out, modules }, () => ctx.out.line(`export: ${modules} modules written to ${opts.out}`));
+    return;
+  }
+  const [keys, audit] = [Number(end.keys), Number(end.audit)];
+  ctx.out.emit({ out: opts.out, modules, keys, audit }, () => ctx.out.line(`export: ${modules} modules, ${keys} keys and ${audit} audit entries written to ${opts.out}`));
 }
 
 interface ImportSummary {
@@ -198,18 +230,20 @@ interface ImportSummary {
   skipped: number;
   failed: Array<{ line: number; id?: string; code: string; error: string }>;
   failed_count: number;
+  keys?: { imported: number; skipped: number };
+  audit?: { imported: number };
 }
 
 async function importFrom(ctx: CliContext, file: string, force: boolean): Promise<number> {
-  const total = await countLines(file).catch(fileErrors);
+  const totals = await countLines(file).catch(fileErrors);
   const bar = new Progress(ctx.io, 'modules sent');
-  bar.start(Math.max(0, total - 2));
-  let sent = -1;
+  bar.start(totals.modules);
+  const sent = new LineKinds();
   const source = Readable.from(
     (async function* () {
       for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-        for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) sent++;
-        bar.update(Math.max(0, Math.min(sent, total - 2)));
+        sent.push(chunk);
+        showProgress(bar, sent, totals, 'sent');
         yield chunk;
       }
     })(),
@@ -219,49 +253,11 @@ async function importFrom(ctx: CliContext, file: string, force: boolean): Promis
   const summary = (await res.json()) as ImportSummary;
   ctx.out.emit(summary, () => {
     ctx.out.line(`import: ${summary.imported} imported, ${summary.skipped} skipped (already there), ${summary.failed_count} failed`);
+    if (summary.keys) ctx.out.line(`  keys: ${summary.keys.imported} imported, ${summary.keys.skipped} skipped (already there)`);
+    if (summary.audit) ctx.out.line(`  audit entries: ${summary.audit.imported} imported (ids kept: one already there stays as it is)`);
     for (const f of summary.failed) ctx.out.line(`  line ${f.line}${f.id ? ` (${f.id})` : ''}: ${f.code}: ${oneLine(f.error)}`);
   });
   return summary.failed_count > 0 ? EXIT.REFUSED : EXIT.OK;
-}
-
-async function countLines(file: string): Promise<number> {
-  let count = 0;
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-    for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) count++;
-  }
-  return count;
-}
-
-/** Counts the lines of a stream and keeps its first and last one (both short: header and end line). */
-class LineWatch {
-  count = 0;
-  header: unknown;
-  last: unknown;
-  #head: Buffer[] = [];
-  #tail = Buffer.alloc(0);
-
-  push(chunk: Uint8Array): void {
-    const buf = Buffer.from(chunk);
-    for (let at = buf.indexOf(0x0a); at !== -1; at = buf.indexOf(0x0a, at + 1)) this.count++;
-    if (this.header === undefined) {
-      this.#head.push(buf);
-      const joined = Buffer.concat(this.#head);
-      const end = joined.indexOf(0x0a);
-      if (end !== -1) this.header = parseOr(joined.subarray(0, end).toString());
-    }
-    // A module line can be megabytes; only the last 4 KiB are kept, enough for the end line.
-    this.#tail = Buffer.concat([this.#tail, buf]).subarray(-4096);
-    const text = this.#tail.toString().trimEnd();
-    this.last = parseOr(text.slice(text.lastIndexOf('\n') + 1));
-  }
-}
-
-function parseOr(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Registers `wess backup`, `doctor`, `restore`, `export` and `import`. */
@@ -295,14 +291,15 @@ export function registerDataCommands(program: Command, deps: CliDeps): void {
 
   program
     .command('export')
-    .description('export modules with their whole history as NDJSON (admin key)')
+    .description('export modules with their whole history as NDJSON, or with --all the whole deployment (admin key)')
     .requiredOption('--out <file>', 'file to write')
     .option('--tenant <tenant>', "only this tenant's modules")
-    .action(deps.action(async (ctx, command) => exportTo(ctx, command.opts<{ out: string; tenant?: string }>())));
+    .option('--all', 'the whole deployment: modules, every API key (hashes, never secrets) and the audit log; importing the keys needs the same auth.secret (not with --tenant)')
+    .action(deps.action(async (ctx, command) => exportTo(ctx, command.opts<{ out: string; tenant?: string; all?: boolean }>())));
 
   program
     .command('import <file>')
-    .description("import an NDJSON export (admin key); each module is held to its tenant's tier; modules that exist are skipped, bad lines reported (exit 1)")
+    .description("import an NDJSON export (admin key); each module is held to its tenant's tier; modules, keys and audit entries that exist are skipped, bad lines reported (exit 1)")
     .option('--force', "skip the tenants' tiers (only the server's global limits apply); audited as forced")
     .action(
       deps.action(async (ctx, command) => {

@@ -4,11 +4,12 @@ import { z } from 'zod';
 import { authorize, type EffectiveLimits } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
 import { admitModule } from '../../modules/admission.js';
-import { importLines } from '../../store/transfer.js';
+import { exportLines, importLines } from '../../store/transfer.js';
+import { secretCheck } from '../../store/transfer-auth.js';
 import { admitImage } from '../../files/archive.js';
 import { NDJSON } from '../body-limits.js';
 import { describeRoute, ref } from '../openapi.js';
-import { forceQuery, parseWith, tenant } from '../schemas.js';
+import { flag, forceQuery, parseWith, tenant } from '../schemas.js';
 import type { Services } from '../../services.js';
 import { limitsInTenant, quotaOf } from '../tenant-limits.js';
 import { backupKey } from '../../store/backup-key.js';
@@ -16,11 +17,22 @@ import { backupKey } from '../../store/backup-key.js';
 /** One module line of an import, all its versions in base64: past this it is refused, not buffered. */
 const MAX_IMPORT_LINE = 256 * 1024 * 1024;
 
-const exportQuery = z.object({ tenant: tenant.optional() }).strict();
+const exportQuery = z
+  .object({ tenant: tenant.optional(), all: flag.optional() })
+  .strict()
+  .refine((q) => !(q.all === true && q.tenant !== undefined), { message: "all=true exports the whole deployment; a tenant's export holds its modules only", path: ['all'] });
 
 const importSummary = z.object({
   imported: z.number().int().meta({ description: 'Modules written, each with all its versions, in one durable batch' }),
   skipped: z.number().int().meta({ description: 'Modules whose id already exists here (a re-run imports nothing twice)' }),
+  keys: z
+    .object({ imported: z.number().int(), skipped: z.number().int() })
+    .optional()
+    .meta({ description: 'Whole-deployment exports only: keys written, and skipped because their id exists here' }),
+  audit: z
+    .object({ imported: z.number().int() })
+    .optional()
+    .meta({ description: 'Whole-deployment exports only: audit entries written (ids kept: one already here is written again unchanged)' }),
   failed: z
     .array(z.object({ line: z.number().int(), id: z.string().optional(), code: z.string(), error: z.string() }))
     .meta({ description: 'Lines that were not imported and why (the first 1,000)' }),
@@ -76,20 +88,24 @@ function registerExport(app: FastifyInstance, services: Services): void {
   app.get(
     '/admin/export',
     describeRoute({
-      summary: 'Export modules with their whole history as NDJSON (admin)',
-      description: 'A header line, one line per module (metadata and every version with base64 content and sha256), then an end line. `?tenant=` exports one tenant.',
+      summary: 'Export modules with their whole history, or the whole deployment, as NDJSON (admin)',
+      description:
+        'A header line, one line per module (metadata and every version with base64 content and sha256), then an end line. `?tenant=` exports one tenant. ' +
+        '`?all=true` exports the whole deployment (format version 2): the module lines are followed by every key record (hashes included) and every audit entry, exactly as stored.',
       tags: ['admin'],
       query: exportQuery,
-      fields: { tenant: 'Only this tenant\'s modules' },
+      fields: { tenant: 'Only this tenant\'s modules', all: 'true: modules, keys and the audit log (not with tenant)' },
       responses: { 200: { description: 'The export', contentType: NDJSON, body: { type: 'string' } } },
       errors: ['VALIDATION', 'FORBIDDEN'],
     }),
     async (request, reply) => {
       authorize(request.principal, 'store.export');
       const query = parseWith(exportQuery, request.query, 'query');
-      request.audit = { action: 'store.export', target: query.tenant ?? null, details: { tenant: query.tenant ?? null } };
+      const all = query.all === true;
+      request.audit = { action: 'store.export', target: query.tenant ?? null, details: all ? { tenant: null, all } : { tenant: query.tenant ?? null } };
       const modulesEstimate = query.tenant === undefined ? services.store.writer.moduleCount : await services.store.modules.countTenantModules(query.tenant);
-      const lines = services.store.modules.exportLines({ tenant: query.tenant, modulesEstimate });
+      const whole = all ? { secretCheck: await secretCheck(services.keyring.secret) } : undefined;
+      const lines = exportLines(services.store, { tenant: query.tenant, modulesEstimate, whole });
       return reply.type(NDJSON).header('cache-control', 'no-store').send(logFailure(Readable.from(lines), request, 'export'));
     },
   );
@@ -137,9 +153,15 @@ function registerImport(app: FastifyInstance, services: Services): void {
           return admitImage(image, { maxFilesBytes: limits.maxFilesBytes, maxFiles: limits.maxFiles, tier: limits.tier });
         },
         quota: (owner) => quotaOf(limitsOf(owner)),
+        keyExists: (id) => services.keyring.get(id) !== undefined,
+        submitKey: (msg) => services.store.writer.submit(msg),
+        submitAudit: (msg) => services.store.writer.submit(msg),
+        secretCheck: () => secretCheck(services.keyring.secret),
         maxLineBytes: MAX_IMPORT_LINE,
       });
       const details: Record<string, unknown> = { imported: summary.imported, skipped: summary.skipped, failed: summary.failed_count };
+      if (summary.keys) details.keys = summary.keys.imported;
+      if (summary.audit) details.audit_entries = summary.audit.imported;
       if (pruned > 0) details.pruned_versions = pruned;
       if (force === true) details.forced = true;
       request.audit.details = details;

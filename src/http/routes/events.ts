@@ -38,6 +38,12 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
   /** Streams open per tenant; admin streams, which follow every tenant, count in none. */
   const perTenant = new Map<string, number>();
   const feed = new EventFeed(bus, REPLAY_LIMIT);
+  // With a shared store, the window starts with what every node announced before this one started,
+  // so a stream that moves to this node (a balancer, a restart) resumes from its Last-Event-ID.
+  const seeded = services.store.recentEvents?.(REPLAY_LIMIT).then(
+    (events) => feed.seed(events),
+    (err: unknown) => services.logger.warn({ err }, 'the shared event log could not be read; replay starts with this node\'s own events'),
+  );
 
   app.get('/events', describeRoute({
     summary: 'Stream module changes (Server-Sent Events)',
@@ -71,6 +77,7 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
       throw wessError('UNAVAILABLE', `too many event streams open (${clients.size}); retry later`);
     }
     const lastId = Number(request.headers['last-event-id']);
+    if (Number.isInteger(lastId)) await seeded;
     // Another tenant's changes are never sent, so a stream cannot reveal that their modules exist.
     const visible = (event: BusEvent) =>
       'tenant' in event &&

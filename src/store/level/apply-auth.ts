@@ -12,6 +12,8 @@ type AuthMessage = Exclude<WriteMessage, ModuleMessage>;
 export async function applyAuthMessage(msg: AuthMessage, overlay: Overlay): Promise<Applied> {
   switch (msg.kind) {
     case 'put-key': {
+      const existing = msg.ifAbsent ? await overlay.get(apiKeyKey(msg.key.id)) : undefined;
+      if (existing) return quietly(decodeJson<KeyRecord>(existing));
       overlay.put(apiKeyKey(msg.key.id), encodeJson(msg.key));
       if (msg.audit) stageAudit(msg.audit, overlay);
       const key = msg.key;

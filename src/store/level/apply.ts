@@ -6,12 +6,12 @@ import { applyImport } from './apply-import.js';
 import { stageBlob, stageFilesBlob } from './blobs.js';
 import { decodeRecord } from './codec.js';
 import { dropHistory, loadVersion, pruneHistory, stageCurrent } from './history.js';
-import { apiKeyKey, blobKey, isKeySafeId, MAX_VERSION, moduleKey, tenantBytesKey, tenantModuleKey, versionKey } from './keys.js';
+import { apiKeyKey, blobKey, isKeySafeId, moduleKey, tenantBytesKey, tenantModuleKey, versionKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import { chargeStorage, checkModuleCount } from './quota.js';
 import { heldBytes, sumHeld } from '../quota.js';
 import { contentOf, moduleRecord, uploadContent, type VersionContent } from '../records.js';
-import { createdEvent, deletedEvent, pruneAudit, updatedEvent } from '../changes.js';
+import { createdEvent, deletedEvent, nextRecord, pruneAudit, updatedEvent } from '../changes.js';
 import type { ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, WriteMessage } from '../types.js';
 
 /** What applying a message may depend on besides the message: the time, and the store's limits. */
@@ -174,10 +174,7 @@ async function stageNext(
   context: ApplyContext,
   rollbackFrom?: number,
 ): Promise<Applied> {
-  if (current.version >= MAX_VERSION) {
-    throw wessError('VALIDATION', `module ${current.id} has used every version number; upload it as a new module`);
-  }
-  const record = moduleRecord(current.id, current.tenant, current.version + 1, content, current.created_at, context.now);
+  const record = nextRecord(current, content, context.now);
   stageCurrent(record, overlay);
   const pruned = await pruneHistory(record.id, record.version, context.maxVersions, overlay);
   const held = heldBytes(record);

@@ -2,12 +2,11 @@ import type pg from 'pg';
 import type { AuditEntry, KeyRecord } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
 import { contentSha256 } from '../../hash.js';
-import { checkImport, createdEvent, deletedEvent, pruneAudit, updatedEvent, type DroppedVersion } from '../changes.js';
+import { checkImport, createdEvent, deletedEvent, nextRecord, pruneAudit, updatedEvent, type DroppedVersion } from '../changes.js';
 import type { Applied } from '../group-writer.js';
 import { checkModules, checkStorage, heldBytes, sumHeld } from '../quota.js';
 import { contentOf, importedModuleRecord, importedVersionRecord, moduleRecord, uploadContent, versionOf, type VersionContent } from '../records.js';
 import type { ImportedVersion, ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, VersionRecord, WriteMessage } from '../types.js';
-import { MAX_VERSION } from '../types.js';
 import { usageOf, type UsageRow } from './usage-store.js';
 
 /**
@@ -28,10 +27,17 @@ export interface ApplyContext {
 
 export async function applyMessage(c: pg.PoolClient, msg: WriteMessage, context: ApplyContext): Promise<Applied> {
   switch (msg.kind) {
-    case 'put-key':
-      await putKey(c, msg.key);
+    case 'put-key': {
+      if (msg.ifAbsent) {
+        // An imported key: written only when no key has its id; otherwise the stored one, unannounced.
+        const stored = await insertKeyIfAbsent(c, msg.key);
+        if (stored !== undefined) return quietly(stored);
+      } else {
+        await putKey(c, msg.key);
+      }
       if (msg.audit) await insertAudit(c, msg.audit);
       return { result: msg.key, moduleDelta: 0, events: [{ topic: 'key.stored', payload: { id: msg.key.id, tenant: msg.key.tenant, key: msg.key } }] };
+    }
     case 'revoke-key': {
       const key = await revokeKey(c, msg.id, msg.tenant);
       if (msg.audit) await insertAudit(c, msg.audit);
@@ -112,10 +118,7 @@ async function next(
   context: ApplyContext,
   rollbackFrom?: number,
 ): Promise<Applied> {
-  if (current.version >= MAX_VERSION) {
-    throw wessError('VALIDATION', `module ${current.id} has used every version number; upload it as a new module`);
-  }
-  const record = moduleRecord(current.id, current.tenant, current.version + 1, content, current.created_at, context.now);
+  const record = nextRecord(current, content, context.now);
   await c.query('UPDATE wess_modules SET record = $2 WHERE id = $1', [record.id, JSON.stringify(record)]);
   await insertVersion(c, versionOf(record));
   const pruned = await prune(c, record.id, context.maxVersions);
@@ -268,6 +271,13 @@ async function putKey(c: pg.PoolClient, key: KeyRecord): Promise<void> {
     key.id,
     JSON.stringify(key),
   ]);
+}
+
+/** Inserts `key` unless its id is taken; the record already stored under it, or undefined when inserted. */
+async function insertKeyIfAbsent(c: pg.PoolClient, key: KeyRecord): Promise<KeyRecord | undefined> {
+  const res = await c.query('INSERT INTO wess_keys (id, record) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [key.id, JSON.stringify(key)]);
+  if (res.rowCount === 1) return undefined;
+  return (await c.query<{ record: KeyRecord }>('SELECT record FROM wess_keys WHERE id = $1', [key.id])).rows[0]?.record;
 }
 
 /** Revoking twice keeps the first time; a key of another tenant than `tenant` is KEY_NOT_FOUND. */

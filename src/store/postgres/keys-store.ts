@@ -11,4 +11,9 @@ export class PgKeyStore implements KeyStore {
     const res = await this.pool.query<{ record: KeyRecord }>('SELECT record FROM wess_keys ORDER BY id');
     return res.rows.map((row) => row.record);
   }
+
+  async get(id: string): Promise<KeyRecord | undefined> {
+    const res = await this.pool.query<{ record: KeyRecord }>('SELECT record FROM wess_keys WHERE id = $1', [id]);
+    return res.rows[0]?.record;
+  }
 }

@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { SchemaError } from '../schema-error.js';
+import { connectPool } from './connect.js';
 import { MIGRATIONS, type Migration } from './migrations/index.js';
 
 /**
@@ -109,4 +111,63 @@ async function applyOne(client: pg.PoolClient, migration: Migration): Promise<vo
     await client.query('ROLLBACK');
     throw new Error(`schema migration ${migration.version} (${migration.name}) failed: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/* `wess migrate [--status]` from the CLI (through ../offline.ts): one short-lived connection. */
+
+/** One migration of the PostgreSQL store, as `--status` lists it. */
+export interface MigrationRow {
+  version: number;
+  name: string;
+  /** When it was applied; null while pending. */
+  applied_at: string | null;
+  /** False for a migration the database has and this Wess does not know (a newer Wess applied it). */
+  known: boolean;
+}
+
+export interface PostgresSchemaStatus {
+  engine: 'postgres';
+  migrations: MigrationRow[];
+  pending: number[];
+  latest: number;
+}
+
+/** The applied and pending migrations of the database at `url`; reads only. */
+export async function postgresSchemaStatus(url: string): Promise<PostgresSchemaStatus> {
+  return withPool(url, async (pool) => {
+    const status = await migrationStatus(pool);
+    const names = new Map(MIGRATIONS.map((m) => [m.version, m.name]));
+    const rows: MigrationRow[] = status.applied.map((m) => ({ ...m, known: names.has(m.version) }));
+    for (const version of status.pending) rows.push({ version, name: names.get(version) ?? '', applied_at: null, known: true });
+    rows.sort((a, b) => a.version - b.version);
+    return { engine: 'postgres', migrations: rows, pending: status.pending, latest: status.latest };
+  });
+}
+
+/** Applies the pending migrations under the migration lock (as a starting node does); the versions it applied. */
+export async function migratePostgres(url: string): Promise<number[]> {
+  return withPool(url, async (pool) => {
+    try {
+      return await migrate(pool);
+    } catch (err) {
+      throw new SchemaError((err as Error).message, false, { cause: err });
+    }
+  });
+}
+
+async function withPool<T>(url: string, work: (pool: ReturnType<typeof connectPool>) => Promise<T>): Promise<T> {
+  const pool = connectPool({ url, max: 1 });
+  try {
+    await pool.query('SELECT 1').catch((err: Error) => {
+      throw new SchemaError(`cannot reach PostgreSQL at ${hideUrlPassword(url)}: ${err.message}`, true, { cause: err });
+    });
+    return await work(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** user:password@ → user:***@, for messages. */
+function hideUrlPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:\s]*):[^/@\s]*@/i, '$1:***@');
 }

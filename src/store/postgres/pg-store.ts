@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Config } from '../../config/schema.js';
+import type { BusEvent, EventTopic, ModuleEvents } from '../../events.js';
 import { GroupWriter } from '../group-writer.js';
 import { Reader } from '../reader.js';
 import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
@@ -57,6 +58,19 @@ class PgStore implements Store {
     if (this.#status === 'closing' || this.#status === 'closed') return;
     this.#status = problem === undefined ? 'open' : 'unavailable';
     this.#problem = problem;
+  }
+
+  async recentEvents(limit: number): Promise<BusEvent[]> {
+    const res = await this.pool.query<{ seq: string; topic: EventTopic; tenant_seq: string | null; payload: ModuleEvents[EventTopic]; at: Date }>(
+      `SELECT seq, topic, tenant_seq, payload, at FROM (
+         SELECT seq, topic, tenant_seq, payload, at FROM wess_events WHERE topic LIKE 'module.%' ORDER BY seq DESC LIMIT $1
+       ) recent ORDER BY seq`,
+      [limit],
+    );
+    return res.rows.map((row) => {
+      const origin = row.tenant_seq === null ? { seq: Number(row.seq) } : { seq: Number(row.seq), tenantSeq: Number(row.tenant_seq) };
+      return { ...row.payload, topic: row.topic, seq: 0, at: row.at.toISOString(), origin } as BusEvent;
+    });
   }
 
   async close(): Promise<void> {

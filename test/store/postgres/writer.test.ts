@@ -174,4 +174,15 @@ describe('PostgreSQL writer', pgOptions, () => {
     assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
     assert.equal(Number((await rows<{ version: string }>(db, 'SELECT version FROM wess_modules WHERE id = $1', [m.id]))[0]?.version), 3);
   });
+
+  test('put-key ifAbsent (an import) never replaces a stored key, and announces only what it wrote', async () => {
+    const a = node(db);
+    const key = { id: 'imp1', name: 'k', role: 'runner' as const, tenant: 't', tier: null, modules: null, hash: 'a'.repeat(64), created_at: '2026-12-06T00:00:00.000Z', created_by: null, revoked_at: null };
+    assert.deepEqual(await a.writer.submit({ kind: 'put-key', key, ifAbsent: true }), key);
+    const other = { ...key, name: 'other', hash: 'b'.repeat(64) };
+    assert.deepEqual(await a.writer.submit({ kind: 'put-key', key: other, ifAbsent: true }), key, 'the stored record comes back');
+    const stored = await rows<{ record: { hash: string } }>(db, "SELECT record FROM wess_keys WHERE id = 'imp1'");
+    assert.equal(stored[0]?.record.hash, 'a'.repeat(64));
+    assert.equal(a.events.filter((e) => e.topic === 'key.stored').length, 1);
+  });
 });
