@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { write, writeSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger, type LoggerOptions, type SerializedError } from 'pino';
 import { KEY_IN_TEXT } from './auth/secrets.js';
@@ -58,12 +59,19 @@ export function isoTime(): string {
 
 /** The `service` field of every line. */
 const SERVICE = 'wess';
+/**
+ * Fields of every line: the service, and in a worker of server.processes > 1 its pid, since the
+ * workers write to one stdout and a line must say which process wrote it.
+ */
+const BASE: Record<string, unknown> = cluster.isWorker ? { service: SERVICE, pid: process.pid } : { service: SERVICE };
+/** BASE as the access line writes it, after the time. */
+const BASE_JSON = `,${JSON.stringify(BASE).slice(1, -1)}`;
 
 /** The pino options every Wess logger uses: JSON lines, ISO time, secrets redacted. */
 export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
-    base: { service: SERVICE },
+    base: BASE,
     timestamp: isoTime,
     redact: { paths: REDACT_PATHS, censor: CENSOR },
     serializers: { req: serializeRequest, headers: serializeHeaders, err: serializeError, url: (url: unknown) => (typeof url === 'string' ? redactKeys(url) : url) },
@@ -91,7 +99,7 @@ export interface AccessFields {
  */
 export function writeAccessLine(logger: Logger, f: AccessFields): void {
   if (!logger.isLevelEnabled('info')) return;
-  let line = `{"level":${logger.levels.values.info}${isoTime()},"service":${JSON.stringify(SERVICE)},"request_id":${JSON.stringify(f.requestId)},"method":${JSON.stringify(f.method)},"url":${JSON.stringify(redactKeys(f.url))},"status":${f.status},"ms":${f.ms}`;
+  let line = `{"level":${logger.levels.values.info}${isoTime()}${BASE_JSON},"request_id":${JSON.stringify(f.requestId)},"method":${JSON.stringify(f.method)},"url":${JSON.stringify(redactKeys(f.url))},"status":${f.status},"ms":${f.ms}`;
   if (f.moduleId !== undefined) line += `,"module_id":${JSON.stringify(f.moduleId)}`;
   if (f.keyId !== undefined) line += `,"key_id":${JSON.stringify(f.keyId)}`;
   (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]?.write(`${line},"msg":"request"}\n`);
@@ -100,9 +108,20 @@ export function writeAccessLine(logger: Logger, f: AccessFields): void {
 /** stdout's one writer, shared by every logger: one queue keeps their lines in order. */
 let stdout: LineWriter | undefined;
 
+/**
+ * Bytes a write to a pipe is atomic up to (POSIX PIPE_BUF; 4096 on Linux): the workers of
+ * server.processes share one stdout, and a longer write may be interleaved with another's mid-line.
+ */
+export const PIPE_BUF = 4096;
+
+/** The primary of server.processes shares stdout with its workers: its lines go out whole too. */
+export function shareStdout(): void {
+  stdout?.setAtomicBytes(PIPE_BUF);
+}
+
 /** A logger writing JSON lines to stdout (main.ts, and tests that need a logger but not its output). */
 export function createLogger(level: string): Logger {
-  stdout ??= new LineWriter(1);
+  stdout ??= new LineWriter(1, cluster.isWorker ? PIPE_BUF : Infinity);
   return pino(loggerOptions(level), stdout);
 }
 
@@ -132,13 +151,28 @@ export class LineWriter implements DestinationStream {
   #dropped = 0;
   /** Bytes handed to fs.write and not yet confirmed (a partial write keeps the rest here). */
   #writing: Buffer | undefined;
+  /** Taken lines not yet handed to fs.write, in writes of at most atomicBytes. */
+  #chunks: string[] = [];
   #scheduled = false;
   #inFlight = false;
   #dead = false;
   #waiters: Array<() => void> = [];
 
-  constructor(private readonly fd: number) {
+  /**
+   * `atomicBytes`: the most bytes one write may carry, made of whole lines (a longer line goes out
+   * alone), so that writers sharing a pipe never split each other's lines (PIPE_BUF). Infinity (a
+   * process that has stdout to itself): everything queued in one write.
+   */
+  constructor(
+    private readonly fd: number,
+    private atomicBytes = Infinity,
+  ) {
     process.once('exit', () => this.flushSync());
+  }
+
+  /** From now on, writes of at most `bytes` of whole lines (see the constructor). */
+  setAtomicBytes(bytes: number): void {
+    this.atomicBytes = bytes;
   }
 
   write(line: string): boolean {
@@ -156,7 +190,7 @@ export class LineWriter implements DestinationStream {
   /** Calls `done` once everything queued so far is written (pino's logger.flush()). */
   flush(done?: (err?: Error) => void): void {
     if (done === undefined) return;
-    if (this.#writing === undefined && this.#lines.length === 0) return done();
+    if (this.#writing === undefined && this.#chunks.length === 0 && this.#lines.length === 0) return done();
     this.#waiters.push(done);
     // Now rather than after the batching timer: that timer is unref'd, and a caller waiting on a
     // flush (with nothing else to do) must not see its process exit first. The write itself holds it.
@@ -165,10 +199,14 @@ export class LineWriter implements DestinationStream {
 
   /** Writes the queued lines now, blocking (process exit). A write in flight is left to finish. */
   flushSync(): void {
-    if (this.#dead || this.#lines.length === 0) return;
-    const data = Buffer.from(this.#take());
+    if (this.#dead) return;
+    const chunks = [...this.#chunks, ...(this.#lines.length > 0 ? this.#take() : [])];
+    this.#chunks = [];
     try {
-      for (let at = 0; at < data.length; ) at += writeSync(this.fd, data, at);
+      for (const chunk of chunks) {
+        const data = Buffer.from(chunk);
+        for (let at = 0; at < data.length; ) at += writeSync(this.fd, data, at);
+      }
     } catch {
       // Exiting: nowhere left to report a failed log write.
     }
@@ -188,8 +226,11 @@ export class LineWriter implements DestinationStream {
     // One fs.write at a time: a timer or a flush arriving meanwhile is picked up by its callback.
     if (this.#inFlight) return;
     if (this.#writing === undefined) {
-      if (this.#lines.length === 0 || this.#dead) return this.#drained();
-      this.#writing = Buffer.from(this.#take());
+      if (this.#chunks.length === 0) {
+        if (this.#lines.length === 0 || this.#dead) return this.#drained();
+        this.#chunks = this.#take();
+      }
+      this.#writing = Buffer.from(this.#chunks.shift() as string);
     }
     const chunk = this.#writing;
     this.#inFlight = true;
@@ -197,22 +238,42 @@ export class LineWriter implements DestinationStream {
       this.#inFlight = false;
       if (err) return this.#failed(err as NodeJS.ErrnoException);
       this.#writing = written < chunk.length ? chunk.subarray(written) : undefined;
-      // A partial write, or lines someone is waiting on: go on now; otherwise batch again.
-      if (this.#writing !== undefined || (this.#lines.length > 0 && this.#waiters.length > 0)) this.#next();
+      // A partial write, the rest of a take, or lines someone is waiting on: go on now; otherwise
+      // batch again.
+      if (this.#writing !== undefined || this.#chunks.length > 0 || (this.#lines.length > 0 && this.#waiters.length > 0)) this.#next();
       else if (this.#lines.length > 0) this.#schedule();
       else this.#drained();
     });
   }
 
-  /** Everything queued, as one string, with a line saying how many were dropped since the last take. */
-  #take(): string {
-    const text = this.#lines.join('');
+  /**
+   * Everything queued, with a line saying how many were dropped since the last take: one string, or
+   * with atomicBytes as many strings of whole lines as it takes (a longer line alone).
+   */
+  #take(): string[] {
+    const lines = this.#lines;
     this.#lines = [];
     this.#queued = 0;
-    if (this.#dropped === 0) return text;
-    const note = JSON.stringify({ level: 40, time: new Date().toISOString(), service: 'wess', dropped: this.#dropped, msg: 'log lines dropped: stdout was not draining' });
-    this.#dropped = 0;
-    return `${text}${note}\n`;
+    if (this.#dropped !== 0) {
+      lines.push(`${JSON.stringify({ level: 40, time: new Date().toISOString(), ...BASE, dropped: this.#dropped, msg: 'log lines dropped: stdout was not draining' })}\n`);
+      this.#dropped = 0;
+    }
+    if (this.atomicBytes === Infinity) return [lines.join('')];
+    const chunks: string[] = [];
+    let chunk: string[] = [];
+    let bytes = 0;
+    for (const line of lines) {
+      const size = Buffer.byteLength(line);
+      if (chunk.length > 0 && bytes + size > this.atomicBytes) {
+        chunks.push(chunk.join(''));
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(line);
+      bytes += size;
+    }
+    if (chunk.length > 0) chunks.push(chunk.join(''));
+    return chunks;
   }
 
   #failed(err: NodeJS.ErrnoException): void {
@@ -223,6 +284,7 @@ export class LineWriter implements DestinationStream {
     // EPIPE (the reader is gone) and anything else: stop logging rather than crash the server over it.
     this.#dead = true;
     this.#writing = undefined;
+    this.#chunks = [];
     this.#lines = [];
     this.#drained();
   }

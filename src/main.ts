@@ -3,8 +3,9 @@ import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildApp, type WessApp } from './app.js';
 import { createFirstAdminKey } from './auth/bootstrap.js';
+import { isClusterWorker, joinCluster, runPrimary } from './cluster.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import type { Config } from './config/schema.js';
+import { processCount, type Config } from './config/schema.js';
 import { reloadConfig } from './config/reload.js';
 import { createLogger, type Logger } from './logger.js';
 import { describeStartFailure } from './start-failure.js';
@@ -17,6 +18,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
   // Node's default for SIGHUP is to exit: take it over before anything else, so no state dies of it.
   const hangup = hangupHandler();
   process.on('SIGHUP', hangup.signal);
+  // A worker of server.processes > 1 (src/cluster.ts) hears its primary from the start.
+  const cluster = isClusterWorker() ? joinCluster() : undefined;
   // A reload reads the config exactly as the start did: same argv, environment and file lookup.
   const load = () => loadConfig({ argv, env: process.env, defaultPath: existsSync('wess.toml') ? 'wess.toml' : undefined });
   let config: Config;
@@ -30,6 +33,13 @@ export async function serve(argv: readonly string[]): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.log.level);
+  const processes = processCount(config);
+  if (processes !== 1 && !cluster) {
+    // The primary serves nothing itself: it forks and supervises, with signal handlers of its own.
+    process.off('SIGHUP', hangup.signal);
+    runPrimary({ config, logger, count: processes, exec: fileURLToPath(import.meta.url), argv, exit: (code) => process.exit(code) });
+    return;
+  }
   hangup.setLogger(logger);
   const app = await start(config, logger);
   const address = app.server.address();
@@ -37,13 +47,20 @@ export async function serve(argv: readonly string[]): Promise<void> {
   // The pid is the process to send SIGHUP to (not `npm start`'s: npm does not pass SIGHUP on); it is
   // also in <database.path>/wess.pid while the server runs.
   logger.info(
-    { pid: process.pid, host: config.server.host, port, db: config.database.path, workers: app.services.runner.stats().workers },
-    'wess is ready',
+    // (A worker's every line has its pid already.)
+    { ...(cluster ? {} : { pid: process.pid }), host: config.server.host, port, db: config.database.path, workers: app.services.runner.stats().workers },
+    cluster ? 'wess worker is ready' : 'wess is ready',
   );
   hangup.ready(() => reloadConfig(app.services, load));
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
+    if (stopping && cluster) {
+      // A Ctrl-C reaches the worker and its primary, which passes it on: one stop. The primary
+      // keeps the "second signal" rule for the whole node (it kills its workers).
+      logger.debug({ signal }, 'already draining');
+      return;
+    }
     if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(130);
@@ -69,6 +86,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  cluster?.ready({ registry: app.services.metrics.registry, refresh: () => app.services.runner.stats(), stop });
 }
 
 /** How long a failed start waits for the app to close before it exits anyway. */

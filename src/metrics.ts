@@ -164,6 +164,8 @@ export function createMetrics() {
     suspectLanes: new Gauge({
       name: 'wess_runner_suspect_tenants',
       help: 'Tenants suspected after a recent timeout: they may not take the last idle thread, and the function that timed out runs one call at a time.',
+      // Each process of a node suspects on its own: the most of them, not a sum counting a tenant twice.
+      aggregator: 'max',
       registers,
     }),
     poolQueueDepth: new Gauge({
@@ -174,6 +176,8 @@ export function createMetrics() {
     poolUtilization: new Gauge({
       name: 'wess_pool_utilization',
       help: 'Share of the pool busy running calls (0 to 1), as Piscina measures it.',
+      // A share: over several processes (server.processes), their mean.
+      aggregator: 'average',
       registers,
     }),
     poolBundleSize: new Histogram({
@@ -207,6 +211,8 @@ export function createMetrics() {
     modules: new Gauge({
       name: 'wess_modules',
       help: 'Modules stored.',
+      // Every process of a node counts the same shared store: one count, not a sum.
+      aggregator: 'max',
       registers,
     }),
     authFailures: new Counter({

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { LineWriter, loggerOptions, writeAccessLine } from '../src/logger.js';
+import { LineWriter, PIPE_BUF, loggerOptions, writeAccessLine } from '../src/logger.js';
 
 function tempFd(): { fd: number; path: string } {
   const path = join(mkdtempSync(join(tmpdir(), 'wess-log-')), 'out.log');
@@ -38,6 +39,45 @@ test('LineWriter drops (and then reports) lines past its bound instead of growin
   const note = JSON.parse(out.at(-1) as string) as { dropped: number; msg: string };
   assert.equal(note.dropped, 4);
   assert.match(note.msg, /dropped/);
+});
+
+test('LineWriter with atomicBytes writes every line in order, a line longer than the bound included', async () => {
+  const { fd, path } = tempFd();
+  const writer = new LineWriter(fd, 64);
+  const lines = Array.from({ length: 200 }, (_, i) => (i === 7 ? `{"long":"${'é'.repeat(100)}"}\n` : `{"n":${i}}\n`));
+  for (const line of lines) writer.write(line);
+  await flushed(writer);
+  closeSync(fd);
+  assert.equal(readFileSync(path, 'utf8'), lines.join(''));
+});
+
+/** Runs `count` processes that each write `lines` JSON lines through a LineWriter(1, atomicBytes) to one stdout pipe. */
+function sharedPipe(count: number, lines: number, atomicBytes: number): Promise<string> {
+  const logger = new URL('../src/logger.js', import.meta.url).href;
+  const script = `const { LineWriter } = await import(${JSON.stringify(logger)});
+    const w = new LineWriter(1, ${atomicBytes === Infinity ? 'Infinity' : atomicBytes});
+    const pad = 'x'.repeat(300);
+    for (let i = 0; i < ${lines}; i++) w.write(JSON.stringify({ pid: process.pid, i, pad }) + '\\n');
+    await new Promise((resolve) => w.flush(resolve));`;
+  // One pipe for all of them, as the workers of a cluster share the primary's stdout.
+  const run = `"$NODE" --input-type=module -e "$SCRIPT" &`;
+  const child = spawn('sh', ['-c', `${Array(count).fill(run).join(' ')} wait`], { env: { ...process.env, NODE: process.execPath, SCRIPT: script }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  return new Promise((resolve) => child.on('close', () => resolve(out)));
+}
+
+test('processes sharing one stdout pipe (the workers of server.processes) never split each other\'s lines', async () => {
+  const out = await sharedPipe(4, 20_000, PIPE_BUF);
+  const lines = out.split('\n').filter(Boolean);
+  assert.equal(lines.length, 4 * 20_000);
+  const perProcess = new Map<number, number>();
+  for (const line of lines) {
+    const { pid, i } = JSON.parse(line) as { pid: number; i: number };
+    assert.equal(i, perProcess.get(pid) ?? 0, 'each process\'s lines in order');
+    perProcess.set(pid, i + 1);
+  }
+  assert.equal(perProcess.size, 4);
 });
 
 test('writeAccessLine writes the same document pino writes for the access line, field for field', () => {

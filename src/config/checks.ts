@@ -27,6 +27,15 @@ export function crossChecks(config: Config, source: SourceOf): CrossProblem[] {
   if (config.runner.max_memory < PAGE_BYTES) {
     add(['runner.max_memory'], `runner.max_memory${fromEnv(source, 'runner.max_memory')}: must be at least one 64 KiB page (${PAGE_BYTES})`);
   }
+  // LevelDB allows one process to open its directory: a second process would fail to start (or,
+  // worse, be a node whose data nobody else sees), so the cluster is refused before it forks.
+  if (config.server.processes !== 1 && config.database.url === undefined) {
+    add(
+      ['server.processes'],
+      `server.processes = ${config.server.processes}${fromEnv(source, 'server.processes')} needs the PostgreSQL store (database.url / WESS_DATABASE_URL): ` +
+        'LevelDB can be opened by one process; set server.processes = 1 or give a database.url',
+    );
+  }
   if ((config.server.tls_cert === undefined) !== (config.server.tls_key === undefined)) {
     add(['server.tls_cert', 'server.tls_key'], 'server.tls_cert, server.tls_key: set both for HTTPS, or neither');
   }

@@ -24,6 +24,26 @@ const ENV_ALIASES: Record<string, [string, string]> = {
 /** Sections whose keys are tables of their own (tiers.<name>.<field>): set in the file, not from env. */
 const NESTED_SECTIONS = new Set(['tiers']);
 
+/** Flags of `wess serve` that set one setting each, over the file and the environment. */
+const FLAGS: Record<string, string> = { '--processes': 'server.processes' };
+
+/**
+ * The flags of FLAGS in `argv` (`--processes 4` or `--processes=4`): the dotted path each sets, by
+ * flag name, and the raw values, by flag name, to be read as environment values are.
+ */
+export function flagSettings(argv: readonly string[]): { settings: Map<string, string>; values: Env } {
+  const settings = new Map<string, string>();
+  const values: Env = {};
+  for (const [flag, path] of Object.entries(FLAGS)) {
+    const at = argv.findIndex((arg) => arg === flag || arg.startsWith(`${flag}=`));
+    if (at === -1) continue;
+    const arg = argv[at] as string;
+    values[flag] = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[at + 1];
+    settings.set(path, flag);
+  }
+  return { settings, values };
+}
+
 /** Where the config file is: `--config PATH`, then `WESS_CONFIG`, then `./wess.toml` if present. */
 export function configPath(argv: readonly string[], env: Env): string | undefined {
   const flag = argv.findIndex((arg) => arg === '--config' || arg.startsWith('--config='));
@@ -189,11 +209,15 @@ export interface LoadOptions {
   defaultPath?: string;
 }
 
-/** wess.toml → env overrides → zod validation → frozen config. */
+/** wess.toml → env overrides → flag overrides (`--processes`) → zod validation → frozen config. */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? {};
-  const path = configPath(options.argv ?? [], env) ?? options.defaultPath;
+  const argv = options.argv ?? [];
+  const path = configPath(argv, env) ?? options.defaultPath;
   const fromFile = path ? readConfigFile(path) : {};
   const settings = envSettings(env);
-  return validateConfig(applyEnv(fromFile, env, settings), settings);
+  const flags = flagSettings(argv);
+  // A flag is read like a variable named after it, so a bad value says "(from --processes)".
+  const input = applyEnv(applyEnv(fromFile, env, settings), flags.values, flags.settings);
+  return validateConfig(input, new Map([...settings, ...flags.settings]));
 }

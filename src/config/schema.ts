@@ -65,6 +65,11 @@ export const configSchema = z
         port: port.default(8080),
         /** Runner pool size; 0 or absent means one per CPU core. */
         workers: z.number().int().min(0).max(256).default(0),
+        /**
+         * Node processes serving the one port (node:cluster, see src/cluster.ts); 0 means one per core,
+         * 1 is a single process without a cluster. Above 1 needs the PostgreSQL store.
+         */
+        processes: z.number().int().min(0).max(1024).default(1),
         /** Bytes of JSON body accepted; a base64 module of max_module_size must fit. */
         body_limit: positiveInt.default(3 * 1024 * 1024),
         /** Milliseconds in-flight requests get to finish after SIGTERM. */
@@ -223,6 +228,11 @@ export function maxMemoryPages(config: Config): number {
 /** The pool size a config asks for, resolving 0 to the number of cores. */
 export function poolSize(config: Config): number {
   return config.server.workers > 0 ? config.server.workers : availableParallelism();
+}
+
+/** The node processes a config asks for, resolving 0 to the number of cores. */
+export function processCount(config: Config): number {
+  return config.server.processes > 0 ? config.server.processes : availableParallelism();
 }
 
 /** The most runner threads a config allows, resolving 0 to 2 × pool size + 1. */

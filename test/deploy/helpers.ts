@@ -4,6 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { validateConfig } from '../../src/config/load.js';
 import { ROOT } from '../helper.js';
 
 /** Text of a file in the repository (relative to its root). */
@@ -38,15 +39,42 @@ export function which(name: string): string | undefined {
 
 /** The path of a Prometheus tool; skips (loudly) or fails the test when it is missing. */
 export function prometheusTool(t: TestContext, name: 'promtool' | 'prometheus'): string | undefined {
+  return deployTool(t, name, 'prometheus', 'Prometheus');
+}
+
+/** The path of Debian's nginx; skips (loudly) or fails the test when it is missing, as prometheusTool does. */
+export function nginxTool(t: TestContext): string | undefined {
+  return deployTool(t, 'nginx', 'nginx', 'nginx');
+}
+
+function deployTool(t: TestContext, name: string, debianPackage: string, what: string): string | undefined {
   const path = which(name);
   if (path) return path;
-  const install = 'install Debian\'s "prometheus" package (.ci/run does)';
+  const install = `install Debian's "${debianPackage}" package (.ci/run does)`;
   if (prometheusRequired()) throw new Error(`${name} NOT FOUND and required under CI: ${install}`);
-  const message = `${name} NOT FOUND: ${install}. Prometheus deploy tests are SKIPPED.`;
-  console.warn(`\n${'!'.repeat(message.length)}\n${message}\n${'!'.repeat(message.length)}\n`);
-  t.skip(message);
+  warnLoudly(`${name} NOT FOUND: ${install}. ${what} deploy tests are SKIPPED.`);
+  t.skip(`${name} NOT FOUND: ${install}`);
   return undefined;
 }
+
+/** A message framed in exclamation marks, so a skip is seen in a long test log. */
+export function warnLoudly(message: string): void {
+  console.warn(`\n${'!'.repeat(message.length)}\n${message}\n${'!'.repeat(message.length)}\n`);
+}
+
+/**
+ * Why the tests that need the PostgreSQL store cannot run in this tree (database.url is not a
+ * config key yet), or false when they can.
+ */
+export const postgresStoreMissing: string | false = (() => {
+  try {
+    validateConfig({ database: { url: 'postgres://postgres@127.0.0.1:5432/postgres' } });
+    return false;
+  } catch {
+    return 'database.url IS NOT A CONFIG KEY: this tree has no PostgreSQL store, so the tests of several processes and nodes on it are SKIPPED';
+  }
+})();
+if (postgresStoreMissing) warnLoudly(postgresStoreMissing);
 
 /** A TCP port nothing listens on right now, on 127.0.0.1. */
 export async function freePort(): Promise<number> {

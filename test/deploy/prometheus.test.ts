@@ -23,6 +23,15 @@ test('promtool check config prometheus.yml (and the rule files it names)', (t) =
   assert.match(run.stdout, /SUCCESS: 1 rule files found/);
 });
 
+test('promtool check config deploy/prometheus-cluster.yml (the compose cluster profile\'s)', (t) => {
+  const promtool = prometheusTool(t, 'promtool');
+  if (!promtool) return;
+  const run = spawnSync(promtool, ['check', 'config', 'deploy/prometheus-cluster.yml'], { cwd: repoPath('.'), encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /SUCCESS: deploy\/prometheus-cluster\.yml is valid/);
+  assert.match(run.stdout, /SUCCESS: 1 rule files found/);
+});
+
 test('promtool check rules on every rule file', (t) => {
   const promtool = prometheusTool(t, 'promtool');
   if (!promtool) return;

@@ -13,12 +13,14 @@ export function registerServeCommand(program: Command, deps: CliDeps): void {
     .command('serve')
     .description('run the Wess server (same as npm start); stops on SIGTERM or SIGINT')
     .option('--config <file>', 'config file (env WESS_CONFIG; default ./wess.toml when present)')
+    .option('--processes <n>', 'node processes serving the one port, 0 = one per core (server.processes; needs the PostgreSQL store when not 1)')
     .action(
       deps.action(async (_ctx, command) => {
-        const { config } = command.opts<{ config?: string }>();
+        const { config, processes } = command.opts<{ config?: string; processes?: string }>();
         // Loaded on demand: the other commands should not pay for importing the whole server.
         const { serve } = await import('../../main.js');
-        await serve(config === undefined ? [] : ['--config', config]);
+        // As main.js's own arguments, so the config loader reads them (and a reload, and each worker, the same).
+        await serve([...(config === undefined ? [] : ['--config', config]), ...(processes === undefined ? [] : ['--processes', processes])]);
       }),
     );
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { nodeMetrics } from '../../cluster.js';
 import { wessError, type ErrorCode } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { optionalPrincipal } from '../auth.js';
@@ -60,6 +61,7 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
   app.get('/metrics', doc('Metrics for Prometheus', { 200: prometheus }), async (_request, reply) => {
     // The dispatcher updates queue and in-flight gauges as they change; stats() refreshes the rest.
     runner.stats();
-    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    // In a worker of server.processes > 1, every worker's figures: the scrape could reach any of them.
+    return reply.type(metrics.registry.contentType).send(await nodeMetrics(metrics.registry));
   });
 }
