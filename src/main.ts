@@ -9,6 +9,7 @@ import { processCount, type Config } from './config/schema.js';
 import { reloadConfig } from './config/reload.js';
 import { createLogger, type Logger } from './logger.js';
 import { describeStartFailure } from './start-failure.js';
+import { redactUrl } from './store/index.js';
 
 /**
  * Load config → build app → listen, until SIGTERM/SIGINT; `node dist/src/main.js` and `wess serve`.
@@ -48,7 +49,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
   // also in <database.path>/wess.pid while the server runs.
   logger.info(
     // (A worker's every line has its pid already.)
-    { ...(cluster ? {} : { pid: process.pid }), host: config.server.host, port, db: config.database.path, workers: app.services.runner.stats().workers },
+    { ...(cluster ? {} : { pid: process.pid }), host: config.server.host, port, db: config.database.url === undefined ? config.database.path : redactUrl(config.database.url), workers: app.services.runner.stats().workers },
     cluster ? 'wess worker is ready' : 'wess is ready',
   );
   hangup.ready(() => reloadConfig(app.services, load));

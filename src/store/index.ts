@@ -14,3 +14,4 @@ export { DbOpenError, PID_FILE, serverPid } from './level/db.js';
 export function openStore(config: Config, deps: StoreDeps): Promise<Store> {
   return config.database.url === undefined ? openLevelStore(config, deps) : openPgStore(config, deps);
 }
+export { redactUrl } from './url.js';

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { SchemaError } from '../schema-error.js';
 import { connectPool } from './connect.js';
+import { redactUrl } from '../url.js';
 import { MIGRATIONS, type Migration } from './migrations/index.js';
 
 /**
@@ -159,7 +160,7 @@ async function withPool<T>(url: string, work: (pool: ReturnType<typeof connectPo
   const pool = connectPool({ url, max: 1 });
   try {
     await pool.query('SELECT 1').catch((err: Error) => {
-      throw new SchemaError(`cannot reach PostgreSQL at ${hideUrlPassword(url)}: ${err.message}`, true, { cause: err });
+      throw new SchemaError(`cannot reach PostgreSQL at ${redactUrl(url)}: ${err.message}`, true, { cause: err });
     });
     return await work(pool);
   } finally {
@@ -167,7 +168,3 @@ async function withPool<T>(url: string, work: (pool: ReturnType<typeof connectPo
   }
 }
 
-/** user:password@ → user:***@, for messages. */
-function hideUrlPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:\s]*):[^/@\s]*@/i, '$1:***@');
-}

@@ -16,6 +16,7 @@ import { PgRecordSource } from './record-source.js';
 import { PgSettingsStore } from './settings-store.js';
 import { PgUsageStore } from './usage-store.js';
 import { PgCommitter } from './writer.js';
+import { redactUrl } from '../url.js';
 
 /**
  * The shared store: PostgreSQL (database.url) as the system of record for every node. Each node
@@ -127,16 +128,5 @@ export async function openPgStore(config: Config, deps: StoreDeps): Promise<Stor
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw isConnectionError(err) ? new Error(`cannot reach PostgreSQL at ${redactUrl(url)} (database.url / WESS_DATABASE_URL): ${(err as Error).message}`, { cause: err }) : err;
-  }
-}
-
-/** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'the configured URL';
   }
 }
