@@ -87,7 +87,8 @@ describe('fair runner: tenants cannot slow each other down', () => {
     const messages = ends.map((e) => e.body.error?.message ?? '');
     const notStarted = messages.filter((m) => /did not start/.test(m));
     assert.ok(messages.filter((m) => /did not finish/.test(m)).length >= 2, JSON.stringify(messages));
-    for (const message of notStarted) assert.match(message, /this tenant's calls held all 2 of its concurrent runs/);
+    // Why: its share was held, or (once the first two were stopped) it is a suspect that may not take the last free thread.
+    for (const message of notStarted) assert.match(message, /this tenant's calls held all 2 of its concurrent runs|this tenant timed out recently/);
   });
 
   test('max_concurrency 1: a tier\'s calls run one after another, while another tier\'s run side by side', async () => {
@@ -113,9 +114,10 @@ describe('fair runner: tenants cannot slow each other down', () => {
     const spinB = await upload('a', 'loop-forever', copyOf(fixture('loop-forever'), 'a'));
     const add = await upload('b', 'add');
     let longAnswered = 0;
+    // The tier's longest (std: max_timeout 4000): starting threads on a busy machine must not outlast them.
     const long = [
-      ...[1, 2].map(() => run('e', spinA, { function: 'spin', timeout_ms: 3000 }).finally(() => longAnswered++)),
-      ...[1, 2].map(() => run('a', spinB, { function: 'spin', timeout_ms: 3000 }).finally(() => longAnswered++)),
+      ...[1, 2].map(() => run('e', spinA, { function: 'spin', timeout_ms: 4000 }).finally(() => longAnswered++)),
+      ...[1, 2].map(() => run('a', spinB, { function: 'spin', timeout_ms: 4000 }).finally(() => longAnswered++)),
     ];
     // Four long calls on a pool of two workers and a spare: a fourth thread (and a fifth) must start.
     await waitFor(() => t.app.services.runner.stats().inFlight >= 4, 10_000);
