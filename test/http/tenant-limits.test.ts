@@ -126,11 +126,15 @@ describe('tenant limits and receipts', () => {
     assert.equal(await suspectedUntil('wash'), until, 'a quick call does not launder the suspicion');
     assert.equal(await suspectedUntil('calm'), null, 'another tenant of the tier is not suspected');
     // Three loops over three different modules at once: the tenant's share (the pool size) runs, the
-    // third waits for it; new modules do not buy a tenant more room.
+    // third waits for it; new modules do not buy a tenant more room. The third's deadline and the
+    // stopping of the first two fall in the same millisecond or so: most often it never starts, but it
+    // may start in the moment between them and be stopped at once. Either way each says why.
     const loops = await Promise.all(copies.map((id) => run('wash', id, { function: 'maybe', args: [1] })));
     assert.ok(loops.every((l) => l.status === 408), JSON.stringify(loops.map((l) => l.body)));
-    const waited = loops.filter((l) => /did not start/.test(l.body.error?.message ?? ''));
-    assert.equal(waited.length, 1, JSON.stringify(loops.map((l) => l.body.error?.message)));
+    const messages = loops.map((l) => l.body.error?.message ?? '');
+    const waited = messages.filter((m) => /did not start/.test(m));
+    assert.ok(waited.length <= 1 && messages.filter((m) => /did not finish/.test(m)).length >= 2, JSON.stringify(messages));
+    for (const message of waited) assert.match(message, /concurrent runs|timed out recently/);
     assert.ok(Date.parse(String(await suspectedUntil('wash'))) > Date.parse(until), 'each timeout extends the suspicion');
   });
 
