@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.js';
 import type { ModuleWriter, UsageStore } from '../store/store.js';
 import { tierSuffix } from './policy.js';
 import type { KeyUsage } from './types.js';
-import type { UsageAdded } from '../store/types.js';
+import type { UsageAdded, WriteResult } from '../store/types.js';
 
 export interface UsageDelta {
   runs?: number;
@@ -195,7 +195,7 @@ export class UsageTracker {
       entry.usage.updated_at = now;
       sent.set(keyId, { ...entry.usage });
     }
-    let stored: Awaited<ReturnType<ModuleWriter['submit']>> | undefined;
+    let stored: WriteResult['put-usage'];
     try {
       stored = await this.writer.submit({
         kind: 'put-usage',
@@ -209,7 +209,7 @@ export class UsageTracker {
       this.logger.warn({ err, keys: dirty.length }, 'usage counters could not be written; retrying at the next flush');
       return;
     }
-    const totals = new Map((Array.isArray(stored) ? stored : []).map(({ keyId, usage }) => [keyId, usage]));
+    const totals = new Map((stored ?? []).map(({ keyId, usage }) => [keyId, usage]));
     for (const [keyId, entry] of dirty) {
       const at = sent.get(keyId) as KeyUsage;
       const total = totals.get(keyId);
