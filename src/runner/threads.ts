@@ -67,20 +67,24 @@ export function createPool(size: number, maxThreads: number, idleMs: number, met
  * Threads that are up and can take a bundle: Piscina emits workerCreate once a thread has started
  * (a replacement takes 30 ms on an idle machine, hundreds under load) and workerDestroy when it goes,
  * also for a thread destroyed before it was ready, which was never counted.
+ * Piscina hands each listener a new view object of the worker, and its thread id reads -1 once the
+ * thread has exited, so neither identifies the worker that went; each view's `destroyed` does.
  */
 export class ReadyThreads {
-  count = 0;
-  readonly #ready = new WeakSet<object>();
+  readonly #ready = new Set<{ readonly destroyed: boolean }>();
 
   constructor(pool: Piscina, onReady: () => void) {
-    pool.on('workerCreate', (worker: object) => {
+    pool.on('workerCreate', (worker: { readonly destroyed: boolean }) => {
       this.#ready.add(worker);
-      this.count++;
       onReady();
     });
-    pool.on('workerDestroy', (worker: object) => {
-      if (this.#ready.delete(worker)) this.count--;
+    pool.on('workerDestroy', () => {
+      for (const worker of this.#ready) if (worker.destroyed) this.#ready.delete(worker);
     });
+  }
+
+  get count(): number {
+    return this.#ready.size;
   }
 }
 

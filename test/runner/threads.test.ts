@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createLogger } from '../../src/logger.js';
+import { createMetrics } from '../../src/metrics.js';
+import { createPool, emptyBundle, ReadyThreads, terminateThread } from '../../src/runner/threads.js';
 import { fixture, metricValue, rejection, startRunner } from './helper.js';
 
 const add = fixture('add');
@@ -41,5 +44,33 @@ describe('runner: threads for long calls', () => {
     assert.deepEqual(codes.filter((c) => c === 'EXECUTION_TIMEOUT').length + codes.filter((c) => c === 'UNAVAILABLE').length, 5, codes.join());
     assert.ok(codes.filter((c) => c === 'UNAVAILABLE').length >= 2, codes.join());
     await t.runner.close();
+  });
+});
+
+describe('runner: ready threads', () => {
+  const quiet = createLogger('silent');
+  const settle = async (check: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 10_000;
+    while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
+
+  it('counts a thread once it is up and no longer once it has gone, also when its thread id reads -1', async () => {
+    const pool = createPool(1, 2, 60_000, createMetrics(), quiet);
+    const ready = new ReadyThreads(pool, () => {});
+    await Promise.all(pool.threads.map(() => pool.run(emptyBundle())));
+    await settle(() => ready.count === 2);
+    assert.equal(ready.count, 2, 'one worker and the spare');
+    // Terminated from outside (a runaway guest's thread): Piscina replaces it.
+    let destroyed = 0;
+    pool.on('workerDestroy', () => destroyed++);
+    assert.ok(terminateThread(pool, pool.threads[0]!.threadId));
+    await settle(() => destroyed === 1);
+    assert.equal(destroyed, 1);
+    assert.equal(ready.count, 1, 'the terminated thread is no longer counted');
+    await settle(() => ready.count === 2);
+    assert.equal(ready.count, 2, 'its replacement is, once up');
+    assert.ok(ready.count <= pool.threads.length);
+    await pool.destroy();
+    assert.equal(ready.count, 0, 'a destroyed pool has no ready thread');
   });
 });
