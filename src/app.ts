@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { maxThreads, poolSize, type Config } from './config/schema.js';
 import { EventBus } from './events.js';
 import { applyAdminKey, serverSecret } from './auth/bootstrap.js';
@@ -12,7 +12,7 @@ import { installErrorHandling, sendError } from './http/error-handler.js';
 import { adminRoutes } from './http/routes/admin.js';
 import { auditRoutes } from './http/routes/audit.js';
 import { keyRoutes } from './http/routes/keys.js';
-import { registerRateLimit } from './http/rate-limit.js';
+import { createRateLimiter, installRateLimit } from './http/rate-limit.js';
 import { registerOpenApi } from './http/openapi.js';
 import { registerJsonBody } from './http/json-body.js';
 import { installAccessLine } from './http/plugins/access-line.js';
@@ -29,7 +29,7 @@ import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
 import { versionRoutes } from './http/routes/versions.js';
 import type { Services } from './services.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, LazyRequestLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { Runner } from './runner/pool.js';
 import { openStore } from './store/index.js';
@@ -92,6 +92,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     loggerInstance: logger as FastifyBaseLogger,
     // One access-log line per request, written by http/plugins/access-line.ts, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    // request.log is made only when something logs through it (most requests log only their access line).
+    childLoggerFactory: LazyRequestLogger.factory as unknown as FastifyServerOptions['childLoggerFactory'],
     bodyLimit: config.server.body_limit,
     trustProxy: config.server.trust_proxy,
     genReqId: requestId,
@@ -113,9 +115,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   installRequestId(app);
   installDrain(app, services);
   installAccessLine(app, services);
-  // The rate limiter before auth: auth asks it whether a request without a valid key gets 401 or 429.
-  const limitDenied = await registerRateLimit(app, services);
-  installAuth(app, services, limitDenied);
+  // Auth asks the rate limiter whether a request without a valid key gets 401 or 429; the limiter's
+  // hook comes after auth's, since it counts a request against the key auth found.
+  const limiter = await createRateLimiter(app, services);
+  installAuth(app, services, limiter.denied);
+  installRateLimit(app, services, limiter);
   installAudit(app, services);
   installUsage(app, services);
   // Before the routes: the OpenAPI plugin collects routes as they are added.

@@ -1,13 +1,14 @@
-import rateLimit, { normalizeIP, type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
+import { normalizeIP } from '@fastify/rate-limit';
 import LocalStore from '@fastify/rate-limit/store/LocalStore.js';
 import RedisStore from '@fastify/rate-limit/store/RedisStore.js';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
-import { tierOf } from '../auth/policy.js';
+import { limitsFor } from '../auth/policy.js';
 import type { Config } from '../config/schema.js';
 import { wessError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { OPEN_ROUTES } from './auth.js';
+import { routeOf } from './plugins/decorations.js';
 import type { Services } from '../services.js';
 
 
@@ -19,8 +20,8 @@ const RECONNECT_MAX_MS = 1000;
 
 type FailureMode = Config['rate_limit']['redis_failure'];
 
-/** What the limiter says of a request refused for want of a valid key. */
-export interface DeniedLimit {
+/** What the limiter says of one request. */
+export interface LimitVerdict {
   exceeded: boolean;
   max: number;
   remaining: number;
@@ -28,44 +29,82 @@ export interface DeniedLimit {
   resetSeconds: number;
 }
 
+/** What the limiter says of a request refused for want of a valid key. */
+export type DeniedLimit = LimitVerdict;
+
 /** Counts a refused request against its client IP; undefined when nothing is limited (rate_limit.enabled = false). */
 export type DeniedLimiter = (request: FastifyRequest) => Promise<DeniedLimit | undefined>;
 
+/** A counter store of @fastify/rate-limit: a fixed window per key, counted by incr (the callback is synchronous in memory). */
+interface CounterStore {
+  incr(key: string, callback: (err: Error | null, result: { current: number; ttl: number } | null) => void, timeWindow: number, max: number): void;
+}
+
+type Verdict = (err: Error | null, verdict: LimitVerdict | undefined) => void;
+
+/** Counts requests against their limits (in-memory or Redis counters); the hook and auth's denied limiter share it. */
+export interface RateLimiter {
+  /** Counts `request` and calls back with the verdict, or with none when nothing is limited (rate_limit.enabled = false). */
+  count(request: FastifyRequest, callback: Verdict): void;
+  /** The same, for a request auth refuses (its max is rate_limit.anonymous_max, its key the client IP). */
+  denied: DeniedLimiter;
+}
+
 /**
- * Registers @fastify/rate-limit for every route but the open ones (probes and scrapes must get
- * through an overloaded node). Must be registered before the routes (its hooks attach per route and
- * run after every app-wide onRequest hook, the auth hook's included: it keys on request.principal).
- * Counters live in memory, or in Redis when `rate_limit.redis_url` is set so nodes share them.
- * Registered even when `rate_limit.enabled` is false, and every limit is read per request from
- * `services.config`, so a config reload can switch it on or off and change max and window live.
- *
- * Returns the limiter of requests without a valid key: the auth hook answers those itself, before
- * any route hook runs, so it asks this one (same store, same window, per client IP) whether to
- * answer 401 or 429.
+ * The limiter over @fastify/rate-limit's counter stores: in memory, or in Redis when
+ * `rate_limit.redis_url` is set so nodes share the counters (connected here, closed with the app).
+ * Every limit is read per request from `services.config`, so a config reload can switch limiting on
+ * or off and change max and window live.
  */
-export async function registerRateLimit(app: FastifyInstance, services: Services): Promise<DeniedLimiter> {
+export async function createRateLimiter(app: FastifyInstance, services: Services): Promise<RateLimiter> {
   const { redis_url: redisUrl } = services.config.rate_limit;
-  const store = redisUrl ? await redisStore(app, services, redisUrl) : localStoreClass();
-  await app.register(rateLimit, {
-    global: true,
-    max: maxFor(() => services.config),
-    timeWindow: () => services.config.rate_limit.window,
-    keyGenerator: clientKey,
-    // Matched on the route pattern, not request.url, so a query string cannot make a probe limited.
-    allowList: (request) => !services.config.rate_limit.enabled || OPEN_ROUTES.has(request.routeOptions.url ?? ''),
-    store,
-    errorResponseBuilder: (_request, context) =>
-      wessError('RATE_LIMITED', `rate limit of ${context.max} requests per ${context.after} exceeded; retry in ${context.ttl} ms`, {
-        limit: context.max,
-        retry_after_ms: context.ttl,
-      }),
-  });
-  const check = app.createRateLimit();
-  return async (request) => {
-    const result = await check(request);
-    if (result.isAllowed) return undefined;
-    return { exceeded: result.isExceeded, max: result.max, remaining: result.remaining, ttlMs: result.ttl, resetSeconds: result.ttlInSeconds };
+  const store: CounterStore = redisUrl ? await redisStore(app, services, redisUrl) : new LocalStore(false, false);
+  const max = maxFor(() => services.config);
+  const count = (request: FastifyRequest, callback: Verdict): void => {
+    const config = services.config;
+    if (!config.rate_limit.enabled) return callback(null, undefined);
+    const limit = max(request);
+    store.incr(clientKey(request), (err, result) => {
+      if (err || !result) return callback(err ?? new Error('the rate limit store gave no answer'), undefined);
+      const resetSeconds = Math.ceil(result.ttl / 1000);
+      callback(null, { exceeded: result.current > limit, max: limit, remaining: Math.max(0, limit - result.current), ttlMs: result.ttl, resetSeconds });
+    }, config.rate_limit.window, limit);
   };
+  const denied: DeniedLimiter = (request) => new Promise((resolve, reject) => count(request, (err, verdict) => (err ? reject(err) : resolve(verdict))));
+  return { count, denied };
+}
+
+/**
+ * Counts every request but the open routes' (probes and scrapes must get through an overloaded node)
+ * against its API key: the x-ratelimit-* headers, and past the limit 429 RATE_LIMITED with Retry-After.
+ * Installed after auth, which sets the principal it keys on and answers a request without a valid key
+ * itself (asking `limiter.denied`), so such a request never reaches this hook.
+ *
+ * @fastify/rate-limit's own hook is not used: it awaits its key generator, allow list, max, window and
+ * store in turn, six promises and as many microtask hops per request (profiled: ~4 µs of main thread
+ * per cached GET). This one calls the plugin's store directly, synchronously when it is in memory.
+ */
+export function installRateLimit(app: FastifyInstance, services: Services, limiter: RateLimiter): void {
+  // Callback-style, as every per-request hook (see plugins/request-id.ts).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (OPEN_ROUTES.has(routeOf(request))) return done();
+    limiter.count(request, (err, verdict) => {
+      if (err) return done(err);
+      if (verdict === undefined) return done();
+      reply.header('x-ratelimit-limit', verdict.max).header('x-ratelimit-remaining', verdict.remaining).header('x-ratelimit-reset', verdict.resetSeconds);
+      if (!verdict.exceeded) return done();
+      reply.header('retry-after', verdict.resetSeconds);
+      const message = `rate limit of ${verdict.max} requests per ${duration(services.config.rate_limit.window)} exceeded; retry in ${verdict.ttlMs} ms`;
+      done(wessError('RATE_LIMITED', message, { limit: verdict.max, retry_after_ms: verdict.ttlMs }));
+    });
+  });
+}
+
+/** A window as the 429 message says it: "1 minute", "10 seconds", "1500 ms". */
+export function duration(ms: number): string {
+  const units: [number, string][] = [[3_600_000, 'hour'], [60_000, 'minute'], [1000, 'second']];
+  for (const [size, name] of units) if (ms >= size && ms % size === 0) return `${ms / size} ${name}${ms === size ? '' : 's'}`;
+  return `${ms} ms`;
 }
 
 /** The counter a request counts against: its API key when it has one, else its IP (IPv6 grouped by /64, as the plugin does). */
@@ -78,7 +117,7 @@ export function clientKey(request: FastifyRequest): string {
 /**
  * Requests per window for a request: `rate_limit.anonymous_max` for one refused for want of a valid
  * key, else its tier's requests_per_minute scaled to the window, else `rate_limit.max`. The tier is
- * resolved by tierOf, as every other limit is, so a key whose tier left the config falls back to
+ * resolved by limitsFor (worked out once per config and tier), as every other limit is, so a key whose tier left the config falls back to
  * auth.default_tier here too. Given a function, the config is read on every request (the live one,
  * which a reload swaps).
  */
@@ -88,16 +127,16 @@ export function maxFor(source: Config | (() => Config)): (request: FastifyReques
     const config = current();
     if (request.authDenial) return config.rate_limit.anonymous_max;
     const { max, window } = config.rate_limit;
-    const perMinute = tierOf(config, request.principal ?? null)?.limits.requests_per_minute;
+    const perMinute = limitsFor(config, request.principal ?? null).requestsPerMinute;
     return perMinute === undefined ? max : Math.max(1, Math.round((perMinute * window) / 60_000));
   };
 }
 
 /**
  * Connects to Redis (waiting at most its connect timeout: a node must boot while Redis is away),
- * closes the client with the app, and returns the store class the plugin instantiates.
+ * closes the client with the app, and returns its counter store.
  */
-async function redisStore(app: FastifyInstance, services: Services, url: string): Promise<FastifyRateLimitStoreCtor> {
+async function redisStore(app: FastifyInstance, services: Services, url: string): Promise<CounterStore> {
   const { redis_timeout: timeout, redis_failure: failure } = services.config.rate_limit;
   const connectTimeout = Math.max(timeout, 1000);
   const redis = createRedisClient(url, timeout, connectTimeout);
@@ -109,7 +148,7 @@ async function redisStore(app: FastifyInstance, services: Services, url: string)
   if (!(await firstConnection(redis, connectTimeout + 100))) {
     health.down(new Error(`no connection within ${connectTimeout} ms at startup`));
   }
-  return redisStoreClass(redis, health, services.metrics, failure);
+  return redisCounter(redis, health, services.metrics, failure);
 }
 
 /** A client that fails fast while Redis is away (no offline queue, bounded commands) and reconnects in the background. */
@@ -171,48 +210,15 @@ function storeHealth(log: FastifyBaseLogger, failure: FailureMode): StoreHealth 
 }
 
 /**
- * The plugin's in-memory store, answering each request with its own copy of the counter. The store
- * hands every caller its live record, which the plugin reads only after an await: requests arriving
- * together (pipelined on one connection, app.inject) would all read the count of the last of them,
- * and once that is past the limit all of them would be refused, not only those over it.
+ * The plugin's own RedisStore (its Lua script) under REDIS_KEY_PREFIX, with the failure policy: while
+ * Redis is away a request is let through uncounted (`open`) or refused 503 (`closed`).
  */
-function localStoreClass(): FastifyRateLimitStoreCtor {
-  return class WessLocalStore implements FastifyRateLimitStore {
-    readonly #inner: LocalStore;
-
-    constructor(_globalParams?: unknown, inner?: LocalStore) {
-      this.#inner = inner ?? new LocalStore(false, false);
-    }
-
-    incr(key: string, callback: Parameters<FastifyRateLimitStore['incr']>[1], timeWindow: number, max: number): void {
-      this.#inner.incr(key, (err, result) => callback(err, { current: result.current, ttl: result.ttl }), timeWindow, max);
-    }
-
-    child(routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
-      return new WessLocalStore(undefined, this.#inner.child(routeOptions as { continueExceeding?: boolean; exponentialBackoff?: boolean; cache?: number }));
-    }
-  };
-}
-
-/** What the plugin passes to `child` (its typings say RouteOptions; the code passes merged limit params). */
-type ChildOptions = Parameters<RedisStore['child']>[0];
-
-/**
- * The store class the plugin instantiates: the plugin's own RedisStore (its Lua script) under
- * REDIS_KEY_PREFIX, plus the failure policy. Made in a closure because the plugin calls
- * `new Store(globalParams)` and has no way to hand it the client, metrics or logger.
- */
-function redisStoreClass(redis: Redis, health: StoreHealth, metrics: Metrics, failure: FailureMode): FastifyRateLimitStoreCtor {
+function redisCounter(redis: Redis, health: StoreHealth, metrics: Metrics, failure: FailureMode): CounterStore {
   const outcome = failure === 'open' ? 'allowed' : 'refused';
-  return class WessRedisStore implements FastifyRateLimitStore {
-    readonly #inner: RedisStore;
-
-    constructor(_globalParams?: unknown, inner?: RedisStore) {
-      this.#inner = inner ?? new RedisStore(false, false, redis, REDIS_KEY_PREFIX);
-    }
-
-    incr(key: string, callback: Parameters<FastifyRateLimitStore['incr']>[1], timeWindow: number, max: number): void {
-      this.#inner.incr(
+  const inner = new RedisStore(false, false, redis, REDIS_KEY_PREFIX);
+  return {
+    incr(key, callback, timeWindow, max) {
+      inner.incr(
         key,
         (err, result) => {
           if (!err && result) {
@@ -222,17 +228,13 @@ function redisStoreClass(redis: Redis, health: StoreHealth, metrics: Metrics, fa
           }
           health.down(err ?? new Error('Redis gave no answer'));
           metrics.rateLimitStoreErrors.inc({ outcome });
-          // Fail open: reported as nothing counted yet, so the plugin lets the request through.
+          // Fail open: reported as nothing counted yet, so the request goes through.
           if (failure === 'open') callback(null, { current: 0, ttl: 0 });
-          else callback(wessError('UNAVAILABLE', 'rate limiter unavailable'));
+          else callback(wessError('UNAVAILABLE', 'rate limiter unavailable'), null);
         },
         timeWindow,
         max,
       );
-    }
-
-    child(routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
-      return new WessRedisStore(undefined, this.#inner.child(routeOptions as unknown as ChildOptions));
-    }
+    },
   };
 }

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import { validateConfig } from '../../src/config/load.js';
-import { REDIS_KEY_PREFIX, clientKey, maxFor } from '../../src/http/rate-limit.js';
+import { REDIS_KEY_PREFIX, clientKey, duration, maxFor } from '../../src/http/rate-limit.js';
 import type { WessApp } from '../../src/app.js';
 import { startApp, waitFor, type TestApp } from '../helper.js';
 import { within } from '../within.js';
@@ -155,6 +155,31 @@ describe('rate limit in memory', { timeout: 30_000 }, () => {
     } finally {
       await t.close();
     }
+  });
+
+  test('requests arriving together are each counted: exactly max of them go through; the message names the window', async () => {
+    const t = await startApp({ auth: { enabled: false }, rate_limit: { max: 3, window: 120_000 } });
+    try {
+      const answers = await Promise.all(Array.from({ length: 7 }, () => list(t.app)));
+      assert.deepEqual(answers.map((a) => a.statusCode).sort(), [200, 200, 200, 429, 429, 429, 429]);
+      const remaining = answers.filter((a) => a.statusCode === 200).map((a) => a.headers['x-ratelimit-remaining']).sort();
+      assert.deepEqual(remaining, ['0', '1', '2'], 'each answer tells its own count');
+      const limited = answers.find((a) => a.statusCode === 429);
+      assert.match(String(limited?.json().error.message), /^rate limit of 3 requests per 2 minutes exceeded; retry in \d+ ms$/);
+      // A path no route matches is counted too: a key cannot probe without limit.
+      assert.equal((await t.app.inject({ method: 'GET', url: '/no/such/route' })).statusCode, 429);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('windows are named in the largest whole unit', () => {
+    assert.equal(duration(60_000), '1 minute');
+    assert.equal(duration(600_000), '10 minutes');
+    assert.equal(duration(3_600_000), '1 hour');
+    assert.equal(duration(90_000), '90 seconds');
+    assert.equal(duration(1000), '1 second');
+    assert.equal(duration(1500), '1500 ms');
   });
 
   test('health and metrics are never limited', async () => {

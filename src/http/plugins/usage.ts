@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { tierOf } from '../../auth/policy.js';
+import { limitsFor } from '../../auth/policy.js';
 import type { Services } from '../../services.js';
 
 /** Counts a finished request's bytes against its key's usage and its tier's byte metrics. */
@@ -13,7 +13,7 @@ export function installUsage(app: FastifyInstance, services: Services): void {
       const bytesOut = Number(reply.getHeader('content-length') ?? 0) || 0;
       usage.record(keyId, { bytes_in: bytesIn, bytes_out: bytesOut });
       // The live config: a reload may have changed the key's tier.
-      const tier = tierOf(services.config, request.principal)?.name ?? 'none';
+      const tier = limitsFor(services.config, request.principal).tier ?? 'none';
       metrics.tierBytesFront.add({ tier, direction: 'in' }, bytesIn);
       metrics.tierBytesFront.add({ tier, direction: 'out' }, bytesOut);
     }

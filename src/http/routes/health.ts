@@ -10,13 +10,10 @@ import type { Services } from '../../services.js';
 /** Registers /health/live, /health/ready, /health and /metrics (none of them rate limited or needing a key). */
 export function healthRoutes(app: FastifyInstance, services: Services): void {
   const { store, runner, metrics, lifecycle } = services;
-  const noLimit = { config: { rateLimit: false } };
   const isReady = () => !lifecycle.closing && store.status === 'open' && runner.ready;
 
-  const doc = (summary: string, responses: RouteDoc['responses'], errors: ErrorCode[] = []) => ({
-    ...noLimit,
-    ...describeRoute({ summary, tags: ['health'], access: 'open', responses, errors }),
-  });
+  const doc = (summary: string, responses: RouteDoc['responses'], errors: ErrorCode[] = []) =>
+    describeRoute({ summary, tags: ['health'], access: 'open', responses, errors });
 
   app.get('/health/live', doc('Liveness: the process answers', { 200: { description: 'Alive', body: ref('Status') } }), async () => ({ status: 'ok' }));
 
@@ -27,7 +24,6 @@ export function healthRoutes(app: FastifyInstance, services: Services): void {
 
   const health = { description: 'Status and version; the detail too with an admin key', body: ref('Health') };
   app.get('/health', {
-    ...noLimit,
     ...describeRoute({
       summary: 'Health: status and version; in detail with an admin key',
       description:

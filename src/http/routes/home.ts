@@ -16,7 +16,6 @@ const HOME = Object.freeze({
 /** Registers `GET /`: a browser is sent to the API explorer, anything else gets a pointer to it. */
 export function homeRoutes(app: FastifyInstance): void {
   app.get('/', {
-    config: { rateLimit: false },
     ...describeRoute({
       summary: 'Where to start: the explorer for a browser, pointers for anything else',
       description: `A request that accepts text/html (a browser) is redirected to ${DOCS_PREFIX}; others get a small JSON body naming ${DOCS_PREFIX} and ${OPENAPI_PATH}. No key needed.`,
