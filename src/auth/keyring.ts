@@ -5,6 +5,9 @@ import type { KeyRecord, KeyView } from './types.js';
 
 export type Authentication = { ok: true; key: KeyRecord } | { ok: false; reason: 'invalid' | 'revoked' };
 
+const INVALID: Authentication = Object.freeze({ ok: false, reason: 'invalid' });
+const REVOKED: Authentication = Object.freeze({ ok: false, reason: 'revoked' });
+
 /**
  * Every API key, in memory: there are few of them, and a request must not wait on the disk to be
  * authenticated. Loaded at start; kept current by the writer's key events, which fire once a change
@@ -24,10 +27,13 @@ const LOOKUP_BURST = 50;
 export class Keyring {
   readonly #keys = new Map<string, KeyRecord>();
   /**
-   * Presented key → the hash it was verified against. Saves the HMAC on every request of a busy
-   * key; the record is still looked up each time, so a revocation or a new hash applies at once.
+   * Presented key → its id and the hash it was verified against. Saves parsing and the HMAC on every
+   * request of a busy key; the record is still looked up each time, so a revocation or a new hash
+   * applies at once.
    */
-  readonly #verified = new Map<string, string>();
+  readonly #verified = new Map<string, { id: string; hash: string }>();
+  /** The answer for a valid key, one per record (records are replaced, never changed, by key events). */
+  readonly #valid = new WeakMap<KeyRecord, Authentication>();
   readonly #unsubscribe: Array<() => void>;
   /** Set when other nodes add keys (a shared store): an unknown id may be one of theirs. */
   readonly #stored: KeyStore | undefined;
@@ -105,16 +111,25 @@ export class Keyring {
    * unknown id answer the same, so ids cannot be probed.
    */
   authenticate(presented: string): Authentication {
+    const known = this.#verified.get(presented);
+    if (known !== undefined) {
+      const key = this.#keys.get(known.id);
+      if (key !== undefined && key.hash === known.hash) return this.#answer(key);
+    }
     const parsed = parseKey(presented);
     const key = parsed && this.#keys.get(parsed.id);
-    if (!parsed || !key) return { ok: false, reason: 'invalid' };
-    if (this.#verified.get(presented) !== key.hash) {
-      if (!secretMatches(this.secret, parsed, key.hash)) return { ok: false, reason: 'invalid' };
-      if (this.#verified.size >= VERIFIED_MEMO_SIZE) this.#verified.clear();
-      this.#verified.set(presented, key.hash);
-    }
-    if (key.revoked_at !== null) return { ok: false, reason: 'revoked' };
-    return { ok: true, key };
+    if (!parsed || !key) return INVALID;
+    if (!secretMatches(this.secret, parsed, key.hash)) return INVALID;
+    if (this.#verified.size >= VERIFIED_MEMO_SIZE) this.#verified.clear();
+    this.#verified.set(presented, { id: key.id, hash: key.hash });
+    return this.#answer(key);
+  }
+
+  #answer(key: KeyRecord): Authentication {
+    if (key.revoked_at !== null) return REVOKED;
+    let answer = this.#valid.get(key);
+    if (answer === undefined) this.#valid.set(key, (answer = Object.freeze({ ok: true, key })));
+    return answer;
   }
 
   get(id: string): KeyRecord | undefined {

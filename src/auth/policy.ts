@@ -209,5 +209,16 @@ export function tierSuffix(tier: string | null | undefined): string {
 
 /** The principal of a request made with `key`. */
 export function principalOf(key: KeyRecord): Principal {
-  return { keyId: key.id, role: key.role, tenant: key.tenant, tier: key.tier, modules: key.modules ? new Set(key.modules) : null };
+  let principal = principals.get(key);
+  if (principal === undefined) {
+    principal = Object.freeze({ keyId: key.id, role: key.role, tenant: key.tenant, tier: key.tier, modules: key.modules ? new Set(key.modules) : null });
+    principals.set(key, principal);
+  }
+  return principal;
 }
+
+/**
+ * Principals by key record, made once per record and not per request (a Set of its modules included):
+ * a changed key is a new record, so a stale principal is never handed out.
+ */
+const principals = new WeakMap<KeyRecord, Principal>();
