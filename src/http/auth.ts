@@ -6,6 +6,7 @@ import type { Principal } from '../auth/types.js';
 import { clip } from '../echo.js';
 import { redactKeys } from '../logger.js';
 import { sendError } from './error-handler.js';
+import { routeOf } from './plugins/decorations.js';
 import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
 import type { DeniedLimiter } from './rate-limit.js';
 import type { Services } from '../services.js';
@@ -76,7 +77,7 @@ export function installAuth(app: FastifyInstance, services: Services, limitDenie
 
   /** Sets the request's principal; the reason when the request must be refused. */
   function authenticate(request: FastifyRequest): DenyReason | undefined {
-    if (OPEN_ROUTES.has(request.routeOptions.url ?? '')) return undefined;
+    if (OPEN_ROUTES.has(routeOf(request))) return undefined;
     if (!config.auth.enabled) {
       request.principal = OPEN_PRINCIPAL;
       return undefined;
@@ -125,5 +126,5 @@ export function installAuth(app: FastifyInstance, services: Services, limitDenie
  * with anything shaped like a key redacted (the audit log outlives the request and is read by others).
  */
 export function auditedRoute(request: FastifyRequest): string {
-  return request.routeOptions.url ?? clip(redactKeys(request.url.split('?')[0] ?? ''), 200);
+  return routeOf(request) || clip(redactKeys(request.url.split('?')[0] ?? ''), 200);
 }

@@ -19,6 +19,8 @@ declare module 'fastify' {
     auditWritten: boolean;
     /** Why the auth hook refused the request (no valid key): the DenialLog counts it, so it owes no audit entry of its own. */
     authDenial: string | null;
+    /** The route pattern the request matched ('' for none) once routeOf has read it; null before. */
+    routePattern: string | null;
     /** Counted in an aggregate (a denial after the first of its IP, reason and minute): no access line of its own. */
     aggregated: boolean;
   }

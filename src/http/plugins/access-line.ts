@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { writeAccessLine } from '../../logger.js';
+import { routeOf } from './decorations.js';
 import type { Services } from '../../services.js';
 
 /**
@@ -10,7 +11,7 @@ export function installAccessLine(app: FastifyInstance, services: Services): voi
   const { logger, metrics } = services;
   // Callback-style, as every per-request hook (see request-id.ts).
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
+    const route = routeOf(request) || 'unmatched';
     const status = reply.statusCode;
     metrics.requestsFront.add({ route, method: request.method, status });
     metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);

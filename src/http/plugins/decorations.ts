@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../services.js';
 
 /**
@@ -12,5 +12,16 @@ export function installDecorations(app: FastifyInstance, services: Services): vo
   app.decorateRequest('auditWritten', false);
   app.decorateRequest('authDenial', null);
   app.decorateRequest('aggregated', false);
+  app.decorateRequest('routePattern', null);
   app.decorate('services', services);
+}
+
+/**
+ * The route pattern a request matched ('' for none), read from Fastify once per request: its
+ * routeOptions getter builds a new twelve-field object on every read, and four hooks ask.
+ */
+export function routeOf(request: FastifyRequest): string {
+  let route = request.routePattern;
+  if (route === null) request.routePattern = route = request.routeOptions.url ?? '';
+  return route;
 }
