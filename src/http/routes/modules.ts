@@ -55,6 +55,19 @@ function moduleBinary(request: FastifyRequest, bytes: Uint8Array): Promise<Uint8
 }
 
 /**
+ * The JSON of a module record (what Fastify's serializer would send), made once per record: a record
+ * is never changed in place (a change caches a new one), and a cached record is read on every GET.
+ */
+const recordJson = new WeakMap<ModuleRecord, string>();
+
+/** Answers a module's metadata with its etag. */
+function sendRecord(reply: FastifyReply, record: ModuleRecord): FastifyReply {
+  let json = recordJson.get(record);
+  if (json === undefined) recordJson.set(record, (json = JSON.stringify(record)));
+  return reply.header('etag', etag(record.version)).type('application/json; charset=utf-8').send(json);
+}
+
+/**
  * Looks up the module a request names, once its key may do `action`: MODULE_NOT_FOUND when there
  * is none or it is another tenant's, FORBIDDEN when a scoped key does not list it.
  */
@@ -186,9 +199,13 @@ export function moduleRoutes(app: FastifyInstance, services: Services): void {
     params: idParams,
     responses: { 200: { description: 'The module (no bytes)', body: ref('Module'), headers: MODULE_HEADERS } },
     errors: MODULE_ERRORS,
-  }), async (request, reply) => {
-    const record = await findModule(services, request, 'module.read');
-    return reply.header('etag', etag(record.version)).send(record);
+  }), (request, reply) => {
+    // Synchronous for a cached record: no promise, no microtask hop on the hot path. A throw here
+    // reaches Fastify's handler try/catch, a rejection its promise handling: both answer the error.
+    const found = findModule(services, request, 'module.read');
+    if (found instanceof Promise) return found.then((record) => sendRecord(reply, record));
+    sendRecord(reply, found);
+    return undefined;
   });
 
   app.get('/modules/:id/content', describeRoute({
