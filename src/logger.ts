@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { write, writeSync } from 'node:fs';
-import { pino, type DestinationStream, type Logger, type LoggerOptions, type SerializedError } from 'pino';
+import { pino, type Bindings, type ChildLoggerOptions, type DestinationStream, type LevelWithSilentOrString, type Logger, type LoggerOptions, type SerializedError } from 'pino';
 import { KEY_IN_TEXT } from './auth/secrets.js';
 
 export type { Logger };
@@ -99,9 +99,11 @@ export interface AccessFields {
  */
 export function writeAccessLine(logger: Logger, f: AccessFields): void {
   if (!logger.isLevelEnabled('info')) return;
-  let line = `{"level":${logger.levels.values.info}${isoTime()}${BASE_JSON},"request_id":${JSON.stringify(f.requestId)},"method":${JSON.stringify(f.method)},"url":${JSON.stringify(redactKeys(f.url))},"status":${f.status},"ms":${f.ms}`;
-  if (f.moduleId !== undefined) line += `,"module_id":${JSON.stringify(f.moduleId)}`;
-  if (f.keyId !== undefined) line += `,"key_id":${JSON.stringify(f.keyId)}`;
+  // Only the URL can hold a character JSON must escape: a request id is a UUID or a caller's token of
+  // [A-Za-z0-9._:-] (request-id.ts), a method an HTTP token, a module id a UUID, a key id [0-9a-z].
+  let line = `{"level":${logger.levels.values.info}${isoTime()}${BASE_JSON},"request_id":"${f.requestId}","method":"${f.method}","url":${JSON.stringify(redactKeys(f.url))},"status":${f.status},"ms":${f.ms}`;
+  if (f.moduleId !== undefined) line += `,"module_id":"${f.moduleId}"`;
+  if (f.keyId !== undefined) line += `,"key_id":"${f.keyId}"`;
   (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]?.write(`${line},"msg":"request"}\n`);
 }
 
@@ -295,3 +297,75 @@ export class LineWriter implements DestinationStream {
     for (const done of waiters) done();
   }
 }
+
+/**
+ * A request's logger (Fastify's request.log) that becomes a pino child only when something logs
+ * through it. Fastify otherwise builds a child, its bindings serialized, for every request, and on
+ * the hot paths nothing logs through it (the access line is written by writeAccessLine); a debug or
+ * trace call below the level does not build it either. The child, once built, is pino's own.
+ */
+export class LazyRequestLogger {
+  #child: Logger | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly bindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+
+  /** Fastify's childLoggerFactory (app.ts). */
+  static factory(this: void, logger: Logger, bindings: Bindings, options: ChildLoggerOptions): LazyRequestLogger {
+    return new LazyRequestLogger(logger, bindings, options);
+  }
+
+  #real(): Logger {
+    return (this.#child ??= this.parent.child(this.bindings, this.options));
+  }
+
+  get level(): LevelWithSilentOrString {
+    return this.#child?.level ?? this.options.level ?? this.parent.level;
+  }
+
+  set level(level: LevelWithSilentOrString) {
+    this.#real().level = level;
+  }
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): Logger {
+    return this.#real().child(bindings, options);
+  }
+
+  /** Whether a line at `level` would be written (without building the child for a level below it). */
+  isLevelEnabled(level: string): boolean {
+    return this.#child !== undefined || this.options.level !== undefined ? this.#real().isLevelEnabled(level) : this.parent.isLevelEnabled(level);
+  }
+
+  // Methods on the prototype, not arrow-function fields: this object is made per request.
+  fatal(...args: LogArgs): void {
+    this.#real().fatal(...args);
+  }
+
+  error(...args: LogArgs): void {
+    this.#real().error(...args);
+  }
+
+  warn(...args: LogArgs): void {
+    this.#real().warn(...args);
+  }
+
+  info(...args: LogArgs): void {
+    this.#real().info(...args);
+  }
+
+  debug(...args: LogArgs): void {
+    if (this.isLevelEnabled('debug')) this.#real().debug(...args);
+  }
+
+  trace(...args: LogArgs): void {
+    if (this.isLevelEnabled('trace')) this.#real().trace(...args);
+  }
+
+  silent(): void {}
+}
+
+/** The arguments of a pino log call (its widest overload). */
+type LogArgs = [obj: unknown, msg?: string, ...args: unknown[]];

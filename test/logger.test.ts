@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { LineWriter, PIPE_BUF, loggerOptions, writeAccessLine } from '../src/logger.js';
+import { LazyRequestLogger, LineWriter, PIPE_BUF, loggerOptions, writeAccessLine } from '../src/logger.js';
 
 function tempFd(): { fd: number; path: string } {
   const path = join(mkdtempSync(join(tmpdir(), 'wess-log-')), 'out.log');
@@ -104,4 +104,32 @@ test('writeAccessLine writes the same document pino writes for the access line, 
   logger.level = 'warn';
   writeAccessLine(logger, cases[1] as (typeof cases)[number]);
   assert.deepEqual(lines, [], 'nothing below the level');
+});
+
+test('LazyRequestLogger: a request logger becomes a pino child only when a line is written through it', () => {
+  const lines: string[] = [];
+  const parent = pino(loggerOptions('info'), { write: (line: string) => (lines.push(line), true) });
+  let children = 0;
+  const child = parent.child.bind(parent);
+  parent.child = ((...args: Parameters<typeof child>) => (children++, child(...args))) as typeof parent.child;
+  const log = LazyRequestLogger.factory(parent, { request_id: 'r-1' }, {});
+  log.debug({ a: 1 }, 'below the level');
+  log.trace('below the level');
+  assert.equal(log.isLevelEnabled('debug'), false);
+  assert.equal(log.level, 'info');
+  assert.equal(children, 0, 'nothing written, no child built');
+  log.warn({ b: 2 }, 'written');
+  log.info('again');
+  assert.equal(children, 1, 'built once, on the first line');
+  const [first, second] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.equal(first?.request_id, 'r-1');
+  assert.equal(first?.b, 2);
+  assert.equal(first?.msg, 'written');
+  assert.equal(second?.request_id, 'r-1');
+  assert.equal(lines.length, 2);
+  // A level set on the request logger applies to it alone.
+  log.level = 'debug';
+  log.debug('now written');
+  assert.equal(lines.length, 3);
+  assert.equal(parent.level, 'info');
 });
