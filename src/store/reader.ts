@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { wessError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import type { Metrics } from '../metrics.js';
+import type { CounterSeries, Metrics } from '../metrics.js';
 import { versionSummary } from './records.js';
 import type { ModuleReader } from './store.js';
 import { MAX_VERSION, type Inspected, type ModulePage, type ModuleRecord, type VersionPage, type VersionRecord } from './types.js';
@@ -38,9 +38,11 @@ export interface ReaderOptions {
   ttlSeconds: number;
   /** Bytes of content kept in the cache; 64 MiB unless set. */
   contentCacheBytes?: number;
-  metrics: Pick<Metrics, 'cacheHits' | 'cacheMisses'>;
+  metrics: Pick<Metrics, 'cacheHitsFront' | 'cacheMissesFront'>;
 }
 
+
+type CacheName = 'module' | 'version' | 'content';
 
 const DEFAULT_CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
 const MAX_PAGE = 100;
@@ -52,7 +54,8 @@ const MAX_PAGE = 100;
  */
 export class Reader implements ModuleReader {
   readonly #source: RecordSource;
-  readonly #metrics: ReaderOptions['metrics'];
+  /** Hits and misses per cache, bound once: a module lookup is on every request's path. */
+  readonly #counts: Record<'hit' | 'miss', Record<CacheName, CounterSeries<'cache'>>>;
   readonly #contentCacheBytes: number;
   // Replaced whole (not resized) by configure(): lru-cache fixes max and the default TTL at construction.
   #modules!: LRUCache<string, ModuleRecord>;
@@ -71,7 +74,9 @@ export class Reader implements ModuleReader {
 
   constructor(options: ReaderOptions) {
     this.#source = options.source;
-    this.#metrics = options.metrics;
+    const { cacheHitsFront: hits, cacheMissesFront: misses } = options.metrics;
+    const bound = (front: typeof hits) => ({ module: front.series({ cache: 'module' }), version: front.series({ cache: 'version' }), content: front.series({ cache: 'content' }) });
+    this.#counts = { hit: bound(hits), miss: bound(misses) };
     this.#contentCacheBytes = options.contentCacheBytes ?? DEFAULT_CONTENT_CACHE_BYTES;
     this.configure({ cacheSize: options.cacheSize, ttlSeconds: options.ttlSeconds });
     const invalidate = ({ id }: { id: string }): void => {
@@ -113,7 +118,7 @@ export class Reader implements ModuleReader {
    */
   cachedModule(id: string): ModuleRecord | undefined {
     const cached = this.#modules.get(id);
-    if (cached) this.#metrics.cacheHits.inc({ cache: 'module' });
+    if (cached) this.#counts.hit.module.add();
     return cached;
   }
 
@@ -121,7 +126,7 @@ export class Reader implements ModuleReader {
   async getModule(id: string): Promise<ModuleRecord | undefined> {
     const cached = this.cachedModule(id);
     if (cached) return cached;
-    this.#metrics.cacheMisses.inc({ cache: 'module' });
+    this.#counts.miss.module.add();
     const generation = this.#generation;
     const read = await this.#source.module(id);
     if (!read) return undefined;
@@ -135,10 +140,10 @@ export class Reader implements ModuleReader {
     const key = versionCacheKey(id, version);
     const cached = this.#versions.get(key);
     if (cached) {
-      this.#metrics.cacheHits.inc({ cache: 'version' });
+      this.#counts.hit.version.add();
       return cached;
     }
-    this.#metrics.cacheMisses.inc({ cache: 'version' });
+    this.#counts.miss.version.add();
     const generation = this.#generation;
     const read = await this.#source.version(id, version);
     if (!read) return undefined;
@@ -178,10 +183,10 @@ export class Reader implements ModuleReader {
   async getContent(sha256: string): Promise<Uint8Array | undefined> {
     const cached = this.#content.get(sha256);
     if (cached) {
-      this.#metrics.cacheHits.inc({ cache: 'content' });
+      this.#counts.hit.content.add();
       return cached.slice();
     }
-    this.#metrics.cacheMisses.inc({ cache: 'content' });
+    this.#counts.miss.content.add();
     const content = await this.#source.blob(sha256);
     if (!content.ok) {
       if (content.problem === 'missing') return undefined;
