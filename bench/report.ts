@@ -1,10 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { BudgetRun } from './budget.js';
 import type { Results, Row } from './lib/result.js';
 
 /*
- * Renders bench/results.json (written by bench/run.ts) as bench/RESULTS.md.
- * Run alone to regenerate the table: `node dist/bench/report.js`.
+ * Renders bench/results.json (written by bench/run.ts) and bench/budget.json (bench/budget.ts) as
+ * bench/RESULTS.md. Run alone to regenerate it: `node dist/bench/report.js`.
  */
 
 const BENCH = fileURLToPath(new URL('../../bench/', import.meta.url));
@@ -30,7 +31,44 @@ export function details(rows: Row[]): string[] {
   return ['## Details', '', ...rows.map((r) => `- **${r.scenario}** (${r.metric}): ${r.detail}`)];
 }
 
-export function render(results: Results): string {
+/**
+ * The per-request budget: for each scenario, the main thread's CPU per request split by part, one
+ * column per budget run (e.g. before and after a change) and the bare app's of the last run.
+ */
+export function budget(runs: BudgetRun[]): string[] {
+  if (runs.length === 0) return [];
+  const last = runs[runs.length - 1] as BudgetRun;
+  const out = [
+    '## Per-request budget (main thread)',
+    '',
+    'From `node dist/bench/budget.js --label=NAME` (`bench/budget.json`): the main thread\'s CPU per request, from its utime + stime in ' +
+      '`/proc` over a load of 100 connections without a profiler, split by part with a CPU profile of the same load (each sample\'s self ' +
+      'time goes to the part of its function\'s file; a native function\'s, such as a socket write or JSON.stringify, to its nearest caller ' +
+      'with a file). The machine is shared and its speed drifts between runs: compare Wess with bare within a run, and runs by their ratios.',
+    '',
+    `Runs: ${runs.map((r) => `**${r.label}** (\`${r.commit}\`, ${r.date.slice(0, 16).replace('T', ' ')} UTC)`).join(', ')}.`,
+  ];
+  for (const scenario of last.scenarios.map((sc) => sc.name)) {
+    const of = (run: BudgetRun) => run.scenarios.find((sc) => sc.name === scenario);
+    const parts = Object.keys(of(last)?.wess.parts ?? {});
+    for (const run of runs) for (const part of Object.keys(of(run)?.wess.parts ?? {})) if (!parts.includes(part)) parts.push(part);
+    const cell = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1));
+    const header = `| ${scenario} | ${runs.map((r) => `Wess, ${r.label}`).join(' | ')} | bare, ${last.label} |`;
+    const rows = [
+      header,
+      `|---|${runs.map(() => '---:|').join('')}---:|`,
+      `| req/s | ${runs.map((r) => num(of(r)?.wess.rps ?? null)).join(' | ')} | ${num(of(last)?.bare.rps ?? null)} |`,
+      `| ratio to bare (same run) | ${runs.map((r) => { const sc = of(r); return sc ? `${(sc.wess.rps / sc.bare.rps).toFixed(3)}×` : '-'; }).join(' | ')} | 1× |`,
+      `| **main thread, µs per request** | ${runs.map((r) => `**${cell(of(r)?.wess.mainUs)}**`).join(' | ')} | **${cell(of(last)?.bare.mainUs)}** |`,
+      `| whole process (workers too), µs per request | ${runs.map((r) => cell(of(r)?.wess.processUs)).join(' | ')} | ${cell(of(last)?.bare.processUs)} |`,
+      ...parts.map((part) => `| ${part} | ${runs.map((r) => cell(of(r)?.wess.parts[part])).join(' | ')} | ${cell(of(last)?.bare.parts[part])} |`),
+    ];
+    out.push('', ...rows);
+  }
+  return [...out, ''];
+}
+
+export function render(results: Results, budgetRuns: BudgetRun[] = []): string {
   const settings = Object.entries(results.settings).map(([k, v]) => `${k}=${v}`).join(', ');
   return [
     '# Benchmark results',
@@ -52,6 +90,7 @@ export function render(results: Results): string {
     table(results.rows),
     '',
     ...judgements(results.rows),
+    ...budget(budgetRuns),
     ...details(results.rows),
     ...(results.notes.length ? ['', '## Notes', '', ...results.notes.map((n) => `- ${n}`)] : []),
     '',
@@ -61,11 +100,32 @@ export function render(results: Results): string {
 /** Writes RESULTS.md from a results object (and returns its path). */
 export function writeReport(results: Results): string {
   const path = `${BENCH}RESULTS.md`;
-  writeFileSync(path, render(results));
+  writeFileSync(path, render(results, budgetRuns()));
   return path;
 }
 
+/** The runs bench/budget.json holds, in the order they were added; none when there is no file. */
+export function budgetRuns(): BudgetRun[] {
+  try {
+    return (JSON.parse(readFileSync(`${BENCH}budget.json`, 'utf8')) as { runs: BudgetRun[] }).runs;
+  } catch {
+    return [];
+  }
+}
+
+/** Regenerates RESULTS.md from the stored results (after a budget run, say); false when there are none yet. */
+export function rewriteReport(): boolean {
+  let results: Results;
+  try {
+    results = JSON.parse(readFileSync(`${BENCH}results.json`, 'utf8')) as Results;
+  } catch {
+    return false;
+  }
+  writeReport(results);
+  return true;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const results = JSON.parse(readFileSync(`${BENCH}results.json`, 'utf8')) as Results;
-  process.stdout.write(`wrote ${writeReport(results)}\n`);
+  rewriteReport();
+  process.stdout.write(`wrote ${BENCH}RESULTS.md\n`);
 }

@@ -13,6 +13,8 @@ export interface Server {
   url: string;
   /** Wess's log file (one JSON line per request), or undefined for the bare app. */
   logFile?: string;
+  /** The server's process id (its main thread's CPU time is read from /proc by bench/budget.ts). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -81,18 +83,18 @@ export async function startWess(env: Record<string, string> = {}, extraNodeArgs:
     const entry = parse(line);
     return entry?.msg === 'wess is ready' ? (entry.port as number) : undefined;
   });
-  return { url: `http://127.0.0.1:${port}`, logFile, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+  return { url: `http://127.0.0.1:${port}`, logFile, pid: child.pid ?? 0, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }
 
-/** Starts the bare Fastify baseline (dist/bench/bare-server.js) in its own process, answering `exchanges` as Wess did. */
-export async function startBare(exchanges: Exchange[]): Promise<Server> {
+/** Starts the bare Fastify baseline (dist/bench/bare-server.js) in its own process (or `processes` of them on one port), answering `exchanges` as Wess did. */
+export async function startBare(exchanges: Exchange[], extraNodeArgs: string[] = [], processes = 1): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'wess-bench-bare-'));
   const file = join(dir, 'bare.log');
   const out = openSync(file, 'a');
-  const args = [join(ROOT, 'dist/bench/bare-server.js'), JSON.stringify(exchanges)];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', out, out] });
+  const args = [...extraNodeArgs, join(ROOT, 'dist/bench/bare-server.js'), JSON.stringify(exchanges)];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', out, out], env: { ...process.env, BARE_PROCESSES: String(processes) } });
   const port = await waitForLine(file, child, (line) => parse(line)?.port as number | undefined);
-  return { url: `http://127.0.0.1:${port}`, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid ?? 0, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }
 
 /** Every request log line of a Wess log file, parsed. */

@@ -1,0 +1,234 @@
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { capture, mismatches } from './lib/answers.js';
+import { uploadWasm } from './lib/client.js';
+import { drive, type LoadOptions } from './lib/load.js';
+import { ROOT, startBare, startWess, withKey, type Server } from './lib/servers.js';
+import { round, say } from './lib/stats.js';
+import { budgetRuns, rewriteReport } from './report.js';
+
+/*
+ * `npm run build && node dist/bench/budget.js [--label=NAME] [--seconds=N]`: the per-request budget of
+ * bench/RESULTS.md. For the cached GET /modules/{id} and the warm /run of add, on Wess and on the bare
+ * app of bench/bare-server.ts, it measures the main thread's CPU per request (utime + stime of the
+ * main thread in /proc, over a load of 100 connections, no profiler attached), then runs the same load
+ * again under --cpu-prof and splits that CPU by part: each sample's self time goes to the part of its
+ * function's file, and a native function's (a socket write, JSON.stringify) to the part of the nearest
+ * caller that has a file. The run is stored under its label in bench/budget.json (another label's run
+ * is kept, so a "before" stays beside the "after"), and bench/report.ts shows them in RESULTS.md.
+ */
+
+const BUDGET_FILE = join(ROOT, 'bench/budget.json');
+const CONNECTIONS = 100;
+const WARMUP_SECONDS = 3;
+
+/** What a part is made of, by the file a function is in; the first match wins. */
+const PARTS: [string, RegExp][] = [
+  ['access line and logging', /dist\/src\/logger\.js|plugins\/access-line\.js|node_modules\/(pino|sonic-boom|fast-redact|thread-stream)\//],
+  ['metrics', /dist\/src\/metrics\.js|node_modules\/prom-client\//],
+  ['rate limit', /http\/rate-limit\.js|node_modules\/(@fastify\/rate-limit|toad-cache)\//],
+  ['auth and keys', /dist\/src\/auth\/|dist\/src\/http\/auth\.js/],
+  ['request id', /plugins\/request-id\.js|node_modules\/uuid\//],
+  ['usage and audit', /plugins\/(usage|audit)\.js/],
+  ['security headers', /http\/transport\.js/],
+  ['validation and body parsing', /node_modules\/(zod|secure-json-parse)\/|http\/(schemas|json-body|body-limits)\.js/],
+  ['route handlers and errors', /dist\/src\/http\/(routes\/|error-handler|run-output|tenant-limits)|dist\/src\/errors\.js|dist\/src\/modules\//],
+  ['runner (main thread side)', /dist\/src\/(runner|wasm|wasi)\/|node_modules\/piscina\//],
+  ['store reads', /dist\/src\/store\/|node_modules\/(lru-cache|classic-level|abstract-level)\//],
+  ['Fastify', /node_modules\/(fastify|find-my-way|avvio|fast-json-stringify|light-my-request|@fastify\/|fast-querystring|fast-uri|process-warning|abstract-logging)/],
+  ['node HTTP and sockets', /node:(_http_|net|stream|internal\/(streams|stream_base_commons|http|net|js_stream_socket))|node:events|node:internal\/(url|buffer|validators)/],
+  ['node timers and microtasks', /node:internal\/(timers|process\/task_queues|async_hooks|process\/)|node:timers/],
+];
+const OTHER = 'other';
+
+interface CallFrame { functionName: string; url: string }
+interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
+interface Profile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
+
+/** One server's figures under one load. */
+interface Measured {
+  rps: number;
+  p99: number;
+  /** Main-thread CPU per request (µs), without a profiler. */
+  mainUs: number;
+  /** CPU of the whole process per request (µs): the main thread plus the worker threads. */
+  processUs: number;
+  /** The main thread's CPU per request split by part (µs), from the profiled run's shares of non-idle samples. */
+  parts: Record<string, number>;
+}
+
+export interface BudgetRun {
+  label: string;
+  date: string;
+  commit: string;
+  seconds: number;
+  connections: number;
+  scenarios: { name: string; wess: Measured; bare: Measured }[];
+}
+
+/** Clock ticks of a thread or process (utime + stime) from /proc; USER_HZ is 100 on Linux. */
+function cpuTicks(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+const TICK_US = 10_000;
+
+function partOf(url: string): string | undefined {
+  if (!url) return undefined;
+  for (const [name, pattern] of PARTS) if (pattern.test(url)) return name;
+  return OTHER;
+}
+
+/**
+ * Self time by part of the samples taken between `from` and `to` (µs on the monotonic clock, which V8's
+ * profiler and process.hrtime share on Linux). Idle samples are left out; GC and "(program)" (V8 and
+ * native work outside any JS function) are parts of their own.
+ */
+function split(profile: Profile, from: number, to: number): Record<string, number> {
+  const parent = new Map<number, number>();
+  const byId = new Map<number, ProfileNode>();
+  for (const node of profile.nodes) {
+    byId.set(node.id, node);
+    for (const child of node.children ?? []) parent.set(child, node.id);
+  }
+  const partCache = new Map<number, string>();
+  const nodePart = (id: number): string => {
+    const cached = partCache.get(id);
+    if (cached !== undefined) return cached;
+    const node = byId.get(id) as ProfileNode;
+    const name = node.callFrame.functionName;
+    let part = partOf(node.callFrame.url);
+    if (part === undefined) {
+      if (name === '(garbage collector)') part = 'GC';
+      else if (name === '(program)') part = 'V8 and native, outside JS';
+      else if (name === '(idle)') part = '(idle)';
+      else {
+        const up = parent.get(id);
+        part = up === undefined ? OTHER : nodePart(up);
+        if (part === '(idle)' || part === '(root)') part = OTHER;
+      }
+    }
+    if (name === '(root)') part = '(root)';
+    partCache.set(id, part);
+    return part;
+  };
+  const hits: Record<string, number> = {};
+  let at = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < from || at > to) return;
+    const part = nodePart(id);
+    if (part === '(idle)' || part === '(root)') return;
+    hits[part] = (hits[part] ?? 0) + 1;
+  });
+  return hits;
+}
+
+/** The profile of the process's main thread in `dir` (V8 names it CPU.<date>.<time>.<pid>.0.<seq>). */
+function mainProfile(dir: string, pid: number): Profile {
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile') && f.includes(`.${pid}.0.`));
+  if (!file) throw new Error(`no main-thread profile of ${pid} in ${dir}`);
+  return JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
+}
+
+type Start = (nodeArgs: string[]) => Promise<Server>;
+
+/** Drives `load` on a server started by `start`: once plain for the CPU per request, once profiled for its split. */
+async function measure(start: Start, load: (server: Server) => LoadOptions, seconds: number): Promise<Measured> {
+  const plain = await start([]);
+  let rps: number;
+  let p99: number;
+  let mainUs: number;
+  let processUs: number;
+  try {
+    await drive({ ...load(plain), seconds: WARMUP_SECONDS });
+    const main0 = cpuTicks(`/proc/${plain.pid}/task/${plain.pid}/stat`);
+    const all0 = cpuTicks(`/proc/${plain.pid}/stat`);
+    const r = await drive({ ...load(plain), seconds });
+    const requests = r.rps * seconds;
+    mainUs = round(((cpuTicks(`/proc/${plain.pid}/task/${plain.pid}/stat`) - main0) * TICK_US) / requests, 1);
+    processUs = round(((cpuTicks(`/proc/${plain.pid}/stat`) - all0) * TICK_US) / requests, 1);
+    ({ rps, p99 } = r);
+  } finally {
+    await plain.stop();
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'wess-budget-'));
+  const profiled = await start(['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250']);
+  let from: number;
+  let to: number;
+  try {
+    await drive({ ...load(profiled), seconds: WARMUP_SECONDS });
+    from = Number(process.hrtime.bigint() / 1000n);
+    await drive({ ...load(profiled), seconds });
+    to = Number(process.hrtime.bigint() / 1000n);
+  } finally {
+    await profiled.stop();
+  }
+  const hits = split(mainProfile(dir, profiled.pid), from, to);
+  const total = Object.values(hits).reduce((a, b) => a + b, 0);
+  if (total === 0) throw new Error('the profile has no samples inside the load window (is the clock shared?)');
+  const parts = Object.fromEntries(Object.entries(hits).sort((a, b) => b[1] - a[1]).map(([part, n]) => [part, round((mainUs * n) / total, 1)]));
+  return { rps, p99, mainUs, processUs, parts };
+}
+
+function argument(name: string): string | undefined {
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+async function main(): Promise<void> {
+  const label = argument('label') ?? 'current';
+  const seconds = Number(argument('seconds') ?? 10);
+  // Wess serves the modules and the answers the bare app gives; it is then stopped, and every
+  // measured server starts afresh (a profiled one cannot reuse a running process).
+  const data = join(mkdtempSync(join(tmpdir(), 'wess-budget-data-')), 'data');
+  const setup = await startWess({ WESS_DB_PATH: data });
+  let start: { wess: Start; bare: Start };
+  let paths: { get: string; run: string };
+  try {
+    const add = await uploadWasm(setup.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
+    paths = { get: `/modules/${add.id}`, run: `/modules/${add.id}/run` };
+    const exchanges = await capture(setup, [{ method: 'GET', path: paths.get }, { method: 'POST', path: paths.run, body: RUN_BODY }]);
+    start = {
+      wess: (nodeArgs) => startWess({ WESS_DB_PATH: data }, nodeArgs),
+      bare: async (nodeArgs) => {
+        const bare = await startBare(exchanges, nodeArgs);
+        const differs = await mismatches(bare, exchanges);
+        if (differs.length) throw new Error(`the bare app does not answer as Wess does: ${differs.join('; ')}`);
+        return bare;
+      },
+    };
+  } finally {
+    await setup.stop();
+  }
+  const get = (server: Server): LoadOptions => ({ url: `${server.url}${paths.get}`, headers: withKey({}), connections: CONNECTIONS, seconds });
+  const run = (server: Server): LoadOptions => ({ url: `${server.url}${paths.run}`, method: 'POST', body: RUN_BODY, headers: withKey({ 'content-type': 'application/json' }), connections: CONNECTIONS, seconds });
+  const scenarios: BudgetRun['scenarios'] = [];
+  for (const [name, load] of [['cached GET /modules/{id}', get], ['warm /run add', run]] as const) {
+    const bare = await measure(start.bare, load, seconds);
+    say(`${name}: bare ${bare.rps} req/s, main thread ${bare.mainUs} µs/request`);
+    const wess = await measure(start.wess, load, seconds);
+    say(`${name}: wess ${wess.rps} req/s, main thread ${wess.mainUs} µs/request`);
+    scenarios.push({ name, wess, bare });
+  }
+  const commit = readFileSync(join(ROOT, '.git/HEAD'), 'utf8').trim();
+  const run_: BudgetRun = { label, date: new Date().toISOString(), commit: resolveHead(commit), seconds, connections: CONNECTIONS, scenarios };
+  const runs = budgetRuns().filter((r) => r.label !== label);
+  writeFileSync(BUDGET_FILE, `${JSON.stringify({ command: 'npm run build && node dist/bench/budget.js --label=NAME', runs: [...runs, run_] }, null, 2)}\n`);
+  say(rewriteReport() ? 'bench/RESULTS.md rewritten with this budget' : 'no bench/results.json yet: run npm run bench for RESULTS.md');
+}
+
+const RUN_BODY = JSON.stringify({ function: 'add', args: [1, 2] });
+
+function resolveHead(head: string): string {
+  if (!head.startsWith('ref: ')) return head.slice(0, 7);
+  try {
+    return readFileSync(join(ROOT, '.git', head.slice(5)), 'utf8').trim().slice(0, 7);
+  } catch {
+    return head.slice(5);
+  }
+}
+
+if (process.argv[1]?.endsWith('budget.js')) void main();
