@@ -1,3 +1,5 @@
+import cluster from 'node:cluster';
+import { createServer } from 'node:net';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Exchange } from './lib/answers.js';
 
@@ -6,7 +8,8 @@ import type { Exchange } from './lib/answers.js';
  * routes. It answers each request the bench sends with the body Wess sent for it in this run: bench/run.ts
  * captures those answers and passes them as JSON in argv[2] (see bench/lib/answers.ts), then checks that
  * this app's bytes are Wess's before driving either. Run in its own process; prints {"port": N} on stdout
- * once listening.
+ * once listening. With BARE_PROCESSES=N (N > 1), N processes share the port through node:cluster, as
+ * Wess's server.processes does: the baseline of Wess's multi-process rows.
  */
 
 const exchanges = JSON.parse(process.argv[2] ?? '[]') as Exchange[];
@@ -43,8 +46,32 @@ function answerOf(request: FastifyRequest, reply: FastifyReply): unknown {
   return reply;
 }
 
-app.listen({ host: '127.0.0.1', port: 0 }).then(() => {
+const processes = Number(process.env.BARE_PROCESSES ?? 1);
+
+/** A port free right now, for the workers of a cluster to share. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+if (processes > 1 && cluster.isPrimary) {
+  const port = await freePort();
+  let listening = 0;
+  cluster.on('listening', () => {
+    if (++listening === processes) process.stdout.write(`${JSON.stringify({ port })}\n`);
+  });
+  for (let i = 0; i < processes; i++) cluster.fork({ BARE_PORT: String(port) });
+  process.on('SIGTERM', () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM');
+    process.exit(0);
+  });
+} else {
+  await app.listen({ host: '127.0.0.1', port: Number(process.env.BARE_PORT ?? 0) });
   const address = app.server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 })}\n`);
-});
-process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+  if (cluster.isPrimary) process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 })}\n`);
+  process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+}

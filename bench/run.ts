@@ -154,7 +154,7 @@ async function againstBare(w: Server, load: LoadSettings, small: LoadSettings): 
     say('bare answers are byte for byte the ones Wess sent');
     return [
       ...(await maybe('warm /run add', () => warmAdd(w, b, m.add.id, load))),
-      ...(await maybe('GET /modules/{id}', () => cachedMetadata(w, b, m.add.id, small))),
+      ...(await maybe('GET /modules/{id}', () => cachedMetadata(w, b, m.add.id, load))),
       ...(await maybe('warm /run 1 MiB-code module', () => warmBig(w, b, m.big, small))),
     ];
   } finally {

@@ -12,9 +12,10 @@ import { percentile, round, say } from '../lib/stats.js';
 import { paddedAddModule } from '../lib/wasm.js';
 
 /*
- * The stores side by side (issue: scale out): warm /run and durable uploads on LevelDB in one process,
+ * The stores side by side: warm /run, cached GET and durable uploads on LevelDB in one process,
  * PostgreSQL in one process, and PostgreSQL with server.processes = 2 behind one port; each beside a
- * bare Fastify app answering Wess's bytes, measured in alternated rounds in the same run. And how long
+ * bare Fastify app answering Wess's bytes (in as many processes as Wess), measured in alternated
+ * rounds in the same run. And how long
  * a change on one node takes to reach another node's cache (target ≤ 100 ms).
  */
 
@@ -48,6 +49,8 @@ async function database(): Promise<{ url: string; drop(): Promise<void> }> {
 interface Setup {
   label: string;
   env: Record<string, string>;
+  /** Processes behind the port (server.processes); the bare app runs as many. */
+  processes: number;
 }
 
 /** One configuration's rows: warm /run add and durable uploads, each against the bare app. */
@@ -55,18 +58,20 @@ async function measure(setup: Setup, s: StoreSettings): Promise<Row[]> {
   const wess = await startWess(setup.env);
   try {
     const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
-    const exchanges = await capture(wess, [{ method: 'POST', path: `/modules/${add.id}/run`, body: ADD_BODY }]);
+    const exchanges = await capture(wess, [{ method: 'POST', path: `/modules/${add.id}/run`, body: ADD_BODY }, { method: 'GET', path: `/modules/${add.id}` }]);
     const mod = paddedAddModule(s.uploadBytes);
     // The bare app answers uploads with the bytes of a real upload's answer (its ids differ per upload).
     const sample = await fetch(`${wess.url}/modules?name=bench-upload`, { method: 'POST', headers: withKey({ 'content-type': 'application/wasm' }), body: mod.stamp(-1) });
     const uploadAnswer = { method: 'POST' as const, path: '/modules?name=bench-upload', status: 200, contentType: 'application/json; charset=utf-8', answer: await sample.text() };
-    const bare = await startBare([...exchanges, uploadAnswer]);
+    const bare = await startBare([...exchanges, uploadAnswer], [], setup.processes);
     try {
       const differs = await mismatches(bare, exchanges);
       if (differs.length) throw new Error(`the bare baseline does not answer as Wess does: ${differs.join('; ')}`);
       const run = (url: string) => () =>
         drive({ url: `${url}/modules/${add.id}/run`, method: 'POST', body: ADD_BODY, headers: withKey({ 'content-type': 'application/json' }), connections: s.connections, seconds: s.seconds });
       const warm = await alternate(`${setup.label} warm`, s.rounds, run(bare.url), run(wess.url));
+      const get = (url: string) => () => drive({ url: `${url}/modules/${add.id}`, headers: withKey({}), connections: s.connections, seconds: s.seconds });
+      const cached = await alternate(`${setup.label} GET`, s.rounds, get(bare.url), get(wess.url));
       let counter = 0;
       // The bare side reads the same POSTs and answers an upload's bytes: what is compared is Wess's
       // whole upload (admission, hashing, the durable write) against a server that does none of it.
@@ -92,6 +97,16 @@ async function measure(setup: Setup, s: StoreSettings): Promise<Row[]> {
           target: '-',
           pass: null,
           detail: `rounds bare ${list(warm.base)}; wess ${list(warm.wess)}; p99 wess ${warm.wess.p99} ms, bare ${warm.base.p99} ms`,
+        },
+        {
+          scenario: `stores: cached GET /modules/{id}, ${setup.label}`,
+          metric: 'req/s',
+          wess: cached.wess.rps,
+          baseline: cached.base.rps,
+          ratio: cached.ratio,
+          target: '-',
+          pass: null,
+          detail: `rounds bare ${list(cached.base)}; wess ${list(cached.wess)}; p99 wess ${cached.wess.p99} ms, bare ${cached.base.p99} ms`,
         },
         {
           scenario: `stores: durable uploads ${Math.round(s.uploadBytes / 1024)} KiB, concurrency ${s.uploadConcurrency}, ${setup.label}`,
@@ -158,16 +173,16 @@ async function coherence(url: string, changes: number): Promise<Row[]> {
 
 export async function stores(s: StoreSettings): Promise<Row[]> {
   const rows: Row[] = [];
-  rows.push(...(await measure({ label: 'LevelDB, 1 process', env: {} }, s)));
+  rows.push(...(await measure({ label: 'LevelDB, 1 process', env: {}, processes: 1 }, s)));
   const shared: Setup[] = [
-    { label: 'PostgreSQL, 1 process', env: {} },
-    { label: 'PostgreSQL, server.processes = 2', env: { WESS_SERVER_PROCESSES: '2' } },
+    { label: 'PostgreSQL, 1 process', env: {}, processes: 1 },
+    { label: 'PostgreSQL, server.processes = 2 (bare: 2 processes)', env: { WESS_SERVER_PROCESSES: '2' }, processes: 2 },
   ];
   for (const setup of shared) {
     const db = await database();
     try {
       say(`${setup.label}: database ${new URL(db.url).pathname.slice(1)}`);
-      rows.push(...(await measure({ label: setup.label, env: { ...setup.env, WESS_DATABASE_URL: db.url } }, s)));
+      rows.push(...(await measure({ ...setup, env: { ...setup.env, WESS_DATABASE_URL: db.url } }, s)));
     } catch (err) {
       rows.push({ scenario: `stores: ${setup.label}`, metric: '-', wess: null, baseline: null, ratio: null, target: '-', pass: null, detail: `ERROR: ${(err as Error).message.slice(0, 300)}` });
     } finally {
