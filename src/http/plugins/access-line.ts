@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { writeAccessLine } from '../../logger.js';
+import type { CounterSeries, HistogramSeries } from '../../metrics.js';
 import { routeOf } from './decorations.js';
 import type { Services } from '../../services.js';
 
@@ -9,12 +10,21 @@ import type { Services } from '../../services.js';
  */
 export function installAccessLine(app: FastifyInstance, services: Services): void {
   const { logger, metrics } = services;
+  /** The request metrics' series by route, method and status (all bounded), found with one lookup. */
+  const seriesOf = new Map<string, { requests: CounterSeries<'route' | 'method' | 'status'>; duration: HistogramSeries<'route'> }>();
   // Callback-style, as every per-request hook (see request-id.ts).
   app.addHook('onResponse', (request, reply, done) => {
     const route = routeOf(request) || 'unmatched';
     const status = reply.statusCode;
-    metrics.requestsFront.add({ route, method: request.method, status });
-    metrics.requestDuration.observe({ route }, reply.elapsedTime / 1000);
+    const method = request.method;
+    const key = `${status} ${method} ${route}`;
+    let series = seriesOf.get(key);
+    if (series === undefined) {
+      series = { requests: metrics.requestsFront.series({ route, method, status }), duration: metrics.requestDurationFront.series({ route }) };
+      seriesOf.set(key, series);
+    }
+    series.requests.add();
+    series.duration.observe(reply.elapsedTime / 1000);
     // A refused request past the first of its IP, reason and minute is told by the DenialLog's summary.
     if (!request.aggregated) writeAccessLine(logger, {
       requestId: request.id,

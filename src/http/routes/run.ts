@@ -12,6 +12,7 @@ import { encodeResults, parseArgs } from '../../wasm/values.js';
 import { wasiOutputBody } from '../run-output.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody, runQuery, wasiArgs, wasiEnv } from '../schemas.js';
+import type { CounterSeries } from '../../metrics.js';
 import type { Services } from '../../services.js';
 import { findModule } from './modules.js';
 
@@ -65,8 +66,8 @@ async function pinnedTarget(services: Services, found: ModuleRecord | Promise<Mo
 
 /** A WASI program runs its `_start` when the call names no other function. */
 function isCommandRun(target: Target, body: RunBody): boolean {
-  const hasStart = target.exports.some((e) => e.name === '_start');
-  return target.kind === 'wasi' && hasStart && (body.function === undefined || body.function === '_start') && body.batch === undefined;
+  // The kind first: a functions module (every call on the hot path) needs no look through its exports.
+  return target.kind === 'wasi' && (body.function === undefined || body.function === '_start') && body.batch === undefined && target.exports.some((e) => e.name === '_start');
 }
 
 function wasiInput(services: Services, target: Target, body: RunBody): WasiInput {
@@ -226,6 +227,9 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
   }
 
+  /** The tier metrics' series by tier, found with one lookup per run. */
+  const tierSeries = new Map<string, { ok: CounterSeries<'tier' | 'outcome'>; error: CounterSeries<'tier' | 'outcome'>; cpu: CounterSeries<'tier'>; fuel: CounterSeries<'tier'> }>();
+
   /** Counts a finished run for its key (usage), its tenant (CPU budget) and its tier (metrics). */
   function account(request: FastifyRequest, limits: EffectiveLimits, lane: string, outcome: 'ok' | 'error', receipts: readonly Receipt[]): void {
     let cpuMs = 0;
@@ -235,9 +239,19 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       fuel += r.fuelUsed ?? 0;
     }
     const tier = limits.tier ?? 'none';
-    metrics.tierRunsFront.add({ tier, outcome });
-    metrics.tierCpuSecondsFront.add({ tier }, cpuMs / 1000);
-    if (fuel > 0) metrics.tierFuelFront.add({ tier }, fuel);
+    let series = tierSeries.get(tier);
+    if (series === undefined) {
+      series = {
+        ok: metrics.tierRunsFront.series({ tier, outcome: 'ok' }),
+        error: metrics.tierRunsFront.series({ tier, outcome: 'error' }),
+        cpu: metrics.tierCpuSecondsFront.series({ tier }),
+        fuel: metrics.tierFuelFront.series({ tier }),
+      };
+      tierSeries.set(tier, series);
+    }
+    series[outcome].add();
+    series.cpu.add(cpuMs / 1000);
+    if (fuel > 0) series.fuel.add(fuel);
     cpuBudget.charge(lane, limits.cpuMsPerMinute, cpuMs);
     const keyId = request.principal?.keyId;
     if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: cpuMs, fuel, runs: extraRuns(receipts) });
