@@ -17,10 +17,15 @@ export function isConnectionError(err: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection closed/i.test(message);
 }
 
-/** SQLSTATEs after which a statement may simply be tried again: deadlock, serialisation, and a blob deleted under a new version's foreign key. */
+/** A blob deleted under a new version's foreign key by another node: the statement may simply be tried again. */
 export function isRetryable(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '23503';
+}
+
+/** A deadlock or a serialisation failure: the transaction, not only the statement, must be run again. */
+export function isConflict(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return code === '40P01' || code === '40001' || code === '23503';
+  return code === '40P01' || code === '40001';
 }
 
 /** What a caller of the store is told: UNAVAILABLE (503, Retry-After) when the database is unreachable, else the error itself. */

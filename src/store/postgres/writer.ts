@@ -3,13 +3,15 @@ import type { Logger } from '../../logger.js';
 import type { Applied, Committer, Outcome } from '../group-writer.js';
 import type { WriteMessage } from '../types.js';
 import { applyMessage } from './apply.js';
-import { isConnectionError, isRetryable, storeError } from './errors.js';
+import { isConflict, isConnectionError, isRetryable, storeError } from './errors.js';
 
 /** The channel every node LISTENs on; a notification's payload is the newest event seq of the commit. */
 export const EVENTS_CHANNEL = 'wess_events';
 
-/** Times one message is applied again after a deadlock or a lost race, before it is refused. */
+/** Times one message is applied again after a lost race (a blob deleted under it), before it is refused. */
 const ATTEMPTS = 4;
+/** Times a group's transaction is run after a deadlock or a serialisation failure, before its messages fail. */
+const GROUP_ATTEMPTS = 5;
 
 /**
  * The PostgreSQL half of the group writer: a group is ONE transaction on one connection, each message
@@ -26,6 +28,20 @@ export class PgCommitter implements Committer {
   ) {}
 
   async commit(messages: readonly WriteMessage[]): Promise<Outcome[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#commitOnce(messages);
+      } catch (err) {
+        // A deadlock or a serialisation failure: the locks of the group's earlier messages are part
+        // of the cycle, so the whole transaction goes again (the other side has committed meanwhile).
+        if (!isConflict(err) || attempt >= GROUP_ATTEMPTS) throw storeError(err);
+        this.logger.debug({ err, messages: messages.length, attempt }, 'write group conflicted with another node; committing it again');
+        await new Promise((resolve) => setTimeout(resolve, attempt * (5 + Math.random() * 20)));
+      }
+    }
+  }
+
+  async #commitOnce(messages: readonly WriteMessage[]): Promise<Outcome[]> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -52,13 +68,17 @@ export class PgCommitter implements Committer {
         broken = rollbackErr;
       });
       if (isConnectionError(err)) broken ??= err as Error;
-      throw storeError(err);
+      throw err;
     } finally {
       client.release(broken);
     }
   }
 
-  /** One message in a savepoint; a deadlock or a lost race (isRetryable) applies it again from there. */
+  /**
+   * One message in a savepoint: a refused message rolls back to it alone, and a blob deleted under a
+   * new version's foreign key applies it again from there. A conflict goes to commit(), which runs
+   * the whole group again.
+   */
   async #applyOne(client: pg.PoolClient, msg: WriteMessage, now: string): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       await client.query('SAVEPOINT message');
@@ -67,8 +87,8 @@ export class PgCommitter implements Committer {
         await client.query('RELEASE SAVEPOINT message');
         return { applied };
       } catch (err) {
-        // The connection itself failed: the whole group fails (commit above).
-        if (isConnectionError(err)) throw err;
+        // The connection itself failed, or the transaction must go again: the whole group does.
+        if (isConnectionError(err) || isConflict(err)) throw err;
         await client.query('ROLLBACK TO SAVEPOINT message');
         if (isRetryable(err) && attempt < ATTEMPTS) {
           this.logger.debug({ err, kind: msg.kind, attempt }, 'write raced another node; applying it again');

@@ -163,6 +163,21 @@ describe('PostgreSQL writer', pgOptions, () => {
     assert.deepEqual(announced, logged.map((r) => Number(r.seq)), 'each node announced its own events with their stored numbers');
   });
 
+  test('two nodes writing the same tenants in opposite orders never fail a write (a deadlock runs the group again)', async () => {
+    const a = node(db);
+    const b = node(db);
+    for (let round = 0; round < 10; round++) {
+      // Each node's messages go out as one group: tenants x then y on one node, y then x on the other.
+      const writes = [a, b].flatMap((n, side) =>
+        (side === 0 ? ['dlx', 'dly'] : ['dly', 'dlx']).map((tenant) => n.writer.submit({ kind: 'create-module', id: randomUUID(), tenant, name: `d${round}`, content: content(`d${round}${tenant}`) })),
+      );
+      const results = await Promise.allSettled(writes);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'], JSON.stringify(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))));
+    }
+    const count = await rows<{ n: string }>(db, "SELECT count(*) AS n FROM wess_modules WHERE tenant IN ('dlx', 'dly')");
+    assert.equal(Number(count[0]?.n), 40);
+  });
+
   test('a refused message rolls back alone; the rest of its group commits', async () => {
     const a = node(db);
     const m = await a.writer.submit({ kind: 'create-module', id: randomUUID(), tenant: 'grp', name: 'g', content: content('g') });
