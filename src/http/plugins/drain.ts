@@ -8,22 +8,24 @@ import type { Services } from '../../services.js';
 const DRAIN_POLL_MS = 10;
 
 /**
- * While shutting down, every new request but a probe or scrape is answered 503, and every request
- * that arrives is answered with `connection: close`: otherwise an idle keep-alive socket would hold
- * server.close() open until the client's keep-alive timeout. A request already in flight when the
- * drain begins keeps its connection; once answered it is idle, and closing the server closes idle
- * connections (forceCloseConnections: 'idle'). Set here rather than in an onSend hook, which every
- * answer would pass through for the few sent while closing. The wait itself is installDrainWait's.
+ * While shutting down, every new request but a probe or scrape is answered 503, and every answer
+ * closes its connection. The wait itself is installDrainWait's.
  */
 export function installDrain(app: FastifyInstance, services: Services): void {
   const { lifecycle, metrics } = services;
   // Callback-style, as every per-request hook (see request-id.ts).
   app.addHook('onRequest', (request, reply, done) => {
-    if (lifecycle.closing) {
-      reply.header('connection', 'close');
-      if (!OPEN_ROUTES.has(routeOf(request))) sendError(request, reply, { code: 'UNAVAILABLE', message: 'shutting down; retry on another node' }, metrics);
+    if (lifecycle.closing && !OPEN_ROUTES.has(routeOf(request))) {
+      sendError(request, reply, { code: 'UNAVAILABLE', message: 'shutting down; retry on another node' }, metrics);
     }
     done();
+  });
+  // While draining, every answer closes its connection, those of requests that arrived before the
+  // drain began included (hence at send, not at arrival): otherwise an idle keep-alive socket would
+  // hold server.close() open until the client's keep-alive timeout.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (lifecycle.closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 }
 
