@@ -29,11 +29,8 @@ export interface LimitVerdict {
   resetSeconds: number;
 }
 
-/** What the limiter says of a request refused for want of a valid key. */
-export type DeniedLimit = LimitVerdict;
-
 /** Counts a refused request against its client IP; undefined when nothing is limited (rate_limit.enabled = false). */
-export type DeniedLimiter = (request: FastifyRequest) => Promise<DeniedLimit | undefined>;
+export type DeniedLimiter = (request: FastifyRequest) => Promise<LimitVerdict | undefined>;
 
 /** A counter store of @fastify/rate-limit: a fixed window per key, counted by incr (the callback is synchronous in memory). */
 interface CounterStore {
