@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,22 +214,13 @@ async function main(): Promise<void> {
     say(`${name}: wess ${wess.rps} req/s, main thread ${wess.mainUs} µs/request`);
     scenarios.push({ name, wess, bare });
   }
-  const commit = readFileSync(join(ROOT, '.git/HEAD'), 'utf8').trim();
-  const run_: BudgetRun = { label, date: new Date().toISOString(), commit: resolveHead(commit), seconds, connections: CONNECTIONS, scenarios };
+  const commit = execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const run_: BudgetRun = { label, date: new Date().toISOString(), commit, seconds, connections: CONNECTIONS, scenarios };
   const runs = budgetRuns().filter((r) => r.label !== label);
   writeFileSync(BUDGET_FILE, `${JSON.stringify({ command: 'npm run build && node dist/bench/budget.js --label=NAME', runs: [...runs, run_] }, null, 2)}\n`);
   say(rewriteReport() ? 'bench/RESULTS.md rewritten with this budget' : 'no bench/results.json yet: run npm run bench for RESULTS.md');
 }
 
 const RUN_BODY = JSON.stringify({ function: 'add', args: [1, 2] });
-
-function resolveHead(head: string): string {
-  if (!head.startsWith('ref: ')) return head.slice(0, 7);
-  try {
-    return readFileSync(join(ROOT, '.git', head.slice(5)), 'utf8').trim().slice(0, 7);
-  } catch {
-    return head.slice(5);
-  }
-}
 
 if (process.argv[1]?.endsWith('budget.js')) void main();
