@@ -2,7 +2,7 @@ import { threadId } from 'node:worker_threads';
 import type { WasiInput } from '../wasi/index.js';
 import { runCall } from './guest.js';
 import { CONTROL, IDLE, NOT_STARTED, ReplyBuilder, type BundleReply, type BundleTask, type BridgeSignature, type Metering } from './protocol.js';
-import { ThreadCpu } from './thread-cpu.js';
+import { CallCpu, threadCpuReader } from './thread-cpu.js';
 
 /*
  * The Piscina task handler. Running calls is synchronous on purpose: with atomics 'sync' the worker
@@ -17,7 +17,7 @@ type WasiCall = typeof import('./wasi-call.js');
  * start-up is the respawn every kill pays (measured: ~80 → ~105 ms here with it loaded eagerly).
  */
 let wasiCall: WasiCall | undefined;
-const cpu = new ThreadCpu();
+const readCpu = threadCpuReader();
 
 /** Runs the calls of a bundle it can claim, each on a fresh instance, reporting progress in the control block. */
 export default function runBatch(task: BundleTask): BundleReply | Promise<BundleReply> {
@@ -34,6 +34,7 @@ function runCalls(task: BundleTask): BundleReply {
   const control = new Int32Array(task.control);
   Atomics.store(control, CONTROL.threadId, threadId);
   const reply = new ReplyBuilder();
+  const cpu = new CallCpu(readCpu);
   const bridges = task.bridges.length > 0 ? new Map<number, BridgeSignature>(task.bridges) : undefined;
   const wasi = task.wasi === undefined ? undefined : new Map<number, WasiInput>(task.wasi);
   const fuel = task.fuel === undefined ? undefined : new Map<number, number>(task.fuel);
@@ -58,10 +59,9 @@ function runCalls(task: BundleTask): BundleReply {
     const conventions = task.conventions?.[m] ?? 0;
     const input = wasi?.get(index);
     const metering = meteringOf(task, m, fuel?.get(index));
-    const cpuBefore = cpu.now();
     if (input === undefined) runCall(reply, module, memoryExport, fn, args, bridges?.get(index), metering, conventions);
     else (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, fn, args, bridge: bridges?.get(index), metering, conventions }, input);
-    reply.timed(startedAt, cpu.since(cpuBefore, reply.lastDurationMs));
+    reply.timed(startedAt, cpu.charge(reply.lastDurationMs));
     Atomics.store(control, CONTROL.index, IDLE);
   }
   return reply.reply;
