@@ -117,6 +117,10 @@ function addModule(task: BundleTask, compiled: Compiled): number {
     task.memoryExports ??= Array.from({ length: index }, () => null);
     task.memoryExports.push(compiled.memoryExport);
   }
+  if (compiled.sharedInstance !== null || task.sharedInstances !== undefined) {
+    task.sharedInstances ??= Array.from({ length: index }, () => null);
+    task.sharedInstances.push(compiled.sharedInstance);
+  }
   if (compiled.conventions !== 0 || task.conventions !== undefined) {
     task.conventions ??= Array.from({ length: index }, () => 0);
     task.conventions.push(compiled.conventions);

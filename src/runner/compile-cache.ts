@@ -8,6 +8,7 @@ import { HOST_ENV_MODULE } from '../wasm/host-env.js';
 import { meter, METERING_VERSION, type Metered } from '../wasm/metering.js';
 import { readSections, SectionId } from '../wasm/sections.js';
 import { CONVENTION, type MeteringExports } from './protocol.js';
+import { holdsNoState } from '../wasm/state.js';
 
 /**
  * Modules with at most this many bytes outside custom sections are compiled synchronously.
@@ -40,6 +41,11 @@ export interface Compiled {
   conventions: number;
   /** Set for a metered variant: a call sets its fuel and runs its start function itself. */
   metering: MeteringExports | null;
+  /**
+   * For a module whose instances hold no state (wasm/state.ts): the key under which a worker keeps one
+   * instance for all its calls; null when every call needs an instance of its own.
+   */
+  sharedInstance: string | null;
 }
 
 /** Metered bytes kept per content hash, so each memory cap of a metered module meters it once. */
@@ -130,7 +136,8 @@ export class CompileCache {
     const inProcess = imports.some((i) => i.module === WASI_MODULE || (i.module === HOST_ENV_MODULE && i.name === 'trace'));
     const conventions = (imports.some((i) => i.module === HOST_ENV_MODULE) ? CONVENTION.hostEnv : 0)
       | (WebAssembly.Module.exports(module).some((e) => e.name === '_initialize' && e.kind === 'function') ? CONVENTION.initialize : 0);
-    return { module, memoryExport: prepared.exportName, inProcess, conventions, metering: prepared.metering };
+    const sharedInstance = holdsNoState(prepared.bytes) ? `${sha256}/${variantKey(variant)}` : null;
+    return { module, memoryExport: prepared.exportName, inProcess, conventions, metering: prepared.metering, sharedInstance };
   }
 
   /**

@@ -10,12 +10,16 @@ import { failureFrom } from './traps.js';
 /*
  * One guest call on a fresh instance, worker side: instantiate, call, read the memory size. The hot
  * path takes its inputs as parameters, not as an object per call or a shared one (measured: ~2% of
- * calls/s at concurrency 100).
+ * calls/s at concurrency 100). A module whose instances hold no state (wasm/state.ts) runs on one
+ * instance per worker instead, which no call can tell from a fresh one.
  */
 
 export type GuestFunction = (...args: (number | bigint)[]) => unknown;
 
 const NO_IMPORTS = {};
+/** Instances of stateless modules kept per worker thread, at most this many (the oldest goes first). */
+const KEPT_INSTANCES = 64;
+const kept = new Map<string, WebAssembly.Instance>();
 /** A call outside a process has nowhere to show trace lines; modules importing env.trace run in one (pool.ts). */
 const NO_TRACE = (): void => {};
 
@@ -24,7 +28,7 @@ const NO_TRACE = (): void => {};
  * `conventions` the module's CONVENTION flags.
  */
 export function runCall(
-  reply: ReplyBuilder, module: WebAssembly.Module | undefined, memoryExport: string | null,
+  reply: ReplyBuilder, module: WebAssembly.Module | undefined, memoryExport: string | null, shared: string | null,
   fn: string, args: WasmArg[], bridge: BridgeSignature | undefined, metering: Metering | undefined, conventions: number,
 ): void {
   const started = performance.now();
@@ -33,8 +37,9 @@ export function runCall(
   let instance: WebAssembly.Instance | undefined;
   try {
     // A fresh instance per call: nothing a call leaves in memory or globals reaches the next one.
+    // A stateless module (no imports, so no host env) has nothing to leave: its kept instance.
     const env = (conventions & CONVENTION.hostEnv) !== 0 ? new HostEnv(NO_TRACE) : undefined;
-    instance = new WebAssembly.Instance(carried(module), env?.imports ?? NO_IMPORTS);
+    instance = shared === null ? new WebAssembly.Instance(carried(module), env?.imports ?? NO_IMPORTS) : keptInstance(shared, module);
     env?.bind(exportedMemory(instance, memoryExport));
     if (metering !== undefined) startMetered(instance, metering);
     initialize(instance, fn, conventions);
@@ -46,6 +51,17 @@ export function runCall(
   }
   if (metering !== undefined) reply.fuel(fuelOf(instance, metering).used);
   reply.ok(results, performance.now() - started, pages);
+}
+
+/** The instance kept for stateless module `key`, made on its first call in this thread. */
+function keptInstance(key: string, module: WebAssembly.Module | undefined): WebAssembly.Instance {
+  let instance = kept.get(key);
+  if (instance === undefined) {
+    instance = new WebAssembly.Instance(carried(module), NO_IMPORTS);
+    if (kept.size >= KEPT_INSTANCES) kept.delete(kept.keys().next().value as string);
+    kept.set(key, instance);
+  }
+  return instance;
 }
 
 /**

@@ -74,6 +74,11 @@ export interface BundleTask {
   modules: WebAssembly.Module[];
   /** Per module: the export naming its memory (see exposeMemory) or null; left out when no module has one. */
   memoryExports?: (string | null)[];
+  /**
+   * Per module: the key a worker keeps its one instance under when its instances hold no state
+   * (Compiled.sharedInstance), or null; left out when no module has one.
+   */
+  sharedInstances?: (string | null)[];
   /** Per call: index into modules. */
   module: number[];
   /** Per call: the export to call. */

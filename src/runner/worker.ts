@@ -56,10 +56,11 @@ function runCalls(task: BundleTask): BundleReply {
     const m = task.module[index] ?? -1;
     const module = task.modules[m];
     const memoryExport = task.memoryExports?.[m] ?? null;
+    const shared = task.sharedInstances?.[m] ?? null;
     const conventions = task.conventions?.[m] ?? 0;
     const input = wasi?.get(index);
     const metering = meteringOf(task, m, fuel?.get(index));
-    if (input === undefined) runCall(reply, module, memoryExport, fn, args, bridges?.get(index), metering, conventions);
+    if (input === undefined) runCall(reply, module, memoryExport, shared, fn, args, bridges?.get(index), metering, conventions);
     else (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, fn, args, bridge: bridges?.get(index), metering, conventions }, input);
     reply.timed(startedAt, cpu.charge(reply.lastDurationMs));
     Atomics.store(control, CONTROL.index, IDLE);

@@ -14,11 +14,16 @@ const memoryCounter = fromWat(`(module
   (func (export "bump") (result i32)
     (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
     (i32.load (i32.const 0))))`);
+// No state at all: its calls share one instance per worker (wasm/state.ts); a trap must leave it usable.
+const divide = fromWat(`(module
+  (global $one i32 (i32.const 1))
+  (func (export "div") (param i32 i32) (result i32) (i32.mul (global.get $one) (i32.div_s (local.get 0) (local.get 1))))
+  (func $deep (export "deep") (param i32) (result i32) (i32.add (i32.const 1) (call $deep (local.get 0)))))`);
 
 describe('runner: calls', () => {
   let t: TestRunner;
   before(async () => {
-    t = await startRunner({}, [add, multi, counter, memoryCounter]);
+    t = await startRunner({}, [add, multi, counter, memoryCounter, divide]);
   });
   after(() => t.runner.close());
 
@@ -45,6 +50,16 @@ describe('runner: calls', () => {
     assert.deepEqual(globals.map((r) => r.results), Array.from({ length: 20 }, () => [1]));
     const memory = await Promise.all(Array.from({ length: 20 }, () => t.runner.run({ sha256: memoryCounter.sha256, fn: 'bump', params: [], args: [] })));
     assert.deepEqual(memory.map((r) => r.results), Array.from({ length: 20 }, () => [1]));
+  });
+
+  it('answers the calls of a stateless module right around its traps and stack overflows', async () => {
+    const calls = Array.from({ length: 60 }, (_, i) => {
+      if (i % 10 === 3) return rejection(t.runner.run({ sha256: divide.sha256, fn: 'div', params: ['i32', 'i32'], args: [i, 0] })).then((err) => `${err.code}: ${err.message}`);
+      if (i % 10 === 7) return rejection(t.runner.run({ sha256: divide.sha256, fn: 'deep', params: ['i32'], args: [i] })).then((err) => `${err.code}: ${err.message}`);
+      return t.runner.run({ sha256: divide.sha256, fn: 'div', params: ['i32', 'i32'], args: [i * 6, 3] }).then((r) => r.results[0]);
+    });
+    const expected = Array.from({ length: 60 }, (_, i) => (i % 10 === 3 ? 'WASM_TRAP: integer divide by zero' : i % 10 === 7 ? 'WASM_TRAP: call stack exhausted' : i * 2));
+    assert.deepEqual(await Promise.all(calls), expected);
   });
 
   it('returns multi-value results as an array', async () => {
