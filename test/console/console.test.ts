@@ -1,0 +1,268 @@
+// The web console end to end: a real Wess on 127.0.0.1 and Debian's Chromium driven by
+// playwright-core. The steps run in order in one browser, like a person would use it; every page
+// gets axe-core's check and screenshots at 1280 px and phone width (test/.artifacts/).
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { authHeaders, fixture, listen, ROOT, startApp, TEST_ADMIN_KEY, wasiFixture, type TestApp } from '../helper.js';
+import { checkPage, launch, needsChromium, screenshots, type Browser } from './browser.js';
+
+const ADD = fileURLToPath(new URL('test/fixtures/wasm/add.wasm', ROOT));
+const SINGLE = fileURLToPath(new URL('test/fixtures/wasm/single-export.wasm', ROOT));
+const XSS_NAME = '<img src=x onerror=alert(1)>';
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+describe('web console in Chromium', needsChromium, () => {
+  let t: TestApp;
+  let base: string;
+  let browser: Browser;
+  let moduleId: string;
+
+  before(async () => {
+    t = await startApp();
+    base = await listen(t.app);
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('loads the console at / with nothing but its own assets before sign-in', async () => {
+    const { page, requests } = browser;
+    await page.goto(base);
+    await page.getByLabel('API key').waitFor();
+    const paths = requests.map((r) => new URL(r.url).pathname);
+    assert.deepEqual(paths.filter((p) => p !== '/' && !p.startsWith('/console/')), [], 'no API request before sign-in');
+    assert.equal(await page.getByLabel('API key').getAttribute('type'), 'password');
+    await checkPage(page, 'sign-in');
+  });
+
+  it('shows a wrong key as a clear message', async () => {
+    const { page } = browser;
+    await page.getByLabel('API key').fill('not a key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'That is not an API key' }).waitFor();
+    await page.getByLabel('API key').fill('wess_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'Wess did not accept this key' });
+    await alert.waitFor();
+    assert.match(await alert.innerText(), /UNAUTHORIZED: Wess did not accept this key: the API key is not valid/);
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('wess.key')"), null, 'a refused key is not kept');
+    await screenshots(page, 'wrong-key');
+  });
+
+  it('signs in with an admin key, kept in sessionStorage and never in a URL', async () => {
+    const { page, requests } = browser;
+    await page.getByLabel('API key').fill(TEST_ADMIN_KEY);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Modules' }).waitFor();
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('wess.key')"), TEST_ADMIN_KEY);
+    await page.getByText('testadmin · admin · tenant default').waitFor();
+    assert.ok(requests.every((r) => !r.url.includes(TEST_ADMIN_KEY) && !r.url.includes('TESTONLY')), 'the key is in no URL');
+    assert.ok(requests.some((r) => r.authorization === `Bearer ${TEST_ADMIN_KEY}`), 'the key goes in the Authorization header');
+  });
+
+  it('uploads add.wasm with the file picker and shows its inspection report', async () => {
+    const { page } = browser;
+    await page.getByLabel('Choose a file…').setInputFiles(ADD);
+    await page.getByLabel('Module name').fill('calc');
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    const report = page.getByRole('region', { name: 'Inspection report' });
+    await report.waitFor();
+    await report.getByText('add(i32, i32) -> i32').waitFor();
+    await report.getByText(sha256(fixture('add'))).waitFor();
+    const link = page.getByRole('link', { name: 'Open calc' });
+    moduleId = ((await link.getAttribute('href')) ?? '').split('/').pop() ?? '';
+    await page.getByRole('table').getByRole('link', { name: 'calc' }).waitFor();
+    await checkPage(page, 'modules');
+  });
+
+  it('shows an upload the server refuses as a clear message', async () => {
+    const { page } = browser;
+    await page.getByLabel('Choose a file…').setInputFiles({ name: 'junk.wasm', mimeType: 'application/wasm', buffer: Buffer.from('not wasm at all') });
+    await page.getByLabel('Module name').fill('junk');
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'INVALID_WASM' }).waitFor();
+  });
+
+  it('runs add(2, 3) from a form generated from its signature and sees 5, with stats', async () => {
+    const { page } = browser;
+    await page.getByRole('table').getByRole('link', { name: 'calc', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'calc' }).waitFor();
+    assert.equal(await page.getByLabel('Argument 1 (i32)').getAttribute('type'), 'number');
+    await page.getByLabel('Argument 1 (i32)').fill('2');
+    await page.getByLabel('Argument 2 (i32)').fill('3');
+    await page.getByRole('button', { name: 'Run' }).click();
+    const result = page.locator('.result-value');
+    await result.waitFor();
+    assert.equal(await result.innerText(), '5');
+    await page.getByRole('table', { name: 'Stats' }).getByText('duration_ms').waitFor();
+    await checkPage(page, 'module-run');
+  });
+
+  it('runs a batch, each line a call', async () => {
+    const { page } = browser;
+    await page.getByLabel('Batch', { exact: true }).check();
+    await page.getByLabel(/^Batch: one call per line/).fill('1, 2\n3, 4\n5, x');
+    await page.getByRole('button', { name: 'Run' }).click();
+    const items = page.locator('ol.batch > li');
+    await items.nth(2).waitFor();
+    const [three, seven, bad] = await items.allInnerTexts();
+    assert.deepEqual([three, seven], ['3', '7']);
+    assert.match(bad ?? '', /^INVALID_ARGUMENT: /);
+  });
+
+  it('uploads a second version, shows the exports\' differences, runs the old one pinned and rolls back', async () => {
+    const { page } = browser;
+    await page.getByRole('link', { name: /^Versions/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Versions of calc' }).waitFor();
+    await page.getByLabel('Choose a file…').setInputFiles(SINGLE);
+    await page.getByRole('button', { name: 'Upload new version' }).click();
+    await page.getByText('Uploaded version 2.').waitFor();
+    await page.getByRole('cell', { name: '2 (current)' }).or(page.getByRole('rowheader', { name: '2 (current)' })).waitFor();
+    await page.getByLabel('From', { exact: true }).selectOption('1');
+    await page.getByLabel('To', { exact: true }).selectOption('2');
+    await page.getByRole('button', { name: 'Compare' }).click();
+    await page.locator('.diff-removed').filter({ hasText: 'add(i32, i32) -> i32' }).waitFor();
+    await checkPage(page, 'versions');
+
+    await page.getByRole('button', { name: 'Roll back to version 1' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Roll back calc?' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Roll back to version 1' }).click();
+    await page.getByText("Rolled back: version 3 is version 1's content.").waitFor();
+    const res = await fetch(`${base}/modules/${moduleId}`, { headers: authHeaders() });
+    const module = (await res.json()) as { version: number; sha256: string };
+    assert.equal(module.version, 3);
+    assert.equal(module.sha256, sha256(fixture('add')));
+
+    await page.getByRole('link', { name: 'Run version 2' }).click();
+    await page.getByRole('heading', { level: 1, name: 'calc' }).waitFor();
+    assert.equal(await page.getByLabel('Version', { exact: true }).inputValue(), '2');
+  });
+
+  it('creates a key, shows its secret once with a copy button, and revokes it', async () => {
+    const { page } = browser;
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Keys' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Keys and usage' }).waitFor();
+    await page.getByLabel('Key name').fill('ci for acme');
+    await page.getByLabel('Role').selectOption('developer');
+    await page.getByLabel('Tenant', { exact: true }).fill('acme');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secret = page.getByLabel('New API key');
+    await secret.waitFor();
+    const key = await secret.inputValue();
+    assert.match(key, /^wess_[0-9a-z]+_/);
+    await page.getByRole('button', { name: 'Copy key' }).waitFor();
+    const id = key.split('_')[1] ?? '';
+    assert.equal((await fetch(`${base}/keys/${id}/usage`, { headers: authHeaders({}, key) })).status, 200, 'the new key works');
+    await page.getByRole('button', { name: 'Usage of ci for acme' }).click();
+    await page.getByRole('table', { name: new RegExp(`Usage of ${id}`) }).waitFor();
+    await checkPage(page, 'keys');
+
+    await page.getByRole('button', { name: 'Revoke ci for acme' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Revoke ci for acme?' });
+    await dialog.getByRole('button', { name: 'Revoke key' }).click();
+    await page.getByText(`Key ci for acme (${id}) revoked.`).waitFor();
+    assert.equal((await fetch(`${base}/keys/${id}/usage`, { headers: authHeaders({}, key) })).status, 401, 'the revoked key is refused');
+  });
+
+  it('shows a live event as it happens, and charts from /metrics', async () => {
+    const { page } = browser;
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Live' }).click();
+    await page.getByText('Connected: module changes appear here as they happen.').waitFor();
+    const made = await fetch(`${base}/modules?name=live`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('add') });
+    const { id } = (await made.json()) as { id: string };
+    await page.getByRole('list', { name: 'Events, newest first' }).getByText(id).waitFor();
+    // Three scrapes in (one every 2 s): lines, not just dots.
+    await page.locator('svg[aria-label="Request rate"][data-points]:not([data-points="1"]):not([data-points="2"])').waitFor({ timeout: 30_000 });
+    await page.getByText(/^requests\/s: \d/).waitFor();
+    await page.getByText(/^p50 ms: /).waitFor();
+    await checkPage(page, 'live');
+  });
+
+  it('shows a module named like markup as text, and injects nothing', async () => {
+    const { page } = browser;
+    const made = await fetch(`${base}/modules?name=${encodeURIComponent(XSS_NAME)}`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('add') });
+    assert.equal(made.status, 201);
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Modules' }).click();
+    const name = page.getByRole('link', { name: XSS_NAME, exact: true });
+    await name.waitFor();
+    assert.ok(await name.isVisible(), 'the name is shown, as text');
+    assert.equal(await page.locator('img').count(), 0, 'no element was made from it');
+    await name.click();
+    await page.getByRole('heading', { level: 1, name: XSS_NAME }).waitFor();
+    assert.equal(await page.locator('img').count(), 0);
+    assert.deepEqual(browser.dialogs, [], 'no script ran');
+  });
+
+  it('runs a WASI program with args, env and stdin, and shows stdout and stderr', async () => {
+    const { page } = browser;
+    const made = await fetch(`${base}/modules?name=shout`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: wasiFixture('echo') });
+    assert.equal(made.status, 201);
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Modules' }).click();
+    await page.getByRole('table').getByRole('link', { name: 'shout', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'shout' }).waitFor();
+    await page.getByLabel('Arguments, one per line').fill('--loud');
+    await page.getByLabel('Environment, one NAME=value per line').fill('LANG=C');
+    await page.getByLabel('Standard input').fill('quiet please');
+    await page.getByRole('button', { name: 'Run' }).click();
+    const stdout = page.getByRole('region', { name: 'stdout' }).locator('pre');
+    await stdout.getByText('QUIET PLEASE').waitFor();
+    await page.getByText('Exit code: 0').waitFor();
+    await page.getByRole('region', { name: 'stderr' }).waitFor();
+    await checkPage(page, 'module-wasi');
+  });
+
+  it('broke no CSP rule and threw no error on any page', async () => {
+    assert.deepEqual(await browser.violations(), []);
+    assert.deepEqual(browser.pageErrors.map((e) => e.message), []);
+  });
+
+  it('signs out and forgets the key', async () => {
+    const { page } = browser;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('wess.key')"), null);
+  });
+});
+
+describe('GET / and the console assets over HTTP', () => {
+  let t: TestApp;
+  let base: string;
+  before(async () => {
+    t = await startApp();
+    base = await listen(t.app);
+  });
+  after(() => t.close());
+
+  it('gives a browser the console under its own CSP, others JSON, and API answers keep theirs', async () => {
+    const page = await fetch(base, { headers: { accept: 'text/html,application/xhtml+xml' } });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /^default-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
+    const html = await page.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\ssrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i, 'nothing inline');
+
+    const json = await fetch(base, { headers: { accept: 'application/json' } });
+    assert.match(json.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(((await json.json()) as { docs: string }).docs, '/docs');
+
+    const script = await fetch(`${base}/console/app.js`);
+    assert.equal(script.status, 200);
+    assert.match(script.headers.get('content-type') ?? '', /javascript/);
+    assert.equal(script.headers.get('content-security-policy'), csp);
+    await script.arrayBuffer();
+
+    const missing = await fetch(`${base}/console/nope.js`);
+    assert.equal(missing.status, 404);
+    assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'NOT_FOUND');
+    const api = await fetch(`${base}/health/live`);
+    await api.arrayBuffer();
+    assert.equal(api.headers.get('content-security-policy'), "default-src 'none';frame-ancestors 'none'");
+  });
+});
