@@ -24,7 +24,7 @@ export default tseslint.config(
     languageOptions: {
       sourceType: 'module',
       globals: Object.fromEntries(
-        ['window', 'document', 'location', 'navigator', 'sessionStorage', 'fetch', 'Node', 'Blob', 'URLSearchParams', 'AbortController',
+        ['window', 'document', 'location', 'history', 'navigator', 'sessionStorage', 'fetch', 'Node', 'Blob', 'URLSearchParams', 'AbortController',
           'TextDecoderStream', 'setTimeout', 'console'].map((name) => [name, 'readonly']),
       ),
     },

@@ -85,14 +85,16 @@ export async function api(path, options = {}) {
 export async function whoIs(key) {
   const id = keyId(key);
   const usage = await api(`/keys/${id}/usage`, { key });
-  const who = { id, tenant: usage.storage.tenant, tier: usage.tier, limits: usage.limits, role: 'runner', modules: null, managesKeys: false };
+  // Until the key list says otherwise: a key that may not list keys is a runner, or a key of any role
+  // narrowed to named modules (the API tells such a key nothing more about itself).
+  const who = { id, tenant: usage.storage.tenant, tier: usage.tier, limits: usage.limits, role: 'runner', roleKnown: false, modules: null, managesKeys: false };
   try {
     let cursor = null;
     for (let page = 0; page < 50; page += 1) {
       const list = await api(`/keys?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { key });
       const self = list.items.find((item) => item.id === id);
       if (self) {
-        Object.assign(who, { role: self.role, modules: self.modules, name: self.name, managesKeys: true });
+        Object.assign(who, { role: self.role, roleKnown: true, modules: self.modules, name: self.name, managesKeys: true });
         break;
       }
       if (!list.next_cursor) break;

@@ -59,6 +59,8 @@ function signInPage(message) {
 
 function signOut(message) {
   forgetKey();
+  // The next key starts at the module list, not on a page of what the last key could see.
+  history.replaceState(null, '', location.pathname);
   who = null;
   leave();
   leave = () => {};
@@ -72,7 +74,7 @@ function shell() {
   links.push(['#/live', 'Live']);
   replace(nav, h('ul', {}, links.map(([href, text]) => h('li', {}, h('a', { href, 'data-nav': href }, text)))));
   replace(whoBox,
-    h('span', { class: 'who' }, `${who.name ? `${who.name} · ` : ''}${who.id} · ${who.role} · tenant ${who.tenant}`),
+    h('span', { class: 'who' }, `${who.name ? `${who.name} · ` : ''}${who.id} · ${who.roleKnown ? who.role : 'runner or module-scoped'} · tenant ${who.tenant}`),
     h('button', { type: 'button', class: 'link', onclick: () => signOut() }, 'Sign out'));
 }
 
@@ -102,6 +104,8 @@ async function route() {
       leave = (await match[1](match[0])) ?? (() => {});
     }
   } catch (err) {
+    // A refused key has already been signed out (and the sign-in form says why).
+    if (!who) return;
     main.append(errorBox(err));
   }
   const title = main.querySelector('h1');

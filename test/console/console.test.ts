@@ -3,6 +3,7 @@
 // gets axe-core's check and screenshots at 1280 px and phone width (test/.artifacts/).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { authHeaders, fixture, listen, ROOT, startApp, TEST_ADMIN_KEY, wasiFixture, type TestApp } from '../helper.js';
@@ -55,8 +56,10 @@ describe('web console in Chromium', needsChromium, () => {
 
   it('signs in with an admin key, kept in sessionStorage and never in a URL', async () => {
     const { page, requests } = browser;
-    await page.getByLabel('API key').fill(TEST_ADMIN_KEY);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    // By keyboard: the field has focus, Enter submits.
+    await page.getByLabel('API key').fill('');
+    await page.keyboard.type(TEST_ADMIN_KEY);
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: 'Modules' }).waitFor();
     assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('wess.key')"), TEST_ADMIN_KEY);
     await page.getByText('testadmin · admin · tenant default').waitFor();
@@ -85,6 +88,22 @@ describe('web console in Chromium', needsChromium, () => {
     await page.getByLabel('Module name').fill('junk');
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     await page.getByRole('alert').filter({ hasText: 'INVALID_WASM' }).waitFor();
+  });
+
+  it('uploads WebAssembly text by drag and drop; the server compiles it', async () => {
+    const { page } = browser;
+    const text = readFileSync(new URL('test/fixtures/wasm/add.wat', ROOT), 'utf8');
+    const files = await page.evaluateHandle(`(() => {
+      const data = new DataTransfer();
+      data.items.add(new File([${JSON.stringify(text)}], 'adder.wat', { type: 'text/plain' }));
+      return data;
+    })()`);
+    await page.locator('.dropzone').dispatchEvent('drop', { dataTransfer: files });
+    await page.getByText('Chosen: adder.wat').waitFor();
+    await page.getByLabel('Module name').fill('adder');
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.getByText('Uploaded adder, version 1.').waitFor();
+    await page.getByRole('region', { name: 'Inspection report' }).getByText('add(i32, i32) -> i32').waitFor();
   });
 
   it('runs add(2, 3) from a form generated from its signature and sees 5, with stats', async () => {
@@ -155,7 +174,9 @@ describe('web console in Chromium', needsChromium, () => {
     await secret.waitFor();
     const key = await secret.inputValue();
     assert.match(key, /^wess_[0-9a-z]+_/);
-    await page.getByRole('button', { name: 'Copy key' }).waitFor();
+    await page.getByRole('button', { name: 'Copy key' }).click();
+    // Headless Chromium may refuse the clipboard: then the console says how to copy by hand.
+    await page.getByText(/^(Copied\.|Select the key and copy it)/).waitFor();
     const id = key.split('_')[1] ?? '';
     assert.equal((await fetch(`${base}/keys/${id}/usage`, { headers: authHeaders({}, key) })).status, 200, 'the new key works');
     await page.getByRole('button', { name: 'Usage of ci for acme' }).click();
@@ -216,15 +237,69 @@ describe('web console in Chromium', needsChromium, () => {
     await checkPage(page, 'module-wasi');
   });
 
+  it('shows a runner what a runner may do, and a developer what a developer may do', async () => {
+    const { page } = browser;
+    const runner = await makeKey('runner', 'runner key');
+    const developer = await makeKey('developer', 'developer key');
+    await signInAs(runner);
+    await page.getByText(`${runner.split('_')[1]} · runner or module-scoped · tenant acme`).waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Upload a module' }).count(), 0, 'a runner uploads nothing');
+    assert.equal(await page.getByRole('columnheader', { name: 'Tenant' }).count(), 0, 'one tenant: no tenant column');
+    const nav = page.getByRole('navigation', { name: 'Console' });
+    assert.equal(await nav.getByRole('link', { name: 'Keys' }).count(), 0);
+    await nav.getByRole('link', { name: 'Usage' }).click();
+    await page.getByRole('table', { name: /^Usage of / }).getByText('Runs today').waitFor();
+    await checkPage(page, 'usage-runner');
+
+    await signInAs(developer);
+    await page.getByText(`developer key · ${developer.split('_')[1]} · developer · tenant acme`).waitFor();
+    await page.getByRole('heading', { name: 'Upload a module' }).waitFor();
+    await nav.getByRole('link', { name: 'Keys' }).click();
+    await page.getByRole('heading', { name: 'Keys of tenant acme' }).waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Create a key' }).count(), 0, 'only admins create keys');
+    await page.getByRole('button', { name: 'Revoke runner key' }).waitFor();
+  });
+
   it('broke no CSP rule and threw no error on any page', async () => {
     assert.deepEqual(await browser.violations(), []);
     assert.deepEqual(browser.pageErrors.map((e) => e.message), []);
   });
 
+  /** Signs out whoever is signed in and signs in with `key`. */
+  async function signInAs(key: string): Promise<void> {
+    const { page } = browser;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Modules' }).waitFor();
+  }
+
+  /** A key of tenant acme with `role`, made through the API as the test admin; its secret. */
+  async function makeKey(role: string, name: string): Promise<string> {
+    const res = await fetch(`${base}/keys`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ name, role, tenant: 'acme' }) });
+    assert.equal(res.status, 201);
+    return ((await res.json()) as { key: string }).key;
+  }
+
   it('signs out and forgets the key', async () => {
     const { page } = browser;
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor();
+    assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('wess.key')"), null);
+  });
+
+  it('signs out a key revoked while it is signed in, saying why', async () => {
+    const { page } = browser;
+    const key = await makeKey('developer', 'soon revoked');
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Modules' }).waitFor();
+    const revoked = await fetch(`${base}/keys/${key.split('_')[1]}`, { method: 'DELETE', headers: authHeaders() });
+    assert.equal(revoked.status, 204);
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Keys' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Signed out: Wess no longer accepts this key (the API key has been revoked)' }).waitFor();
+    await page.getByLabel('API key').waitFor();
+    assert.equal(await page.getByRole('alert').count(), 1, 'one message, on the sign-in form');
     assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('wess.key')"), null);
   });
 });
