@@ -118,12 +118,17 @@ function runForm(module, version) {
   else if (module.exports.length) functionsForm(module, fields, state);
   else return h('p', {}, 'This module exports no functions to run.');
   const versionInput = h('input', { type: 'number', name: 'version', min: '1', max: String(module.version), step: '1', value: version ?? '' });
+  const fuelInput = h('input', { type: 'number', name: 'fuel', min: '1', step: '1' });
+  const timeoutInput = h('input', { type: 'number', name: 'timeout', min: '1', step: '1' });
   const result = h('div', { class: 'run-result', 'aria-live': 'polite' });
   const submit = h('button', { type: 'submit' }, 'Run');
   const form = h('form', { class: 'card run', 'aria-labelledby': 'run-title' },
     h('h2', { id: 'run-title' }, 'Run'),
     fields,
     field('Version', versionInput, `Blank: the current version (${module.version}); an older number runs that version, pinned`),
+    h('div', { class: 'inline' },
+      field('Fuel', fuelInput, 'Optional: meter the run and stop it after this much (stats show fuel_used)'),
+      field('Deadline (ms)', timeoutInput, 'Optional: at most your tier\'s limit')),
     submit, result);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -131,6 +136,8 @@ function runForm(module, version) {
     let body;
     try {
       body = state.body();
+      if (fuelInput.value) body.fuel = Number(fuelInput.value);
+      if (timeoutInput.value) body.timeout_ms = Number(timeoutInput.value);
     } catch (err) {
       return replace(result, errorBox(err));
     }

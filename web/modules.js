@@ -5,6 +5,8 @@ import { bytes, errorBox, field, h, replace, when } from './dom.js';
 import { createModule, uploadForm } from './inspect.js';
 
 const PAGE = 20;
+/** A search reads at most this many modules (the API lists, it does not search). */
+const SEARCH_LIMIT = 1000;
 
 /** Whether this key may create modules (runners and keys narrowed to named modules may not). */
 export function mayWrite(who) {
@@ -19,20 +21,17 @@ export async function modulesPage(main, who) {
   const tableBox = h('div', { class: 'table-wrap' });
   const prev = h('button', { type: 'button' }, 'Previous page');
   const next = h('button', { type: 'button' }, 'Next page');
+  /** Server pages: the cursor of each page seen so far. */
   const cursors = [null];
   let page = 0;
   let items = [];
   let nextCursor = null;
+  /** While searching: every match, paged here (the API has no search, so the console reads the list). */
+  let matches = null;
 
-  const render = () => {
-    const term = search.value.trim().toLowerCase();
-    const shown = items.filter((m) => !term || m.name.toLowerCase().includes(term) || m.id.includes(term));
-    replace(status, `Page ${page + 1}: ${shown.length} of ${items.length} modules${term ? ` match “${search.value.trim()}”` : ''}.`);
-    prev.disabled = page === 0;
-    next.disabled = !nextCursor;
-    if (!shown.length) return replace(tableBox, h('p', {}, items.length ? 'No module on this page matches.' : 'No modules yet.'));
+  const table = (shown) => {
     const head = ['Name', ...(admin ? ['Tenant'] : []), 'Version', 'Kind', 'Size', 'Exports', 'Updated'];
-    return replace(tableBox, h('table', {},
+    return h('table', {},
       h('caption', { class: 'visually-hidden' }, 'Modules'),
       h('thead', {}, h('tr', {}, head.map((text) => h('th', { scope: 'col' }, text)))),
       h('tbody', {}, shown.map((m) => h('tr', {},
@@ -42,23 +41,69 @@ export async function modulesPage(main, who) {
         h('td', {}, m.kind),
         h('td', {}, bytes(m.size)),
         h('td', {}, m.exports.map((fn) => fn.name).join(', ') || '—'),
-        h('td', {}, when(m.updated_at)))))));
+        h('td', {}, when(m.updated_at))))));
+  };
+
+  const render = () => {
+    const shown = matches ? matches.found.slice(page * PAGE, (page + 1) * PAGE) : items;
+    if (matches) {
+      const pages = Math.max(Math.ceil(matches.found.length / PAGE), 1);
+      const partial = matches.truncated ? ` (searched the first ${matches.scanned} modules)` : ` (searched all ${matches.scanned})`;
+      const n = matches.found.length;
+      replace(status, `${n} ${n === 1 ? 'module matches' : 'modules match'} “${matches.term}”${partial}. Page ${page + 1} of ${pages}.`);
+      next.disabled = (page + 1) * PAGE >= matches.found.length;
+    } else {
+      replace(status, `Page ${page + 1}: ${items.length} modules.`);
+      next.disabled = !nextCursor;
+    }
+    prev.disabled = page === 0;
+    replace(tableBox, shown.length ? table(shown) : h('p', {}, matches ? 'No module matches.' : 'No modules yet.'));
+  };
+
+  const query = (limit, cursor) => {
+    const params = new URLSearchParams({ limit: String(limit) });
+    if (cursor) params.set('cursor', cursor);
+    if (admin && tenantFilter.value.trim()) params.set('tenant', tenantFilter.value.trim());
+    return `/modules?${params}`;
   };
 
   const load = async () => {
-    const query = new URLSearchParams({ limit: String(PAGE) });
-    if (cursors[page]) query.set('cursor', cursors[page]);
-    if (admin && tenantFilter.value.trim()) query.set('tenant', tenantFilter.value.trim());
     try {
-      const list = await api(`/modules?${query}`);
+      if (matches) return render();
+      const list = await api(query(PAGE, cursors[page]));
       items = list.items;
       nextCursor = list.next_cursor;
       cursors[page + 1] = nextCursor;
-      render();
+      return render();
     } catch (err) {
-      replace(tableBox, errorBox(err));
+      return replace(tableBox, errorBox(err));
     }
   };
+
+  /** Names and ids containing the search term, over the first SEARCH_LIMIT modules. */
+  const runSearch = async () => {
+    const term = search.value.trim();
+    page = 0;
+    cursors.length = 1;
+    matches = null;
+    if (!term) return load();
+    const found = [];
+    let scanned = 0;
+    let cursor = null;
+    try {
+      do {
+        const list = await api(query(100, cursor));
+        scanned += list.items.length;
+        found.push(...list.items.filter((m) => m.name.toLowerCase().includes(term.toLowerCase()) || m.id.includes(term.toLowerCase())));
+        cursor = list.next_cursor;
+      } while (cursor && scanned < SEARCH_LIMIT);
+    } catch (err) {
+      return replace(tableBox, errorBox(err));
+    }
+    matches = { term, found, scanned, truncated: cursor !== null };
+    return render();
+  };
+
   prev.addEventListener('click', () => {
     page -= 1;
     load();
@@ -67,16 +112,17 @@ export async function modulesPage(main, who) {
     page += 1;
     load();
   });
-  search.addEventListener('input', render);
-  tenantFilter.addEventListener('change', () => {
-    page = 0;
-    cursors.length = 1;
-    load();
-  });
+  // The search field's clear button (or emptying it) goes back to the plain list.
+  search.addEventListener('search', () => search.value.trim() || runSearch());
+  tenantFilter.addEventListener('change', runSearch);
 
-  const filters = h('form', { class: 'filters', role: 'search', onsubmit: (event) => event.preventDefault() },
-    field('Search this page', search),
-    admin ? field('Tenant', tenantFilter, 'Blank: every tenant') : null);
+  const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Modules', onsubmit: (event) => {
+    event.preventDefault();
+    runSearch();
+  } },
+  field('Search modules', search, 'Name or id; Enter searches every page'),
+  admin ? field('Tenant', tenantFilter, 'Blank: every tenant') : null,
+  h('div', { class: 'filter-actions' }, h('button', { type: 'submit' }, 'Search')));
   const tenantInput = h('input', { type: 'text', name: 'upload-tenant', placeholder: who.tenant });
   const upload = mayWrite(who)
     ? uploadForm({

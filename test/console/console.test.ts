@@ -118,6 +118,11 @@ describe('web console in Chromium', needsChromium, () => {
     await result.waitFor();
     assert.equal(await result.innerText(), '5');
     await page.getByRole('table', { name: 'Stats' }).getByText('duration_ms').waitFor();
+    // Metered: the stats say how much fuel the call used.
+    await page.getByLabel('Fuel').fill('1000');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.getByRole('table', { name: 'Stats' }).getByText('fuel_used').waitFor();
+    assert.equal(await result.innerText(), '5');
     await checkPage(page, 'module-run');
   });
 
@@ -213,6 +218,10 @@ describe('web console in Chromium', needsChromium, () => {
     await name.waitFor();
     assert.ok(await name.isVisible(), 'the name is shown, as text');
     assert.equal(await page.locator('img').count(), 0, 'no element was made from it');
+    await page.getByLabel('Search modules').fill('onerror');
+    await page.getByLabel('Search modules').press('Enter');
+    await page.getByText('1 module matches “onerror” (searched all 4). Page 1 of 1.').waitFor();
+    assert.equal(await page.getByRole('table').getByRole('row').count(), 2, 'the header and the one match');
     await name.click();
     await page.getByRole('heading', { level: 1, name: XSS_NAME }).waitFor();
     assert.equal(await page.locator('img').count(), 0);
