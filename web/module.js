@@ -26,21 +26,29 @@ function statsTable(stats) {
     h('tbody', {}, Object.entries(stats).map(([name, v]) => h('tr', {}, h('th', { scope: 'row' }, name), h('td', {}, v === null ? '—' : String(v))))));
 }
 
+/** stdout and stderr panes, for a WASI program's run or a reactor's call that printed. */
+function outputPanes(answer) {
+  return h('div', { class: 'panes' },
+    h('section', { 'aria-label': 'stdout' }, h('h3', {}, 'stdout'), h('pre', { class: 'pane', tabindex: '0' }, answer.stdout ?? answer.stdout_base64 ?? '')),
+    h('section', { 'aria-label': 'stderr' }, h('h3', {}, 'stderr'), h('pre', { class: 'pane', tabindex: '0' }, answer.stderr ?? answer.stderr_base64 ?? '')));
+}
+
+const printed = (answer) => ['stdout', 'stderr', 'stdout_base64', 'stderr_base64'].some((name) => answer[name] !== undefined);
+
 function functionsResult(answer) {
+  const output = printed(answer) ? outputPanes(answer) : null;
   if (answer.batch) {
     return [h('ol', { class: 'batch' }, answer.batch.map((item) => h('li', {},
       item.error ? h('span', { class: 'error-text' }, `${item.error.code}: ${item.error.message}`) : h('output', {}, item.results.join(', ') || '(no results)')))),
-    statsTable(answer.stats)];
+    output, statsTable(answer.stats)];
   }
-  return [h('p', { class: 'results' }, 'Results: ', h('output', { class: 'result-value' }, answer.results.length ? answer.results.join(', ') : '(none)')), statsTable(answer.stats)];
+  return [h('p', { class: 'results' }, 'Results: ', h('output', { class: 'result-value' }, answer.results.length ? answer.results.join(', ') : '(none)')), output, statsTable(answer.stats)];
 }
 
 function wasiResult(answer) {
   return [
     h('p', {}, `Exit code: ${answer.exit_code}`),
-    h('div', { class: 'panes' },
-      h('section', { 'aria-label': 'stdout' }, h('h3', {}, 'stdout'), h('pre', { class: 'pane', tabindex: '0' }, answer.stdout ?? answer.stdout_base64 ?? '')),
-      h('section', { 'aria-label': 'stderr' }, h('h3', {}, 'stderr'), h('pre', { class: 'pane', tabindex: '0' }, answer.stderr ?? answer.stderr_base64 ?? ''))),
+    outputPanes(answer),
     statsTable(answer.stats),
   ];
 }
@@ -114,7 +122,9 @@ function wasiForm(fields, state) {
 function runForm(module, version) {
   const fields = h('div', { class: 'fields' });
   const state = {};
-  if (module.kind === 'wasi') wasiForm(fields, state);
+  // A WASI command runs _start with args, env and stdin; a reactor (no _start) is called like any module.
+  const command = module.kind === 'wasi' && (module.exports.some((fn) => fn.name === '_start') || !module.exports.length);
+  if (command) wasiForm(fields, state);
   else if (module.exports.length) functionsForm(module, fields, state);
   else return h('p', {}, 'This module exports no functions to run.');
   const versionInput = h('input', { type: 'number', name: 'version', min: '1', max: String(module.version), step: '1', value: version ?? '' });

@@ -246,6 +246,19 @@ describe('web console in Chromium', needsChromium, () => {
     await checkPage(page, 'module-wasi');
   });
 
+  it('calls a WASI reactor like any module, and shows what it printed', async () => {
+    const { page } = browser;
+    const made = await fetch(`${base}/modules?name=reactor`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: wasiFixture('lib') });
+    assert.equal(made.status, 201);
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Modules' }).click();
+    await page.getByRole('table').getByRole('link', { name: 'reactor', exact: true }).click();
+    await page.getByLabel('Function').selectOption('greet');
+    await page.getByLabel('Argument 1 (i32)').fill('2');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.getByRole('region', { name: 'stdout' }).getByText('hello from a reactor 1').waitFor();
+    assert.equal(await page.locator('.result-value').innerText(), '2');
+  });
+
   it('shows a runner what a runner may do, and a developer what a developer may do', async () => {
     const { page } = browser;
     const runner = await makeKey('runner', 'runner key');
