@@ -28,7 +28,9 @@ export function lineChart(title, series, format, capacity) {
     });
     svg.setAttribute('data-points', String(points.length));
     const last = points[points.length - 1];
-    if (last) replace(summary, series.map(([key, label]) => `${label}: ${last[key] === null ? '—' : format(last[key])}`).join(' · '));
+    if (!last) return;
+    const now = series.map(([key, label]) => `${label}: ${last[key] === null ? '—' : format(last[key])}`).join(' · ');
+    replace(summary, values.length ? `${now} (top of the chart: ${format(max / 1.1)}; the last ${points.length} readings)` : now);
   };
   return { card, update };
 }
