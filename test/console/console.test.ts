@@ -65,6 +65,10 @@ describe('web console in Chromium', needsChromium, () => {
     await page.getByText('testadmin · admin · tenant default').waitFor();
     assert.ok(requests.every((r) => !r.url.includes(TEST_ADMIN_KEY) && !r.url.includes('TESTONLY')), 'the key is in no URL');
     assert.ok(requests.some((r) => r.authorization === `Bearer ${TEST_ADMIN_KEY}`), 'the key goes in the Authorization header');
+    // A reload in the same tab keeps the session.
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Modules' }).waitFor();
+    await page.getByText('testadmin · admin · tenant default').waitFor();
   });
 
   it('uploads add.wasm with the file picker and shows its inspection report', async () => {
@@ -257,6 +261,23 @@ describe('web console in Chromium', needsChromium, () => {
     await page.getByRole('button', { name: 'Run' }).click();
     await page.getByRole('region', { name: 'stdout' }).getByText('hello from a reactor 1').waitFor();
     assert.equal(await page.locator('.result-value').innerText(), '2');
+  });
+
+  it('pages through more modules than one page holds', async () => {
+    const { page } = browser;
+    for (let i = 0; i < 20; i += 1) {
+      const made = await fetch(`${base}/modules?name=bulk-${i}&tenant=bulk`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('add') });
+      assert.equal(made.status, 201);
+    }
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Modules' }).click();
+    await page.getByText('Page 1: 20 modules.').waitFor();
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await page.getByText('Page 2: 6 modules.').waitFor();
+    assert.ok(await page.getByRole('button', { name: 'Next page' }).isDisabled(), 'the last page');
+    await page.getByLabel('Tenant', { exact: true }).fill('bulk');
+    await page.getByLabel('Tenant', { exact: true }).press('Enter');
+    await page.getByText('Page 1: 20 modules.').waitFor();
+    assert.equal(await page.getByRole('table').getByRole('cell', { name: 'bulk', exact: true }).count(), 20, 'the tenant column');
   });
 
   it('shows a runner what a runner may do, and a developer what a developer may do', async () => {
