@@ -80,6 +80,7 @@ function createForm(who, reload) {
   return form;
 }
 
+/** Keys and usage (a key that may not list keys: its own usage only). */
 export async function keysPage(main, who) {
   const usageBox = h('div', { class: 'usage-box', 'aria-live': 'polite' });
   if (!who.managesKeys) {

@@ -52,6 +52,7 @@ function eventItem(event) {
     h('span', { class: 'hint' }, ` ${when(body.at)} · #${event.id ?? '?'}`));
 }
 
+/** The live page; returns what stops its polling and closes its event stream when the page is left. */
 export function livePage(main) {
   const stop = new AbortController();
   const rate = lineChart('Request rate', [['rate', 'requests/s']], (v) => v.toFixed(2), KEEP_POINTS);

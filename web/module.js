@@ -166,6 +166,7 @@ function runForm(module, version) {
   return form;
 }
 
+/** One module's page: its run form (pinned to `version` when given) and inspection report. */
 export async function modulePage(main, _who, id, version) {
   const current = await api(`/modules/${id}`);
   // A pinned version's form follows that version's own exports.

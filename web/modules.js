@@ -13,6 +13,7 @@ export function mayWrite(who) {
   return (who.role === 'admin' || who.role === 'developer') && who.modules === null;
 }
 
+/** The modules page, in `main`, for the signed-in key `who`. */
 export async function modulesPage(main, who) {
   const admin = who.role === 'admin';
   const search = h('input', { type: 'search', name: 'search', placeholder: 'name or id' });

@@ -41,6 +41,7 @@ async function allVersions(id) {
   return items;
 }
 
+/** The versions page of module `id`. */
 export async function versionsPage(main, who, id) {
   const module = await api(`/modules/${id}`);
   const versions = await allVersions(id);
