@@ -25,7 +25,7 @@ function usageView(usage) {
   ];
   return h('table', { class: 'usage' },
     h('caption', {}, `Usage of ${usage.key_id} (tier ${usage.tier ?? 'none'}; day ${used.day})`),
-    h('thead', {}, h('tr', {}, ['', 'Used', 'Limit'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ['Counter or limit', 'Used', 'Limit'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', {}, rows.map(([name, value, max]) => h('tr', {}, h('th', { scope: 'row' }, name), h('td', {}, value), h('td', {}, max)))));
 }
 
