@@ -31,6 +31,8 @@ COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 # dist/src/version.ts reads ../../package.json, so dist keeps its layout.
 COPY --from=build /app/dist/src ./dist/src
+# The web console's page and scripts, served as they are (no build step): dist/src/http/routes/console.js reads ../../../../web/.
+COPY web ./web
 COPY wess.toml ./
 USER node
 VOLUME ["/data"]

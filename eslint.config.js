@@ -19,7 +19,19 @@ export default tseslint.config(
     },
   },
   {
+    // The web console (web/): plain ES modules that run in the browser, no build step.
+    files: ['web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'navigator', 'sessionStorage', 'fetch', 'Node', 'Blob', 'URLSearchParams', 'AbortController',
+          'TextDecoderStream', 'setTimeout', 'console'].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
+    ignores: ['web/**'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly', WebAssembly: 'readonly' } },
   },
 );

@@ -8,14 +8,15 @@ import { redactKeys } from '../logger.js';
 import { sendError } from './error-handler.js';
 import { routeOf } from './plugins/decorations.js';
 import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
+import { CONSOLE_PREFIX } from './routes/console.js';
 import type { DeniedLimiter } from './rate-limit.js';
 import type { Services } from '../services.js';
 
-const OPEN_PATHS: ReadonlySet<string> = new Set(['/', '/health/live', '/health/ready', '/health', '/metrics', OPENAPI_PATH, DOCS_PREFIX]);
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/', '/health/live', '/health/ready', '/health', '/metrics', OPENAPI_PATH, DOCS_PREFIX, `${CONSOLE_PREFIX}/:file`]);
 
 /**
- * Routes anyone may call: probes, scrapes and the API's documentation (the explorer's pages and
- * assets under /docs/), which carry no key. `has` takes a route pattern (routeOptions.url).
+ * Routes anyone may call: probes, scrapes, the API's documentation (the explorer's pages and
+ * assets under /docs/) and the web console's assets, which carry no key. `has` takes a route pattern (routeOptions.url).
  */
 export const OPEN_ROUTES: { has(route: string): boolean } = {
   has: (route) => OPEN_PATHS.has(route) || route.startsWith(`${DOCS_PREFIX}/`),

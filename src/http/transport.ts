@@ -85,8 +85,9 @@ export function helmetHeaders(options: HelmetOptions): Record<string, string> {
 function helmetOptions(config: Config): HelmetOptions {
   const tlsOn = config.server.tls_cert !== undefined && config.server.tls_key !== undefined;
   return {
-    // A JSON API loads nothing and is framed by no one. The /docs UI will need its own policy: give it on
-    // its routes (@fastify/swagger-ui's staticCSP sets the header per reply, which overrides this one).
+    // A JSON API loads nothing and is framed by no one. The /docs UI and the web console need their own
+    // policies: each gives its own on its routes (@fastify/swagger-ui's staticCSP, routes/console.ts's
+    // CONSOLE_CSP), set per reply, which overrides this one.
     contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     // Over plain HTTP the header is ignored by browsers and would only pin a future TLS setup by mistake.
     strictTransportSecurity: tlsOn ? { maxAge: 31_536_000, includeSubDomains: true } : false,
@@ -94,8 +95,8 @@ function helmetOptions(config: Config): HelmetOptions {
     xFrameOptions: { action: 'deny' },
     // Helmet's other defaults govern how a browser treats an HTML document (its window's opener, origin-keyed
     // agent clusters, DNS prefetch of its links, IE's download dialog, Flash/PDF cross-domain policy files, the
-    // retired XSS auditor). Wess answers JSON, wasm, NDJSON and Prometheus text, never a page that /docs does
-    // not set its own policy for; six headers on every answer cost warm /run ~3% of its main thread (issue 6).
+    // retired XSS auditor). Wess answers JSON, wasm, NDJSON and Prometheus text, never a page that /docs or
+    // the console does not set its own policy for; six headers on every answer cost warm /run ~3% of its main thread (issue 6).
     crossOriginOpenerPolicy: false,
     originAgentCluster: false,
     xDnsPrefetchControl: false,

@@ -61,12 +61,14 @@ describe('health, metrics and logs', () => {
     }
   });
 
-  test('regression (issue 15, item 19): GET / needs no key: a browser goes to /docs, curl gets pointers to the API', async () => {
+  test('regression (issue 15, item 19): GET / needs no key: a browser gets the web console (issue 19), curl gets pointers to the API', async () => {
     const t = await startApp();
     try {
       const browser = await t.app.inject({ method: 'GET', url: '/', headers: noKey({ accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' }) });
-      assert.equal(browser.statusCode, 302);
-      assert.equal(browser.headers.location, '/docs');
+      assert.equal(browser.statusCode, 200);
+      assert.match(String(browser.headers['content-type']), /^text\/html/);
+      assert.match(browser.body, /<title>Wess console<\/title>/);
+      assert.match(String(browser.headers['content-security-policy']), /^default-src 'self'/);
       const curl = await t.app.inject({ method: 'GET', url: '/', headers: noKey({ accept: '*/*' }) });
       assert.equal(curl.statusCode, 200);
       assert.match(String(curl.headers['content-type']), /^application\/json/);

@@ -165,7 +165,7 @@ describe('OpenAPI document', () => {
     assert.deepEqual(schemes.apiKey, { ...schemes.apiKey, type: 'apiKey', in: 'header', name: 'x-api-key' });
     assert.deepEqual(doc.security, [{ bearer: [] }, { apiKey: [] }]);
     const open = operations(doc).filter(([, op]) => isOpen(op)).map(([name]) => name);
-    assert.deepEqual(open.sort(), ['GET /', 'GET /health', 'GET /health/live', 'GET /health/ready', 'GET /metrics', `GET ${OPENAPI_PATH}`].sort());
+    assert.deepEqual(open.sort(), ['GET /', 'GET /console/{file}', 'GET /health', 'GET /health/live', 'GET /health/ready', 'GET /metrics', `GET ${OPENAPI_PATH}`].sort());
     // /health takes a key, optionally: an admin's adds the detail.
     assert.deepEqual(doc.paths['/health']?.get?.security, [{}, { bearer: [] }, { apiKey: [] }]);
   });

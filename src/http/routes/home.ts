@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { VERSION } from '../../version.js';
 import { DOCS_PREFIX, OPENAPI_PATH, describeRoute } from '../openapi.js';
+import { CONSOLE_CSP, consoleRoutes, loadAssets, sendAsset } from './console.js';
 
 /** What `GET /` tells a client that is not a browser: where to go next. */
 const HOME = Object.freeze({
@@ -13,12 +14,15 @@ const HOME = Object.freeze({
   health: '/health',
 });
 
-/** Registers `GET /`: a browser is sent to the API explorer, anything else gets a pointer to it. */
+/** Registers `GET /`: a browser gets the web console, anything else a pointer to the API's description. */
 export function homeRoutes(app: FastifyInstance): void {
+  const assets = loadAssets();
+  const page = assets.get('index.html');
+  consoleRoutes(app, assets);
   app.get('/', {
     ...describeRoute({
-      summary: 'Where to start: the explorer for a browser, pointers for anything else',
-      description: `A request that accepts text/html (a browser) is redirected to ${DOCS_PREFIX}; others get a small JSON body naming ${DOCS_PREFIX} and ${OPENAPI_PATH}. No key needed.`,
+      summary: 'Where to start: the web console for a browser, pointers for anything else',
+      description: `A request that accepts text/html (a browser) gets the web console's page (it asks for a key before calling anything; CSP: ${CONSOLE_CSP}); others get a small JSON body naming ${DOCS_PREFIX} and ${OPENAPI_PATH}. No key needed.`,
       tags: ['meta'],
       access: 'open',
       responses: {
@@ -37,14 +41,14 @@ export function homeRoutes(app: FastifyInstance): void {
             required: ['name', 'version', 'message', 'docs', 'openapi', 'health'],
           },
         },
-        302: { description: `A browser: go to ${DOCS_PREFIX}`, headers: { location: `The explorer, ${DOCS_PREFIX}` } },
+        // One status, two bodies: the document lists the JSON one, the page is described above.
       },
     }),
   }, async (request, reply) => {
     // The answer depends on Accept: caches must keep the two apart.
     reply.header('vary', 'accept');
     const accept = request.headers.accept;
-    if (typeof accept === 'string' && accept.includes('text/html')) return reply.redirect(DOCS_PREFIX, 302);
+    if (page !== undefined && typeof accept === 'string' && accept.includes('text/html')) return sendAsset(reply, page);
     return HOME;
   });
 }
