@@ -24,6 +24,7 @@ import { installUsage } from './http/plugins/usage.js';
 import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
 import { healthRoutes } from './http/routes/health.js';
+import { consoleRoutes, loadConsole } from './http/routes/console.js';
 import { homeRoutes } from './http/routes/home.js';
 import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
@@ -125,7 +126,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Before the routes: the OpenAPI plugin collects routes as they are added.
   await registerOpenApi(app);
 
-  homeRoutes(app);
+  const web = loadConsole();
+  homeRoutes(app, web.page);
+  consoleRoutes(app, web.assets);
   healthRoutes(app, services);
   moduleRoutes(app, services);
   versionRoutes(app, services);

@@ -6,8 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT } from '../helper.js';
 
-/** Debian's chromium package (.ci/run installs it). */
-export const CHROMIUM = '/usr/bin/chromium';
+/** The browser: Debian's chromium package (.ci/run installs it), or WESS_CHROMIUM (e.g. a CI image's Chrome). */
+export const CHROMIUM = process.env.WESS_CHROMIUM || '/usr/bin/chromium';
 
 /**
  * node:test options for the browser tests: on a clone without Chromium they skip, loudly; under

@@ -29,25 +29,32 @@ const TYPES: Record<string, string> = {
   svg: 'image/svg+xml',
 };
 
-interface Asset {
+export interface Asset {
   body: Buffer;
   type: string;
 }
 
 const assetParams = z.object({ file: z.string().regex(/^[a-z0-9-]+\.(?:js|css|svg)$/, 'must be a console asset name') });
 
+/** The console's files: its page (`GET /` to a browser) and the assets under /console. */
+export interface ConsoleFiles {
+  page: Asset;
+  assets: Map<string, Asset>;
+}
+
 /**
  * The files of web/, read once at start: a handful of small files, and a fixed set means no
  * request can name anything else on disk (no path is ever joined from a URL).
  */
-export function loadAssets(dir: URL = WEB_DIR): Map<string, Asset> {
+export function loadConsole(dir: URL = WEB_DIR): ConsoleFiles {
   const assets = new Map<string, Asset>();
   for (const name of readdirSync(dir)) {
     const type = TYPES[name.split('.').pop() ?? ''];
     if (type !== undefined) assets.set(name, { body: readFileSync(new URL(name, dir)), type });
   }
-  if (!assets.has('index.html')) throw new Error(`the console's page is missing: no index.html in ${dir.pathname}`);
-  return assets;
+  const page = assets.get('index.html');
+  if (page === undefined) throw new Error(`the console's page is missing: no index.html in ${dir.pathname}`);
+  return { page, assets };
 }
 
 /** Sends a console asset under the console's CSP. */

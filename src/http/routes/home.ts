@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { VERSION } from '../../version.js';
 import { DOCS_PREFIX, OPENAPI_PATH, describeRoute } from '../openapi.js';
-import { CONSOLE_CSP, consoleRoutes, loadAssets, sendAsset } from './console.js';
+import { CONSOLE_CSP, sendAsset, type Asset } from './console.js';
 
 /** What `GET /` tells a client that is not a browser: where to go next. */
 const HOME = Object.freeze({
@@ -14,11 +14,8 @@ const HOME = Object.freeze({
   health: '/health',
 });
 
-/** Registers `GET /`: a browser gets the web console, anything else a pointer to the API's description. */
-export function homeRoutes(app: FastifyInstance): void {
-  const assets = loadAssets();
-  const page = assets.get('index.html');
-  consoleRoutes(app, assets);
+/** Registers `GET /`: a browser gets the web console's `page`, anything else a pointer to the API's description. */
+export function homeRoutes(app: FastifyInstance, page: Asset): void {
   app.get('/', {
     ...describeRoute({
       summary: 'Where to start: the web console for a browser, pointers for anything else',
@@ -48,7 +45,7 @@ export function homeRoutes(app: FastifyInstance): void {
     // The answer depends on Accept: caches must keep the two apart.
     reply.header('vary', 'accept');
     const accept = request.headers.accept;
-    if (page !== undefined && typeof accept === 'string' && accept.includes('text/html')) return sendAsset(reply, page);
+    if (typeof accept === 'string' && accept.includes('text/html')) return sendAsset(reply, page);
     return HOME;
   });
 }
