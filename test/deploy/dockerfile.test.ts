@@ -54,9 +54,9 @@ test('multi-stage, and the runtime stage is non-root with a volume, a port and a
   assert.equal(check.command[0], 'node', 'no curl in slim images');
   assert.ok(check.command.join(' ').includes('/health/live'));
   assert.ok(check.options.interval && check.options.timeout && check.options['start-period']);
-  // Only built output, production modules and the config reach the runtime image.
+  // Only built output, production modules, the config and the web console's files (served as they are) reach the runtime image.
   const sources = copies(runtime).flatMap((c) => c.sources);
-  assert.deepEqual(sources.sort(), ['/app/dist/src', '/app/node_modules', '/app/package-lock.json', '/app/package.json', 'wess.toml']);
+  assert.deepEqual(sources.sort(), ['/app/dist/src', '/app/node_modules', '/app/package-lock.json', '/app/package.json', 'web', 'wess.toml']);
 });
 
 describe('the HEALTHCHECK command, executed', () => {
