@@ -62,6 +62,18 @@ export function errorBox(err) {
   return h('p', { class: 'error', role: 'alert' }, `${code}${err && err.message ? err.message : String(err)}`);
 }
 
+/** Runs `action` with `button` disabled, then shows what it returns in `result`, or its error. */
+export async function whileBusy(button, result, action) {
+  button.disabled = true;
+  try {
+    replace(result, await action());
+  } catch (err) {
+    replace(result, errorBox(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
 /** Says `text` in the page's polite live region. */
 export function announce(text) {
   const region = document.getElementById('announce');

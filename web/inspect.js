@@ -1,7 +1,7 @@
 // The inspection report of a module or version, and the upload control (drop zone + file picker)
 // shared by the modules page (a new module) and the versions page (a new version).
 import { api } from './api.js';
-import { bytes, errorBox, field, h, replace, signature, uid, when } from './dom.js';
+import { bytes, errorBox, field, h, replace, signature, uid, when, whileBusy } from './dom.js';
 
 /** What Wess found in a module: exports with signatures, memory, size, sha256. */
 export function inspection(module) {
@@ -76,16 +76,11 @@ export function uploadForm({ title, button, defaultName, send, extra = [] }) {
     replace(result);
     if (!file) return replace(result, errorBox({ message: 'Choose a .wasm or .wat file first.' }));
     if (!nameInput.value.trim()) return replace(result, errorBox({ message: 'Give the module a name.' }));
-    submit.disabled = true;
-    try {
+    await whileBusy(submit, result, async () => {
       const module = await send(file, nameInput.value.trim(), contentType(file));
-      replace(result, h('p', { class: 'ok', role: 'status' }, `Uploaded ${module.name}, version ${module.version}.`),
-        h('p', {}, h('a', { href: `#/modules/${module.id}` }, `Open ${module.name}`)), inspection(module));
-    } catch (err) {
-      replace(result, errorBox(err));
-    } finally {
-      submit.disabled = false;
-    }
+      return [h('p', { class: 'ok', role: 'status' }, `Uploaded ${module.name}, version ${module.version}.`),
+        h('p', {}, h('a', { href: `#/modules/${module.id}` }, `Open ${module.name}`)), inspection(module)];
+    });
     return undefined;
   });
   return form;

@@ -1,7 +1,7 @@
 // One module: its inspection report and the run form, generated from the chosen export's
 // signature (single or batch calls), or for a WASI program args, env, stdin and output panes.
 import { api } from './api.js';
-import { errorBox, field, h, replace, signature } from './dom.js';
+import { errorBox, field, h, replace, signature, whileBusy } from './dom.js';
 import { inspection } from './inspect.js';
 
 /** An input for one parameter: i32 a whole number, f32/f64 any number, i64 text (it can exceed a double). */
@@ -152,15 +152,7 @@ function runForm(module, version) {
       return replace(result, errorBox(err));
     }
     const pinned = versionInput.value ? `?version=${encodeURIComponent(versionInput.value)}` : '';
-    submit.disabled = true;
-    try {
-      const answer = await api(`/modules/${module.id}/run${pinned}`, { method: 'POST', body });
-      replace(result, state.render(answer));
-    } catch (err) {
-      replace(result, errorBox(err));
-    } finally {
-      submit.disabled = false;
-    }
+    await whileBusy(submit, result, async () => state.render(await api(`/modules/${module.id}/run${pinned}`, { method: 'POST', body })));
     return undefined;
   });
   return form;
