@@ -6,7 +6,7 @@ import { WASI_MODULE } from '../wasi/index.js';
 import { capMemory, capTables, exposeMemory } from '../wasm/binary.js';
 import { HOST_ENV_MODULE } from '../wasm/host-env.js';
 import { meter, METERING_VERSION, type Metered } from '../wasm/metering.js';
-import { readSections, SectionId } from '../wasm/sections.js';
+import { readSections, SectionId, type Section } from '../wasm/sections.js';
 import { CONVENTION, type MeteringExports } from './protocol.js';
 import { holdsNoState } from '../wasm/state.js';
 
@@ -123,10 +123,11 @@ export class CompileCache {
 
   private async compileFresh(sha256: string, bytes: Uint8Array, variant: Variant): Promise<Compiled> {
     const prepared = await this.preparedOrV8Error(sha256, bytes, variant);
+    const sections = readSections(prepared.bytes);
     const started = performance.now();
     let module: WebAssembly.Module;
     try {
-      module = compiledSize(prepared.bytes) <= SYNC_COMPILE_BYTES ? new WebAssembly.Module(prepared.bytes) : await WebAssembly.compile(prepared.bytes);
+      module = compiledSize(sections) <= SYNC_COMPILE_BYTES ? new WebAssembly.Module(prepared.bytes) : await WebAssembly.compile(prepared.bytes);
     } catch (err) {
       throw invalidWasm(err);
     }
@@ -136,7 +137,7 @@ export class CompileCache {
     const inProcess = imports.some((i) => i.module === WASI_MODULE || (i.module === HOST_ENV_MODULE && i.name === 'trace'));
     const conventions = (imports.some((i) => i.module === HOST_ENV_MODULE) ? CONVENTION.hostEnv : 0)
       | (WebAssembly.Module.exports(module).some((e) => e.name === '_initialize' && e.kind === 'function') ? CONVENTION.initialize : 0);
-    const sharedInstance = holdsNoState(prepared.bytes) ? `${sha256}/${variantKey(variant)}` : null;
+    const sharedInstance = holdsNoState(prepared.bytes, sections) ? `${sha256}/${variantKey(variant)}` : null;
     return { module, memoryExport: prepared.exportName, inProcess, conventions, metering: prepared.metering, sharedInstance };
   }
 
@@ -166,9 +167,9 @@ function variantKey(variant: Variant): number {
 }
 
 /** Bytes V8 decodes and validates: everything but custom sections (which it skips). */
-function compiledSize(bytes: Uint8Array): number {
+function compiledSize(sections: readonly Section[]): number {
   let size = 0;
-  for (const section of readSections(bytes)) if (section.id !== SectionId.custom) size += section.end - section.start;
+  for (const section of sections) if (section.id !== SectionId.custom) size += section.end - section.start;
   return size;
 }
 

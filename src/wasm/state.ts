@@ -19,9 +19,9 @@ import { readSections, sectionReader, SectionId, type Section } from './sections
  * data segments dropped by a call are unobservable without a table or memory to initialise.
  */
 
-/** True when instances of `bytes` (bytes V8 compiled, so well formed) can hold no state between calls. */
-export function holdsNoState(bytes: Uint8Array): boolean {
-  for (const section of readSections(bytes)) {
+/** True when instances of `bytes` (bytes V8 compiled, so well formed; `sections` when already read) can hold no state between calls. */
+export function holdsNoState(bytes: Uint8Array, sections: readonly Section[] = readSections(bytes)): boolean {
+  for (const section of sections) {
     switch (section.id) {
       case SectionId.import:
       case SectionId.table:
