@@ -17,8 +17,11 @@ export const ERROR_CODES = {
   KEY_NOT_FOUND: { status: 404, description: 'No such API key (or it belongs to another tenant).' },
   VERSION_NOT_FOUND: { status: 404, description: 'The module exists but has no such version.' },
   NOT_FOUND: { status: 404, description: 'No such route.' },
+  ROUTE_NOT_FOUND: { status: 404, description: 'No such HTTP handler route (or it belongs to another tenant), or no route of the tenant matches a /h/ path.' },
+  METHOD_NOT_ALLOWED: { status: 405, description: "The HTTP handler route does not take this method; see Allow." },
   EXECUTION_TIMEOUT: { status: 408, description: 'The call passed its deadline and the guest was stopped.' },
   VERSION_CONFLICT: { status: 409, description: 'If-Match names a version that is no longer the current one.' },
+  ROUTE_CONFLICT: { status: 409, description: 'The tenant already has an HTTP handler route with this path.' },
   BACKUP_KEY_REQUIRED: { status: 409, description: 'Backups are signed, and this server has no backup key (backup.key / WESS_BACKUP_KEY).' },
   BACKUP_UNSUPPORTED: { status: 409, description: 'This store cannot make a Wess backup archive (the PostgreSQL store): use pg_dump, or `wess export`.' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The module or the request body is over its size limit.' },
@@ -29,6 +32,8 @@ export const ERROR_CODES = {
   RATE_LIMITED: { status: 429, description: 'Too many requests from this client; see Retry-After.' },
   QUOTA_EXCEEDED: { status: 429, description: "The key used its tier's runs for the day; see Retry-After (next midnight UTC)." },
   INTERNAL: { status: 500, description: 'A bug in Wess; the message is hidden and logged with the request id.' },
+  BAD_GATEWAY: { status: 502, description: "An HTTP handler gave no valid CGI answer: no or malformed headers, a trap, a non-zero exit, or its module is gone." },
+  GATEWAY_TIMEOUT: { status: 504, description: 'An HTTP handler did not answer within its deadline; the guest was stopped.' },
   UNAVAILABLE: { status: 503, description: 'Not ready, shutting down or overloaded; see Retry-After.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

@@ -1,4 +1,5 @@
 import type { KeyRecord } from './auth/types.js';
+import type { RouteRecord } from './store/types.js';
 
 /** What the writer announces once a change is durable. Module events name the module's tenant. */
 export interface ModuleEvents {
@@ -12,6 +13,9 @@ export interface ModuleEvents {
   /** A key was created or replaced; the record (hash included) is for the in-process keyring only. */
   'key.stored': { id: string; tenant: string; key: KeyRecord };
   'key.revoked': { id: string; tenant: string; key: KeyRecord };
+  /** An HTTP handler route was created or replaced, or deleted: the route tables (src/http/route-table.ts) follow. */
+  'route.stored': { id: string; tenant: string; route: RouteRecord };
+  'route.deleted': { id: string; tenant: string; route: RouteRecord };
 }
 
 export type EventTopic = keyof ModuleEvents;

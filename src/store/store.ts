@@ -3,7 +3,7 @@ import type { BusEvent, EventBus } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
-import type { ModulePage, ModuleRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
+import type { ModulePage, ModuleRecord, RouteRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
 import type { BackupKey } from './backup-key.js';
 import type { Inspected, ListOptions, ModuleListOptions, VerifyReport, WriterStats } from './types.js';
 
@@ -72,6 +72,12 @@ export interface KeyStore {
   get(id: string): Promise<KeyRecord | undefined>;
 }
 
+/** HTTP handler routes as stored; written through the writer's put-route and delete-route messages. */
+export interface RouteStore {
+  /** Every route of every tenant (src/http/route-table.ts holds them all in memory). */
+  all(): Promise<RouteRecord[]>;
+}
+
 /** Per-key usage counters as last flushed; written through the writer's put-usage message. */
 export interface UsageStore {
   get(keyId: string): Promise<KeyUsage | undefined>;
@@ -112,6 +118,7 @@ export interface Store {
   readonly reader: ModuleReader;
   readonly modules: ModuleStore;
   readonly keys: KeyStore;
+  readonly routes: RouteStore;
   readonly usage: UsageStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;

@@ -60,6 +60,29 @@ export interface VersionRecord {
   created_at: string;
 }
 
+/**
+ * An HTTP handler route: requests to `/h/<tenant><path>` (and below it) run `module`, a WASI command,
+ * by the CGI convention (src/http/cgi.ts). `version` pins one version; null follows the current one.
+ */
+export interface RouteRecord {
+  id: string;
+  tenant: string;
+  /** `/` or `/seg/seg…`, no trailing slash; unique within the tenant. */
+  path: string;
+  module: string;
+  version: number | null;
+  /** Upper-case methods the route takes; null for any. */
+  methods: string[] | null;
+  /** Served without a key (rate-limited per client IP, charged to the tenant); else any key of the tenant with `run` rights. */
+  public: boolean;
+  /** Whether the guest sees the request's Authorization header as HTTP_AUTHORIZATION. */
+  pass_authorization: boolean;
+  /** The key that created the route: what a public route's runs are charged to (runs_per_day, usage). */
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 /** A line of `GET /modules/{id}/versions`; `created_by` joins it once requests are authenticated. */
 export type VersionSummary = Pick<VersionRecord, 'version' | 'sha256' | 'size' | 'created_at' | 'name' | 'files'>;
 
@@ -131,6 +154,13 @@ export type WriteMessage =
   | { kind: 'put-usage'; usage: Array<{ keyId: string; usage: KeyUsage; added: UsageAdded }> }
   | { kind: 'put-meta'; key: string; value: Uint8Array }
   /**
+   * Creates (`create`) or replaces an HTTP handler route. ROUTE_CONFLICT when another route of the
+   * tenant has its path; a replace of a route that is missing, or not of `tenant` when set, is ROUTE_NOT_FOUND.
+   */
+  | { kind: 'put-route'; route: RouteRecord; create: boolean; tenant?: string; audit?: AuditEntry }
+  /** Deletes a route; `tenant`, when set, must be its tenant (ROUTE_NOT_FOUND otherwise). */
+  | { kind: 'delete-route'; id: string; tenant?: string; audit?: AuditEntry }
+  /**
    * A module moved from another node with its whole history, ids, names and times kept (import).
    * Skipped, not refused, when the id already exists, so that a re-run of an import is harmless.
    */
@@ -150,6 +180,9 @@ export interface ImportedVersion {
 /** Messages about one module. */
 export type ModuleMessage = Extract<WriteMessage, { kind: `${string}-module` }>;
 
+/** Messages about HTTP handler routes. */
+export type RouteMessage = Extract<WriteMessage, { kind: `${string}-route` }>;
+
 /** What the writer answers for each message kind, once the batch holding it is on disk. */
 export interface WriteResult {
   'create-module': ModuleRecord;
@@ -165,6 +198,9 @@ export interface WriteResult {
   /** The stored counters after the write, where they can differ from this node's (a shared store); else null. */
   'put-usage': Array<{ keyId: string; usage: KeyUsage }> | null;
   'put-meta': null;
+  'put-route': RouteRecord;
+  /** The route as it was before the delete. */
+  'delete-route': RouteRecord;
   /**
    * `imported: false` when a module with that id already existed (nothing written); `pruned` counts
    * the oldest versions left out because the module had more than limits.max_versions.

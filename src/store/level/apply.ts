@@ -12,7 +12,8 @@ import { chargeStorage, checkModuleCount } from './quota.js';
 import { heldBytes, sumHeld } from '../quota.js';
 import { contentOf, moduleRecord, uploadContent, type VersionContent } from '../records.js';
 import { createdEvent, deletedEvent, nextRecord, pruneAudit, updatedEvent } from '../changes.js';
-import type { ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, WriteMessage } from '../types.js';
+import type { ModuleContent, ModuleMessage, ModuleRecord, RouteMessage, TenantQuota, WriteMessage } from '../types.js';
+import { applyRouteMessage, routeReadsOf } from './routes-store.js';
 
 /** What applying a message may depend on besides the message: the time, and the store's limits. */
 export interface ApplyContext {
@@ -29,6 +30,7 @@ type Msg<K extends WriteMessage['kind']> = Extract<WriteMessage, { kind: K }>;
  * before staging anything the caller would regret; the writer discards the layer on any throw.
  */
 export async function applyMessage(msg: WriteMessage, overlay: Overlay, context: ApplyContext): Promise<Applied> {
+  if (isRouteMessage(msg)) return applyRouteMessage(msg, overlay);
   if (!isModuleMessage(msg)) return applyAuthMessage(msg, overlay);
   if (!isKeySafeId(msg.id)) throw wessError('VALIDATION', 'module id must be non-empty and must not contain "!"');
   const applied = await applyModuleMessage(msg, overlay, context);
@@ -58,6 +60,9 @@ export function readsOf(msg: WriteMessage): string[] {
       return [moduleKey(msg.id), tenantBytesKey(msg.tenant), ...msg.versions.flatMap((v) => blobKeysOf(v.content))];
     case 'revoke-key':
       return [apiKeyKey(msg.id)];
+    case 'put-route':
+    case 'delete-route':
+      return routeReadsOf(msg);
     default:
       return [];
   }
@@ -71,6 +76,10 @@ function blobKeysOf(content: ModuleContent): string[] {
 /** The byte count a change of an existing module updates, when the message names the tenant (an admin's does not). */
 function tenantBytesOf(msg: { tenant?: string }): string[] {
   return msg.tenant === undefined ? [] : [tenantBytesKey(msg.tenant)];
+}
+
+function isRouteMessage(msg: WriteMessage): msg is RouteMessage {
+  return msg.kind.endsWith('-route');
 }
 
 function isModuleMessage(msg: WriteMessage): msg is ModuleMessage {

@@ -22,6 +22,9 @@ import { MAX_VERSION } from '../types.js';
  *   a!<audit id>                     → AuditEntry JSON; audit ids sort by time
  *   ta!<tenant>!<audit id>           → the same AuditEntry, for GET /audit?tenant=
  *   meta!auth_secret                 → the HMAC secret for key hashes, when the config gives none
+ *   hr!<route id>                    → RouteRecord JSON of an HTTP handler route
+ *   hp!<tenant>!<path>               → ASCII route id: "<tenant> has a route at <path>" (one route per path;
+ *                                      route paths never hold `!`, src/http/schemas.ts)
  *
  * A blob is live while ANY key starts with `r!<sha256>!`: the last reference gone → delete the blob
  * (its `b!` pointer and its `c!` bytes), in the same batch. `<sha256>` is always 64 lowercase hex
@@ -54,6 +57,8 @@ const USAGE_PREFIX = 'u!';
 const AUDIT_PREFIX = 'a!';
 const TENANT_AUDIT_PREFIX = 'ta!';
 const TENANT_BYTES_PREFIX = 'tb!';
+const ROUTE_PREFIX = 'hr!';
+const ROUTE_PATH_PREFIX = 'hp!';
 
 /** The generated HMAC secret for key hashes (used only when the config sets none). */
 export const AUTH_SECRET_KEY = 'meta!auth_secret';
@@ -182,6 +187,21 @@ export function apiKeyKey(id: string): string {
 /** The key range of every API key record. */
 export function apiKeyRange(): { gt: string; lt: string } {
   return prefixRange(API_KEY_PREFIX);
+}
+
+/** Key of an HTTP handler route's record. */
+export function routeKey(id: string): string {
+  return ROUTE_PREFIX + id;
+}
+
+/** The key range of every route record. */
+export function routeRange(): { gt: string; lt: string } {
+  return prefixRange(ROUTE_PREFIX);
+}
+
+/** Key naming the route `tenant` has at `path`. */
+export function routePathKey(tenant: string, path: string): string {
+  return `${ROUTE_PATH_PREFIX}${tenant}!${path}`;
 }
 
 /** Key of an API key's usage counters. */

@@ -2,12 +2,13 @@ import type { Config } from '../../config/schema.js';
 import { openDb, type Db } from './db.js';
 import { Reader } from '../reader.js';
 import { LevelRecordSource } from './record-source.js';
-import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
+import type { AuditStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
 import { Writer } from './writer.js';
 import type { GroupWriter } from '../group-writer.js';
 import { LevelAuditStore } from './audit-store.js';
 import { LevelKeyStore } from './keys-store.js';
 import { LevelModuleStore } from './module-store.js';
+import { LevelRouteStore } from './routes-store.js';
 import { LevelSettingsStore } from './settings-store.js';
 import { LevelUsageStore } from './usage-store.js';
 
@@ -16,6 +17,7 @@ import { LevelUsageStore } from './usage-store.js';
 class LevelStore implements Store {
   readonly modules: ModuleStore;
   readonly keys: KeyStore;
+  readonly routes: RouteStore;
   readonly usage: UsageStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
@@ -27,6 +29,7 @@ class LevelStore implements Store {
   ) {
     this.modules = new LevelModuleStore(db);
     this.keys = new LevelKeyStore(db);
+    this.routes = new LevelRouteStore(db);
     this.usage = new LevelUsageStore(db);
     this.audit = new LevelAuditStore(db);
     this.settings = new LevelSettingsStore(db, writer);

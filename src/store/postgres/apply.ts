@@ -7,6 +7,7 @@ import type { Applied } from '../group-writer.js';
 import { checkModules, checkStorage, heldBytes, sumHeld } from '../quota.js';
 import { contentOf, importedModuleRecord, importedVersionRecord, moduleRecord, uploadContent, versionOf, type VersionContent } from '../records.js';
 import type { ImportedVersion, ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, VersionRecord, WriteMessage } from '../types.js';
+import { applyRouteMessage } from './routes-store.js';
 import { usageOf, type UsageRow } from './usage-store.js';
 
 /**
@@ -50,6 +51,12 @@ export async function applyMessage(c: pg.PoolClient, msg: WriteMessage, context:
       return quietly(null);
     case 'put-usage':
       return quietly(await addUsage(c, msg.usage));
+    case 'put-route':
+    case 'delete-route': {
+      const applied = await applyRouteMessage(c, msg);
+      if (msg.audit) await insertAudit(c, msg.audit);
+      return applied;
+    }
     case 'put-meta':
       // A setting is written once, first wins (the server secret: settings-store.ts).
       await c.query('INSERT INTO wess_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [msg.key, Buffer.from(msg.value).toString('utf8')]);

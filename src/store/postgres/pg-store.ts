@@ -4,11 +4,12 @@ import type { Config } from '../../config/schema.js';
 import type { BusEvent, EventTopic, ModuleEvents } from '../../events.js';
 import { GroupWriter } from '../group-writer.js';
 import { Reader } from '../reader.js';
-import type { AuditStore, KeyStore, ModuleStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
+import type { AuditStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
 import { PgAuditStore } from './audit-store.js';
 import { connectPool } from './connect.js';
 import { isConnectionError } from './errors.js';
 import { PgKeyStore } from './keys-store.js';
+import { PgRouteStore } from './routes-store.js';
 import { EventListener } from './listener.js';
 import { migrate } from './migrate.js';
 import { PgModuleStore } from './module-store.js';
@@ -27,6 +28,7 @@ class PgStore implements Store {
   readonly engine = 'postgres';
   readonly modules: ModuleStore;
   readonly keys: KeyStore;
+  readonly routes: RouteStore;
   readonly usage: UsageStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
@@ -41,6 +43,7 @@ class PgStore implements Store {
   ) {
     this.modules = new PgModuleStore(pool);
     this.keys = new PgKeyStore(pool);
+    this.routes = new PgRouteStore(pool);
     this.usage = new PgUsageStore(pool);
     this.audit = new PgAuditStore(pool);
     this.settings = new PgSettingsStore(pool);
