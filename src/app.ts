@@ -28,6 +28,9 @@ import { consoleRoutes, loadConsole } from './http/routes/console.js';
 import { homeRoutes } from './http/routes/home.js';
 import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
+import { handlerRoutes } from './http/routes/handlers.js';
+import { routeRoutes } from './http/routes/routes.js';
+import { RouteTable } from './http/handlers/route-table.js';
 import { versionRoutes } from './http/routes/versions.js';
 import type { Services } from './services.js';
 import { createLogger, LazyRequestLogger, type Logger } from './logger.js';
@@ -58,10 +61,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const { writer, reader } = store;
   let runner: Runner;
   let keyring: Keyring;
+  let routes: RouteTable;
   try {
     const secret = await serverSecret(config, store.settings, logger);
     keyring = await Keyring.load(store.keys, bus, secret, store.engine === 'postgres');
     await applyAdminKey(config, keyring, writer, secret, logger);
+    routes = await RouteTable.load(store.routes, bus);
     runner = await Runner.start({
       size: poolSize(config),
       timeoutMs: config.runner.timeout,
@@ -137,6 +142,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   keyRoutes(app, services);
   auditRoutes(app, services);
   adminRoutes(app, services);
+  routeRoutes(app, services, routes);
+  handlerRoutes(app, services, routes);
 
   installDrainWait(app, services);
   app.addHook('onClose', async () => {
@@ -144,6 +151,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await usage.close();
     await denials.close();
     keyring.close();
+    routes.close();
     // The writer closes (committing what usage and denials just queued), then the engine.
     await store.close();
   });

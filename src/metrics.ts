@@ -355,6 +355,23 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    /**
+     * HTTP handler requests (/h/…). Bounded labels: a route id, path or tenant would make one series
+     * per route; per-route counts are in GET /routes/{id} (stats) instead.
+     */
+    handlerRequests: new Counter({
+      name: 'wess_handler_requests_total',
+      help: 'HTTP handler requests answered, by status class (2xx, 3xx, 4xx, 5xx) and access (public, private).',
+      labelNames: ['class', 'access'] as const,
+      registers,
+    }),
+    handlerDuration: new Histogram({
+      name: 'wess_handler_duration_seconds',
+      help: 'Time to answer an HTTP handler request (route lookup, the run, the CGI parse), by status class.',
+      labelNames: ['class'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
   };
 }
 

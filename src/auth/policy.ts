@@ -14,14 +14,16 @@ export type Action =
   | 'key.list'
   | 'key.revoke'
   | 'key.usage'
+  | 'route.read'
+  | 'route.write'
   | 'audit.read'
   | 'store.backup'
   | 'store.export'
   | 'store.import'
   | 'store.verify';
 
-const READ_AND_RUN: Action[] = ['module.read', 'module.run', 'key.usage'];
-const DEVELOP: Action[] = [...READ_AND_RUN, 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke'];
+const READ_AND_RUN: Action[] = ['module.read', 'module.run', 'key.usage', 'route.read'];
+const DEVELOP: Action[] = [...READ_AND_RUN, 'route.write', 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke'];
 
 const ALLOWED: Record<Role, ReadonlySet<Action>> = {
   runner: new Set(READ_AND_RUN),

@@ -9,6 +9,7 @@ import { sendError } from './error-handler.js';
 import { routeOf } from './plugins/decorations.js';
 import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
 import { CONSOLE_PREFIX } from './routes/console.js';
+import { HANDLER_PATTERN } from './handlers/paths.js';
 import type { DeniedLimiter } from './rate-limit.js';
 import type { Services } from '../services.js';
 
@@ -21,6 +22,9 @@ const OPEN_PATHS: ReadonlySet<string> = new Set(['/', '/health/live', '/health/r
 export const OPEN_ROUTES: { has(route: string): boolean } = {
   has: (route) => OPEN_PATHS.has(route) || route.startsWith(`${DOCS_PREFIX}/`),
 };
+
+/** The route patterns of the HTTP handlers (routes/handlers.ts): a key is optional there, and checked by the handler route. */
+export const HANDLER_ROUTES: ReadonlySet<string> = new Set([HANDLER_PATTERN]);
 
 /**
  * Who an open route's request acts as, for open routes that say more to some callers (/health's
@@ -65,7 +69,11 @@ export function installAuth(app: FastifyInstance, services: Services, limitDenie
   app.addHook('onRequest', (request, reply, done) => {
     const reason = authenticate(request);
     if (reason === undefined) return done();
-    const refuse = (why: DenyReason) => deny(request, reply, why).then(() => done(), (err: unknown) => done(err as Error));
+    // An HTTP handler's request may carry no key, or credentials meant for the guest: the handler
+    // route decides (a public route needs none; a private one answers 401 without a valid key).
+    const refuse: (why: DenyReason) => void = HANDLER_ROUTES.has(routeOf(request))
+      ? () => done()
+      : (why: DenyReason) => deny(request, reply, why).then(() => done(), (err: unknown) => done(err as Error));
     // On a shared store, a key another node made a moment ago: read from the store before refusing it.
     const presented = presentedKey(request);
     if (reason !== 'invalid' || presented === undefined || !keyring.mayBeNew(presented)) return void refuse(reason);

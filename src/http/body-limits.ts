@@ -4,6 +4,7 @@ import { limitsFor, tierSuffix } from '../auth/policy.js';
 import type { Config } from '../config/schema.js';
 import type { ErrorCode } from '../errors.js';
 import { maxArchiveBytes } from '../files/archive.js';
+import { HANDLER_PREFIX } from './handlers/paths.js';
 
 /** Content types read as a raw module, held whole: up to limits.max_module_size. */
 export const WASM_TYPES = ['application/wasm', 'application/octet-stream'];
@@ -38,6 +39,8 @@ const UPLOAD_JSON_KEY = 'server.body_limit, plus the base64 of a files archive o
  */
 export function bodyLimitOf(config: Config, contentType: string | undefined, route?: { method?: string; url?: string }): { limit: number; key: string } | undefined {
   const type = mediaType(contentType);
+  // An HTTP handler's body goes to the guest whatever its type: every one is held to server.body_limit.
+  if (route?.url?.startsWith(HANDLER_PREFIX)) return { limit: config.server.body_limit, key: 'server.body_limit' };
   if (type === NDJSON) return undefined;
   if (WASM_TYPES.includes(type)) return { limit: config.limits.max_module_size, key: 'limits.max_module_size' };
   if (type === 'application/json' && route && isModuleUpload(route.method, route.url)) return { limit: uploadJsonLimit(config), key: UPLOAD_JSON_KEY };

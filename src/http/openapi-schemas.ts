@@ -120,6 +120,33 @@ component('Key', z.object(keyView));
 component('CreatedKey', z.object({ key: z.string().meta({ description: 'The whole key, secret included: shown only in this answer' }), ...keyView }));
 component('KeyList', z.object({ items: z.array(z.object(keyView)), next_cursor: cursor }));
 
+const classStats = z.object({ requests: z.number().int(), total_ms: z.number(), max_ms: z.number() });
+const routeView = {
+  id: z.uuid(),
+  tenant: z.string(),
+  path: z.string().meta({ description: 'Requests to /h/{tenant}{path} and below it run the module' }),
+  url: z.string().meta({ description: 'Where the route answers: /h/{tenant}{path}' }),
+  module: z.uuid(),
+  version: z.number().int().nullable().meta({ description: 'The pinned version; null: the current one' }),
+  methods: z.array(z.string()).nullable().meta({ description: 'Methods the route takes; null: any' }),
+  public: z.boolean(),
+  pass_authorization: z.boolean(),
+  created_by: z.string().nullable(),
+  created_at: timestamp,
+  updated_at: timestamp,
+};
+component(
+  'Route',
+  z.object({
+    ...routeView,
+    stats: z
+      .object({ '2xx': classStats.optional(), '3xx': classStats.optional(), '4xx': classStats.optional(), '5xx': classStats.optional() })
+      .optional()
+      .meta({ description: 'GET /routes/{id} only: requests this node answered for the route since it started, by status class' }),
+  }),
+);
+component('RouteList', z.object({ items: z.array(z.object(routeView)), next_cursor: cursor }));
+
 const nullableLimit = z.number().int().nullable();
 component(
   'KeyUsage',
@@ -286,6 +313,8 @@ export type ComponentName =
   | 'Key'
   | 'CreatedKey'
   | 'KeyList'
+  | 'Route'
+  | 'RouteList'
   | 'KeyUsage'
   | 'AuditList'
   | 'Status'

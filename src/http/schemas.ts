@@ -79,6 +79,32 @@ export const listQuery = z
 /** Lists that an admin may narrow to one tenant (modules, keys, audit). */
 export const tenantListQuery = listQuery.extend({ tenant: tenant.optional() }).strict();
 
+/**
+ * An HTTP handler route's path: `/`, or segments of unreserved URL characters, no trailing slash, no
+ * `.` or `..` segment. Nothing to decode or normalise, so a route matches the request path as sent.
+ */
+const routePath = z
+  .string()
+  .max(200, 'must be at most 200 characters')
+  .regex(/^\/(?:[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*)?$/, 'must be "/" or "/segment[/segment…]" of A-Z a-z 0-9 . _ ~ -, without a trailing slash')
+  .refine((path) => !path.split('/').some((segment) => segment === '.' || segment === '..'), 'must not have a "." or ".." segment');
+
+/** Methods a route may be limited to. */
+export const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/** POST /routes and PUT /routes/{id} (a PUT replaces the whole binding; `tenant` is for an admin's POST only). */
+export const routeBody = z
+  .object({
+    path: routePath,
+    module: moduleId,
+    version: z.number().int('must be an integer').min(1).max(MAX_VERSION).nullable().optional(),
+    methods: z.array(z.enum(ROUTE_METHODS)).min(1, 'must name at least one method, or be left out').max(ROUTE_METHODS.length).nullable().optional(),
+    public: z.boolean().optional(),
+    pass_authorization: z.boolean().optional(),
+    tenant: tenant.optional(),
+  })
+  .strict();
+
 export const keyIdParams = z.object({ id: z.string().regex(/^[0-9a-z]{4,32}$/, 'must be a key id (4-32 of 0-9 a-z)') });
 
 export const createKeyBody = z

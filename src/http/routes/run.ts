@@ -12,7 +12,7 @@ import { encodeResults, parseArgs } from '../../wasm/values.js';
 import { wasiOutputBody } from '../run-output.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody, runQuery, wasiArgs, wasiEnv } from '../schemas.js';
-import type { CounterSeries } from '../../metrics.js';
+import { runAccounting } from '../run-accounting.js';
 import type { Services } from '../../services.js';
 import { findModule } from './modules.js';
 
@@ -161,13 +161,6 @@ function runFuel(requested: number | undefined, limits: EffectiveLimits): number
   return requested;
 }
 
-/** Runs a call counts toward runs_per_day: one per item, and one more per started worker-second past the first. */
-function extraRuns(receipts: readonly Receipt[]): number {
-  let extra = 0;
-  for (const r of receipts) extra += Math.max(0, Math.ceil(r.durationMs / 1000) - 1);
-  return extra;
-}
-
 /** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
 export function runRoutes(app: FastifyInstance, services: Services): void {
   const { metrics, runner, usage, cpuBudget } = services;
@@ -227,35 +220,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
   }
 
-  /** The tier metrics' series by tier, found with one lookup per run. */
-  const tierSeries = new Map<string, { ok: CounterSeries<'tier' | 'outcome'>; error: CounterSeries<'tier' | 'outcome'>; cpu: CounterSeries<'tier'>; fuel: CounterSeries<'tier'> }>();
-
-  /** Counts a finished run for its key (usage), its tenant (CPU budget) and its tier (metrics). */
-  function account(request: FastifyRequest, limits: EffectiveLimits, lane: string, outcome: 'ok' | 'error', receipts: readonly Receipt[]): void {
-    let cpuMs = 0;
-    let fuel = 0;
-    for (const r of receipts) {
-      cpuMs += r.cpuMs;
-      fuel += r.fuelUsed ?? 0;
-    }
-    const tier = limits.tier ?? 'none';
-    let series = tierSeries.get(tier);
-    if (series === undefined) {
-      series = {
-        ok: metrics.tierRunsFront.series({ tier, outcome: 'ok' }),
-        error: metrics.tierRunsFront.series({ tier, outcome: 'error' }),
-        cpu: metrics.tierCpuSecondsFront.series({ tier }),
-        fuel: metrics.tierFuelFront.series({ tier }),
-      };
-      tierSeries.set(tier, series);
-    }
-    series[outcome].add();
-    series.cpu.add(cpuMs / 1000);
-    if (fuel > 0) series.fuel.add(fuel);
-    cpuBudget.charge(lane, limits.cpuMsPerMinute, cpuMs);
-    const keyId = request.principal?.keyId;
-    if (keyId) usage.record(keyId, { errors: outcome === 'error' ? 1 : 0, cpu_ms: cpuMs, fuel, runs: extraRuns(receipts) });
-  }
+  const account = runAccounting(services);
 
   app.post('/modules/:id/run', describeRoute({
     summary: 'Run an exported function, a batch of calls, or a WASI program',
@@ -305,11 +270,11 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel, requestId: request.id };
     try {
       const { body: answer, receipts } = await execute(target, body, request, scope);
-      account(request, limits, lane, 'ok', receipts);
+      account(request.principal?.keyId, limits, lane, 'ok', receipts);
       return answer;
     } catch (err) {
       const receipt = receiptOf(err);
-      account(request, limits, lane, 'error', receipt ? [receipt] : []);
+      account(request.principal?.keyId, limits, lane, 'error', receipt ? [receipt] : []);
       throw err;
     }
   });

@@ -1,0 +1,190 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authorize, limitsFor, type EffectiveLimits } from '../../auth/policy.js';
+import { echo } from '../../echo.js';
+import { hasErrorCode, wessError } from '../../errors.js';
+import { ImageCache } from '../../files/image-cache.js';
+import { receiptOf, wasiOutputOf, type Receipt, type RunResult } from '../../runner/pool.js';
+import type { ModuleRecord, RouteRecord, VersionRecord } from '../../store/types.js';
+import type { WasiOutput } from '../../wasi/types.js';
+import { cgiEnvironment } from '../handlers/cgi-env.js';
+import { parseCgi } from '../handlers/cgi.js';
+import { HANDLER_PATTERN, splitHandlerUrl } from '../handlers/paths.js';
+import { statusClass, type RouteMatch, type RouteTable } from '../handlers/route-table.js';
+import { describeRoute } from '../openapi.js';
+import { runAccounting } from '../run-accounting.js';
+import { tenantLimitsOf } from '../tenant-limits.js';
+import type { Services } from '../../services.js';
+
+/** Bytes of a guest's stderr one log line carries. */
+const STDERR_LOG_BYTES = 4096;
+
+type Target = Pick<VersionRecord, 'id' | 'version' | 'sha256' | 'kind' | 'exports' | 'files'>;
+
+/**
+ * Serves /h/{tenant}{path}: the longest route path of the tenant that prefixes the request path runs
+ * its module as a WAGI handler (the CGI convention: environment and stdin in, headers and body out).
+ * One Fastify route for every handler; the lookup is in memory (RouteTable).
+ */
+export function handlerRoutes(app: FastifyInstance, services: Services, table: RouteTable): void {
+  const { metrics, runner, cpuBudget, usage } = services;
+  const images = new ImageCache(services.store.modules);
+  const account = runAccounting(services);
+
+  void app.register(async (scope) => {
+    // Any body, of any type, reaches the guest as it was sent (server.body_limit still holds).
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+    scope.all(HANDLER_PATTERN, describeRoute({
+      summary: 'Call an HTTP handler (any method)',
+      description:
+        'Runs the WASI program bound to the longest route path of {tenant} that prefixes the rest of the URL, by the CGI convention ' +
+        '(see the README, "HTTP handlers"): its stdout is the response. A private route needs a key of the tenant with run rights; a public one none.',
+      tags: ['handlers'],
+      responses: { 200: { description: "The handler's own answer: its status, headers and body" } },
+      errors: ['ROUTE_NOT_FOUND', 'METHOD_NOT_ALLOWED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'BAD_GATEWAY', 'GATEWAY_TIMEOUT', 'QUOTA_EXCEEDED', 'UNAVAILABLE'],
+    }), async (request, reply) => {
+      const started = performance.now();
+      const url = splitHandlerUrl(request.url);
+      const match = table.match(url.tenant, url.path);
+      if (match === undefined) throw notFound(url.tenant, url.path);
+      const { route } = match;
+      try {
+        await serve(request, reply, match, url);
+      } finally {
+        const klass = statusClass(reply.statusCode);
+        const seconds = (performance.now() - started) / 1000;
+        table.record(route.id, klass, seconds * 1000);
+        metrics.handlerRequests.inc({ class: klass, access: route.public ? 'public' : 'private' });
+        metrics.handlerDuration.observe({ class: klass }, seconds);
+      }
+    });
+  });
+
+  async function serve(request: FastifyRequest, reply: FastifyReply, match: RouteMatch, url: ReturnType<typeof splitHandlerUrl>): Promise<void> {
+    const { route } = match;
+    const limits = admit(request, reply, route, url.path);
+    if (route.methods !== null && !route.methods.includes(request.method)) {
+      reply.header('allow', route.methods.join(', '));
+      throw wessError('METHOD_NOT_ALLOWED', `route ${route.path} takes ${route.methods.join(', ')}, not ${request.method}`, { allow: route.methods });
+    }
+    const target = await targetOf(route);
+    // Public runs are charged to the key that made the route (runs_per_day, usage), as the tenant's.
+    const keyId = request.principal?.keyId ?? route.created_by;
+    cpuBudget.admit(route.tenant, limits.cpuMsPerMinute, limits.tier, metrics);
+    const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics) : undefined;
+    if (admitting) await admitting;
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const env = cgiEnvironment(match, url, {
+      method: request.method,
+      headers: request.headers,
+      bodyLength: body.length,
+      serverName: request.hostname || services.config.server.host,
+      serverPort: request.port ?? services.config.server.port,
+      remoteAddr: request.ip,
+      requestId: request.id,
+    });
+    const wasi = { args: [route.path], env, stdin: body, maxOutputBytes: services.config.runner.max_output };
+    const files = target.files === undefined ? undefined : { files: await images.get(target.files), maxScratchBytes: services.config.limits.max_scratch_bytes };
+    let outcome: RunResult;
+    try {
+      outcome = await runner.run({
+        sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, files,
+        lane: route.tenant, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs: limits.timeoutMs,
+        fuel: limits.defaultFuel, requestId: request.id,
+      });
+    } catch (err) {
+      const receipt = receiptOf(err);
+      account(keyId, limits, route.tenant, 'error', receipt ? [receipt] : []);
+      logStderr(request, route, wasiOutputOf(err));
+      throw asGatewayError(err, route);
+    }
+    account(keyId, limits, route.tenant, 'ok', [outcome]);
+    const output = outcome.wasi;
+    logStderr(request, route, output);
+    answer(reply, route, target, outcome, output);
+  }
+
+  /** Who may call the route, and under which limits: a public route's tenant's, a private route's key's. */
+  function admit(request: FastifyRequest, reply: FastifyReply, route: RouteRecord, path: string): EffectiveLimits {
+    if (route.public) return tenantLimitsOf(services, route.tenant);
+    const principal = request.principal;
+    if (!principal) {
+      reply.header('www-authenticate', 'Bearer realm="wess"');
+      throw wessError('UNAUTHORIZED', `route ${route.path} is private: send a key of its tenant ("Authorization: Bearer wess_..." or "x-api-key")`);
+    }
+    // Another tenant's key learns nothing: the route answers as if it did not exist.
+    if (principal.role !== 'admin' && principal.tenant !== route.tenant) throw notFound(route.tenant, path);
+    authorize(principal, 'module.run');
+    if (principal.modules && !principal.modules.has(route.module)) {
+      throw wessError('FORBIDDEN', `this key is limited to ${principal.modules.size} named module(s), and the module of route ${route.path} is not one of them`);
+    }
+    return limitsFor(services.config, principal);
+  }
+
+  /** The version the route runs: the pinned one, else the module's current one; 502 when it is gone or no WASI command. */
+  async function targetOf(route: RouteRecord): Promise<Target> {
+    const reader = services.store.reader;
+    const record: ModuleRecord | undefined = reader.cachedModule(route.module) ?? (await reader.getModule(route.module));
+    if (!record || record.tenant !== route.tenant) throw wessError('BAD_GATEWAY', `the module of route ${route.path} was deleted; bind the route to another module`);
+    const target = route.version === null || route.version === record.version ? record : await reader.getVersion(record.id, route.version);
+    if (!target) throw wessError('BAD_GATEWAY', `route ${route.path} is pinned to version ${route.version}, which module ${record.id} no longer has`);
+    if (target.kind !== 'wasi' || !target.exports.some((e) => e.name === '_start')) {
+      throw wessError('BAD_GATEWAY', `version ${target.version} of the module of route ${route.path} is not a WASI command (it exports no _start)`);
+    }
+    return target;
+  }
+
+  /** The handler's CGI answer, as the response; 502 for anything that is not one. */
+  function answer(reply: FastifyReply, route: RouteRecord, target: Target, outcome: RunResult, output: WasiOutput | undefined): void {
+    if (!output) throw wessError('INTERNAL', 'a WASI run gave no output');
+    reply.header('server-timing', serverTiming(outcome, target.version));
+    if (output.exitCode !== 0) throw wessError('BAD_GATEWAY', `the handler of route ${route.path} exited with status ${output.exitCode}`, { exit_code: output.exitCode });
+    if (output.stdoutTruncated) {
+      throw wessError('BAD_GATEWAY', `the handler of route ${route.path} printed more than runner.max_output (${services.config.runner.max_output} bytes)`, { limit: services.config.runner.max_output });
+    }
+    const parsed = parseCgi(output.stdout);
+    if (!parsed.ok) throw wessError('BAD_GATEWAY', `the handler of route ${route.path} gave no valid CGI response: ${parsed.problem}`);
+    const { status, headers, body } = parsed.response;
+    reply.code(status);
+    for (const [name, value] of headers) reply.header(name, value);
+    void reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  }
+}
+
+/** The same 404 for a path no route matches and for another tenant's route: existence does not leak. */
+function notFound(tenant: string, path: string): Error {
+  return wessError('ROUTE_NOT_FOUND', `no route of tenant ${echo(tenant)} matches ${echo(path)}`);
+}
+
+/** A guest that trapped or overran is the gateway's upstream failing: 502 and 504, not the /run statuses. */
+function asGatewayError(err: unknown, route: RouteRecord): unknown {
+  if (!hasErrorCode(err)) return err;
+  const receipt = receiptOf(err);
+  const wrap = (code: 'BAD_GATEWAY' | 'GATEWAY_TIMEOUT', message: string) => {
+    const wrapped = wessError(code, message, { cause: err.code });
+    if (receipt) Object.defineProperty(wrapped, 'receipt', { value: receipt, enumerable: false });
+    return wrapped;
+  };
+  if (err.code === 'EXECUTION_TIMEOUT') return wrap('GATEWAY_TIMEOUT', `the handler of route ${route.path} did not answer in time: ${err.message}`);
+  if (err.code === 'WASM_TRAP' || err.code === 'FUEL_EXHAUSTED' || err.code === 'MEMORY_LIMIT') return wrap('BAD_GATEWAY', `the handler of route ${route.path} failed: ${err.message}`);
+  return err;
+}
+
+/** The guest's stderr goes to the log, tagged with the request id (request.log carries it), never to the client. */
+function logStderr(request: FastifyRequest, route: RouteRecord, output: WasiOutput | undefined): void {
+  if (!output || output.stderr.length === 0) return;
+  const bytes = output.stderr.subarray(0, STDERR_LOG_BYTES);
+  request.log.info(
+    { route_id: route.id, route: route.path, tenant: route.tenant, stderr: Buffer.from(bytes).toString('utf8'), stderr_bytes: output.stderr.length, stderr_truncated: output.stderrTruncated || output.stderr.length > STDERR_LOG_BYTES },
+    'handler stderr',
+  );
+}
+
+/** The run's receipt as Server-Timing (W3C): durations in ms, the rest as descriptions. */
+function serverTiming(receipt: Receipt & { compileCached: boolean }, version: number): string {
+  const ms = (value: number) => Math.round(value * 1000) / 1000;
+  const parts = [`run;dur=${ms(receipt.durationMs)}`, `cpu;dur=${ms(receipt.cpuMs)}`, `queued;dur=${ms(receipt.queuedMs)}`, `compile;desc="${receipt.compileCached ? 'cached' : 'fresh'}"`, `version;desc="${version}"`];
+  if (receipt.fuelUsed !== undefined) parts.push(`fuel;desc="${receipt.fuelUsed}"`);
+  return parts.join(', ');
+}
