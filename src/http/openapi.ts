@@ -170,6 +170,8 @@ const TAGS = [
   { name: 'versions', description: 'Module history and rollback' },
   { name: 'events', description: 'Module changes as Server-Sent Events' },
   { name: 'keys', description: 'API keys, roles, tenants and usage' },
+  { name: 'routes', description: 'Bind paths to WASI programs that answer HTTP requests' },
+  { name: 'handlers', description: 'HTTP handlers: /h/{tenant}{path} runs the bound WASI program (a public route needs no key)' },
   { name: 'audit', description: 'Who did what' },
   { name: 'admin', description: 'Backup, export and import' },
   { name: 'health', description: 'Probes and metrics (no key needed)' },

@@ -11,6 +11,7 @@ import { parseCgi } from '../handlers/cgi.js';
 import { HANDLER_PATTERN, splitHandlerUrl } from '../handlers/paths.js';
 import { statusClass, type RouteMatch, type RouteTable } from '../handlers/route-table.js';
 import { describeRoute } from '../openapi.js';
+import { ROUTE_METHODS } from '../schemas.js';
 import { runAccounting } from '../run-accounting.js';
 import { tenantLimitsOf } from '../tenant-limits.js';
 import type { Services } from '../../services.js';
@@ -35,15 +36,18 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-    scope.all(HANDLER_PATTERN, describeRoute({
+    // HEAD is Fastify's own route beside GET's (exposeHeadRoutes), with this handler.
+    scope.route({ method: ROUTE_METHODS.filter((m) => m !== 'HEAD'), url: HANDLER_PATTERN, ...describeRoute({
       summary: 'Call an HTTP handler (any method)',
       description:
         'Runs the WASI program bound to the longest route path of {tenant} that prefixes the rest of the URL, by the CGI convention ' +
         '(see the README, "HTTP handlers"): its stdout is the response. A private route needs a key of the tenant with run rights; a public one none.',
       tags: ['handlers'],
+      body: { '*/*': { type: 'string', format: 'binary', description: "Any body, of any type: the guest's stdin" } },
+      bodyOptional: true,
       responses: { 200: { description: "The handler's own answer: its status, headers and body" } },
       errors: ['ROUTE_NOT_FOUND', 'METHOD_NOT_ALLOWED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'BAD_GATEWAY', 'GATEWAY_TIMEOUT', 'QUOTA_EXCEEDED', 'UNAVAILABLE'],
-    }), async (request, reply) => {
+    }), handler: async (request, reply) => {
       const started = performance.now();
       const url = splitHandlerUrl(request.url);
       const match = table.match(url.tenant, url.path);
@@ -58,7 +62,7 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
         metrics.handlerRequests.inc({ class: klass, access: route.public ? 'public' : 'private' });
         metrics.handlerDuration.observe({ class: klass }, seconds);
       }
-    });
+    } });
   });
 
   async function serve(request: FastifyRequest, reply: FastifyReply, match: RouteMatch, url: ReturnType<typeof splitHandlerUrl>): Promise<void> {
