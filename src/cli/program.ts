@@ -7,6 +7,7 @@ import { registerEventsCommand } from './commands/events.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerModuleCommands } from './commands/modules.js';
+import { registerRouteCommands } from './commands/routes.js';
 import { passesExitCode, registerRunCommand } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVersionCommands } from './commands/versions.js';
@@ -78,6 +79,7 @@ export function buildProgram(io: CliIo, state: RunState = { exit: EXIT.OK, json:
   registerVersionCommands(program, deps);
   registerEventsCommand(program, deps);
   registerKeyCommands(program, deps);
+  registerRouteCommands(program, deps);
   registerAuditCommand(program, deps);
   registerConfigCommands(program, deps);
   registerDataCommands(program, deps);
