@@ -8,6 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { fixture, listen, makeKey, startApp, TEST_ADMIN_KEY, wasiFixture, waitFor, type MadeKey, type TestApp } from '../helper.js';
 
+/** An answer's JSON, read field by field by the assertions (which check its shape). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- assertions read nested fields of answers whose shape they check
+type Json = Record<string, any>;
+
 let t: TestApp;
 let base: string;
 let acme: MadeKey;
@@ -25,8 +29,8 @@ async function call(path: string, init: RequestInit & { key?: MadeKey | string |
   return fetch(`${base}${path}`, { ...rest, headers, redirect: 'manual' });
 }
 
-async function json(res: Response): Promise<Record<string, any>> {
-  return (await res.json()) as Record<string, any>;
+async function json(res: Response): Promise<Json> {
+  return (await res.json()) as Json;
 }
 
 async function uploadAs(key: MadeKey, name: string, bytes: Uint8Array): Promise<string> {
@@ -35,19 +39,19 @@ async function uploadAs(key: MadeKey, name: string, bytes: Uint8Array): Promise<
   return (await json(res)).id as string;
 }
 
-async function bind(key: MadeKey, body: Record<string, unknown>): Promise<Record<string, any>> {
+async function bind(key: MadeKey, body: Record<string, unknown>): Promise<Json> {
   const res = await call('/routes', { method: 'POST', key, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const answer = await json(res);
   assert.equal(res.status, 201, JSON.stringify(answer));
   return answer;
 }
 
-async function errorOf(res: Response, status: number, code: string): Promise<Record<string, any>> {
+async function errorOf(res: Response, status: number, code: string): Promise<Json> {
   const body = await json(res);
   assert.equal(res.status, status, JSON.stringify(body));
   assert.equal(body.error?.code, code);
   assert.equal(body.error?.request_id, res.headers.get('x-request-id'));
-  return body.error as Record<string, any>;
+  return body.error as Json;
 }
 
 before(async () => {
