@@ -15,7 +15,10 @@ import type { Exchange } from './lib/answers.js';
 const exchanges = JSON.parse(process.argv[2] ?? '[]') as Exchange[];
 // Parsed once and returned as objects: Fastify serializes them per request with JSON.stringify, the
 // work Wess does for its own answers (its stats differ per call), so the baseline is not spared it.
-const answers = new Map(exchanges.map((e) => [`${e.method} ${e.path}`, JSON.parse(e.answer) as unknown]));
+const isJson = (e: Exchange) => e.contentType.startsWith('application/json');
+const answers = new Map(exchanges.filter(isJson).map((e) => [`${e.method} ${e.path}`, JSON.parse(e.answer) as unknown]));
+/** Answers that are not JSON (an HTTP handler's text), sent as they are with Wess's content type. */
+const texts = new Map(exchanges.filter((e) => !isJson(e)).map((e) => [`${e.method} ${e.path}`, e]));
 
 const app = Fastify({ logger: false });
 
@@ -34,6 +37,15 @@ app.post(
   async (request, reply) => answerOf(request, reply),
 );
 app.get('/modules/:id', async (request, reply) => answerOf(request, reply));
+// An HTTP handler's answer (bench/scenarios/handlers.ts): the same text, from a route that runs nothing.
+app.get('/h/*', async (request, reply) => {
+  const exchange = texts.get(`${request.method} ${request.url}`);
+  if (exchange === undefined) {
+    reply.callNotFound();
+    return reply;
+  }
+  return reply.type(exchange.contentType).send(exchange.answer);
+});
 // Uploads (bench/scenarios/stores.ts): the body is read whole, as Wess reads it, and not stored.
 app.addContentTypeParser('application/wasm', { parseAs: 'buffer', bodyLimit: 16 * 1024 * 1024 }, (_request, body, done) => done(null, body));
 app.post('/modules', async (request, reply) => answerOf(request, reply));
