@@ -20,7 +20,7 @@ let twoUrl: string;
 async function until(url: string, status: number): Promise<Response> {
   const deadline = Date.now() + 5_000;
   for (;;) {
-    const res = await fetch(url);
+    const res = await fetch(url, { redirect: 'manual' }).catch((err: Error) => assert.fail(`${url}: ${err.message} (${String((err as { cause?: unknown }).cause)})`));
     if (res.status === status) return res;
     await res.arrayBuffer();
     if (Date.now() > deadline) assert.fail(`${url} still answers ${res.status}, not ${status}, after 5 s`);
