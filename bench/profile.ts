@@ -6,12 +6,15 @@ import { drive } from './lib/load.js';
 import { withKey, ROOT, startWess } from './lib/servers.js';
 import { round, say } from './lib/stats.js';
 import { paddedAddModule } from './lib/wasm.js';
+import { bindHello } from './scenarios/handlers.js';
 
 /*
- * `node dist/bench/profile.js run|get|upload|batch [seconds]`: starts Wess with --cpu-prof, drives warm `add`
- * runs or GETs of its metadata (100 connections), 100 KiB uploads (32 connections) or batch runs of 100
- * `add` tuples (40 connections, the noisy neighbour's flood), stops it and prints
- * the main thread's top functions by self time. The .cpuprofile files stay in the printed directory (open them in DevTools).
+ * `node dist/bench/profile.js run|get|upload|batch|handler|wasi [seconds]`: starts Wess with --cpu-prof, drives
+ * warm `add` runs or GETs of its metadata (100 connections), 100 KiB uploads (32 connections), batch runs of
+ * 100 `add` tuples (40 connections, the noisy neighbour's flood), GETs of the hello HTTP handler
+ * (bench/scenarios/handlers.ts) or WASI runs of test/fixtures/wasi/hello.wasm (100 connections each), stops it
+ * and prints each thread's top functions by self time (the main thread's file has `0` as its 5th dot-separated
+ * part; the others are the workers'). The .cpuprofile files stay in the printed directory (open them in DevTools).
  */
 
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
@@ -35,7 +38,7 @@ function top(profile: Profile, count: number): string[] {
 }
 
 async function main(): Promise<void> {
-  const what = ['upload', 'get', 'batch'].includes(process.argv[2] ?? '') ? process.argv[2] : 'run';
+  const what = ['upload', 'get', 'batch', 'handler', 'wasi'].includes(process.argv[2] ?? '') ? process.argv[2] : 'run';
   const seconds = Number(process.argv[3] ?? 10);
   const dir = mkdtempSync(join(tmpdir(), 'wess-prof-'));
   const wess = await startWess({}, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
@@ -49,6 +52,15 @@ async function main(): Promise<void> {
       const body = JSON.stringify({ function: 'add', batch: Array.from({ length: 100 }, (_, i) => [i, 1]) });
       const r = await drive({ url: `${wess.url}/modules/${add.id}/run`, method: 'POST', body, headers: withKey({ 'content-type': 'application/json' }), connections: 40, seconds });
       say(`batch: ${r.rps} req/s (${r.rps * 100} calls/s), p99 ${r.p99} ms`);
+    } else if (what === 'handler') {
+      const hello = await bindHello(wess);
+      const r = await drive({ url: `${wess.url}${hello.path}`, connections: 100, seconds });
+      say(`handler: ${r.rps} req/s, p99 ${r.p99} ms`);
+    } else if (what === 'wasi') {
+      const hello = await uploadWasm(wess.url, 'hello', readFileSync(join(ROOT, 'test/fixtures/wasi/hello.wasm')));
+      const body = JSON.stringify({});
+      const r = await drive({ url: `${wess.url}/modules/${hello.id}/run`, method: 'POST', body, headers: withKey({ 'content-type': 'application/json' }), connections: 100, seconds });
+      say(`wasi: ${r.rps} req/s, p99 ${r.p99} ms`);
     } else if (what === 'run') {
       const add = await uploadWasm(wess.url, 'add', readFileSync(join(ROOT, 'test/fixtures/wasm/add.wasm')));
       const body = JSON.stringify({ function: 'add', args: [1, 2] });
