@@ -110,7 +110,7 @@ export function buildBundle(lane: Lane, calls: Pending[], now: number): { bundle
   return { bundle: { calls, control, epoch: now, lane, long: false, killedAt: IDLE, killedCallStartedAt: 0, takenFrom: calls.length }, task };
 }
 
-/** Adds a module to the task and returns its index; memoryExports, conventions and metering only once some module needs them. */
+/** Adds a module to the task and returns its index; memoryExports, conventions, pooledMemories and metering only once some module needs them. */
 function addModule(task: BundleTask, compiled: Compiled): number {
   const index = task.modules.push(compiled.module) - 1;
   if (compiled.memoryExport !== null || task.memoryExports !== undefined) {
@@ -124,6 +124,10 @@ function addModule(task: BundleTask, compiled: Compiled): number {
   if (compiled.conventions !== 0 || task.conventions !== undefined) {
     task.conventions ??= Array.from({ length: index }, () => 0);
     task.conventions.push(compiled.conventions);
+  }
+  if (compiled.pooledMemory !== null || task.pooledMemories !== undefined) {
+    task.pooledMemories ??= Array.from({ length: index }, () => null);
+    task.pooledMemories.push(compiled.pooledMemory);
   }
   if (compiled.metering !== null || task.metering !== undefined) {
     task.metering ??= Array.from({ length: index }, () => null);

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { hasErrorCode, wessError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { WASI_MODULE } from '../wasi/index.js';
-import { capMemory, capTables, exposeMemory } from '../wasm/binary.js';
+import { capMemory, capTables, exposeMemory, importMemory, inspect, type PooledMemory } from '../wasm/binary.js';
 import { HOST_ENV_MODULE } from '../wasm/host-env.js';
 import { meter, METERING_VERSION, type Metered } from '../wasm/metering.js';
 import { readSections, SectionId, type Section } from '../wasm/sections.js';
@@ -41,6 +41,11 @@ export interface Compiled {
   conventions: number;
   /** Set for a metered variant: a call sets its fuel and runs its start function itself. */
   metering: MeteringExports | null;
+  /**
+   * For an in-process module whose memory importMemory made an import: its limits, for the worker to
+   * give each instance a memory (runner/memories.ts); null when the module makes its own.
+   */
+  pooledMemory: PooledMemory | null;
   /**
    * For a module whose instances hold no state (wasm/state.ts): the key under which a worker keeps one
    * instance for all its calls; null when every call needs an instance of its own.
@@ -104,12 +109,15 @@ export class CompileCache {
    * the memory and table sections rewritten to their caps, then memory 0 exported so a call's memory
    * size can be read after it.
    */
-  prepare(sha256: string, bytes: Uint8Array, variant: Variant): { bytes: Uint8Array; exportName: string | null; metering: MeteringExports | null } {
+  prepare(sha256: string, bytes: Uint8Array, variant: Variant): { bytes: Uint8Array; exportName: string | null; metering: MeteringExports | null; pooledMemory: PooledMemory | null } {
     const metered = variant.metered ? this.meter(sha256, bytes) : undefined;
     const source = metered?.bytes ?? bytes;
-    const { bytes: out, exportName } = exposeMemory(capTables(capMemory(source, variant.maxPages), this.maxTableElements));
+    const capped = capTables(capMemory(source, variant.maxPages), this.maxTableElements);
+    // Only in-process modules: their calls all go through runWasiCall, which supplies the memory.
+    const pooled = inProcessImports(inspect(capped).imports) ? importMemory(capped) : null;
+    const { bytes: out, exportName } = exposeMemory(pooled?.bytes ?? capped);
     const metering = metered === undefined ? null : { fuelExport: metered.fuelExport, startExport: metered.startExport };
-    return { bytes: out, exportName, metering };
+    return { bytes: out, exportName, metering, pooledMemory: pooled?.memory ?? null };
   }
 
   private meter(sha256: string, bytes: Uint8Array): Metered {
@@ -134,11 +142,11 @@ export class CompileCache {
     this.metrics.compiles.inc();
     this.metrics.compileTime.observe((performance.now() - started) / 1000);
     const imports = WebAssembly.Module.imports(module);
-    const inProcess = imports.some((i) => i.module === WASI_MODULE || (i.module === HOST_ENV_MODULE && i.name === 'trace'));
+    const inProcess = inProcessImports(imports);
     const conventions = (imports.some((i) => i.module === HOST_ENV_MODULE) ? CONVENTION.hostEnv : 0)
       | (WebAssembly.Module.exports(module).some((e) => e.name === '_initialize' && e.kind === 'function') ? CONVENTION.initialize : 0);
     const sharedInstance = holdsNoState(prepared.bytes, sections) ? `${sha256}/${variantKey(variant)}` : null;
-    return { module, memoryExport: prepared.exportName, inProcess, conventions, metering: prepared.metering, sharedInstance };
+    return { module, memoryExport: prepared.exportName, inProcess, conventions, metering: prepared.metering, sharedInstance, pooledMemory: prepared.pooledMemory };
   }
 
   /**
@@ -159,6 +167,11 @@ export class CompileCache {
       throw err;
     }
   }
+}
+
+/** True for a module whose calls run in a WasiProcess (Compiled.inProcess): it imports WASI, or env.trace. */
+function inProcessImports(imports: ReadonlyArray<{ module: string; name: string }>): boolean {
+  return imports.some((i) => i.module === WASI_MODULE || (i.module === HOST_ENV_MODULE && i.name === 'trace'));
 }
 
 /** A variant as one number: the cap in pages (at most 65,536) and the metering version. */

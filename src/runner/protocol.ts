@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../errors.js';
 import type { WasiInput, WasiOutput } from '../wasi/index.js';
+import type { PooledMemory } from '../wasm/binary.js';
 import type { RawResult, ValType, WasmArg } from '../wasm/types.js';
 
 /*
@@ -99,6 +100,8 @@ export interface BundleTask {
   metering?: (MeteringExports | null)[];
   /** [call index, fuel] for the calls that run metered; left out when there are none. */
   fuel?: [number, number][];
+  /** Per module: the limits of the memory its instances are given (Compiled.pooledMemory), or null; left out when no module has one. */
+  pooledMemories?: (PooledMemory | null)[];
 }
 
 /** A failed call, as it crosses the thread boundary. */

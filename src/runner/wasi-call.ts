@@ -2,7 +2,9 @@ import { performance } from 'node:perf_hooks';
 import { WasiProcess, type WasiInput, type WasiOutput } from '../wasi/index.js';
 import type { RawResult, WasmArg } from '../wasm/types.js';
 import { callExport, carried, exportedMemory, fuelOf, initialize, memoryPages, meteredFailure, normalise, startMetered } from './guest.js';
+import { POOLED_MEMORY_MODULE, POOLED_MEMORY_NAME, type PooledMemory } from '../wasm/binary.js';
 import { HostEnv } from './host-env.js';
+import { giveBackMemory, takeMemory } from './memories.js';
 import { CONVENTION, NO_MEMORY, type BridgeSignature, type Metering, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
 
@@ -16,6 +18,8 @@ import { failureFrom } from './traps.js';
 export interface CallSpec {
   module: WebAssembly.Module | undefined;
   memoryExport: string | null;
+  /** Set when the module imports its memory (importMemory): the limits of the memory to give it. */
+  pooledMemory: PooledMemory | null;
   fn: string;
   args: WasmArg[];
   bridge: BridgeSignature | undefined;
@@ -35,16 +39,31 @@ export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInpu
     reply.fail(failureFrom(err, spec.args), performance.now() - started);
     return;
   }
+  const pooled = spec.pooledMemory;
+  const memory = pooled === null ? undefined : takeMemory(pooled);
+  try {
+    runIn(reply, spec, proc, started, memory);
+  } finally {
+    // After the last read of the instance (its memory size, its fuel): the memory is zeroed here.
+    if (memory !== undefined) giveBackMemory(pooled as PooledMemory, memory);
+  }
+}
+
+/** The call itself, in `proc`; `memory` is the one to give an instance that imports its memory. */
+function runIn(reply: ReplyBuilder, spec: CallSpec, proc: WasiProcess, started: number, memory: WebAssembly.Memory | undefined): void {
   let instance: WebAssembly.Instance | undefined;
   let ran: { value: unknown; output: WasiOutput };
   const env = (spec.conventions & CONVENTION.hostEnv) !== 0 ? new HostEnv((line) => proc.writeStderr(`${line}\n`)) : undefined;
+  let imports = proc.imports();
+  if (env !== undefined) imports = { ...imports, ...env.imports };
+  if (memory !== undefined) imports = { ...imports, [POOLED_MEMORY_MODULE]: { [POOLED_MEMORY_NAME]: memory } };
   try {
     // The start section, if any, runs inside the process, so a proc_exit from it ends it normally.
     ran = proc.run(() => {
-      instance = new WebAssembly.Instance(carried(spec.module), env === undefined ? proc.imports() : { ...proc.imports(), ...env.imports });
-      const memory = exportedMemory(instance, spec.memoryExport);
-      if (memory !== undefined) proc.bind(memory);
-      env?.bind(memory);
+      instance = new WebAssembly.Instance(carried(spec.module), imports);
+      const exported = exportedMemory(instance, spec.memoryExport);
+      if (exported !== undefined) proc.bind(exported);
+      env?.bind(exported);
       if (spec.metering !== undefined) startMetered(instance, spec.metering);
       initialize(instance, spec.fn, spec.conventions);
       return callExport(instance, spec.fn, spec.args, spec.bridge);

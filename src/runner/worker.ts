@@ -60,8 +60,12 @@ function runCalls(task: BundleTask): BundleReply {
     const conventions = task.conventions?.[m] ?? 0;
     const input = wasi?.get(index);
     const metering = meteringOf(task, m, fuel?.get(index));
+    // A module with a pooled memory is in-process, and every call of one carries WASI input (pool.ts).
     if (input === undefined) runCall(reply, module, memoryExport, shared, fn, args, bridges?.get(index), metering, conventions);
-    else (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, fn, args, bridge: bridges?.get(index), metering, conventions }, input);
+    else {
+      const pooledMemory = task.pooledMemories?.[m] ?? null;
+      (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, pooledMemory, fn, args, bridge: bridges?.get(index), metering, conventions }, input);
+    }
     reply.timed(startedAt, cpu.charge(reply.lastDurationMs));
     Atomics.store(control, CONTROL.index, IDLE);
   }

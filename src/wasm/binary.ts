@@ -337,3 +337,62 @@ function exportNames(bytes: Uint8Array, section: Section): Set<string> {
   }
   return names;
 }
+
+/** Where importMemory puts a module's memory: the module and name of its import. */
+export const POOLED_MEMORY_MODULE = '__wess';
+export const POOLED_MEMORY_NAME = 'memory';
+
+/** The limits of a memory importMemory turned into an import: what the runner gives each instance. */
+export interface PooledMemory {
+  initial: number;
+  maximum: number;
+}
+
+/**
+ * Turns a module's one defined memory into an import (POOLED_MEMORY_MODULE.POOLED_MEMORY_NAME) with the
+ * same limits, so the runner can give each fresh instance a memory of its own making: a new one, or one
+ * zeroed after an earlier call (runner/memories.ts), which no guest can tell from the one V8 would have
+ * made (size, maximum, contents but the data segments all zero). V8 reserves and maps every memory it
+ * makes anew and unmaps it after a GC (measured: ~120 µs of kernel page-table work per instance, and
+ * the mmap lock serialises the workers), against ~5 µs to zero 2 pages and reuse them.
+ *
+ * Returns null (the module stays as it is) when there is nothing to do or it is not this simple case: no
+ * defined memory, more than one, a memory without a maximum (capMemory gives every one a maximum),
+ * shared or 64-bit, an imported memory, or an import from POOLED_MEMORY_MODULE already. Imported
+ * memories come before defined ones, so memory 0 stays memory 0; no other index changes. Throws
+ * INVALID_WASM when malformed.
+ */
+export function importMemory(bytes: Uint8Array): { bytes: Uint8Array; memory: PooledMemory } | null {
+  const sections = readSections(bytes);
+  const memorySection = sections.find((s) => s.id === SectionId.memory);
+  if (memorySection === undefined) return null;
+  const r = sectionReader(bytes, memorySection);
+  const memories = readMemories(r);
+  expectSectionEnd(r, memorySection);
+  const memory = memories[0];
+  if (memories.length !== 1 || memory === undefined || memory.max === null || (memory.flags & 0x06) !== 0) return null;
+  if (inspect(bytes).imports.some((i) => i.kind === 'memory' || i.module === POOLED_MEMORY_MODULE)) return null;
+
+  const name = (text: string) => [...encodeULeb128(text.length), ...Array.from(text, (ch) => ch.charCodeAt(0))];
+  // import entry: module name, field name, kind 0x02 (memory), limits with a maximum (flags 0x01)
+  const entry = [...name(POOLED_MEMORY_MODULE), ...name(POOLED_MEMORY_NAME), EXPORT_KIND_MEMORY, 0x01, ...encodeULeb128(memory.min), ...encodeULeb128(memory.max)];
+  // The memory section comes after the import section: cut it first, and the import section's offsets hold.
+  const withoutMemory = splice(bytes, memorySection.headerStart, memorySection.end, [], []);
+  const importSection = sections.find((s) => s.id === SectionId.import);
+  let out: Uint8Array;
+  if (importSection !== undefined) {
+    const ir = sectionReader(withoutMemory, importSection);
+    const head = encodeULeb128(ir.u32('import count') + 1);
+    const content = new Uint8Array(head.length + (importSection.end - ir.pos) + entry.length);
+    content.set(head, 0);
+    content.set(withoutMemory.subarray(ir.pos, importSection.end), head.length);
+    content.set(entry, head.length + importSection.end - ir.pos);
+    out = replaceSection(withoutMemory, importSection, content);
+  } else {
+    // A new import section goes before the first section other than custom and type ones.
+    const at = readSections(withoutMemory).find((s) => s.id !== SectionId.custom && s.id !== SectionId.type)?.headerStart ?? withoutMemory.length;
+    const content = [1, ...entry];
+    out = splice(withoutMemory, at, at, [SectionId.import, ...encodeULeb128(content.length)], content);
+  }
+  return { bytes: out, memory: { initial: memory.min, maximum: memory.max } };
+}
