@@ -161,6 +161,13 @@ export const NO_MEMORY = -1;
  */
 const RESULTS_LIMIT = 1024;
 
+/**
+ * A WasiOutput as it crosses back: an empty stdout or stderr is left out. Every typed array in a
+ * message is an ArrayBuffer to allocate on the other side (measured: several µs each on the main
+ * thread, which every HTTP handler answer and WASI run pays), and most calls write no stderr.
+ */
+export type WireWasiOutput = Omit<WasiOutput, 'stdout' | 'stderr'> & { stdout?: Uint8Array; stderr?: Uint8Array };
+
 /** The answer to a BundleTask, for the calls the worker claimed (a prefix of the bundle), in order. */
 export interface BundleReply {
   /** Per call: ms spent instantiating and calling. */
@@ -176,7 +183,7 @@ export interface BundleReply {
   /** [call index, failure] for the calls that failed; usually empty. */
   failures: [number, Failure][];
   /** [call index, output] for the calls that ran in a WASI process; left out when there are none. */
-  wasi?: [number, WasiOutput][];
+  wasi?: [number, WireWasiOutput][];
   /** [call index, fuel used] for the calls that ran metered; left out when there are none. */
   fuelUsed?: [number, number][];
   /** [call index, trace lines] for the calls that called env.trace; left out when there are none. */
@@ -214,7 +221,11 @@ export class ReplyBuilder {
 
   /** Adds the output of the WASI call about to be added with ok() or fail(). */
   wasi(output: WasiOutput): void {
-    (this.reply.wasi ??= []).push([this.reply.shape.length, output]);
+    const { exitCode, stdout, stderr, stdoutTruncated, stderrTruncated } = output;
+    const wire: WireWasiOutput = { exitCode, stdoutTruncated, stderrTruncated };
+    if (stdout.length > 0) wire.stdout = stdout;
+    if (stderr.length > 0) wire.stderr = stderr;
+    (this.reply.wasi ??= []).push([this.reply.shape.length, wire]);
   }
 
   /** Adds the trace lines of the call about to be added with ok() or fail(). */
@@ -251,14 +262,21 @@ export function outcomesOf(reply: BundleReply, queuedMs: (index: number, started
     outcomes.push({ ok: true, results, durationMs, cpuMs, queuedMs: queued, memoryPages: pages === NO_MEMORY ? null : pages });
     offset += count;
   });
-  if (reply.wasi !== undefined) attach(outcomes, reply.wasi, 'wasi');
+  if (reply.wasi !== undefined) {
+    for (const [i, wire] of reply.wasi) {
+      const outcome = outcomes[i];
+      if (outcome === undefined) continue;
+      const { exitCode, stdoutTruncated, stderrTruncated } = wire;
+      outcome.wasi = { exitCode, stdout: wire.stdout ?? new Uint8Array(0), stderr: wire.stderr ?? new Uint8Array(0), stdoutTruncated, stderrTruncated };
+    }
+  }
   if (reply.trace !== undefined) attach(outcomes, reply.trace, 'trace');
   if (reply.fuelUsed !== undefined) attach(outcomes, reply.fuelUsed, 'fuelUsed');
   return outcomes;
 }
 
 /** Sets `field` on the outcomes a reply's sparse list names: only the calls that have one are listed. */
-function attach<K extends 'wasi' | 'trace' | 'fuelUsed'>(outcomes: CallOutcome[], pairs: [number, NonNullable<CallOutcome[K]>][], field: K): void {
+function attach<K extends 'trace' | 'fuelUsed'>(outcomes: CallOutcome[], pairs: [number, NonNullable<CallOutcome[K]>][], field: K): void {
   for (const [i, value] of pairs) {
     const outcome = outcomes[i];
     if (outcome !== undefined) outcome[field] = value;

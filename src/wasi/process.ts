@@ -15,6 +15,8 @@ import { WASI_MODULE, type WasiInput, type WasiOutput, type WasiProcessLike } fr
  * capturing. `run` recognises it with instanceof, which is safe here because it never leaves this
  * thread (only `WasiOutput` crosses to the main thread).
  */
+const NO_BYTES = new Uint8Array(0);
+
 class ProcExit {
   constructor(readonly code: number) {}
 }
@@ -52,7 +54,7 @@ export class WasiProcess implements WasiProcessLike {
       memory: new GuestMemory(),
       args: stringList(input.args),
       env: stringList(input.env.map(([name, value]) => `${name}=${value}`)),
-      stdin: input.stdin,
+      stdin: input.stdin ?? NO_BYTES,
       stdinAt: 0,
       stdout: new OutputSink(input.maxOutputBytes),
       stderr: new OutputSink(input.maxOutputBytes),

@@ -11,7 +11,8 @@ export interface WasiInput {
   args: string[];
   /** Environment as [name, value] pairs; nothing from the host leaks in. */
   env: [string, string][];
-  stdin: Uint8Array;
+  /** Absent: empty (the runner leaves an empty stdin out of what it posts to a worker). */
+  stdin?: Uint8Array;
   /** Bytes kept of stdout and of stderr each; the rest is dropped and flagged as truncated. */
   maxOutputBytes: number;
   /** The version's files, preopened as `/` (fd 3); absent for a version without files (nothing is preopened). */
