@@ -55,7 +55,12 @@ async function errorOf(res: Response, status: number, code: string): Promise<Jso
 }
 
 before(async () => {
-  t = await startApp({ runner: { timeout: 1500 }, server: { body_limit: BODY_LIMIT } });
+  t = await startApp({
+    runner: { timeout: 1500 },
+    server: { body_limit: BODY_LIMIT },
+    // Runs of these tiers' keys (and of their tenants' public routes) are metered.
+    tiers: { metered: { default_fuel: 50_000_000 }, starved: { default_fuel: 100_000 } },
+  });
   base = await listen(t.app);
   acme = await makeKey(t.app, { name: 'acme dev', role: 'developer', tenant: 'acme' });
   acmeRunner = await makeKey(t.app, { name: 'acme runner', role: 'runner', tenant: 'acme' });
@@ -217,6 +222,24 @@ describe('the CGI contract', () => {
     assert.match(timing, /version;desc="1"/);
   });
 
+  test('HEAD runs the handler and answers its status and headers without the body', async () => {
+    const got = await call('/h/acme/echo?hostile');
+    const head = await call('/h/acme/echo?hostile', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+    assert.equal(head.headers.get('content-length'), got.headers.get('content-length'));
+    assert.equal(head.headers.get('x-custom'), 'kept', "the handler's own headers");
+    assert.match(head.headers.get('server-timing') ?? '', /run;dur=[\d.]+/, 'the program ran');
+    await bind(acme, { path: '/get-only', module: modules['http-hello'], methods: ['GET'], public: true });
+    const refused = await call('/h/acme/get-only', { method: 'HEAD' });
+    assert.equal(refused.status, 405, 'HEAD is a method of its own: a route taking only GET refuses it');
+    assert.equal(refused.headers.get('allow'), 'GET');
+    await bind(acme, { path: '/get-head', module: modules['http-hello'], methods: ['GET', 'HEAD'], public: true });
+    const allowed = await call('/h/acme/get-head', { method: 'HEAD' });
+    assert.equal(allowed.status, 200);
+    assert.equal(allowed.headers.get('content-length'), String('hello, world\n'.length));
+  });
+
   test('a body over server.body_limit is a 413, whatever its type', async () => {
     for (const type of ['application/octet-stream', 'text/plain', 'application/wasm']) {
       const res = await call('/h/acme/echo?raw', { method: 'POST', body: Buffer.alloc(BODY_LIMIT + 1), headers: { 'content-type': type } });
@@ -337,6 +360,37 @@ describe('a handler that fails', () => {
   test('a handler that never answers is a 504 once its deadline passes', async () => {
     const error = await errorOf(await call('/h/acme/http-loop'), 504, 'GATEWAY_TIMEOUT');
     assert.equal(error.details?.cause, 'EXECUTION_TIMEOUT');
+  });
+});
+
+describe('a metered handler', () => {
+  let metered: MadeKey;
+  let starved: MadeKey;
+  before(async () => {
+    metered = await makeKey(t.app, { name: 'meter dev', role: 'developer', tenant: 'meter', tier: 'metered' });
+    starved = await makeKey(t.app, { name: 'starved dev', role: 'developer', tenant: 'starved', tier: 'starved' });
+    const hello = await uploadAs(metered, 'hello', wasiFixture('http-hello'));
+    await bind(metered, { path: '/private', module: hello });
+    await bind(metered, { path: '/public', module: hello, public: true });
+    await bind(starved, { path: '/loop', module: await uploadAs(starved, 'loop', wasiFixture('http-loop')), public: true });
+  });
+
+  test("Server-Timing carries the fuel a run used, under the key's tier (private) and the tenant's (public)", async () => {
+    for (const res of [await call('/h/meter/private', { key: metered }), await call('/h/meter/public')]) {
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'hello, world\n');
+      const timing = res.headers.get('server-timing') ?? '';
+      const fuel = /fuel;desc="(\d+)"/.exec(timing);
+      assert.ok(fuel, timing);
+      assert.ok(Number(fuel[1]) > 0 && Number(fuel[1]) <= 50_000_000, timing);
+      assert.match(timing, /run;dur=[\d.]+, cpu;dur=[\d.]+, queued;dur=[\d.]+, compile;desc="(cached|fresh)", version;desc="1"/);
+    }
+    assert.doesNotMatch((await call('/h/acme/echo')).headers.get('server-timing') ?? '', /fuel;/, 'an unmetered run has no fuel entry');
+  });
+
+  test('a handler that runs out of fuel is a 502 saying so', async () => {
+    const error = await errorOf(await call('/h/starved/loop'), 502, 'BAD_GATEWAY');
+    assert.equal(error.details?.cause, 'FUEL_EXHAUSTED');
   });
 });
 
