@@ -4,6 +4,7 @@ import type { Keyring } from './auth/keyring.js';
 import type { UsageTracker } from './auth/usage.js';
 import type { Config } from './config/schema.js';
 import type { EventBus } from './events.js';
+import type { ImageCache } from './files/image-cache.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Runner } from './runner/pool.js';
@@ -32,6 +33,8 @@ export interface Services {
   denials: DenialLog;
   /** Per-tenant CPU time against the tiers' cpu_ms_per_minute. */
   cpuBudget: CpuBudget;
+  /** Versions' files images as WASI runs get them, one cache for /run and the HTTP handlers. */
+  images: ImageCache;
   /** Damaged content found by reads and by the last verification (/health, GET /admin/verify). */
   storeHealth: StoreHealth;
   /** Flipped when shutdown starts: readiness fails and new requests get 503. */

@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authorize, limitsFor, type EffectiveLimits } from '../../auth/policy.js';
 import { echo } from '../../echo.js';
 import { hasErrorCode, wessError } from '../../errors.js';
-import { ImageCache } from '../../files/image-cache.js';
 import { receiptOf, wasiOutputOf, type Receipt, type RunResult } from '../../runner/pool.js';
 import type { ModuleRecord, RouteRecord, VersionRecord } from '../../store/types.js';
 import type { WasiOutput } from '../../wasi/types.js';
@@ -28,7 +27,6 @@ type Target = Pick<VersionRecord, 'id' | 'version' | 'sha256' | 'kind' | 'export
  */
 export function handlerRoutes(app: FastifyInstance, services: Services, table: RouteTable): void {
   const { metrics, runner, cpuBudget, usage } = services;
-  const images = new ImageCache(services.store.modules);
   const account = runAccounting(services);
 
   void app.register(async (scope) => {
@@ -89,7 +87,7 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
       requestId: request.id,
     });
     const wasi = { args: [route.path], env, stdin: body, maxOutputBytes: services.config.runner.max_output };
-    const files = target.files === undefined ? undefined : { files: await images.get(target.files), maxScratchBytes: services.config.limits.max_scratch_bytes };
+    const files = target.files === undefined ? undefined : { files: await services.images.get(target.files), maxScratchBytes: services.config.limits.max_scratch_bytes };
     let outcome: RunResult;
     try {
       outcome = await runner.run({

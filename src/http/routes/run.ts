@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { limitsFor, tierSuffix, type EffectiveLimits } from '../../auth/policy.js';
 import { echo, listNames } from '../../echo.js';
 import { hasErrorCode, wessError } from '../../errors.js';
-import { ImageCache } from '../../files/image-cache.js';
 import { DEFAULT_LANE, receiptOf, wasiOutputOf, type BatchItem, type CallScope, type Receipt, type RunFiles, type RunResult } from '../../runner/pool.js';
 import type { FilesSummary, ModuleRecord } from '../../store/types.js';
 import { wasiInputProblem } from '../../wasi/index.js';
@@ -164,11 +163,10 @@ function runFuel(requested: number | undefined, limits: EffectiveLimits): number
 /** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
 export function runRoutes(app: FastifyInstance, services: Services): void {
   const { metrics, runner, usage, cpuBudget } = services;
-  const images = new ImageCache(services.store.modules);
 
   /** A version's files for its WASI runs: the image from the cache, and the bytes a run may write over it. */
   async function filesOf(summary: FilesSummary): Promise<RunFiles> {
-    return { files: await images.get(summary), maxScratchBytes: services.config.limits.max_scratch_bytes };
+    return { files: await services.images.get(summary), maxScratchBytes: services.config.limits.max_scratch_bytes };
   }
 
   async function execute(target: Target, body: RunBody, request: FastifyRequest, scope: CallScope): Promise<Executed> {
