@@ -26,6 +26,8 @@ const LOOKUP_BURST = 50;
 
 export class Keyring {
   readonly #keys = new Map<string, KeyRecord>();
+  /** tiersOf's answers by tenant; cleared whenever a key is added or changes. */
+  readonly #tiers = new Map<string, ReadonlyArray<string | null>>();
   /**
    * Presented key → its id and the hash it was verified against. Saves parsing and the HMAC on every
    * request of a busy key; the record is still looked up each time, so a revocation or a new hash
@@ -50,7 +52,7 @@ export class Keyring {
   ) {
     this.#stored = stored;
     for (const key of keys) this.#keys.set(key.id, key);
-    const store = ({ key }: { key: KeyRecord }) => this.#keys.set(key.id, key);
+    const store = ({ key }: { key: KeyRecord }) => this.#put(key);
     this.#unsubscribe = [bus.on('key.stored', store), bus.on('key.revoked', store)];
   }
 
@@ -85,7 +87,7 @@ export class Keyring {
           .then(
             (record) => {
               // An event may have brought the record (or its revocation) meanwhile: that one is newer.
-              if (record !== undefined && !this.#keys.has(record.id)) this.#keys.set(record.id, record);
+              if (record !== undefined && !this.#keys.has(record.id)) this.#put(record);
             },
             () => undefined,
           )
@@ -137,6 +139,26 @@ export class Keyring {
   }
 
   /** Keys in id order, optionally one tenant's; never with their hashes. */
+  /**
+   * The distinct tiers of `tenant`'s keys that are not revoked (a public HTTP handler's limits come
+   * from them on every request): worked out once per tenant, and again after any key changes, not by
+   * a walk over every key per request.
+   */
+  tiersOf(tenant: string): ReadonlyArray<string | null> {
+    let tiers = this.#tiers.get(tenant);
+    if (tiers === undefined) {
+      const found = new Set<string | null>();
+      for (const key of this.#keys.values()) if (key.tenant === tenant && key.revoked_at === null) found.add(key.tier);
+      this.#tiers.set(tenant, (tiers = Object.freeze([...found])));
+    }
+    return tiers;
+  }
+
+  #put(key: KeyRecord): void {
+    this.#keys.set(key.id, key);
+    this.#tiers.clear();
+  }
+
   list(tenant?: string): KeyView[] {
     return [...this.#keys.values()]
       .filter((key) => tenant === undefined || key.tenant === tenant)

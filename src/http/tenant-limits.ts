@@ -25,9 +25,8 @@ export function limitsInTenant(services: Pick<Services, 'config' | 'keyring'>, p
 }
 
 /** `tenant`'s limits from the tiers of its keys that are not revoked. */
-export function tenantLimitsOf(services: { config: Config; keyring: Pick<Services['keyring'], 'list'> }, tenant: string): EffectiveLimits {
-  const tiers = services.keyring.list(tenant).filter((key) => key.revoked_at === null).map((key) => key.tier);
-  return tenantLimits(services.config, tiers);
+export function tenantLimitsOf(services: { config: Config; keyring: Pick<Services['keyring'], 'tiersOf'> }, tenant: string): EffectiveLimits {
+  return tenantLimits(services.config, services.keyring.tiersOf(tenant));
 }
 
 /** The per-tenant quotas of `limits`, for the writer to check against what is stored. */

@@ -39,3 +39,19 @@ test('a key verified once is still checked against its current record on every r
   assert.equal(principalOf(other.key).tier, 'gold', 'a changed record gets its own principal');
   keyring.close();
 });
+
+test("a tenant's tiers follow its keys: added, revoked, changed", async () => {
+  const bus = new EventBus();
+  const SECOND = 'wess_bcdefabcdefa_0123456789abcdefghijklmnopqrstuv';
+  const keyring = await Keyring.load(store([record(KEY, { tier: 'free' }), record(SECOND, { tier: 'free', tenant: 'other' })]), bus, SECRET);
+  assert.deepEqual(keyring.tiersOf('acme'), ['free']);
+  assert.equal(keyring.tiersOf('acme'), keyring.tiersOf('acme'), 'worked out once, not per request');
+  assert.deepEqual(keyring.tiersOf('nobody'), []);
+  const THIRD = 'wess_cdefabcdefab_0123456789abcdefghijklmnopqrstuv';
+  bus.emit('key.stored', { id: 'cdefabcdefab', tenant: 'acme', key: record(THIRD, { tier: 'pro' }) });
+  assert.deepEqual([...keyring.tiersOf('acme')].sort(), ['free', 'pro']);
+  bus.emit('key.revoked', { id: 'abcdefabcdef', tenant: 'acme', key: record(KEY, { tier: 'free', revoked_at: '2026-12-07T00:00:00.000Z' }) });
+  assert.deepEqual(keyring.tiersOf('acme'), ['pro'], 'a revoked key no longer counts');
+  assert.deepEqual(keyring.tiersOf('other'), ['free']);
+  keyring.close();
+});
