@@ -12,7 +12,7 @@ import { metering } from './scenarios/metering.js';
 import { neighbours } from './scenarios/neighbours.js';
 import { rssUnderLoad } from './scenarios/rss.js';
 import { storm } from './scenarios/storm.js';
-import { bindHello, handlerHello } from './scenarios/handlers.js';
+import { bindHello, handlerHello, uploadWasiHello, wasiRunHello } from './scenarios/handlers.js';
 import { stores } from './scenarios/stores.js';
 import { uploads } from './scenarios/uploads.js';
 import { cachedMetadata, comparedProbes, uploadCompared, warmAdd, warmBig, type LoadSettings } from './scenarios/warm.js';
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     wess = await startWess();
     say(`wess at ${wess.url} (log ${wess.logFile})`);
     const w = wess;
-    if (wanted('warm') || wanted('GET') || wanted('HTTP')) rows.push(...(await againstBare(w, load, small)));
+    if (wanted('warm') || wanted('GET') || wanted('HTTP') || wanted('WASI')) rows.push(...(await againstBare(w, load, small)));
     rows.push(...(await maybe('cold path', () => coldPath(w, S.coldCount))));
     rows.push(...(await maybe('fuel metering', () => metering(w, { rounds: S.rounds, callsPerRound: quick ? 5 : 20 }))));
     rows.push(...(await maybe('durable uploads', () =>
@@ -144,7 +144,8 @@ const BASELINE_DIFFERS = 'BASELINE_DIFFERS';
 async function againstBare(w: Server, load: LoadSettings, small: LoadSettings): Promise<Row[]> {
   const m = await uploadCompared(w);
   const hello = await bindHello(w);
-  const exchanges = await capture(w, [...comparedProbes(m), hello]);
+  const wasiHello = await uploadWasiHello(w);
+  const exchanges = await capture(w, [...comparedProbes(m), hello, wasiHello]);
   const b = await startBare(exchanges);
   try {
     say(`bare at ${b.url}, answering ${exchanges.map((e) => `${e.method} ${e.path} with Wess's ${Buffer.byteLength(e.answer)} bytes`).join('; ')}`);
@@ -159,6 +160,7 @@ async function againstBare(w: Server, load: LoadSettings, small: LoadSettings): 
       ...(await maybe('GET /modules/{id}', () => cachedMetadata(w, b, m.add.id, load))),
       ...(await maybe('warm /run 1 MiB-code module', () => warmBig(w, b, m.big, small))),
       ...(await maybe('HTTP handler hello', () => handlerHello(w, b, load))),
+      ...(await maybe('WASI /run hello', () => wasiRunHello(w, b, wasiHello, load))),
     ];
   } finally {
     await b.stop();
