@@ -1,6 +1,7 @@
 import { copyBytes } from './memory.js';
 
 const FIRST_CHUNK = 4096;
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * One captured output stream (stdout or stderr), keeping at most `cap` bytes. Writes past the cap are
@@ -13,7 +14,8 @@ export class OutputSink {
   truncated = false;
 
   constructor(private readonly cap: number) {
-    this.buffer = new Uint8Array(Math.min(cap, FIRST_CHUNK));
+    // Nothing until the first write: most programs leave stderr empty, and every process makes two sinks.
+    this.buffer = NO_BYTES;
   }
 
   /** Appends `src[at, at + n)`, keeping what fits under the cap. */

@@ -16,17 +16,20 @@ export interface StringList {
   offsets: Uint32Array;
 }
 
-/** Encodes strings once per process, so the guest's calls only copy. */
+/**
+ * Encodes strings once per process, so the guest's calls only copy. One encode of them all joined by
+ * NUL (none holds one: stringsProblem refuses them), not one per string: a handler's environment has
+ * a few dozen, and each encode is a call into C++ and an allocation.
+ */
 export function stringList(items: readonly string[]): StringList {
-  const encoded = items.map((item) => encoder.encode(item));
-  const bytes = new Uint8Array(encoded.reduce((sum, e) => sum + e.length + 1, 0));
   const offsets = new Uint32Array(items.length);
+  if (items.length === 0) return { count: 0, bytes: new Uint8Array(0), offsets };
+  const bytes = encoder.encode(`${items.join('\0')}\0`);
   let at = 0;
-  encoded.forEach((e, i) => {
+  for (let i = 0; i < items.length; i++) {
     offsets[i] = at;
-    bytes.set(e, at);
-    at += e.length + 1; // the byte after each string stays 0: its terminator
-  });
+    at = bytes.indexOf(0, at) + 1; // each string ends at its terminator
+  }
   return { count: items.length, bytes, offsets };
 }
 
