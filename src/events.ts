@@ -12,6 +12,22 @@ export interface ModuleEvents {
   /** A key was created or replaced; the record (hash included) is for the in-process keyring only. */
   'key.stored': { id: string; tenant: string; key: KeyRecord };
   'key.revoked': { id: string; tenant: string; key: KeyRecord };
+  /** A job changed state (store/jobs.ts): one topic per status it reached. */
+  'job.queued': JobEvent;
+  'job.running': JobEvent;
+  'job.succeeded': JobEvent;
+  'job.failed': JobEvent;
+  'job.dead': JobEvent;
+  'job.cancelled': JobEvent;
+}
+
+/** What a job event says: which job, whose, and where it stands. */
+export interface JobEvent {
+  id: string;
+  tenant: string;
+  module: string;
+  status: string;
+  attempts: number;
 }
 
 export type EventTopic = keyof ModuleEvents;

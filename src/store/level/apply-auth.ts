@@ -4,9 +4,9 @@ import type { Applied } from '../group-writer.js';
 import { decodeJson, encodeJson } from './codec.js';
 import { apiKeyKey, auditKey, tenantAuditKey, usageKey } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { ModuleMessage, WriteMessage } from '../types.js';
+import type { JobMessage, ModuleMessage, WriteMessage } from '../types.js';
 
-type AuthMessage = Exclude<WriteMessage, ModuleMessage>;
+type AuthMessage = Exclude<WriteMessage, ModuleMessage | JobMessage>;
 
 /** Stages a message about keys, usage, the audit log or metadata. */
 export async function applyAuthMessage(msg: AuthMessage, overlay: Overlay): Promise<Applied> {

@@ -1,5 +1,6 @@
 import { SCHEMA_SQL } from './0001-schema.js';
 import { EVENTS_SQL } from './0002-events.js';
+import { JOBS_SQL } from './0003-jobs.js';
 
 /** One step of the schema: applied once, in one transaction, in version order. */
 export interface Migration {
@@ -15,4 +16,5 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'schema', sql: SCHEMA_SQL },
   { version: 2, name: 'events', sql: EVENTS_SQL },
+  { version: 3, name: 'jobs', sql: JOBS_SQL },
 ];

@@ -1,0 +1,37 @@
+import type pg from 'pg';
+import type { JobStore } from '../store.js';
+import type { JobListOptions, JobPage, JobQueueStats, JobRecord } from '../job-types.js';
+
+/** Jobs in wess_jobs: each row's record is the JobRecord, beside the columns queries select on. */
+export class PgJobStore implements JobStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    const res = await this.pool.query<{ record: JobRecord }>('SELECT record FROM wess_jobs WHERE id = $1', [id]);
+    return res.rows[0]?.record;
+  }
+
+  async list(options: JobListOptions): Promise<JobPage> {
+    const res = await this.pool.query<{ record: JobRecord }>(
+      `SELECT record FROM wess_jobs
+       WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR module = $3) AND ($4::text IS NULL OR id > $4)
+       ORDER BY id LIMIT $5`,
+      [options.tenant ?? null, options.status ?? null, options.module ?? null, options.cursor ?? null, options.limit + 1],
+    );
+    const items = res.rows.slice(0, options.limit).map((row) => row.record);
+    return { items, next_cursor: res.rows.length > options.limit ? (items[items.length - 1]?.id ?? null) : null };
+  }
+
+  async queueStats(): Promise<JobQueueStats> {
+    const res = await this.pool.query<{ queued: string; oldest: Date | null }>(
+      "SELECT count(*) AS queued, min(created_at) AS oldest FROM wess_jobs WHERE status = 'queued'",
+    );
+    const row = res.rows[0];
+    return { queued: Number(row?.queued ?? 0), oldest_queued_at: row?.oldest ? row.oldest.toISOString() : null };
+  }
+
+  async webhookSecret(tenant: string): Promise<string | undefined> {
+    const res = await this.pool.query<{ secret: string }>('SELECT secret FROM wess_webhook_secrets WHERE tenant = $1', [tenant]);
+    return res.rows[0]?.secret;
+  }
+}
