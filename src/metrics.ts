@@ -355,6 +355,30 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    jobs: new Counter({
+      name: 'wess_jobs_total',
+      help: 'Job runs ended on this node, by outcome: succeeded, failed (not retried), retried, dead (attempts used), lost (taken again meanwhile).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    jobQueueDepth: new Gauge({
+      name: 'wess_job_queue_depth',
+      help: 'Jobs queued, over every tenant (read from the store every jobs.poll at most).',
+      aggregator: 'max',
+      registers,
+    }),
+    jobQueueAge: new Gauge({
+      name: 'wess_job_queue_age_seconds',
+      help: 'Age of the oldest queued job, in seconds; 0 when none is queued.',
+      aggregator: 'max',
+      registers,
+    }),
+    webhooks: new Counter({
+      name: 'wess_webhooks_total',
+      help: 'Job callback deliveries, by outcome: delivered, retried, failed (given up).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
   };
 }
 

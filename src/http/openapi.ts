@@ -171,6 +171,7 @@ const TAGS = [
   { name: 'events', description: 'Module changes as Server-Sent Events' },
   { name: 'keys', description: 'API keys, roles, tenants and usage' },
   { name: 'audit', description: 'Who did what' },
+  { name: 'jobs', description: 'Runs made later, retried, with a signed callback when they end' },
   { name: 'admin', description: 'Backup, export and import' },
   { name: 'health', description: 'Probes and metrics (no key needed)' },
   { name: 'meta', description: 'This document (no key needed)' },

@@ -148,6 +148,27 @@ function extraRuns(receipts: readonly Receipt[]): number {
 }
 
 
+/** stdin and env are a WASI program's: a function call with them is refused. */
+function refuseWasiInput(body: RunBody): void {
+  if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
+    throw wessError('VALIDATION', 'stdin, stdin_base64 and env are for WASI programs (modules that import wasi_snapshot_preview1 and export _start)');
+  }
+}
+
+/**
+ * Checks a run's body against its target without running it (a job is refused at submission for
+ * what would fail every attempt): the function, and the arguments of a single call.
+ */
+export function checkRun(services: Services, target: Target, body: RunBody): void {
+  if (isCommandRun(target, body)) {
+    wasiInput(services, target, body);
+    return;
+  }
+  refuseWasiInput(body);
+  const fn = pickFunction(target, body.function);
+  if (body.batch === undefined) parseArgs(fn.params, body.args ?? [], { maxArgs: services.config.limits.max_args });
+}
+
 /** Where a run's debug lines go: the request's logger, or the job engine's. */
 export interface RunLog {
   debug(obj: object, msg: string): void;
@@ -187,9 +208,7 @@ export class RunExecutor {
       const receipts = [outcome];
       return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
     }
-    if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
-      throw wessError('VALIDATION', 'stdin, stdin_base64 and env are for WASI programs (modules that import wasi_snapshot_preview1 and export _start)');
-    }
+    refuseWasiInput(body);
 
     const fn = pickFunction(target, body.function);
     if (body.batch !== undefined) {

@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { listQuery, tenant } from './schemas.js';
+
+/** What a job adds to a run's body; the rest of the body is checked as a run's (runBody). */
+export const jobFields = z.object({
+  callback_url: z.string().min(1).max(2048).optional(),
+  idempotency_key: z.string().min(1).max(256).optional(),
+  max_attempts: z.number().int('must be an integer').min(1).max(100).optional(),
+  /** Milliseconds; may be above the synchronous limit, up to the tier's max_job_timeout. */
+  timeout: z.number().int('must be an integer').positive('must be positive').optional(),
+});
+
+export const JOB_FIELDS = ['callback_url', 'idempotency_key', 'max_attempts', 'timeout'] as const;
+
+export const jobIdParams = z.object({ id: z.string().min(1).max(64).regex(/^[0-9a-f-]+$/, 'must be a job id') });
+
+export const jobListQuery = listQuery
+  .extend({
+    status: z.enum(['queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled']).optional(),
+    module: z.uuid().optional(),
+    tenant: tenant.optional(),
+  })
+  .strict();
+
+export const webhookSecretQuery = z.object({ tenant: tenant.optional() }).strict();
