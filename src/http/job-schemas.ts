@@ -23,3 +23,6 @@ export const jobListQuery = listQuery
   .strict();
 
 export const webhookSecretQuery = z.object({ tenant: tenant.optional() }).strict();
+
+/** The body of a POST that takes none: nothing, or `{}`. */
+export const noBody = z.object({}).strict();

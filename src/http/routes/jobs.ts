@@ -9,7 +9,7 @@ import { checkCallback, newWebhookSecret } from '../../jobs/webhooks.js';
 import { checkRun, runFuel } from '../../runs/execute.js';
 import type { JobRecord } from '../../store/job-types.js';
 import type { Services } from '../../services.js';
-import { JOB_FIELDS, jobFields, jobIdParams, jobListQuery, webhookSecretQuery } from '../job-schemas.js';
+import { JOB_FIELDS, jobFields, jobIdParams, jobListQuery, noBody, webhookSecretQuery } from '../job-schemas.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody } from '../schemas.js';
 import { findModule } from './modules.js';
@@ -144,6 +144,8 @@ export function jobRoutes(app: FastifyInstance, services: Services, engine: JobE
     summary: 'Queue a dead (or failed) job again, its attempts reset',
     tags: ['jobs'],
     params: jobIdParams,
+    body: noBody,
+    bodyOptional: true,
     responses: { 202: { description: 'The job, queued again', body: ref('Job') } },
     errors: ['VALIDATION', 'FORBIDDEN', 'JOB_NOT_FOUND', 'JOB_STATE'],
   }), async (request, reply) => {
@@ -168,6 +170,8 @@ export function jobRoutes(app: FastifyInstance, services: Services, engine: JobE
     description: 'Callbacks carry `Wess-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">` under this secret. It is shown this once; a new one replaces it at once.',
     tags: ['jobs'],
     query: webhookSecretQuery,
+    body: noBody,
+    bodyOptional: true,
     fields: { tenant: "Admin keys: the tenant whose secret to set (the key's own when absent)" },
     responses: { 201: { description: 'The new secret', body: ref('WebhookSecret') } },
     errors: ['VALIDATION', 'FORBIDDEN'],
