@@ -27,6 +27,7 @@ import { healthRoutes } from './http/routes/health.js';
 import { consoleRoutes, loadConsole } from './http/routes/console.js';
 import { homeRoutes } from './http/routes/home.js';
 import { jobRoutes } from './http/routes/jobs.js';
+import { scheduleRoutes } from './http/routes/schedules.js';
 import { JobEngine } from './jobs/engine.js';
 import { RunExecutor } from './runs/execute.js';
 import { moduleRoutes } from './http/routes/modules.js';
@@ -143,6 +144,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   auditRoutes(app, services);
   adminRoutes(app, services);
   jobRoutes(app, services, jobs);
+  scheduleRoutes(app, services, jobs);
 
   installDrainWait(app, services);
   app.addHook('onClose', async () => {

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   VERSION_NOT_FOUND: { status: 404, description: 'The module exists but has no such version.' },
   NOT_FOUND: { status: 404, description: 'No such route.' },
   JOB_NOT_FOUND: { status: 404, description: 'No such job (or it belongs to another tenant).' },
+  SCHEDULE_NOT_FOUND: { status: 404, description: 'No such schedule (or it belongs to another tenant).' },
   EXECUTION_TIMEOUT: { status: 408, description: 'The call passed its deadline and the guest was stopped.' },
   VERSION_CONFLICT: { status: 409, description: 'If-Match names a version that is no longer the current one.' },
   JOB_STATE: { status: 409, description: 'The job is not in a state that allows this: only a queued job can be cancelled, only a dead or failed one retried.' },

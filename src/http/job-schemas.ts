@@ -10,7 +10,13 @@ export const jobFields = z.object({
   timeout: z.number().int('must be an integer').positive('must be positive').optional(),
 });
 
-export const JOB_FIELDS = ['callback_url', 'idempotency_key', 'max_attempts', 'timeout'] as const;
+/** A schedule's fields beside the run body: its cron expression, and its jobs' fields (no idempotency key: each tick is a job). */
+export const scheduleFields = jobFields.omit({ idempotency_key: true }).extend({
+  cron: z.string().min(1).max(256),
+  timezone: z.string().min(1).max(64).optional(),
+});
+
+export const scheduleListQuery = listQuery.extend({ module: z.uuid().optional(), tenant: tenant.optional() }).strict();
 
 export const jobIdParams = z.object({ id: z.string().min(1).max(64).regex(/^[0-9a-f-]+$/, 'must be a job id') });
 

@@ -208,6 +208,26 @@ const job = component(
 );
 component('JobList', z.object({ items: z.array(job), next_cursor: cursor }));
 component('JobAccepted', z.object({ id: z.string(), status: jobStatus }));
+const schedule = component(
+  'Schedule',
+  z
+    .object({
+      id: z.string(),
+      module: z.uuid(),
+      cron: z.string(),
+      timezone: z.string().nullable(),
+      next_at: timestamp.meta({ description: 'Its next tick' }),
+      last_fired_at: timestamp.nullable(),
+      fired: z.number().int().meta({ description: 'Jobs it has created' }),
+      created_at: timestamp,
+      timeout: z.number().int(),
+      max_attempts: z.number().int(),
+      callback_url: z.string().nullable(),
+    })
+    .catchall(z.unknown())
+    .meta({ description: "Beside these, the run body its jobs run (function, args, batch, …)" }),
+);
+component('ScheduleList', z.object({ items: z.array(schedule), next_cursor: cursor }));
 component('WebhookSecret', z.object({ secret: z.string().meta({ description: 'Shown this once: Wess-Signature is an HMAC-SHA256 under it' }) }));
 
 const verifyFigures = {
@@ -318,6 +338,8 @@ export type ComponentName =
   | 'JobList'
   | 'JobAccepted'
   | 'WebhookSecret'
+  | 'Schedule'
+  | 'ScheduleList'
   | 'Status'
   | 'Health'
   | 'VerifyReport';

@@ -11,6 +11,8 @@ import { backoff } from './backoff.js';
 import { jobView } from './view.js';
 import { checkCallback, deliver } from './webhooks.js';
 
+/** Due schedules fired per look; more wait for the next one (which comes at once: see #tick). */
+const SCHEDULES_PER_TICK = 100;
 /** How often at most the queue gauges read the store. */
 const GAUGE_EVERY_MS = 5_000;
 
@@ -44,6 +46,11 @@ export class JobEngine {
   /** Looks for due jobs now (a job was submitted or redriven here, or a run ended and left room). */
   wake(): void {
     this.#schedule(0);
+  }
+
+  /** Looks again at `at` (Date.now() ms) at the latest: a schedule's next tick, sooner than the next poll. */
+  wakeAt(at: number): void {
+    this.#schedule(Math.max(0, at - Date.now()));
   }
 
   /** Stops claiming; runs in progress go on (the runner's close ends them). */
@@ -85,6 +92,8 @@ export class JobEngine {
     this.#again = false;
     const { config, store } = this.services;
     try {
+      // Schedules first, so that the jobs they create are claimed in the same turn.
+      if (!this.#stopped && (await store.writer.submit({ kind: 'fire-schedules', limit: SCHEDULES_PER_TICK })) === SCHEDULES_PER_TICK) this.#again = true;
       const room = (config.jobs.concurrency > 0 ? config.jobs.concurrency : poolSize(config)) - this.#running.size;
       if (room > 0 && !this.#stopped) {
         const tasks = await store.writer.submit({ kind: 'claim-jobs', limit: room, leaseMs: config.jobs.lease });

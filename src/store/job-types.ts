@@ -94,3 +94,40 @@ export interface JobQueueStats {
   /** created_at of the oldest queued job, or null. */
   oldest_queued_at: string | null;
 }
+
+/**
+ * A schedule: a job template and a cron expression. `next_at` is its next tick; a node fires a due
+ * schedule by creating its job and moving `next_at` to the first tick after now, in one write.
+ */
+export interface ScheduleRecord {
+  id: string;
+  tenant: string;
+  module: string;
+  /** Five fields (minutes) or six (seconds first), as croner reads them. */
+  cron: string;
+  /** An IANA time zone the cron expression is read in; null: UTC. */
+  timezone: string | null;
+  run: Record<string, unknown>;
+  timeout_ms: number;
+  max_attempts: number;
+  callback_url: string | null;
+  key_id: string | null;
+  tier: string | null;
+  next_at: string;
+  last_fired_at: string | null;
+  /** Jobs it has created. */
+  fired: number;
+  created_at: string;
+}
+
+export interface SchedulePage {
+  items: ScheduleRecord[];
+  next_cursor: string | null;
+}
+
+export interface ScheduleListOptions {
+  limit: number;
+  cursor?: string | null | undefined;
+  tenant?: string | undefined;
+  module?: string | undefined;
+}

@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics.js';
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { ModulePage, ModuleRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
 import type { BackupKey } from './backup-key.js';
-import type { JobListOptions, JobPage, JobQueueStats, JobRecord } from './job-types.js';
+import type { JobListOptions, JobPage, JobQueueStats, JobRecord, ScheduleListOptions, SchedulePage, ScheduleRecord } from './job-types.js';
 import type { Inspected, ListOptions, ModuleListOptions, VerifyReport, WriterStats } from './types.js';
 
 /*
@@ -109,6 +109,9 @@ export interface JobStore {
   queueStats(): Promise<JobQueueStats>;
   /** The tenant's webhook signing secret, or undefined when it has none. */
   webhookSecret(tenant: string): Promise<string | undefined>;
+  getSchedule(id: string): Promise<ScheduleRecord | undefined>;
+  /** One page, in id order, of a tenant's (or every tenant's) schedules. */
+  listSchedules(options: ScheduleListOptions): Promise<SchedulePage>;
 }
 
 /** 'unavailable': a shared store's server cannot be reached; it goes back to 'open' by itself when it can. */

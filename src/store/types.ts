@@ -1,6 +1,6 @@
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { FunctionExport } from '../wasm/types.js';
-import type { JobChange, JobRecord, JobTask } from './job-types.js';
+import type { JobChange, JobRecord, JobTask, ScheduleRecord } from './job-types.js';
 
 /**
  * A version's files as records show them: the files image (src/files/image.ts) is a blob like the
@@ -149,7 +149,15 @@ export type JobMessage =
   | { kind: 'change-job'; id: string; tenant?: string; change: JobChange }
   | { kind: 'claim-jobs'; limit: number; leaseMs: number }
   /** Creates or replaces the tenant's webhook signing secret. */
-  | { kind: 'put-webhook-secret'; tenant: string; secret: string };
+  | { kind: 'put-webhook-secret'; tenant: string; secret: string }
+  /** `maxSchedules` is the tenant's max_schedules. */
+  | { kind: 'create-schedule'; schedule: ScheduleRecord; maxSchedules?: number; tier: string | null }
+  | { kind: 'delete-schedule'; id: string; tenant?: string }
+  /**
+   * Fires up to `limit` due schedules (store/schedules.ts): each creates its job and moves to its next
+   * tick; a schedule whose module is gone is deleted instead.
+   */
+  | { kind: 'fire-schedules'; limit: number };
 
 /** Counts one node added to a key's usage since its last flush; `runs_today` are runs of `day`. */
 export type UsageAdded = Omit<KeyUsage, 'updated_at' | 'fuel'> & { fuel: number };
@@ -162,7 +170,9 @@ export interface ImportedVersion {
   content: ModuleContent;
 }
 
-const JOB_KINDS: ReadonlySet<string> = new Set<JobMessage['kind']>(['create-job', 'change-job', 'claim-jobs', 'put-webhook-secret']);
+const JOB_KINDS: ReadonlySet<string> = new Set<JobMessage['kind']>([
+  'create-job', 'change-job', 'claim-jobs', 'put-webhook-secret', 'create-schedule', 'delete-schedule', 'fire-schedules',
+]);
 
 /** True for the messages about jobs (and their webhook secrets). */
 export function isJobMessage(msg: WriteMessage): msg is JobMessage {
@@ -197,6 +207,11 @@ export interface WriteResult {
   'change-job': JobRecord;
   'claim-jobs': JobTask[];
   'put-webhook-secret': null;
+  'create-schedule': ScheduleRecord;
+  /** The schedule as it was. */
+  'delete-schedule': ScheduleRecord;
+  /** Jobs created. */
+  'fire-schedules': number;
 }
 
 export interface ModulePage {

@@ -1,15 +1,17 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
+import type { z } from 'zod';
 import { authorize, limitsFor, tenantScope, tierSuffix, type EffectiveLimits } from '../../auth/policy.js';
 import type { Principal } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
 import type { JobEngine } from '../../jobs/engine.js';
 import { jobView } from '../../jobs/view.js';
 import { checkCallback, newWebhookSecret } from '../../jobs/webhooks.js';
-import { checkRun, runFuel } from '../../runs/execute.js';
+import { checkRun, runFuel, type RunBody } from '../../runs/execute.js';
 import type { JobRecord } from '../../store/job-types.js';
+import type { ModuleRecord } from '../../store/types.js';
 import type { Services } from '../../services.js';
-import { JOB_FIELDS, jobFields, jobIdParams, jobListQuery, noBody, webhookSecretQuery } from '../job-schemas.js';
+import { jobFields, jobIdParams, jobListQuery, noBody, webhookSecretQuery } from '../job-schemas.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody } from '../schemas.js';
 import { findModule } from './modules.js';
@@ -28,15 +30,45 @@ function jobTimeout(requested: number | undefined, limits: EffectiveLimits): num
   return requested;
 }
 
-/** Splits a job body into its job fields and the run body, each checked by its own schema. */
-function parseJobBody(raw: unknown): { job: ReturnType<typeof jobFields.parse>; run: ReturnType<typeof runBody.parse> } {
+/** Splits a body into the fields `schema` knows and the run body, each checked by its own schema. */
+function splitBody<S extends z.ZodObject>(raw: unknown, schema: S): { fields: z.output<S>; run: RunBody } {
   const body = raw === undefined ? {} : raw;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw wessError('VALIDATION', 'body must be a JSON object');
   const fields: Record<string, unknown> = {};
   const rest: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(body)) ((JOB_FIELDS as readonly string[]).includes(key) ? fields : rest)[key] = value;
+  for (const [key, value] of Object.entries(body)) (Object.hasOwn(schema.shape, key) ? fields : rest)[key] = value;
   if ('timeout_ms' in rest) throw wessError('VALIDATION', 'body.timeout_ms: a job takes `timeout` (milliseconds, up to the tier\'s max_job_timeout)');
-  return { job: parseWith(jobFields, fields, 'body'), run: parseWith(runBody, rest, 'body') };
+  return { fields: parseWith(schema, fields, 'body'), run: parseWith(runBody, rest, 'body') };
+}
+
+/** A job (or a schedule's jobs) as submitted: the module, who asks, and the body checked as a run would be. */
+export interface AdmittedJob<F> {
+  target: ModuleRecord;
+  principal: Principal;
+  limits: EffectiveLimits;
+  fields: F;
+  run: RunBody;
+  timeout: number;
+}
+
+/**
+ * Checks a job body (or a schedule's) before anything is stored: run rights on the module, the run
+ * body against its exports and the tier, the callback host, the timeout.
+ */
+export async function admitJob<S extends typeof jobFields | z.ZodObject>(services: Services, request: FastifyRequest, schema: S): Promise<AdmittedJob<z.output<S>>> {
+  const { fields, run } = splitBody(request.body, schema);
+  const target = await findModule(services, request, 'module.run');
+  const principal = request.principal as Principal;
+  const { config } = services;
+  const limits = limitsFor(config, principal);
+  if (run.batch !== undefined && run.batch.length > config.limits.max_batch) {
+    throw wessError('VALIDATION', `body.batch has ${run.batch.length} items; at most ${config.limits.max_batch} are allowed`);
+  }
+  runFuel(run.fuel, limits);
+  checkRun(services, target, run);
+  const { callback_url, timeout } = fields as { callback_url?: string; timeout?: number };
+  if (callback_url !== undefined) checkCallback(callback_url, config.jobs.callback_allow);
+  return { target, principal, limits, fields, run, timeout: jobTimeout(timeout, limits) };
 }
 
 /** The job, if `principal` may see it: another tenant's, or a module outside a scoped key's list, is JOB_NOT_FOUND. */
@@ -70,18 +102,8 @@ export function jobRoutes(app: FastifyInstance, services: Services, engine: JobE
     responses: { 202: { description: 'Queued (or, for a repeated idempotency_key, the first job); Location names it', body: ref('JobAccepted') } },
     errors: ['VALIDATION', 'INVALID_ARGUMENT', 'UNKNOWN_FUNCTION', 'CALLBACK_NOT_ALLOWED', 'FORBIDDEN', 'MODULE_NOT_FOUND', 'TIER_LIMIT', 'QUOTA_EXCEEDED', 'UNAVAILABLE'],
   }), async (request, reply) => {
-    const { job: fields, run } = parseJobBody(request.body);
-    const target = await findModule(services, request, 'module.run');
-    const principal = request.principal as Principal;
+    const { target, principal, limits, fields, run, timeout } = await admitJob(services, request, jobFields);
     const { config } = services;
-    const limits = limitsFor(config, principal);
-    if (run.batch !== undefined && run.batch.length > config.limits.max_batch) {
-      throw wessError('VALIDATION', `body.batch has ${run.batch.length} items; at most ${config.limits.max_batch} are allowed`);
-    }
-    runFuel(run.fuel, limits);
-    checkRun(services, target, run);
-    if (fields.callback_url !== undefined) checkCallback(fields.callback_url, config.jobs.callback_allow);
-    const timeout = jobTimeout(fields.timeout, limits);
     if (principal.keyId) {
       const admitting = usage.admitRun(principal.keyId, limits.runsPerDay, limits.tier, metrics, run.batch?.length ?? 1);
       if (admitting) await admitting;

@@ -7,6 +7,7 @@ import type { JobMessage } from '../types.js';
 import { decodeJson, encodeJson } from './codec.js';
 import { isKeySafeId, jobActiveKey, jobDueKey, jobIdempotencyKey, jobIdOfKey, jobKey, jobsDueRange, tenantJobKey, webhookSecretKey } from './keys.js';
 import type { Overlay } from './overlay.js';
+import { applyScheduleMessage } from './apply-schedules.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -30,6 +31,10 @@ export async function applyJobMessage(msg: JobMessage, overlay: Overlay, now: st
       if (!isKeySafeId(msg.tenant)) throw wessError('VALIDATION', 'tenant must not contain "!"');
       overlay.put(webhookSecretKey(msg.tenant), encoder.encode(msg.secret));
       return { result: null, moduleDelta: 0, events: [] };
+    case 'create-schedule':
+    case 'delete-schedule':
+    case 'fire-schedules':
+      return applyScheduleMessage(msg, overlay, now);
   }
 }
 
@@ -45,8 +50,7 @@ async function createJob(msg: Msg<'create-job'>, overlay: Overlay): Promise<Appl
   const active = await activeCount(job.tenant, overlay);
   if (msg.maxActive !== undefined && active >= msg.maxActive) throw queueFull(job.tenant, active, msg.maxActive, msg.tier);
   if (idemKey !== undefined) overlay.put(idemKey, encoder.encode(job.id));
-  overlay.put(tenantJobKey(job.tenant, job.id), EMPTY);
-  await stageJob(undefined, job, overlay);
+  await stageNewJob(job, overlay);
   return { result: { job, created: true }, moduleDelta: 0, events: jobEvents(undefined, job) };
 }
 
@@ -68,12 +72,18 @@ async function claimJobs(msg: Msg<'claim-jobs'>, overlay: Overlay, now: string):
 }
 
 /** Writes `after` over `before`: the record, its due key, and the tenant's count of active jobs. */
-async function stageJob(before: JobRecord | undefined, after: JobRecord, overlay: Overlay): Promise<void> {
+export async function stageJob(before: JobRecord | undefined, after: JobRecord, overlay: Overlay): Promise<void> {
   overlay.put(jobKey(after.id), encodeJson(after));
   if (before?.due_at && before.due_at !== after.due_at) overlay.del(jobDueKey(before.due_at, before.id));
   if (after.due_at && after.due_at !== before?.due_at) overlay.put(jobDueKey(after.due_at, after.id), EMPTY);
   const delta = Number(isActive(after)) - Number(isActive(before));
   if (delta !== 0) overlay.put(jobActiveKey(after.tenant), encoder.encode(String((await activeCount(after.tenant, overlay)) + delta)));
+}
+
+/** A new job: its record, its place in its tenant's list, its due key and count. */
+export async function stageNewJob(job: JobRecord, overlay: Overlay): Promise<void> {
+  overlay.put(tenantJobKey(job.tenant, job.id), EMPTY);
+  await stageJob(undefined, job, overlay);
 }
 
 async function activeCount(tenant: string, overlay: Overlay): Promise<number> {

@@ -1,8 +1,8 @@
 import type { JobStore } from '../store.js';
-import type { JobListOptions, JobPage, JobQueueStats, JobRecord } from '../job-types.js';
+import type { JobListOptions, JobPage, JobQueueStats, JobRecord, ScheduleListOptions, SchedulePage, ScheduleRecord } from '../job-types.js';
 import { decodeJson } from './codec.js';
 import type { Db } from './db.js';
-import { isKeySafeId, jobIdOfKey, jobKey, jobRange, prefixRange, tenantJobPrefix, webhookSecretKey } from './keys.js';
+import { isKeySafeId, jobIdOfKey, jobKey, jobRange, prefixRange, scheduleKey, scheduleRange, tenantJobPrefix, tenantSchedulePrefix, webhookSecretKey } from './keys.js';
 
 const decoder = new TextDecoder();
 
@@ -19,14 +19,35 @@ export class LevelJobStore implements JobStore {
   /** Filters as it walks the ids after the cursor: a page of a rare status may read many records. */
   async list(options: JobListOptions): Promise<JobPage> {
     const range = options.tenant === undefined ? jobRange() : prefixRange(tenantJobPrefix(options.tenant));
-    const prefix = range.gt;
-    const from = options.cursor ? { gt: prefix + options.cursor, lt: range.lt } : range;
-    const items: JobRecord[] = [];
+    const wanted = (job: JobRecord) => (options.status === undefined || job.status === options.status) && (options.module === undefined || job.module === options.module);
+    return this.#page(range, options, (id) => this.get(id), wanted);
+  }
+
+  async getSchedule(id: string): Promise<ScheduleRecord | undefined> {
+    if (!isKeySafeId(id)) return undefined;
+    const bytes = await this.db.get(scheduleKey(id));
+    return bytes ? decodeJson<ScheduleRecord>(bytes) : undefined;
+  }
+
+  async listSchedules(options: ScheduleListOptions): Promise<SchedulePage> {
+    const range = options.tenant === undefined ? scheduleRange() : prefixRange(tenantSchedulePrefix(options.tenant));
+    return this.#page(range, options, (id) => this.getSchedule(id), (s) => options.module === undefined || s.module === options.module);
+  }
+
+  /** A page of the records whose ids end the keys of `range`, after the cursor (an id), that pass `wanted`. */
+  async #page<T extends { id: string }>(
+    range: { gt: string; lt: string },
+    options: { limit: number; cursor?: string | null | undefined },
+    read: (id: string) => Promise<T | undefined>,
+    wanted: (record: T) => boolean,
+  ): Promise<{ items: T[]; next_cursor: string | null }> {
+    const from = options.cursor ? { gt: range.gt + options.cursor, lt: range.lt } : range;
+    const items: T[] = [];
     for await (const key of this.db.keys(from)) {
-      const job = await this.get(jobIdOfKey(key));
-      if (!job || (options.status !== undefined && job.status !== options.status) || (options.module !== undefined && job.module !== options.module)) continue;
+      const record = await read(jobIdOfKey(key));
+      if (!record || !wanted(record)) continue;
       if (items.length === options.limit) return { items, next_cursor: items[items.length - 1]?.id ?? null };
-      items.push(job);
+      items.push(record);
     }
     return { items, next_cursor: null };
   }

@@ -294,3 +294,39 @@ export function jobActiveKey(tenant: string): string {
 export function webhookSecretKey(tenant: string): string {
   return WEBHOOK_SECRET_PREFIX + tenant;
 }
+
+/*
+ * Schedules (store/schedules.ts):
+ *
+ *   s!<schedule id>                          → ScheduleRecord JSON
+ *   ts!<tenant>!<schedule id>                → empty; "schedule <id> belongs to <tenant>" (lists, max_schedules)
+ *   sd!<next tick ms, 15 digits>!<schedule id> → empty; the schedule's next_at, soonest first
+ */
+const SCHEDULE_PREFIX = 's!';
+const TENANT_SCHEDULE_PREFIX = 'ts!';
+const SCHEDULE_DUE_PREFIX = 'sd!';
+
+export function scheduleKey(id: string): string {
+  return SCHEDULE_PREFIX + id;
+}
+
+export function scheduleRange(): { gt: string; lt: string } {
+  return prefixRange(SCHEDULE_PREFIX);
+}
+
+export function tenantScheduleKey(tenant: string, id: string): string {
+  return `${TENANT_SCHEDULE_PREFIX}${tenant}!${id}`;
+}
+
+export function tenantSchedulePrefix(tenant: string): string {
+  return `${TENANT_SCHEDULE_PREFIX}${tenant}!`;
+}
+
+export function scheduleDueKey(nextAt: string, id: string): string {
+  return `${SCHEDULE_DUE_PREFIX}${String(Date.parse(nextAt)).padStart(DUE_DIGITS, '0')}!${id}`;
+}
+
+/** Schedule due keys up to and including `now`. */
+export function schedulesDueRange(now: string): { gt: string; lt: string } {
+  return { gt: SCHEDULE_DUE_PREFIX, lt: `${SCHEDULE_DUE_PREFIX}${String(Date.parse(now) + 1).padStart(DUE_DIGITS, '0')}` };
+}

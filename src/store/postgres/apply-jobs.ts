@@ -4,6 +4,7 @@ import type { Applied } from '../group-writer.js';
 import { changeJob, claimJob, jobEvents, queueFull } from '../jobs.js';
 import type { JobRecord, JobTask } from '../job-types.js';
 import type { JobMessage } from '../types.js';
+import { applyScheduleMessage } from './apply-schedules.js';
 
 type Msg<K extends JobMessage['kind']> = Extract<JobMessage, { kind: K }>;
 
@@ -28,6 +29,10 @@ export async function applyJobMessage(c: pg.PoolClient, msg: JobMessage, now: st
         [msg.tenant, msg.secret],
       );
       return { result: null, moduleDelta: 0, events: [] };
+    case 'create-schedule':
+    case 'delete-schedule':
+    case 'fire-schedules':
+      return applyScheduleMessage(c, msg, now);
   }
 }
 
@@ -49,11 +54,7 @@ async function createJob(c: pg.PoolClient, msg: Msg<'create-job'>): Promise<Appl
     const active = Number(res.rows[0]?.count ?? 0);
     if (active >= msg.maxActive) throw queueFull(job.tenant, active, msg.maxActive, msg.tier);
   }
-  await c.query(
-    `INSERT INTO wess_jobs (id, tenant, module, status, due_at, idempotency_key, created_at, record)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [job.id, job.tenant, job.module, job.status, job.due_at, job.idempotency_key, job.created_at, JSON.stringify(job)],
-  );
+  await insertJob(c, job);
   return { result: { job, created: true }, moduleDelta: 0, events: jobEvents(undefined, job) };
 }
 
@@ -73,6 +74,14 @@ async function claimJobs(c: pg.PoolClient, msg: Msg<'claim-jobs'>, now: string):
     if (claimed.task) tasks.push(claimed.task);
   }
   return { result: tasks, moduleDelta: 0, events };
+}
+
+export async function insertJob(c: pg.PoolClient, job: JobRecord): Promise<void> {
+  await c.query(
+    `INSERT INTO wess_jobs (id, tenant, module, status, due_at, idempotency_key, created_at, record)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [job.id, job.tenant, job.module, job.status, job.due_at, job.idempotency_key, job.created_at, JSON.stringify(job)],
+  );
 }
 
 async function updateJob(c: pg.PoolClient, job: JobRecord): Promise<void> {
