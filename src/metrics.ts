@@ -363,13 +363,13 @@ export function createMetrics() {
     }),
     jobQueueDepth: new Gauge({
       name: 'wess_job_queue_depth',
-      help: 'Jobs queued, over every tenant (read from the store every jobs.poll at most).',
+      help: 'Jobs queued or running, over every tenant (read from the store every 5 s at most).',
       aggregator: 'max',
       registers,
     }),
     jobQueueAge: new Gauge({
       name: 'wess_job_queue_age_seconds',
-      help: 'Age of the oldest queued job, in seconds; 0 when none is queued.',
+      help: 'Seconds the longest-waiting queued job has been due (a retry counts from the end of its backoff); 0 when none waits.',
       aggregator: 'max',
       registers,
     }),

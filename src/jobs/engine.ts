@@ -207,8 +207,8 @@ export class JobEngine {
     const now = Date.now();
     if (now - this.#gaugesAt < GAUGE_EVERY_MS) return;
     this.#gaugesAt = now;
-    const { queued, oldest_queued_at } = await this.services.store.jobs.queueStats();
-    this.services.metrics.jobQueueDepth.set(queued);
-    this.services.metrics.jobQueueAge.set(oldest_queued_at === null ? 0 : Math.max(0, (now - Date.parse(oldest_queued_at)) / 1000));
+    const { active, oldest_due_at } = await this.services.store.jobs.queueStats();
+    this.services.metrics.jobQueueDepth.set(active);
+    this.services.metrics.jobQueueAge.set(oldest_due_at === null ? 0 : Math.max(0, (now - Date.parse(oldest_due_at)) / 1000));
   }
 }

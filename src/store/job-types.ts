@@ -88,11 +88,12 @@ export interface JobListOptions {
   module?: string | undefined;
 }
 
-/** Jobs waiting to run, for the queue gauges. */
+/** The queue gauges' figures, over every tenant. */
 export interface JobQueueStats {
-  queued: number;
-  /** created_at of the oldest queued job, or null. */
-  oldest_queued_at: string | null;
+  /** Jobs queued or running. */
+  active: number;
+  /** due_at of the queued job that has been due longest (its wait for a worker began then), or null. */
+  oldest_due_at: string | null;
 }
 
 /**

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { listen, makeKey, startApp, upload, type TestApp } from '../helper.js';
+import { listen, makeKey, startApp, TEST_ADMIN_KEY, upload, type TestApp } from '../helper.js';
 import { client, waitForJob, type Call } from './client.js';
 
 describe('jobs through HTTP', () => {
   let t: TestApp;
   let call: Call;
+  let base: string;
   const ids: Record<string, string> = {};
 
   before(async () => {
@@ -15,7 +16,8 @@ describe('jobs through HTTP', () => {
       tiers: { small: { max_queued_jobs: 1, max_job_timeout: 3000 } },
     });
     for (const name of ['add', 'trap', 'loop-forever']) ids[name] = (await upload(t.app, name)).id;
-    call = client(await listen(t.app));
+    base = await listen(t.app);
+    call = client(base);
   });
   after(async () => t.close());
 
@@ -31,6 +33,25 @@ describe('jobs through HTTP', () => {
     assert.equal(job.module, ids.add);
     assert.equal(job.version, 1);
     for (const field of ['created_at', 'started_at', 'finished_at']) assert.equal(typeof job[field], 'string', field);
+  });
+
+  test('job state changes go out on /events, and /metrics counts the outcomes', async () => {
+    const res = await fetch(`${base}/events`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
+    assert.equal(res.status, 200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const job = await call('POST', `/modules/${ids.add}/jobs`, { function: 'add', args: [7, 7] });
+    let text = '';
+    const decoder = new TextDecoder();
+    while (!text.includes('event: job.succeeded')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    await reader.cancel();
+    for (const topic of ['job.queued', 'job.running', 'job.succeeded']) assert.ok(text.includes(`event: ${topic}`), `no ${topic} in ${text}`);
+    assert.ok(text.includes(job.body.id));
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /^wess_jobs_total\{outcome="succeeded"\} [1-9]/m);
   });
 
   test('a batch job keeps every item\'s answer', async () => {

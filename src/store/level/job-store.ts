@@ -2,7 +2,7 @@ import type { JobStore } from '../store.js';
 import type { JobListOptions, JobPage, JobQueueStats, JobRecord, ScheduleListOptions, SchedulePage, ScheduleRecord } from '../job-types.js';
 import { decodeJson } from './codec.js';
 import type { Db } from './db.js';
-import { isKeySafeId, jobIdOfKey, jobKey, jobRange, prefixRange, scheduleKey, scheduleRange, tenantJobPrefix, tenantSchedulePrefix, webhookSecretKey } from './keys.js';
+import { isKeySafeId, jobActivePrefix, jobIdOfKey, jobsDueRange, jobKey, jobRange, prefixRange, scheduleKey, scheduleRange, tenantJobPrefix, tenantSchedulePrefix, webhookSecretKey } from './keys.js';
 
 const decoder = new TextDecoder();
 
@@ -52,16 +52,19 @@ export class LevelJobStore implements JobStore {
     return { items, next_cursor: null };
   }
 
+  /** Sums the tenants' jn! counts, and walks the due index to its first queued job: neither reads every job. */
   async queueStats(): Promise<JobQueueStats> {
-    let queued = 0;
+    let active = 0;
+    for await (const [, bytes] of this.db.entries(prefixRange(jobActivePrefix()))) active += Number(decoder.decode(bytes));
     let oldest: string | null = null;
-    for await (const [, bytes] of this.db.entries(jobRange())) {
-      const job = decodeJson<JobRecord>(bytes);
-      if (job.status !== 'queued') continue;
-      queued++;
-      if (oldest === null || job.created_at < oldest) oldest = job.created_at;
+    for await (const key of this.db.keys({ ...jobsDueRange(new Date().toISOString()) })) {
+      const job = await this.get(jobIdOfKey(key));
+      if (job?.status === 'queued') {
+        oldest = job.due_at;
+        break;
+      }
     }
-    return { queued, oldest_queued_at: oldest };
+    return { active, oldest_due_at: oldest };
   }
 
   async webhookSecret(tenant: string): Promise<string | undefined> {

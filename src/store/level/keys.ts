@@ -291,6 +291,10 @@ export function jobActiveKey(tenant: string): string {
   return JOB_ACTIVE_PREFIX + tenant;
 }
 
+export function jobActivePrefix(): string {
+  return JOB_ACTIVE_PREFIX;
+}
+
 export function webhookSecretKey(tenant: string): string {
   return WEBHOOK_SECRET_PREFIX + tenant;
 }

@@ -22,11 +22,12 @@ export class PgJobStore implements JobStore {
   }
 
   async queueStats(): Promise<JobQueueStats> {
-    const res = await this.pool.query<{ queued: string; oldest: Date | null }>(
-      "SELECT count(*) AS queued, min(created_at) AS oldest FROM wess_jobs WHERE status = 'queued'",
+    const res = await this.pool.query<{ active: string; oldest: Date | null }>(
+      `SELECT (SELECT count(*) FROM wess_jobs WHERE status IN ('queued', 'running')) AS active,
+              (SELECT min(due_at) FROM wess_jobs WHERE status = 'queued' AND due_at <= now()) AS oldest`,
     );
     const row = res.rows[0];
-    return { queued: Number(row?.queued ?? 0), oldest_queued_at: row?.oldest ? row.oldest.toISOString() : null };
+    return { active: Number(row?.active ?? 0), oldest_due_at: row?.oldest ? row.oldest.toISOString() : null };
   }
 
   async webhookSecret(tenant: string): Promise<string | undefined> {
