@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { positiveInt } from '../args.js';
 import type { CliContext, CliDeps } from '../context.js';
 import { show, type Column } from '../output.js';
-import { listPages, pageOptions, printPage, type PageOptions } from '../pages.js';
+import { listPages, pageOptions, printPage, type ListSpec, type PageOptions } from '../pages.js';
 
 /** A job as the server shows it (GET /jobs/{id}). */
 interface JobView {
@@ -103,6 +103,20 @@ function jobBody(fn: string, args: string[], opts: JobOptions): Record<string, u
   return { function: fn, args, callback_url: opts.callback, max_attempts: opts.maxAttempts, timeout: opts.timeout };
 }
 
+/** `<parent> ls` with paging, `--tenant` (admins) and a `--<name> <value>` option per filter, sent as `?<name>=`. */
+function addFilteredList<T>(parent: Command, deps: CliDeps, spec: ListSpec<T> & { filters: Array<[string, string]> }): void {
+  const command = pageOptions(parent.command('ls').description(spec.description), spec.noun);
+  for (const [name, description] of spec.filters) command.option(`--${name} <${name}>`, description);
+  command.option('--tenant <tenant>', `one tenant's ${spec.noun} (admin keys only)`).action(
+    deps.action(async (ctx, cmd) => {
+      const opts = cmd.opts<PageOptions & Record<string, string | undefined>>();
+      const query: Record<string, string | number | undefined> = { limit: opts.limit, cursor: opts.cursor, tenant: opts.tenant };
+      for (const [name] of spec.filters) query[name] = opts[name];
+      printPage(ctx, await listPages<T>(ctx, spec.path, query, opts.all === true), spec.columns, spec.noun);
+    }),
+  );
+}
+
 /** Registers `wess jobs submit|get|ls|retry|cancel|secret` and `wess schedules create|get|ls|rm`. */
 export function registerJobCommands(program: Command, deps: CliDeps): void {
   const jobs = program.command('jobs').description('run functions later: submit jobs, follow them, retry dead ones');
@@ -138,17 +152,10 @@ export function registerJobCommands(program: Command, deps: CliDeps): void {
       }),
     );
 
-  pageOptions(jobs.command('ls').description('list jobs, oldest first (--status dead: the dead-letter list)'), 'jobs')
-    .option('--status <status>', 'only jobs with this status (queued, running, succeeded, failed, dead, cancelled)')
-    .option('--module <id>', "only this module's jobs")
-    .option('--tenant <tenant>', "one tenant's jobs (admin keys only)")
-    .action(
-      deps.action(async (ctx, command) => {
-        const opts = command.opts<PageOptions & { status?: string; module?: string; tenant?: string }>();
-        const query = { limit: opts.limit, cursor: opts.cursor, status: opts.status, module: opts.module, tenant: opts.tenant };
-        printPage(ctx, await listPages<JobView>(ctx, '/jobs', query, opts.all === true), JOB_COLUMNS, 'jobs');
-      }),
-    );
+  addFilteredList(jobs, deps, {
+    noun: 'jobs', path: '/jobs', columns: JOB_COLUMNS, description: 'list jobs, oldest first (--status dead: the dead-letter list)',
+    filters: [['status', 'only jobs with this status (queued, running, succeeded, failed, dead, cancelled)'], ['module', "only this module's jobs"]],
+  });
 
   for (const [name, description] of [['retry', 'queue a dead or failed job again, its attempts reset'], ['cancel', 'cancel a queued job']] as const) {
     jobs
@@ -204,16 +211,7 @@ export function registerJobCommands(program: Command, deps: CliDeps): void {
       }),
     );
 
-  pageOptions(schedules.command('ls').description('list schedules'), 'schedules')
-    .option('--module <id>', "only this module's schedules")
-    .option('--tenant <tenant>', "one tenant's schedules (admin keys only)")
-    .action(
-      deps.action(async (ctx, command) => {
-        const opts = command.opts<PageOptions & { module?: string; tenant?: string }>();
-        const query = { limit: opts.limit, cursor: opts.cursor, module: opts.module, tenant: opts.tenant };
-        printPage(ctx, await listPages<ScheduleView>(ctx, '/schedules', query, opts.all === true), SCHEDULE_COLUMNS, 'schedules');
-      }),
-    );
+  addFilteredList(schedules, deps, { noun: 'schedules', path: '/schedules', columns: SCHEDULE_COLUMNS, description: 'list schedules', filters: [['module', "only this module's schedules"]] });
 
   schedules
     .command('rm <id>')

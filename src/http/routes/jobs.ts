@@ -71,12 +71,27 @@ export async function admitJob<S extends typeof jobFields | z.ZodObject>(service
   return { target, principal, limits, fields, run, timeout: jobTimeout(timeout, limits) };
 }
 
-/** The job, if `principal` may see it: another tenant's, or a module outside a scoped key's list, is JOB_NOT_FOUND. */
+/**
+ * A job or schedule if `principal` may see it; otherwise the `missing` error, the same as for one that
+ * does not exist: another tenant's, or one of a module outside a scoped key's list.
+ */
+export function visibleTo<T extends { tenant: string; module: string }>(principal: Principal, record: T | undefined, missing: () => Error): T {
+  const hidden = !record || (principal.role !== 'admin' && record.tenant !== principal.tenant) || (principal.modules !== null && !principal.modules.has(record.module));
+  if (hidden) throw missing();
+  return record;
+}
+
+/** The tenant a list of jobs or schedules covers; a key limited to named modules must name one of them. */
+export function listTenant(principal: Principal, query: { tenant?: string | undefined; module?: string | undefined }, noun: string): string | undefined {
+  const tenant = tenantScope(principal, query.tenant);
+  if (principal.modules !== null && (query.module === undefined || !principal.modules.has(query.module))) {
+    throw wessError('FORBIDDEN', `a key limited to named modules lists the ${noun} of one of them: give ?module=`);
+  }
+  return tenant;
+}
+
 async function visibleJob(services: Services, principal: Principal, id: string): Promise<JobRecord> {
-  const job = await services.store.jobs.get(id);
-  const hidden = !job || (principal.role !== 'admin' && job.tenant !== principal.tenant) || (principal.modules !== null && !principal.modules.has(job.module));
-  if (hidden) throw wessError('JOB_NOT_FOUND', `no job with id ${id}`);
-  return job;
+  return visibleTo(principal, await services.store.jobs.get(id), () => wessError('JOB_NOT_FOUND', `no job with id ${id}`));
 }
 
 /** Registers /modules/{id}/jobs, /jobs and /webhook-secret. */
@@ -146,10 +161,7 @@ export function jobRoutes(app: FastifyInstance, services: Services, engine: JobE
   }), async (request) => {
     const principal = authorize(request.principal, 'module.run');
     const query = parseWith(jobListQuery, request.query, 'query');
-    const tenant = tenantScope(principal, query.tenant);
-    if (principal.modules !== null && (query.module === undefined || !principal.modules.has(query.module))) {
-      throw wessError('FORBIDDEN', 'a key limited to named modules lists the jobs of one of them: give ?module=');
-    }
+    const tenant = listTenant(principal, query, 'jobs');
     const page = await store.jobs.list({ limit: query.limit, cursor: query.cursor, tenant, status: query.status, module: query.module });
     return { items: page.items.map(jobView), next_cursor: page.next_cursor };
   });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
-import { authorize, tenantScope } from '../../auth/policy.js';
+import { authorize } from '../../auth/policy.js';
 import type { Principal } from '../../auth/types.js';
 import { wessError } from '../../errors.js';
 import type { JobEngine } from '../../jobs/engine.js';
@@ -10,7 +10,7 @@ import type { Services } from '../../services.js';
 import { jobIdParams, scheduleFields, scheduleListQuery } from '../job-schemas.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith } from '../schemas.js';
-import { admitJob } from './jobs.js';
+import { admitJob, listTenant, visibleTo } from './jobs.js';
 
 const DEFAULT_MAX_ATTEMPTS = 3;
 
@@ -20,12 +20,8 @@ function scheduleView(schedule: ScheduleRecord): Record<string, unknown> {
   return { ...rest, ...run, timeout: timeout_ms };
 }
 
-/** The schedule, if `principal` may see it (another tenant's answers as a missing one does). */
 async function visibleSchedule(services: Services, principal: Principal, id: string): Promise<ScheduleRecord> {
-  const schedule = await services.store.jobs.getSchedule(id);
-  const hidden = !schedule || (principal.role !== 'admin' && schedule.tenant !== principal.tenant) || (principal.modules !== null && !principal.modules.has(schedule.module));
-  if (hidden) throw wessError('SCHEDULE_NOT_FOUND', `no schedule with id ${id}`);
-  return schedule;
+  return visibleTo(principal, await services.store.jobs.getSchedule(id), () => wessError('SCHEDULE_NOT_FOUND', `no schedule with id ${id}`));
 }
 
 /** Registers /modules/{id}/schedules and /schedules. */
@@ -81,10 +77,7 @@ export function scheduleRoutes(app: FastifyInstance, services: Services, engine:
   }), async (request) => {
     const principal = authorize(request.principal, 'module.run');
     const query = parseWith(scheduleListQuery, request.query, 'query');
-    const tenant = tenantScope(principal, query.tenant);
-    if (principal.modules !== null && (query.module === undefined || !principal.modules.has(query.module))) {
-      throw wessError('FORBIDDEN', 'a key limited to named modules lists the schedules of one of them: give ?module=');
-    }
+    const tenant = listTenant(principal, query, 'schedules');
     const page = await store.jobs.listSchedules({ limit: query.limit, cursor: query.cursor, tenant, module: query.module });
     return { items: page.items.map(scheduleView), next_cursor: page.next_cursor };
   });
