@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { listQuery, tenant } from './schemas.js';
+import { listQuery, runBody, tenant } from './schemas.js';
 
 /** What a job adds to a run's body; the rest of the body is checked as a run's (runBody). */
 export const jobFields = z.object({
@@ -10,11 +10,20 @@ export const jobFields = z.object({
   timeout: z.number().int('must be an integer').positive('must be positive').optional(),
 });
 
+/** A run body's fields but its `timeout_ms` (a job takes `timeout`): what the OpenAPI document shows beside the job's own. */
+const { timeout_ms: _timeoutMs, ...runFields } = runBody.shape;
+
+/** A job's whole body, for the OpenAPI document (the handler checks the two parts with jobFields and runBody). */
+export const jobBodyDoc = z.object({ ...runFields, ...jobFields.shape }).strict();
+
 /** A schedule's fields beside the run body: its cron expression, and its jobs' fields (no idempotency key: each tick is a job). */
 export const scheduleFields = jobFields.omit({ idempotency_key: true }).extend({
   cron: z.string().min(1).max(256),
   timezone: z.string().min(1).max(64).optional(),
 });
+
+/** A schedule's whole body, for the OpenAPI document. */
+export const scheduleBodyDoc = z.object({ ...runFields, ...scheduleFields.shape }).strict();
 
 export const scheduleListQuery = listQuery.extend({ module: z.uuid().optional(), tenant: tenant.optional() }).strict();
 

@@ -11,7 +11,7 @@ import { checkRun, runFuel, type RunBody } from '../../runs/execute.js';
 import type { JobRecord } from '../../store/job-types.js';
 import type { ModuleRecord } from '../../store/types.js';
 import type { Services } from '../../services.js';
-import { jobFields, jobIdParams, jobListQuery, noBody, webhookSecretQuery } from '../job-schemas.js';
+import { jobBodyDoc, jobFields, jobIdParams, jobListQuery, noBody, webhookSecretQuery } from '../job-schemas.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody } from '../schemas.js';
 import { findModule } from './modules.js';
@@ -112,7 +112,7 @@ export function jobRoutes(app: FastifyInstance, services: Services, engine: JobE
       max_attempts: 'Runs before the job is dead (default 3)',
       timeout: "Milliseconds per attempt, up to the tier's max_job_timeout (default: the synchronous limit)",
     },
-    body: jobFields,
+    body: jobBodyDoc,
     bodyOptional: true,
     responses: { 202: { description: 'Queued (or, for a repeated idempotency_key, the first job); Location names it', body: ref('JobAccepted') } },
     errors: ['VALIDATION', 'INVALID_ARGUMENT', 'UNKNOWN_FUNCTION', 'CALLBACK_NOT_ALLOWED', 'FORBIDDEN', 'MODULE_NOT_FOUND', 'TIER_LIMIT', 'QUOTA_EXCEEDED', 'UNAVAILABLE'],
@@ -134,7 +134,7 @@ export function jobRoutes(app: FastifyInstance, services: Services, engine: JobE
     const created = await store.writer.submit({ kind: 'create-job', job, idempotentSince, tier: limits.tier, ...(limits.maxQueuedJobs === undefined ? {} : { maxActive: limits.maxQueuedJobs }) });
     if (created.created) engine.wake();
     else reply.header('idempotent-replayed', 'true');
-    request.audit = { action: 'job.submit', target: created.job.id, details: { module: target.id, replayed: !created.created } };
+    // Not audited, as runs are not: the job itself is the record of who asked for what (key_id).
     reply.code(202).header('location', `/jobs/${created.job.id}`);
     return { id: created.job.id, status: created.job.status };
   });

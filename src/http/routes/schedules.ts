@@ -7,7 +7,7 @@ import type { JobEngine } from '../../jobs/engine.js';
 import type { ScheduleRecord } from '../../store/job-types.js';
 import { nextTick } from '../../store/schedules.js';
 import type { Services } from '../../services.js';
-import { jobIdParams, scheduleFields, scheduleListQuery } from '../job-schemas.js';
+import { jobIdParams, scheduleBodyDoc, scheduleFields, scheduleListQuery } from '../job-schemas.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith } from '../schemas.js';
 import { admitJob, listTenant, visibleTo } from './jobs.js';
@@ -36,7 +36,7 @@ export function scheduleRoutes(app: FastifyInstance, services: Services, engine:
     tags: ['jobs'],
     params: idParams,
     fields: { cron: 'e.g. "*/5 * * * *", or "*/10 * * * * *" with seconds', timezone: 'e.g. "Europe/Berlin"; UTC when absent' },
-    body: scheduleFields,
+    body: scheduleBodyDoc,
     responses: { 201: { description: 'The schedule, with its next tick', body: ref('Schedule') } },
     errors: ['VALIDATION', 'INVALID_ARGUMENT', 'UNKNOWN_FUNCTION', 'CALLBACK_NOT_ALLOWED', 'FORBIDDEN', 'MODULE_NOT_FOUND', 'TIER_LIMIT'],
   }), async (request, reply) => {
