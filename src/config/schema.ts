@@ -222,7 +222,7 @@ export const configSchema = z
       .object({
         /** Hosts a job's callback_url may name (exact host names, no port); empty: every callback is refused. Env: comma-separated. */
         callback_allow: z.preprocess(commaList, z.array(z.string().min(1))).default([]),
-        /** Jobs one node runs at once; 0 means the runner pool size. */
+        /** Jobs one node runs at once; 0 means the workers background lanes may use (server.workers - 1, at least 1). */
         concurrency: z.number().int().min(0).max(1024).default(0),
         /** Milliseconds past a job's timeout before another node (or this one after a restart) may take it again. */
         lease: positiveInt.default(30_000),

@@ -3,7 +3,7 @@ import { hasErrorCode, wessError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CallScope } from '../runner/pool.js';
 import { receiptOf } from '../runner/pool.js';
-import { poolSize } from '../config/schema.js';
+import { poolSize, type Config } from '../config/schema.js';
 import { runFuel, type RunBody, type RunExecutor, type Target } from '../runs/execute.js';
 import type { JobError, JobOutcome, JobRecord } from '../store/job-types.js';
 import type { Services } from '../services.js';
@@ -15,6 +15,15 @@ import { checkCallback, deliver } from './webhooks.js';
 const SCHEDULES_PER_TICK = 100;
 /** How often at most the queue gauges read the store. */
 const GAUGE_EVERY_MS = 5_000;
+
+/**
+ * Jobs one node runs at once: jobs.concurrency, else as many as the background lanes have workers
+ * (all but one): a claimed job then starts at once, instead of spending its deadline (which counts
+ * from acceptance, waiting included) in the runner's queue.
+ */
+function jobConcurrency(config: Config): number {
+  return config.jobs.concurrency > 0 ? config.jobs.concurrency : Math.max(1, poolSize(config) - 1);
+}
 
 /**
  * Runs jobs on this node: claims due jobs from the store (as many as it has room for, jobs.concurrency),
@@ -94,7 +103,7 @@ export class JobEngine {
     try {
       // Schedules first, so that the jobs they create are claimed in the same turn.
       if (!this.#stopped && (await store.writer.submit({ kind: 'fire-schedules', limit: SCHEDULES_PER_TICK })) === SCHEDULES_PER_TICK) this.#again = true;
-      const room = (config.jobs.concurrency > 0 ? config.jobs.concurrency : poolSize(config)) - this.#running.size;
+      const room = jobConcurrency(config) - this.#running.size;
       if (room > 0 && !this.#stopped) {
         const tasks = await store.writer.submit({ kind: 'claim-jobs', limit: room, leaseMs: config.jobs.lease });
         for (const task of tasks) this.#track(task.action === 'run' ? this.#run(task.job) : this.#deliver(task.job));
