@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { limitsFor } from '../auth/policy.js';
 import { hasErrorCode, wessError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -13,6 +14,17 @@ import { checkCallback, deliver } from './webhooks.js';
 
 /** Due schedules fired per look; more wait for the next one (which comes at once: see #tick). */
 const SCHEDULES_PER_TICK = 100;
+/** How often at most due schedules are looked for (a wake for every job ended would otherwise add a write per job). */
+const SCHEDULES_EVERY_MS = 200;
+/**
+ * Main-thread utilization above which new claims wait BUSY_DELAY_MS: the workers are shared fairly
+ * (background lanes), but synchronous requests also share the event loop with every job's
+ * bookkeeping (claims, outcomes, their writes), and a backlog must not slow their answers.
+ * Measured over windows of at least ELU_WINDOW_MS (shorter ones are noise).
+ */
+const BUSY = 0.8;
+const BUSY_DELAY_MS = 20;
+const ELU_WINDOW_MS = 25;
 /** How often at most the queue gauges read the store. */
 const GAUGE_EVERY_MS = 5_000;
 
@@ -40,6 +52,10 @@ export class JobEngine {
   #again = false;
   #stopped = false;
   #gaugesAt = 0;
+  #schedulesAt = 0;
+  #elu = performance.eventLoopUtilization();
+  #eluAt = performance.now();
+  #busy = false;
 
   constructor(
     private readonly services: Services,
@@ -100,11 +116,17 @@ export class JobEngine {
     this.#ticking = true;
     this.#again = false;
     const { config, store } = this.services;
+    let delay: number | undefined;
     try {
       // Schedules first, so that the jobs they create are claimed in the same turn.
-      if (!this.#stopped && (await store.writer.submit({ kind: 'fire-schedules', limit: SCHEDULES_PER_TICK })) === SCHEDULES_PER_TICK) this.#again = true;
+      if (!this.#stopped && Date.now() - this.#schedulesAt >= SCHEDULES_EVERY_MS) {
+        this.#schedulesAt = Date.now();
+        if ((await store.writer.submit({ kind: 'fire-schedules', limit: SCHEDULES_PER_TICK })) === SCHEDULES_PER_TICK) this.#again = true;
+      }
       const room = jobConcurrency(config) - this.#running.size;
-      if (room > 0 && !this.#stopped) {
+      if (room > 0 && !this.#stopped && this.#mainThreadBusy()) {
+        delay = BUSY_DELAY_MS;
+      } else if (room > 0 && !this.#stopped) {
         const tasks = await store.writer.submit({ kind: 'claim-jobs', limit: room, leaseMs: config.jobs.lease });
         for (const task of tasks) this.#track(task.action === 'run' ? this.#run(task.job) : this.#deliver(task.job));
         // A full claim may have left due jobs behind; a claim that settled jobs without tasks may too.
@@ -115,8 +137,20 @@ export class JobEngine {
       this.log.warn({ err }, 'claiming due jobs failed; trying again at the next poll');
     } finally {
       this.#ticking = false;
-      this.#schedule(this.#again ? 0 : config.jobs.poll);
+      this.#schedule(delay ?? (this.#again ? 0 : config.jobs.poll));
     }
+  }
+
+  /** True while the event loop was busier than BUSY over the last window. */
+  #mainThreadBusy(): boolean {
+    const now = performance.now();
+    if (now - this.#eluAt >= ELU_WINDOW_MS) {
+      const current = performance.eventLoopUtilization();
+      this.#busy = performance.eventLoopUtilization(current, this.#elu).utilization > BUSY;
+      this.#elu = current;
+      this.#eluAt = now;
+    }
+    return this.#busy;
   }
 
   #track(work: Promise<void>): void {
