@@ -8,6 +8,7 @@ import { startBare, startWess, type Server } from './lib/servers.js';
 import { say } from './lib/stats.js';
 import { details, judgements, table, writeReport } from './report.js';
 import { coldPath } from './scenarios/cold.js';
+import { jobs } from './scenarios/jobs.js';
 import { metering } from './scenarios/metering.js';
 import { neighbours } from './scenarios/neighbours.js';
 import { rssUnderLoad } from './scenarios/rss.js';
@@ -52,6 +53,9 @@ const S = {
   neighbourPaceMs: 20,
   storeSeconds: quick ? 3 : 5,
   coherenceChanges: quick ? 20 : 100,
+  jobsThroughput: quick ? 1000 : 3000,
+  jobsBacklog: 10_000,
+  jobsSeconds: quick ? 5 : 10,
 };
 
 async function main(): Promise<void> {
@@ -109,6 +113,15 @@ async function main(): Promise<void> {
       return await neighbours(shared, settings, ['loops', 'launder', 'flood']);
     } finally {
       await shared.stop();
+    }
+  })));
+
+  rows.push(...(await maybe('jobs', async () => {
+    const fresh = await startWess(process.env.BENCH_JOBS_CONCURRENCY ? { WESS_JOBS_CONCURRENCY: process.env.BENCH_JOBS_CONCURRENCY } : {});
+    try {
+      return await jobs(fresh, { throughputJobs: S.jobsThroughput, backlog: S.jobsBacklog, concurrency: 32, seconds: S.jobsSeconds, paceMs: 20 });
+    } finally {
+      await fresh.stop();
     }
   })));
 

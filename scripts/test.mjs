@@ -29,10 +29,10 @@ const files = readdirSync('dist/test', { recursive: true })
   .map((file) => join('dist/test', file));
 
 /**
- * The files that test Wess through an app (HTTP, CLI, the conformance corpus, WASI): these run on
+ * The files that test Wess through an app (HTTP, CLI, jobs, the conformance corpus, WASI): these run on
  * both stores. The rest test one engine's internals, config or processes, and run once.
  */
-const onBothStores = files.filter((file) => /^dist\/test\/(http|cli|wasi)\//.test(file) || /^dist\/test\/(conformance|echo)\.test\.js$/.test(file));
+const onBothStores = files.filter((file) => /^dist\/test\/(http|cli|wasi|jobs)\//.test(file) || /^dist\/test\/(conformance|echo)\.test\.js$/.test(file));
 
 /** One pass of node:test over `list` and cucumber, with `env`; its counts. */
 async function pass(name, list, env) {

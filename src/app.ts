@@ -27,6 +27,10 @@ import { eventRoutes } from './http/routes/events.js';
 import { healthRoutes } from './http/routes/health.js';
 import { consoleRoutes, loadConsole } from './http/routes/console.js';
 import { homeRoutes } from './http/routes/home.js';
+import { jobRoutes } from './http/routes/jobs.js';
+import { scheduleRoutes } from './http/routes/schedules.js';
+import { JobEngine } from './jobs/engine.js';
+import { RunExecutor } from './runs/execute.js';
 import { moduleRoutes } from './http/routes/modules.js';
 import { runRoutes } from './http/routes/run.js';
 import { handlerRoutes } from './http/routes/handlers.js';
@@ -89,6 +93,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const usage = new UsageTracker(store.usage, writer, logger, config.auth.usage_flush);
   const denials = new DenialLog({ writer, logger, metrics });
   const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), images: new ImageCache(store.modules), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
+  // Jobs run through the same executor as /run, on the runner's background lanes.
+  const jobs = new JobEngine(services, new RunExecutor(services), logger.child({ component: 'jobs' }));
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }
@@ -145,10 +151,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   adminRoutes(app, services);
   routeRoutes(app, services, routes);
   handlerRoutes(app, services, routes);
+  jobRoutes(app, services, jobs);
+  scheduleRoutes(app, services, jobs);
 
   installDrainWait(app, services);
   app.addHook('onClose', async () => {
+    // No new claims; runs in progress end with the runner, and their outcomes are stored before the store closes.
+    jobs.stop();
     await runner.close(config.server.shutdown_grace);
+    await jobs.drain();
     await usage.close();
     await denials.close();
     keyring.close();
@@ -158,5 +169,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
 
   await app.ready();
+  jobs.start();
   return app;
 }

@@ -16,6 +16,22 @@ export interface ModuleEvents {
   /** An HTTP handler route was created or replaced, or deleted: the route tables (src/http/route-table.ts) follow. */
   'route.stored': { id: string; tenant: string; route: RouteRecord };
   'route.deleted': { id: string; tenant: string; route: RouteRecord };
+  /** A job changed state (store/jobs.ts): one topic per status it reached. */
+  'job.queued': JobEvent;
+  'job.running': JobEvent;
+  'job.succeeded': JobEvent;
+  'job.failed': JobEvent;
+  'job.dead': JobEvent;
+  'job.cancelled': JobEvent;
+}
+
+/** What a job event says: which job, whose, and where it stands. */
+export interface JobEvent {
+  id: string;
+  tenant: string;
+  module: string;
+  status: string;
+  attempts: number;
 }
 
 export type EventTopic = keyof ModuleEvents;

@@ -372,6 +372,30 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    jobs: new Counter({
+      name: 'wess_jobs_total',
+      help: 'Job runs ended on this node, by outcome: succeeded, failed (not retried), retried, dead (attempts used), lost (taken again meanwhile).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    jobQueueDepth: new Gauge({
+      name: 'wess_job_queue_depth',
+      help: 'Jobs queued or running, over every tenant (read from the store every 5 s at most).',
+      aggregator: 'max',
+      registers,
+    }),
+    jobQueueAge: new Gauge({
+      name: 'wess_job_queue_age_seconds',
+      help: 'Seconds the longest-waiting queued job has been due (a retry counts from the end of its backoff); 0 when none waits.',
+      aggregator: 'max',
+      registers,
+    }),
+    webhooks: new Counter({
+      name: 'wess_webhooks_total',
+      help: 'Job callback deliveries, by outcome: delivered, retried, failed (given up).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
   };
 }
 

@@ -20,10 +20,11 @@ export type Action =
   | 'store.backup'
   | 'store.export'
   | 'store.import'
-  | 'store.verify';
+  | 'store.verify'
+  | 'webhook.secret';
 
 const READ_AND_RUN: Action[] = ['module.read', 'module.run', 'key.usage', 'route.read'];
-const DEVELOP: Action[] = [...READ_AND_RUN, 'route.write', 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke'];
+const DEVELOP: Action[] = [...READ_AND_RUN, 'route.write', 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke', 'webhook.secret'];
 
 const ALLOWED: Record<Role, ReadonlySet<Action>> = {
   runner: new Set(READ_AND_RUN),
@@ -112,6 +113,12 @@ export interface EffectiveLimits {
   maxFilesBytes: number;
   /** Entries (files, directories, symlinks) a module version's files may have. */
   maxFiles: number;
+  /** Milliseconds a job may run (jobs.max_timeout, or the tier's max_job_timeout). */
+  maxJobTimeoutMs: number;
+  /** Jobs queued or running at once per tenant; undefined → no limit. */
+  maxQueuedJobs: number | undefined;
+  /** Schedules per tenant; undefined → no limit. */
+  maxSchedules: number | undefined;
 }
 
 /** The tier a principal's limits come from: its own if configured, else auth.default_tier (a tier removed from the config). */
@@ -166,6 +173,9 @@ function computeLimits(config: Config, principal: Pick<Principal, 'tier'> | null
     maxEventStreams: t.max_event_streams,
     maxFilesBytes: lower(t.max_files_bytes, config.limits.max_files_bytes),
     maxFiles: lower(t.max_files, config.limits.max_files),
+    maxJobTimeoutMs: t.max_job_timeout ?? config.jobs.max_timeout,
+    maxQueuedJobs: t.max_queued_jobs,
+    maxSchedules: t.max_schedules,
   };
 }
 
@@ -201,6 +211,9 @@ function mostGenerous(a: EffectiveLimits, b: EffectiveLimits): EffectiveLimits {
     maxEventStreams: most(a.maxEventStreams, b.maxEventStreams),
     maxFilesBytes: Math.max(a.maxFilesBytes, b.maxFilesBytes),
     maxFiles: Math.max(a.maxFiles, b.maxFiles),
+    maxJobTimeoutMs: Math.max(a.maxJobTimeoutMs, b.maxJobTimeoutMs),
+    maxQueuedJobs: most(a.maxQueuedJobs, b.maxQueuedJobs),
+    maxSchedules: most(a.maxSchedules, b.maxSchedules),
   };
 }
 

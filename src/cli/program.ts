@@ -4,6 +4,7 @@ import { registerAuditCommand } from './commands/audit.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDataCommands } from './commands/data.js';
 import { registerEventsCommand } from './commands/events.js';
+import { registerJobCommands } from './commands/jobs.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerModuleCommands } from './commands/modules.js';
@@ -80,6 +81,7 @@ export function buildProgram(io: CliIo, state: RunState = { exit: EXIT.OK, json:
   registerEventsCommand(program, deps);
   registerKeyCommands(program, deps);
   registerRouteCommands(program, deps);
+  registerJobCommands(program, deps);
   registerAuditCommand(program, deps);
   registerConfigCommands(program, deps);
   registerDataCommands(program, deps);

@@ -10,6 +10,12 @@ const positiveInt = z.number().int().positive();
 
 const tierName = z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be 1-32 of [a-z0-9_-]');
 
+/** A list given as a comma-separated string (an environment variable) or as an array (TOML). */
+function commaList(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+}
+
 /** One quota tier: every field optional, absent means "only the global limit". */
 const tierSchema = z
   .object({
@@ -39,6 +45,12 @@ const tierSchema = z
     max_files_bytes: positiveInt.optional(),
     /** Entries a module version's files may have; absent → limits.max_files. */
     max_files: positiveInt.optional(),
+    /** Milliseconds a job may ask for (above max_timeout if need be); absent → jobs.max_timeout. */
+    max_job_timeout: positiveInt.optional(),
+    /** Jobs of one tenant queued or running at once; more get 403 TIER_LIMIT. */
+    max_queued_jobs: positiveInt.optional(),
+    /** Schedules one tenant may have. */
+    max_schedules: positiveInt.optional(),
   })
   .strict()
   .refine((t) => t.default_fuel === undefined || t.max_fuel === undefined || t.default_fuel <= t.max_fuel, {
@@ -203,6 +215,33 @@ export const configSchema = z
          * verifies them with (env WESS_BACKUP_KEY). Unset: backups are refused. Never stored in the database.
          */
         key: z.string().min(32, 'must be at least 32 characters').optional(),
+      })
+      .strict()
+      .prefault({}),
+    jobs: z
+      .object({
+        /** Hosts a job's callback_url may name (exact host names, no port); empty: every callback is refused. Env: comma-separated. */
+        callback_allow: z.preprocess(commaList, z.array(z.string().min(1))).default([]),
+        /** Jobs one node runs at once; 0 means the workers background lanes may use (server.workers - 1, at least 1). */
+        concurrency: z.number().int().min(0).max(1024).default(0),
+        /** Milliseconds past a job's timeout before another node (or this one after a restart) may take it again. */
+        lease: positiveInt.default(30_000),
+        /** Milliseconds between looks at the store for due jobs when nothing woke the node. */
+        poll: positiveInt.default(1_000),
+        /** Milliseconds before the first retry; each retry waits twice the one before, with ±50% jitter. */
+        retry_base: positiveInt.default(1_000),
+        /** Milliseconds a retry waits at most. */
+        retry_max: positiveInt.default(300_000),
+        /** Error codes after which a job is tried again; any other error fails it at once. */
+        retry_codes: z.preprocess(commaList, z.array(z.string().min(1))).default(['EXECUTION_TIMEOUT', 'UNAVAILABLE', 'INTERNAL']),
+        /** Milliseconds a job may ask for when its tier sets no max_job_timeout. */
+        max_timeout: positiveInt.default(300_000),
+        /** Hours during which the same idempotency_key returns the first job. */
+        idempotency_hours: positiveInt.default(24),
+        /** Deliveries of one webhook before it is given up. */
+        webhook_attempts: positiveInt.max(100).default(5),
+        /** Milliseconds a callback receiver has to answer. */
+        webhook_timeout: positiveInt.default(5_000),
       })
       .strict()
       .prefault({}),

@@ -52,6 +52,7 @@ export class EventFeed {
     this.#replayLimit = replayLimit;
     this.#all = new Recent(replayLimit);
     bus.subscribe('module.*', (event) => this.#add(event));
+    bus.subscribe('job.*', (event) => this.#add(event));
   }
 
   /**

@@ -211,6 +211,52 @@ const auditEntry = z.object({
 });
 component('AuditList', z.object({ items: z.array(auditEntry), next_cursor: cursor }));
 
+const jobStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled']);
+const job = component(
+  'Job',
+  z.object({
+    id: z.string().meta({ description: 'A UUIDv7: jobs sort by creation time' }),
+    module: z.uuid(),
+    version: z.number().int().meta({ description: 'The module version the job runs' }),
+    status: jobStatus,
+    attempts: z.number().int().meta({ description: 'Runs started so far (one cut short by a crash counts)' }),
+    max_attempts: z.number().int(),
+    result: z.record(z.string(), z.unknown()).optional().meta({ description: 'What POST /run would have answered (a succeeded job)' }),
+    error: itemError.optional().meta({ description: "The last attempt's error" }),
+    next_attempt_at: timestamp.optional().meta({ description: 'When a queued job may run next (after a backoff)' }),
+    callback_url: z.string().nullable(),
+    webhook: z.object({ status: z.enum(['pending', 'delivered', 'failed']), attempts: z.number().int() }).nullable(),
+    idempotency_key: z.string().nullable(),
+    schedule_id: z.string().nullable(),
+    created_at: timestamp,
+    started_at: timestamp.nullable(),
+    finished_at: timestamp.nullable(),
+  }),
+);
+component('JobList', z.object({ items: z.array(job), next_cursor: cursor }));
+component('JobAccepted', z.object({ id: z.string(), status: jobStatus }));
+const schedule = component(
+  'Schedule',
+  z
+    .object({
+      id: z.string(),
+      module: z.uuid(),
+      cron: z.string(),
+      timezone: z.string().nullable(),
+      next_at: timestamp.meta({ description: 'Its next tick' }),
+      last_fired_at: timestamp.nullable(),
+      fired: z.number().int().meta({ description: 'Jobs it has created' }),
+      created_at: timestamp,
+      timeout: z.number().int(),
+      max_attempts: z.number().int(),
+      callback_url: z.string().nullable(),
+    })
+    .catchall(z.unknown())
+    .meta({ description: "Beside these, the run body its jobs run (function, args, batch, …)" }),
+);
+component('ScheduleList', z.object({ items: z.array(schedule), next_cursor: cursor }));
+component('WebhookSecret', z.object({ secret: z.string().meta({ description: 'Shown this once: Wess-Signature is an HMAC-SHA256 under it' }) }));
+
 const verifyFigures = {
   started_at: timestamp,
   finished_at: timestamp,
@@ -317,6 +363,12 @@ export type ComponentName =
   | 'RouteList'
   | 'KeyUsage'
   | 'AuditList'
+  | 'Job'
+  | 'JobList'
+  | 'JobAccepted'
+  | 'WebhookSecret'
+  | 'Schedule'
+  | 'ScheduleList'
   | 'Status'
   | 'Health'
   | 'VerifyReport';

@@ -173,6 +173,7 @@ const TAGS = [
   { name: 'routes', description: 'Bind paths to WASI programs that answer HTTP requests' },
   { name: 'handlers', description: 'HTTP handlers: /h/{tenant}{path} runs the bound WASI program (a public route needs no key)' },
   { name: 'audit', description: 'Who did what' },
+  { name: 'jobs', description: 'Runs made later, retried, with a signed callback when they end' },
   { name: 'admin', description: 'Backup, export and import' },
   { name: 'health', description: 'Probes and metrics (no key needed)' },
   { name: 'meta', description: 'This document (no key needed)' },

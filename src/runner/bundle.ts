@@ -22,6 +22,8 @@ export interface CallRequest {
   maxConcurrency: number | undefined;
   /** Fuel of a metered call (its `compiled` is then a metered variant); undefined: not metered. */
   fuel: number | undefined;
+  /** Set for a call of a background lane (CallScope.background); read when its lane is made. */
+  background?: boolean;
 }
 
 /** A call waiting for, or running in, a bundle. */

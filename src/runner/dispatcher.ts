@@ -78,6 +78,8 @@ export class Dispatcher {
   private lastFullScan = 0;
   /** Bundles in flight whose call has run longer than longCallMs. */
   private longBundles = 0;
+  /** Bundles of background lanes in flight. */
+  private backgroundBundles = 0;
   /** Calls in dispatched bundles that have not answered. */
   inFlightCalls = 0;
 
@@ -135,7 +137,7 @@ export class Dispatcher {
   }
 
   private laneOf(request: CallRequest): Lane {
-    return this.lanes.lane(request.lane, request.maxConcurrency ?? this.options.workers);
+    return this.lanes.lane(request.lane, request.maxConcurrency ?? this.options.workers, request.background);
   }
 
   private pending(request: CallRequest, owner: Lane, now: number, group: number, done: (outcome: CallOutcome) => void): Pending {
@@ -175,7 +177,9 @@ export class Dispatcher {
     const now = Date.now();
     this.expireWaiting(now, false);
     while (this.inFlight.size < this.capacity) {
-      const lane = this.lanes.next((l) => l.bundles < this.laneLimit(l) && this.mayTakeThread(l, now) && (!this.isBulk(l) || this.pacer.mayDispatchBulk(now)));
+      const ready = (l: Lane) => l.bundles < this.laneLimit(l) && this.mayTakeThread(l, now) && (!this.isBulk(l) || this.pacer.mayDispatchBulk(now));
+      // Background lanes (jobs) go only when no other lane can, and never take the last worker.
+      const lane = this.lanes.next((l) => !l.background && ready(l)) ?? (this.backgroundRoom() ? this.lanes.next((l) => l.background && ready(l)) : undefined);
       if (lane === undefined) break;
       this.pacer.dispatched(this.isBulk(lane), now);
       this.dispatch(lane, this.lanes.take(lane, this.bundleSize(lane), this.runawayTest(now)), now);
@@ -198,6 +202,14 @@ export class Dispatcher {
     return lane.queue.length > this.options.maxBundle;
   }
 
+  /**
+   * True while background lanes may send another bundle: they hold at most all workers but one, so
+   * a call arriving behind a job backlog finds a worker free, or one that frees after one bundle.
+   */
+  private backgroundRoom(): boolean {
+    return this.backgroundBundles < Math.max(1, this.options.workers - 1);
+  }
+
   /** Bundles a lane may have in flight. */
   private laneLimit(lane: Lane): number {
     return Math.max(1, lane.maxConcurrency);
@@ -218,6 +230,7 @@ export class Dispatcher {
   private dispatch(lane: Lane, calls: Pending[], now: number): void {
     const { bundle, task } = buildBundle(lane, calls, now);
     this.inFlight.add(bundle);
+    if (lane.background) this.backgroundBundles++;
     if (++lane.bundles >= this.laneLimit(lane)) lane.fullAt = now;
     this.inFlightCalls += calls.length;
     this.options.metrics.poolBundleSize.observe(calls.length);
@@ -367,6 +380,7 @@ export class Dispatcher {
   private release(bundle: Bundle): Pending[] {
     if (!this.inFlight.delete(bundle)) return [];
     bundle.lane.bundles--;
+    if (bundle.lane.background) this.backgroundBundles--;
     if (bundle.long) this.longBundles--;
     const own = ownCalls(bundle);
     this.inFlightCalls -= own.length;

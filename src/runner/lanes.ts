@@ -17,6 +17,8 @@ export interface Lane {
   fullAt: number;
   /** True while the lane is in the round-robin ring. */
   inRing: boolean;
+  /** A lane of calls nobody waits on (jobs): served after every other lane (dispatcher.ts). */
+  readonly background: boolean;
 }
 
 /**
@@ -30,11 +32,11 @@ export class Lanes {
   /** Calls waiting over every lane. */
   queued = 0;
 
-  /** The lane of `key`, made on first use; `maxConcurrency` as the latest call says (a config reload may change it). */
-  lane(key: string, maxConcurrency: number): Lane {
+  /** The lane of `key`, made on first use (a background lane's key must differ from every foreground one's); `maxConcurrency` as the latest call says (a config reload may change it). */
+  lane(key: string, maxConcurrency: number, background = false): Lane {
     let lane = this.byKey.get(key);
     if (lane === undefined) {
-      lane = { key, queue: [], bundles: 0, maxConcurrency, fullAt: 0, inRing: false };
+      lane = { key, queue: [], bundles: 0, maxConcurrency, fullAt: 0, inRing: false, background };
       this.byKey.set(key, lane);
     }
     lane.maxConcurrency = maxConcurrency;

@@ -164,7 +164,7 @@ export class Runner {
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
     const outcome = await this.dispatcher.submit({
       sha256: call.sha256, compiled, fn: call.fn, args: call.args, bridge, wasi, timeoutMs,
-      lane: call.lane ?? DEFAULT_LANE, maxConcurrency: call.maxConcurrency, fuel: call.fuel,
+      lane: call.lane ?? DEFAULT_LANE, maxConcurrency: call.maxConcurrency, fuel: call.fuel, background: call.background,
     });
     this.record(outcome, call);
     if (!outcome.ok) throw await this.errorFor(call, variant, outcome, outcome.error);
@@ -214,7 +214,7 @@ export class Runner {
         bridge = await this.bridgeFor(call, results);
         results = bridge.results; // read from the module once per batch, not per item
       }
-      requests.push({ sha256: call.sha256, compiled, fn: call.fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency: call.maxConcurrency, fuel: call.fuel });
+      requests.push({ sha256: call.sha256, compiled, fn: call.fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency: call.maxConcurrency, fuel: call.fuel, background: call.background });
     }
     return requests;
   }

@@ -142,7 +142,7 @@ export function terminateThread(pool: Piscina, threadId: number): boolean {
   return true;
 }
 
-const NO_LANE: Lane = { key: '', queue: [], bundles: 0, maxConcurrency: 1, fullAt: 0, inRing: false };
+const NO_LANE: Lane = { key: '', queue: [], bundles: 0, maxConcurrency: 1, fullAt: 0, inRing: false, background: false };
 
 /** A bundle of no calls: proves a worker loads its script. */
 export function emptyBundle(): BundleTask {

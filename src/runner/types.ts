@@ -41,6 +41,11 @@ export interface CallScope {
   fuel?: number;
   /** The request the call answers: log lines the call causes (a guest's env.trace) carry it. */
   requestId?: string;
+  /**
+   * A call nobody waits on (a job): its lane is served only when no other lane can send a bundle,
+   * and background lanes together hold at most all workers but one.
+   */
+  background?: boolean;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.js';
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { ModulePage, ModuleRecord, RouteRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
 import type { BackupKey } from './backup-key.js';
+import type { JobListOptions, JobPage, JobQueueStats, JobRecord, ScheduleListOptions, SchedulePage, ScheduleRecord } from './job-types.js';
 import type { Inspected, ListOptions, ModuleListOptions, VerifyReport, WriterStats } from './types.js';
 
 /*
@@ -105,6 +106,20 @@ export interface SettingsStore {
   putServerSecret(secret: string): Promise<string>;
 }
 
+/** Jobs as routes and the job engine read them; written through the writer's job messages. */
+export interface JobStore {
+  get(id: string): Promise<JobRecord | undefined>;
+  /** One page, oldest first, of a tenant's (or every tenant's) jobs, filtered by status and module. */
+  list(options: JobListOptions): Promise<JobPage>;
+  /** Jobs waiting to run, over every tenant. */
+  queueStats(): Promise<JobQueueStats>;
+  /** The tenant's webhook signing secret, or undefined when it has none. */
+  webhookSecret(tenant: string): Promise<string | undefined>;
+  getSchedule(id: string): Promise<ScheduleRecord | undefined>;
+  /** One page, in id order, of a tenant's (or every tenant's) schedules. */
+  listSchedules(options: ScheduleListOptions): Promise<SchedulePage>;
+}
+
 /** 'unavailable': a shared store's server cannot be reached; it goes back to 'open' by itself when it can. */
 export type StoreStatus = 'opening' | 'open' | 'unavailable' | 'closing' | 'closed';
 
@@ -122,6 +137,7 @@ export interface Store {
   readonly usage: UsageStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
+  readonly jobs: JobStore;
   /** 'open' while it can serve: readiness follows it. */
   readonly status: StoreStatus;
   /** Why the store is not open, for /health/ready; undefined when it is. */

@@ -1,5 +1,6 @@
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { FunctionExport } from '../wasm/types.js';
+import type { JobChange, JobRecord, JobTask, ScheduleRecord } from './job-types.js';
 
 /**
  * A version's files as records show them: the files image (src/files/image.ts) is a blob like the
@@ -164,7 +165,29 @@ export type WriteMessage =
    * A module moved from another node with its whole history, ids, names and times kept (import).
    * Skipped, not refused, when the id already exists, so that a re-run of an import is harmless.
    */
-  | { kind: 'import-module'; id: string; tenant: string; name: string; created_at: string; updated_at: string; versions: ImportedVersion[]; quota?: TenantQuota };
+  | { kind: 'import-module'; id: string; tenant: string; name: string; created_at: string; updated_at: string; versions: ImportedVersion[]; quota?: TenantQuota }
+  | JobMessage;
+
+/**
+ * Jobs (job-types.ts). A create with an `idempotency_key` returns the tenant's job with that key
+ * created after `idempotentSince` instead, if there is one; `maxActive` is the tenant's
+ * max_queued_jobs. A change names `tenant` unless an admin makes it. A claim takes up to `limit`
+ * due jobs, each for `leaseMs` past its timeout.
+ */
+export type JobMessage =
+  | { kind: 'create-job'; job: JobRecord; idempotentSince: string; maxActive?: number; tier: string | null }
+  | { kind: 'change-job'; id: string; tenant?: string; change: JobChange }
+  | { kind: 'claim-jobs'; limit: number; leaseMs: number }
+  /** Creates or replaces the tenant's webhook signing secret. */
+  | { kind: 'put-webhook-secret'; tenant: string; secret: string }
+  /** `maxSchedules` is the tenant's max_schedules. */
+  | { kind: 'create-schedule'; schedule: ScheduleRecord; maxSchedules?: number; tier: string | null }
+  | { kind: 'delete-schedule'; id: string; tenant?: string }
+  /**
+   * Fires up to `limit` due schedules (store/schedules.ts): each creates its job and moves to its next
+   * tick; a schedule whose module is gone is deleted instead.
+   */
+  | { kind: 'fire-schedules'; limit: number };
 
 /** Counts one node added to a key's usage since its last flush; `runs_today` are runs of `day`. */
 export type UsageAdded = Omit<KeyUsage, 'updated_at' | 'fuel'> & { fuel: number };
@@ -175,6 +198,15 @@ export interface ImportedVersion {
   name: string;
   created_at: string;
   content: ModuleContent;
+}
+
+const JOB_KINDS: ReadonlySet<string> = new Set<JobMessage['kind']>([
+  'create-job', 'change-job', 'claim-jobs', 'put-webhook-secret', 'create-schedule', 'delete-schedule', 'fire-schedules',
+]);
+
+/** True for the messages about jobs (and their webhook secrets). */
+export function isJobMessage(msg: WriteMessage): msg is JobMessage {
+  return JOB_KINDS.has(msg.kind);
 }
 
 /** Messages about one module. */
@@ -206,6 +238,16 @@ export interface WriteResult {
    * the oldest versions left out because the module had more than limits.max_versions.
    */
   'import-module': { imported: boolean; record: ModuleRecord; pruned: number };
+  /** `created: false` when the idempotency key named an earlier job, which is `job`. */
+  'create-job': { job: JobRecord; created: boolean };
+  'change-job': JobRecord;
+  'claim-jobs': JobTask[];
+  'put-webhook-secret': null;
+  'create-schedule': ScheduleRecord;
+  /** The schedule as it was. */
+  'delete-schedule': ScheduleRecord;
+  /** Jobs created. */
+  'fire-schedules': number;
 }
 
 export interface ModulePage {

@@ -264,3 +264,10 @@ test('regression (issue 15, item 15): wess config check refuses a tier max_timeo
   assert.match(run.stderr, /server\.host: "localhost:8080" includes a port/);
   assert.match(run.stderr, /tiers\.free\.max_timeout: 2000 ms is above runner\.timeout \(1000 ms\)/);
 });
+
+test('jobs.callback_allow: empty by default, a comma-separated WESS_JOBS_CALLBACK_ALLOW sets the list', () => {
+  assert.deepEqual(validateConfig({}).jobs.callback_allow, []);
+  const config = validateConfig(applyEnv({}, { WESS_JOBS_CALLBACK_ALLOW: 'hooks.example.com, 10.0.0.7,' }));
+  assert.deepEqual(config.jobs.callback_allow, ['hooks.example.com', '10.0.0.7']);
+  assert.deepEqual(config.jobs.retry_codes, ['EXECUTION_TIMEOUT', 'UNAVAILABLE', 'INTERNAL']);
+});

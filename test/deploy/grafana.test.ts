@@ -23,6 +23,9 @@ const PANELS = [
   'Writer batch size',
   'CPU',
   'Memory',
+  'Jobs ended by outcome',
+  'Job queue depth and age',
+  'Webhook deliveries',
 ];
 
 /** Bind mounts of a compose service as [source, target]. */

@@ -82,8 +82,8 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
     const visible = (event: BusEvent) =>
       'tenant' in event &&
       (principal.role === 'admin' || event.tenant === principal.tenant) &&
-      (principal.modules === null || principal.modules.has(event.id));
-    const wanted = (event: BusEvent) => visible(event) && (query.module === undefined || event.id === query.module);
+      (principal.modules === null || principal.modules.has(moduleOf(event)));
+    const wanted = (event: BusEvent) => visible(event) && (query.module === undefined || moduleOf(event) === query.module);
     const raw = reply.raw;
     reply.hijack();
     raw.writeHead(200, {
@@ -111,10 +111,12 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
       }
       raw.write(frame(scope, item));
     };
-    const unsubscribe = bus.subscribe('module.*', (event) => {
+    const deliver = (event: BusEvent) => {
       const item = feed.numbered(event);
       if (item !== undefined) send(item);
-    });
+    };
+    const unsubscribe = bus.subscribe('module.*', deliver);
+    const unsubscribeJobs = bus.subscribe('job.*', deliver);
     // A revoked key loses its open stream too, not only its next request.
     const offRevoked = bus.on('key.revoked', ({ id }) => {
       if (id === principal.keyId) raw.end();
@@ -123,6 +125,7 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
     raw.on('close', () => {
       clearInterval(heartbeat);
       unsubscribe();
+      unsubscribeJobs();
       offRevoked();
       clients.delete(raw);
       if (!scope.all) {
@@ -140,4 +143,9 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
   app.addHook('preClose', async () => {
     for (const client of clients) client.end();
   });
+}
+
+/** The module an event is about: a module event's id, a job event's module. */
+function moduleOf(event: BusEvent): string {
+  return event.topic.startsWith('job.') && 'module' in event ? event.module : event.id;
 }

@@ -1,51 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { limitsFor, tierSuffix, type EffectiveLimits } from '../../auth/policy.js';
-import { echo, listNames } from '../../echo.js';
-import { hasErrorCode, wessError } from '../../errors.js';
-import { DEFAULT_LANE, receiptOf, wasiOutputOf, type BatchItem, type CallScope, type Receipt, type RunFiles, type RunResult } from '../../runner/pool.js';
-import type { FilesSummary, ModuleRecord } from '../../store/types.js';
-import { wasiInputProblem } from '../../wasi/index.js';
-import type { WasiInput } from '../../wasi/types.js';
-import type { FunctionExport, WasmArg } from '../../wasm/types.js';
-import { encodeResults, parseArgs } from '../../wasm/values.js';
-import { wasiOutputBody } from '../run-output.js';
+import { wessError } from '../../errors.js';
+import { DEFAULT_LANE, receiptOf, type CallScope } from '../../runner/pool.js';
+import { RunExecutor, runFuel, type Target } from '../../runs/execute.js';
+import type { ModuleRecord } from '../../store/types.js';
 import { describeRoute, ref } from '../openapi.js';
-import { idParams, parseWith, runBody, runQuery, wasiArgs, wasiEnv } from '../schemas.js';
-import { runAccounting } from '../run-accounting.js';
+import { idParams, parseWith, runBody, runQuery } from '../schemas.js';
 import type { Services } from '../../services.js';
 import { findModule } from './modules.js';
-
-const JSON_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
-const LISTED_NAMES = 20;
-
-/** What a run needs of a module or of one of its versions. */
-type Target = Pick<ModuleRecord, 'id' | 'name' | 'version' | 'sha256' | 'exports' | 'kind' | 'files'>;
-type RunBody = ReturnType<typeof runBody.parse>;
-
-function exportList(target: Target): string {
-  return target.exports.length ? listNames(target.exports.map((e) => e.name), LISTED_NAMES) : 'none';
-}
-
-/** The export a call names, or the only one when the call names none. */
-export function pickFunction(target: Target, name: string | undefined): FunctionExport {
-  if (name === undefined) {
-    const [only, ...rest] = target.exports;
-    if (only && rest.length === 0) return only;
-    throw wessError(
-      'VALIDATION',
-      `body.function is required: module ${target.id} exports ${target.exports.length} functions (${exportList(target)})`,
-    );
-  }
-  const found = target.exports.find((e) => e.name === name);
-  if (!found) {
-    throw wessError('UNKNOWN_FUNCTION', `module ${target.id} exports no function ${echo(name)}; it exports ${exportList(target)}`);
-  }
-  const unsupported = found.results.find((t) => !JSON_TYPES.has(t));
-  if (unsupported) {
-    throw wessError('INVALID_ARGUMENT', `function ${echo(name)} returns ${unsupported}, which cannot be sent as JSON`);
-  }
-  return found;
-}
 
 /** The module, or the version `?version=` pins; synchronous for a cached module's current version (the hot path). */
 function findTarget(services: Services, request: FastifyRequest): Target | Promise<Target> {
@@ -63,77 +25,6 @@ async function pinnedTarget(services: Services, found: ModuleRecord | Promise<Mo
   return pinned;
 }
 
-/** A WASI program runs its `_start` when the call names no other function. */
-function isCommandRun(target: Target, body: RunBody): boolean {
-  // The kind first: a functions module (every call on the hot path) needs no look through its exports.
-  return target.kind === 'wasi' && (body.function === undefined || body.function === '_start') && body.batch === undefined && target.exports.some((e) => e.name === '_start');
-}
-
-function wasiInput(services: Services, target: Target, body: RunBody): WasiInput {
-  const args = parseWith(wasiArgs, body.args ?? [], 'body.args');
-  const env = parseWith(wasiEnv, body.env ?? {}, 'body.env');
-  const stdin = body.stdin_base64 !== undefined ? Buffer.from(body.stdin_base64, 'base64') : Buffer.from(body.stdin ?? '', 'utf8');
-  const input: WasiInput = { args: [target.name, ...args], env: Object.entries(env), stdin, maxOutputBytes: services.config.runner.max_output };
-  const problem = wasiInputProblem(input);
-  if (problem) throw wessError('VALIDATION', problem);
-  return input;
-}
-
-/** What a run answer's `stats` says of the calls it made: one (`single`), or a batch's items. */
-function stats(receipts: readonly RunReceipt[], single: boolean, compileCached: boolean, target: Target): Record<string, unknown> {
-  let duration = 0, cpu = 0, queued = 0, pages: number | null = null;
-  for (const r of receipts) {
-    if (r.ok !== false) duration += r.durationMs;
-    cpu += r.cpuMs;
-    queued = Math.max(queued, r.queuedMs);
-    if (r.memoryPages !== null && r.memoryPages !== undefined) pages = Math.max(pages ?? 0, r.memoryPages);
-  }
-  const one = single ? receipts[0] : undefined;
-  let fuel: number | undefined;
-  for (const r of receipts) if (r.fuelUsed !== undefined) fuel = (fuel ?? 0) + r.fuelUsed;
-  return {
-    duration_ms: ms(duration),
-    cpu_ms: ms(cpu),
-    queued_ms: ms(queued),
-    compile_cached: compileCached,
-    memory_pages: one ? (one.memoryPages ?? null) : null,
-    // Wasm memory never shrinks: the size at the end of a call is its peak.
-    peak_memory_pages: pages,
-    ...(fuel === undefined ? {} : { fuel_used: fuel }),
-    version: target.version,
-  };
-}
-
-const ms = (value: number): number => Math.round(value * 1000) / 1000;
-
-/** A call's cost as a run answer and the accounting read it: a runner result (it succeeded) or a batch item. */
-type RunReceipt = Receipt & { ok?: boolean; memoryPages?: number | null };
-
-/** stdout/stderr of a function call on a module that imports WASI (a reactor that prints), when it printed. */
-function printed(wasi: RunResult['wasi']): Record<string, unknown> {
-  if (!wasi || (wasi.stdout.length === 0 && wasi.stderr.length === 0)) return {};
-  const { exit_code: _exit, ...streams } = wasiOutputBody(wasi);
-  return streams;
-}
-
-function batchItem(fn: FunctionExport, item: BatchItem): Record<string, unknown> {
-  const output = printed(item.wasi);
-  if (!item.ok) return { error: { code: item.code, message: item.message }, ...output };
-  return { results: encodeResults(fn.results, item.results), ...output };
-}
-
-/** A WASI program that trapped or timed out still shows what it wrote before, in the error's details. */
-function withOutput(err: unknown): never {
-  const output = wasiOutputOf(err);
-  if (output && hasErrorCode(err)) {
-    const wrapped = wessError(err.code, err.message, wasiOutputBody(output));
-    const receipt = receiptOf(err);
-    if (receipt) Object.defineProperty(wrapped, 'receipt', { value: receipt, enumerable: false });
-    throw wrapped;
-  }
-  throw err;
-}
-
 /** The deadline of a run: what it asks for, up to its tier's (or the global) limit, which is also the default. */
 function runTimeout(requested: number | undefined, limits: EffectiveLimits): number {
   if (requested === undefined) return limits.timeoutMs;
@@ -146,79 +37,10 @@ function runTimeout(requested: number | undefined, limits: EffectiveLimits): num
   return requested;
 }
 
-interface Executed {
-  body: Record<string, unknown>;
-  receipts: RunReceipt[];
-}
-
-/** The fuel of a run: what it asks for, up to its tier's (or the global) max_fuel; else the tier's default, if any. */
-function runFuel(requested: number | undefined, limits: EffectiveLimits): number | undefined {
-  if (requested === undefined) return limits.defaultFuel;
-  if (requested > limits.maxFuel) {
-    throw wessError('VALIDATION', `body.fuel: ${requested} is over the limit of ${limits.maxFuel}${tierSuffix(limits.tier)}`, { limit: limits.maxFuel, tier: limits.tier });
-  }
-  return requested;
-}
-
 /** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
 export function runRoutes(app: FastifyInstance, services: Services): void {
-  const { metrics, runner, usage, cpuBudget } = services;
-
-  /** A version's files for its WASI runs: the image from the cache, and the bytes a run may write over it. */
-  async function filesOf(summary: FilesSummary): Promise<RunFiles> {
-    return { files: await services.images.get(summary), maxScratchBytes: services.config.limits.max_scratch_bytes };
-  }
-
-  async function execute(target: Target, body: RunBody, request: FastifyRequest, scope: CallScope): Promise<Executed> {
-    const { config } = services;
-    // A version without files costs this one check: no lookup, no await, no allocation.
-    const files = target.files === undefined ? undefined : await filesOf(target.files);
-    if (isCommandRun(target, body)) {
-      const wasi = wasiInput(services, target, body);
-      const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, files, ...scope }).catch(withOutput);
-      const output = wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false });
-      const receipts = [outcome];
-      return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
-    }
-    if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
-      throw wessError('VALIDATION', 'stdin, stdin_base64 and env are for WASI programs (modules that import wasi_snapshot_preview1 and export _start)');
-    }
-
-    const fn = pickFunction(target, body.function);
-    if (body.batch !== undefined) {
-      // An item whose arguments do not fit fails alone, like an item that traps.
-      const parsed = body.batch.map((args): WasmArg[] | BatchItem => {
-        try {
-          return parseArgs(fn.params, args, { maxArgs: config.limits.max_args });
-        } catch (err) {
-          return { ok: false, code: 'INVALID_ARGUMENT', message: (err as Error).message, durationMs: 0, cpuMs: 0, queuedMs: 0 };
-        }
-      });
-      const runnable = parsed.filter((p): p is WasmArg[] => Array.isArray(p));
-      // The items of a batch share one run's output allowance, so a batch answer is no bigger than a run's.
-      const itemOutputBytes = Math.floor(config.runner.max_output / Math.max(1, runnable.length));
-      const outcome = runnable.length
-        ? await runner.runBatch({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, argsList: runnable, itemOutputBytes, files, ...scope })
-        : { items: [], compileCached: true };
-      let next = 0;
-      const items = parsed.map((p) => (Array.isArray(p) ? (outcome.items[next++] as BatchItem) : p));
-      const answers = items.map((item) => batchItem(fn, item));
-      const failed = answers.filter((i) => 'error' in i).length;
-      return {
-        body: { batch: answers, stats: { ...stats(outcome.items, false, outcome.compileCached, target), ok: answers.length - failed, failed } },
-        receipts: outcome.items,
-      };
-    }
-
-    const args = parseArgs(fn.params, body.args ?? [], { maxArgs: config.limits.max_args });
-    request.log.debug({ function: fn.name, args: args.length, sha256: target.sha256 }, 'run');
-    const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, files, ...scope });
-    request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
-    const receipts = [outcome];
-    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
-  }
-
-  const account = runAccounting(services);
+  const { metrics, usage, cpuBudget } = services;
+  const executor = new RunExecutor(services);
 
   app.post('/modules/:id/run', describeRoute({
     summary: 'Run an exported function, a batch of calls, or a WASI program',
@@ -266,13 +88,14 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics, body.batch?.length ?? 1) : undefined;
     if (admitting) await admitting;
     const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel, requestId: request.id };
+    const who = { keyId, limits, lane };
     try {
-      const { body: answer, receipts } = await execute(target, body, request, scope);
-      account(request.principal?.keyId, limits, lane, 'ok', receipts);
+      const { body: answer, receipts } = await executor.execute(target, body, scope, request.log);
+      executor.account(who, 'ok', receipts);
       return answer;
     } catch (err) {
       const receipt = receiptOf(err);
-      account(request.principal?.keyId, limits, lane, 'error', receipt ? [receipt] : []);
+      executor.account(who, 'error', receipt ? [receipt] : []);
       throw err;
     }
   });

@@ -4,9 +4,9 @@ import type { Applied } from '../group-writer.js';
 import { decodeJson, encodeJson } from './codec.js';
 import { apiKeyKey, auditKey, tenantAuditKey, usageKey } from './keys.js';
 import type { Overlay } from './overlay.js';
-import type { ModuleMessage, RouteMessage, WriteMessage } from '../types.js';
+import type { JobMessage, ModuleMessage, RouteMessage, WriteMessage } from '../types.js';
 
-type AuthMessage = Exclude<WriteMessage, ModuleMessage | RouteMessage>;
+type AuthMessage = Exclude<WriteMessage, ModuleMessage | RouteMessage | JobMessage>;
 
 /** Stages a message about keys, usage, the audit log or metadata. */
 export async function applyAuthMessage(msg: AuthMessage, overlay: Overlay): Promise<Applied> {

@@ -3,6 +3,7 @@ import { wessError } from '../../errors.js';
 import type { Applied } from '../group-writer.js';
 import { applyAuthMessage, stageAudit } from './apply-auth.js';
 import { applyImport } from './apply-import.js';
+import { applyJobMessage } from './apply-jobs.js';
 import { stageBlob, stageFilesBlob } from './blobs.js';
 import { decodeRecord } from './codec.js';
 import { dropHistory, loadVersion, pruneHistory, stageCurrent } from './history.js';
@@ -12,7 +13,7 @@ import { chargeStorage, checkModuleCount } from './quota.js';
 import { heldBytes, sumHeld } from '../quota.js';
 import { contentOf, moduleRecord, uploadContent, type VersionContent } from '../records.js';
 import { createdEvent, deletedEvent, nextRecord, pruneAudit, updatedEvent } from '../changes.js';
-import type { ModuleContent, ModuleMessage, ModuleRecord, RouteMessage, TenantQuota, WriteMessage } from '../types.js';
+import { isJobMessage, type ModuleContent, type ModuleMessage, type ModuleRecord, type RouteMessage, type TenantQuota, type WriteMessage } from '../types.js';
 import { applyRouteMessage, routeReadsOf } from './routes-store.js';
 
 /** What applying a message may depend on besides the message: the time, and the store's limits. */
@@ -31,6 +32,7 @@ type Msg<K extends WriteMessage['kind']> = Extract<WriteMessage, { kind: K }>;
  */
 export async function applyMessage(msg: WriteMessage, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   if (isRouteMessage(msg)) return applyRouteMessage(msg, overlay);
+  if (isJobMessage(msg)) return applyJobMessage(msg, overlay, context.now);
   if (!isModuleMessage(msg)) return applyAuthMessage(msg, overlay);
   if (!isKeySafeId(msg.id)) throw wessError('VALIDATION', 'module id must be non-empty and must not contain "!"');
   const applied = await applyModuleMessage(msg, overlay, context);

@@ -253,3 +253,104 @@ export function prefixRange(prefix: string): { gt: string; lt: string } {
 export function isKeySafeId(id: string): boolean {
   return id.length > 0 && !id.includes('!');
 }
+
+/*
+ * Jobs and webhook secrets (store/jobs.ts has the rules):
+ *
+ *   j!<job id>                       → JobRecord JSON; job ids are UUIDv7s, so they sort by creation
+ *   tj!<tenant>!<job id>             → empty; "job <id> belongs to <tenant>" (GET /jobs)
+ *   jd!<due ms, 15 digits>!<job id>  → empty; the job's due_at: what a claim reads, soonest first
+ *   ji!<tenant>!<sha256 of the key>  → the job id an idempotency key names (hashed: a key may hold "!")
+ *   jn!<tenant>                      → ASCII decimal: the tenant's jobs queued or running (max_queued_jobs)
+ *   ws!<tenant>                      → the tenant's webhook signing secret
+ */
+const JOB_PREFIX = 'j!';
+const TENANT_JOB_PREFIX = 'tj!';
+const JOB_DUE_PREFIX = 'jd!';
+const JOB_IDEMPOTENCY_PREFIX = 'ji!';
+const JOB_ACTIVE_PREFIX = 'jn!';
+const WEBHOOK_SECRET_PREFIX = 'ws!';
+const DUE_DIGITS = 15;
+
+export function jobKey(id: string): string {
+  return JOB_PREFIX + id;
+}
+
+export function tenantJobKey(tenant: string, id: string): string {
+  return `${TENANT_JOB_PREFIX}${tenant}!${id}`;
+}
+
+export function tenantJobPrefix(tenant: string): string {
+  return `${TENANT_JOB_PREFIX}${tenant}!`;
+}
+
+export function jobRange(): { gt: string; lt: string } {
+  return prefixRange(JOB_PREFIX);
+}
+
+/** Key of a job's due time; milliseconds padded so that keys sort by time. */
+export function jobDueKey(dueAt: string, id: string): string {
+  return `${JOB_DUE_PREFIX}${String(Date.parse(dueAt)).padStart(DUE_DIGITS, '0')}!${id}`;
+}
+
+/** Due keys up to and including `now`, soonest first. */
+export function jobsDueRange(now: string): { gt: string; lt: string } {
+  return { gt: JOB_DUE_PREFIX, lt: `${JOB_DUE_PREFIX}${String(Date.parse(now) + 1).padStart(DUE_DIGITS, '0')}` };
+}
+
+/** The job id at the end of a `jd!` or `tj!` key. */
+export function jobIdOfKey(key: string): string {
+  return key.slice(key.lastIndexOf('!') + 1);
+}
+
+export function jobIdempotencyKey(tenant: string, keyHash: string): string {
+  return `${JOB_IDEMPOTENCY_PREFIX}${tenant}!${keyHash}`;
+}
+
+export function jobActiveKey(tenant: string): string {
+  return JOB_ACTIVE_PREFIX + tenant;
+}
+
+export function jobActivePrefix(): string {
+  return JOB_ACTIVE_PREFIX;
+}
+
+export function webhookSecretKey(tenant: string): string {
+  return WEBHOOK_SECRET_PREFIX + tenant;
+}
+
+/*
+ * Schedules (store/schedules.ts):
+ *
+ *   s!<schedule id>                          → ScheduleRecord JSON
+ *   ts!<tenant>!<schedule id>                → empty; "schedule <id> belongs to <tenant>" (lists, max_schedules)
+ *   sd!<next tick ms, 15 digits>!<schedule id> → empty; the schedule's next_at, soonest first
+ */
+const SCHEDULE_PREFIX = 's!';
+const TENANT_SCHEDULE_PREFIX = 'ts!';
+const SCHEDULE_DUE_PREFIX = 'sd!';
+
+export function scheduleKey(id: string): string {
+  return SCHEDULE_PREFIX + id;
+}
+
+export function scheduleRange(): { gt: string; lt: string } {
+  return prefixRange(SCHEDULE_PREFIX);
+}
+
+export function tenantScheduleKey(tenant: string, id: string): string {
+  return `${TENANT_SCHEDULE_PREFIX}${tenant}!${id}`;
+}
+
+export function tenantSchedulePrefix(tenant: string): string {
+  return `${TENANT_SCHEDULE_PREFIX}${tenant}!`;
+}
+
+export function scheduleDueKey(nextAt: string, id: string): string {
+  return `${SCHEDULE_DUE_PREFIX}${String(Date.parse(nextAt)).padStart(DUE_DIGITS, '0')}!${id}`;
+}
+
+/** Schedule due keys up to and including `now`. */
+export function schedulesDueRange(now: string): { gt: string; lt: string } {
+  return { gt: SCHEDULE_DUE_PREFIX, lt: `${SCHEDULE_DUE_PREFIX}${String(Date.parse(now) + 1).padStart(DUE_DIGITS, '0')}` };
+}

@@ -2,10 +2,11 @@ import type { Config } from '../../config/schema.js';
 import { openDb, type Db } from './db.js';
 import { Reader } from '../reader.js';
 import { LevelRecordSource } from './record-source.js';
-import type { AuditStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
+import type { AuditStore, JobStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
 import { Writer } from './writer.js';
 import type { GroupWriter } from '../group-writer.js';
 import { LevelAuditStore } from './audit-store.js';
+import { LevelJobStore } from './job-store.js';
 import { LevelKeyStore } from './keys-store.js';
 import { LevelModuleStore } from './module-store.js';
 import { LevelRouteStore } from './routes-store.js';
@@ -21,6 +22,7 @@ class LevelStore implements Store {
   readonly usage: UsageStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
+  readonly jobs: JobStore;
 
   constructor(
     readonly db: Db,
@@ -33,6 +35,7 @@ class LevelStore implements Store {
     this.usage = new LevelUsageStore(db);
     this.audit = new LevelAuditStore(db);
     this.settings = new LevelSettingsStore(db, writer);
+    this.jobs = new LevelJobStore(db);
   }
 
   readonly engine = 'leveldb';

@@ -1,4 +1,4 @@
-import type { Db, DbOp } from './db.js';
+import type { Db, DbOp, KeyRange } from './db.js';
 import { prefixRange } from './keys.js';
 
 /**
@@ -98,6 +98,16 @@ export class Overlay {
     }
     // Keys are ASCII, so UTF-16 order here equals the store's byte order.
     return [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /**
+   * Keys in `range` as the database holds them, staged changes left out: a bounded scan for a caller
+   * that reads each key's record again through the overlay (and so sees what is staged for it).
+   */
+  async committedKeys(range: KeyRange): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const key of this.#db.keys(range)) keys.push(key);
+    return keys;
   }
 
   /** Moves this layer's changes into its parent. */

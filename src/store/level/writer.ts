@@ -60,7 +60,9 @@ class LevelCommitter implements Committer {
       }
     }
     // A failed batch throws: the group writer rejects every message of it and logs the cause.
-    if (outcomes.some((o) => 'applied' in o)) await this.db.batch(overlay.ops(), { sync: true });
+    // A group that changed nothing (a look for due jobs that found none) costs no sync write.
+    const ops = overlay.ops();
+    if (ops.length > 0 && outcomes.some((o) => 'applied' in o)) await this.db.batch(ops, { sync: true });
     return outcomes;
   }
 }

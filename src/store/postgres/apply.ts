@@ -6,8 +6,9 @@ import { checkImport, createdEvent, deletedEvent, nextRecord, pruneAudit, update
 import type { Applied } from '../group-writer.js';
 import { checkModules, checkStorage, heldBytes, sumHeld } from '../quota.js';
 import { contentOf, importedModuleRecord, importedVersionRecord, moduleRecord, uploadContent, versionOf, type VersionContent } from '../records.js';
-import type { ImportedVersion, ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, VersionRecord, WriteMessage } from '../types.js';
+import { isJobMessage, type ImportedVersion, type ModuleContent, type ModuleMessage, type ModuleRecord, type TenantQuota, type VersionRecord, type WriteMessage } from '../types.js';
 import { applyRouteMessage } from './routes-store.js';
+import { applyJobMessage } from './apply-jobs.js';
 import { usageOf, type UsageRow } from './usage-store.js';
 
 /**
@@ -27,6 +28,7 @@ export interface ApplyContext {
 }
 
 export async function applyMessage(c: pg.PoolClient, msg: WriteMessage, context: ApplyContext): Promise<Applied> {
+  if (isJobMessage(msg)) return applyJobMessage(c, msg, context.now);
   switch (msg.kind) {
     case 'put-key': {
       if (msg.ifAbsent) {

@@ -4,10 +4,11 @@ import type { Config } from '../../config/schema.js';
 import type { BusEvent, EventTopic, ModuleEvents } from '../../events.js';
 import { GroupWriter } from '../group-writer.js';
 import { Reader } from '../reader.js';
-import type { AuditStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
+import type { AuditStore, JobStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
 import { PgAuditStore } from './audit-store.js';
 import { connectPool } from './connect.js';
 import { isConnectionError } from './errors.js';
+import { PgJobStore } from './job-store.js';
 import { PgKeyStore } from './keys-store.js';
 import { PgRouteStore } from './routes-store.js';
 import { EventListener } from './listener.js';
@@ -32,6 +33,7 @@ class PgStore implements Store {
   readonly usage: UsageStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
+  readonly jobs: JobStore;
   listener: EventListener | undefined;
   #status: StoreStatus = 'opening';
   #problem: string | undefined = 'opening';
@@ -47,6 +49,7 @@ class PgStore implements Store {
     this.usage = new PgUsageStore(pool);
     this.audit = new PgAuditStore(pool);
     this.settings = new PgSettingsStore(pool);
+    this.jobs = new PgJobStore(pool);
   }
 
   get status(): StoreStatus {

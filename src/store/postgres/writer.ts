@@ -108,7 +108,7 @@ async function logEvents(client: pg.PoolClient, applied: readonly Applied[], nod
   const events = applied.flatMap((a) => a.events);
   if (events.length === 0) return;
   const perTenant = new Map<string, number>();
-  for (const event of events) if (event.topic.startsWith('module.')) perTenant.set(event.payload.tenant, (perTenant.get(event.payload.tenant) ?? 0) + 1);
+  for (const event of events) if (isTenantEvent(event.topic)) perTenant.set(event.payload.tenant, (perTenant.get(event.payload.tenant) ?? 0) + 1);
   const tenantNext = new Map<string, number>();
   for (const [tenant, count] of [...perTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const res = await client.query<{ events: string }>(
@@ -123,7 +123,7 @@ async function logEvents(client: pg.PoolClient, applied: readonly Applied[], nod
   const at = new Date().toISOString();
   const rows: Array<[number, string, string | null, number | null, string]> = [];
   for (const event of events) {
-    const tenant = event.topic.startsWith('module.') ? event.payload.tenant : null;
+    const tenant = isTenantEvent(event.topic) ? event.payload.tenant : null;
     let tenantSeq: number | null = null;
     if (tenant !== null) {
       tenantSeq = tenantNext.get(tenant) as number;
@@ -140,4 +140,9 @@ async function logEvents(client: pg.PoolClient, applied: readonly Applied[], nod
     [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3]), rows.map((r) => r[4]), node, at],
   );
   await client.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(last)]);
+}
+
+/** Events numbered within their tenant (what a tenant's /events stream shows): modules' and jobs'. */
+function isTenantEvent(topic: string): boolean {
+  return topic.startsWith('module.') || topic.startsWith('job.');
 }

@@ -1,0 +1,257 @@
+import { performance } from 'node:perf_hooks';
+import { limitsFor } from '../auth/policy.js';
+import { hasErrorCode, wessError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { CallScope } from '../runner/pool.js';
+import { receiptOf } from '../runner/pool.js';
+import { poolSize, type Config } from '../config/schema.js';
+import { runFuel, type RunBody, type RunExecutor, type Target } from '../runs/execute.js';
+import type { JobError, JobOutcome, JobRecord } from '../store/job-types.js';
+import type { Services } from '../services.js';
+import { backoff } from './backoff.js';
+import { jobView } from './view.js';
+import { checkCallback, deliver } from './webhooks.js';
+
+/** Due schedules fired per look; more wait for the next one (which comes at once: see #tick). */
+const SCHEDULES_PER_TICK = 100;
+/** How often at most due schedules are looked for (a wake for every job ended would otherwise add a write per job). */
+const SCHEDULES_EVERY_MS = 200;
+/**
+ * Main-thread utilization above which new claims wait BUSY_DELAY_MS: the workers are shared fairly
+ * (background lanes), but synchronous requests also share the event loop with every job's
+ * bookkeeping (claims, outcomes, their writes), and a backlog must not slow their answers.
+ * Measured over windows of at least ELU_WINDOW_MS (shorter ones are noise).
+ */
+const BUSY = 0.8;
+const BUSY_DELAY_MS = 20;
+const ELU_WINDOW_MS = 25;
+/** How often at most the queue gauges read the store. */
+const GAUGE_EVERY_MS = 5_000;
+
+/**
+ * Jobs one node runs at once: jobs.concurrency, else as many as the background lanes have workers
+ * (all but one): a claimed job then starts at once, instead of spending its deadline (which counts
+ * from acceptance, waiting included) in the runner's queue.
+ */
+function jobConcurrency(config: Config): number {
+  return config.jobs.concurrency > 0 ? config.jobs.concurrency : Math.max(1, poolSize(config) - 1);
+}
+
+/**
+ * Runs jobs on this node: claims due jobs from the store (as many as it has room for, jobs.concurrency),
+ * runs them through the runner's background lanes, reports each outcome, and delivers callbacks.
+ * Claims hold a lease (the job's timeout plus jobs.lease): a node that dies holding a job loses it
+ * when the lease ends, and another node (or this one restarted) runs it again. So a job runs at
+ * least once, and its outcome is stored once: a report from a run whose lease was lost is refused.
+ */
+export class JobEngine {
+  readonly #running = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  #ticking = false;
+  #again = false;
+  #stopped = false;
+  #gaugesAt = 0;
+  #schedulesAt = 0;
+  #elu = performance.eventLoopUtilization();
+  #eluAt = performance.now();
+  #busy = false;
+
+  constructor(
+    private readonly services: Services,
+    private readonly executor: RunExecutor,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts claiming; call once the store and the runner are up. */
+  start(): void {
+    this.wake();
+  }
+
+  /** Looks for due jobs now (a job was submitted or redriven here, or a run ended and left room). */
+  wake(): void {
+    this.#schedule(0);
+  }
+
+  /** Looks again at `at` (Date.now() ms) at the latest: a schedule's next tick, sooner than the next poll. */
+  wakeAt(at: number): void {
+    this.#schedule(Math.max(0, at - Date.now()));
+  }
+
+  /** Stops claiming; runs in progress go on (the runner's close ends them). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** Resolves once every run and delivery in progress has reported. */
+  async drain(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
+
+  /** Jobs and deliveries this node has in progress. */
+  get active(): number {
+    return this.#running.size;
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    const at = Date.now() + ms;
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      void this.#tick();
+    }, ms);
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking) {
+      this.#again = true;
+      return;
+    }
+    this.#ticking = true;
+    this.#again = false;
+    const { config, store } = this.services;
+    let delay: number | undefined;
+    try {
+      // Schedules first, so that the jobs they create are claimed in the same turn.
+      if (!this.#stopped && Date.now() - this.#schedulesAt >= SCHEDULES_EVERY_MS) {
+        this.#schedulesAt = Date.now();
+        if ((await store.writer.submit({ kind: 'fire-schedules', limit: SCHEDULES_PER_TICK })) === SCHEDULES_PER_TICK) this.#again = true;
+      }
+      const room = jobConcurrency(config) - this.#running.size;
+      if (room > 0 && !this.#stopped && this.#mainThreadBusy()) {
+        delay = BUSY_DELAY_MS;
+      } else if (room > 0 && !this.#stopped) {
+        const tasks = await store.writer.submit({ kind: 'claim-jobs', limit: room, leaseMs: config.jobs.lease });
+        for (const task of tasks) this.#track(task.action === 'run' ? this.#run(task.job) : this.#deliver(task.job));
+        // A full claim may have left due jobs behind; a claim that settled jobs without tasks may too.
+        if (tasks.length === room) this.#again = true;
+      }
+      await this.#gauges();
+    } catch (err) {
+      this.log.warn({ err }, 'claiming due jobs failed; trying again at the next poll');
+    } finally {
+      this.#ticking = false;
+      this.#schedule(delay ?? (this.#again ? 0 : config.jobs.poll));
+    }
+  }
+
+  /** True while the event loop was busier than BUSY over the last window. */
+  #mainThreadBusy(): boolean {
+    const now = performance.now();
+    if (now - this.#eluAt >= ELU_WINDOW_MS) {
+      const current = performance.eventLoopUtilization();
+      this.#busy = performance.eventLoopUtilization(current, this.#elu).utilization > BUSY;
+      this.#elu = current;
+      this.#eluAt = now;
+    }
+    return this.#busy;
+  }
+
+  #track(work: Promise<void>): void {
+    const tracked = work
+      .catch((err: unknown) => this.log.error({ err }, 'job task failed'))
+      .finally(() => {
+        this.#running.delete(tracked);
+        this.wake();
+      });
+    this.#running.add(tracked);
+  }
+
+  async #run(job: JobRecord): Promise<void> {
+    const { config } = this.services;
+    const limits = limitsFor(config, { tier: job.tier });
+    const who = { keyId: job.key_id, limits, lane: job.tenant };
+    let outcome: JobOutcome;
+    try {
+      const target = await this.#target(job);
+      const body = job.run as RunBody;
+      // Background lane of the tenant: its own key, so it never queues with the tenant's synchronous calls.
+      const scope: CallScope = {
+        lane: `job:${job.tenant}`, background: true, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages,
+        timeoutMs: job.timeout_ms, fuel: runFuel(body.fuel, limits), requestId: job.id,
+      };
+      const { body: result, receipts } = await this.executor.execute(target, body, scope, this.log);
+      this.executor.account(who, 'ok', receipts);
+      outcome = { ok: true, result };
+    } catch (err) {
+      const receipt = receiptOf(err);
+      this.executor.account(who, 'error', receipt ? [receipt] : []);
+      const error = this.#errorOf(err, job);
+      outcome = { ok: false, error, retry: config.jobs.retry_codes.includes(error.code), retryAt: backoff(job.attempts, config.jobs.retry_base, config.jobs.retry_max) };
+    }
+    await this.#report(job, outcome);
+  }
+
+  /** The version the job was submitted for; gone (module deleted, version pruned) fails the job. */
+  async #target(job: JobRecord): Promise<Target> {
+    const { reader } = this.services.store;
+    const current = await reader.getModule(job.module);
+    if (!current || current.tenant !== job.tenant) throw wessError('MODULE_NOT_FOUND', `no module with id ${job.module}`);
+    if (current.version === job.version) return current;
+    const pinned = await reader.getVersion(job.module, job.version);
+    if (!pinned) throw wessError('VERSION_NOT_FOUND', `module ${job.module} has no version ${job.version}`);
+    return pinned;
+  }
+
+  #errorOf(err: unknown, job: JobRecord): JobError {
+    if (hasErrorCode(err) && err.code !== 'INTERNAL') return { code: err.code, message: err.message };
+    this.log.error({ err, job: job.id }, 'job run failed with an internal error');
+    return { code: 'INTERNAL', message: 'the run failed with an internal error (logged with the job id)' };
+  }
+
+  /** Stores the outcome of `job`'s current attempt; refused when the job was taken again after its lease ran out. */
+  async #report(job: JobRecord, outcome: JobOutcome): Promise<void> {
+    const { store, metrics } = this.services;
+    try {
+      const after = await store.writer.submit({ kind: 'change-job', id: job.id, change: { to: 'finish', attempt: job.attempts, outcome } });
+      metrics.jobs.inc({ outcome: after.status === 'queued' ? 'retried' : after.status });
+    } catch (err) {
+      if (hasErrorCode(err) && err.code === 'JOB_STATE') {
+        metrics.jobs.inc({ outcome: 'lost' });
+        this.log.warn({ job: job.id, attempt: job.attempts }, 'a job run ended after its lease: another claim has the job, and this outcome is dropped');
+        return;
+      }
+      // Not stored: the lease runs out and the job runs again.
+      this.log.error({ err, job: job.id }, "a job's outcome could not be stored; it runs again when its lease ends");
+    }
+  }
+
+  async #deliver(job: JobRecord): Promise<void> {
+    const { config, store, metrics } = this.services;
+    const url = job.callback_url as string;
+    const secret = await store.jobs.webhookSecret(job.tenant);
+    let result: { delivered: true } | { delivered: false; error: string };
+    try {
+      // Checked again: jobs.callback_allow may have changed since the job was submitted.
+      checkCallback(url, config.jobs.callback_allow);
+      result = secret === undefined ? { delivered: false, error: `tenant ${job.tenant} has no webhook secret (POST /webhook-secret)` } : await deliver(url, JSON.stringify(jobView(job)), secret, config.jobs.webhook_timeout);
+    } catch (err) {
+      result = { delivered: false, error: (err as Error).message };
+    }
+    const attempts = job.webhook?.attempts ?? 1;
+    const retryAt = result.delivered || attempts >= config.jobs.webhook_attempts ? null : backoff(attempts, config.jobs.retry_base, config.jobs.retry_max);
+    metrics.webhooks.inc({ outcome: result.delivered ? 'delivered' : retryAt === null ? 'failed' : 'retried' });
+    if (!result.delivered) this.log.warn({ job: job.id, attempt: attempts, error: result.error }, 'job callback not delivered');
+    try {
+      await store.writer.submit({ kind: 'change-job', id: job.id, change: { to: 'webhook', delivered: result.delivered, ...(result.delivered ? {} : { error: result.error }), retryAt } });
+    } catch (err) {
+      this.log.warn({ err, job: job.id }, "a callback's delivery could not be stored; it is delivered again when its lease ends");
+    }
+  }
+
+  /** Queue depth and age from the store, every GAUGE_EVERY_MS at most. */
+  async #gauges(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#gaugesAt < GAUGE_EVERY_MS) return;
+    this.#gaugesAt = now;
+    const { active, oldest_due_at } = await this.services.store.jobs.queueStats();
+    this.services.metrics.jobQueueDepth.set(active);
+    this.services.metrics.jobQueueAge.set(oldest_due_at === null ? 0 : Math.max(0, (now - Date.parse(oldest_due_at)) / 1000));
+  }
+}

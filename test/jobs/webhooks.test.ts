@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { listen, startApp, upload, type TestApp } from '../helper.js';
+import { client, waitForJob, type Call } from './client.js';
+
+interface Received {
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/** A callback receiver on 127.0.0.1 that answers `status()` and keeps what it got. */
+async function receiver(status: () => number): Promise<{ server: Server; url: string; got: Received[] }> {
+  const got: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body });
+      res.writeHead(status()).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (!address || typeof address !== 'object') throw new Error('receiver has no address');
+  return { server, url: `http://127.0.0.1:${address.port}/hook`, got };
+}
+
+/** Checks Wess-Signature as a receiver would: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">. */
+function verify(secret: string, header: string | string[] | undefined, body: string): boolean {
+  const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(header));
+  if (!match) return false;
+  const [, t, v1] = match as unknown as [string, string, string];
+  if (Math.abs(Date.now() / 1000 - Number(t)) > 300) return false;
+  const expected = createHmac('sha256', secret).update(`${t}.${body}`).digest();
+  return timingSafeEqual(expected, Buffer.from(v1, 'hex'));
+}
+
+describe('job callbacks', () => {
+  let t: TestApp;
+  let call: Call;
+  let add: string;
+  let trap: string;
+
+  before(async () => {
+    t = await startApp({ jobs: { callback_allow: ['127.0.0.1'], retry_base: 20, retry_max: 50, poll: 100, webhook_attempts: 3 } });
+    add = (await upload(t.app, 'add')).id;
+    trap = (await upload(t.app, 'trap')).id;
+    call = client(await listen(t.app));
+  });
+  after(async () => t.close());
+
+  test('an ended job is POSTed to its callback, signed with the tenant\'s secret', async () => {
+    const hook = await receiver(() => 204);
+    try {
+      const created = await call('POST', '/webhook-secret');
+      assert.equal(created.status, 201);
+      const { secret } = created.body as { secret: string };
+      const res = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [20, 22], callback_url: hook.url });
+      const job = await waitForJob(call, res.body.id, (j) => j.webhook?.status === 'delivered');
+      assert.equal(job.status, 'succeeded');
+      assert.equal(hook.got.length, 1);
+      const [delivery] = hook.got as [Received];
+      assert.ok(verify(secret, delivery.headers['wess-signature'], delivery.body), `signature ${String(delivery.headers['wess-signature'])} does not verify`);
+      assert.equal(verify('another secret', delivery.headers['wess-signature'], delivery.body), false);
+      const sent = JSON.parse(delivery.body);
+      assert.equal(sent.id, res.body.id);
+      assert.equal(sent.status, 'succeeded');
+      assert.deepEqual(sent.result.results, [42]);
+
+      // A failed job calls back too; after a rotation only the new secret verifies.
+      const rotated = (await call('POST', '/webhook-secret')).body.secret as string;
+      assert.notEqual(rotated, secret);
+      const failed = await call('POST', `/modules/${trap}/jobs`, { function: 'div', args: [1, 0], callback_url: hook.url });
+      await waitForJob(call, failed.body.id, (j) => j.webhook?.status === 'delivered');
+      const second = hook.got[1] as Received;
+      assert.equal(JSON.parse(second.body).status, 'failed');
+      assert.ok(verify(rotated, second.headers['wess-signature'], second.body));
+      assert.equal(verify(secret, second.headers['wess-signature'], second.body), false);
+    } finally {
+      hook.server.close();
+    }
+  });
+
+  test('a receiver that fails is retried with backoff, then given up after jobs.webhook_attempts', async () => {
+    let answers = 0;
+    const flaky = await receiver(() => (++answers === 1 ? 500 : 200));
+    const down = await receiver(() => 503);
+    try {
+      const retried = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 1], callback_url: flaky.url });
+      const ok = await waitForJob(call, retried.body.id, (j) => j.webhook?.status === 'delivered');
+      assert.equal(ok.webhook.attempts, 2);
+      assert.equal(flaky.got.length, 2);
+      const never = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 1], callback_url: down.url });
+      const gaveUp = await waitForJob(call, never.body.id, (j) => j.webhook?.status === 'failed');
+      assert.equal(gaveUp.webhook.attempts, 3);
+      assert.equal(down.got.length, 3);
+    } finally {
+      flaky.server.close();
+      down.server.close();
+    }
+  });
+
+  test('a callback host outside jobs.callback_allow is refused with 400 before anything is queued', async () => {
+    const res = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 1], callback_url: 'http://localhost:9/hook' });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'CALLBACK_NOT_ALLOWED');
+    assert.equal((await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 1], callback_url: 'file:///etc/passwd' })).body.error.code, 'CALLBACK_NOT_ALLOWED');
+  });
+});
