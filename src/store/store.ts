@@ -6,6 +6,8 @@ import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
 import type { ModulePage, ModuleRecord, RouteRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
 import type { BackupKey } from './backup-key.js';
 import type { Inspected, ListOptions, ModuleListOptions, VerifyReport, WriterStats } from './types.js';
+import type { WriteObserver } from './group-writer.js';
+export type { WriteObserver };
 
 /*
  * The store as the rest of Wess sees it: one interface per concern, all asynchronous, with no
@@ -143,4 +145,6 @@ export interface StoreDeps {
   bus: EventBus;
   metrics: Metrics;
   logger: Logger;
+  /** Watches every write from submit to durable (tracing's store-commit spans); absent when nothing watches. */
+  observeWrites?: WriteObserver | undefined;
 }

@@ -57,7 +57,7 @@ export async function openLevelStore(config: Config, deps: StoreDeps): Promise<S
   const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files, pidFile: true });
   let writer: GroupWriter;
   try {
-    writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
+    writer = await Writer.start({ db, bus, metrics, logger, observe: deps.observeWrites, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
   } catch (err) {
     await db.close();
     throw err;

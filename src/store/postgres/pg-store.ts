@@ -111,7 +111,7 @@ export async function openPgStore(config: Config, deps: StoreDeps): Promise<Stor
     const count = await pool.query<{ count: string }>('SELECT count(*) AS count FROM wess_modules');
     const node = randomUUID();
     const committer = new PgCommitter(pool, node, config.limits.max_versions, logger);
-    const writer = new GroupWriter({ committer, bus, metrics, logger, queueLimit: config.database.queue_limit, moduleCount: Number(count.rows[0]?.count ?? 0) });
+    const writer = new GroupWriter({ committer, bus, metrics, logger, observe: deps.observeWrites, queueLimit: config.database.queue_limit, moduleCount: Number(count.rows[0]?.count ?? 0) });
     const reader = new Reader({ source: new PgRecordSource(pool), bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
     const store = new PgStore(pool, writer, reader);
     store.listener = await EventListener.start({
