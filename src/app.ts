@@ -20,6 +20,7 @@ import { installAudit } from './http/plugins/audit.js';
 import { installDecorations } from './http/plugins/decorations.js';
 import { installDrain, installDrainWait } from './http/plugins/drain.js';
 import { installRequestId, requestId } from './http/plugins/request-id.js';
+import { installTracing, traceWrites } from './http/plugins/tracing.js';
 import { installUsage } from './http/plugins/usage.js';
 import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
@@ -57,7 +58,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const metrics = createMetrics();
   const bus = new EventBus((err, event) => logger.error({ err, topic: event.topic }, 'event listener failed'));
   bus.subscribe('module.*', (event) => metrics.moduleEvents.inc({ topic: event.topic }));
-  const store = await openStore(config, { bus, metrics, logger });
+  // Loaded only when tracing.endpoint is set: with tracing off, no OpenTelemetry code runs or loads.
+  const tracing = config.tracing.endpoint === '' ? undefined : (await import('./tracing/tracing.js')).Tracing.start(config, logger);
+  const store = await openStore(config, { bus, metrics, logger, observeWrites: tracing && traceWrites(tracing, config.database.url === undefined ? 'leveldb' : 'postgres') });
   const { writer, reader } = store;
   let runner: Runner;
   let keyring: Keyring;
@@ -83,11 +86,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
   } catch (err) {
     await store.close();
+    await tracing?.shutdown();
     throw err;
   }
   const usage = new UsageTracker(store.usage, writer, logger, config.auth.usage_flush);
   const denials = new DenialLog({ writer, logger, metrics });
-  const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
+  const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() }, tracing };
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }
@@ -119,6 +123,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   installErrorHandling(app, services, metrics);
   installExpectContinue(app, config);
   installRequestId(app);
+  // Before auth and the rate limit: the request's span starts ahead of the work it measures.
+  if (tracing) installTracing(app, tracing);
   installDrain(app, services);
   installAccessLine(app, services);
   // Auth asks the rate limiter whether a request without a valid key gets 401 or 429; the limiter's
@@ -154,6 +160,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     routes.close();
     // The writer closes (committing what usage and denials just queued), then the engine.
     await store.close();
+    // Last: the spans of everything above are exported before the process goes.
+    await tracing?.shutdown();
   });
 
   await app.ready();

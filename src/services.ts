@@ -9,6 +9,7 @@ import type { Metrics } from './metrics.js';
 import type { Runner } from './runner/pool.js';
 import type { Store } from './store/index.js';
 import type { StoreHealth } from './store/store-health.js';
+import type { Tracing } from './tracing/tracing.js';
 
 /** Everything a route (and a config reload) may use; built once by app.ts and passed down, never imported globally. */
 export interface Services {
@@ -36,4 +37,6 @@ export interface Services {
   storeHealth: StoreHealth;
   /** Flipped when shutdown starts: readiness fails and new requests get 503. */
   lifecycle: { closing: boolean; startedAt: number };
+  /** OpenTelemetry, when tracing.endpoint is set. */
+  tracing: Tracing | undefined;
 }

@@ -214,6 +214,18 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** OpenTelemetry traces over OTLP/HTTP (protobuf); off while endpoint is empty. */
+    tracing: z
+      .object({
+        /** The collector's OTLP/HTTP base URL (e.g. http://otel-collector:4318); spans go to its /v1/traces. Empty: no tracing. */
+        endpoint: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })]).default(''),
+        /** The share of traces started here that are recorded (0-1); a caller's traceparent decides for its own trace. */
+        sample_ratio: z.number().min(0).max(1).default(1),
+        /** The service.name resource attribute of every span. */
+        service_name: z.string().min(1).max(128).default('wess'),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

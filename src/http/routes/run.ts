@@ -13,6 +13,7 @@ import { wasiOutputBody } from '../run-output.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody, runQuery, wasiArgs, wasiEnv } from '../schemas.js';
 import { runAccounting } from '../run-accounting.js';
+import { nowMs } from '../../tracing/clock.js';
 import type { Services } from '../../services.js';
 import { findModule } from './modules.js';
 
@@ -150,6 +151,8 @@ function runTimeout(requested: number | undefined, limits: EffectiveLimits): num
 interface Executed {
   body: Record<string, unknown>;
   receipts: RunReceipt[];
+  fn: string;
+  compileCached: boolean;
 }
 
 /** The fuel of a run: what it asks for, up to its tier's (or the global) max_fuel; else the tier's default, if any. */
@@ -180,7 +183,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, files, ...scope }).catch(withOutput);
       const output = wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false });
       const receipts = [outcome];
-      return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
+      return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts, fn: '_start', compileCached: outcome.compileCached };
     }
     if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
       throw wessError('VALIDATION', 'stdin, stdin_base64 and env are for WASI programs (modules that import wasi_snapshot_preview1 and export _start)');
@@ -209,6 +212,8 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       return {
         body: { batch: answers, stats: { ...stats(outcome.items, false, outcome.compileCached, target), ok: answers.length - failed, failed } },
         receipts: outcome.items,
+        fn: fn.name,
+        compileCached: outcome.compileCached,
       };
     }
 
@@ -217,7 +222,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, files, ...scope });
     request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
     const receipts = [outcome];
-    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
+    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts, fn: fn.name, compileCached: outcome.compileCached };
   }
 
   const account = runAccounting(services);
@@ -269,11 +274,13 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     if (admitting) await admitting;
     const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel, requestId: request.id };
     try {
-      const { body: answer, receipts } = await execute(target, body, request, scope);
+      const { body: answer, receipts, fn, compileCached } = await execute(target, body, request, scope);
+      request.run = { version: target.version, fn, compileCached, receipts, answeredAt: nowMs() };
       account(request.principal?.keyId, limits, lane, 'ok', receipts);
       return answer;
     } catch (err) {
       const receipt = receiptOf(err);
+      if (receipt) request.run = { version: target.version, fn: body.function ?? '_start', compileCached: undefined, receipts: [receipt], answeredAt: nowMs() };
       account(request.principal?.keyId, limits, lane, 'error', receipt ? [receipt] : []);
       throw err;
     }
