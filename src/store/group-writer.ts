@@ -53,7 +53,7 @@ const MAX_GROUP_BYTES = 32 * 1024 * 1024;
  * (denials, failed changes) and usage counters. They may fill at most half of the queue, so a flood
  * of them (a bogus-key storm, many 403s) can never make a tenant's upload or key change answer 503.
  */
-const HOUSEKEEPING: ReadonlySet<WriteMessage['kind']> = new Set(['append-audit', 'append-audit-batch', 'put-usage']);
+const HOUSEKEEPING: ReadonlySet<WriteMessage['kind']> = new Set(['append-audit', 'append-audit-batch', 'put-usage', 'append-invocations']);
 const HOUSEKEEPING_SHARE = 0.5;
 
 interface Pending {

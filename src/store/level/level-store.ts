@@ -2,13 +2,15 @@ import type { Config } from '../../config/schema.js';
 import { openDb, type Db } from './db.js';
 import { Reader } from '../reader.js';
 import { LevelRecordSource } from './record-source.js';
-import type { AuditStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
+import type { AuditStore, InvocationStore, TenantSettingsStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
 import { Writer } from './writer.js';
 import type { GroupWriter } from '../group-writer.js';
 import { LevelAuditStore } from './audit-store.js';
 import { LevelKeyStore } from './keys-store.js';
 import { LevelModuleStore } from './module-store.js';
 import { LevelRouteStore } from './routes-store.js';
+import { LevelInvocationStore } from './invocations-store.js';
+import { LevelTenantSettingsStore } from './tenant-settings-store.js';
 import { LevelSettingsStore } from './settings-store.js';
 import { LevelUsageStore } from './usage-store.js';
 
@@ -19,6 +21,8 @@ class LevelStore implements Store {
   readonly keys: KeyStore;
   readonly routes: RouteStore;
   readonly usage: UsageStore;
+  readonly invocations: InvocationStore;
+  readonly tenantSettings: TenantSettingsStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
 
@@ -31,6 +35,8 @@ class LevelStore implements Store {
     this.keys = new LevelKeyStore(db);
     this.routes = new LevelRouteStore(db);
     this.usage = new LevelUsageStore(db);
+    this.invocations = new LevelInvocationStore(db);
+    this.tenantSettings = new LevelTenantSettingsStore(db);
     this.audit = new LevelAuditStore(db);
     this.settings = new LevelSettingsStore(db, writer);
   }

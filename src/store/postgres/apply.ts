@@ -8,6 +8,8 @@ import { checkModules, checkStorage, heldBytes, sumHeld } from '../quota.js';
 import { contentOf, importedModuleRecord, importedVersionRecord, moduleRecord, uploadContent, versionOf, type VersionContent } from '../records.js';
 import type { ImportedVersion, ModuleContent, ModuleMessage, ModuleRecord, TenantQuota, VersionRecord, WriteMessage } from '../types.js';
 import { applyRouteMessage } from './routes-store.js';
+import { applyInvocations } from './invocations-store.js';
+import { applyTenantSettings } from './tenant-settings-store.js';
 import { usageOf, type UsageRow } from './usage-store.js';
 
 /**
@@ -54,6 +56,13 @@ export async function applyMessage(c: pg.PoolClient, msg: WriteMessage, context:
     case 'put-route':
     case 'delete-route': {
       const applied = await applyRouteMessage(c, msg);
+      if (msg.audit) await insertAudit(c, msg.audit);
+      return applied;
+    }
+    case 'append-invocations':
+      return applyInvocations(c, msg);
+    case 'put-tenant-settings': {
+      const applied = await applyTenantSettings(c, msg);
       if (msg.audit) await insertAudit(c, msg.audit);
       return applied;
     }

@@ -4,12 +4,14 @@ import type { Config } from '../../config/schema.js';
 import type { BusEvent, EventTopic, ModuleEvents } from '../../events.js';
 import { GroupWriter } from '../group-writer.js';
 import { Reader } from '../reader.js';
-import type { AuditStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
+import type { AuditStore, InvocationStore, TenantSettingsStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
 import { PgAuditStore } from './audit-store.js';
 import { connectPool } from './connect.js';
 import { isConnectionError } from './errors.js';
 import { PgKeyStore } from './keys-store.js';
 import { PgRouteStore } from './routes-store.js';
+import { PgInvocationStore } from './invocations-store.js';
+import { PgTenantSettingsStore } from './tenant-settings-store.js';
 import { EventListener } from './listener.js';
 import { migrate } from './migrate.js';
 import { PgModuleStore } from './module-store.js';
@@ -30,6 +32,8 @@ class PgStore implements Store {
   readonly keys: KeyStore;
   readonly routes: RouteStore;
   readonly usage: UsageStore;
+  readonly invocations: InvocationStore;
+  readonly tenantSettings: TenantSettingsStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
   listener: EventListener | undefined;
@@ -45,6 +49,8 @@ class PgStore implements Store {
     this.keys = new PgKeyStore(pool);
     this.routes = new PgRouteStore(pool);
     this.usage = new PgUsageStore(pool);
+    this.invocations = new PgInvocationStore(pool);
+    this.tenantSettings = new PgTenantSettingsStore(pool);
     this.audit = new PgAuditStore(pool);
     this.settings = new PgSettingsStore(pool);
   }

@@ -1,6 +1,7 @@
 import { SCHEMA_SQL } from './0001-schema.js';
 import { EVENTS_SQL } from './0002-events.js';
 import { ROUTES_SQL } from './0003-routes.js';
+import { OBSERVABILITY_SQL } from './0004-observability.js';
 
 /** One step of the schema: applied once, in one transaction, in version order. */
 export interface Migration {
@@ -17,4 +18,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'schema', sql: SCHEMA_SQL },
   { version: 2, name: 'events', sql: EVENTS_SQL },
   { version: 3, name: 'routes', sql: ROUTES_SQL },
+  { version: 4, name: 'observability', sql: OBSERVABILITY_SQL },
 ];
