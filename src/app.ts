@@ -21,6 +21,10 @@ import { installDecorations } from './http/plugins/decorations.js';
 import { installDrain, installDrainWait } from './http/plugins/drain.js';
 import { installRequestId, requestId } from './http/plugins/request-id.js';
 import { installTracing, traceWrites } from './http/plugins/tracing.js';
+import { installInvocationLog } from './http/plugins/invocations.js';
+import { observabilityRoutes } from './http/routes/observability.js';
+import { InvocationLog } from './observability/invocation-log.js';
+import { TenantSettingsTable } from './observability/tenant-settings.js';
 import { installUsage } from './http/plugins/usage.js';
 import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
@@ -65,11 +69,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   let runner: Runner;
   let keyring: Keyring;
   let routes: RouteTable;
+  let tenantSettings: TenantSettingsTable;
   try {
     const secret = await serverSecret(config, store.settings, logger);
     keyring = await Keyring.load(store.keys, bus, secret, store.engine === 'postgres');
     await applyAdminKey(config, keyring, writer, secret, logger);
     routes = await RouteTable.load(store.routes, bus);
+    tenantSettings = await TenantSettingsTable.load(store.tenantSettings, bus);
     runner = await Runner.start({
       size: poolSize(config),
       timeoutMs: config.runner.timeout,
@@ -91,7 +97,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   const usage = new UsageTracker(store.usage, writer, logger, config.auth.usage_flush);
   const denials = new DenialLog({ writer, logger, metrics });
-  const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() }, tracing };
+  const invocations = new InvocationLog({ writer, store: store.invocations, logger, metrics, keep: config.observability.invocations_kept });
+  const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() }, tracing, invocations, tenantSettings };
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }
@@ -134,6 +141,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   installRateLimit(app, services, limiter);
   installAudit(app, services);
   installUsage(app, services);
+  if (invocations.enabled) installInvocationLog(app, invocations, tenantSettings);
   // Before the routes: the OpenAPI plugin collects routes as they are added.
   await registerOpenApi(app);
 
@@ -150,14 +158,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   adminRoutes(app, services);
   routeRoutes(app, services, routes);
   handlerRoutes(app, services, routes);
+  observabilityRoutes(app, services, invocations, tenantSettings);
 
   installDrainWait(app, services);
   app.addHook('onClose', async () => {
     await runner.close(config.server.shutdown_grace);
     await usage.close();
     await denials.close();
+    await invocations.close();
     keyring.close();
     routes.close();
+    tenantSettings.close();
     // The writer closes (committing what usage and denials just queued), then the engine.
     await store.close();
     // Last: the spans of everything above are exported before the process goes.

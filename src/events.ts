@@ -1,5 +1,5 @@
 import type { KeyRecord } from './auth/types.js';
-import type { RouteRecord } from './store/types.js';
+import type { RouteRecord, TenantSettings } from './store/types.js';
 
 /** What the writer announces once a change is durable. Module events name the module's tenant. */
 export interface ModuleEvents {
@@ -16,6 +16,8 @@ export interface ModuleEvents {
   /** An HTTP handler route was created or replaced, or deleted: the route tables (src/http/route-table.ts) follow. */
   'route.stored': { id: string; tenant: string; route: RouteRecord };
   'route.deleted': { id: string; tenant: string; route: RouteRecord };
+  /** A tenant changed its settings: every node's settings table (src/observability/tenant-settings.ts) follows. */
+  'tenant.settings': { id: string; tenant: string; settings: TenantSettings };
 }
 
 export type EventTopic = keyof ModuleEvents;

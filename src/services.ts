@@ -10,6 +10,8 @@ import type { Runner } from './runner/pool.js';
 import type { Store } from './store/index.js';
 import type { StoreHealth } from './store/store-health.js';
 import type { Tracing } from './tracing/tracing.js';
+import type { InvocationLog } from './observability/invocation-log.js';
+import type { TenantSettingsTable } from './observability/tenant-settings.js';
 
 /** Everything a route (and a config reload) may use; built once by app.ts and passed down, never imported globally. */
 export interface Services {
@@ -39,4 +41,8 @@ export interface Services {
   lifecycle: { closing: boolean; startedAt: number };
   /** OpenTelemetry, when tracing.endpoint is set. */
   tracing: Tracing | undefined;
+  /** Every module's last calls (GET /modules/{id}/invocations), written a second at a time. */
+  invocations: InvocationLog;
+  /** Every tenant's own settings (PUT /settings), in memory. */
+  tenantSettings: TenantSettingsTable;
 }

@@ -16,6 +16,7 @@ export type Action =
   | 'key.usage'
   | 'route.read'
   | 'route.write'
+  | 'tenant.settings'
   | 'audit.read'
   | 'store.backup'
   | 'store.export'
@@ -23,7 +24,7 @@ export type Action =
   | 'store.verify';
 
 const READ_AND_RUN: Action[] = ['module.read', 'module.run', 'key.usage', 'route.read'];
-const DEVELOP: Action[] = [...READ_AND_RUN, 'route.write', 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke'];
+const DEVELOP: Action[] = [...READ_AND_RUN, 'route.write', 'tenant.settings', 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke'];
 
 const ALLOWED: Record<Role, ReadonlySet<Action>> = {
   runner: new Set(READ_AND_RUN),

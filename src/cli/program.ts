@@ -8,6 +8,7 @@ import { registerKeyCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerModuleCommands } from './commands/modules.js';
 import { registerRouteCommands } from './commands/routes.js';
+import { registerInvocationsCommand } from './commands/invocations.js';
 import { passesExitCode, registerRunCommand } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVersionCommands } from './commands/versions.js';
@@ -81,6 +82,7 @@ export function buildProgram(io: CliIo, state: RunState = { exit: EXIT.OK, json:
   registerKeyCommands(program, deps);
   registerRouteCommands(program, deps);
   registerAuditCommand(program, deps);
+  registerInvocationsCommand(program, deps);
   registerConfigCommands(program, deps);
   registerDataCommands(program, deps);
   registerMigrateCommand(program, deps);

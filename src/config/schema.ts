@@ -214,6 +214,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    observability: z
+      .object({
+        /** Calls of each module the invocation log keeps (GET /modules/{id}/invocations); 0 turns the log off. */
+        invocations_kept: z.number().int().min(0).max(100_000).default(1000),
+      })
+      .strict()
+      .prefault({}),
     /** OpenTelemetry traces over OTLP/HTTP (protobuf); off while endpoint is empty. */
     tracing: z
       .object({

@@ -1,7 +1,8 @@
 import type { AuditDraft } from '../auth/audit.js';
 import type { Principal } from '../auth/types.js';
 import type { Services } from '../services.js';
-import type { RequestTrace, RunNote } from './plugins/tracing.js';
+import type { RequestTrace } from './plugins/tracing.js';
+import type { RunNote } from '../observability/run-note.js';
 
 /* What Wess adds to Fastify's instance and requests. The Services themselves live in src/services.ts: config/ and main.ts use them too. */
 declare module 'fastify' {

@@ -5,6 +5,7 @@ import { redactKeys } from '../../logger.js';
 import type { WriteObserver } from '../../store/index.js';
 import { nowMs } from '../../tracing/clock.js';
 import type { Tracing } from '../../tracing/tracing.js';
+import type { RunNote } from '../../observability/run-note.js';
 import { routeOf } from './decorations.js';
 
 /** One request's trace while it is served: its server span, the context children go under, and when auth ended. */
@@ -14,18 +15,6 @@ export interface RequestTrace {
   start: number;
   /** When the last onRequest hook (auth, rate limit) let the request through; undefined when one of them answered it. */
   admitted: number | undefined;
-}
-
-/** What a run route notes for the trace (and anything else reading a finished run): the version, export and receipts. */
-export interface RunNote {
-  version: number;
-  fn: string;
-  /** Unknown for a call that failed (its error carries no compile outcome). */
-  compileCached: boolean | undefined;
-  /** One per call: a run has one, a batch one per item that ran. */
-  receipts: readonly { durationMs: number; cpuMs: number; queuedMs: number; fuelUsed?: number | undefined }[];
-  /** When the runner answered (epoch ms). */
-  answeredAt: number;
 }
 
 /**
@@ -100,7 +89,7 @@ function endRequest(tracing: Tracing, request: FastifyRequest, status: number, t
   if (principal?.keyId) who['wess.key_id'] = principal.keyId;
   tracing.record(trace.context, 'auth', { start: trace.start, end: trace.admitted ?? end }, { ...who, 'wess.auth.outcome': request.authDenial ?? (trace.admitted === undefined ? 'refused' : 'ok') });
   const run = request.run;
-  if (run) recordRun(tracing, trace.context, run);
+  if (run && run.receipts.length > 0) recordRun(tracing, trace.context, run);
 
   const route = routeOf(request);
   const { span } = trace;
@@ -114,7 +103,8 @@ function endRequest(tracing: Tracing, request: FastifyRequest, status: number, t
   if (request.moduleId) span.setAttribute('wess.module.id', request.moduleId);
   if (run) {
     span.setAttribute('wess.module.version', run.version);
-    span.setAttribute('wess.function', run.fn);
+    if (run.fn !== null) span.setAttribute('wess.function', run.fn);
+    if (run.route !== null) span.setAttribute('wess.route', run.route);
   }
   // A server span is an error only for a 5xx: a 4xx is the client's (HTTP semantic conventions).
   if (status >= 500) {
@@ -140,12 +130,12 @@ function recordRun(tracing: Tracing, parent: Context, run: RunNote): void {
   const started = run.answeredAt - duration;
   tracing.record(parent, 'runner queue', { start: started - queued, end: started }, { 'wess.queued_ms': queued });
   const attributes: Attributes = {
-    'wess.function': run.fn,
     'wess.module.version': run.version,
     'wess.cpu_ms': cpu,
     'wess.calls': run.receipts.length,
   };
   if (fuel !== undefined) attributes['wess.fuel_used'] = fuel;
+  if (run.fn !== null) attributes['wess.function'] = run.fn;
   if (run.compileCached !== undefined) attributes['wess.compile_cached'] = run.compileCached;
   tracing.record(parent, 'runner run', { start: started, end: run.answeredAt }, attributes);
 }

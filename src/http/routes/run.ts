@@ -13,7 +13,7 @@ import { wasiOutputBody } from '../run-output.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody, runQuery, wasiArgs, wasiEnv } from '../schemas.js';
 import { runAccounting } from '../run-accounting.js';
-import { nowMs } from '../../tracing/clock.js';
+import { noteAnswer, runNote } from '../../observability/run-note.js';
 import type { Services } from '../../services.js';
 import { findModule } from './modules.js';
 
@@ -21,7 +21,7 @@ const JSON_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
 const LISTED_NAMES = 20;
 
 /** What a run needs of a module or of one of its versions. */
-type Target = Pick<ModuleRecord, 'id' | 'name' | 'version' | 'sha256' | 'exports' | 'kind' | 'files'>;
+type Target = Pick<ModuleRecord, 'id' | 'tenant' | 'name' | 'version' | 'sha256' | 'exports' | 'kind' | 'files'>;
 type RunBody = ReturnType<typeof runBody.parse>;
 
 function exportList(target: Target): string {
@@ -62,7 +62,14 @@ async function pinnedTarget(services: Services, found: ModuleRecord | Promise<Mo
   if (version === undefined || version === record.version) return record;
   const pinned = await services.store.reader.getVersion(record.id, version);
   if (!pinned) throw wessError('VERSION_NOT_FOUND', `module ${record.id} has no version ${version}`);
-  return pinned;
+  return { ...pinned, tenant: record.tenant };
+}
+
+/** What a call was given (its arguments, a batch's tuples, a WASI program's args, env and stdin), for the invocation log. */
+function callInput(body: RunBody): unknown {
+  const { args, batch, env, stdin, stdin_base64: stdinBase64 } = body;
+  if (env === undefined && stdin === undefined && stdinBase64 === undefined) return batch ?? args ?? [];
+  return { args, env, stdin, stdin_base64: stdinBase64 };
 }
 
 /** A WASI program runs its `_start` when the call names no other function. */
@@ -131,6 +138,7 @@ function withOutput(err: unknown): never {
     const wrapped = wessError(err.code, err.message, wasiOutputBody(output));
     const receipt = receiptOf(err);
     if (receipt) Object.defineProperty(wrapped, 'receipt', { value: receipt, enumerable: false });
+    Object.defineProperty(wrapped, 'wasiOutput', { value: output, enumerable: false });
     throw wrapped;
   }
   throw err;
@@ -153,6 +161,9 @@ interface Executed {
   receipts: RunReceipt[];
   fn: string;
   compileCached: boolean;
+  /** What the guest wrote to stderr (a WASI program, or a function of a module that prints). */
+  stderr?: Uint8Array | undefined;
+  memoryPages?: number | null | undefined;
 }
 
 /** The fuel of a run: what it asks for, up to its tier's (or the global) max_fuel; else the tier's default, if any. */
@@ -183,7 +194,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
       const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, files, ...scope }).catch(withOutput);
       const output = wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false });
       const receipts = [outcome];
-      return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts, fn: '_start', compileCached: outcome.compileCached };
+      return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts, fn: '_start', compileCached: outcome.compileCached, stderr: outcome.wasi?.stderr };
     }
     if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {
       throw wessError('VALIDATION', 'stdin, stdin_base64 and env are for WASI programs (modules that import wasi_snapshot_preview1 and export _start)');
@@ -222,7 +233,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, files, ...scope });
     request.log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
     const receipts = [outcome];
-    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts, fn: fn.name, compileCached: outcome.compileCached };
+    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts, fn: fn.name, compileCached: outcome.compileCached, stderr: outcome.wasi?.stderr, memoryPages: outcome.memoryPages };
   }
 
   const account = runAccounting(services);
@@ -260,6 +271,9 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     // Awaited only when pending: a cached module and a loaded key cost no promise here.
     const found = findTarget(services, request);
     const target = found instanceof Promise ? await found : found;
+    // From here on the call is the module's: the invocation log and the trace read this note.
+    const note = runNote(target, body.function ?? null, callInput(body));
+    request.run = note;
     const { config } = services;
     const limits = limitsFor(config, request.principal);
     const timeoutMs = runTimeout(body.timeout_ms, limits);
@@ -274,13 +288,14 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     if (admitting) await admitting;
     const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel, requestId: request.id };
     try {
-      const { body: answer, receipts, fn, compileCached } = await execute(target, body, request, scope);
-      request.run = { version: target.version, fn, compileCached, receipts, answeredAt: nowMs() };
+      const { body: answer, receipts, fn, compileCached, stderr, memoryPages } = await execute(target, body, request, scope);
+      note.fn = fn;
+      noteAnswer(note, receipts, compileCached, stderr, memoryPages);
       account(request.principal?.keyId, limits, lane, 'ok', receipts);
       return answer;
     } catch (err) {
       const receipt = receiptOf(err);
-      if (receipt) request.run = { version: target.version, fn: body.function ?? '_start', compileCached: undefined, receipts: [receipt], answeredAt: nowMs() };
+      if (receipt) noteAnswer(note, [receipt], undefined, wasiOutputOf(err)?.stderr);
       account(request.principal?.keyId, limits, lane, 'error', receipt ? [receipt] : []);
       throw err;
     }
