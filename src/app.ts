@@ -21,7 +21,8 @@ import { installDecorations } from './http/plugins/decorations.js';
 import { installDrain, installDrainWait } from './http/plugins/drain.js';
 import { installRequestId, requestId } from './http/plugins/request-id.js';
 import { installTracing, traceWrites } from './http/plugins/tracing.js';
-import { installInvocationLog } from './http/plugins/invocations.js';
+import { installCallRecords } from './http/plugins/invocations.js';
+import { GuestOutput } from './observability/guest-output.js';
 import { observabilityRoutes } from './http/routes/observability.js';
 import { InvocationLog } from './observability/invocation-log.js';
 import { TenantSettingsTable } from './observability/tenant-settings.js';
@@ -98,7 +99,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const usage = new UsageTracker(store.usage, writer, logger, config.auth.usage_flush);
   const denials = new DenialLog({ writer, logger, metrics });
   const invocations = new InvocationLog({ writer, store: store.invocations, logger, metrics, keep: config.observability.invocations_kept });
-  const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() }, tracing, invocations, tenantSettings };
+  const guestOutput = new GuestOutput(logger, config.observability.guest_lines_per_second);
+  const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() }, tracing, invocations, tenantSettings, guestOutput };
   if (!config.auth.enabled) {
     logger.warn('AUTH IS DISABLED (auth.enabled = false): anyone who can reach this port can upload and run code, as an admin. Use this only for local experiments');
   }
@@ -141,7 +143,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   installRateLimit(app, services, limiter);
   installAudit(app, services);
   installUsage(app, services);
-  if (invocations.enabled) installInvocationLog(app, invocations, tenantSettings);
+  installCallRecords(app, invocations, guestOutput, tenantSettings);
   // Before the routes: the OpenAPI plugin collects routes as they are added.
   await registerOpenApi(app);
 
@@ -166,6 +168,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await usage.close();
     await denials.close();
     await invocations.close();
+    guestOutput.close();
     keyring.close();
     routes.close();
     tenantSettings.close();

@@ -12,6 +12,7 @@ import type { StoreHealth } from './store/store-health.js';
 import type { Tracing } from './tracing/tracing.js';
 import type { InvocationLog } from './observability/invocation-log.js';
 import type { TenantSettingsTable } from './observability/tenant-settings.js';
+import type { GuestOutput } from './observability/guest-output.js';
 
 /** Everything a route (and a config reload) may use; built once by app.ts and passed down, never imported globally. */
 export interface Services {
@@ -45,4 +46,6 @@ export interface Services {
   invocations: InvocationLog;
   /** Every tenant's own settings (PUT /settings), in memory. */
   tenantSettings: TenantSettingsTable;
+  /** Guest stderr lines to the log, rate-limited per tenant. */
+  guestOutput: GuestOutput;
 }

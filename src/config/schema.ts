@@ -218,6 +218,8 @@ export const configSchema = z
       .object({
         /** Calls of each module the invocation log keeps (GET /modules/{id}/invocations); 0 turns the log off. */
         invocations_kept: z.number().int().min(0).max(100_000).default(1000),
+        /** Lines of guest stderr per second and tenant that go to the log, one record each; past it they are counted, not logged. 0: none. */
+        guest_lines_per_second: z.number().int().min(0).max(1_000_000).default(100),
       })
       .strict()
       .prefault({}),

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { InvocationStore, ModuleWriter } from '../store/index.js';
 import type { InvocationDraft, InvocationPage } from '../store/types.js';
-import type { RunNote } from './run-note.js';
+import { NOTED_STDERR_BYTES, type RunNote } from './run-note.js';
 
 /** How often the gathered invocations go to the store, in one housekeeping write. */
 export const FLUSH_MS = 1000;
@@ -147,7 +147,7 @@ export function recordOf(call: Invocation): InvocationDraft {
     stats,
   };
   if (call.capture) record.args = note.args instanceof Uint8Array ? { body_base64: Buffer.from(note.args).toString('base64') } : note.args;
-  if (note.stderr !== undefined) record.stderr = utf8.decode(note.stderr);
+  if (note.stderr !== undefined) record.stderr = utf8.decode(note.stderr.subarray(0, NOTED_STDERR_BYTES));
   return record;
 }
 

@@ -21,7 +21,7 @@ export interface RunNote {
   receipts: readonly Receipt[];
   /** Wasm memory pages at the end of a single call, when it ran. */
   memoryPages: number | null | undefined;
-  /** The start of a WASI program's stderr. */
+  /** A WASI program's stderr: all of it until the answer is sent (its lines go to the log), then its start. */
   stderr: Uint8Array | undefined;
   /** When the runner answered (epoch ms, nowMs); 0 before it did. */
   answeredAt: number;
@@ -40,6 +40,6 @@ export function noteAnswer(note: RunNote, receipts: readonly Receipt[], compileC
   note.receipts = receipts;
   note.compileCached = compileCached;
   note.answeredAt = nowMs();
-  if (stderr !== undefined && stderr.length > 0) note.stderr = stderr.subarray(0, NOTED_STDERR_BYTES);
+  if (stderr !== undefined && stderr.length > 0) note.stderr = stderr;
   if (memoryPages !== undefined) note.memoryPages = memoryPages;
 }

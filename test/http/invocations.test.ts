@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { GuestOutput } from '../../src/observability/guest-output.js';
 import { recordOf } from '../../src/observability/invocation-log.js';
 import { runNote, noteAnswer } from '../../src/observability/run-note.js';
 import type { InvocationRecord } from '../../src/store/types.js';
@@ -85,6 +88,8 @@ describe('the invocation log', () => {
     assert.equal(call.function, '_start');
     assert.equal(call.stderr, 'exiting with 3\n');
     assert.equal(call.args_digest, digest(['3']), 'the digest of the program\'s args');
+    const logged = t.logs.filter((l) => l.msg === 'guest stderr' && l.request_id === res.headers['x-request-id']);
+    assert.deepEqual(logged.map((l) => [l.line, l.module_id, l.version, l.tenant]), [['exiting with 3', ids.exit, 1, 'default']]);
   });
 
   test('the log keeps the last observability.invocations_kept calls of a module, across writes', async () => {
@@ -176,4 +181,25 @@ test("a record keeps the first 4 KiB of stderr, and a handler's body by its dige
   assert.equal(record.route, '/echo');
   assert.deepEqual(record.stats, { duration_ms: 1.5, queued_ms: 0.25, cpu_ms: 1, calls: 1 });
   assert.equal(recordOf({ at: 0, requestId: 'r', traceId: null, keyId: null, status: 200, code: null, note, capture: true }).args && true, true);
+});
+
+test("guest stderr: a record per line, rate-limited per tenant, with what was dropped told", () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({ write(chunk: Buffer, _e, done) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); done(); } });
+  const logger = pino({ level: 'info' }, sink);
+  const guest = new GuestOutput(logger, 3);
+  const text = (n: number) => new TextEncoder().encode(Array.from({ length: n }, (_, i) => `line ${i}`).join('\n') + '\n');
+  guest.stderr(runNote({ id: 'm1', tenant: 'noisy', version: 1 }, '_start', []), 'req-1', text(10));
+  guest.stderr(runNote({ id: 'm2', tenant: 'quiet', version: 4 }, '_start', []), 'req-2', text(2));
+  guest.close();
+  return new Promise<void>((resolve) => setImmediate(() => {
+    const records = lines.filter((l) => l.msg === 'guest stderr');
+    assert.deepEqual(records.map((l) => [l.tenant, l.request_id, l.line]), [
+      ['noisy', 'req-1', 'line 0'], ['noisy', 'req-1', 'line 1'], ['noisy', 'req-1', 'line 2'],
+      ['quiet', 'req-2', 'line 0'], ['quiet', 'req-2', 'line 1'],
+    ], "one tenant's flood leaves another's lines alone");
+    const dropped = lines.filter((l) => String(l.msg).startsWith('guest stderr lines dropped'));
+    assert.deepEqual(dropped.map((l) => [l.tenant, l.dropped]), [['noisy', 7]]);
+    resolve();
+  }));
 });

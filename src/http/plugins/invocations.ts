@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { GuestOutput } from '../../observability/guest-output.js';
 import type { InvocationLog } from '../../observability/invocation-log.js';
+import { NOTED_STDERR_BYTES } from '../../observability/run-note.js';
 import type { TenantSettingsTable } from '../../observability/tenant-settings.js';
 
 /** A W3C traceparent: version, trace id, parent span id, flags. */
@@ -7,24 +9,32 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const NO_TRACE = '00000000000000000000000000000000';
 
 /**
- * Hands every call of a module (a request a run route noted, request.run) to the invocation log once
- * it is answered: one small object and a push per call; the record is made when the log is written.
+ * What follows every call of a module (a request a run route noted, request.run) once it is answered:
+ * its guest's stderr lines go to the log, and the call to the invocation log (one small object and a
+ * push; the record is made when the log is written).
  */
-export function installInvocationLog(app: FastifyInstance, log: InvocationLog, settings: TenantSettingsTable): void {
+export function installCallRecords(app: FastifyInstance, log: InvocationLog, guest: GuestOutput, settings: TenantSettingsTable): void {
   // Callback-style, as every per-request hook (see request-id.ts).
   app.addHook('onResponse', (request, reply, done) => {
     const note = request.run;
     if (note !== null) {
-      log.record(note.module, {
-        at: Date.now(),
-        requestId: request.id,
-        traceId: traceIdOf(request),
-        keyId: request.principal?.keyId ?? null,
-        status: reply.statusCode,
-        code: request.errorCode,
-        note,
-        capture: settings.get(note.tenant).capture_args,
-      });
+      if (note.stderr !== undefined) {
+        guest.stderr(note, request.id, note.stderr);
+        // A copy of the start: a view would keep the whole output alive for as long as the log holds the call.
+        if (note.stderr.length > NOTED_STDERR_BYTES) note.stderr = note.stderr.slice(0, NOTED_STDERR_BYTES);
+      }
+      if (log.enabled) {
+        log.record(note.module, {
+          at: Date.now(),
+          requestId: request.id,
+          traceId: traceIdOf(request),
+          keyId: request.principal?.keyId ?? null,
+          status: reply.statusCode,
+          code: request.errorCode,
+          note,
+          capture: settings.get(note.tenant).capture_args,
+        });
+      }
     }
     done();
   });
