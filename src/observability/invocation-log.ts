@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { InvocationStore, ModuleWriter } from '../store/index.js';
 import type { InvocationDraft, InvocationPage } from '../store/types.js';
-import { NOTED_STDERR_BYTES, type RunNote } from './run-note.js';
+import { NOTED_STDERR_BYTES, totalsOf, type RunNote } from './run-note.js';
 
 /** How often the gathered invocations go to the store, in one housekeeping write. */
 export const FLUSH_MS = 1000;
@@ -121,13 +121,7 @@ const utf8 = new TextDecoder();
 /** The stored record of a call: its input's digest (sha256 of its JSON, or of a body's bytes), never the input itself unless the tenant keeps arguments. */
 export function recordOf(call: Invocation): InvocationDraft {
   const { note } = call;
-  let duration = 0, cpu = 0, queued = 0, fuel: number | undefined;
-  for (const r of note.receipts) {
-    duration += r.durationMs;
-    cpu += r.cpuMs;
-    queued = Math.max(queued, r.queuedMs);
-    if (r.fuelUsed !== undefined) fuel = (fuel ?? 0) + r.fuelUsed;
-  }
+  const { durationMs: duration, cpuMs: cpu, queuedMs: queued, fuelUsed: fuel } = totalsOf(note.receipts);
   const stats: InvocationDraft['stats'] = { duration_ms: ms(duration), queued_ms: ms(queued), cpu_ms: ms(cpu), calls: note.receipts.length };
   if (fuel !== undefined) stats.fuel_used = fuel;
   if (note.memoryPages !== undefined) stats.memory_pages = note.memoryPages;

@@ -43,3 +43,15 @@ export function noteAnswer(note: RunNote, receipts: readonly Receipt[], compileC
   if (stderr !== undefined && stderr.length > 0) note.stderr = stderr;
   if (memoryPages !== undefined) note.memoryPages = memoryPages;
 }
+
+/** A call's receipts summed: a batch's items ran one after another, so their durations add up; its wait is the longest. */
+export function totalsOf(receipts: readonly Receipt[]): { durationMs: number; cpuMs: number; queuedMs: number; fuelUsed: number | undefined } {
+  let durationMs = 0, cpuMs = 0, queuedMs = 0, fuelUsed: number | undefined;
+  for (const r of receipts) {
+    durationMs += r.durationMs;
+    cpuMs += r.cpuMs;
+    queuedMs = Math.max(queuedMs, r.queuedMs);
+    if (r.fuelUsed !== undefined) fuelUsed = (fuelUsed ?? 0) + r.fuelUsed;
+  }
+  return { durationMs, cpuMs, queuedMs, fuelUsed };
+}

@@ -5,7 +5,7 @@ import { redactKeys } from '../../logger.js';
 import type { WriteObserver } from '../../store/index.js';
 import { nowMs } from '../../tracing/clock.js';
 import type { Tracing } from '../../tracing/tracing.js';
-import type { RunNote } from '../../observability/run-note.js';
+import { totalsOf, type RunNote } from '../../observability/run-note.js';
 import { routeOf } from './decorations.js';
 
 /** One request's trace while it is served: its server span, the context children go under, and when auth ended. */
@@ -120,13 +120,7 @@ function endRequest(tracing: Tracing, request: FastifyRequest, status: number, t
  * their summed durations and its wait the longest wait.
  */
 function recordRun(tracing: Tracing, parent: Context, run: RunNote): void {
-  let duration = 0, cpu = 0, queued = 0, fuel: number | undefined;
-  for (const r of run.receipts) {
-    duration += r.durationMs;
-    cpu += r.cpuMs;
-    queued = Math.max(queued, r.queuedMs);
-    if (r.fuelUsed !== undefined) fuel = (fuel ?? 0) + r.fuelUsed;
-  }
+  const { durationMs: duration, cpuMs: cpu, queuedMs: queued, fuelUsed: fuel } = totalsOf(run.receipts);
   const started = run.answeredAt - duration;
   tracing.record(parent, 'runner queue', { start: started - queued, end: started }, { 'wess.queued_ms': queued });
   const attributes: Attributes = {
