@@ -15,6 +15,7 @@ import { rssUnderLoad } from './scenarios/rss.js';
 import { storm } from './scenarios/storm.js';
 import { bindHello, handlerHello, uploadWasiHello, wasiRunHello } from './scenarios/handlers.js';
 import { stores } from './scenarios/stores.js';
+import { observability } from './scenarios/observability.js';
 import { uploads } from './scenarios/uploads.js';
 import { cachedMetadata, comparedProbes, uploadCompared, warmAdd, warmBig, type LoadSettings } from './scenarios/warm.js';
 
@@ -127,6 +128,8 @@ async function main(): Promise<void> {
 
   rows.push(...(await maybe('stores', () =>
     stores({ rounds: S.rounds, seconds: S.storeSeconds, connections: S.connections, uploadConcurrency: S.uploadConcurrency, uploadBytes: S.uploadBytes, coherenceChanges: S.coherenceChanges }))));
+
+  rows.push(...(await maybe('observability', () => observability(load))));
 
   const load1 = (label: string, l: number[]) => `load average ${label}: ${l.map((v) => v.toFixed(2)).join(' / ')} (1/5/15 min); the machine is shared, so a high value means other work competed with both sides.`;
   notes.push(load1('at start', loadAtStart), load1('at end', loadavg()));

@@ -21,6 +21,12 @@ import { installAudit } from './http/plugins/audit.js';
 import { installDecorations } from './http/plugins/decorations.js';
 import { installDrain, installDrainWait } from './http/plugins/drain.js';
 import { installRequestId, requestId } from './http/plugins/request-id.js';
+import { installTracing, traceWrites } from './http/plugins/tracing.js';
+import { installCallRecords } from './http/plugins/invocations.js';
+import { GuestOutput } from './observability/guest-output.js';
+import { observabilityRoutes } from './http/routes/observability.js';
+import { InvocationLog } from './observability/invocation-log.js';
+import { TenantSettingsTable } from './observability/tenant-settings.js';
 import { installUsage } from './http/plugins/usage.js';
 import { registerHardening, transportOptions } from './http/transport.js';
 import { eventRoutes } from './http/routes/events.js';
@@ -62,16 +68,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const metrics = createMetrics();
   const bus = new EventBus((err, event) => logger.error({ err, topic: event.topic }, 'event listener failed'));
   bus.subscribe('module.*', (event) => metrics.moduleEvents.inc({ topic: event.topic }));
-  const store = await openStore(config, { bus, metrics, logger });
+  // Loaded only when tracing.endpoint is set: with tracing off, no OpenTelemetry code runs or loads.
+  const tracing = config.tracing.endpoint === '' ? undefined : (await import('./tracing/tracing.js')).Tracing.start(config, logger);
+  const store = await openStore(config, { bus, metrics, logger, observeWrites: tracing && traceWrites(tracing, config.database.url === undefined ? 'leveldb' : 'postgres') });
   const { writer, reader } = store;
   let runner: Runner;
   let keyring: Keyring;
   let routes: RouteTable;
+  let tenantSettings: TenantSettingsTable;
   try {
     const secret = await serverSecret(config, store.settings, logger);
     keyring = await Keyring.load(store.keys, bus, secret, store.engine === 'postgres');
     await applyAdminKey(config, keyring, writer, secret, logger);
     routes = await RouteTable.load(store.routes, bus);
+    tenantSettings = await TenantSettingsTable.load(store.tenantSettings, bus);
     runner = await Runner.start({
       size: poolSize(config),
       timeoutMs: config.runner.timeout,
@@ -88,11 +98,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
   } catch (err) {
     await store.close();
+    await tracing?.shutdown();
     throw err;
   }
   const usage = new UsageTracker(store.usage, writer, logger, config.auth.usage_flush);
   const denials = new DenialLog({ writer, logger, metrics });
-  const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), images: new ImageCache(store.modules), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() } };
+  const invocations = new InvocationLog({ writer, store: store.invocations, logger, metrics, keep: config.observability.invocations_kept });
+  const guestOutput = new GuestOutput(logger, config.observability.guest_lines_per_second);
+  const services: Services = { config, logger, metrics, bus, store, runner, keyring, usage, denials, cpuBudget: new CpuBudget(), images: new ImageCache(store.modules), storeHealth: new StoreHealth(), lifecycle: { closing: false, startedAt: Date.now() }, tracing, invocations, tenantSettings, guestOutput };
   // Jobs run through the same executor as /run, on the runner's background lanes.
   const jobs = new JobEngine(services, new RunExecutor(services), logger.child({ component: 'jobs' }));
   if (!config.auth.enabled) {
@@ -126,6 +139,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   installErrorHandling(app, services, metrics);
   installExpectContinue(app, config);
   installRequestId(app);
+  // Before auth and the rate limit: the request's span starts ahead of the work it measures.
+  if (tracing) installTracing(app, tracing);
   installDrain(app, services);
   installAccessLine(app, services);
   // Auth asks the rate limiter whether a request without a valid key gets 401 or 429; the limiter's
@@ -135,6 +150,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   installRateLimit(app, services, limiter);
   installAudit(app, services);
   installUsage(app, services);
+  installCallRecords(app, invocations, guestOutput, tenantSettings);
   // Before the routes: the OpenAPI plugin collects routes as they are added.
   await registerOpenApi(app);
 
@@ -153,6 +169,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   handlerRoutes(app, services, routes);
   jobRoutes(app, services, jobs);
   scheduleRoutes(app, services, jobs);
+  observabilityRoutes(app, services, invocations, tenantSettings);
 
   installDrainWait(app, services);
   app.addHook('onClose', async () => {
@@ -162,10 +179,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await jobs.drain();
     await usage.close();
     await denials.close();
+    await invocations.close();
+    guestOutput.close();
     keyring.close();
     routes.close();
+    tenantSettings.close();
     // The writer closes (committing what usage and denials just queued), then the engine.
     await store.close();
+    // Last: the spans of everything above are exported before the process goes.
+    await tracing?.shutdown();
   });
 
   await app.ready();

@@ -1,5 +1,5 @@
 import type { KeyRecord } from './auth/types.js';
-import type { RouteRecord } from './store/types.js';
+import type { RouteRecord, TenantSettings } from './store/types.js';
 
 /** What the writer announces once a change is durable. Module events name the module's tenant. */
 export interface ModuleEvents {
@@ -23,6 +23,8 @@ export interface ModuleEvents {
   'job.failed': JobEvent;
   'job.dead': JobEvent;
   'job.cancelled': JobEvent;
+  /** A tenant changed its settings: every node's settings table (src/observability/tenant-settings.ts) follows. */
+  'tenant.settings': { id: string; tenant: string; settings: TenantSettings };
 }
 
 /** What a job event says: which job, whose, and where it stands. */

@@ -349,6 +349,11 @@ export function createMetrics() {
       help: 'Audit entries that could not be written (each is also logged at error).',
       registers,
     }),
+    invocationsDropped: new Counter({
+      name: 'wess_invocations_dropped_total',
+      help: 'Calls left out of the invocation log because too many were waiting for its next write.',
+      registers,
+    }),
     configReloads: new Counter({
       name: 'wess_config_reloads_total',
       help: 'Config reloads (SIGHUP), by outcome: success (applied) or rejected (invalid; the old config kept).',

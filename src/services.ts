@@ -10,6 +10,10 @@ import type { Metrics } from './metrics.js';
 import type { Runner } from './runner/pool.js';
 import type { Store } from './store/index.js';
 import type { StoreHealth } from './store/store-health.js';
+import type { Tracing } from './tracing/tracing.js';
+import type { InvocationLog } from './observability/invocation-log.js';
+import type { TenantSettingsTable } from './observability/tenant-settings.js';
+import type { GuestOutput } from './observability/guest-output.js';
 
 /** Everything a route (and a config reload) may use; built once by app.ts and passed down, never imported globally. */
 export interface Services {
@@ -39,4 +43,12 @@ export interface Services {
   storeHealth: StoreHealth;
   /** Flipped when shutdown starts: readiness fails and new requests get 503. */
   lifecycle: { closing: boolean; startedAt: number };
+  /** OpenTelemetry, when tracing.endpoint is set. */
+  tracing: Tracing | undefined;
+  /** Every module's last calls (GET /modules/{id}/invocations), written a second at a time. */
+  invocations: InvocationLog;
+  /** Every tenant's own settings (PUT /settings), in memory. */
+  tenantSettings: TenantSettingsTable;
+  /** Guest stderr lines to the log, rate-limited per tenant. */
+  guestOutput: GuestOutput;
 }

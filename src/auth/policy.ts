@@ -16,6 +16,7 @@ export type Action =
   | 'key.usage'
   | 'route.read'
   | 'route.write'
+  | 'tenant.settings'
   | 'audit.read'
   | 'store.backup'
   | 'store.export'
@@ -24,7 +25,7 @@ export type Action =
   | 'webhook.secret';
 
 const READ_AND_RUN: Action[] = ['module.read', 'module.run', 'key.usage', 'route.read'];
-const DEVELOP: Action[] = [...READ_AND_RUN, 'route.write', 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke', 'webhook.secret'];
+const DEVELOP: Action[] = [...READ_AND_RUN, 'route.write', 'tenant.settings', 'module.create', 'module.update', 'module.delete', 'key.list', 'key.revoke', 'webhook.secret'];
 
 const ALLOWED: Record<Role, ReadonlySet<Action>> = {
   runner: new Set(READ_AND_RUN),

@@ -9,6 +9,7 @@ import { registerKeyCommands } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerModuleCommands } from './commands/modules.js';
 import { registerRouteCommands } from './commands/routes.js';
+import { registerInvocationsCommand } from './commands/invocations.js';
 import { passesExitCode, registerRunCommand } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerVersionCommands } from './commands/versions.js';
@@ -83,6 +84,7 @@ export function buildProgram(io: CliIo, state: RunState = { exit: EXIT.OK, json:
   registerRouteCommands(program, deps);
   registerJobCommands(program, deps);
   registerAuditCommand(program, deps);
+  registerInvocationsCommand(program, deps);
   registerConfigCommands(program, deps);
   registerDataCommands(program, deps);
   registerMigrateCommand(program, deps);

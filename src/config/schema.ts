@@ -253,6 +253,27 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    observability: z
+      .object({
+        /** Calls of each module the invocation log keeps (GET /modules/{id}/invocations); 0 turns the log off. */
+        invocations_kept: z.number().int().min(0).max(100_000).default(1000),
+        /** Lines of guest stderr per second and tenant that go to the log, one record each; past it they are counted, not logged. 0: none. */
+        guest_lines_per_second: z.number().int().min(0).max(1_000_000).default(100),
+      })
+      .strict()
+      .prefault({}),
+    /** OpenTelemetry traces over OTLP/HTTP (protobuf); off while endpoint is empty. */
+    tracing: z
+      .object({
+        /** The collector's OTLP/HTTP base URL (e.g. http://otel-collector:4318); spans go to its /v1/traces. Empty: no tracing. */
+        endpoint: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })]).default(''),
+        /** The share of traces started here that are recorded (0-1); a caller's traceparent decides for its own trace. */
+        sample_ratio: z.number().min(0).max(1).default(1),
+        /** The service.name resource attribute of every span. */
+        service_name: z.string().min(1).max(128).default('wess'),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

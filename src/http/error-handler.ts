@@ -72,6 +72,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, failure:
   // Set here too: router errors are answered before the onRequest hook that sets it.
   reply.header('x-request-id', request.id);
   metrics.errors.inc({ code: failure.code });
+  request.errorCode = failure.code;
   const retry = retryAfter(failure);
   if (retry !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', String(retry));
   const body: ErrorBody = { error: { code: failure.code, message: clip(failure.message, MESSAGE_CHARS), request_id: request.id } };

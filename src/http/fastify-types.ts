@@ -1,6 +1,8 @@
 import type { AuditDraft } from '../auth/audit.js';
 import type { Principal } from '../auth/types.js';
 import type { Services } from '../services.js';
+import type { RequestTrace } from './plugins/tracing.js';
+import type { RunNote } from '../observability/run-note.js';
 
 /* What Wess adds to Fastify's instance and requests. The Services themselves live in src/services.ts: config/ and main.ts use them too. */
 declare module 'fastify' {
@@ -23,5 +25,11 @@ declare module 'fastify' {
     routePattern: string | null;
     /** Counted in an aggregate (a denial after the first of its IP, reason and minute): no access line of its own. */
     aggregated: boolean;
+    /** The error code the request was answered with (error-handler.ts); null for a success. */
+    errorCode: string | null;
+    /** Set by a route that ran guest code: what ran and its receipts (the trace's runner spans). */
+    run: RunNote | null;
+    /** The request's trace while tracing is on; null when it is off. */
+    trace: RequestTrace | null;
   }
 }

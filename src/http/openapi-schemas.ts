@@ -147,6 +147,39 @@ component(
 );
 component('RouteList', z.object({ items: z.array(z.object(routeView)), next_cursor: cursor }));
 
+const invocation = z.object({
+  seq: z.number().int().meta({ description: "The module's invocation number: newer calls have higher ones" }),
+  time: timestamp.meta({ description: 'When the answer was sent' }),
+  request_id: z.string(),
+  trace_id: z.string().nullable().meta({ description: "The trace id of the caller's traceparent, recorded whether or not tracing exports; null without one" }),
+  key_id: z.string().nullable(),
+  version: z.number().int(),
+  function: z.string().nullable().meta({ description: 'The export called (`_start` for a WASI program); null when the call was refused before one was picked' }),
+  route: z.string().nullable().meta({ description: 'The HTTP handler route path, for a call made through one' }),
+  args_digest: z.string().nullable().meta({ description: "sha256 (hex) of the call's arguments as JSON (a handler: of its request body): which calls were alike, never what they held" }),
+  args: z.unknown().optional().meta({ description: "The arguments themselves, only while the tenant's capture_args is on" }),
+  status: z.number().int().meta({ description: 'The HTTP status the call was answered with' }),
+  code: z.string().nullable().meta({ description: 'The error code of a failed call; null for a success' }),
+  stats: z.object({
+    duration_ms: z.number(),
+    queued_ms: z.number(),
+    cpu_ms: z.number(),
+    fuel_used: z.number().int().optional(),
+    memory_pages: z.number().int().nullable().optional(),
+    calls: z.number().int().meta({ description: 'Calls that ran: 1, a batch its items, 0 for a call refused before it ran' }),
+  }),
+  stderr: z.string().optional().meta({ description: "The start (at most 4 KiB) of a WASI program's stderr, when it wrote any" }),
+});
+component('InvocationList', z.object({ items: z.array(invocation), next_cursor: cursor }));
+component(
+  'TenantSettings',
+  z.object({
+    tenant: z.string(),
+    capture_args: z.boolean().meta({ description: "Whether the invocation log keeps calls' arguments (else only their digest)" }),
+    updated_at: timestamp.nullable().meta({ description: 'null: never set (the defaults)' }),
+  }),
+);
+
 const nullableLimit = z.number().int().nullable();
 component(
   'KeyUsage',
@@ -361,6 +394,8 @@ export type ComponentName =
   | 'KeyList'
   | 'Route'
   | 'RouteList'
+  | 'InvocationList'
+  | 'TenantSettings'
   | 'KeyUsage'
   | 'AuditList'
   | 'Job'

@@ -79,6 +79,22 @@ export const listQuery = z
 /** Lists that an admin may narrow to one tenant (modules, keys, audit). */
 export const tenantListQuery = listQuery.extend({ tenant: tenant.optional() }).strict();
 
+/** GET /modules/{id}/invocations: newest first, narrowed to one outcome or to calls at or after a time. */
+export const invocationsQuery = z
+  .object({
+    limit: z.coerce.number().int('must be an integer').min(1).max(200).default(50),
+    cursor: z.string().regex(/^[1-9][0-9]{0,15}$/, 'must be a next_cursor of this list').optional(),
+    status: z.enum(['ok', 'error']).optional(),
+    since: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time, e.g. 2026-12-07T10:00:00Z' }).optional(),
+  })
+  .strict();
+
+/** PUT /settings: what a tenant chooses for itself (admins may name the tenant). */
+export const tenantSettingsBody = z.object({ capture_args: z.boolean(), tenant: tenant.optional() }).strict();
+
+/** GET /settings: admins may name the tenant. */
+export const tenantQuery = z.object({ tenant: tenant.optional() }).strict();
+
 /**
  * An HTTP handler route's path: `/`, or segments of unreserved URL characters, no trailing slash, no
  * `.` or `..` segment. Nothing to decode or normalise, so a route matches the request path as sent.

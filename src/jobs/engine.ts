@@ -196,7 +196,7 @@ export class JobEngine {
     if (current.version === job.version) return current;
     const pinned = await reader.getVersion(job.module, job.version);
     if (!pinned) throw wessError('VERSION_NOT_FOUND', `module ${job.module} has no version ${job.version}`);
-    return pinned;
+    return { ...pinned, tenant: current.tenant };
   }
 
   #errorOf(err: unknown, job: JobRecord): JobError {

@@ -24,7 +24,7 @@ const JSON_TYPES = new Set(['i32', 'i64', 'f32', 'f64']);
 const LISTED_NAMES = 20;
 
 /** What a run needs of a module or of one of its versions. */
-export type Target = Pick<ModuleRecord, 'id' | 'name' | 'version' | 'sha256' | 'exports' | 'kind' | 'files'>;
+export type Target = Pick<ModuleRecord, 'id' | 'tenant' | 'name' | 'version' | 'sha256' | 'exports' | 'kind' | 'files'>;
 export type RunBody = ReturnType<typeof runBody.parse>;
 
 function exportList(target: Target): string {
@@ -119,6 +119,8 @@ function withOutput(err: unknown): never {
     const wrapped = wessError(err.code, err.message, wasiOutputBody(output));
     const receipt = receiptOf(err);
     if (receipt) Object.defineProperty(wrapped, 'receipt', { value: receipt, enumerable: false });
+    // What the program wrote before it failed, for its stderr lines in the log and the invocation log.
+    Object.defineProperty(wrapped, 'wasiOutput', { value: output, enumerable: false });
     throw wrapped;
   }
   throw err;
@@ -128,6 +130,12 @@ function withOutput(err: unknown): never {
 export interface Executed {
   body: Record<string, unknown>;
   receipts: RunReceipt[];
+  /** The export called (`_start` for a WASI program). */
+  fn: string;
+  compileCached: boolean;
+  /** What the guest wrote to stderr (a WASI program, or a function of a module that prints). */
+  stderr?: Uint8Array | undefined;
+  memoryPages?: number | null | undefined;
 }
 
 /** The fuel of a run: what it asks for, up to its tier's (or the global) max_fuel; else the tier's default, if any. */
@@ -196,7 +204,7 @@ export class RunExecutor {
       const outcome = await runner.run({ sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, files, ...scope }).catch(withOutput);
       const output = wasiOutputBody(outcome.wasi ?? { exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array(), stdoutTruncated: false, stderrTruncated: false });
       const receipts = [outcome];
-      return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
+      return { body: { ...output, stats: stats(receipts, true, outcome.compileCached, target) }, receipts, fn: '_start', compileCached: outcome.compileCached, stderr: outcome.wasi?.stderr };
     }
     refuseWasiInput(body);
 
@@ -223,6 +231,8 @@ export class RunExecutor {
       return {
         body: { batch: answers, stats: { ...stats(outcome.items, false, outcome.compileCached, target), ok: answers.length - failed, failed } },
         receipts: outcome.items,
+        fn: fn.name,
+        compileCached: outcome.compileCached,
       };
     }
 
@@ -231,7 +241,7 @@ export class RunExecutor {
     const outcome = await runner.run({ sha256: target.sha256, fn: fn.name, params: fn.params, results: fn.results, args, files, ...scope });
     log.debug({ compile_cached: outcome.compileCached, duration_ms: outcome.durationMs }, 'run done');
     const receipts = [outcome];
-    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts };
+    return { body: { results: encodeResults(fn.results, outcome.results), ...printed(outcome.wasi), stats: stats(receipts, true, outcome.compileCached, target) }, receipts, fn: fn.name, compileCached: outcome.compileCached, stderr: outcome.wasi?.stderr, memoryPages: outcome.memoryPages };
   }
 
   /** Counts a finished run for its key (usage), its tenant (CPU budget) and its tier (metrics). */

@@ -38,7 +38,12 @@ export interface GroupWriterOptions {
   logger: Logger;
   /** Modules stored when the writer starts. */
   moduleCount: number;
+  /** Told of every submitted message (tracing): what it returns is called once the message is durable or refused. */
+  observe?: WriteObserver | undefined;
 }
+
+/** Watches writes from submit to durable (or refused) without knowing what the store does with them. */
+export type WriteObserver = (kind: WriteMessage['kind']) => ((failure?: unknown) => void) | undefined;
 
 /** Content bytes one group may carry before the rest waits for the next one. */
 const MAX_GROUP_BYTES = 32 * 1024 * 1024;
@@ -48,7 +53,7 @@ const MAX_GROUP_BYTES = 32 * 1024 * 1024;
  * (denials, failed changes) and usage counters. They may fill at most half of the queue, so a flood
  * of them (a bogus-key storm, many 403s) can never make a tenant's upload or key change answer 503.
  */
-const HOUSEKEEPING: ReadonlySet<WriteMessage['kind']> = new Set(['append-audit', 'append-audit-batch', 'put-usage']);
+const HOUSEKEEPING: ReadonlySet<WriteMessage['kind']> = new Set(['append-audit', 'append-audit-batch', 'put-usage', 'append-invocations']);
 const HOUSEKEEPING_SHARE = 0.5;
 
 interface Pending {
@@ -112,6 +117,13 @@ export class GroupWriter implements ModuleWriter {
    * UNAVAILABLE when the queue is full, or for housekeeping when housekeeping holds its share of it.
    */
   submit<K extends WriteMessage['kind']>(msg: Extract<WriteMessage, { kind: K }>): Promise<WriteResult[K]> {
+    const settled = this.#options.observe?.(msg.kind);
+    const answer = this.#enqueue(msg);
+    if (settled !== undefined) answer.then(() => settled(), settled);
+    return answer;
+  }
+
+  #enqueue<K extends WriteMessage['kind']>(msg: Extract<WriteMessage, { kind: K }>): Promise<WriteResult[K]> {
     if (this.#closing) return Promise.reject(wessError('UNAVAILABLE', 'the writer is shutting down'));
     if (this.#queue.length >= this.#options.queueLimit) {
       return Promise.reject(wessError('UNAVAILABLE', 'write queue is full; retry shortly'));

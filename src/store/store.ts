@@ -3,10 +3,12 @@ import type { BusEvent, EventBus } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { AuditEntry, KeyRecord, KeyUsage } from '../auth/types.js';
-import type { ModulePage, ModuleRecord, RouteRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
+import type { InvocationPage, TenantSettings, ModulePage, ModuleRecord, RouteRecord, VersionPage, VersionRecord, WriteMessage, WriteResult } from './types.js';
 import type { BackupKey } from './backup-key.js';
 import type { JobListOptions, JobPage, JobQueueStats, JobRecord, ScheduleListOptions, SchedulePage, ScheduleRecord } from './job-types.js';
 import type { Inspected, ListOptions, ModuleListOptions, VerifyReport, WriterStats } from './types.js';
+import type { WriteObserver } from './group-writer.js';
+export type { WriteObserver };
 
 /*
  * The store as the rest of Wess sees it: one interface per concern, all asynchronous, with no
@@ -79,6 +81,21 @@ export interface RouteStore {
   all(): Promise<RouteRecord[]>;
 }
 
+/** Tenants' own settings; written through the writer's put-tenant-settings message. */
+export interface TenantSettingsStore {
+  /** Every tenant that ever chose (src/observability/tenant-settings.ts holds them in memory). */
+  all(): Promise<TenantSettings[]>;
+}
+
+/** The last calls of each module (a ring per module); written through the writer's append-invocations message. */
+export interface InvocationStore {
+  /**
+   * One page, newest first, of a module's kept invocations older than `before` (a seq): all of them,
+   * or those of one outcome, or those at or after `since` (ISO time).
+   */
+  page(module: string, options: { limit: number; before?: number | undefined; status?: 'ok' | 'error' | undefined; since?: string | undefined }): Promise<InvocationPage>;
+}
+
 /** Per-key usage counters as last flushed; written through the writer's put-usage message. */
 export interface UsageStore {
   get(keyId: string): Promise<KeyUsage | undefined>;
@@ -135,6 +152,8 @@ export interface Store {
   readonly keys: KeyStore;
   readonly routes: RouteStore;
   readonly usage: UsageStore;
+  readonly invocations: InvocationStore;
+  readonly tenantSettings: TenantSettingsStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
   readonly jobs: JobStore;
@@ -159,4 +178,6 @@ export interface StoreDeps {
   bus: EventBus;
   metrics: Metrics;
   logger: Logger;
+  /** Watches every write from submit to durable (tracing's store-commit spans); absent when nothing watches. */
+  observeWrites?: WriteObserver | undefined;
 }

@@ -162,6 +162,14 @@ export type WriteMessage =
   /** Deletes a route; `tenant`, when set, must be its tenant (ROUTE_NOT_FOUND otherwise). */
   | { kind: 'delete-route'; id: string; tenant?: string; audit?: AuditEntry }
   /**
+   * Invocations gathered since the last flush, per module, oldest first: each gets the module's next
+   * sequence number and takes the ring slot `seq % keep`, so a module keeps its last `keep`. A module
+   * deleted meanwhile is skipped.
+   */
+  | { kind: 'append-invocations'; keep: number; modules: Array<{ module: string; records: InvocationDraft[] }> }
+  /** Replaces a tenant's settings (PUT /settings). */
+  | { kind: 'put-tenant-settings'; settings: TenantSettings; audit?: AuditEntry }
+  /**
    * A module moved from another node with its whole history, ids, names and times kept (import).
    * Skipped, not refused, when the id already exists, so that a re-run of an import is harmless.
    */
@@ -233,6 +241,8 @@ export interface WriteResult {
   'put-route': RouteRecord;
   /** The route as it was before the delete. */
   'delete-route': RouteRecord;
+  'append-invocations': null;
+  'put-tenant-settings': TenantSettings;
   /**
    * `imported: false` when a module with that id already existed (nothing written); `pruned` counts
    * the oldest versions left out because the module had more than limits.max_versions.
@@ -248,6 +258,48 @@ export interface WriteResult {
   'delete-schedule': ScheduleRecord;
   /** Jobs created. */
   'fire-schedules': number;
+}
+
+/** What a tenant chose for itself (PUT /settings); a tenant that never chose has DEFAULT_TENANT_SETTINGS. */
+export interface TenantSettings {
+  tenant: string;
+  /** Whether the invocation log keeps its calls' arguments (else only their digest). */
+  capture_args: boolean;
+  updated_at: string | null;
+}
+
+/** One call of a module as the invocation log keeps it (GET /modules/{id}/invocations). */
+export interface InvocationRecord {
+  /** The module's invocation number: newer calls have higher ones (per module, over every node). */
+  seq: number;
+  /** When the answer was sent (ISO). */
+  time: string;
+  request_id: string;
+  /** The W3C trace id the caller sent (traceparent), whether or not tracing exports; null without one. */
+  trace_id: string | null;
+  key_id: string | null;
+  version: number;
+  /** The export called (`_start` for a WASI program); null when the call named none and was refused before one was picked. */
+  function: string | null;
+  /** The HTTP handler route path, for a call made through one; else null. */
+  route: string | null;
+  /** sha256 (hex) of the call's arguments as JSON, or of the request body for a handler: which calls were alike, never what they held. */
+  args_digest: string | null;
+  /** The arguments themselves, only where the tenant turned on capture_args. */
+  args?: unknown;
+  status: number;
+  /** The error code of a failed call; null for a success. */
+  code: string | null;
+  stats: { duration_ms: number; queued_ms: number; cpu_ms: number; fuel_used?: number; memory_pages?: number | null; calls: number };
+  /** The start of a WASI program's stderr (at most 4 KiB), when it wrote any. */
+  stderr?: string;
+}
+
+export type InvocationDraft = Omit<InvocationRecord, 'seq'>;
+
+export interface InvocationPage {
+  items: InvocationRecord[];
+  next_cursor: string | null;
 }
 
 export interface ModulePage {

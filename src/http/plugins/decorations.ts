@@ -13,6 +13,9 @@ export function installDecorations(app: FastifyInstance, services: Services): vo
   app.decorateRequest('authDenial', null);
   app.decorateRequest('aggregated', false);
   app.decorateRequest('routePattern', null);
+  app.decorateRequest('errorCode', null);
+  app.decorateRequest('run', null);
+  app.decorateRequest('trace', null);
   app.decorate('services', services);
 }
 

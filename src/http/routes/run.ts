@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { limitsFor, tierSuffix, type EffectiveLimits } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
-import { DEFAULT_LANE, receiptOf, type CallScope } from '../../runner/pool.js';
-import { RunExecutor, runFuel, type Target } from '../../runs/execute.js';
+import { DEFAULT_LANE, receiptOf, wasiOutputOf, type CallScope } from '../../runner/pool.js';
+import { RunExecutor, runFuel, type RunBody, type Target } from '../../runs/execute.js';
+import { noteAnswer, runNote } from '../../observability/run-note.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody, runQuery } from '../schemas.js';
@@ -22,7 +23,7 @@ async function pinnedTarget(services: Services, found: ModuleRecord | Promise<Mo
   if (version === undefined || version === record.version) return record;
   const pinned = await services.store.reader.getVersion(record.id, version);
   if (!pinned) throw wessError('VERSION_NOT_FOUND', `module ${record.id} has no version ${version}`);
-  return pinned;
+  return { ...pinned, tenant: record.tenant };
 }
 
 /** The deadline of a run: what it asks for, up to its tier's (or the global) limit, which is also the default. */
@@ -35,6 +36,13 @@ function runTimeout(requested: number | undefined, limits: EffectiveLimits): num
     });
   }
   return requested;
+}
+
+/** What a call was given (its arguments, a batch's tuples, a WASI program's args, env and stdin), for the invocation log. */
+function callInput(body: RunBody): unknown {
+  const { args, batch, env, stdin, stdin_base64: stdinBase64 } = body;
+  if (env === undefined && stdin === undefined && stdinBase64 === undefined) return batch ?? args ?? [];
+  return { args, env, stdin, stdin_base64: stdinBase64 };
 }
 
 /** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
@@ -75,6 +83,9 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     // Awaited only when pending: a cached module and a loaded key cost no promise here.
     const found = findTarget(services, request);
     const target = found instanceof Promise ? await found : found;
+    // From here on the call is the module's: the invocation log and the trace read this note.
+    const note = runNote(target, body.function ?? null, callInput(body));
+    request.run = note;
     const { config } = services;
     const limits = limitsFor(config, request.principal);
     const timeoutMs = runTimeout(body.timeout_ms, limits);
@@ -90,11 +101,14 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel, requestId: request.id };
     const who = { keyId, limits, lane };
     try {
-      const { body: answer, receipts } = await executor.execute(target, body, scope, request.log);
+      const { body: answer, receipts, fn, compileCached, stderr, memoryPages } = await executor.execute(target, body, scope, request.log);
+      note.fn = fn;
+      noteAnswer(note, receipts, compileCached, stderr, memoryPages);
       executor.account(who, 'ok', receipts);
       return answer;
     } catch (err) {
       const receipt = receiptOf(err);
+      if (receipt) noteAnswer(note, [receipt], undefined, wasiOutputOf(err)?.stderr);
       executor.account(who, 'error', receipt ? [receipt] : []);
       throw err;
     }

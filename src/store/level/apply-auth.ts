@@ -6,7 +6,7 @@ import { apiKeyKey, auditKey, tenantAuditKey, usageKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import type { JobMessage, ModuleMessage, RouteMessage, WriteMessage } from '../types.js';
 
-type AuthMessage = Exclude<WriteMessage, ModuleMessage | RouteMessage | JobMessage>;
+type AuthMessage = Exclude<WriteMessage, ModuleMessage | RouteMessage | JobMessage | { kind: 'append-invocations' } | { kind: 'put-tenant-settings' }>;
 
 /** Stages a message about keys, usage, the audit log or metadata. */
 export async function applyAuthMessage(msg: AuthMessage, overlay: Overlay): Promise<Applied> {

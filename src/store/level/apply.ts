@@ -15,6 +15,8 @@ import { contentOf, moduleRecord, uploadContent, type VersionContent } from '../
 import { createdEvent, deletedEvent, nextRecord, pruneAudit, updatedEvent } from '../changes.js';
 import { isJobMessage, type ModuleContent, type ModuleMessage, type ModuleRecord, type RouteMessage, type TenantQuota, type WriteMessage } from '../types.js';
 import { applyRouteMessage, routeReadsOf } from './routes-store.js';
+import { applyInvocations, dropInvocations, invocationReadsOf } from './invocations-store.js';
+import { applyTenantSettings } from './tenant-settings-store.js';
 
 /** What applying a message may depend on besides the message: the time, and the store's limits. */
 export interface ApplyContext {
@@ -33,6 +35,8 @@ type Msg<K extends WriteMessage['kind']> = Extract<WriteMessage, { kind: K }>;
 export async function applyMessage(msg: WriteMessage, overlay: Overlay, context: ApplyContext): Promise<Applied> {
   if (isRouteMessage(msg)) return applyRouteMessage(msg, overlay);
   if (isJobMessage(msg)) return applyJobMessage(msg, overlay, context.now);
+  if (msg.kind === 'append-invocations') return applyInvocations(msg, overlay);
+  if (msg.kind === 'put-tenant-settings') return applyTenantSettings(msg, overlay);
   if (!isModuleMessage(msg)) return applyAuthMessage(msg, overlay);
   if (!isKeySafeId(msg.id)) throw wessError('VALIDATION', 'module id must be non-empty and must not contain "!"');
   const applied = await applyModuleMessage(msg, overlay, context);
@@ -65,6 +69,8 @@ export function readsOf(msg: WriteMessage): string[] {
     case 'put-route':
     case 'delete-route':
       return routeReadsOf(msg);
+    case 'append-invocations':
+      return invocationReadsOf(msg);
     default:
       return [];
   }
@@ -98,8 +104,11 @@ async function applyModuleMessage(msg: ModuleMessage, overlay: Overlay, context:
       return applyRename(msg, overlay, context);
     case 'rollback-module':
       return applyRollback(msg, overlay, context);
-    case 'delete-module':
-      return applyDelete(msg, overlay);
+    case 'delete-module': {
+      const applied = await applyDelete(msg, overlay);
+      await dropInvocations(msg.id, overlay);
+      return applied;
+    }
     case 'import-module':
       return applyImport(msg, overlay, context.maxVersions);
   }

@@ -25,6 +25,10 @@ import { MAX_VERSION } from '../types.js';
  *   hr!<route id>                    → RouteRecord JSON of an HTTP handler route
  *   hp!<tenant>!<path>               → ASCII route id: "<tenant> has a route at <path>" (one route per path;
  *                                      route paths never hold `!`, src/http/schemas.ts)
+ *   iv!<module id>!<slot, 6 digits>  → InvocationRecord JSON: the module's invocation with seq ≡ slot (mod keep),
+ *                                      a ring (invocations-store.ts); new keys need no migration
+ *   ivn!<module id>                  → ASCII decimal: the module's next invocation seq
+ *   ts!<tenant>                      → TenantSettings JSON: what the tenant chose (PUT /settings)
  *
  * A blob is live while ANY key starts with `r!<sha256>!`: the last reference gone → delete the blob
  * (its `b!` pointer and its `c!` bytes), in the same batch. `<sha256>` is always 64 lowercase hex
@@ -202,6 +206,36 @@ export function routeRange(): { gt: string; lt: string } {
 /** Key naming the route `tenant` has at `path`. */
 export function routePathKey(tenant: string, path: string): string {
   return `${ROUTE_PATH_PREFIX}${tenant}!${path}`;
+}
+
+const TENANT_SETTINGS_PREFIX = 'ts!';
+
+/** Key of a tenant's settings. */
+export function tenantSettingsKey(tenant: string): string {
+  return TENANT_SETTINGS_PREFIX + tenant;
+}
+
+/** The key range of every tenant's settings. */
+export function tenantSettingsRange(): { gt: string; lt: string } {
+  return prefixRange(TENANT_SETTINGS_PREFIX);
+}
+
+const INVOCATION_PREFIX = 'iv!';
+const INVOCATION_SEQ_PREFIX = 'ivn!';
+
+/** Key of ring slot `slot` of a module's invocation log. */
+export function invocationKey(module: string, slot: number): string {
+  return `${INVOCATION_PREFIX}${module}!${String(slot).padStart(6, '0')}`;
+}
+
+/** The key range of a module's invocation log. */
+export function invocationRange(module: string): { gt: string; lt: string } {
+  return prefixRange(`${INVOCATION_PREFIX}${module}!`);
+}
+
+/** Key of a module's next invocation seq. */
+export function invocationSeqKey(module: string): string {
+  return INVOCATION_SEQ_PREFIX + module;
 }
 
 /** Key of an API key's usage counters. */

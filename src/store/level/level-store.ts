@@ -2,7 +2,7 @@ import type { Config } from '../../config/schema.js';
 import { openDb, type Db } from './db.js';
 import { Reader } from '../reader.js';
 import { LevelRecordSource } from './record-source.js';
-import type { AuditStore, JobStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
+import type { AuditStore, InvocationStore, JobStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, TenantSettingsStore, UsageStore } from '../store.js';
 import { Writer } from './writer.js';
 import type { GroupWriter } from '../group-writer.js';
 import { LevelAuditStore } from './audit-store.js';
@@ -10,6 +10,8 @@ import { LevelJobStore } from './job-store.js';
 import { LevelKeyStore } from './keys-store.js';
 import { LevelModuleStore } from './module-store.js';
 import { LevelRouteStore } from './routes-store.js';
+import { LevelInvocationStore } from './invocations-store.js';
+import { LevelTenantSettingsStore } from './tenant-settings-store.js';
 import { LevelSettingsStore } from './settings-store.js';
 import { LevelUsageStore } from './usage-store.js';
 
@@ -20,6 +22,8 @@ class LevelStore implements Store {
   readonly keys: KeyStore;
   readonly routes: RouteStore;
   readonly usage: UsageStore;
+  readonly invocations: InvocationStore;
+  readonly tenantSettings: TenantSettingsStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
   readonly jobs: JobStore;
@@ -33,6 +37,8 @@ class LevelStore implements Store {
     this.keys = new LevelKeyStore(db);
     this.routes = new LevelRouteStore(db);
     this.usage = new LevelUsageStore(db);
+    this.invocations = new LevelInvocationStore(db);
+    this.tenantSettings = new LevelTenantSettingsStore(db);
     this.audit = new LevelAuditStore(db);
     this.settings = new LevelSettingsStore(db, writer);
     this.jobs = new LevelJobStore(db);
@@ -60,7 +66,7 @@ export async function openLevelStore(config: Config, deps: StoreDeps): Promise<S
   const db = await openDb(config.database.path, { maxOpenFiles: config.database.max_open_files, pidFile: true });
   let writer: GroupWriter;
   try {
-    writer = await Writer.start({ db, bus, metrics, logger, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
+    writer = await Writer.start({ db, bus, metrics, logger, observe: deps.observeWrites, queueLimit: config.database.queue_limit, maxVersions: config.limits.max_versions });
   } catch (err) {
     await db.close();
     throw err;

@@ -4,7 +4,7 @@ import type { Metrics } from '../../metrics.js';
 import { applyMessage, readsOf } from './apply.js';
 import type { Db } from './db.js';
 import { moduleRange } from './keys.js';
-import { GroupWriter, type Committer, type Outcome } from '../group-writer.js';
+import { GroupWriter, type Committer, type Outcome, type WriteObserver } from '../group-writer.js';
 import { ensureSchema } from './migrate.js';
 import { Overlay } from './overlay.js';
 import type { WriteMessage } from '../types.js';
@@ -18,6 +18,7 @@ export interface WriterOptions {
   logger: Logger;
   /** Versions a module keeps (limits.max_versions); a new version past it prunes the oldest. */
   maxVersions?: number;
+  observe?: WriteObserver | undefined;
 }
 
 /** limits.max_versions's default, for writers started without one. */

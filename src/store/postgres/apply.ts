@@ -9,6 +9,8 @@ import { contentOf, importedModuleRecord, importedVersionRecord, moduleRecord, u
 import { isJobMessage, type ImportedVersion, type ModuleContent, type ModuleMessage, type ModuleRecord, type TenantQuota, type VersionRecord, type WriteMessage } from '../types.js';
 import { applyRouteMessage } from './routes-store.js';
 import { applyJobMessage } from './apply-jobs.js';
+import { applyInvocations } from './invocations-store.js';
+import { applyTenantSettings } from './tenant-settings-store.js';
 import { usageOf, type UsageRow } from './usage-store.js';
 
 /**
@@ -56,6 +58,13 @@ export async function applyMessage(c: pg.PoolClient, msg: WriteMessage, context:
     case 'put-route':
     case 'delete-route': {
       const applied = await applyRouteMessage(c, msg);
+      if (msg.audit) await insertAudit(c, msg.audit);
+      return applied;
+    }
+    case 'append-invocations':
+      return applyInvocations(c, msg);
+    case 'put-tenant-settings': {
+      const applied = await applyTenantSettings(c, msg);
       if (msg.audit) await insertAudit(c, msg.audit);
       return applied;
     }

@@ -4,13 +4,15 @@ import type { Config } from '../../config/schema.js';
 import type { BusEvent, EventTopic, ModuleEvents } from '../../events.js';
 import { GroupWriter } from '../group-writer.js';
 import { Reader } from '../reader.js';
-import type { AuditStore, JobStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, UsageStore } from '../store.js';
+import type { AuditStore, InvocationStore, JobStore, KeyStore, ModuleStore, RouteStore, SettingsStore, Store, StoreDeps, StoreStatus, TenantSettingsStore, UsageStore } from '../store.js';
 import { PgAuditStore } from './audit-store.js';
 import { connectPool } from './connect.js';
 import { isConnectionError } from './errors.js';
 import { PgJobStore } from './job-store.js';
 import { PgKeyStore } from './keys-store.js';
 import { PgRouteStore } from './routes-store.js';
+import { PgInvocationStore } from './invocations-store.js';
+import { PgTenantSettingsStore } from './tenant-settings-store.js';
 import { EventListener } from './listener.js';
 import { migrate } from './migrate.js';
 import { PgModuleStore } from './module-store.js';
@@ -31,6 +33,8 @@ class PgStore implements Store {
   readonly keys: KeyStore;
   readonly routes: RouteStore;
   readonly usage: UsageStore;
+  readonly invocations: InvocationStore;
+  readonly tenantSettings: TenantSettingsStore;
   readonly audit: AuditStore;
   readonly settings: SettingsStore;
   readonly jobs: JobStore;
@@ -47,6 +51,8 @@ class PgStore implements Store {
     this.keys = new PgKeyStore(pool);
     this.routes = new PgRouteStore(pool);
     this.usage = new PgUsageStore(pool);
+    this.invocations = new PgInvocationStore(pool);
+    this.tenantSettings = new PgTenantSettingsStore(pool);
     this.audit = new PgAuditStore(pool);
     this.settings = new PgSettingsStore(pool);
     this.jobs = new PgJobStore(pool);
@@ -114,7 +120,7 @@ export async function openPgStore(config: Config, deps: StoreDeps): Promise<Stor
     const count = await pool.query<{ count: string }>('SELECT count(*) AS count FROM wess_modules');
     const node = randomUUID();
     const committer = new PgCommitter(pool, node, config.limits.max_versions, logger);
-    const writer = new GroupWriter({ committer, bus, metrics, logger, queueLimit: config.database.queue_limit, moduleCount: Number(count.rows[0]?.count ?? 0) });
+    const writer = new GroupWriter({ committer, bus, metrics, logger, observe: deps.observeWrites, queueLimit: config.database.queue_limit, moduleCount: Number(count.rows[0]?.count ?? 0) });
     const reader = new Reader({ source: new PgRecordSource(pool), bus, metrics, cacheSize: config.reader.cache_size, ttlSeconds: config.reader.ttl });
     const store = new PgStore(pool, writer, reader);
     store.listener = await EventListener.start({

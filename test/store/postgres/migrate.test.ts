@@ -29,7 +29,7 @@ describe('PostgreSQL schema migrations', pgOptions, () => {
     assert.deepEqual(await migrationStatus(pool), { applied: [], pending: LATEST, latest: Math.max(...LATEST) });
     assert.deepEqual(await migrate(pool), LATEST);
     assert.deepEqual(await tables(db), [
-      'wess_audit', 'wess_blobs', 'wess_counters', 'wess_events', 'wess_jobs', 'wess_key_usage', 'wess_keys', 'wess_modules', 'wess_routes', 'wess_schedules', 'wess_schema_migrations', 'wess_settings', 'wess_tenants', 'wess_versions', 'wess_webhook_secrets',
+      'wess_audit', 'wess_blobs', 'wess_counters', 'wess_events', 'wess_invocation_seq', 'wess_invocations', 'wess_jobs', 'wess_key_usage', 'wess_keys', 'wess_modules', 'wess_routes', 'wess_schedules', 'wess_schema_migrations', 'wess_settings', 'wess_tenant_settings', 'wess_tenants', 'wess_versions', 'wess_webhook_secrets',
     ]);
     assert.deepEqual(await migrate(pool), [], 'idempotent: nothing to apply on the second start');
     const timeouts = await Promise.all([pool, db.pool({ max: 1 })].map(async (p) => (await p.query('SHOW statement_timeout')).rows[0]));

@@ -1,0 +1,50 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { GuestOutput } from '../../observability/guest-output.js';
+import type { InvocationLog } from '../../observability/invocation-log.js';
+import { NOTED_STDERR_BYTES } from '../../observability/run-note.js';
+import type { TenantSettingsTable } from '../../observability/tenant-settings.js';
+
+/** A W3C traceparent: version, trace id, parent span id, flags. */
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const NO_TRACE = '00000000000000000000000000000000';
+
+/**
+ * What follows every call of a module (a request a run route noted, request.run) once it is answered:
+ * its guest's stderr lines go to the log, and the call to the invocation log (one small object and a
+ * push; the record is made when the log is written).
+ */
+export function installCallRecords(app: FastifyInstance, log: InvocationLog, guest: GuestOutput, settings: TenantSettingsTable): void {
+  // Callback-style, as every per-request hook (see request-id.ts).
+  app.addHook('onResponse', (request, reply, done) => {
+    const note = request.run;
+    if (note !== null) {
+      if (note.stderr !== undefined) {
+        guest.stderr(note, request.id, note.stderr);
+        // A copy of the start: a view would keep the whole output alive for as long as the log holds the call.
+        if (note.stderr.length > NOTED_STDERR_BYTES) note.stderr = note.stderr.slice(0, NOTED_STDERR_BYTES);
+      }
+      if (log.enabled) {
+        log.record(note.module, {
+          at: Date.now(),
+          requestId: request.id,
+          traceId: traceIdOf(request),
+          keyId: request.principal?.keyId ?? null,
+          status: reply.statusCode,
+          code: request.errorCode,
+          note,
+          capture: settings.get(note.tenant).capture_args,
+        });
+      }
+    }
+    done();
+  });
+}
+
+/** The request's trace id: its span's while tracing is on, else the caller's traceparent's (recorded even when nothing exports). */
+export function traceIdOf(request: FastifyRequest): string | null {
+  if (request.trace) return request.trace.span.spanContext().traceId;
+  const header = request.headers.traceparent;
+  if (typeof header !== 'string') return null;
+  const id = TRACEPARENT.exec(header)?.[1];
+  return id === undefined || id === NO_TRACE ? null : id;
+}

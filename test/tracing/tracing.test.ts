@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import otlp from '@opentelemetry/otlp-transformer/build/src/generated/root.js';
+import type { IExportTraceServiceRequest, ISpan } from '@opentelemetry/otlp-transformer/build/src/trace/internal-types.js';
+import type { IKeyValue } from '@opentelemetry/otlp-transformer/build/src/common/internal-types.js';
+import { applyEnv, validateConfig } from '../../src/config/load.js';
+import { tracesUrl } from '../../src/tracing/tracing.js';
+import { authHeaders, fixture, listen, startApp, type TestApp } from '../helper.js';
+
+/** The collector's request message, decoded by the protobuf code generated from OTLP's own .proto files. */
+const ExportTraceServiceRequest = (otlp as unknown as {
+  opentelemetry: { proto: { collector: { trace: { v1: { ExportTraceServiceRequest: { decode(bytes: Uint8Array): IExportTraceServiceRequest } } } } } };
+}).opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+
+interface Received {
+  span: ISpan;
+  service: string | undefined;
+}
+
+/** An OTLP/HTTP collector on 127.0.0.1: every span it is sent, decoded, and the content types it saw. */
+class Collector {
+  readonly spans: Received[] = [];
+  readonly contentTypes = new Set<string>();
+  #server: Server | undefined;
+  #waiters: Array<() => void> = [];
+
+  async start(): Promise<string> {
+    this.#server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url !== '/v1/traces' || req.method !== 'POST') {
+          res.writeHead(404).end();
+          return;
+        }
+        this.contentTypes.add(String(req.headers['content-type']));
+        const message = ExportTraceServiceRequest.decode(Buffer.concat(chunks));
+        for (const resourceSpans of message.resourceSpans ?? []) {
+          const service = attribute(resourceSpans.resource?.attributes ?? [], 'service.name');
+          for (const scope of resourceSpans.scopeSpans ?? []) for (const span of scope.spans ?? []) this.spans.push({ span, service: service as string | undefined });
+        }
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+        for (const wake of this.#waiters.splice(0)) wake();
+      });
+    });
+    await new Promise<void>((resolve) => this.#server?.listen(0, '127.0.0.1', resolve));
+    const address = this.#server.address();
+    if (!address || typeof address !== 'object') throw new Error('collector has no address');
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  /** The spans once `found` picks what a test waits for from them; fails after 15 s (spans are exported each second). */
+  async waitFor<T>(found: (spans: Received[]) => T | undefined): Promise<T> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const hit = found(this.spans);
+      if (hit !== undefined) return hit;
+      if (Date.now() > deadline) throw new Error(`collector: not found in ${this.spans.length} spans: ${this.spans.map((s) => s.span.name).join(', ')}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+  }
+}
+
+function attribute(attributes: IKeyValue[], key: string): unknown {
+  const value = attributes.find((a) => a.key === key)?.value;
+  if (!value) return undefined;
+  if (value.stringValue !== undefined && value.stringValue !== null) return value.stringValue;
+  if (value.boolValue !== undefined && value.boolValue !== null) return value.boolValue;
+  if (value.doubleValue !== undefined && value.doubleValue !== null) return value.doubleValue;
+  if (value.intValue !== undefined && value.intValue !== null) return Number(value.intValue);
+  return undefined;
+}
+
+const attr = (s: ISpan, key: string): unknown => attribute(s.attributes, key);
+const hex = (id: string | Uint8Array | null | undefined): string => (id === undefined || id === null ? '' : typeof id === 'string' ? id : Buffer.from(id).toString('hex'));
+const SERVER = 2;
+const ERROR = 2;
+
+/** The server span of the request whose x-request-id was `requestId`, and the spans under it. */
+function requestTrace(spans: Received[], requestId: string): { server: Received; children: ISpan[] } | undefined {
+  const server = spans.find((s) => s.span.kind === SERVER && attr(s.span, 'wess.request_id') === requestId);
+  if (!server) return undefined;
+  const id = hex(server.span.spanId);
+  const children = spans.filter((s) => hex(s.span.parentSpanId) === id).map((s) => s.span);
+  return { server, children };
+}
+
+describe('OpenTelemetry traces over OTLP/HTTP', () => {
+  const collector = new Collector();
+  let t: TestApp;
+  let base: string;
+  let addId: string;
+  let trapId: string;
+
+  before(async () => {
+    const endpoint = await collector.start();
+    t = await startApp({ tracing: { endpoint, service_name: 'wess-under-test' } });
+    base = await listen(t.app);
+    const uploaded = await fetch(`${base}/modules?name=add`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('add') });
+    assert.equal(uploaded.status, 201);
+    addId = ((await uploaded.json()) as { id: string }).id;
+    const trap = await fetch(`${base}/modules?name=trap`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('trap') });
+    trapId = ((await trap.json()) as { id: string }).id;
+  });
+  after(async () => {
+    await t.close();
+    await collector.close();
+  });
+
+  test('a run is one trace: the request span, with auth, the runner queue and the run under it', async () => {
+    const res = await fetch(`${base}/modules/${addId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'add', args: [2, 3] }) });
+    assert.equal(res.status, 200);
+    const requestId = res.headers.get('x-request-id') ?? '';
+    const { server, children } = await collector.waitFor((spans) => {
+      const found = requestTrace(spans, requestId);
+      return found && found.children.length >= 3 ? found : undefined;
+    });
+    assert.equal(server.service, 'wess-under-test');
+    assert.ok(collector.contentTypes.has('application/x-protobuf'), 'exported as OTLP protobuf');
+    const span = server.span;
+    assert.equal(span.name, 'POST /modules/:id/run');
+    assert.equal(attr(span, 'http.request.method'), 'POST');
+    assert.equal(attr(span, 'http.route'), '/modules/:id/run');
+    assert.equal(attr(span, 'url.path'), `/modules/${addId}/run`);
+    assert.equal(attr(span, 'http.response.status_code'), 200);
+    assert.equal(attr(span, 'wess.module.id'), addId);
+    assert.equal(attr(span, 'wess.module.version'), 1);
+    assert.equal(attr(span, 'wess.function'), 'add');
+    assert.equal(attr(span, 'wess.tenant'), 'default');
+    assert.equal(attr(span, 'wess.outcome'), 'ok');
+    assert.equal(span.status?.code ?? 0, 0, 'a success is not an error');
+    assert.deepEqual(children.map((c) => c.name).sort(), ['auth', 'runner queue', 'runner run']);
+    for (const child of children) assert.equal(hex(child.traceId), hex(span.traceId), `${child.name} is in the request's trace`);
+    const run = children.find((c) => c.name === 'runner run') as ISpan;
+    assert.equal(attr(run, 'wess.function'), 'add');
+    assert.equal(attr(run, 'wess.compile_cached'), true);
+    assert.equal(typeof attr(run, 'wess.cpu_ms'), 'number');
+    // Timed inside the request: the children start no earlier and end no later than it.
+    for (const child of children) {
+      assert.ok(BigInt(String(child.startTimeUnixNano)) >= BigInt(String(span.startTimeUnixNano)), `${child.name} starts inside the request`);
+      assert.ok(BigInt(String(child.endTimeUnixNano)) <= BigInt(String(span.endTimeUnixNano)), `${child.name} ends inside the request`);
+    }
+  });
+
+  test("a caller's traceparent is honoured: the request span joins its trace under its span", async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const parentId = '00f067aa0ba902b7';
+    const res = await fetch(`${base}/modules/${addId}`, { headers: authHeaders({ traceparent: `00-${traceId}-${parentId}-01`, tracestate: 'vendor=1' }) });
+    assert.equal(res.status, 200);
+    const requestId = res.headers.get('x-request-id') ?? '';
+    const { server } = await collector.waitFor((spans) => requestTrace(spans, requestId));
+    assert.equal(hex(server.span.traceId), traceId);
+    assert.equal(hex(server.span.parentSpanId), parentId);
+    assert.equal(server.span.traceState, 'vendor=1');
+    assert.equal(server.span.name, 'GET /modules/:id');
+  });
+
+  test('an upload waits on a store commit: a span of the request', async () => {
+    const res = await fetch(`${base}/modules?name=traced-upload`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('add') });
+    assert.equal(res.status, 201);
+    const requestId = res.headers.get('x-request-id') ?? '';
+    const { children } = await collector.waitFor((spans) => {
+      const found = requestTrace(spans, requestId);
+      return found?.children.some((c) => c.name === 'store commit') ? found : undefined;
+    });
+    const commit = children.find((c) => c.name === 'store commit') as ISpan;
+    assert.equal(attr(commit, 'db.operation.name'), 'create-module');
+    assert.equal(attr(commit, 'db.system.name'), process.env.WESS_TEST_STORE === 'postgres' ? 'postgresql' : 'leveldb');
+  });
+
+  test("a trap is the guest's outcome on the span, not a server error", async () => {
+    const res = await fetch(`${base}/modules/${trapId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'unreachable' }) });
+    const body = (await res.json()) as { error: { code: string } };
+    assert.equal(body.error.code, 'WASM_TRAP');
+    const requestId = res.headers.get('x-request-id') ?? '';
+    const { server, children } = await collector.waitFor((spans) => {
+      const found = requestTrace(spans, requestId);
+      return found && found.children.some((c) => c.name === 'runner run') ? found : undefined;
+    });
+    assert.equal(attr(server.span, 'wess.outcome'), 'WASM_TRAP');
+    assert.equal(attr(server.span, 'http.response.status_code'), res.status);
+    assert.notEqual(server.span.status?.code, ERROR, 'a 4xx is not a server error');
+    assert.ok(children.some((c) => c.name === 'runner queue'));
+  });
+
+  test('a refused key shows on the auth span', async () => {
+    const res = await fetch(`${base}/modules/${addId}`, { headers: { authorization: 'Bearer wess_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } });
+    assert.equal(res.status, 401);
+    const requestId = res.headers.get('x-request-id') ?? '';
+    const { server, children } = await collector.waitFor((spans) => {
+      const found = requestTrace(spans, requestId);
+      return found && found.children.length > 0 ? found : undefined;
+    });
+    assert.equal(attr(server.span, 'wess.outcome'), 'UNAUTHORIZED');
+    const auth = children.find((c) => c.name === 'auth') as ISpan;
+    assert.notEqual(attr(auth, 'wess.auth.outcome'), 'ok');
+  });
+});
+
+describe('trace sampling', () => {
+  const collector = new Collector();
+  let t: TestApp;
+  let base: string;
+
+  before(async () => {
+    t = await startApp({ tracing: { endpoint: await collector.start(), sample_ratio: 0 } });
+    base = await listen(t.app);
+  });
+  after(async () => {
+    await t.close();
+    await collector.close();
+  });
+
+  test("sample_ratio 0 records no trace of its own, but a caller's sampled trace is kept", async () => {
+    const unsampled = await fetch(`${base}/health`, { headers: authHeaders() });
+    assert.equal(unsampled.status, 200);
+    const traceId = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab';
+    const sampled = await fetch(`${base}/health`, { headers: authHeaders({ traceparent: `00-${traceId}-00000000000000ab-01` }) });
+    const { server } = await collector.waitFor((spans) => requestTrace(spans, sampled.headers.get('x-request-id') ?? ''));
+    assert.equal(hex(server.span.traceId), traceId);
+    // Both requests ended before the sampled one's span was exported, in the same or an earlier batch.
+    assert.equal(requestTrace(collector.spans, unsampled.headers.get('x-request-id') ?? ''), undefined);
+    assert.ok(collector.spans.every((s) => hex(s.span.traceId) === traceId), 'every exported span is of the caller-sampled trace');
+  });
+});
+
+describe('tracing off', () => {
+  test('no endpoint: no tracer, and requests carry no trace', async () => {
+    const t = await startApp();
+    try {
+      assert.equal(t.app.services.tracing, undefined);
+      const res = await t.app.inject({ method: 'GET', url: '/health' });
+      assert.equal(res.statusCode, 200);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('tracing config', () => {
+  test('tracing.endpoint must be an http(s) URL; WESS_TRACING_ENDPOINT sets it', () => {
+    assert.throws(() => validateConfig({ tracing: { endpoint: 'collector:4318' } }), /tracing\.endpoint/);
+    assert.throws(() => validateConfig({ tracing: { endpoint: 'ftp://collector:4318' } }), /tracing\.endpoint/);
+    assert.throws(() => validateConfig({ tracing: { sample_ratio: 1.5 } }), /tracing\.sample_ratio/);
+    const config = validateConfig(applyEnv({}, { WESS_TRACING_ENDPOINT: 'http://collector:4318/', WESS_TRACING_SAMPLE_RATIO: '0.25' }));
+    assert.equal(config.tracing.endpoint, 'http://collector:4318/');
+    assert.equal(config.tracing.sample_ratio, 0.25);
+    assert.equal(tracesUrl(config.tracing.endpoint), 'http://collector:4318/v1/traces');
+    assert.equal(validateConfig({}).tracing.endpoint, '', 'off by default');
+  });
+});
