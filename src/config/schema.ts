@@ -236,6 +236,8 @@ export const configSchema = z
         retry_codes: z.preprocess(commaList, z.array(z.string().min(1))).default(['EXECUTION_TIMEOUT', 'UNAVAILABLE', 'INTERNAL']),
         /** Milliseconds a job may ask for when its tier sets no max_job_timeout. */
         max_timeout: positiveInt.default(300_000),
+        /** Milliseconds an ended job is kept (from its creation) before it is deleted; its callback delivered first. */
+        retention: positiveInt.default(7 * 24 * 3_600_000),
         /** Hours during which the same idempotency_key returns the first job. */
         idempotency_hours: positiveInt.default(24),
         /** Deliveries of one webhook before it is given up. */

@@ -25,6 +25,9 @@ const SCHEDULES_EVERY_MS = 200;
 const BUSY = 0.8;
 const BUSY_DELAY_MS = 20;
 const ELU_WINDOW_MS = 25;
+/** Ended jobs deleted per look, and how often at most the engine looks (retention is coarse). */
+const PURGE_LIMIT = 500;
+const PURGE_EVERY_MS = 60_000;
 /** How often at most the queue gauges read the store. */
 const GAUGE_EVERY_MS = 5_000;
 
@@ -53,6 +56,7 @@ export class JobEngine {
   #stopped = false;
   #gaugesAt = 0;
   #schedulesAt = 0;
+  #purgedAt = 0;
   #elu = performance.eventLoopUtilization();
   #eluAt = performance.now();
   #busy = false;
@@ -133,6 +137,7 @@ export class JobEngine {
         if (tasks.length === room) this.#again = true;
       }
       await this.#gauges();
+      await this.#purge();
     } catch (err) {
       this.log.warn({ err }, 'claiming due jobs failed; trying again at the next poll');
     } finally {
@@ -243,6 +248,19 @@ export class JobEngine {
     } catch (err) {
       this.log.warn({ err, job: job.id }, "a callback's delivery could not be stored; it is delivered again when its lease ends");
     }
+  }
+
+  /** Deletes ended jobs past jobs.retention, every PURGE_EVERY_MS at most (sooner for a retention shorter than it). */
+  async #purge(): Promise<void> {
+    const { config, store } = this.services;
+    const now = Date.now();
+    if (now - this.#purgedAt < Math.min(PURGE_EVERY_MS, config.jobs.retention)) return;
+    this.#purgedAt = now;
+    const before = new Date(now - config.jobs.retention).toISOString();
+    const purged = await store.writer.submit({ kind: 'purge-jobs', before, limit: PURGE_LIMIT });
+    if (purged > 0) this.log.info({ purged, before }, 'deleted ended jobs past jobs.retention');
+    // A full purge left more: the next look goes on at once.
+    if (purged === PURGE_LIMIT) this.#purgedAt = 0;
   }
 
   /** Queue depth and age from the store, every GAUGE_EVERY_MS at most. */

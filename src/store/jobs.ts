@@ -74,6 +74,11 @@ function ended(job: JobRecord, status: 'succeeded' | 'failed' | 'dead' | 'cancel
   return { ...rest, ...outcome, status, webhook, finished_at: now, due_at: webhook ? now : null };
 }
 
+/** True for a job retention may delete: ended, with no callback left to deliver. */
+export function isPurgeable(job: JobRecord): boolean {
+  return ENDED.has(job.status) && job.due_at === null;
+}
+
 /** True while a job counts against its tenant's max_queued_jobs. */
 export function isActive(job: JobRecord | undefined): boolean {
   return job !== undefined && (job.status === 'queued' || job.status === 'running');

@@ -164,7 +164,7 @@ export interface Store {
   /** Which engine: 'leveldb' or 'postgres' (for /health and the refusals of what one of them cannot do). */
   readonly engine: 'leveldb' | 'postgres';
   /**
-   * The last `limit` module events every node announced, oldest first, as the bus carried them (with
+   * The last `limit` module and job events every node announced, oldest first, as the bus carried them (with
    * their shared numbers): what a node's /events replay window starts with. Absent where one node is
    * all there is (its window starts empty, and fills as it announces).
    */

@@ -195,7 +195,12 @@ export type JobMessage =
    * Fires up to `limit` due schedules (store/schedules.ts): each creates its job and moves to its next
    * tick; a schedule whose module is gone is deleted instead.
    */
-  | { kind: 'fire-schedules'; limit: number };
+  | { kind: 'fire-schedules'; limit: number }
+  /**
+   * Deletes up to `limit` jobs created before `before` that have ended and have no callback left to
+   * deliver (jobs.retention), oldest first.
+   */
+  | { kind: 'purge-jobs'; before: string; limit: number };
 
 /** Counts one node added to a key's usage since its last flush; `runs_today` are runs of `day`. */
 export type UsageAdded = Omit<KeyUsage, 'updated_at' | 'fuel'> & { fuel: number };
@@ -209,7 +214,7 @@ export interface ImportedVersion {
 }
 
 const JOB_KINDS: ReadonlySet<string> = new Set<JobMessage['kind']>([
-  'create-job', 'change-job', 'claim-jobs', 'put-webhook-secret', 'create-schedule', 'delete-schedule', 'fire-schedules',
+  'create-job', 'change-job', 'claim-jobs', 'put-webhook-secret', 'create-schedule', 'delete-schedule', 'fire-schedules', 'purge-jobs',
 ]);
 
 /** True for the messages about jobs (and their webhook secrets). */
@@ -258,6 +263,8 @@ export interface WriteResult {
   'delete-schedule': ScheduleRecord;
   /** Jobs created. */
   'fire-schedules': number;
+  /** Jobs deleted. */
+  'purge-jobs': number;
 }
 
 /** What a tenant chose for itself (PUT /settings); a tenant that never chose has DEFAULT_TENANT_SETTINGS. */

@@ -166,3 +166,26 @@ async function listenUrl(t: TestApp): Promise<string> {
   if (!address || typeof address !== 'object') throw new Error('not listening');
   return `http://127.0.0.1:${address.port}`;
 }
+
+describe('jobs.retention', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp({ jobs: { retention: 300, poll: 50 } });
+  });
+  after(async () => t.close());
+
+  test('an ended job is deleted once older than jobs.retention; a queued one is kept', async () => {
+    const call = client(await listen(t.app));
+    const add = (await upload(t.app, 'add')).id;
+    const done = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 2], idempotency_key: 'once' });
+    assert.equal((await waitForJob(call, done.body.id)).status, 'succeeded');
+    const deadline = Date.now() + 30_000;
+    while ((await call('GET', `/jobs/${done.body.id}`)).status !== 404) {
+      if (Date.now() > deadline) assert.fail('the ended job was never deleted');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Its idempotency key went with it: the same key makes a new job.
+    const again = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 2], idempotency_key: 'once' });
+    assert.notEqual(again.body.id, done.body.id);
+  });
+});

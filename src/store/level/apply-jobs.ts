@@ -1,11 +1,11 @@
 import { wessError } from '../../errors.js';
 import { sha256Hex } from '../../hash.js';
 import type { Applied } from '../group-writer.js';
-import { changeJob, claimJob, isActive, jobEvents, queueFull } from '../jobs.js';
+import { changeJob, claimJob, isActive, isPurgeable, jobEvents, queueFull } from '../jobs.js';
 import type { JobRecord, JobTask } from '../job-types.js';
 import type { JobMessage } from '../types.js';
 import { decodeJson, encodeJson } from './codec.js';
-import { isKeySafeId, jobActiveKey, jobDueKey, jobIdempotencyKey, jobIdOfKey, jobKey, jobsDueRange, tenantJobKey, webhookSecretKey } from './keys.js';
+import { isKeySafeId, jobActiveKey, jobDueKey, jobIdempotencyKey, jobIdOfKey, jobKey, jobRange, jobsDueRange, tenantJobKey, webhookSecretKey } from './keys.js';
 import type { Overlay } from './overlay.js';
 import { applyScheduleMessage } from './apply-schedules.js';
 
@@ -31,6 +31,8 @@ export async function applyJobMessage(msg: JobMessage, overlay: Overlay, now: st
       if (!isKeySafeId(msg.tenant)) throw wessError('VALIDATION', 'tenant must not contain "!"');
       overlay.put(webhookSecretKey(msg.tenant), encoder.encode(msg.secret));
       return { result: null, moduleDelta: 0, events: [] };
+    case 'purge-jobs':
+      return { result: await purgeJobs(msg, overlay), moduleDelta: 0, events: [] };
     case 'create-schedule':
     case 'delete-schedule':
     case 'fire-schedules':
@@ -69,6 +71,30 @@ async function claimJobs(msg: Msg<'claim-jobs'>, overlay: Overlay, now: string):
     if (claimed.task) tasks.push(claimed.task);
   }
   return { result: tasks, moduleDelta: 0, events };
+}
+
+/**
+ * Deletes ended jobs created before `msg.before`, walking j! from the oldest id (UUIDv7s: creation
+ * order) and stopping at the first job that is not old enough.
+ */
+async function purgeJobs(msg: Msg<'purge-jobs'>, overlay: Overlay): Promise<number> {
+  let purged = 0;
+  for (const key of await overlay.committedKeys({ ...jobRange(), limit: msg.limit * 2 })) {
+    if (purged >= msg.limit) break;
+    const job = await readJob(jobIdOfKey(key), overlay);
+    if (!job) continue;
+    if (job.created_at >= msg.before) break;
+    if (!isPurgeable(job)) continue;
+    overlay.del(jobKey(job.id));
+    overlay.del(tenantJobKey(job.tenant, job.id));
+    if (job.idempotency_key !== null) {
+      const idemKey = jobIdempotencyKey(job.tenant, sha256Hex(encoder.encode(job.idempotency_key)));
+      const named = await overlay.get(idemKey);
+      if (named && decoder.decode(named) === job.id) overlay.del(idemKey);
+    }
+    purged++;
+  }
+  return purged;
 }
 
 /** Writes `after` over `before`: the record, its due key, and the tenant's count of active jobs. */

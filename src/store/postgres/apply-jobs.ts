@@ -29,6 +29,15 @@ export async function applyJobMessage(c: pg.PoolClient, msg: JobMessage, now: st
         [msg.tenant, msg.secret],
       );
       return { result: null, moduleDelta: 0, events: [] };
+    case 'purge-jobs': {
+      const res = await c.query(
+        `DELETE FROM wess_jobs WHERE id IN (
+           SELECT id FROM wess_jobs WHERE created_at < $1 AND due_at IS NULL AND status IN ('succeeded', 'failed', 'dead', 'cancelled')
+           ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+        [msg.before, msg.limit],
+      );
+      return { result: res.rowCount ?? 0, moduleDelta: 0, events: [] };
+    }
     case 'create-schedule':
     case 'delete-schedule':
     case 'fire-schedules':

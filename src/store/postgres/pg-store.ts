@@ -76,7 +76,7 @@ class PgStore implements Store {
   async recentEvents(limit: number): Promise<BusEvent[]> {
     const res = await this.pool.query<{ seq: string; topic: EventTopic; tenant_seq: string | null; payload: ModuleEvents[EventTopic]; at: Date }>(
       `SELECT seq, topic, tenant_seq, payload, at FROM (
-         SELECT seq, topic, tenant_seq, payload, at FROM wess_events WHERE topic LIKE 'module.%' ORDER BY seq DESC LIMIT $1
+         SELECT seq, topic, tenant_seq, payload, at FROM wess_events WHERE topic LIKE 'module.%' OR topic LIKE 'job.%' ORDER BY seq DESC LIMIT $1
        ) recent ORDER BY seq`,
       [limit],
     );

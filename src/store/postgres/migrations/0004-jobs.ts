@@ -25,6 +25,7 @@ CREATE TABLE wess_jobs (
 CREATE INDEX wess_jobs_due ON wess_jobs (due_at) WHERE due_at IS NOT NULL;
 CREATE INDEX wess_jobs_tenant ON wess_jobs (tenant, id);
 CREATE INDEX wess_jobs_active ON wess_jobs (tenant) WHERE status IN ('queued', 'running');
+CREATE INDEX wess_jobs_ended ON wess_jobs (created_at) WHERE due_at IS NULL;
 CREATE INDEX wess_jobs_idempotency ON wess_jobs (tenant, idempotency_key, created_at) WHERE idempotency_key IS NOT NULL;
 
 CREATE TABLE wess_schedules (
