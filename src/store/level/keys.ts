@@ -28,7 +28,7 @@ import { MAX_VERSION } from '../types.js';
  *   iv!<module id>!<slot, 6 digits>  → InvocationRecord JSON: the module's invocation with seq ≡ slot (mod keep),
  *                                      a ring (invocations-store.ts); new keys need no migration
  *   ivn!<module id>                  → ASCII decimal: the module's next invocation seq
- *   ts!<tenant>                      → TenantSettings JSON: what the tenant chose (PUT /settings)
+ *   tset!<tenant>                    → TenantSettings JSON: what the tenant chose (PUT /settings)
  *
  * A blob is live while ANY key starts with `r!<sha256>!`: the last reference gone → delete the blob
  * (its `b!` pointer and its `c!` bytes), in the same batch. `<sha256>` is always 64 lowercase hex
@@ -208,7 +208,7 @@ export function routePathKey(tenant: string, path: string): string {
   return `${ROUTE_PATH_PREFIX}${tenant}!${path}`;
 }
 
-const TENANT_SETTINGS_PREFIX = 'ts!';
+const TENANT_SETTINGS_PREFIX = 'tset!';
 
 /** Key of a tenant's settings. */
 export function tenantSettingsKey(tenant: string): string {
