@@ -388,3 +388,9 @@ export function scheduleDueKey(nextAt: string, id: string): string {
 export function schedulesDueRange(now: string): { gt: string; lt: string } {
   return { gt: SCHEDULE_DUE_PREFIX, lt: `${SCHEDULE_DUE_PREFIX}${String(Date.parse(now) + 1).padStart(DUE_DIGITS, '0')}` };
 }
+
+/**
+ * Every key family's prefix (and meta!): no two may be equal or one the start of another, or a
+ * range read of one family would return the other's keys (test/store/keys.test.ts checks it).
+ */
+export const KEY_PREFIXES: readonly string[] = ['meta!', MODULE_PREFIX, BLOB_PREFIX, CONTENT_PREFIX, REF_PREFIX, VERSION_PREFIX, TENANT_PREFIX, API_KEY_PREFIX, USAGE_PREFIX, AUDIT_PREFIX, TENANT_AUDIT_PREFIX, TENANT_BYTES_PREFIX, ROUTE_PREFIX, ROUTE_PATH_PREFIX, TENANT_SETTINGS_PREFIX, INVOCATION_PREFIX, INVOCATION_SEQ_PREFIX, JOB_PREFIX, TENANT_JOB_PREFIX, JOB_DUE_PREFIX, JOB_IDEMPOTENCY_PREFIX, JOB_ACTIVE_PREFIX, WEBHOOK_SECRET_PREFIX, SCHEDULE_PREFIX, TENANT_SCHEDULE_PREFIX, SCHEDULE_DUE_PREFIX];
