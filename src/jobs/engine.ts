@@ -3,14 +3,25 @@ import { limitsFor } from '../auth/policy.js';
 import { hasErrorCode, wessError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CallScope } from '../runner/pool.js';
-import { receiptOf } from '../runner/pool.js';
+import { receiptOf, wasiOutputOf } from '../runner/pool.js';
 import { poolSize, type Config } from '../config/schema.js';
-import { runFuel, type RunBody, type RunExecutor, type Target } from '../runs/execute.js';
+import { callInput, runFuel, type RunBody, type RunExecutor, type Target } from '../runs/execute.js';
 import type { JobError, JobOutcome, JobRecord } from '../store/job-types.js';
 import type { Services } from '../services.js';
 import { backoff } from './backoff.js';
 import { jobView } from './view.js';
-import { checkCallback, deliver } from './webhooks.js';
+import { checkCallback, deliver, type Delivery } from './webhooks.js';
+import { SpanStatusCode, type Context } from '@opentelemetry/api';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { NOTED_STDERR_BYTES, noteAnswer, runNote, type RunNote } from '../observability/run-note.js';
+import { traceIdOf } from '../observability/trace-context.js';
+
+/** A job run's span while tracing is on: the context its runner spans go under, and how it ends. */
+interface JobTrace {
+  context: Context;
+  traceId: string;
+  end(outcome: JobOutcome): void;
+}
 
 /** Due schedules fired per look; more wait for the next one (which comes at once: see #tick). */
 const SCHEDULES_PER_TICK = 100;
@@ -172,7 +183,9 @@ export class JobEngine {
     const { config } = this.services;
     const limits = limitsFor(config, { tier: job.tier });
     const who = { keyId: job.key_id, limits, lane: job.tenant };
+    const traced = this.#startTrace(job);
     let outcome: JobOutcome;
+    let note: RunNote | undefined;
     try {
       const target = await this.#target(job);
       const body = job.run as RunBody;
@@ -181,16 +194,63 @@ export class JobEngine {
         lane: `job:${job.tenant}`, background: true, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages,
         timeoutMs: job.timeout_ms, fuel: runFuel(body.fuel, limits), requestId: job.id,
       };
-      const { body: result, receipts } = await this.executor.execute(target, body, scope, this.log);
+      note = runNote(target, body.function ?? null, callInput(body));
+      const { body: result, receipts, fn, compileCached, stderr, memoryPages } = await this.executor.execute(target, body, scope, this.log);
+      note.fn = fn;
+      noteAnswer(note, receipts, compileCached, stderr, memoryPages);
       this.executor.account(who, 'ok', receipts);
       outcome = { ok: true, result };
     } catch (err) {
       const receipt = receiptOf(err);
+      if (note && receipt) noteAnswer(note, [receipt], undefined, wasiOutputOf(err)?.stderr);
       this.executor.account(who, 'error', receipt ? [receipt] : []);
       const error = this.#errorOf(err, job);
       outcome = { ok: false, error, retry: config.jobs.retry_codes.includes(error.code), retryAt: backoff(job.attempts, config.jobs.retry_base, config.jobs.retry_max) };
     }
+    if (note) this.#recordCall(job, note, outcome, traced);
+    traced?.end(outcome);
     await this.#report(job, outcome);
+  }
+
+  /** A job's run is a call of its module like any other: its stderr lines to the log, the call to the invocation log. */
+  #recordCall(job: JobRecord, note: RunNote, outcome: JobOutcome, traced: JobTrace | undefined): void {
+    const { guestOutput, invocations, tenantSettings } = this.services;
+    if (note.stderr !== undefined) {
+      guestOutput.stderr(note, job.id, note.stderr);
+      if (note.stderr.length > NOTED_STDERR_BYTES) note.stderr = note.stderr.slice(0, NOTED_STDERR_BYTES);
+    }
+    if (traced) this.services.tracing?.recordRun(traced.context, note);
+    if (!invocations.enabled) return;
+    const code = outcome.ok ? null : outcome.error.code;
+    invocations.record(note.module, {
+      at: Date.now(),
+      // A job's run has no request of its own: the job id stands for it (GET /jobs/{id}).
+      requestId: job.id,
+      traceId: traced?.traceId ?? traceIdOf(job.trace?.traceparent),
+      keyId: job.key_id,
+      status: code === null ? 200 : (ERROR_CODES[code as ErrorCode]?.status ?? 500),
+      code,
+      note,
+      capture: tenantSettings.get(job.tenant).capture_args,
+    });
+  }
+
+  /** A span for this run of `job`, under the trace it was submitted in (tracing on only). */
+  #startTrace(job: JobRecord): JobTrace | undefined {
+    const tracing = this.services.tracing;
+    if (!tracing) return undefined;
+    const { span, context } = tracing.startConsumer({ traceparent: job.trace?.traceparent, tracestate: job.trace?.tracestate }, 'job run', {
+      'wess.job.id': job.id, 'wess.job.attempt': job.attempts, 'wess.module.id': job.module, 'wess.module.version': job.version, 'wess.tenant': job.tenant,
+    });
+    return {
+      context,
+      traceId: span.spanContext().traceId,
+      end: (outcome) => {
+        span.setAttribute('wess.outcome', outcome.ok ? 'ok' : outcome.error.code);
+        if (!outcome.ok && outcome.error.code === 'INTERNAL') span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      },
+    };
   }
 
   /** The version the job was submitted for; gone (module deleted, version pruned) fails the job. */
@@ -235,7 +295,7 @@ export class JobEngine {
     try {
       // Checked again: jobs.callback_allow may have changed since the job was submitted.
       checkCallback(url, config.jobs.callback_allow);
-      result = secret === undefined ? { delivered: false, error: `tenant ${job.tenant} has no webhook secret (POST /webhook-secret)` } : await deliver(url, JSON.stringify(jobView(job)), secret, config.jobs.webhook_timeout);
+      result = secret === undefined ? { delivered: false, error: `tenant ${job.tenant} has no webhook secret (POST /webhook-secret)` } : await this.#post(job, url, secret);
     } catch (err) {
       result = { delivered: false, error: (err as Error).message };
     }
@@ -248,6 +308,19 @@ export class JobEngine {
     } catch (err) {
       this.log.warn({ err, job: job.id }, "a callback's delivery could not be stored; it is delivered again when its lease ends");
     }
+  }
+
+  /** The signed callback, carrying the job's trace (W3C headers): a span of it while tracing is on. */
+  async #post(job: JobRecord, url: string, secret: string): Promise<Delivery> {
+    const { config, tracing } = this.services;
+    const body = JSON.stringify(jobView(job));
+    if (!tracing) return deliver(url, body, secret, config.jobs.webhook_timeout, job.trace ? { ...job.trace } : {});
+    const parent = tracing.extract({ traceparent: job.trace?.traceparent, tracestate: job.trace?.tracestate });
+    const { span, headers } = tracing.startClient(parent, 'job webhook', { 'http.request.method': 'POST', 'url.full': url, 'wess.job.id': job.id });
+    const result = await deliver(url, body, secret, config.jobs.webhook_timeout, headers);
+    if (!result.delivered) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
+    span.end();
+    return result;
   }
 
   /** Deletes ended jobs past jobs.retention, every PURGE_EVERY_MS at most (sooner for a retention shorter than it). */

@@ -41,9 +41,10 @@ export function checkCallback(url: string, allowed: readonly string[]): void {
 /** What one delivery came to: delivered (a 2xx), or why not. */
 export type Delivery = { delivered: true } | { delivered: false; error: string };
 
-/** POSTs `body` to `url`, signed; redirects are not followed (a redirect could lead anywhere). */
-export async function deliver(url: string, body: string, secret: string, timeoutMs: number): Promise<Delivery> {
-  const headers = { 'content-type': 'application/json', 'user-agent': 'wess-webhook', 'wess-signature': signature(secret, Math.floor(Date.now() / 1000), body) };
+/** POSTs `body` to `url`, signed, with the job's trace headers; redirects are not followed (a redirect could lead anywhere). */
+export async function deliver(url: string, body: string, secret: string, timeoutMs: number, trace: Record<string, string> = {}): Promise<Delivery> {
+  // The trace headers (traceparent, tracestate) first: the signature and content type are Wess's own.
+  const headers = { ...trace, 'content-type': 'application/json', 'user-agent': 'wess-webhook', 'wess-signature': signature(secret, Math.floor(Date.now() / 1000), body) };
   try {
     const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
     await res.body?.cancel();

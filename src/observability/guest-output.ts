@@ -46,7 +46,7 @@ export class GuestOutput {
       bucket.tokens--;
       const line = text.slice(start, Math.min(end, start + LINE_CHARS));
       const cut = end - start > LINE_CHARS;
-      this.logger.info({ request_id: requestId, module_id: note.module, version: note.version, tenant: note.tenant, line, ...(cut ? { cut: true } : {}) }, 'guest stderr');
+      this.logger.info({ request_id: requestId, module_id: note.module, version: note.version, tenant: note.tenant, ...(note.route === null ? {} : { route: note.route }), line, ...(cut ? { cut: true } : {}) }, 'guest stderr');
       start = end + 1;
     }
   }

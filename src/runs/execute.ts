@@ -148,6 +148,13 @@ export function runFuel(requested: number | undefined, limits: EffectiveLimits):
 }
 
 
+/** What a call was given (its arguments, a batch's tuples, a WASI program's args, env and stdin), for the invocation log. */
+export function callInput(body: RunBody): unknown {
+  const { args, batch, env, stdin, stdin_base64: stdinBase64 } = body;
+  if (env === undefined && stdin === undefined && stdinBase64 === undefined) return batch ?? args ?? [];
+  return { args, env, stdin, stdin_base64: stdinBase64 };
+}
+
 /** stdin and env are a WASI program's: a function call with them is refused. */
 function refuseWasiInput(body: RunBody): void {
   if (body.stdin !== undefined || body.stdin_base64 !== undefined || body.env !== undefined) {

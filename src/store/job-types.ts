@@ -44,6 +44,8 @@ export interface JobRecord {
   idempotency_key: string | null;
   /** The schedule that created it, if one did. */
   schedule_id: string | null;
+  /** The trace the submission was part of (W3C headers): its runs and its webhook continue it. Absent: none. */
+  trace?: { traceparent: string; tracestate?: string } | null;
   /** The run's answer, as POST /run would have given it. */
   result?: Record<string, unknown>;
   /** The last attempt's error (kept while the job waits for its retry). */

@@ -13,6 +13,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { VERSION } from '../version.js';
 import type { Interval } from './clock.js';
+import { totalsOf, type RunNote } from '../observability/run-note.js';
 
 /** Spans wait at most this long before they are exported (the SDK's default is 5 s). */
 const EXPORT_DELAY_MS = 1000;
@@ -82,6 +83,39 @@ export class Tracing {
     if (failed !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failed });
     span.end(at.end);
     return trace.setSpan(parent, span);
+  }
+
+  /**
+   * The runner's part of a call, from its receipts, under `parent`: the wait for a worker, then the run
+   * on it (instantiate and call). A batch's items run one after another in one bundle, so its run span
+   * covers their summed durations and its wait the longest wait.
+   */
+  recordRun(parent: Context, run: RunNote): void {
+    const { durationMs: duration, cpuMs: cpu, queuedMs: queued, fuelUsed: fuel } = totalsOf(run.receipts);
+    const started = run.answeredAt - duration;
+    this.record(parent, 'runner queue', { start: started - queued, end: started }, { 'wess.queued_ms': queued });
+    const attributes: Attributes = {
+      'wess.module.version': run.version,
+      'wess.cpu_ms': cpu,
+      'wess.calls': run.receipts.length,
+    };
+    if (fuel !== undefined) attributes['wess.fuel_used'] = fuel;
+    if (run.fn !== null) attributes['wess.function'] = run.fn;
+    if (run.compileCached !== undefined) attributes['wess.compile_cached'] = run.compileCached;
+    this.record(parent, 'runner run', { start: started, end: run.answeredAt }, attributes);
+  }
+
+  /** Starts a span for work a message asked for (a job's run), under the context its W3C headers carry. */
+  startConsumer(headers: Record<string, string | undefined>, name: string, attributes: Attributes): { span: Span; context: Context } {
+    const parent = this.extract(headers);
+    const span = this.#tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+    return { span, context: trace.setSpan(parent, span) };
+  }
+
+  /** Starts a client span (an outgoing request: a webhook) and the W3C headers that carry it. */
+  startClient(parent: Context, name: string, attributes: Attributes): { span: Span; headers: Record<string, string> } {
+    const span = this.#tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, parent);
+    return { span, headers: this.inject(trace.setSpan(parent, span)) };
   }
 
   /** Exports what is buffered (shutdown, and tests). */

@@ -330,7 +330,7 @@ describe('a handler that fails', () => {
   });
 
   function stderrLogged(requestId: string | null, text: RegExp): Promise<void> {
-    return waitFor(() => t.logs.some((line) => line.msg === 'handler stderr' && line.request_id === requestId && text.test(String(line.stderr))));
+    return waitFor(() => t.logs.some((line) => line.msg === 'guest stderr' && line.request_id === requestId && typeof line.route === 'string' && text.test(String(line.line))));
   }
 
   test('a malformed header block is a 502 naming the line', async () => {
@@ -347,6 +347,12 @@ describe('a handler that fails', () => {
     assert.match(error.message, /unreachable/);
     assert.equal(error.details?.cause, 'WASM_TRAP');
     await stderrLogged(res.headers.get('x-request-id'), /about to trap/);
+    // The request is a call of the module in its invocation log, with the route and what it wrote.
+    const log = await t.app.inject({ method: 'GET', url: `/modules/${modules['http-trap']}/invocations` });
+    const call0 = (log.json() as { items: Array<Record<string, unknown>> }).items.find((c) => c.request_id === res.headers.get('x-request-id'));
+    assert.ok(call0, 'the call is in the log');
+    assert.deepEqual([call0.route, call0.function, call0.status, call0.code], ['/http-trap', '_start', 502, 'BAD_GATEWAY']);
+    assert.match(String(call0.stderr), /about to trap/);
   });
 
   test('a non-zero exit is a 502 with its status; its stderr is logged', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { listen, startApp, upload, type TestApp } from '../helper.js';
+import { TEST_ADMIN_KEY, listen, startApp, upload, type TestApp } from '../helper.js';
 import { client, waitForJob, type Call } from './client.js';
 
 interface Received {
@@ -41,6 +41,7 @@ function verify(secret: string, header: string | string[] | undefined, body: str
 describe('job callbacks', () => {
   let t: TestApp;
   let call: Call;
+  let base: string;
   let add: string;
   let trap: string;
 
@@ -48,7 +49,8 @@ describe('job callbacks', () => {
     t = await startApp({ jobs: { callback_allow: ['127.0.0.1'], retry_base: 20, retry_max: 50, poll: 100, webhook_attempts: 3 } });
     add = (await upload(t.app, 'add')).id;
     trap = (await upload(t.app, 'trap')).id;
-    call = client(await listen(t.app));
+    base = await listen(t.app);
+    call = client(base);
   });
   after(async () => t.close());
 
@@ -108,5 +110,33 @@ describe('job callbacks', () => {
     assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'CALLBACK_NOT_ALLOWED');
     assert.equal((await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 1], callback_url: 'file:///etc/passwd' })).body.error.code, 'CALLBACK_NOT_ALLOWED');
+  });
+
+  test("a caller's traceparent travels with its job: the run's invocation is under the job id and trace id, the callback carries it", async () => {
+    const hook = await receiver(() => 204);
+    try {
+      await call('POST', '/webhook-secret');
+      const traceparent = '00-5b8aa5a2d2c872e8321cf37308d69df2-051581bf3cb55c13-01';
+      const res = await fetch(`${base}/modules/${add}/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, 'content-type': 'application/json', traceparent, tracestate: 'vendor=x' },
+        body: JSON.stringify({ function: 'add', args: [2, 2], callback_url: hook.url }),
+      });
+      assert.equal(res.status, 202);
+      const { id } = (await res.json()) as { id: string };
+      assert.equal((await waitForJob(call, id)).status, 'succeeded');
+      const deadline = Date.now() + 15_000;
+      while (!hook.got.some((g) => g.body.includes(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const delivered = hook.got.find((g) => g.body.includes(id));
+      assert.ok(delivered, 'the callback arrived');
+      assert.equal(delivered.headers.traceparent, traceparent, 'tracing off: the caller\'s own headers pass through');
+      assert.equal(delivered.headers.tracestate, 'vendor=x');
+      const log = await call('GET', `/modules/${add}/invocations`);
+      const run = (log.body.items as Array<Record<string, unknown>>).find((c) => c.request_id === id);
+      assert.ok(run, "the job's run is in the module's invocation log under the job id");
+      assert.deepEqual([run.trace_id, run.function, run.status, run.code], ['5b8aa5a2d2c872e8321cf37308d69df2', 'add', 200, null]);
+    } finally {
+      hook.server.close();
+    }
   });
 });

@@ -194,6 +194,28 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     assert.ok(children.some((c) => c.name === 'runner queue'));
   });
 
+  test("a job continues its submission's trace: its run is a span under the request that queued it", async () => {
+    const traceId = '6e0c63257de34c92bf9efcd03927272e';
+    const res = await fetch(`${base}/modules/${addId}/jobs`, {
+      method: 'POST',
+      headers: authHeaders({ 'content-type': 'application/json', traceparent: `00-${traceId}-2c6a8a1b9d7e4f30-01` }),
+      body: JSON.stringify({ function: 'add', args: [20, 22] }),
+    });
+    assert.equal(res.status, 202);
+    const { id } = (await res.json()) as { id: string };
+    const submitted = await collector.waitFor((spans) => requestTrace(spans, res.headers.get('x-request-id') ?? ''));
+    const job = await collector.waitFor((spans) => spans.find((s) => s.span.name === 'job run' && attr(s.span, 'wess.job.id') === id));
+    assert.equal(hex(job.span.traceId), traceId, 'the same trace');
+    assert.equal(hex(job.span.parentSpanId), hex(submitted.server.span.spanId), 'under the request that queued it');
+    assert.equal(attr(job.span, 'wess.outcome'), 'ok');
+    const jobSpanId = hex(job.span.spanId);
+    const children = await collector.waitFor((spans) => {
+      const found = spans.filter((s) => hex(s.span.parentSpanId) === jobSpanId).map((s) => s.span.name).sort();
+      return found.length >= 2 ? found : undefined;
+    });
+    assert.deepEqual(children, ['runner queue', 'runner run']);
+  });
+
   test('a refused key shows on the auth span', async () => {
     const res = await fetch(`${base}/modules/${addId}`, { headers: { authorization: 'Bearer wess_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } });
     assert.equal(res.status, 401);

@@ -3,10 +3,8 @@ import type { GuestOutput } from '../../observability/guest-output.js';
 import type { InvocationLog } from '../../observability/invocation-log.js';
 import { NOTED_STDERR_BYTES } from '../../observability/run-note.js';
 import type { TenantSettingsTable } from '../../observability/tenant-settings.js';
+import { traceIdOf } from '../../observability/trace-context.js';
 
-/** A W3C traceparent: version, trace id, parent span id, flags. */
-const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
-const NO_TRACE = '00000000000000000000000000000000';
 
 /**
  * What follows every call of a module (a request a run route noted, request.run) once it is answered:
@@ -27,7 +25,7 @@ export function installCallRecords(app: FastifyInstance, log: InvocationLog, gue
         log.record(note.module, {
           at: Date.now(),
           requestId: request.id,
-          traceId: traceIdOf(request),
+          traceId: requestTraceId(request),
           keyId: request.principal?.keyId ?? null,
           status: reply.statusCode,
           code: request.errorCode,
@@ -41,10 +39,8 @@ export function installCallRecords(app: FastifyInstance, log: InvocationLog, gue
 }
 
 /** The request's trace id: its span's while tracing is on, else the caller's traceparent's (recorded even when nothing exports). */
-export function traceIdOf(request: FastifyRequest): string | null {
+export function requestTraceId(request: FastifyRequest): string | null {
   if (request.trace) return request.trace.span.spanContext().traceId;
   const header = request.headers.traceparent;
-  if (typeof header !== 'string') return null;
-  const id = TRACEPARENT.exec(header)?.[1];
-  return id === undefined || id === NO_TRACE ? null : id;
+  return traceIdOf(typeof header === 'string' ? header : undefined);
 }

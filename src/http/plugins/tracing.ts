@@ -5,7 +5,6 @@ import { redactKeys } from '../../logger.js';
 import type { WriteObserver } from '../../store/index.js';
 import { nowMs } from '../../tracing/clock.js';
 import type { Tracing } from '../../tracing/tracing.js';
-import { totalsOf, type RunNote } from '../../observability/run-note.js';
 import { routeOf } from './decorations.js';
 
 /** One request's trace while it is served: its server span, the context children go under, and when auth ended. */
@@ -89,7 +88,7 @@ function endRequest(tracing: Tracing, request: FastifyRequest, status: number, t
   if (principal?.keyId) who['wess.key_id'] = principal.keyId;
   tracing.record(trace.context, 'auth', { start: trace.start, end: trace.admitted ?? end }, { ...who, 'wess.auth.outcome': request.authDenial ?? (trace.admitted === undefined ? 'refused' : 'ok') });
   const run = request.run;
-  if (run && run.receipts.length > 0) recordRun(tracing, trace.context, run);
+  if (run && run.receipts.length > 0) tracing.recordRun(trace.context, run);
 
   const route = routeOf(request);
   const { span } = trace;
@@ -112,24 +111,4 @@ function endRequest(tracing: Tracing, request: FastifyRequest, status: number, t
     span.setStatus({ code: SpanStatusCode.ERROR });
   }
   span.end(end);
-}
-
-/**
- * The runner's part of a request, from the receipts: the wait for a worker, then the run on it
- * (instantiate and call). A batch's items run one after another in one bundle, so its run span covers
- * their summed durations and its wait the longest wait.
- */
-function recordRun(tracing: Tracing, parent: Context, run: RunNote): void {
-  const { durationMs: duration, cpuMs: cpu, queuedMs: queued, fuelUsed: fuel } = totalsOf(run.receipts);
-  const started = run.answeredAt - duration;
-  tracing.record(parent, 'runner queue', { start: started - queued, end: started }, { 'wess.queued_ms': queued });
-  const attributes: Attributes = {
-    'wess.module.version': run.version,
-    'wess.cpu_ms': cpu,
-    'wess.calls': run.receipts.length,
-  };
-  if (fuel !== undefined) attributes['wess.fuel_used'] = fuel;
-  if (run.fn !== null) attributes['wess.function'] = run.fn;
-  if (run.compileCached !== undefined) attributes['wess.compile_cached'] = run.compileCached;
-  tracing.record(parent, 'runner run', { start: started, end: run.answeredAt }, attributes);
 }

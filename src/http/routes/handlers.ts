@@ -12,11 +12,9 @@ import { statusClass, type RouteMatch, type RouteTable } from '../handlers/route
 import { describeRoute } from '../openapi.js';
 import { ROUTE_METHODS } from '../schemas.js';
 import { runAccounting } from '../run-accounting.js';
+import { noteAnswer, runNote } from '../../observability/run-note.js';
 import { tenantLimitsOf } from '../tenant-limits.js';
 import type { Services } from '../../services.js';
-
-/** Bytes of a guest's stderr one log line carries. */
-const STDERR_LOG_BYTES = 4096;
 
 type Target = Pick<VersionRecord, 'id' | 'version' | 'sha256' | 'kind' | 'exports' | 'files'>;
 
@@ -71,12 +69,15 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
       throw wessError('METHOD_NOT_ALLOWED', `route ${route.path} takes ${route.methods.join(', ')}, not ${request.method}`, { allow: route.methods });
     }
     const target = await targetOf(route);
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    // From here on the request is a call of the module: the invocation log, the trace and the guest's stderr lines read this note.
+    const note = runNote({ id: target.id, tenant: route.tenant, version: target.version }, '_start', body, route.path);
+    request.run = note;
     // Public runs are charged to the key that made the route (runs_per_day, usage), as the tenant's.
     const keyId = request.principal?.keyId ?? route.created_by;
     cpuBudget.admit(route.tenant, limits.cpuMsPerMinute, limits.tier, metrics);
     const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics) : undefined;
     if (admitting) await admitting;
-    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const env = cgiEnvironment(match, url, {
       method: request.method,
       headers: request.headers,
@@ -98,12 +99,12 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
     } catch (err) {
       const receipt = receiptOf(err);
       account(keyId, limits, route.tenant, 'error', receipt ? [receipt] : []);
-      logStderr(request, route, wasiOutputOf(err));
+      if (receipt) noteAnswer(note, [receipt], undefined, wasiOutputOf(err)?.stderr);
       throw asGatewayError(err, route);
     }
     account(keyId, limits, route.tenant, 'ok', [outcome]);
     const output = outcome.wasi;
-    logStderr(request, route, output);
+    noteAnswer(note, [outcome], outcome.compileCached, output?.stderr, outcome.memoryPages);
     answer(reply, route, target, outcome, output);
   }
 
@@ -171,16 +172,6 @@ function asGatewayError(err: unknown, route: RouteRecord): unknown {
   if (err.code === 'EXECUTION_TIMEOUT') return wrap('GATEWAY_TIMEOUT', `the handler of route ${route.path} did not answer in time: ${err.message}`);
   if (err.code === 'WASM_TRAP' || err.code === 'FUEL_EXHAUSTED' || err.code === 'MEMORY_LIMIT') return wrap('BAD_GATEWAY', `the handler of route ${route.path} failed: ${err.message}`);
   return err;
-}
-
-/** The guest's stderr goes to the log, tagged with the request id (request.log carries it), never to the client. */
-function logStderr(request: FastifyRequest, route: RouteRecord, output: WasiOutput | undefined): void {
-  if (!output || output.stderr.length === 0) return;
-  const bytes = output.stderr.subarray(0, STDERR_LOG_BYTES);
-  request.log.info(
-    { route_id: route.id, route: route.path, tenant: route.tenant, stderr: Buffer.from(bytes).toString('utf8'), stderr_bytes: output.stderr.length, stderr_truncated: output.stderrTruncated || output.stderr.length > STDERR_LOG_BYTES },
-    'handler stderr',
-  );
 }
 
 /** The run's receipt as Server-Timing (W3C): durations in ms, the rest as descriptions. */

@@ -12,6 +12,7 @@ import type { JobRecord } from '../../store/job-types.js';
 import type { ModuleRecord } from '../../store/types.js';
 import type { Services } from '../../services.js';
 import { jobBodyDoc, jobFields, jobIdParams, jobListQuery, noBody, webhookSecretQuery } from '../job-schemas.js';
+import { requestTraceContext } from '../../observability/trace-context.js';
 import { describeRoute, ref } from '../openapi.js';
 import { idParams, parseWith, runBody } from '../schemas.js';
 import { findModule } from './modules.js';
@@ -128,6 +129,7 @@ export function jobRoutes(app: FastifyInstance, services: Services, engine: JobE
       id: uuidv7(), tenant: target.tenant, module: target.id, version: target.version, status: 'queued', attempts: 0,
       max_attempts: fields.max_attempts ?? DEFAULT_MAX_ATTEMPTS, run, timeout_ms: timeout, key_id: principal.keyId, tier: limits.tier,
       callback_url: fields.callback_url ?? null, idempotency_key: fields.idempotency_key ?? null, schedule_id: null, webhook: null,
+      trace: requestTraceContext(request, services.tracing && ((context) => (services.tracing as NonNullable<Services['tracing']>).inject(context))),
       created_at: now, started_at: null, finished_at: null, due_at: now,
     };
     const idempotentSince = new Date(Date.now() - config.jobs.idempotency_hours * 3_600_000).toISOString();

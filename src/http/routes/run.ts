@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { limitsFor, tierSuffix, type EffectiveLimits } from '../../auth/policy.js';
 import { wessError } from '../../errors.js';
 import { DEFAULT_LANE, receiptOf, wasiOutputOf, type CallScope } from '../../runner/pool.js';
-import { RunExecutor, runFuel, type RunBody, type Target } from '../../runs/execute.js';
+import { callInput, RunExecutor, runFuel, type Target } from '../../runs/execute.js';
 import { noteAnswer, runNote } from '../../observability/run-note.js';
 import type { ModuleRecord } from '../../store/types.js';
 import { describeRoute, ref } from '../openapi.js';
@@ -36,13 +36,6 @@ function runTimeout(requested: number | undefined, limits: EffectiveLimits): num
     });
   }
   return requested;
-}
-
-/** What a call was given (its arguments, a batch's tuples, a WASI program's args, env and stdin), for the invocation log. */
-function callInput(body: RunBody): unknown {
-  const { args, batch, env, stdin, stdin_base64: stdinBase64 } = body;
-  if (env === undefined && stdin === undefined && stdinBase64 === undefined) return batch ?? args ?? [];
-  return { args, env, stdin, stdin_base64: stdinBase64 };
 }
 
 /** Registers POST /modules/:id/run: one call, a batch of calls, or a WASI program's run. */
