@@ -104,8 +104,8 @@ function raw(port: number, bytes: string | Buffer): Promise<string> {
 const statusOf = (line: string) => Number(/^HTTP\/1\.[01] (\d{3})/.exec(line)?.[1] ?? 0);
 
 // Every fuzzed request does its route's real work (1–3 ms each, more on a busy machine): 20 ms
-// for each of 25 routes per run leaves room, and still ends a hung suite.
-describe('reliability: hostile requests', { timeout: 120_000 + RUNS * 25 * 20 }, () => {
+// for each of 50 routes per run leaves room, and still ends a hung suite.
+describe('reliability: hostile requests', { timeout: 120_000 + RUNS * 50 * 20 }, () => {
   let t: TestApp;
   let base: string;
   let port: number;

@@ -5,7 +5,7 @@
  * and a DELETE that succeeds must not take the others' target with it.
  */
 import type { WessApp } from '../../src/app.js';
-import { makeKey, upload } from '../helper.js';
+import { makeKey, upload, wasiFixture } from '../helper.js';
 import { buildModule, I32 } from './wasm-builder.js';
 
 /** One operation of the document. */
@@ -56,19 +56,38 @@ export const FUZZ_TARGET = buildModule({
  * not the current one and a rollback has somewhere to go) and a live key, or for a DELETE a spare
  * module or key of its own, replaced once a DELETE has used it up.
  */
+/** What the fuzzed routes act on besides the module and the key: a handler route, a job and a schedule, and the handler's path. */
+interface Others {
+  route: string;
+  /** The WASI module the handler routes run. */
+  handler: string;
+  job: string;
+  schedule: string;
+}
+
+/** The path every fuzzed /h/ request goes to: the handler route's (`/fuzz`), of the default tenant. */
+const HANDLER_PATH = '/fuzz';
+
 export class Targets {
   #spareModule: string | undefined;
   #spareKey: string | undefined;
+  #spareRoute: string | undefined;
+  #spareSchedule: string | undefined;
   #spares = 0;
 
-  private constructor(private readonly app: WessApp, readonly module: string, readonly key: string) {}
+  private constructor(private readonly app: WessApp, readonly module: string, readonly key: string, private readonly others: Others) {}
 
   static async create(app: WessApp): Promise<Targets> {
     const module = (await upload(app, 'fuzz-target', FUZZ_TARGET)).id;
     const again = await app.inject({ method: 'PUT', url: `/modules/${module}`, headers: { 'content-type': 'application/wasm' }, payload: FUZZ_TARGET });
     if (again.statusCode !== 200) throw new Error(`second version of the fuzz target: ${again.statusCode} ${again.body}`);
     const key = (await makeKey(app, { name: 'fuzz-target', role: 'runner' })).id;
-    return new Targets(app, module, key);
+    const handler = (await upload(app, 'fuzz-handler', wasiFixture('http-hello'))).id;
+    const route = await made(app, 'POST', '/routes', { path: HANDLER_PATH, module: handler });
+    // Queued far ahead of nothing: it runs, ends and stays, so every job route finds it (a cancel or retry then answers 409, not 404).
+    const job = await made(app, 'POST', `/modules/${module}/jobs`, { function: 'add', args: [1, 2] });
+    const schedule = await made(app, 'POST', `/modules/${module}/schedules`, scheduleBody());
+    return new Targets(app, module, key, { route, handler, job, schedule });
   }
 
   /** Spare modules and keys made for DELETE routes so far. */
@@ -78,25 +97,55 @@ export class Targets {
 
   /** A path for `route` whose parameters exist right now. */
   async path(route: Route): Promise<string> {
-    const keyRoute = route.template.startsWith('/keys/');
-    let id: string;
-    if (route.method !== 'DELETE') id = keyRoute ? this.key : this.module;
-    else if (keyRoute) id = this.#spareKey ??= await this.#spare(() => makeKey(this.app, { name: 'spare', role: 'runner' }));
-    else id = this.#spareModule ??= await this.#spare(() => upload(this.app, 'spare', FUZZ_TARGET));
-    return route.template.replace('{id}', id).replace('{version}', '1');
+    const { template } = route;
+    if (template.startsWith('/h/')) return template.replace('{*}', `default${HANDLER_PATH}`);
+    return template.replace('{id}', await this.#id(route)).replace('{version}', '1');
+  }
+
+  async #id(route: Route): Promise<string> {
+    const family = route.template.split('/')[1];
+    const deleting = route.method === 'DELETE';
+    switch (family) {
+      case 'keys':
+        return deleting ? (this.#spareKey ??= await this.#spare(() => makeKey(this.app, { name: 'spare', role: 'runner' }))) : this.key;
+      case 'routes':
+        return deleting ? (this.#spareRoute ??= await this.#spare(async () => ({ id: await made(this.app, 'POST', '/routes', { path: `/spare-${this.#spares}`, module: this.others.handler }) }))) : this.others.route;
+      case 'schedules':
+        return deleting ? (this.#spareSchedule ??= await this.#spare(async () => ({ id: await made(this.app, 'POST', `/modules/${this.module}/schedules`, scheduleBody()) }))) : this.others.schedule;
+      case 'jobs':
+        // A delete of an ended job is refused (409): one job serves every job route.
+        return this.others.job;
+      default:
+        return deleting ? (this.#spareModule ??= await this.#spare(() => upload(this.app, 'spare', FUZZ_TARGET))) : this.module;
+    }
   }
 
   /** Notes an answer: a DELETE that succeeded used up its spare. */
   answered(route: Route, status: number): void {
     if (route.method !== 'DELETE' || status < 200 || status >= 300) return;
-    if (route.template.startsWith('/keys/')) this.#spareKey = undefined;
-    else this.#spareModule = undefined;
+    const family = route.template.split('/')[1];
+    if (family === 'keys') this.#spareKey = undefined;
+    else if (family === 'routes') this.#spareRoute = undefined;
+    else if (family === 'schedules') this.#spareSchedule = undefined;
+    else if (family === 'modules') this.#spareModule = undefined;
   }
 
   async #spare(make: () => Promise<{ id: string }>): Promise<string> {
     this.#spares++;
     return (await make()).id;
   }
+}
+
+/** A schedule of the fuzz target that fires once a year: it exists, and adds no jobs while the suite runs. */
+function scheduleBody(): Record<string, unknown> {
+  return { cron: '0 0 1 1 *', function: 'add', args: [1, 2] };
+}
+
+/** POSTs `payload` as the test admin and returns the id of what it made; fails unless 201 or 202. */
+async function made(app: WessApp, method: 'POST', url: string, payload: Record<string, unknown>): Promise<string> {
+  const res = await app.inject({ method, url, payload });
+  if (res.statusCode !== 201 && res.statusCode !== 202) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+  return (res.json() as { id: string }).id;
 }
 
 /** An answer's status, or `closed`: the server closed the connection without one. */
