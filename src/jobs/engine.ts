@@ -13,7 +13,7 @@ import { jobView } from './view.js';
 import { checkCallback, deliver, type Delivery } from './webhooks.js';
 import { SpanStatusCode, type Context } from '@opentelemetry/api';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
-import { NOTED_STDERR_BYTES, noteAnswer, runNote, type RunNote } from '../observability/run-note.js';
+import { noteAnswer, runNote, type RunNote } from '../observability/run-note.js';
 import { traceIdOf } from '../observability/trace-context.js';
 
 /** A job run's span while tracing is on: the context its runner spans go under, and how it ends. */
@@ -215,10 +215,7 @@ export class JobEngine {
   /** A job's run is a call of its module like any other: its stderr lines to the log, the call to the invocation log. */
   #recordCall(job: JobRecord, note: RunNote, outcome: JobOutcome, traced: JobTrace | undefined): void {
     const { guestOutput, invocations, tenantSettings } = this.services;
-    if (note.stderr !== undefined) {
-      guestOutput.stderr(note, job.id, note.stderr);
-      if (note.stderr.length > NOTED_STDERR_BYTES) note.stderr = note.stderr.slice(0, NOTED_STDERR_BYTES);
-    }
+    guestOutput.takeStderr(note, job.id);
     if (traced) this.services.tracing?.recordRun(traced.context, note);
     if (!invocations.enabled) return;
     const code = outcome.ok ? null : outcome.error.code;

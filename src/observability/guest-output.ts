@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { RunNote } from './run-note.js';
+import { NOTED_STDERR_BYTES, type RunNote } from './run-note.js';
 
 /** Characters of one stderr line that go to the log; the rest is cut (and says so). */
 const LINE_CHARS = 2048;
@@ -27,6 +27,17 @@ export class GuestOutput {
     private readonly logger: Logger,
     private readonly perSecond: number,
   ) {}
+
+  /**
+   * Logs the lines of the stderr a finished call noted, then keeps only its start on the note: a view
+   * would keep the whole output alive for as long as the invocation log holds the call.
+   */
+  takeStderr(note: RunNote, requestId: string): void {
+    const stderr = note.stderr;
+    if (stderr === undefined) return;
+    this.stderr(note, requestId, stderr);
+    if (stderr.length > NOTED_STDERR_BYTES) note.stderr = stderr.slice(0, NOTED_STDERR_BYTES);
+  }
 
   /** Logs `stderr`'s lines for the call `note` describes (request `requestId`). */
   stderr(note: RunNote, requestId: string, stderr: Uint8Array): void {

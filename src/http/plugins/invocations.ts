@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GuestOutput } from '../../observability/guest-output.js';
 import type { InvocationLog } from '../../observability/invocation-log.js';
-import { NOTED_STDERR_BYTES } from '../../observability/run-note.js';
 import type { TenantSettingsTable } from '../../observability/tenant-settings.js';
 import { traceIdOf } from '../../observability/trace-context.js';
 
@@ -16,11 +15,7 @@ export function installCallRecords(app: FastifyInstance, log: InvocationLog, gue
   app.addHook('onResponse', (request, reply, done) => {
     const note = request.run;
     if (note !== null) {
-      if (note.stderr !== undefined) {
-        guest.stderr(note, request.id, note.stderr);
-        // A copy of the start: a view would keep the whole output alive for as long as the log holds the call.
-        if (note.stderr.length > NOTED_STDERR_BYTES) note.stderr = note.stderr.slice(0, NOTED_STDERR_BYTES);
-      }
+      guest.takeStderr(note, request.id);
       if (log.enabled) {
         log.record(note.module, {
           at: Date.now(),
