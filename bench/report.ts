@@ -81,7 +81,8 @@ export function render(results: Results, budgetRuns: BudgetRun[] = []): string {
     '- baselines: a bare Fastify app in its own process (the same routes and request-body validation, no logging, no auth) ' +
       'for the HTTP rows, answering each route with the body Wess sent for the same request in this run (captured before the load, ' +
       'checked byte for byte, the run stops if they differ); raw classic-level `batch(..., {sync: true})`, group-committed at the ' +
-      'same concurrency, for uploads; the same Wess before and after the storm for the storm row. Wess runs `node dist/src/main.js` ' +
+      'same concurrency, for uploads; the same Wess before and after the storm for the storm row. Wess runs as `npm start` does ' +
+      `(\`${['node', ...(results.wessNodeFlags ?? []), 'dist/src/main.js'].join(' ')}\`; the bare app with node's defaults) ` +
       'with wess.toml, logging at info to a file, metrics on, `WESS_RATE_LIMIT_MAX=100000000`. autocannon runs in the harness process.',
     '- rows against the bare app and raw classic-level are medians of alternating rounds (baseline, Wess, baseline, Wess, …); ' +
       'req/s and writes/s count 2xx answers only. Every other figure is what its metric names, and "What each target judges" ' +

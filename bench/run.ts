@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capture, mismatches } from './lib/answers.js';
 import { guarded, type Results, type Row } from './lib/result.js';
-import { startBare, startWess, type Server } from './lib/servers.js';
+import { startBare, startFlags, startWess, type Server } from './lib/servers.js';
 import { say } from './lib/stats.js';
 import { details, judgements, table, writeReport } from './report.js';
 import { coldPath } from './scenarios/cold.js';
@@ -137,6 +137,7 @@ async function main(): Promise<void> {
     command: `npm run bench${long ? ' -- --long' : quick ? ' -- --quick' : ''}`,
     date: new Date().toISOString(),
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}` },
+    wessNodeFlags: startFlags(),
     settings: S,
     rows,
     notes,

@@ -20,6 +20,8 @@ export interface Results {
   command: string;
   date: string;
   machine: { nproc: number; cpu: string; node: string; platform: string };
+  /** The node flags Wess ran with (npm start's); absent in results written before they were recorded. */
+  wessNodeFlags?: string[];
   settings: Record<string, number | boolean>;
   rows: Row[];
   notes: string[];
