@@ -35,7 +35,7 @@ const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',')) : und
 const wanted = (label: string) => !only || only.has(label.split(' ')[0] ?? '');
 
 const S = {
-  rounds: quick ? 2 : 3,
+  rounds: quick ? 2 : 5,
   seconds: quick ? 3 : 10,
   connections: 100,
   smallSeconds: quick ? 3 : 5,
