@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { capture, mismatches } from './lib/answers.js';
+import { mainThreadTicks, processTicks, TICK_US } from './lib/cpu.js';
 import { uploadWasm } from './lib/client.js';
 import { drive, type LoadOptions } from './lib/load.js';
 import { ROOT, startBare, startWess, withKey, type Server } from './lib/servers.js';
@@ -67,15 +68,6 @@ export interface BudgetRun {
   connections: number;
   scenarios: { name: string; wess: Measured; bare: Measured }[];
 }
-
-/** Clock ticks of a thread or process (utime + stime) from /proc; USER_HZ is 100 on Linux. */
-function cpuTicks(path: string): number {
-  const stat = readFileSync(path, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-const TICK_US = 10_000;
 
 function partOf(url: string): string | undefined {
   if (!url) return undefined;
@@ -146,12 +138,12 @@ async function measure(start: Start, load: (server: Server) => LoadOptions, seco
   let processUs: number;
   try {
     await drive({ ...load(plain), seconds: WARMUP_SECONDS });
-    const main0 = cpuTicks(`/proc/${plain.pid}/task/${plain.pid}/stat`);
-    const all0 = cpuTicks(`/proc/${plain.pid}/stat`);
+    const main0 = mainThreadTicks(plain.pid);
+    const all0 = processTicks(plain.pid);
     const r = await drive({ ...load(plain), seconds });
     const requests = r.rps * seconds;
-    mainUs = round(((cpuTicks(`/proc/${plain.pid}/task/${plain.pid}/stat`) - main0) * TICK_US) / requests, 1);
-    processUs = round(((cpuTicks(`/proc/${plain.pid}/stat`) - all0) * TICK_US) / requests, 1);
+    mainUs = round(((mainThreadTicks(plain.pid) - main0) * TICK_US) / requests, 1);
+    processUs = round(((processTicks(plain.pid) - all0) * TICK_US) / requests, 1);
     ({ rps, p99 } = r);
   } finally {
     await plain.stop();
