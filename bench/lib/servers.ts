@@ -61,20 +61,23 @@ export function withKey(headers: Record<string, string>): Record<string, string>
 }
 
 /** The node flags `npm start` runs Wess with (package.json's start script), so the bench measures what users run. */
-export function startFlags(): string[] {
-  const script = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
+export function startFlags(root = ROOT): string[] {
+  const script = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
   const flags = /^node((?: --\S+)*) dist\/src\/main\.js$/.exec(script);
   if (!flags) throw new Error(`package.json's start script is not "node [--flag …] dist/src/main.js": ${script}`);
   return flags[1]?.trim().split(' ').filter(Boolean) ?? [];
 }
 
-/** Starts `node dist/src/main.js` as `npm start` does, from the repository root (so wess.toml's defaults apply), on a temp data dir. */
-export async function startWess(env: Record<string, string> = {}, extraNodeArgs: string[] = []): Promise<Server> {
+/**
+ * Starts `node dist/src/main.js` as `npm start` does, from the repository root (so wess.toml's defaults apply), on a
+ * temp data dir; `root`: another built checkout's (bench/ab.ts compares two trees).
+ */
+export async function startWess(env: Record<string, string> = {}, extraNodeArgs: string[] = [], root = ROOT): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'wess-bench-'));
   const logFile = join(dir, 'wess.log');
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...startFlags(), ...extraNodeArgs, join(ROOT, 'dist/src/main.js')], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [...startFlags(root), ...extraNodeArgs, join(root, 'dist/src/main.js')], {
+    cwd: root,
     stdio: ['ignore', out, out],
     env: {
       ...process.env,
