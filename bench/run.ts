@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ import { uploads } from './scenarios/uploads.js';
 import { cachedMetadata, comparedProbes, uploadCompared, warmAdd, warmBig, type LoadSettings } from './scenarios/warm.js';
 
 /*
- * `npm run bench [-- --long] [-- --quick]`: starts Wess and a bare Fastify app (answering with the bytes
+ * `npm run bench [-- --long] [-- --quick] [-- --only=… [--merge]]`: starts Wess and a bare Fastify app (answering with the bytes
  * Wess answered) as separate processes on 127.0.0.1, runs every scenario (each guarded: one failing still
  * reports the others), prints the table and writes bench/results.json and bench/RESULTS.md. Bounded: every
  * load has a duration.
@@ -32,6 +32,11 @@ const quick = args.has('--quick');
 /** `--only warm,uploads`: run just these scenarios (by the first word of their label) and print, without writing results. */
 const onlyArg = process.argv.find((a) => a.startsWith('--only='));
 const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',')) : undefined;
+/**
+ * `--only=… --merge`: the rows of these scenarios replace theirs in bench/results.json (a scenario that failed
+ * in the full run, run again), with a note saying which and when, and RESULTS.md is written again.
+ */
+const merge = args.has('--merge');
 const wanted = (label: string) => !only || only.has(label.split(' ')[0] ?? '');
 
 const S = {
@@ -142,6 +147,11 @@ async function main(): Promise<void> {
     rows,
     notes,
   };
+  if (only && merge) {
+    const path = writeReport(mergedInto(JSON.parse(readFileSync(`${BENCH}results.json`, 'utf8')) as Results, rows, `${onlyArg ?? ''} --merge`, results.date, BENCH));
+    process.stdout.write(`${table(rows)}\n\nmerged into bench/results.json; wrote ${path}\n`);
+    return;
+  }
   if (only) {
     process.stdout.write(`${[table(rows), '', ...judgements(rows), ...details(rows)].join('\n')}\n\n(--only: results not written)\n`);
     return;
@@ -149,6 +159,22 @@ async function main(): Promise<void> {
   writeFileSync(`${BENCH}results.json`, `${JSON.stringify(results, null, 2)}\n`);
   const path = writeReport(results);
   process.stdout.write(`${table(rows)}\n\nwrote ${path}\n`);
+}
+
+/**
+ * `full` with `rows` in place of the rows of the same scenarios (by the first word of the scenario, as --only
+ * picks them, a failed scenario's row included), and a note of the re-run; written back to results.json.
+ */
+function mergedInto(full: Results, rows: Row[], how: string, date: string, bench: string): Results {
+  const key = (r: Row) => r.scenario.split(/[\s:]/)[0] ?? '';
+  const rerun = new Set(rows.map(key));
+  const kept = full.rows.filter((r) => !rerun.has(key(r)));
+  const at = full.rows.findIndex((r) => rerun.has(key(r)));
+  const merged = at === -1 ? [...kept, ...rows] : [...kept.slice(0, at), ...rows, ...kept.slice(at)];
+  const note = `rows of ${[...rerun].join(', ')} run again on ${date} with \`npm run bench -- ${how}\` and merged into this run's results`;
+  const results = { ...full, rows: merged, notes: [...full.notes, note] };
+  writeFileSync(`${bench}results.json`, `${JSON.stringify(results, null, 2)}\n`);
+  return results;
 }
 
 const BASELINE_DIFFERS = 'BASELINE_DIFFERS';

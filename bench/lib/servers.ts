@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,25 +109,37 @@ export async function startBare(exchanges: Exchange[], extraNodeArgs: string[] =
   return { url: `http://127.0.0.1:${port}`, pid: child.pid ?? 0, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }
 
-/** Every request log line of a Wess log file, parsed. */
-export function requestLogs(file: string): Record<string, unknown>[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .map(parse)
-    .filter((entry): entry is Record<string, unknown> => entry?.msg === 'request');
-}
-
 /**
  * The access log's `ms` by request id, for the ids that start with `tag`, once `expected` of them have
- * reached the file (the logger writes asynchronously) or after 5 s, with what arrived by then.
+ * reached the file (the logger writes asynchronously) or after 5 s, with what arrived by then. The file
+ * is read in chunks from where the last look stopped: after the hot-path rounds it holds millions of
+ * lines, more than one string can.
  */
 export async function loggedMs(file: string, tag: string, expected: number): Promise<Map<string, number>> {
   const ms = new Map<string, number>();
+  const chunk = Buffer.alloc(LOG_CHUNK_BYTES);
+  const decoder = new StringDecoder('utf8');
+  let at = 0;
+  let partial = '';
   for (let waited = 0; waited <= 5000 && ms.size < expected; waited += 250) {
     await sleep(250);
-    for (const entry of requestLogs(file)) {
-      if (typeof entry.request_id === 'string' && entry.request_id.startsWith(tag)) ms.set(entry.request_id, entry.ms as number);
+    const fd = openSync(file, 'r');
+    try {
+      for (let read = readSync(fd, chunk, 0, chunk.length, at); read > 0; read = readSync(fd, chunk, 0, chunk.length, at)) {
+        at += read;
+        const lines = (partial + decoder.write(chunk.subarray(0, read))).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.includes(tag)) continue;
+          const entry = parse(line);
+          if (entry?.msg === 'request' && typeof entry.request_id === 'string' && entry.request_id.startsWith(tag)) ms.set(entry.request_id, entry.ms as number);
+        }
+      }
+    } finally {
+      closeSync(fd);
     }
   }
   return ms;
 }
+
+const LOG_CHUNK_BYTES = 8 * 1024 * 1024;
