@@ -17,6 +17,8 @@ import { freePort, repoPath, repoText } from './helpers.js';
 
 const dockerfile = parseDockerfile(repoText('Dockerfile'));
 const runtime = dockerfile.stages.at(-1) as Stage;
+/** The runtime stage's exec-form CMD. */
+const command = JSON.parse(instructions(runtime, 'CMD')[0]?.args ?? '[]') as string[];
 
 /**
  * Runs the HEALTHCHECK's exec-form command as Docker would, with `port` as the server's port. Not
@@ -49,7 +51,10 @@ test('multi-stage, and the runtime stage is non-root with a volume, a port and a
   assert.ok(instructions(runtime, 'RUN').some((i) => /chown (\S+) \/data/.test(i.args) && i.args.includes(`chown ${users[0]}:`)), 'the non-root user owns /data');
   assert.deepEqual(instructions(runtime, 'EXPOSE').map((i) => i.args), ['8080']);
   assert.equal(env(runtime).WESS_SERVER_PORT, '8080');
-  assert.deepEqual(JSON.parse(instructions(runtime, 'CMD')[0]?.args ?? '[]'), ['node', 'dist/src/main.js']);
+  // The image runs what `npm start` runs, its node flags included (node is PID 1, so not through npm).
+  const start = (JSON.parse(repoText('package.json')) as { scripts: Record<string, string> }).scripts.start ?? '';
+  assert.deepEqual(command, start.split(' '));
+  assert.deepEqual([command[0], command.at(-1)], ['node', 'dist/src/main.js']);
   const check = healthcheck(runtime);
   assert.equal(check.command[0], 'node', 'no curl in slim images');
   assert.ok(check.command.join(' ').includes('/health/live'));
@@ -128,7 +133,8 @@ test('the runtime file set starts, answers /health/live, runs a module and stops
   assert.ok(existsSync(join(dir, 'node_modules/classic-level')));
 
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
+  // Started as the image's CMD starts it.
+  const child = spawn(process.execPath, command.slice(1), {
     cwd: dir,
     env: { PATH: process.env.PATH, ...env(runtime), WESS_DB_PATH: join(dir, 'data'), WESS_SERVER_HOST: '127.0.0.1', WESS_SERVER_PORT: String(port), WESS_ADMIN_KEY: TEST_ADMIN_KEY },
     stdio: ['ignore', 'pipe', 'pipe'],
