@@ -52,7 +52,7 @@ describe('jobs and kill -9', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('after a restart every job ends exactly once, succeeded', async () => {
+  test('after a restart every job ends exactly once, succeeded', async (t) => {
     dir = await mkdtemp(join(tmpdir(), 'wess-jobs-crash-'));
     if (TEST_STORE === 'postgres') db = await testDatabase();
     const env = { ...ENV, ...(db ? { WESS_DATABASE_URL: db.url } : {}) };
@@ -95,6 +95,7 @@ describe('jobs and kill -9', () => {
     for (const [id, was] of endedBefore) assert.deepEqual(after.find((j) => j.id === id), was);
     // Runs again only for runs the kill cut: at most one per job slot of the killed node.
     const rerun = after.filter((j) => j.attempts > 1);
+    t.diagnostic(`${JOBS} jobs, ${endedBefore.size} ended before the kill, ${before.filter((j) => j.status === 'running').length} running at the last look; ${rerun.length} ran again`);
     assert.ok(rerun.length <= CONCURRENCY, `${rerun.length} jobs ran twice; at most ${CONCURRENCY} were running at the kill`);
     for (const job of rerun) assert.equal(job.attempts, 2);
     assert.equal(after.filter((j) => j.attempts === 1).length, JOBS - rerun.length);
