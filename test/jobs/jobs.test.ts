@@ -55,6 +55,43 @@ describe('jobs through HTTP', () => {
     assert.match(metrics, /^wess_jobs_total\{outcome="succeeded"\} [1-9]/m);
   });
 
+  test('failed, dead and cancelled jobs, and a retry, are events too, each naming the job and its module', async () => {
+    const res = await fetch(`${base}/events`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const spin = ids['loop-forever'] as string;
+    const failed = (await call('POST', `/modules/${ids.trap}/jobs`, { function: 'div', args: [1, 0] })).body.id as string;
+    const dead = (await call('POST', `/modules/${spin}/jobs`, { function: 'spin', timeout: 100, max_attempts: 2 })).body.id as string;
+    await waitForJob(call, dead);
+    // The one job slot is held by a spinning job, so the next one stays queued until cancelled.
+    const blocker = (await call('POST', `/modules/${spin}/jobs`, { function: 'spin', timeout: 1000, max_attempts: 1 })).body.id as string;
+    await waitForJob(call, blocker, (job) => job.status === 'running');
+    const cancelled = (await call('POST', `/modules/${ids.add}/jobs`, { function: 'add', args: [1, 2] })).body.id as string;
+    assert.equal((await call('DELETE', `/jobs/${cancelled}`)).status, 200);
+    // A retry is a job.queued again after attempt 1.
+    const wanted = [`job.failed ${failed} 1 ${ids.trap}`, `job.queued ${dead} 1 ${spin}`, `job.dead ${dead} 2 ${spin}`, `job.cancelled ${cancelled} 0 ${ids.add}`];
+    const seen: string[] = [];
+    const decoder = new TextDecoder();
+    let pending = '';
+    // An event that never comes ends the stream (and fails below) instead of waiting on heartbeats.
+    const giveUp = setTimeout(() => void reader.cancel(), 30_000);
+    while (!wanted.every((w) => seen.includes(w))) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const frames = (pending + decoder.decode(value, { stream: true })).split('\n\n');
+      pending = frames.pop() ?? '';
+      for (const frame of frames) {
+        const [, topic, data] = /^event: (job\.\w+)\ndata: (.*)$/m.exec(frame) ?? [];
+        if (topic === undefined || data === undefined) continue;
+        const payload = JSON.parse(data) as { id: string; attempts: number; module: string };
+        seen.push(`${topic} ${payload.id} ${payload.attempts} ${payload.module}`);
+      }
+    }
+    clearTimeout(giveUp);
+    await reader.cancel();
+    for (const w of wanted) assert.ok(seen.includes(w), `no ${w} in ${seen.join(', ')}`);
+    await waitForJob(call, blocker);
+  });
+
   test('a batch job keeps every item\'s answer', async () => {
     const res = await call('POST', `/modules/${ids.add}/jobs`, { function: 'add', batch: [[1, 1], [2, 2]] });
     const job = await waitForJob(call, res.body.id);
