@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { TEST_ADMIN_KEY, listen, startApp, upload, type TestApp } from '../helper.js';
+import { TEST_ADMIN_KEY, fixture, listen, makeKey, startApp, upload, type TestApp } from '../helper.js';
 import { client, waitForJob, type Call } from './client.js';
 
 interface Received {
@@ -98,10 +98,29 @@ describe('job callbacks', () => {
       const never = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 1], callback_url: down.url });
       const gaveUp = await waitForJob(call, never.body.id, (j) => j.webhook?.status === 'failed');
       assert.equal(gaveUp.webhook.attempts, 3);
+      assert.equal(gaveUp.webhook.last_error, 'the receiver answered 503');
       assert.equal(down.got.length, 3);
+      assert.equal((await call('GET', `/jobs/${retried.body.id}`)).body.webhook.last_error, undefined, 'a delivered callback keeps no error');
     } finally {
       flaky.server.close();
       down.server.close();
+    }
+  });
+
+  test('a tenant without a webhook secret gets no unsigned callback: the delivery fails and says why', async () => {
+    const hook = await receiver(() => 204);
+    try {
+      const key = await makeKey(t.app, { name: 'unsigned', role: 'developer', tenant: 'no-secret-yet' });
+      const dev = client(base, key.key);
+      const mod = (await dev('POST', '/modules', { name: 'add', content: fixture('add').toString('base64') })).body;
+      const res = await dev('POST', `/modules/${mod.id}/jobs`, { function: 'add', args: [1, 1], callback_url: hook.url });
+      const job = await waitForJob(dev, res.body.id, (j) => j.webhook?.status === 'failed');
+      assert.equal(job.status, 'succeeded');
+      assert.equal(job.webhook.attempts, 3);
+      assert.match(job.webhook.last_error, /no webhook secret \(POST \/webhook-secret\)/);
+      assert.equal(hook.got.length, 0, 'nothing was sent unsigned');
+    } finally {
+      hook.server.close();
     }
   });
 
