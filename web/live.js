@@ -44,10 +44,13 @@ function eventItem(event) {
   } catch {
     body = { type: event.event };
   }
-  const details = [body.version !== undefined ? `version ${body.version}` : null, body.tenant ? `tenant ${body.tenant}` : null].filter(Boolean).join(', ');
+  // A module event names its module in module_id; a job event names the job in id and its module in module.
+  const moduleId = body.module_id ?? body.module;
+  const job = String(body.type ?? event.event).startsWith('job.') && body.id ? `job ${body.id}` : null;
+  const details = [body.version !== undefined ? `version ${body.version}` : null, job, body.tenant ? `tenant ${body.tenant}` : null].filter(Boolean).join(', ');
   return h('li', { class: 'event' },
     h('span', { class: 'event-type' }, body.type ?? event.event), ' ',
-    body.module_id ? h('a', { href: `#/modules/${body.module_id}` }, body.module_id) : null,
+    moduleId ? h('a', { href: `#/modules/${moduleId}` }, moduleId) : null,
     details ? ` (${details})` : '',
     h('span', { class: 'hint' }, ` ${when(body.at)} · #${event.id ?? '?'}`));
 }

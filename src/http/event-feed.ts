@@ -96,8 +96,12 @@ export class EventFeed {
   }
 }
 
-/** An event's SSE `event:` and `data:` lines (the `id:` line before them depends on the stream). */
+/**
+ * An event's SSE `event:` and `data:` lines (the `id:` line before them depends on the stream). A
+ * module event's id is its module's (`module_id`); a job event's is the job's (`id`), beside `module`.
+ */
 function frameBody(event: BusEvent): string {
   const { topic, seq: _busSeq, origin: _origin, at, id, ...rest } = event;
-  return `event: ${topic}\ndata: ${JSON.stringify({ type: topic, module_id: id, at, ...rest })}\n\n`;
+  const named = topic.startsWith('job.') ? { id } : { module_id: id };
+  return `event: ${topic}\ndata: ${JSON.stringify({ type: topic, ...named, at, ...rest })}\n\n`;
 }

@@ -258,7 +258,7 @@ const job = component(
     error: itemError.optional().meta({ description: "The last attempt's error" }),
     next_attempt_at: timestamp.optional().meta({ description: 'When a queued job may run next (after a backoff)' }),
     callback_url: z.string().nullable(),
-    webhook: z.object({ status: z.enum(['pending', 'delivered', 'failed']), attempts: z.number().int() }).nullable(),
+    webhook: z.object({ status: z.enum(['pending', 'delivered', 'failed']), attempts: z.number().int(), last_error: z.string().optional() }).nullable(),
     idempotency_key: z.string().nullable(),
     schedule_id: z.string().nullable(),
     created_at: timestamp,

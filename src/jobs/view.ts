@@ -16,7 +16,7 @@ export function jobView(job: JobRecord): Record<string, unknown> {
     ...(job.error !== undefined ? { error: job.error } : {}),
     ...(job.status === 'queued' && job.due_at !== null ? { next_attempt_at: job.due_at } : {}),
     callback_url: job.callback_url,
-    webhook: job.webhook === null ? null : { status: job.webhook.status, attempts: job.webhook.attempts },
+    webhook: job.webhook === null ? null : { status: job.webhook.status, attempts: job.webhook.attempts, ...(job.webhook.last_error === undefined ? {} : { last_error: job.webhook.last_error }) },
     idempotency_key: job.idempotency_key,
     schedule_id: job.schedule_id,
     created_at: job.created_at,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TEST_ADMIN_KEY, listen, startApp, upload, type TestApp } from '../helper.js';
-import { lines, wess } from './helper.js';
+import { follow, lines, wess } from './helper.js';
 
 describe('wess jobs and wess schedules against a real server', () => {
   let t: TestApp;
@@ -51,6 +51,19 @@ describe('wess jobs and wess schedules against a real server', () => {
     const missing = await cli(['jobs', 'get', '00000000-0000-7000-8000-000000000000']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /JOB_NOT_FOUND/);
+  });
+
+  test('wess events shows a job event under its module, naming the job', async () => {
+    const waited = await cli(['jobs', 'submit', ids.add as string, 'add', '1', '1', '--wait', '--json']);
+    const { id } = JSON.parse(waited.stdout) as { id: string };
+    const events = follow(['events', '--since', '0', '--module', ids.add as string], { env });
+    try {
+      const line = await events.nextLine((l) => l.includes(`job ${id}`) && l.includes('job.succeeded'));
+      assert.match(line, new RegExp(`^\\d+\\s+\\S+Z\\s+job\\.succeeded\\s+${ids.add}\\s+job ${id}\\s+attempts 1$`));
+    } finally {
+      events.child.kill('SIGINT');
+      await events.exited;
+    }
   });
 
   test('schedules create, ls, get and rm; jobs secret prints a secret', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { v7 as uuidv7 } from 'uuid';
 import { listen, makeKey, startApp, TEST_ADMIN_KEY, upload, type TestApp } from '../helper.js';
 import { client, waitForJob, type Call } from './client.js';
 
@@ -52,6 +53,43 @@ describe('jobs through HTTP', () => {
     assert.ok(text.includes(job.body.id));
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /^wess_jobs_total\{outcome="succeeded"\} [1-9]/m);
+  });
+
+  test('failed, dead and cancelled jobs, and a retry, are events too, each naming the job and its module', async () => {
+    const res = await fetch(`${base}/events`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const spin = ids['loop-forever'] as string;
+    const failed = (await call('POST', `/modules/${ids.trap}/jobs`, { function: 'div', args: [1, 0] })).body.id as string;
+    const dead = (await call('POST', `/modules/${spin}/jobs`, { function: 'spin', timeout: 100, max_attempts: 2 })).body.id as string;
+    await waitForJob(call, dead);
+    // The one job slot is held by a spinning job, so the next one stays queued until cancelled.
+    const blocker = (await call('POST', `/modules/${spin}/jobs`, { function: 'spin', timeout: 1000, max_attempts: 1 })).body.id as string;
+    await waitForJob(call, blocker, (job) => job.status === 'running');
+    const cancelled = (await call('POST', `/modules/${ids.add}/jobs`, { function: 'add', args: [1, 2] })).body.id as string;
+    assert.equal((await call('DELETE', `/jobs/${cancelled}`)).status, 200);
+    // A retry is a job.queued again after attempt 1.
+    const wanted = [`job.failed ${failed} 1 ${ids.trap}`, `job.queued ${dead} 1 ${spin}`, `job.dead ${dead} 2 ${spin}`, `job.cancelled ${cancelled} 0 ${ids.add}`];
+    const seen: string[] = [];
+    const decoder = new TextDecoder();
+    let pending = '';
+    // An event that never comes ends the stream (and fails below) instead of waiting on heartbeats.
+    const giveUp = setTimeout(() => void reader.cancel(), 30_000);
+    while (!wanted.every((w) => seen.includes(w))) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const frames = (pending + decoder.decode(value, { stream: true })).split('\n\n');
+      pending = frames.pop() ?? '';
+      for (const frame of frames) {
+        const [, topic, data] = /^event: (job\.\w+)\ndata: (.*)$/m.exec(frame) ?? [];
+        if (topic === undefined || data === undefined) continue;
+        const payload = JSON.parse(data) as { id: string; attempts: number; module: string };
+        seen.push(`${topic} ${payload.id} ${payload.attempts} ${payload.module}`);
+      }
+    }
+    clearTimeout(giveUp);
+    await reader.cancel();
+    for (const w of wanted) assert.ok(seen.includes(w), `no ${w} in ${seen.join(', ')}`);
+    await waitForJob(call, blocker);
   });
 
   test('a batch job keeps every item\'s answer', async () => {
@@ -115,6 +153,52 @@ describe('jobs through HTTP', () => {
     assert.equal(second.headers.get('idempotent-replayed'), 'true');
     const other = await call('POST', `/modules/${ids.add}/jobs`, { ...body, idempotency_key: 'nightly-2026-12-08' });
     assert.notEqual(other.body.id, first.body.id);
+  });
+
+  test('an idempotency_key holds for jobs.idempotency_hours (24 h): a job from 23 h ago is returned, one from 25 h ago is not', async () => {
+    const first = await call('POST', `/modules/${ids.add}/jobs`, { function: 'add', args: [5, 5] });
+    await waitForJob(call, first.body.id);
+    const record = await t.app.services.store.jobs.get(first.body.id);
+    assert.ok(record);
+    // Jobs as old as that cannot be made through HTTP: stored as a submission would have stored them then.
+    const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000).toISOString();
+    const storeOld = async (key: string, hours: number) => {
+      const job = { ...record, id: uuidv7(), idempotency_key: key, created_at: hoursAgo(hours), started_at: hoursAgo(hours), finished_at: hoursAgo(hours) };
+      await t.app.services.store.writer.submit({ kind: 'create-job', job, idempotentSince: hoursAgo(24 * 365), tier: null });
+      return job.id;
+    };
+    const recent = await storeOld('window-23h', 23);
+    const stale = await storeOld('window-25h', 25);
+    const again = await call('POST', `/modules/${ids.add}/jobs`, { function: 'add', args: [5, 5], idempotency_key: 'window-23h' });
+    assert.equal(again.body.id, recent);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    const fresh = await call('POST', `/modules/${ids.add}/jobs`, { function: 'add', args: [5, 5], idempotency_key: 'window-25h' });
+    assert.equal(fresh.status, 202);
+    assert.notEqual(fresh.body.id, stale);
+    assert.equal(fresh.headers.get('idempotent-replayed'), null);
+    // The new job holds the key from now on.
+    assert.equal((await call('POST', `/modules/${ids.add}/jobs`, { function: 'add', args: [5, 5], idempotency_key: 'window-25h' })).body.id, fresh.body.id);
+  });
+
+  test('GET /jobs pages with limit and cursor: every job once, in id order', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await call('POST', `/modules/${ids.trap}/jobs`, { function: 'div', args: [6, 3] })).status, 202);
+    const whole = (await call('GET', `/jobs?module=${ids.trap}&limit=100`)).body;
+    assert.equal(whole.next_cursor, null);
+    assert.ok(whole.items.length >= 3);
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page = await call('GET', `/jobs?module=${ids.trap}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.equal(page.status, 200);
+      assert.ok(page.body.items.length <= 2);
+      paged.push(...page.body.items.map((j: { id: string }) => j.id));
+      cursor = page.body.next_cursor;
+      pages++;
+    } while (cursor && pages < 100);
+    assert.ok(pages >= 2, 'more than one page');
+    assert.deepEqual(paged, whole.items.map((j: { id: string }) => j.id));
+    assert.deepEqual(paged, [...paged].sort());
   });
 
   test('a queued job can be cancelled; a job that is not queued cannot', async () => {
@@ -187,5 +271,45 @@ describe('jobs.retention', () => {
     // Its idempotency key went with it: the same key makes a new job.
     const again = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 2], idempotency_key: 'once' });
     assert.notEqual(again.body.id, done.body.id);
+  });
+});
+
+describe('queue gauges', () => {
+  let t: TestApp;
+  before(async () => {
+    // One job at a time: a spinning job keeps the ones behind it queued.
+    t = await startApp({ jobs: { concurrency: 1, poll: 100 } });
+  });
+  after(async () => t.close());
+
+  /** The two gauges as /metrics shows them. */
+  async function gauges(): Promise<{ depth: number; age: number }> {
+    const text = (await t.app.inject({ url: '/metrics' })).body;
+    const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return { depth: read('wess_job_queue_depth'), age: read('wess_job_queue_age_seconds') };
+  }
+
+  async function until(what: string, check: (g: { depth: number; age: number }) => boolean): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    let last = await gauges();
+    while (!check(last)) {
+      if (Date.now() > deadline) assert.fail(`${what}: the gauges still read ${JSON.stringify(last)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      last = await gauges();
+    }
+  }
+
+  test('wess_job_queue_depth and wess_job_queue_age_seconds follow the queue, and fall back to 0 once it drains', async () => {
+    const call = client(await listen(t.app));
+    const spin = (await upload(t.app, 'loop-forever')).id;
+    const add = (await upload(t.app, 'add')).id;
+    const blocker = await call('POST', `/modules/${spin}/jobs`, { function: 'spin', timeout: 8000, max_attempts: 1 });
+    await waitForJob(call, blocker.body.id, (job) => job.status === 'running');
+    const waiting = [];
+    for (let i = 0; i < 2; i++) waiting.push((await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [i, 1] })).body.id as string);
+    // One running and two queued behind it, the oldest waiting since its submission.
+    await until('three jobs active, one waiting', (g) => g.depth === 3 && g.age > 0);
+    for (const id of [blocker.body.id as string, ...waiting]) await waitForJob(call, id);
+    await until('an empty queue', (g) => g.depth === 0 && g.age === 0);
   });
 });

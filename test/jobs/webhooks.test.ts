@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TEST_ADMIN_KEY, listen, startApp, upload, type TestApp } from '../helper.js';
+import { TEST_ADMIN_KEY, fixture, listen, makeKey, startApp, upload, type TestApp } from '../helper.js';
 import { client, waitForJob, type Call } from './client.js';
 
 interface Received {
@@ -98,10 +101,29 @@ describe('job callbacks', () => {
       const never = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 1], callback_url: down.url });
       const gaveUp = await waitForJob(call, never.body.id, (j) => j.webhook?.status === 'failed');
       assert.equal(gaveUp.webhook.attempts, 3);
+      assert.equal(gaveUp.webhook.last_error, 'the receiver answered 503');
       assert.equal(down.got.length, 3);
+      assert.equal((await call('GET', `/jobs/${retried.body.id}`)).body.webhook.last_error, undefined, 'a delivered callback keeps no error');
     } finally {
       flaky.server.close();
       down.server.close();
+    }
+  });
+
+  test('a tenant without a webhook secret gets no unsigned callback: the delivery fails and says why', async () => {
+    const hook = await receiver(() => 204);
+    try {
+      const key = await makeKey(t.app, { name: 'unsigned', role: 'developer', tenant: 'no-secret-yet' });
+      const dev = client(base, key.key);
+      const mod = (await dev('POST', '/modules', { name: 'add', content: fixture('add').toString('base64') })).body;
+      const res = await dev('POST', `/modules/${mod.id}/jobs`, { function: 'add', args: [1, 1], callback_url: hook.url });
+      const job = await waitForJob(dev, res.body.id, (j) => j.webhook?.status === 'failed');
+      assert.equal(job.status, 'succeeded');
+      assert.equal(job.webhook.attempts, 3);
+      assert.match(job.webhook.last_error, /no webhook secret \(POST \/webhook-secret\)/);
+      assert.equal(hook.got.length, 0, 'nothing was sent unsigned');
+    } finally {
+      hook.server.close();
     }
   });
 
@@ -135,6 +157,44 @@ describe('job callbacks', () => {
       const run = (log.body.items as Array<Record<string, unknown>>).find((c) => c.request_id === id);
       assert.ok(run, "the job's run is in the module's invocation log under the job id");
       assert.deepEqual([run.trace_id, run.function, run.status, run.code], ['5b8aa5a2d2c872e8321cf37308d69df2', 'add', 200, null]);
+    } finally {
+      hook.server.close();
+    }
+  });
+});
+
+describe('jobs.callback_allow at delivery', () => {
+  const apps: TestApp[] = [];
+  let dir: string;
+  after(async () => {
+    for (const app of apps) await app.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a host taken off the list gets no more callbacks after a restart, even for jobs submitted before', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wess-callback-allow-'));
+    const jobs = { retry_base: 300, retry_max: 300, poll: 100, lease: 1000, webhook_attempts: 100 };
+    const first = await startApp({ jobs: { ...jobs, callback_allow: ['127.0.0.1'] } }, dir);
+    apps.push(first);
+    const hook = await receiver(() => 503);
+    try {
+      let call = client(await listen(first.app));
+      await call('POST', '/webhook-secret');
+      const add = (await upload(first.app, 'add')).id;
+      const res = await call('POST', `/modules/${add}/jobs`, { function: 'add', args: [1, 1], callback_url: hook.url });
+      await waitForJob(call, res.body.id, (j) => j.webhook?.attempts >= 2);
+      await first.close();
+      apps.splice(apps.indexOf(first), 1);
+      const sent = hook.got.length;
+      assert.ok(sent >= 2);
+
+      const second = await startApp({ jobs }, dir);
+      apps.push(second);
+      call = client(await listen(second.app));
+      const job = await waitForJob(call, res.body.id, (j) => /callback_allow/.test(j.webhook?.last_error ?? ''));
+      assert.equal(job.webhook.status, 'pending', 'still retried: the list may name the host again');
+      assert.match(job.webhook.last_error, /callback host 127\.0\.0\.1 is not in jobs\.callback_allow/);
+      assert.equal(hook.got.length, sent, 'nothing was sent to the host once it was off the list');
     } finally {
       hook.server.close();
     }

@@ -53,13 +53,17 @@ function parsed(data: string): unknown {
   }
 }
 
-/** `7  2026-…  module.updated  6f1c…  version 2`: one line per event, for people. */
+/**
+ * `7  2026-…  module.updated  6f1c…  version 2`, or `8  2026-…  job.succeeded  6f1c…  job 0193…  attempts 1`:
+ * one line per event, for people.
+ */
 function eventLine(event: SseEvent): string {
   const data = parsed(event.data);
   if (typeof data !== 'object' || data === null) return [event.id ?? '-', event.event, String(data)].join('  ');
-  const { at, module_id: moduleId, version } = data as { at?: unknown; module_id?: unknown; version?: unknown };
-  const parts = [event.id ?? '-', String(at ?? '-'), event.event, String(moduleId ?? '-')];
+  const { at, module_id: moduleId, module, id, version, attempts } = data as Record<string, unknown>;
+  const parts = [event.id ?? '-', String(at ?? '-'), event.event, String(moduleId ?? module ?? '-')];
   if (version !== undefined) parts.push(`version ${String(version)}`);
+  if (event.event.startsWith('job.')) parts.push(`job ${String(id)}`, `attempts ${String(attempts)}`);
   return parts.join('  ');
 }
 

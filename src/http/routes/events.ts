@@ -26,7 +26,7 @@ function frame(scope: FeedScope, item: FeedEvent): string {
 }
 
 /**
- * GET /events: module changes as Server-Sent Events, optionally for one module (`?module=<id>`).
+ * GET /events: module changes and job state changes as Server-Sent Events, optionally for one module (`?module=<id>`).
  * A key's stream carries its tenant's events numbered within the tenant; an admin key's carries
  * every tenant's, numbered across them. A client that reconnects with Last-Event-ID gets what it
  * missed from a bounded replay buffer of the same numbering. A tenant holds at most its tier's
@@ -48,7 +48,8 @@ export function eventRoutes(app: FastifyInstance, services: Services): void {
   app.get('/events', describeRoute({
     summary: 'Stream module changes (Server-Sent Events)',
     description:
-      'Events module.created, module.updated and module.deleted, once durable, as `id: <seq>`, `event: <type>`, `data: {"type", "module_id", "at", ...}`. ' +
+      'Events module.created, module.updated and module.deleted, once durable, as `id: <seq>`, `event: <type>`, `data: {"type", "module_id", "at", ...}`; ' +
+      'job state changes (job.queued, job.running, job.succeeded, job.failed, job.dead, job.cancelled) as `data: {"type", "id", "at", "module", "status", "attempts", ...}`. ' +
       "Ids count the key's tenant's events (an admin key's stream: every tenant's). " +
       `A client that reconnects with Last-Event-ID gets what it missed (the last ${REPLAY_LIMIT} events of the tenant are kept). ` +
       "A tenant may hold its tier's max_event_streams open at once (403 TIER_LIMIT past it).",
