@@ -160,6 +160,10 @@ describe('the CGI contract', () => {
     assert.equal(value('SERVER_PORT'), port);
     assert.equal(value('SERVER_PROTOCOL'), 'HTTP/1.1');
     assert.equal(value('GATEWAY_INTERFACE'), 'CGI/1.1');
+    assert.equal(value('SERVER_SOFTWARE'), 'wess');
+    assert.equal(value('PATH_TRANSLATED'), '/a/b c');
+    assert.equal(value('REMOTE_ADDR'), '127.0.0.1');
+    assert.equal(value('X_WESS_TENANT'), 'acme');
     assert.equal(value('X_FULL_URL'), '/h/acme/echo/a/b%20c?x=1&y=two');
     assert.equal(value('X_WESS_REQUEST_ID'), res.headers.get('x-request-id'));
     assert.equal(value('ARGC'), '1');
@@ -170,6 +174,8 @@ describe('the CGI contract', () => {
     assert.equal(value('HTTP_X_API_KEY'), undefined, "Wess's own key header never is");
     assert.equal(value('HTTP_CONTENT_TYPE'), undefined);
     assert.equal(value('BODY'), 'hello body');
+    // The 18 CGI variables of the README's table and no other (nothing of the host's environment).
+    assert.equal(value('ENV_OTHERS'), '18');
 
     const bare = await (await call('/h/acme/echo')).text();
     assert.match(bare, /^PATH_INFO=$/m);
