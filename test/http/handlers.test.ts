@@ -210,6 +210,14 @@ describe('the CGI contract', () => {
     assert.equal(res.headers.get('x-custom'), 'kept');
   });
 
+  test('a header the guest prints twice is sent twice, not only its last line', async () => {
+    const res = await call('/h/acme/echo?repeated');
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'repeated\n');
+    assert.equal(res.headers.get('link'), '</a.css>; rel=preload, </b.js>; rel=preload');
+    assert.equal(res.headers.get('vary'), 'Accept, Cookie');
+  });
+
   test('Status and Location: a redirect', async () => {
     await bind(acme, { path: '/go', module: modules['http-redirect'], public: true });
     const res = await call('/h/acme/go');

@@ -6,7 +6,7 @@ import { receiptOf, wasiOutputOf, type Receipt, type RunResult } from '../../run
 import type { ModuleRecord, RouteRecord, VersionRecord } from '../../store/types.js';
 import type { WasiOutput } from '../../wasi/types.js';
 import { cgiEnvironment } from '../handlers/cgi-env.js';
-import { parseCgi } from '../handlers/cgi.js';
+import { parseCgi, replyHeaders } from '../handlers/cgi.js';
 import { HANDLER_PATTERN, splitHandlerUrl } from '../handlers/paths.js';
 import { statusClass, type RouteMatch, type RouteTable } from '../handlers/route-table.js';
 import { describeRoute } from '../openapi.js';
@@ -150,7 +150,8 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
     if (!parsed.ok) throw wessError('BAD_GATEWAY', `the handler of route ${route.path} gave no valid CGI response: ${parsed.problem}`);
     const { status, headers, body } = parsed.response;
     reply.code(status);
-    for (const [name, value] of headers) reply.header(name, value);
+    // Grouped first: reply.header keeps only the last value of a name printed twice (Link, Vary…).
+    for (const [name, value] of replyHeaders(headers)) reply.header(name, value);
     void reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   }
 }
