@@ -73,8 +73,10 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
     // From here on the request is a call of the module: the invocation log, the trace and the guest's stderr lines read this note.
     const note = runNote({ id: target.id, tenant: route.tenant, version: target.version }, '_start', body, route.path);
     request.run = note;
-    // Public runs are charged to the key that made the route (runs_per_day, usage), as the tenant's.
-    const keyId = request.principal?.keyId ?? route.created_by;
+    // A public route's runs are the tenant's (runs_per_day, usage): charged to the calling key when it is one of the tenant's,
+    // else (no key, another tenant's, an admin's) to the key that made the route. A private route's, to its caller, as /run's.
+    const principal = request.principal;
+    const keyId = principal && (!route.public || principal.tenant === route.tenant) ? principal.keyId : route.created_by;
     cpuBudget.admit(route.tenant, limits.cpuMsPerMinute, limits.tier, metrics);
     const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics) : undefined;
     if (admitting) await admitting;
