@@ -4,6 +4,7 @@ import { echo } from '../../echo.js';
 import { hasErrorCode, wessError } from '../../errors.js';
 import { receiptOf, wasiOutputOf, type Receipt, type RunResult } from '../../runner/pool.js';
 import type { ModuleRecord, RouteRecord, VersionRecord } from '../../store/types.js';
+import { StderrMirror } from '../../wasi/index.js';
 import type { WasiOutput } from '../../wasi/types.js';
 import { cgiEnvironment } from '../handlers/cgi-env.js';
 import { parseCgi, replyHeaders } from '../handlers/cgi.js';
@@ -17,6 +18,9 @@ import { tenantLimitsOf } from '../tenant-limits.js';
 import type { Services } from '../../services.js';
 
 type Target = Pick<VersionRecord, 'id' | 'version' | 'sha256' | 'kind' | 'exports' | 'files'>;
+
+/** Bytes of stderr kept of a handler stopped at its deadline: its first lines, for the log. */
+const STOPPED_STDERR_BYTES = 8 * 1024;
 
 /**
  * Serves /h/{tenant}{path}: the longest route path of the tenant that prefixes the request path runs
@@ -89,7 +93,10 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
       remoteAddr: request.ip,
       requestId: request.id,
     });
-    const wasi = { args: [route.path], env, stdin: body, maxOutputBytes: services.config.runner.max_output };
+    const maxOutputBytes = services.config.runner.max_output;
+    // A mirror of stderr: what a handler stopped at its deadline wrote still reaches the log (its worker's copy dies with it).
+    const stderrMirror = StderrMirror.create(Math.min(maxOutputBytes, STOPPED_STDERR_BYTES));
+    const wasi = { args: [route.path], env, stdin: body, maxOutputBytes, stderrMirror };
     const files = target.files === undefined ? undefined : { files: await services.images.get(target.files), maxScratchBytes: services.config.limits.max_scratch_bytes };
     let outcome: RunResult;
     try {
