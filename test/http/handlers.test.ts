@@ -377,9 +377,12 @@ describe('a handler that fails', () => {
     await stderrLogged(res.headers.get('x-request-id'), /database unreachable/);
   });
 
-  test('a handler that never answers is a 504 once its deadline passes', async () => {
-    const error = await errorOf(await call('/h/acme/http-loop'), 504, 'GATEWAY_TIMEOUT');
+  test('a handler that never answers is a 504 once its deadline passes; what it wrote on stderr before is logged', async () => {
+    const res = await call('/h/acme/http-loop');
+    const error = await errorOf(res, 504, 'GATEWAY_TIMEOUT');
     assert.equal(error.details?.cause, 'EXECUTION_TIMEOUT');
+    // Its worker was stopped, and the output it held with it: the lines come from the stderr mirror.
+    await stderrLogged(res.headers.get('x-request-id'), /starting a job that never ends/);
   });
 });
 
