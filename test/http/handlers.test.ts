@@ -360,6 +360,7 @@ describe('a handler that fails', () => {
     const error = await errorOf(res, 502, 'BAD_GATEWAY');
     assert.match(error.message, /unreachable/);
     assert.equal(error.details?.cause, 'WASM_TRAP');
+    assert.match(res.headers.get('server-timing') ?? '', /^run;dur=[\d.]+, cpu;dur=[\d.]+, queued;dur=[\d.]+, version;desc="1"$/, 'a failed run has its receipt too');
     await stderrLogged(res.headers.get('x-request-id'), /about to trap/);
     // The request is a call of the module in its invocation log, with the route and what it wrote.
     const log = await t.app.inject({ method: 'GET', url: `/modules/${modules['http-trap']}/invocations` });
@@ -381,6 +382,8 @@ describe('a handler that fails', () => {
     const res = await call('/h/acme/http-loop');
     const error = await errorOf(res, 504, 'GATEWAY_TIMEOUT');
     assert.equal(error.details?.cause, 'EXECUTION_TIMEOUT');
+    const ran = /run;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '');
+    assert.ok(ran && Number(ran[1]) > 0, `how long it ran, in Server-Timing: ${res.headers.get('server-timing')}`);
     // Its worker was stopped, and the output it held with it: the lines come from the stderr mirror.
     await stderrLogged(res.headers.get('x-request-id'), /starting a job that never ends/);
   });
@@ -412,8 +415,10 @@ describe('a metered handler', () => {
   });
 
   test('a handler that runs out of fuel is a 502 saying so', async () => {
-    const error = await errorOf(await call('/h/starved/loop'), 502, 'BAD_GATEWAY');
+    const res = await call('/h/starved/loop');
+    const error = await errorOf(res, 502, 'BAD_GATEWAY');
     assert.equal(error.details?.cause, 'FUEL_EXHAUSTED');
+    assert.match(res.headers.get('server-timing') ?? '', /fuel;desc="100000"/, 'all the fuel it was given');
   });
 });
 

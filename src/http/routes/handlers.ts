@@ -108,7 +108,11 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
     } catch (err) {
       const receipt = receiptOf(err);
       account(keyId, limits, route.tenant, 'error', receipt ? [receipt] : []);
-      if (receipt) noteAnswer(note, [receipt], undefined, wasiOutputOf(err)?.stderr);
+      if (receipt) {
+        noteAnswer(note, [receipt], undefined, wasiOutputOf(err)?.stderr);
+        // A trap's or a timeout's cost too: how long it ran is what its author needs to know.
+        reply.header('server-timing', serverTiming(receipt, undefined, target.version));
+      }
       throw asGatewayError(err, route);
     }
     account(keyId, limits, route.tenant, 'ok', [outcome]);
@@ -150,7 +154,7 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
   /** The handler's CGI answer, as the response; 502 for anything that is not one. */
   function answer(reply: FastifyReply, route: RouteRecord, target: Target, outcome: RunResult, output: WasiOutput | undefined): void {
     if (!output) throw wessError('INTERNAL', 'a WASI run gave no output');
-    reply.header('server-timing', serverTiming(outcome, target.version));
+    reply.header('server-timing', serverTiming(outcome, outcome.compileCached, target.version));
     if (output.exitCode !== 0) throw wessError('BAD_GATEWAY', `the handler of route ${route.path} exited with status ${output.exitCode}`, { exit_code: output.exitCode });
     if (output.stdoutTruncated) {
       throw wessError('BAD_GATEWAY', `the handler of route ${route.path} printed more than runner.max_output (${services.config.runner.max_output} bytes)`, { limit: services.config.runner.max_output });
@@ -184,10 +188,12 @@ function asGatewayError(err: unknown, route: RouteRecord): unknown {
   return err;
 }
 
-/** The run's receipt as Server-Timing (W3C): durations in ms, the rest as descriptions. */
-function serverTiming(receipt: Receipt & { compileCached: boolean }, version: number): string {
+/** The run's receipt as Server-Timing (W3C): durations in ms, the rest as descriptions; `compile` only when known (not for a failed run). */
+function serverTiming(receipt: Receipt, compileCached: boolean | undefined, version: number): string {
   const ms = (value: number) => Math.round(value * 1000) / 1000;
-  const parts = [`run;dur=${ms(receipt.durationMs)}`, `cpu;dur=${ms(receipt.cpuMs)}`, `queued;dur=${ms(receipt.queuedMs)}`, `compile;desc="${receipt.compileCached ? 'cached' : 'fresh'}"`, `version;desc="${version}"`];
+  const parts = [`run;dur=${ms(receipt.durationMs)}`, `cpu;dur=${ms(receipt.cpuMs)}`, `queued;dur=${ms(receipt.queuedMs)}`];
+  if (compileCached !== undefined) parts.push(`compile;desc="${compileCached ? 'cached' : 'fresh'}"`);
+  parts.push(`version;desc="${version}"`);
   if (receipt.fuelUsed !== undefined) parts.push(`fuel;desc="${receipt.fuelUsed}"`);
   return parts.join(', ');
 }
