@@ -181,3 +181,87 @@ describe('rate limit of requests without a key', () => {
     assert.equal((await call('/h/site/page', { key: dev })).status, 200);
   });
 });
+
+describe('requests without a valid key to a private route', () => {
+  const BOGUS = 'wess_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAA';
+
+  /** An app with a private and a public route of tenant "site", and the tenant's developer key. */
+  async function siteApp(anonymousMax: number): Promise<{ t: TestApp; call: ReturnType<typeof client>['call']; dev: MadeKey }> {
+    // rate_limit.max far above anonymous_max: a refusal counted as a keyless request would never reach a 429 here.
+    const t = await startApp({ rate_limit: { max: 1000, anonymous_max: anonymousMax, window: 60_000 } });
+    const { call, bindAs } = client(await listen(t.app));
+    const dev = await makeKey(t.app, { name: 'dev', role: 'developer', tenant: 'site' });
+    await bindAs(dev, '/private', 'http-hello');
+    await bindAs(dev, '/page', 'http-hello', { public: true });
+    return { t, call, dev };
+  }
+
+  /** wess_auth_failures_total of `reason`, as /metrics says it. */
+  async function authFailures(call: ReturnType<typeof client>['call'], reason: string): Promise<number> {
+    const text = await (await call('/metrics')).text();
+    return Number(new RegExp(`^wess_auth_failures_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  }
+
+  test('regression (audit 20, item 1): they count against rate_limit.anonymous_max with the refusals of every other route, then 429; a public route still serves', async () => {
+    const { t, call, dev } = await siteApp(4);
+    try {
+      const revoked = await makeKey(t.app, { name: 'gone', role: 'runner', tenant: 'site' });
+      assert.equal((await t.app.inject({ method: 'DELETE', url: `/keys/${revoked.id}` })).statusCode, 204);
+      // No key, a bogus one, a revoked one: refused as on any keyed route, from this address's allowance.
+      for (const key of [undefined, BOGUS, revoked]) {
+        const res = await call('/h/site/private', { key });
+        await errorOf(res, 401, 'UNAUTHORIZED');
+        assert.match(res.headers.get('www-authenticate') ?? '', /Bearer/);
+      }
+      // One allowance for the address, whatever the route: the fourth refusal, on an API route, is its last 401.
+      assert.equal((await call('/modules', { key: BOGUS })).status, 401);
+      const limited = await call('/h/site/private', { method: 'POST', key: BOGUS, body: 'guess' });
+      const error = await errorOf(limited, 429, 'RATE_LIMITED');
+      assert.match(error.message, /without a valid API key/);
+      assert.equal(error.details?.limit, 4);
+      assert.ok(Number(limited.headers.get('retry-after')) > 0);
+      assert.equal((await call('/modules')).status, 429, 'and the API routes are closed to it as well');
+
+      // A valid key is counted on its own: the route runs for it.
+      assert.equal((await call('/h/site/private', { key: dev })).status, 200);
+      // A public route needs no key, and one that is not valid is no reason to refuse (it may be the program's).
+      for (const key of [undefined, BOGUS]) {
+        const res = await call('/h/site/page', { key });
+        assert.equal(res.status, 200);
+        assert.equal(await res.text(), 'hello, world\n');
+      }
+      // A path no route matches is the same 404 with or without a key.
+      await errorOf(await call('/h/site/nothing', { key: BOGUS }), 404, 'ROUTE_NOT_FOUND');
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('regression (audit 20, item 1): they are in wess_auth_failures_total and in the auth.denied counts, not audited one by one', async () => {
+    const { t, call } = await siteApp(2);
+    try {
+      const [invalid, missing] = [await authFailures(call, 'invalid'), await authFailures(call, 'missing')];
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await call('/h/site/private', { key: BOGUS })).status);
+      statuses.push((await call('/h/site/private')).status);
+      assert.deepEqual(statuses, [401, 401, 429, 429, 429, 429]);
+      assert.equal(await authFailures(call, 'invalid'), invalid + 5);
+      assert.equal(await authFailures(call, 'missing'), missing + 1);
+
+      await t.app.services.denials.flush();
+      const audit = await t.app.inject({ method: 'GET', url: '/audit?limit=100' });
+      const entries = (audit.json() as { items: Json[] }).items.filter((e) => e.action === 'auth.denied');
+      // One entry per (address, reason, minute) with a count, as for any route: two only if the minute turned.
+      const ofInvalid = entries.filter((e) => e.details?.reason === 'invalid');
+      assert.ok(ofInvalid.length >= 1 && ofInvalid.length <= 2, JSON.stringify(entries));
+      assert.equal(ofInvalid.reduce((n, e) => n + Number(e.count), 0), 5);
+      assert.equal(ofInvalid.reduce((n, e) => n + Number(e.details?.rate_limited), 0), 3);
+      for (const e of ofInvalid) assert.deepEqual([e.target, e.actor, e.ip], ['GET /h/*', null, '127.0.0.1']);
+      const ofMissing = entries.filter((e) => e.details?.reason === 'missing');
+      assert.deepEqual(ofMissing.map((e) => [e.count, e.status]), [[1, 429]]);
+      assert.equal(entries.length, ofInvalid.length + ofMissing.length, 'no entry of its own for any of them');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -125,6 +125,8 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
   function admit(request: FastifyRequest, reply: FastifyReply, route: RouteRecord, path: string): EffectiveLimits {
     if (route.public) return tenantLimitsOf(services, route.tenant);
     const principal = request.principal;
+    // The auth hook refused a private route's request without a valid key; only a route made private
+    // since the hook looked (a PUT in between) gets here without one.
     if (!principal) {
       reply.header('www-authenticate', 'Bearer realm="wess"');
       throw wessError('UNAUTHORIZED', `route ${route.path} is private: send a key of its tenant ("Authorization: Bearer wess_..." or "x-api-key")`);
