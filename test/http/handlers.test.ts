@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { fixture, listen, makeKey, startApp, TEST_ADMIN_KEY, wasiFixture, waitFor, type MadeKey, type TestApp } from '../helper.js';
 
@@ -27,6 +28,20 @@ async function call(path: string, init: RequestInit & { key?: MadeKey | string |
   const secret = key === null || key === undefined ? undefined : typeof key === 'string' ? key : key.key;
   if (secret !== undefined && !headers.has('authorization')) headers.set('authorization', `Bearer ${secret}`);
   return fetch(`${base}${path}`, { ...rest, headers, redirect: 'manual' });
+}
+
+/** A request fetch will not send (TRACE), over node:http: its status and body. */
+function rawCall(method: string, path: string, key: MadeKey): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}${path}`, { method, headers: { authorization: `Bearer ${key.key}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 async function json(res: Response): Promise<Json> {
@@ -119,7 +134,7 @@ describe('route bindings', () => {
     assert.match((await errorOf(await post({ path: '/x', module: modules.add }), 400, 'VALIDATION')).message, /not a WASI command/);
     assert.match((await errorOf(await post({ path: '/x', module: modules['http-hello'] }, other), 400, 'VALIDATION')).message, /not a module of tenant other/);
     assert.match((await errorOf(await post({ path: '/x', module: modules['http-hello'], version: 9 }), 400, 'VALIDATION')).message, /has no version 9/);
-    await errorOf(await post({ path: '/x', module: modules['http-hello'], methods: ['BREW'] }), 400, 'VALIDATION');
+    for (const methods of [['BREW'], ['CONNECT'], ['propfind']]) await errorOf(await post({ path: '/x', module: modules['http-hello'], methods }), 400, 'VALIDATION');
     await errorOf(await post({ path: '/x', module: modules['http-hello'] }, acmeRunner), 403, 'FORBIDDEN');
     await bind(acme, { path: '/taken', module: modules['http-hello'] });
     await errorOf(await post({ path: '/taken', module: modules['http-echo'] }), 409, 'ROUTE_CONFLICT');
@@ -182,6 +197,23 @@ describe('the CGI contract', () => {
     assert.match(bare, /^QUERY_STRING=$/m);
     assert.match(bare, /^REQUEST_METHOD=GET$/m);
     assert.match(bare, /^CONTENT_LENGTH=0$/m);
+  });
+
+  test('regression (audit 20, item 2): any method Node parses reaches the program, with its body; the API routes still answer it 404', async () => {
+    for (const method of ['PROPFIND', 'MKCOL', 'M-SEARCH', 'QUERY']) {
+      const res = await call('/h/acme/echo/dav', { method, key: acme, headers: { 'content-type': 'application/xml' }, body: '<propfind/>' });
+      const text = await res.text();
+      assert.equal(res.status, 200, `${method}: ${text}`);
+      assert.match(text, new RegExp(`^REQUEST_METHOD=${method}$`, 'm'));
+      assert.match(text, /^PATH_INFO=\/dav$/m);
+      assert.match(text, /^BODY=<propfind\/>$/m, `${method}: the body is the program's stdin`);
+    }
+    const trace = await rawCall('TRACE', '/h/acme/echo', acme);
+    assert.equal(trace.status, 200, trace.text);
+    assert.match(trace.text, /^REQUEST_METHOD=TRACE$/m);
+    // Taken by the handlers only: elsewhere the method is Wess's 404, as it was.
+    const elsewhere = await errorOf(await call('/modules', { method: 'PROPFIND', key: acme, headers: { 'content-type': 'application/xml' }, body: '<propfind/>' }), 404, 'NOT_FOUND');
+    assert.match(elsewhere.message, /no route PROPFIND \/modules/);
   });
 
   test('a route that asks for it gets the Authorization header', async () => {
@@ -314,6 +346,20 @@ describe('matching and versions', () => {
     const refused = await call('/h/acme/only-get', { method: 'POST', body: 'x' });
     await errorOf(refused, 405, 'METHOD_NOT_ALLOWED');
     assert.equal(refused.headers.get('allow'), 'GET, HEAD');
+  });
+
+  test('regression (audit 20, item 2): a route takes and refuses any method Node parses', async () => {
+    await bind(acme, { path: '/dav', module: modules['http-echo'], methods: ['PROPFIND', 'REPORT'], public: true });
+    const text = await (await call('/h/acme/dav', { method: 'PROPFIND' })).text();
+    assert.match(text, /^REQUEST_METHOD=PROPFIND$/m);
+    const refused = await call('/h/acme/dav', { method: 'GET' });
+    await errorOf(refused, 405, 'METHOD_NOT_ALLOWED');
+    assert.equal(refused.headers.get('allow'), 'PROPFIND, REPORT');
+    await bind(acme, { path: '/get-only-dav', module: modules['http-echo'], methods: ['GET'], public: true });
+    const propfind = await call('/h/acme/get-only-dav', { method: 'PROPFIND' });
+    const error = await errorOf(propfind, 405, 'METHOD_NOT_ALLOWED');
+    assert.equal(propfind.headers.get('allow'), 'GET');
+    assert.match(error.message, /takes GET, not PROPFIND/);
   });
 
   test('a route follows the current version; a pinned one stays', async () => {

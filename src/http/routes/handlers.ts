@@ -10,7 +10,7 @@ import { cgiEnvironment } from '../handlers/cgi-env.js';
 import { parseCgi, replyHeaders } from '../handlers/cgi.js';
 import { HANDLER_PATTERN, splitHandlerUrl } from '../handlers/paths.js';
 import { statusClass, type RouteMatch, type RouteTable } from '../handlers/route-table.js';
-import { describeRoute } from '../openapi.js';
+import { describeRoute, OPENAPI_METHODS, undocumentedRoute } from '../openapi.js';
 import { ROUTE_METHODS } from '../schemas.js';
 import { runAccounting } from '../run-accounting.js';
 import { noteAnswer, runNote } from '../../observability/run-note.js';
@@ -25,44 +25,56 @@ const STOPPED_STDERR_BYTES = 8 * 1024;
 /**
  * Serves /h/{tenant}{path}: the longest route path of the tenant that prefixes the request path runs
  * its module as a WAGI handler (the CGI convention: environment and stdin in, headers and body out).
- * One Fastify route for every handler; the lookup is in memory (RouteTable).
+ * Two Fastify routes serve every handler (the methods the OpenAPI document lists, and the others); the lookup is in memory (RouteTable).
  */
 export function handlerRoutes(app: FastifyInstance, services: Services, table: RouteTable): void {
   const { metrics, runner, cpuBudget, usage } = services;
   const account = runAccounting(services);
+
+  // Every method Node parses reaches the handlers, but Fastify routes only the methods it knows: the
+  // others are added, with a body (a PROPFIND's XML is the program's stdin). No other route takes
+  // them, so elsewhere they stay the not-found handler's 404, as before.
+  for (const method of ROUTE_METHODS) if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true });
+  // HEAD is Fastify's own route beside GET's (exposeHeadRoutes), with the same handler. TRACE has no
+  // body (RFC 9110), and the operation below describes one: it is named with the others instead.
+  const documented = ROUTE_METHODS.filter((m) => OPENAPI_METHODS.has(m) && m !== 'HEAD' && m !== 'TRACE');
+  const undocumented = ROUTE_METHODS.filter((m) => m !== 'HEAD' && !documented.includes(m));
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const started = performance.now();
+    const url = splitHandlerUrl(request.url);
+    const match = table.match(url.tenant, url.path);
+    if (match === undefined) throw notFound(url.tenant, url.path);
+    const { route } = match;
+    try {
+      await serve(request, reply, match, url);
+    } finally {
+      const klass = statusClass(reply.statusCode);
+      const seconds = (performance.now() - started) / 1000;
+      table.record(route.id, klass, seconds * 1000);
+      metrics.handlerRequests.inc({ class: klass, access: route.public ? 'public' : 'private' });
+      metrics.handlerDuration.observe({ class: klass }, seconds);
+    }
+  };
 
   void app.register(async (scope) => {
     // Any body, of any type, reaches the guest as it was sent (server.body_limit still holds).
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-    // HEAD is Fastify's own route beside GET's (exposeHeadRoutes), with this handler.
-    scope.route({ method: ROUTE_METHODS.filter((m) => m !== 'HEAD'), url: HANDLER_PATTERN, ...describeRoute({
+    scope.route({ method: documented, url: HANDLER_PATTERN, handler, ...describeRoute({
       summary: 'Call an HTTP handler (any method)',
       description:
         'Runs the WASI program bound to the longest route path of {tenant} that prefixes the rest of the URL, by the CGI convention ' +
-        '(see the README, "HTTP handlers"): its stdout is the response. A private route needs a key of the tenant with run rights; a public one none.',
+        '(see the README, "HTTP handlers"): its stdout is the response. A private route needs a key of the tenant with run rights; a public one none. ' +
+        `It takes every other method Node parses as well: HEAD (as GET) and ${undocumented.join(', ')}.`,
       tags: ['handlers'],
       body: { '*/*': { type: 'string', format: 'binary', description: "Any body, of any type: the guest's stdin" } },
       bodyOptional: true,
       responses: { 200: { description: "The handler's own answer: its status, headers and body" } },
       errors: ['ROUTE_NOT_FOUND', 'METHOD_NOT_ALLOWED', 'FORBIDDEN', 'PAYLOAD_TOO_LARGE', 'BAD_GATEWAY', 'GATEWAY_TIMEOUT', 'QUOTA_EXCEEDED', 'UNAVAILABLE'],
-    }), handler: async (request, reply) => {
-      const started = performance.now();
-      const url = splitHandlerUrl(request.url);
-      const match = table.match(url.tenant, url.path);
-      if (match === undefined) throw notFound(url.tenant, url.path);
-      const { route } = match;
-      try {
-        await serve(request, reply, match, url);
-      } finally {
-        const klass = statusClass(reply.statusCode);
-        const seconds = (performance.now() - started) / 1000;
-        table.record(route.id, klass, seconds * 1000);
-        metrics.handlerRequests.inc({ class: klass, access: route.public ? 'public' : 'private' });
-        metrics.handlerDuration.observe({ class: klass }, seconds);
-      }
-    } });
+    }) });
+    scope.route({ method: undocumented, url: HANDLER_PATTERN, handler, ...undocumentedRoute() });
   });
 
   async function serve(request: FastifyRequest, reply: FastifyReply, match: RouteMatch, url: ReturnType<typeof splitHandlerUrl>): Promise<void> {
