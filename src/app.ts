@@ -146,7 +146,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Auth asks the rate limiter whether a request without a valid key gets 401 or 429; the limiter's
   // hook comes after auth's, since it counts a request against the key auth found.
   const limiter = await createRateLimiter(app, services);
-  installAuth(app, services, limiter.denied);
+  installAuth(app, services, limiter.denied, routes);
   installRateLimit(app, services, limiter);
   installAudit(app, services);
   installUsage(app, services);

@@ -10,6 +10,7 @@ import { routeOf } from './plugins/decorations.js';
 import { DOCS_PREFIX, OPENAPI_PATH } from './openapi.js';
 import { CONSOLE_PREFIX } from './routes/console.js';
 import { HANDLER_PATTERN } from './handlers/paths.js';
+import type { RouteTable } from './handlers/route-table.js';
 import type { DeniedLimiter } from './rate-limit.js';
 import type { Services } from '../services.js';
 
@@ -23,7 +24,7 @@ export const OPEN_ROUTES: { has(route: string): boolean } = {
   has: (route) => OPEN_PATHS.has(route) || route.startsWith(`${DOCS_PREFIX}/`),
 };
 
-/** The route patterns of the HTTP handlers (routes/handlers.ts): a key is optional there, and checked by the handler route. */
+/** The route patterns of the HTTP handlers (routes/handlers.ts): a key is optional there unless the route is private. */
 export const HANDLER_ROUTES: ReadonlySet<string> = new Set([HANDLER_PATTERN]);
 
 /**
@@ -59,9 +60,10 @@ const DENIALS: Record<DenyReason, string> = {
  * Resolves every request's principal before anything else reads the request (rate limits key on
  * it); plugins/audit.ts and plugins/usage.ts account for the request once answered. A request
  * without a valid key is counted per client IP by `limitDenied` (429 past rate_limit.anonymous_max)
- * and its audit entry and access line are folded into one per IP, reason and minute.
+ * and its audit entry and access line are folded into one per IP, reason and minute. `handlers`
+ * says which HTTP handler requests need a key (a private route's).
  */
-export function installAuth(app: FastifyInstance, services: Services, limitDenied: DeniedLimiter): void {
+export function installAuth(app: FastifyInstance, services: Services, limitDenied: DeniedLimiter, handlers: Pick<RouteTable, 'isPrivate'>): void {
   const { config, denials, keyring, metrics } = services;
 
   // Callback-style, as every per-request hook (see plugins/request-id.ts): a denial sends its answer, then done(),
@@ -69,9 +71,10 @@ export function installAuth(app: FastifyInstance, services: Services, limitDenie
   app.addHook('onRequest', (request, reply, done) => {
     const reason = authenticate(request);
     if (reason === undefined) return done();
-    // An HTTP handler's request may carry no key, or credentials meant for the guest: the handler
-    // route decides (a public route needs none; a private one answers 401 without a valid key).
-    const refuse: (why: DenyReason) => void = HANDLER_ROUTES.has(routeOf(request))
+    // An HTTP handler's request may carry no key, or credentials meant for the guest: a public route
+    // needs none, and a path no route matches is the handler's 404 with or without one. A private
+    // route's is refused here like any keyed route's, so it counts against rate_limit.anonymous_max.
+    const refuse: (why: DenyReason) => void = HANDLER_ROUTES.has(routeOf(request)) && !handlers.isPrivate(request.url)
       ? () => done()
       : (why: DenyReason) => deny(request, reply, why).then(() => done(), (err: unknown) => done(err as Error));
     // On a shared store, a key another node made a moment ago: read from the store before refusing it.

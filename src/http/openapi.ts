@@ -131,6 +131,20 @@ export function describeRoute(doc: RouteDoc): { schema: FastifySchema } {
   return { schema: { [ROUTE_DOC]: doc } as FastifySchema };
 }
 
+/** Methods an OpenAPI 3.1 path item has a field for: a route's others (PROPFIND, QUERY, …) cannot be listed in it. */
+export const OPENAPI_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'HEAD', 'PATCH', 'TRACE']);
+
+/** Marks a route left out of the document (see undocumentedRoute); a symbol, for the reason ROUTE_DOC is one. */
+const UNDOCUMENTED = Symbol('wess.undocumented');
+
+/**
+ * Route options that leave a route out of the OpenAPI document: the methods it has no field for,
+ * which a documented route of the same path names in its description. Costs nothing per request.
+ */
+export function undocumentedRoute(): { schema: FastifySchema } {
+  return { schema: { [UNDOCUMENTED]: true } as FastifySchema };
+}
+
 /** The operation of a described route, as @fastify/swagger reads a Fastify schema. */
 function operationSchema(doc: RouteDoc, methods: string[]): JsonSchema {
   const open = doc.access === 'open' || doc.access === 'optional';
@@ -204,6 +218,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       tags: TAGS,
     },
     transform: ({ schema, url, route }) => {
+      if ((schema as { [UNDOCUMENTED]?: true } | undefined)?.[UNDOCUMENTED]) return { schema: { hide: true }, url };
       const doc = (schema as { [ROUTE_DOC]?: RouteDoc } | undefined)?.[ROUTE_DOC];
       return { schema: doc ? operationSchema(doc, [route.method].flat()) : schema, url };
     },

@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http';
 import { validate as isUuid, version as uuidVersion } from 'uuid';
 import { z } from 'zod';
 import { describeIssues, echo } from '../echo.js';
@@ -105,8 +106,13 @@ const routePath = z
   .regex(/^\/(?:[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*)?$/, 'must be "/" or "/segment[/segment…]" of A-Z a-z 0-9 . _ ~ -, without a trailing slash')
   .refine((path) => !path.split('/').some((segment) => segment === '.' || segment === '..'), 'must not have a "." or ".." segment');
 
-/** Methods a route may be limited to. */
-export const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+/**
+ * Methods a route may be limited to, and that reach the handlers: every one Node's HTTP parser takes
+ * (WebDAV's PROPFIND, QUERY, …) but CONNECT, which names a host and port rather than a path and
+ * which Node hands to a 'connect' listener (Wess has none), so it can never reach a route.
+ */
+// A non-empty tuple, as z.enum wants: GET is always among them.
+export const ROUTE_METHODS = METHODS.filter((m) => m !== 'CONNECT') as readonly string[] as readonly [string, ...string[]];
 
 /** POST /routes and PUT /routes/{id} (a PUT replaces the whole binding; `tenant` is for an admin's POST only). */
 export const routeBody = z

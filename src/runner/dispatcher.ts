@@ -1,4 +1,5 @@
 import { wessError } from '../errors.js';
+import { StderrMirror } from '../wasi/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { buildBundle, newGroup, NO_GROUP, ownCalls, takeBack, type Bundle, type CallRequest, type Pending } from './bundle.js';
@@ -285,7 +286,15 @@ export class Dispatcher {
       // The thread's CPU died with it: charge the time it held the worker, its most (see thread-cpu.ts).
       const ranMs = Math.max(0, now - bundle.killedCallStartedAt);
       const queuedMs = Math.max(0, bundle.killedCallStartedAt - call.acceptedAt);
-      return { index: bundle.killedAt, outcome: { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: ranMs, cpuMs: ranMs, queuedMs } };
+      const outcome: CallOutcome = { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: ranMs, cpuMs: ranMs, queuedMs };
+      // Its output died with the worker, but for what it wrote on stderr into a mirror, when it had one.
+      const mirror = call.wasi?.stderrMirror;
+      if (mirror !== undefined) {
+        const stderr = StderrMirror.read(mirror);
+        // exitCode 0: the process never exited; only stderr is read from a stopped call's output.
+        outcome.wasi = { exitCode: 0, stdout: new Uint8Array(0), stderr: stderr.bytes, stdoutTruncated: false, stderrTruncated: stderr.truncated };
+      }
+      return { index: bundle.killedAt, outcome };
     }
     const threadId = Atomics.load(bundle.control, CONTROL.threadId);
     const index = Atomics.load(bundle.control, CONTROL.index);

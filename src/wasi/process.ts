@@ -57,7 +57,7 @@ export class WasiProcess implements WasiProcessLike {
       stdin: input.stdin ?? NO_BYTES,
       stdinAt: 0,
       stdout: new OutputSink(input.maxOutputBytes),
-      stderr: new OutputSink(input.maxOutputBytes),
+      stderr: new OutputSink(input.maxOutputBytes, input.stderrMirror),
       fds: [Stream.STDIN, Stream.STDOUT, Stream.STDERR],
       fs,
     };

@@ -19,6 +19,11 @@ export interface WasiInput {
   files?: WasiFiles;
   /** Bytes the process may write over its files (new and grown files, copies of changed ones); past it a write fails with ENOSPC. */
   maxScratchBytes?: number;
+  /**
+   * A shared buffer the process copies its stderr into as well (see StderrMirror), so that what a
+   * guest wrote before its worker was stopped at the deadline outlives the worker. Absent: none.
+   */
+  stderrMirror?: SharedArrayBuffer;
 }
 
 /**

@@ -1,7 +1,7 @@
 /** The CGI response parser on bytes alone: what a WAGI handler may print, and what Wess makes of it. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_HEADERS, parseCgi, type CgiResponse } from '../../src/http/handlers/cgi.js';
+import { MAX_HEADERS, parseCgi, replyHeaders, type CgiResponse } from '../../src/http/handlers/cgi.js';
 
 const bytes = (text: string) => new Uint8Array(Buffer.from(text, 'latin1'));
 
@@ -67,4 +67,14 @@ test('what is not a CGI response is refused with a reason', () => {
   assert.match(problem('X-Bad: a\u0001b\n\n'), /control character/);
   assert.match(problem(`${'X-A: 1\n'.repeat(MAX_HEADERS + 1)}\n`), /more than 100 header lines/);
   assert.match(problem(`X-Long: ${'a'.repeat(70_000)}\n\n`), /longer than 65536 bytes/);
+});
+
+test('a header printed on several lines keeps them all, but a one-value header keeps its last', () => {
+  const r = parsed('Content-Type: text/plain\nLink: </a>\nVary: Accept\nLink: </b>\nContent-Type: text/html\nLink: </c>\nLocation: /x\nLocation: /y\n\n');
+  assert.deepEqual([...replyHeaders(r.headers)], [
+    ['content-type', 'text/html'],
+    ['link', ['</a>', '</b>', '</c>']],
+    ['vary', 'Accept'],
+    ['location', '/y'],
+  ]);
 });

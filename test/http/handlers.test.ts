@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { fixture, listen, makeKey, startApp, TEST_ADMIN_KEY, wasiFixture, waitFor, type MadeKey, type TestApp } from '../helper.js';
 
@@ -27,6 +28,20 @@ async function call(path: string, init: RequestInit & { key?: MadeKey | string |
   const secret = key === null || key === undefined ? undefined : typeof key === 'string' ? key : key.key;
   if (secret !== undefined && !headers.has('authorization')) headers.set('authorization', `Bearer ${secret}`);
   return fetch(`${base}${path}`, { ...rest, headers, redirect: 'manual' });
+}
+
+/** A request fetch will not send (TRACE), over node:http: its status and body. */
+function rawCall(method: string, path: string, key: MadeKey): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}${path}`, { method, headers: { authorization: `Bearer ${key.key}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 async function json(res: Response): Promise<Json> {
@@ -119,7 +134,7 @@ describe('route bindings', () => {
     assert.match((await errorOf(await post({ path: '/x', module: modules.add }), 400, 'VALIDATION')).message, /not a WASI command/);
     assert.match((await errorOf(await post({ path: '/x', module: modules['http-hello'] }, other), 400, 'VALIDATION')).message, /not a module of tenant other/);
     assert.match((await errorOf(await post({ path: '/x', module: modules['http-hello'], version: 9 }), 400, 'VALIDATION')).message, /has no version 9/);
-    await errorOf(await post({ path: '/x', module: modules['http-hello'], methods: ['BREW'] }), 400, 'VALIDATION');
+    for (const methods of [['BREW'], ['CONNECT'], ['propfind']]) await errorOf(await post({ path: '/x', module: modules['http-hello'], methods }), 400, 'VALIDATION');
     await errorOf(await post({ path: '/x', module: modules['http-hello'] }, acmeRunner), 403, 'FORBIDDEN');
     await bind(acme, { path: '/taken', module: modules['http-hello'] });
     await errorOf(await post({ path: '/taken', module: modules['http-echo'] }), 409, 'ROUTE_CONFLICT');
@@ -160,6 +175,10 @@ describe('the CGI contract', () => {
     assert.equal(value('SERVER_PORT'), port);
     assert.equal(value('SERVER_PROTOCOL'), 'HTTP/1.1');
     assert.equal(value('GATEWAY_INTERFACE'), 'CGI/1.1');
+    assert.equal(value('SERVER_SOFTWARE'), 'wess');
+    assert.equal(value('PATH_TRANSLATED'), '/a/b c');
+    assert.equal(value('REMOTE_ADDR'), '127.0.0.1');
+    assert.equal(value('X_WESS_TENANT'), 'acme');
     assert.equal(value('X_FULL_URL'), '/h/acme/echo/a/b%20c?x=1&y=two');
     assert.equal(value('X_WESS_REQUEST_ID'), res.headers.get('x-request-id'));
     assert.equal(value('ARGC'), '1');
@@ -170,12 +189,31 @@ describe('the CGI contract', () => {
     assert.equal(value('HTTP_X_API_KEY'), undefined, "Wess's own key header never is");
     assert.equal(value('HTTP_CONTENT_TYPE'), undefined);
     assert.equal(value('BODY'), 'hello body');
+    // The 18 CGI variables of the README's table and no other (nothing of the host's environment).
+    assert.equal(value('ENV_OTHERS'), '18');
 
     const bare = await (await call('/h/acme/echo')).text();
     assert.match(bare, /^PATH_INFO=$/m);
     assert.match(bare, /^QUERY_STRING=$/m);
     assert.match(bare, /^REQUEST_METHOD=GET$/m);
     assert.match(bare, /^CONTENT_LENGTH=0$/m);
+  });
+
+  test('regression (audit 20, item 2): any method Node parses reaches the program, with its body; the API routes still answer it 404', async () => {
+    for (const method of ['PROPFIND', 'MKCOL', 'M-SEARCH', 'QUERY']) {
+      const res = await call('/h/acme/echo/dav', { method, key: acme, headers: { 'content-type': 'application/xml' }, body: '<propfind/>' });
+      const text = await res.text();
+      assert.equal(res.status, 200, `${method}: ${text}`);
+      assert.match(text, new RegExp(`^REQUEST_METHOD=${method}$`, 'm'));
+      assert.match(text, /^PATH_INFO=\/dav$/m);
+      assert.match(text, /^BODY=<propfind\/>$/m, `${method}: the body is the program's stdin`);
+    }
+    const trace = await rawCall('TRACE', '/h/acme/echo', acme);
+    assert.equal(trace.status, 200, trace.text);
+    assert.match(trace.text, /^REQUEST_METHOD=TRACE$/m);
+    // Taken by the handlers only: elsewhere the method is Wess's 404, as it was.
+    const elsewhere = await errorOf(await call('/modules', { method: 'PROPFIND', key: acme, headers: { 'content-type': 'application/xml' }, body: '<propfind/>' }), 404, 'NOT_FOUND');
+    assert.match(elsewhere.message, /no route PROPFIND \/modules/);
   });
 
   test('a route that asks for it gets the Authorization header', async () => {
@@ -202,6 +240,14 @@ describe('the CGI contract', () => {
     assert.equal(res.headers.get('content-length'), '8');
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(res.headers.get('x-custom'), 'kept');
+  });
+
+  test('a header the guest prints twice is sent twice, not only its last line', async () => {
+    const res = await call('/h/acme/echo?repeated');
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'repeated\n');
+    assert.equal(res.headers.get('link'), '</a.css>; rel=preload, </b.js>; rel=preload');
+    assert.equal(res.headers.get('vary'), 'Accept, Cookie');
   });
 
   test('Status and Location: a redirect', async () => {
@@ -302,6 +348,20 @@ describe('matching and versions', () => {
     assert.equal(refused.headers.get('allow'), 'GET, HEAD');
   });
 
+  test('regression (audit 20, item 2): a route takes and refuses any method Node parses', async () => {
+    await bind(acme, { path: '/dav', module: modules['http-echo'], methods: ['PROPFIND', 'REPORT'], public: true });
+    const text = await (await call('/h/acme/dav', { method: 'PROPFIND' })).text();
+    assert.match(text, /^REQUEST_METHOD=PROPFIND$/m);
+    const refused = await call('/h/acme/dav', { method: 'GET' });
+    await errorOf(refused, 405, 'METHOD_NOT_ALLOWED');
+    assert.equal(refused.headers.get('allow'), 'PROPFIND, REPORT');
+    await bind(acme, { path: '/get-only-dav', module: modules['http-echo'], methods: ['GET'], public: true });
+    const propfind = await call('/h/acme/get-only-dav', { method: 'PROPFIND' });
+    const error = await errorOf(propfind, 405, 'METHOD_NOT_ALLOWED');
+    assert.equal(propfind.headers.get('allow'), 'GET');
+    assert.match(error.message, /takes GET, not PROPFIND/);
+  });
+
   test('a route follows the current version; a pinned one stays', async () => {
     const id = await uploadAs(acme, 'moving', wasiFixture('http-hello'));
     await bind(acme, { path: '/follows', module: id, public: true });
@@ -346,6 +406,7 @@ describe('a handler that fails', () => {
     const error = await errorOf(res, 502, 'BAD_GATEWAY');
     assert.match(error.message, /unreachable/);
     assert.equal(error.details?.cause, 'WASM_TRAP');
+    assert.match(res.headers.get('server-timing') ?? '', /^run;dur=[\d.]+, cpu;dur=[\d.]+, queued;dur=[\d.]+, version;desc="1"$/, 'a failed run has its receipt too');
     await stderrLogged(res.headers.get('x-request-id'), /about to trap/);
     // The request is a call of the module in its invocation log, with the route and what it wrote.
     const log = await t.app.inject({ method: 'GET', url: `/modules/${modules['http-trap']}/invocations` });
@@ -363,9 +424,14 @@ describe('a handler that fails', () => {
     await stderrLogged(res.headers.get('x-request-id'), /database unreachable/);
   });
 
-  test('a handler that never answers is a 504 once its deadline passes', async () => {
-    const error = await errorOf(await call('/h/acme/http-loop'), 504, 'GATEWAY_TIMEOUT');
+  test('a handler that never answers is a 504 once its deadline passes; what it wrote on stderr before is logged', async () => {
+    const res = await call('/h/acme/http-loop');
+    const error = await errorOf(res, 504, 'GATEWAY_TIMEOUT');
     assert.equal(error.details?.cause, 'EXECUTION_TIMEOUT');
+    const ran = /run;dur=([\d.]+)/.exec(res.headers.get('server-timing') ?? '');
+    assert.ok(ran && Number(ran[1]) > 0, `how long it ran, in Server-Timing: ${res.headers.get('server-timing')}`);
+    // Its worker was stopped, and the output it held with it: the lines come from the stderr mirror.
+    await stderrLogged(res.headers.get('x-request-id'), /starting a job that never ends/);
   });
 });
 
@@ -395,8 +461,10 @@ describe('a metered handler', () => {
   });
 
   test('a handler that runs out of fuel is a 502 saying so', async () => {
-    const error = await errorOf(await call('/h/starved/loop'), 502, 'BAD_GATEWAY');
+    const res = await call('/h/starved/loop');
+    const error = await errorOf(res, 502, 'BAD_GATEWAY');
     assert.equal(error.details?.cause, 'FUEL_EXHAUSTED');
+    assert.match(res.headers.get('server-timing') ?? '', /fuel;desc="100000"/, 'all the fuel it was given');
   });
 });
 

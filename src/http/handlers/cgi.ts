@@ -93,6 +93,24 @@ export function parseCgi(stdout: Uint8Array): CgiParse {
   return { ok: true, response: { status: status ?? (hasLocation ? 302 : 200), headers, body: stdout.subarray(at), dropped } };
 }
 
+/** Headers that hold one value (RFC 9110 defines no list for them): printed twice, the last line counts, as one header. */
+const SINGLE = new Set(['content-type', 'content-location', 'content-disposition', 'location', 'etag', 'last-modified', 'expires', 'date', 'age', 'retry-after']);
+
+/**
+ * The response headers as a reply sets them: a name printed on several lines keeps every line (an
+ * array, sent as that many lines), except a one-value header, whose last line counts.
+ */
+export function replyHeaders(headers: ReadonlyArray<[string, string]>): Map<string, string | string[]> {
+  const out = new Map<string, string | string[]>();
+  for (const [name, value] of headers) {
+    const seen = out.get(name);
+    if (seen === undefined || SINGLE.has(name)) out.set(name, value);
+    else if (Array.isArray(seen)) seen.push(value);
+    else out.set(name, [seen, value]);
+  }
+  return out;
+}
+
 function fail(problem: string): CgiParse {
   return { ok: false, problem };
 }

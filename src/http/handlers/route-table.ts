@@ -1,6 +1,7 @@
 import type { EventBus } from '../../events.js';
 import type { RouteStore } from '../../store/store.js';
 import type { RouteRecord } from '../../store/types.js';
+import { splitHandlerUrl } from './paths.js';
 
 /** A request path matched to a route: the route and what follows its path (CGI's PATH_INFO). */
 export interface RouteMatch {
@@ -54,6 +55,15 @@ export class RouteTable {
       if (path.startsWith(route.path) && path.charCodeAt(route.path.length) === 0x2f) return { route, pathInfo: path.slice(route.path.length) };
     }
     return undefined;
+  }
+
+  /**
+   * Whether a handler request's URL (/h/…) is for a private route, which only a valid key may call:
+   * the auth hook refuses it without one, as any keyed route. Not for a public route or no route at all.
+   */
+  isPrivate(url: string): boolean {
+    const { tenant, path } = splitHandlerUrl(url);
+    return this.match(tenant, path)?.route.public === false;
   }
 
   get(id: string): RouteRecord | undefined {
