@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import otlp from '@opentelemetry/otlp-transformer/build/src/generated/root.js';
 import type { IExportTraceServiceRequest, ISpan } from '@opentelemetry/otlp-transformer/build/src/trace/internal-types.js';
@@ -7,6 +7,7 @@ import type { IKeyValue } from '@opentelemetry/otlp-transformer/build/src/common
 import { applyEnv, validateConfig } from '../../src/config/load.js';
 import { tracesUrl } from '../../src/tracing/tracing.js';
 import { authHeaders, fixture, listen, startApp, type TestApp } from '../helper.js';
+import { within } from '../within.js';
 
 /** The collector's request message, decoded by the protobuf code generated from OTLP's own .proto files. */
 const ExportTraceServiceRequest = (otlp as unknown as {
@@ -102,20 +103,25 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
   let base: string;
   let addId: string;
   let trapId: string;
+  let busyId: string;
+  let hook: Server | undefined;
 
   before(async () => {
     const endpoint = await collector.start();
-    t = await startApp({ tracing: { endpoint, service_name: 'wess-under-test' } });
+    t = await startApp({ tracing: { endpoint, service_name: 'wess-under-test' }, jobs: { callback_allow: ['127.0.0.1'] } });
     base = await listen(t.app);
     const uploaded = await fetch(`${base}/modules?name=add`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('add') });
     assert.equal(uploaded.status, 201);
     addId = ((await uploaded.json()) as { id: string }).id;
     const trap = await fetch(`${base}/modules?name=trap`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('trap') });
     trapId = ((await trap.json()) as { id: string }).id;
+    const busy = await fetch(`${base}/modules?name=busy`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('busy') });
+    busyId = ((await busy.json()) as { id: string }).id;
   });
   after(async () => {
     await t.close();
     await collector.close();
+    hook?.close();
   });
 
   test('a run is one trace: the request span, with auth, the runner queue and the run under it', async () => {
@@ -179,6 +185,26 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     assert.equal(attr(commit, 'db.system.name'), process.env.WESS_TEST_STORE === 'postgres' ? 'postgresql' : 'leveldb');
   });
 
+  test('a metered run: its first call misses the compile cache (a metered compile), the next hits it; both carry their fuel', async () => {
+    const runSpan = async (): Promise<ISpan> => {
+      const res = await fetch(`${base}/modules/${busyId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'busy', args: [1000], fuel: 1_000_000 }) });
+      assert.equal(res.status, 200, await res.text());
+      const requestId = res.headers.get('x-request-id') ?? '';
+      const { children } = await collector.waitFor((spans) => {
+        const found = requestTrace(spans, requestId);
+        return found?.children.some((c) => c.name === 'runner run') ? found : undefined;
+      });
+      return children.find((c) => c.name === 'runner run') as ISpan;
+    };
+    const first = await runSpan();
+    assert.equal(attr(first, 'wess.compile_cached'), false, 'a miss');
+    const fuel = attr(first, 'wess.fuel_used');
+    assert.ok(typeof fuel === 'number' && fuel > 0 && fuel < 1_000_000, `fuel used: ${String(fuel)}`);
+    const second = await runSpan();
+    assert.equal(attr(second, 'wess.compile_cached'), true, 'a hit');
+    assert.equal(attr(second, 'wess.fuel_used'), fuel, 'the same call, the same fuel');
+  });
+
   test("a trap is the guest's outcome on the span, not a server error", async () => {
     const res = await fetch(`${base}/modules/${trapId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'unreachable' }) });
     const body = (await res.json()) as { error: { code: string } };
@@ -214,6 +240,36 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
       return found.length >= 2 ? found : undefined;
     });
     assert.deepEqual(children, ['runner queue', 'runner run']);
+  });
+
+  test("a job's callback carries its trace: traceparent and tracestate of a job webhook span under the request that queued it", async () => {
+    const delivered = new Promise<IncomingHttpHeaders>((resolve) => {
+      hook = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(204).end();
+          resolve(req.headers);
+        });
+      });
+    });
+    await new Promise<void>((resolve) => hook?.listen(0, '127.0.0.1', resolve));
+    const { port } = hook?.address() as { port: number };
+    assert.equal((await fetch(`${base}/webhook-secret`, { method: 'POST', headers: authHeaders() })).status, 201);
+    const traceId = '7d3c3fd3a1e04b1f9c7b0e5a52c1f2aa';
+    const res = await fetch(`${base}/modules/${addId}/jobs`, {
+      method: 'POST',
+      headers: authHeaders({ 'content-type': 'application/json', traceparent: `00-${traceId}-1f2e3d4c5b6a7988-01`, tracestate: 'vendor=2' }),
+      body: JSON.stringify({ function: 'add', args: [1, 2], callback_url: `http://127.0.0.1:${port}/hook` }),
+    });
+    assert.equal(res.status, 202);
+    const { id } = (await res.json()) as { id: string };
+    const headers = await within(delivered, 15_000, 'the callback');
+    const submitted = await collector.waitFor((spans) => requestTrace(spans, res.headers.get('x-request-id') ?? ''));
+    const webhook = await collector.waitFor((spans) => spans.find((s) => s.span.name === 'job webhook' && attr(s.span, 'wess.job.id') === id));
+    assert.equal(hex(webhook.span.traceId), traceId, 'the caller\'s trace');
+    assert.equal(hex(webhook.span.parentSpanId), hex(submitted.server.span.spanId), 'under the request that queued the job');
+    assert.equal(headers.traceparent, `00-${traceId}-${hex(webhook.span.spanId)}-01`, 'the callback is a child of the job webhook span');
+    assert.equal(headers.tracestate, 'vendor=2');
   });
 
   test('a refused key shows on the auth span', async () => {
