@@ -11,7 +11,7 @@ import type { Services } from '../services.js';
 import { backoff } from './backoff.js';
 import { jobView } from './view.js';
 import { checkCallback, deliver, type Delivery } from './webhooks.js';
-import { SpanStatusCode, type Context } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { noteAnswer, runNote, type RunNote } from '../observability/run-note.js';
 import { traceIdOf } from '../observability/trace-context.js';
@@ -244,8 +244,7 @@ export class JobEngine {
       traceId: span.spanContext().traceId,
       end: (outcome) => {
         span.setAttribute('wess.outcome', outcome.ok ? 'ok' : outcome.error.code);
-        if (!outcome.ok && outcome.error.code === 'INTERNAL') span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
+        tracing.end(span, !outcome.ok && outcome.error.code === 'INTERNAL' ? outcome.error.message : undefined);
       },
     };
   }
@@ -315,8 +314,7 @@ export class JobEngine {
     const parent = tracing.extract({ traceparent: job.trace?.traceparent, tracestate: job.trace?.tracestate });
     const { span, headers } = tracing.startClient(parent, 'job webhook', { 'http.request.method': 'POST', 'url.full': url, 'wess.job.id': job.id });
     const result = await deliver(url, body, secret, config.jobs.webhook_timeout, headers);
-    if (!result.delivered) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
-    span.end();
+    tracing.end(span, result.delivered ? undefined : result.error);
     return result;
   }
 

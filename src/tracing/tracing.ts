@@ -105,6 +105,12 @@ export class Tracing {
     this.record(parent, 'runner run', { start: started, end: run.answeredAt }, attributes);
   }
 
+  /** Ends `span`, as an error when `failed` says why (Wess's other modules use no OpenTelemetry value, so that tracing off loads none). */
+  end(span: Span, failed?: string): void {
+    if (failed !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failed });
+    span.end();
+  }
+
   /** Starts a span for work a message asked for (a job's run), under the context its W3C headers carry. */
   startConsumer(headers: Record<string, string | undefined>, name: string, attributes: Attributes): { span: Span; context: Context } {
     const parent = this.extract(headers);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import otlp from '@opentelemetry/otlp-transformer/build/src/generated/root.js';
@@ -313,7 +315,58 @@ describe('trace sampling', () => {
   });
 });
 
+/** A module resolve hook (node:module register) that tells the process that registered it every @opentelemetry module it loads. */
+const OTEL_PROBE = `
+let port;
+export function initialize(data) { port = data.port; }
+export async function resolve(specifier, context, next) {
+  if (specifier === 'probe:end') {
+    port.postMessage(specifier);
+    return { url: 'data:text/javascript,', shortCircuit: true };
+  }
+  const resolved = await next(specifier, context);
+  if (resolved.url.includes('/@opentelemetry/')) port.postMessage(resolved.url);
+  return resolved;
+}`;
+
+/** In a fresh node process: an app built with `overrides` serves a run and queues a job; the @opentelemetry modules that loaded. */
+async function openTelemetryLoaded(overrides: Record<string, unknown>): Promise<string[]> {
+  const script = `
+    import { register } from 'node:module';
+    import { MessageChannel } from 'node:worker_threads';
+    const { port1, port2 } = new MessageChannel();
+    const loaded = [];
+    const ended = new Promise((resolve) => port1.on('message', (url) => (url === 'probe:end' ? resolve() : loaded.push(url))));
+    register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(OTEL_PROBE)}), { data: { port: port2 }, transferList: [port2] });
+    const { startApp, upload } = await import(${JSON.stringify(new URL('../helper.js', import.meta.url).href)});
+    const t = await startApp(${JSON.stringify(overrides)});
+    const { id } = await upload(t.app, 'add');
+    const run = await t.app.inject({ method: 'POST', url: '/modules/' + id + '/run', payload: { function: 'add', args: [1, 2] } });
+    const job = await t.app.inject({ method: 'POST', url: '/modules/' + id + '/jobs', payload: { function: 'add', args: [1, 2] } });
+    await t.close();
+    // Messages from one port arrive in order: once the marker has, every module loaded before it was told.
+    await import('probe:end');
+    await ended;
+    port1.close();
+    console.log(JSON.stringify({ statuses: [run.statusCode, job.statusCode], loaded }));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  const [code] = (await within(once(child, 'exit'), 60_000, 'the probe process')) as [number | null];
+  assert.equal(code, 0, out);
+  const { statuses, loaded } = JSON.parse(out.trim().split('\n').at(-1) ?? '') as { statuses: number[]; loaded: string[] };
+  assert.deepEqual(statuses, [200, 202], 'the app served the run and queued the job');
+  return loaded;
+}
+
 describe('tracing off', () => {
+  test('no endpoint: no OpenTelemetry module is even loaded, though the app serves runs and jobs', async () => {
+    assert.deepEqual(await openTelemetryLoaded({}), []);
+    // The probe sees them when tracing is on (sample_ratio 0: nothing to export to the closed port at shutdown).
+    const loaded = await openTelemetryLoaded({ tracing: { endpoint: 'http://127.0.0.1:9', sample_ratio: 0 } });
+    assert.ok(loaded.some((url) => url.includes('/@opentelemetry/api/')), loaded.join(', '));
+  });
+
   test('no endpoint: no tracer, and requests carry no trace', async () => {
     const t = await startApp();
     try {
