@@ -274,6 +274,29 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     assert.equal(headers.tracestate, 'vendor=2');
   });
 
+  test("writes no request waits on are no request's spans: the invocation log's flush, a queued job's claim and outcome", async () => {
+    const ran = await fetch(`${base}/modules/${addId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'add', args: [4, 5] }) });
+    assert.equal(ran.status, 200);
+    const runId = ran.headers.get('x-request-id') ?? '';
+    const queued = await fetch(`${base}/modules/${addId}/jobs`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'add', args: [5, 6] }) });
+    assert.equal(queued.status, 202);
+    const { id } = (await queued.json()) as { id: string };
+    // The log's own timer writes both calls (the run's and the job's), a second after them.
+    const deadline = Date.now() + 15_000;
+    const logged = async (requestId: string) => (await t.app.services.store.invocations.page(addId, { limit: 20 })).items.some((c) => c.request_id === requestId);
+    while (!(await logged(runId)) || !(await logged(id))) {
+      assert.ok(Date.now() < deadline, 'the invocation log was not written within 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await t.app.services.tracing?.flush();
+    const background = collector.spans.filter((s) => s.span.name === 'store commit' && ['append-invocations', 'claim-jobs', 'fire-schedules', 'change-job'].includes(String(attr(s.span, 'db.operation.name'))));
+    assert.deepEqual(background.map((s) => attr(s.span, 'db.operation.name')), [], 'background writes are in no trace');
+    const commits = (requestId: string): unknown[] =>
+      (requestTrace(collector.spans, requestId)?.children ?? []).filter((c) => c.name === 'store commit').map((c) => attr(c, 'db.operation.name'));
+    assert.deepEqual(commits(runId), [], 'a run waits on no write');
+    assert.deepEqual(commits(queued.headers.get('x-request-id') ?? ''), ['create-job'], 'a submission waits on its job being stored, and on nothing after');
+  });
+
   test('a refused key shows on the auth span', async () => {
     const res = await fetch(`${base}/modules/${addId}`, { headers: { authorization: 'Bearer wess_nosuchkey_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } });
     assert.equal(res.status, 401);

@@ -14,13 +14,17 @@ export interface RequestTrace {
   start: number;
   /** When the last onRequest hook (auth, rate limit) let the request through; undefined when one of them answered it. */
   admitted: number | undefined;
+  /** Set once the answer is on its way: a write submitted after that is not one the request waits on. */
+  answered: boolean;
 }
 
 /**
- * The trace context of the request being served, for work it starts that reads no request (a store
- * write): entered in the request's first hook, it follows the request's callbacks and promises.
+ * The trace of the request being served, for work it starts that reads no request (a store write):
+ * entered in the request's first hook, it follows the request's callbacks and promises, but also
+ * every timer started from them, long after the answer (the invocation log's flush, the job engine's
+ * polls, which start their next timers from there): hence `answered`.
  */
-const current = new AsyncLocalStorage<Context>();
+const current = new AsyncLocalStorage<RequestTrace>();
 
 /**
  * A span per request (HTTP semantic conventions) under the caller's `traceparent`, with children for
@@ -33,8 +37,9 @@ export function installTracing(app: FastifyInstance, tracing: Tracing): void {
     const start = nowMs();
     const parent = tracing.extract(request.headers);
     const { span, context } = tracing.startServer(parent, request.method, start, requestAttributes(request));
-    request.trace = { span, context, start, admitted: undefined };
-    current.enterWith(context);
+    const trace: RequestTrace = { span, context, start, admitted: undefined, answered: false };
+    request.trace = trace;
+    current.enterWith(trace);
     done();
   });
   // The first hook after every onRequest hook: auth and the rate limit are done.
@@ -42,9 +47,17 @@ export function installTracing(app: FastifyInstance, tracing: Tracing): void {
     if (request.trace) request.trace.admitted = nowMs();
     done(null, payload);
   });
+  // A handler has awaited every write it waits on by the time its answer is sent.
+  app.addHook('onSend', (request, _reply, payload, done) => {
+    if (request.trace) request.trace.answered = true;
+    done(null, payload);
+  });
   app.addHook('onResponse', (request, reply, done) => {
     const trace = request.trace;
-    if (trace) endRequest(tracing, request, reply.statusCode, trace);
+    if (trace) {
+      trace.answered = true;
+      endRequest(tracing, request, reply.statusCode, trace);
+    }
     done();
   });
 }
@@ -53,9 +66,9 @@ export function installTracing(app: FastifyInstance, tracing: Tracing): void {
 export function traceWrites(tracing: Tracing, engine: 'leveldb' | 'postgres'): WriteObserver {
   const system = engine === 'postgres' ? 'postgresql' : 'leveldb';
   return (kind) => {
-    const parent = current.getStore();
-    if (parent === undefined) return undefined;
-    const span = tracing.startInternal(parent, 'store commit', { 'db.system.name': system, 'db.operation.name': kind });
+    const trace = current.getStore();
+    if (trace === undefined || trace.answered) return undefined;
+    const span = tracing.startInternal(trace.context, 'store commit', { 'db.system.name': system, 'db.operation.name': kind });
     return (failure) => {
       if (failure !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failure instanceof Error ? failure.message : String(failure) });
       span.end();
