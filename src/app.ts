@@ -95,6 +95,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       metrics,
       logger,
       loadBytes: (sha256) => reader.getContent(sha256),
+      observeCompile: tracing && tracingHooks?.traceCompiles(tracing),
     });
   } catch (err) {
     await store.close();

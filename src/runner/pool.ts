@@ -268,10 +268,19 @@ export class Runner {
     this.options.metrics.poolWorkers.set(0);
   }
 
+  /** A compile-cache miss: the module's bytes from the store, compiled for `variant` (and cached). */
   private async compileStored(sha256: string, variant: Variant): Promise<Compiled> {
-    const bytes = await this.options.loadBytes(sha256);
-    if (bytes === undefined) throw wessError('INTERNAL', `module content ${sha256} is not in the store`);
-    return (await this.cache.compile(sha256, bytes, variant)).compiled;
+    const ended = this.options.observeCompile?.(variant.metered);
+    try {
+      const bytes = await this.options.loadBytes(sha256);
+      if (bytes === undefined) throw wessError('INTERNAL', `module content ${sha256} is not in the store`);
+      const { compiled } = await this.cache.compile(sha256, bytes, variant);
+      ended?.();
+      return compiled;
+    } catch (err) {
+      ended?.(err);
+      throw err;
+    }
   }
 
   /** The NaN bridge signature; rare path (NaN-with-bits arguments), reading the result types from the module when not given. */

@@ -25,7 +25,12 @@ export interface RunnerOptions {
   maxTableElements?: number;
   /** How long a thread beyond size + spare stays idle before it retires (default TUNING.extraThreadIdleMs). */
   extraThreadIdleMs?: number;
+  /** Told of each compile a call waits on (a compile-cache miss; tracing): what it returns is called once the compile is done or failed. */
+  observeCompile?: CompileObserver | undefined;
 }
+
+/** Watches a compile from its start to its end without knowing who asked for it. */
+export type CompileObserver = (metered: boolean) => ((failure?: unknown) => void) | undefined;
 
 /** Who a call runs for and under which limits; the same for one call and for a batch. */
 export interface CallScope {

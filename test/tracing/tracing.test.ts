@@ -187,8 +187,8 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     assert.equal(attr(commit, 'db.system.name'), process.env.WESS_TEST_STORE === 'postgres' ? 'postgresql' : 'leveldb');
   });
 
-  test('a metered run: its first call misses the compile cache (a metered compile), the next hits it; both carry their fuel', async () => {
-    const runSpan = async (): Promise<ISpan> => {
+  test('a metered run: its first call misses the compile cache and waits on a compile span, the next hits it; both carry their fuel', async () => {
+    const runSpans = async (): Promise<ISpan[]> => {
       const res = await fetch(`${base}/modules/${busyId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'busy', args: [1000], fuel: 1_000_000 }) });
       assert.equal(res.status, 200, await res.text());
       const requestId = res.headers.get('x-request-id') ?? '';
@@ -196,15 +196,22 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
         const found = requestTrace(spans, requestId);
         return found?.children.some((c) => c.name === 'runner run') ? found : undefined;
       });
-      return children.find((c) => c.name === 'runner run') as ISpan;
+      return children;
     };
-    const first = await runSpan();
+    const named = (spans: ISpan[], name: string): ISpan => spans.find((c) => c.name === name) as ISpan;
+    const missed = await runSpans();
+    const first = named(missed, 'runner run');
     assert.equal(attr(first, 'wess.compile_cached'), false, 'a miss');
     const fuel = attr(first, 'wess.fuel_used');
     assert.ok(typeof fuel === 'number' && fuel > 0 && fuel < 1_000_000, `fuel used: ${String(fuel)}`);
-    const second = await runSpan();
-    assert.equal(attr(second, 'wess.compile_cached'), true, 'a hit');
-    assert.equal(attr(second, 'wess.fuel_used'), fuel, 'the same call, the same fuel');
+    const compile = named(missed, 'compile');
+    assert.ok(compile, `the miss waits on a compile: ${missed.map((c) => c.name).join(', ')}`);
+    assert.equal(attr(compile, 'wess.compile.metered'), true);
+    assert.ok(BigInt(String(compile.endTimeUnixNano)) <= BigInt(String(named(missed, 'runner queue').startTimeUnixNano)), 'compiled before it queued for a worker');
+    const hit = await runSpans();
+    assert.equal(attr(named(hit, 'runner run'), 'wess.compile_cached'), true, 'a hit');
+    assert.equal(attr(named(hit, 'runner run'), 'wess.fuel_used'), fuel, 'the same call, the same fuel');
+    assert.deepEqual(hit.map((c) => c.name).sort(), ['auth', 'runner queue', 'runner run'], 'no compile');
   });
 
   test("a trap is the guest's outcome on the span, not a server error", async () => {

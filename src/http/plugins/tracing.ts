@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { SpanStatusCode, type Attributes, type Context } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { redactKeys } from '../../logger.js';
+import type { CompileObserver } from '../../runner/types.js';
 import type { WriteObserver } from '../../store/index.js';
 import { nowMs } from '../../tracing/clock.js';
 import type { Tracing } from '../../tracing/tracing.js';
@@ -73,6 +74,16 @@ export function traceWrites(tracing: Tracing, engine: 'leveldb' | 'postgres'): W
       if (failure !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failure instanceof Error ? failure.message : String(failure) });
       span.end();
     };
+  };
+}
+
+/** A runner's compile observer that records each compile a traced request waits on (a compile-cache miss) as a span of it. */
+export function traceCompiles(tracing: Tracing): CompileObserver {
+  return (metered) => {
+    const trace = current.getStore();
+    if (trace === undefined || trace.answered) return undefined;
+    const span = tracing.startInternal(trace.context, 'compile', { 'wess.compile.metered': metered });
+    return (failure) => tracing.end(span, failure === undefined ? undefined : failure instanceof Error ? failure.message : String(failure));
   };
 }
 
