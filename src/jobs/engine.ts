@@ -20,6 +20,8 @@ import { traceIdOf } from '../observability/trace-context.js';
 interface JobTrace {
   context: Context;
   traceId: string;
+  /** Whether the job's trace is recorded (sampled): only then does its call ask the worker for phase times. */
+  sampled: boolean;
   end(outcome: JobOutcome): void;
 }
 
@@ -192,7 +194,7 @@ export class JobEngine {
       // Background lane of the tenant: its own key, so it never queues with the tenant's synchronous calls.
       const scope: CallScope = {
         lane: `job:${job.tenant}`, background: true, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages,
-        timeoutMs: job.timeout_ms, fuel: runFuel(body.fuel, limits), requestId: job.id,
+        timeoutMs: job.timeout_ms, fuel: runFuel(body.fuel, limits), requestId: job.id, tracePhases: traced?.sampled,
       };
       note = runNote(target, body.function ?? null, callInput(body));
       const { body: result, receipts, fn, compileCached, stderr, memoryPages } = await this.executor.execute(target, body, scope, this.log);
@@ -242,6 +244,7 @@ export class JobEngine {
     return {
       context,
       traceId: span.spanContext().traceId,
+      sampled: span.isRecording(),
       end: (outcome) => {
         span.setAttribute('wess.outcome', outcome.ok ? 'ok' : outcome.error.code);
         tracing.end(span, !outcome.ok && outcome.error.code === 'INTERNAL' ? outcome.error.message : undefined);

@@ -8,7 +8,7 @@ import type { IExportTraceServiceRequest, ISpan } from '@opentelemetry/otlp-tran
 import type { IKeyValue } from '@opentelemetry/otlp-transformer/build/src/common/internal-types.js';
 import { applyEnv, validateConfig } from '../../src/config/load.js';
 import { tracesUrl } from '../../src/tracing/tracing.js';
-import { authHeaders, fixture, listen, startApp, type TestApp } from '../helper.js';
+import { authHeaders, fixture, listen, startApp, wasiFixture, type TestApp } from '../helper.js';
 import { within } from '../within.js';
 
 /** The collector's request message, decoded by the protobuf code generated from OTLP's own .proto files. */
@@ -90,6 +90,30 @@ const hex = (id: string | Uint8Array | null | undefined): string => (id === unde
 const SERVER = 2;
 const ERROR = 2;
 
+const nanos = (time: ISpan['startTimeUnixNano']): bigint => BigInt(String(time));
+
+/** The `runner run` span of request `requestId` and the spans under it, once there are `count` of them. */
+function runPhases(spans: Received[], requestId: string, count: number): { run: ISpan; phases: ISpan[] } | undefined {
+  const run = requestTrace(spans, requestId)?.children.find((c) => c.name === 'runner run');
+  if (!run) return undefined;
+  const id = hex(run.spanId);
+  const phases = spans.filter((s) => hex(s.span.parentSpanId) === id).map((s) => s.span);
+  return phases.length >= count ? { run, phases } : undefined;
+}
+
+/** Asserts that every span of `phases` lies in `run`'s time range, and that each instantiate ends before the call it precedes starts. */
+function assertInside(run: ISpan, phases: ISpan[]): void {
+  for (const phase of phases) {
+    assert.equal(hex(phase.traceId), hex(run.traceId), `${phase.name} is in the run's trace`);
+    assert.ok(nanos(phase.startTimeUnixNano) >= nanos(run.startTimeUnixNano), `${phase.name} starts inside the run`);
+    assert.ok(nanos(phase.endTimeUnixNano) <= nanos(run.endTimeUnixNano), `${phase.name} ends inside the run`);
+    assert.ok(nanos(phase.startTimeUnixNano) <= nanos(phase.endTimeUnixNano), `${phase.name} ends after it starts`);
+  }
+  const instantiated = phases.filter((p) => p.name === 'instantiate').map((p) => nanos(p.endTimeUnixNano)).sort();
+  const called = phases.filter((p) => p.name === 'call').map((p) => nanos(p.startTimeUnixNano)).sort();
+  instantiated.forEach((end, i) => assert.ok(end <= (called[i] as bigint), 'an instance is made before its call'));
+}
+
 /** The server span of the request whose x-request-id was `requestId`, and the spans under it. */
 function requestTrace(spans: Received[], requestId: string): { server: Received; children: ISpan[] } | undefined {
   const server = spans.find((s) => s.span.kind === SERVER && attr(s.span, 'wess.request_id') === requestId);
@@ -106,6 +130,8 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
   let addId: string;
   let trapId: string;
   let busyId: string;
+  let memoryId: string;
+  let helloId: string;
   let hook: Server | undefined;
 
   before(async () => {
@@ -119,6 +145,10 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     trapId = ((await trap.json()) as { id: string }).id;
     const busy = await fetch(`${base}/modules?name=busy`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('busy') });
     busyId = ((await busy.json()) as { id: string }).id;
+    const memory = await fetch(`${base}/modules?name=grow-memory`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: fixture('grow-memory') });
+    memoryId = ((await memory.json()) as { id: string }).id;
+    const hello = await fetch(`${base}/modules?name=hello`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/wasm' }), body: wasiFixture('hello') });
+    helloId = ((await hello.json()) as { id: string }).id;
   });
   after(async () => {
     await t.close();
@@ -159,6 +189,55 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
       assert.ok(BigInt(String(child.startTimeUnixNano)) >= BigInt(String(span.startTimeUnixNano)), `${child.name} starts inside the request`);
       assert.ok(BigInt(String(child.endTimeUnixNano)) <= BigInt(String(span.endTimeUnixNano)), `${child.name} ends inside the request`);
     }
+  });
+
+  test('a run on a module with state: instantiate, then call, both inside the runner run span', async () => {
+    const res = await fetch(`${base}/modules/${memoryId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'size' }) });
+    assert.equal(res.status, 200, await res.text());
+    const { run, phases } = await collector.waitFor((spans) => runPhases(spans, res.headers.get('x-request-id') ?? '', 2));
+    assert.deepEqual(phases.map((p) => p.name).sort(), ['call', 'instantiate'], 'a fresh instance per call');
+    assert.equal(attr(phases.find((p) => p.name === 'call') as ISpan, 'wess.instance.reused'), false);
+    assertInside(run, phases);
+  });
+
+  test("a run on a module without state: a call span, and an instantiate span only when the worker had no instance of it yet", async () => {
+    // Calls of a stateless module share their worker's one instance: after a worker's first, no instantiation.
+    const requestIds: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await fetch(`${base}/modules/${addId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'add', args: [i, 1] }) });
+      assert.equal(res.status, 200);
+      requestIds.push(res.headers.get('x-request-id') ?? '');
+    }
+    await t.app.services.tracing?.flush();
+    let reused = 0;
+    for (const requestId of requestIds) {
+      const found = runPhases(collector.spans, requestId, 1);
+      assert.ok(found, `the run of ${requestId} has its phases`);
+      const call = found.phases.find((p) => p.name === 'call') as ISpan;
+      const instantiated = found.phases.some((p) => p.name === 'instantiate');
+      assert.equal(attr(call, 'wess.instance.reused'), !instantiated, 'reused exactly when nothing was instantiated');
+      assert.equal(found.phases.length, instantiated ? 2 : 1);
+      assertInside(found.run, found.phases);
+      if (!instantiated) reused++;
+    }
+    assert.ok(reused > 0, 'more calls than threads: some reused their worker\'s instance');
+  });
+
+  test('a batch: an instantiate and a call span per item, all inside the runner run span', async () => {
+    const res = await fetch(`${base}/modules/${memoryId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ function: 'grow', batch: [[1], [2], [3]] }) });
+    assert.equal(res.status, 200, await res.text());
+    const { run, phases } = await collector.waitFor((spans) => runPhases(spans, res.headers.get('x-request-id') ?? '', 6));
+    assert.deepEqual(phases.map((p) => p.name).sort(), ['call', 'call', 'call', 'instantiate', 'instantiate', 'instantiate']);
+    assertInside(run, phases);
+  });
+
+  test('a WASI run: its process and instance made, then the call of _start, inside the runner run span', async () => {
+    const res = await fetch(`${base}/modules/${helloId}/run`, { method: 'POST', headers: authHeaders({ 'content-type': 'application/json' }), body: JSON.stringify({ args: ['traced'] }) });
+    assert.equal(res.status, 200, await res.text());
+    const { run, phases } = await collector.waitFor((spans) => runPhases(spans, res.headers.get('x-request-id') ?? '', 2));
+    assert.equal(attr(run, 'wess.function'), '_start');
+    assert.deepEqual(phases.map((p) => p.name).sort(), ['call', 'instantiate']);
+    assertInside(run, phases);
   });
 
   test("a caller's traceparent is honoured: the request span joins its trace under its span", async () => {
@@ -249,6 +328,12 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
       return found.length >= 2 ? found : undefined;
     });
     assert.deepEqual(children, ['runner queue', 'runner run']);
+    const run = collector.spans.find((s) => s.span.name === 'runner run' && hex(s.span.parentSpanId) === jobSpanId) as Received;
+    const phases = await collector.waitFor((spans) => {
+      const found = spans.filter((s) => hex(s.span.parentSpanId) === hex(run.span.spanId)).map((s) => s.span);
+      return found.some((p) => p.name === 'call') ? found : undefined;
+    });
+    assertInside(run.span, phases);
   });
 
   test("a job's callback carries its trace: traceparent and tracestate of a job webhook span under the request that queued it", async () => {

@@ -17,6 +17,8 @@ export interface RequestTrace {
   admitted: number | undefined;
   /** Set once the answer is on its way: a write submitted after that is not one the request waits on. */
   answered: boolean;
+  /** Whether the trace is recorded (sampled): only then do its calls ask the worker for their phase times (CallScope.tracePhases). */
+  sampled: boolean;
 }
 
 /**
@@ -38,7 +40,7 @@ export function installTracing(app: FastifyInstance, tracing: Tracing): void {
     const start = nowMs();
     const parent = tracing.extract(request.headers);
     const { span, context } = tracing.startServer(parent, request.method, start, requestAttributes(request));
-    const trace: RequestTrace = { span, context, start, admitted: undefined, answered: false };
+    const trace: RequestTrace = { span, context, start, admitted: undefined, answered: false, sampled: span.isRecording() };
     request.trace = trace;
     current.enterWith(trace);
     done();
@@ -112,7 +114,7 @@ function endRequest(tracing: Tracing, request: FastifyRequest, status: number, t
   if (principal?.keyId) who['wess.key_id'] = principal.keyId;
   tracing.record(trace.context, 'auth', { start: trace.start, end: trace.admitted ?? end }, { ...who, 'wess.auth.outcome': request.authDenial ?? (trace.admitted === undefined ? 'refused' : 'ok') });
   const run = request.run;
-  if (run && run.receipts.length > 0) tracing.recordRun(trace.context, run);
+  if (run && run.receipts.length > 0) tracing.recordRun(trace.context, run, trace.admitted ?? trace.start);
 
   const route = routeOf(request);
   const { span } = trace;
