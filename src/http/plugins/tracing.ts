@@ -19,6 +19,8 @@ export interface RequestTrace {
   answered: boolean;
   /** Whether the trace is recorded (sampled): only then do its calls ask the worker for their phase times (CallScope.tracePhases). */
   sampled: boolean;
+  /** When the last compile the request waited on ended (its call queued after that); undefined without one. */
+  compiled: number | undefined;
 }
 
 /**
@@ -40,7 +42,7 @@ export function installTracing(app: FastifyInstance, tracing: Tracing): void {
     const start = nowMs();
     const parent = tracing.extract(request.headers);
     const { span, context } = tracing.startServer(parent, request.method, start, requestAttributes(request));
-    const trace: RequestTrace = { span, context, start, admitted: undefined, answered: false, sampled: span.isRecording() };
+    const trace: RequestTrace = { span, context, start, admitted: undefined, answered: false, sampled: span.isRecording(), compiled: undefined };
     request.trace = trace;
     current.enterWith(trace);
     done();
@@ -85,7 +87,10 @@ export function traceCompiles(tracing: Tracing): CompileObserver {
     const trace = current.getStore();
     if (trace === undefined || trace.answered) return undefined;
     const span = tracing.startInternal(trace.context, 'compile', { 'wess.compile.metered': metered });
-    return (failure) => tracing.end(span, failure === undefined ? undefined : failure instanceof Error ? failure.message : String(failure));
+    return (failure) => {
+      tracing.end(span, failure === undefined ? undefined : failure instanceof Error ? failure.message : String(failure));
+      trace.compiled = nowMs();
+    };
   };
 }
 
@@ -114,7 +119,8 @@ function endRequest(tracing: Tracing, request: FastifyRequest, status: number, t
   if (principal?.keyId) who['wess.key_id'] = principal.keyId;
   tracing.record(trace.context, 'auth', { start: trace.start, end: trace.admitted ?? end }, { ...who, 'wess.auth.outcome': request.authDenial ?? (trace.admitted === undefined ? 'refused' : 'ok') });
   const run = request.run;
-  if (run && run.receipts.length > 0) tracing.recordRun(trace.context, run, trace.admitted ?? trace.start);
+  // Its call was made after auth let the request through and after any compile it waited on.
+  if (run && run.receipts.length > 0) tracing.recordRun(trace.context, run, Math.max(trace.admitted ?? trace.start, trace.compiled ?? -Infinity));
 
   const route = routeOf(request);
   const { span } = trace;
