@@ -33,6 +33,9 @@ const PARTS: [string, RegExp][] = [
   ['auth and keys', /dist\/src\/auth\/|dist\/src\/http\/auth\.js/],
   ['request id', /plugins\/request-id\.js|node_modules\/uuid\//],
   ['usage and audit', /plugins\/(usage|audit)\.js/],
+  // Apart, so that a run shows what tracing costs (with it off, as here: nothing) and what the invocation log and guest output do.
+  ['tracing', /dist\/src\/tracing\/|plugins\/tracing\.js|node_modules\/@opentelemetry\//],
+  ['invocation log and guest output', /dist\/src\/observability\/|plugins\/invocations\.js/],
   ['security headers', /http\/transport\.js/],
   ['validation and body parsing', /node_modules\/(zod|secure-json-parse)\/|http\/(schemas|json-body|body-limits)\.js/],
   ['route handlers and errors', /dist\/src\/http\/(routes\/|error-handler|run-output|tenant-limits)|dist\/src\/errors\.js|dist\/src\/modules\//],
@@ -203,6 +206,8 @@ async function main(): Promise<void> {
     const bare = await measure(start.bare, load, seconds);
     say(`${name}: bare ${bare.rps} req/s, main thread ${bare.mainUs} µs/request`);
     const wess = await measure(start.wess, load, seconds);
+    // Tracing is off here (wess.toml's default): its row says so with a 0 rather than by its absence.
+    wess.parts.tracing ??= 0;
     say(`${name}: wess ${wess.rps} req/s, main thread ${wess.mainUs} µs/request`);
     scenarios.push({ name, wess, bare });
   }

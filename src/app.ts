@@ -21,7 +21,6 @@ import { installAudit } from './http/plugins/audit.js';
 import { installDecorations } from './http/plugins/decorations.js';
 import { installDrain, installDrainWait } from './http/plugins/drain.js';
 import { installRequestId, requestId } from './http/plugins/request-id.js';
-import { installTracing, traceWrites } from './http/plugins/tracing.js';
 import { installCallRecords } from './http/plugins/invocations.js';
 import { GuestOutput } from './observability/guest-output.js';
 import { observabilityRoutes } from './http/routes/observability.js';
@@ -70,7 +69,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   bus.subscribe('module.*', (event) => metrics.moduleEvents.inc({ topic: event.topic }));
   // Loaded only when tracing.endpoint is set: with tracing off, no OpenTelemetry code runs or loads.
   const tracing = config.tracing.endpoint === '' ? undefined : (await import('./tracing/tracing.js')).Tracing.start(config, logger);
-  const store = await openStore(config, { bus, metrics, logger, observeWrites: tracing && traceWrites(tracing, config.database.url === undefined ? 'leveldb' : 'postgres') });
+  const tracingHooks = tracing && (await import('./http/plugins/tracing.js'));
+  const store = await openStore(config, { bus, metrics, logger, observeWrites: tracing && tracingHooks?.traceWrites(tracing, config.database.url === undefined ? 'leveldb' : 'postgres') });
   const { writer, reader } = store;
   let runner: Runner;
   let keyring: Keyring;
@@ -95,6 +95,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       metrics,
       logger,
       loadBytes: (sha256) => reader.getContent(sha256),
+      observeCompile: tracing && tracingHooks?.traceCompiles(tracing),
     });
   } catch (err) {
     await store.close();
@@ -140,7 +141,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   installExpectContinue(app, config);
   installRequestId(app);
   // Before auth and the rate limit: the request's span starts ahead of the work it measures.
-  if (tracing) installTracing(app, tracing);
+  if (tracing) tracingHooks?.installTracing(app, tracing);
   installDrain(app, services);
   installAccessLine(app, services);
   // Auth asks the rate limiter whether a request without a valid key gets 401 or 429; the limiter's

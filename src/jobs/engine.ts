@@ -11,7 +11,7 @@ import type { Services } from '../services.js';
 import { backoff } from './backoff.js';
 import { jobView } from './view.js';
 import { checkCallback, deliver, type Delivery } from './webhooks.js';
-import { SpanStatusCode, type Context } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { noteAnswer, runNote, type RunNote } from '../observability/run-note.js';
 import { traceIdOf } from '../observability/trace-context.js';
@@ -20,6 +20,8 @@ import { traceIdOf } from '../observability/trace-context.js';
 interface JobTrace {
   context: Context;
   traceId: string;
+  /** Whether the job's trace is recorded (sampled): only then does its call ask the worker for phase times. */
+  sampled: boolean;
   end(outcome: JobOutcome): void;
 }
 
@@ -192,7 +194,7 @@ export class JobEngine {
       // Background lane of the tenant: its own key, so it never queues with the tenant's synchronous calls.
       const scope: CallScope = {
         lane: `job:${job.tenant}`, background: true, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages,
-        timeoutMs: job.timeout_ms, fuel: runFuel(body.fuel, limits), requestId: job.id,
+        timeoutMs: job.timeout_ms, fuel: runFuel(body.fuel, limits), requestId: job.id, tracePhases: traced?.sampled,
       };
       note = runNote(target, body.function ?? null, callInput(body));
       const { body: result, receipts, fn, compileCached, stderr, memoryPages } = await this.executor.execute(target, body, scope, this.log);
@@ -242,10 +244,10 @@ export class JobEngine {
     return {
       context,
       traceId: span.spanContext().traceId,
+      sampled: span.isRecording(),
       end: (outcome) => {
         span.setAttribute('wess.outcome', outcome.ok ? 'ok' : outcome.error.code);
-        if (!outcome.ok && outcome.error.code === 'INTERNAL') span.setStatus({ code: SpanStatusCode.ERROR });
-        span.end();
+        tracing.end(span, !outcome.ok && outcome.error.code === 'INTERNAL' ? outcome.error.message : undefined);
       },
     };
   }
@@ -315,8 +317,7 @@ export class JobEngine {
     const parent = tracing.extract({ traceparent: job.trace?.traceparent, tracestate: job.trace?.tracestate });
     const { span, headers } = tracing.startClient(parent, 'job webhook', { 'http.request.method': 'POST', 'url.full': url, 'wess.job.id': job.id });
     const result = await deliver(url, body, secret, config.jobs.webhook_timeout, headers);
-    if (!result.delivered) span.setStatus({ code: SpanStatusCode.ERROR, message: result.error });
-    span.end();
+    tracing.end(span, result.delivered ? undefined : result.error);
     return result;
   }
 

@@ -24,6 +24,8 @@ export interface CallRequest {
   fuel: number | undefined;
   /** Set for a call of a background lane (CallScope.background); read when its lane is made. */
   background?: boolean;
+  /** True for a call whose trace is recorded (CallScope.tracePhases): the worker times its phases. */
+  phases: boolean | undefined;
 }
 
 /** A call waiting for, or running in, a bundle. */
@@ -108,6 +110,7 @@ export function buildBundle(lane: Lane, calls: Pending[], now: number): { bundle
     if (call.bridge !== undefined) task.bridges.push([i, call.bridge]);
     if (call.wasi !== undefined) (task.wasi ??= []).push([i, call.wasi]);
     if (call.fuel !== undefined) (task.fuel ??= []).push([i, call.fuel]);
+    if (call.phases === true) (task.phases ??= []).push(i);
   });
   return { bundle: { calls, control, epoch: now, lane, long: false, killedAt: IDLE, killedCallStartedAt: 0, takenFrom: calls.length }, task };
 }

@@ -143,8 +143,8 @@ export class Dispatcher {
 
   private pending(request: CallRequest, owner: Lane, now: number, group: number, done: (outcome: CallOutcome) => void): Pending {
     // Built field by field: a spread here showed up as the top main-thread cost in profiles.
-    const { sha256, compiled, fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency, fuel } = request;
-    return { sha256, compiled, fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency, fuel, owner, acceptedAt: now, deadline: now + timeoutMs, reruns: 0, group, done };
+    const { sha256, compiled, fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency, fuel, phases } = request;
+    return { sha256, compiled, fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency, fuel, phases, owner, acceptedAt: now, deadline: now + timeoutMs, reruns: 0, group, done };
   }
 
   private admit(lane: Lane, calls: number): void {

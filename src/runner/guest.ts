@@ -4,6 +4,7 @@ import { fuelLeft, fuelUsed, setFuel } from '../wasm/fuel.js';
 import { PAGE_BYTES, type RawResult, type WasmArg } from '../wasm/types.js';
 import { callThroughBridge } from './bridge.js';
 import { HostEnv } from './host-env.js';
+import type { PhaseClock } from './phase-clock.js';
 import { CONVENTION, NO_MEMORY, type BridgeSignature, type Failure, type Metering, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
 
@@ -25,11 +26,12 @@ const NO_TRACE = (): void => {};
 
 /**
  * Runs a call outside a WASI process and adds its outcome to `reply`; `metering` when it runs metered,
- * `conventions` the module's CONVENTION flags.
+ * `conventions` the module's CONVENTION flags, `clock` when its trace is recorded (phase-clock.ts).
  */
 export function runCall(
   reply: ReplyBuilder, module: WebAssembly.Module | undefined, memoryExport: string | null, shared: string | null,
   fn: string, args: WasmArg[], bridge: BridgeSignature | undefined, metering: Metering | undefined, conventions: number,
+  clock: PhaseClock | undefined,
 ): void {
   const started = performance.now();
   let results: RawResult[];
@@ -43,7 +45,7 @@ export function runCall(
     env?.bind(exportedMemory(instance, memoryExport));
     if (metering !== undefined) startMetered(instance, metering);
     initialize(instance, fn, conventions);
-    results = normalise(callExport(instance, fn, args, bridge));
+    results = normalise(clock === undefined ? callExport(instance, fn, args, bridge) : clock.callExport(instance, fn, args, bridge));
     pages = memoryPages(instance, memoryExport);
   } catch (err) {
     reply.fail(meteredFailure(reply, err, args, instance, metering), performance.now() - started);
@@ -51,6 +53,11 @@ export function runCall(
   }
   if (metering !== undefined) reply.fuel(fuelOf(instance, metering).used);
   reply.ok(results, performance.now() - started, pages);
+}
+
+/** Whether this thread keeps an instance of stateless module `key` (its next call makes none). */
+export function keeps(key: string): boolean {
+  return kept.has(key);
 }
 
 /** The instance kept for stateless module `key`, made on its first call in this thread. */

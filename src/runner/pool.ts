@@ -162,16 +162,17 @@ export class Runner {
     const bridge = needsBridge(call.args) ? await this.bridgeFor(call, call.results) : undefined;
     const wasi = call.wasi === undefined && !compiled.inProcess ? undefined : this.wasiInput(call.wasi, call.files);
     const timeoutMs = call.timeoutMs ?? this.options.timeoutMs;
+    const phases = call.tracePhases;
     const outcome = await this.dispatcher.submit({
       sha256: call.sha256, compiled, fn: call.fn, args: call.args, bridge, wasi, timeoutMs,
-      lane: call.lane ?? DEFAULT_LANE, maxConcurrency: call.maxConcurrency, fuel: call.fuel, background: call.background,
+      lane: call.lane ?? DEFAULT_LANE, maxConcurrency: call.maxConcurrency, fuel: call.fuel, background: call.background, phases,
     });
     this.record(outcome, call);
     if (!outcome.ok) throw await this.errorFor(call, variant, outcome, outcome.error);
-    // Literals rather than one extended: a plain call's result keeps one shape and never has `wasi`.
+    // Literals rather than one extended: a plain untraced call's result keeps one shape and never has `wasi`.
     const { results, durationMs, cpuMs, queuedMs, memoryPages, fuelUsed } = outcome;
-    if (outcome.wasi === undefined && fuelUsed === undefined) return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages };
-    return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages, wasi: outcome.wasi, fuelUsed };
+    if (outcome.wasi === undefined && fuelUsed === undefined && phases !== true) return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages };
+    return { results, durationMs, cpuMs, queuedMs, compileCached, memoryPages, wasi: outcome.wasi, fuelUsed, phases: outcome.phases };
   }
 
   /**
@@ -214,7 +215,7 @@ export class Runner {
         bridge = await this.bridgeFor(call, results);
         results = bridge.results; // read from the module once per batch, not per item
       }
-      requests.push({ sha256: call.sha256, compiled, fn: call.fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency: call.maxConcurrency, fuel: call.fuel, background: call.background });
+      requests.push({ sha256: call.sha256, compiled, fn: call.fn, args, bridge, wasi, timeoutMs, lane, maxConcurrency: call.maxConcurrency, fuel: call.fuel, background: call.background, phases: call.tracePhases });
     }
     return requests;
   }
@@ -231,6 +232,7 @@ export class Runner {
     }
     if (outcome.wasi !== undefined) item.wasi = outcome.wasi;
     if (outcome.fuelUsed !== undefined) item.fuelUsed = outcome.fuelUsed;
+    if (outcome.phases !== undefined) item.phases = outcome.phases;
     return item;
   }
 
@@ -268,10 +270,19 @@ export class Runner {
     this.options.metrics.poolWorkers.set(0);
   }
 
+  /** A compile-cache miss: the module's bytes from the store, compiled for `variant` (and cached). */
   private async compileStored(sha256: string, variant: Variant): Promise<Compiled> {
-    const bytes = await this.options.loadBytes(sha256);
-    if (bytes === undefined) throw wessError('INTERNAL', `module content ${sha256} is not in the store`);
-    return (await this.cache.compile(sha256, bytes, variant)).compiled;
+    const ended = this.options.observeCompile?.(variant.metered);
+    try {
+      const bytes = await this.options.loadBytes(sha256);
+      if (bytes === undefined) throw wessError('INTERNAL', `module content ${sha256} is not in the store`);
+      const { compiled } = await this.cache.compile(sha256, bytes, variant);
+      ended?.();
+      return compiled;
+    } catch (err) {
+      ended?.(err);
+      throw err;
+    }
   }
 
   /** The NaN bridge signature; rare path (NaN-with-bits arguments), reading the result types from the module when not given. */
@@ -315,6 +326,7 @@ export class Runner {
     const err = wessError(failure.code, message);
     if (outcome === undefined) return err;
     const receipt: Receipt = { durationMs: outcome.durationMs, cpuMs: outcome.cpuMs, queuedMs: outcome.queuedMs, fuelUsed: outcome.fuelUsed };
+    if (outcome.phases !== undefined) receipt.phases = outcome.phases;
     Object.defineProperty(err, 'receipt', { value: receipt, enumerable: false });
     if (outcome.wasi !== undefined) Object.defineProperty(err, 'wasiOutput', { value: outcome.wasi, enumerable: false });
     return err;

@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors.js';
+import type { Interval } from '../tracing/clock.js';
 import type { WasiInput, WasiOutput } from '../wasi/index.js';
 import type { PooledMemory } from '../wasm/binary.js';
 import type { RawResult, ValType, WasmArg } from '../wasm/types.js';
@@ -102,6 +103,8 @@ export interface BundleTask {
   fuel?: [number, number][];
   /** Per module: the limits of the memory its instances are given (Compiled.pooledMemory), or null; left out when no module has one. */
   pooledMemories?: (PooledMemory | null)[];
+  /** The calls whose trace is recorded (by index): the worker times their phases (Phases); left out when there are none. */
+  phases?: number[];
 }
 
 /** A failed call, as it crosses the thread boundary. */
@@ -125,6 +128,25 @@ export interface Receipt {
   fuelUsed?: number;
   /** From when the dispatcher accepted the call to when a worker started it (its last run, after a re-run). */
   queuedMs: number;
+  /** Where the run's time went on the worker, for a call whose trace is recorded (CallScope.tracePhases) that ran. */
+  phases?: Phases;
+}
+
+/**
+ * A traced call's phases on the worker, in epoch ms: performance.timeOrigin + performance.now() on
+ * the worker, the one clock every thread of the process shares (each thread's performance.now()
+ * counts from its own timeOrigin, so marks cross as epoch ms, never as performance.now()).
+ */
+export interface Phases {
+  /** From when the worker took the call up to when it was done with it (its receipt's durationMs, give or take a mark). */
+  run: Interval;
+  /**
+   * Whether the call made its instance (in a WASI process: the process too), from run.start to
+   * call.start; false when it reused its worker's kept instance (a module without state, guest.ts).
+   */
+  instantiated: boolean;
+  /** The export's call, from entry to return or throw; null when it never began (making the instance failed). */
+  call: Interval | null;
 }
 
 /** The env.trace lines of a call for the log: the first TRACE_LOG_LINES, and how many more there were. */
@@ -188,6 +210,8 @@ export interface BundleReply {
   fuelUsed?: [number, number][];
   /** [call index, trace lines] for the calls that called env.trace; left out when there are none. */
   trace?: [number, TraceLog][];
+  /** [call index, phases] for the calls the task asked phases of (BundleTask.phases); left out when there are none. */
+  phases?: [number, Phases][];
 }
 
 /** Builds a BundleReply one outcome at a time (worker side). */
@@ -237,6 +261,11 @@ export class ReplyBuilder {
   fuel(used: number): void {
     (this.reply.fuelUsed ??= []).push([this.reply.shape.length, used]);
   }
+
+  /** Adds the phases of the call last added with ok() or fail(). */
+  phases(phases: Phases): void {
+    (this.reply.phases ??= []).push([this.reply.shape.length - 1, phases]);
+  }
 }
 
 /**
@@ -272,11 +301,12 @@ export function outcomesOf(reply: BundleReply, queuedMs: (index: number, started
   }
   if (reply.trace !== undefined) attach(outcomes, reply.trace, 'trace');
   if (reply.fuelUsed !== undefined) attach(outcomes, reply.fuelUsed, 'fuelUsed');
+  if (reply.phases !== undefined) attach(outcomes, reply.phases, 'phases');
   return outcomes;
 }
 
 /** Sets `field` on the outcomes a reply's sparse list names: only the calls that have one are listed. */
-function attach<K extends 'trace' | 'fuelUsed'>(outcomes: CallOutcome[], pairs: [number, NonNullable<CallOutcome[K]>][], field: K): void {
+function attach<K extends 'trace' | 'fuelUsed' | 'phases'>(outcomes: CallOutcome[], pairs: [number, NonNullable<CallOutcome[K]>][], field: K): void {
   for (const [i, value] of pairs) {
     const outcome = outcomes[i];
     if (outcome !== undefined) outcome[field] = value;

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { WasiInput, WasiOutput } from '../wasi/index.js';
 import type { RawResult, ValType, WasmArg } from '../wasm/types.js';
+import type { Phases } from './protocol.js';
 
 /* What the runner's facade (pool.ts) takes and gives; pool.ts re-exports all of it. */
 
@@ -25,7 +26,12 @@ export interface RunnerOptions {
   maxTableElements?: number;
   /** How long a thread beyond size + spare stays idle before it retires (default TUNING.extraThreadIdleMs). */
   extraThreadIdleMs?: number;
+  /** Told of each compile a call waits on (a compile-cache miss; tracing): what it returns is called once the compile is done or failed. */
+  observeCompile?: CompileObserver | undefined;
 }
+
+/** Watches a compile from its start to its end without knowing who asked for it. */
+export type CompileObserver = (metered: boolean) => ((failure?: unknown) => void) | undefined;
 
 /** Who a call runs for and under which limits; the same for one call and for a batch. */
 export interface CallScope {
@@ -46,6 +52,11 @@ export interface CallScope {
    * and background lanes together hold at most all workers but one.
    */
   background?: boolean;
+  /**
+   * Set for a call whose trace is recorded (tracing on, sampled): the worker times its phases and its
+   * result (each batch item, a failure's receipt) carries them. Left unset, a call takes no mark.
+   */
+  tracePhases?: boolean;
 }
 
 /**
@@ -81,6 +92,8 @@ export interface RunResult {
   memoryPages: number | null;
   /** Exit code and output, for a call that ran in a WASI process (given `wasi`, or the module imports WASI). */
   wasi?: WasiOutput;
+  /** Where its time went on the worker, for a call given tracePhases. */
+  phases?: Phases;
 }
 
 /** Many calls of one function, each on a fresh instance, sent to one worker together. */
@@ -99,8 +112,8 @@ export interface BatchCall extends CallScope {
 
 /** One item's answer: a failing item (trap, timeout) fails alone. `wasi` as in RunResult (a trap keeps what was written). */
 export type BatchItem =
-  | { ok: true; results: RawResult[]; durationMs: number; cpuMs: number; queuedMs: number; memoryPages: number | null; wasi?: WasiOutput; fuelUsed?: number }
-  | { ok: false; code: ErrorCode; message: string; durationMs: number; cpuMs: number; queuedMs: number; wasi?: WasiOutput; fuelUsed?: number };
+  | { ok: true; results: RawResult[]; durationMs: number; cpuMs: number; queuedMs: number; memoryPages: number | null; wasi?: WasiOutput; fuelUsed?: number; phases?: Phases }
+  | { ok: false; code: ErrorCode; message: string; durationMs: number; cpuMs: number; queuedMs: number; wasi?: WasiOutput; fuelUsed?: number; phases?: Phases };
 
 export interface BatchResult {
   /** In the order of `argsList`. */

@@ -4,6 +4,7 @@ import type { RawResult, WasmArg } from '../wasm/types.js';
 import { callExport, carried, exportedMemory, fuelOf, initialize, memoryPages, meteredFailure, normalise, startMetered } from './guest.js';
 import { POOLED_MEMORY_MODULE, POOLED_MEMORY_NAME, type PooledMemory } from '../wasm/binary.js';
 import { HostEnv } from './host-env.js';
+import type { PhaseClock } from './phase-clock.js';
 import { giveBackMemory, takeMemory } from './memories.js';
 import { CONVENTION, NO_MEMORY, type BridgeSignature, type Metering, type ReplyBuilder } from './protocol.js';
 import { failureFrom } from './traps.js';
@@ -29,8 +30,11 @@ export interface CallSpec {
   conventions: number;
 }
 
-/** Runs a call in a fresh WASI process (`_start` of a command, or any export) and adds its outcome and output to `reply`. */
-export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInput): void {
+/**
+ * Runs a call in a fresh WASI process (`_start` of a command, or any export) and adds its outcome and
+ * output to `reply`; `clock` when its trace is recorded (phase-clock.ts).
+ */
+export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInput, clock: PhaseClock | undefined): void {
   const started = performance.now();
   let proc: WasiProcess;
   try {
@@ -42,7 +46,7 @@ export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInpu
   const pooled = spec.pooledMemory;
   const memory = pooled === null ? undefined : takeMemory(pooled);
   try {
-    runIn(reply, spec, proc, started, memory);
+    runIn(reply, spec, proc, started, memory, clock);
   } finally {
     // After the last read of the instance (its memory size, its fuel): the memory is zeroed here.
     if (memory !== undefined) giveBackMemory(pooled as PooledMemory, memory);
@@ -50,7 +54,7 @@ export function runWasiCall(reply: ReplyBuilder, spec: CallSpec, input: WasiInpu
 }
 
 /** The call itself, in `proc`; `memory` is the one to give an instance that imports its memory. */
-function runIn(reply: ReplyBuilder, spec: CallSpec, proc: WasiProcess, started: number, memory: WebAssembly.Memory | undefined): void {
+function runIn(reply: ReplyBuilder, spec: CallSpec, proc: WasiProcess, started: number, memory: WebAssembly.Memory | undefined, clock: PhaseClock | undefined): void {
   let instance: WebAssembly.Instance | undefined;
   let ran: { value: unknown; output: WasiOutput };
   const env = (spec.conventions & CONVENTION.hostEnv) !== 0 ? new HostEnv((line) => proc.writeStderr(`${line}\n`)) : undefined;
@@ -66,7 +70,7 @@ function runIn(reply: ReplyBuilder, spec: CallSpec, proc: WasiProcess, started: 
       env?.bind(exported);
       if (spec.metering !== undefined) startMetered(instance, spec.metering);
       initialize(instance, spec.fn, spec.conventions);
-      return callExport(instance, spec.fn, spec.args, spec.bridge);
+      return clock === undefined ? callExport(instance, spec.fn, spec.args, spec.bridge) : clock.callExport(instance, spec.fn, spec.args, spec.bridge);
     });
   } catch (err) {
     // A trap: the client still gets what the program wrote before it.

@@ -1,6 +1,7 @@
 import { threadId } from 'node:worker_threads';
 import type { WasiInput } from '../wasi/index.js';
-import { runCall } from './guest.js';
+import { keeps, runCall } from './guest.js';
+import { PhaseClock } from './phase-clock.js';
 import { CONTROL, IDLE, NOT_STARTED, ReplyBuilder, type BundleReply, type BundleTask, type BridgeSignature, type Metering } from './protocol.js';
 import { CallCpu, threadCpuReader } from './thread-cpu.js';
 
@@ -38,6 +39,7 @@ function runCalls(task: BundleTask): BundleReply {
   const bridges = task.bridges.length > 0 ? new Map<number, BridgeSignature>(task.bridges) : undefined;
   const wasi = task.wasi === undefined ? undefined : new Map<number, WasiInput>(task.wasi);
   const fuel = task.fuel === undefined ? undefined : new Map<number, number>(task.fuel);
+  const traced = task.phases === undefined ? undefined : new Set(task.phases);
   let argsAt = 0;
   for (let index = 0; index < task.fn.length; index++) {
     // The main thread may have taken the rest back (they wait behind a slow call); then stop here.
@@ -60,12 +62,15 @@ function runCalls(task: BundleTask): BundleReply {
     const conventions = task.conventions?.[m] ?? 0;
     const input = wasi?.get(index);
     const metering = meteringOf(task, m, fuel?.get(index));
+    // Only a traced call has a clock: an untraced one takes no mark and adds nothing to the reply.
+    const clock = traced?.has(index) === true ? new PhaseClock(input === undefined && shared !== null && keeps(shared)) : undefined;
     // A module with a pooled memory is in-process, and every call of one carries WASI input (pool.ts).
-    if (input === undefined) runCall(reply, module, memoryExport, shared, fn, args, bridges?.get(index), metering, conventions);
+    if (input === undefined) runCall(reply, module, memoryExport, shared, fn, args, bridges?.get(index), metering, conventions, clock);
     else {
       const pooledMemory = task.pooledMemories?.[m] ?? null;
-      (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, pooledMemory, fn, args, bridge: bridges?.get(index), metering, conventions }, input);
+      (wasiCall as WasiCall).runWasiCall(reply, { module, memoryExport, pooledMemory, fn, args, bridge: bridges?.get(index), metering, conventions }, input, clock);
     }
+    if (clock !== undefined) reply.phases(clock.phases());
     reply.timed(startedAt, cpu.charge(reply.lastDurationMs));
     Atomics.store(control, CONTROL.index, IDLE);
   }

@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import { VERSION } from '../version.js';
 import type { Interval } from './clock.js';
 import { totalsOf, type RunNote } from '../observability/run-note.js';
+import type { Phases, Receipt } from '../runner/protocol.js';
 
 /** Spans wait at most this long before they are exported (the SDK's default is 5 s). */
 const EXPORT_DELAY_MS = 1000;
@@ -87,13 +88,15 @@ export class Tracing {
 
   /**
    * The runner's part of a call, from its receipts, under `parent`: the wait for a worker, then the run
-   * on it (instantiate and call). A batch's items run one after another in one bundle, so its run span
-   * covers their summed durations and its wait the longest wait.
+   * on it, with its `instantiate` and `call` spans when the worker timed them (Receipt.phases). A
+   * batch's items run one after another in one bundle, so its run span covers them all and its wait
+   * is the longest. queued_ms counts whole milliseconds of Date.now() on two threads, so the wait is
+   * drawn from no earlier than `notBefore` (when the call could first have been made).
    */
-  recordRun(parent: Context, run: RunNote): void {
+  recordRun(parent: Context, run: RunNote, notBefore = -Infinity): void {
     const { durationMs: duration, cpuMs: cpu, queuedMs: queued, fuelUsed: fuel } = totalsOf(run.receipts);
-    const started = run.answeredAt - duration;
-    this.record(parent, 'runner queue', { start: started - queued, end: started }, { 'wess.queued_ms': queued });
+    const at = runInterval(run.receipts, duration, run.answeredAt);
+    this.record(parent, 'runner queue', { start: Math.max(notBefore, at.start - queued), end: at.start }, { 'wess.queued_ms': queued });
     const attributes: Attributes = {
       'wess.module.version': run.version,
       'wess.cpu_ms': cpu,
@@ -102,7 +105,21 @@ export class Tracing {
     if (fuel !== undefined) attributes['wess.fuel_used'] = fuel;
     if (run.fn !== null) attributes['wess.function'] = run.fn;
     if (run.compileCached !== undefined) attributes['wess.compile_cached'] = run.compileCached;
-    this.record(parent, 'runner run', { start: started, end: run.answeredAt }, attributes);
+    const context = this.record(parent, 'runner run', at, attributes);
+    for (const receipt of run.receipts) if (receipt.phases !== undefined) this.#recordPhases(context, receipt.phases);
+  }
+
+  /** A timed call's `instantiate` (when it made an instance) and `call` spans, under its run. */
+  #recordPhases(parent: Context, phases: Phases): void {
+    const { run, call } = phases;
+    if (phases.instantiated) this.record(parent, 'instantiate', { start: run.start, end: call?.start ?? run.end }, {});
+    if (call !== null) this.record(parent, 'call', call, { 'wess.instance.reused': !phases.instantiated });
+  }
+
+  /** Ends `span`, as an error when `failed` says why (Wess's other modules use no OpenTelemetry value, so that tracing off loads none). */
+  end(span: Span, failed?: string): void {
+    if (failed !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failed });
+    span.end();
   }
 
   /** Starts a span for work a message asked for (a job's run), under the context its W3C headers carry. */
@@ -127,6 +144,24 @@ export class Tracing {
   shutdown(): Promise<void> {
     return this.#provider.shutdown();
   }
+}
+
+/**
+ * When a run was on its worker: as the worker timed it (the clock of its instantiate and call spans,
+ * so they nest in it), else worked back from when the runner answered. A call it did not time (one
+ * stopped at its deadline, whose answer the main thread made) widens it to the worked-back interval.
+ */
+function runInterval(receipts: readonly Receipt[], duration: number, answeredAt: number): Interval {
+  let start = Infinity, end = -Infinity, untimed = false;
+  for (const receipt of receipts) {
+    if (receipt.phases === undefined) untimed ||= receipt.durationMs > 0;
+    else {
+      start = Math.min(start, receipt.phases.run.start);
+      end = Math.max(end, receipt.phases.run.end);
+    }
+  }
+  if (start === Infinity || untimed) return { start: Math.min(start, answeredAt - duration), end: Math.max(end, answeredAt) };
+  return { start, end };
 }
 
 /** The OTLP/HTTP traces URL under a collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT is read. */

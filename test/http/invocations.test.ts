@@ -32,7 +32,7 @@ describe('the invocation log', () => {
 
   before(async () => {
     t = await startApp({ runner: { timeout: 1000 }, observability: { invocations_kept: 5 } });
-    for (const name of ['add', 'trap', 'busy', 'loop-forever']) ids[name] = (await upload(t.app, name)).id;
+    for (const name of ['add', 'trap', 'busy', 'loop-forever', 'grow-memory']) ids[name] = (await upload(t.app, name)).id;
     ids.exit = (await upload(t.app, 'exit', wasiFixture('exit'))).id;
     developer = await makeKey(t.app, { name: 'dev', role: 'developer', tenant: 'default' });
     runner = await makeKey(t.app, { name: 'runner', role: 'runner', tenant: 'default' });
@@ -60,6 +60,16 @@ describe('the invocation log', () => {
     assert.equal(call.stats.calls, 1);
     for (const field of ['duration_ms', 'queued_ms', 'cpu_ms'] as const) assert.equal(typeof call.stats[field], 'number');
     assert.ok(Date.parse(call.time) <= Date.now());
+  });
+
+  test("stats hold the call's memory: its pages at the end (null for a module without memory)", async () => {
+    assert.equal((await run('add', { function: 'add', args: [1, 2] })).statusCode, 200);
+    assert.equal(((await invocations('add')).page.items[0] as InvocationRecord).stats.memory_pages, null);
+    const res = await run('grow-memory', { function: 'grow', args: [2] });
+    assert.equal(res.statusCode, 200, res.body);
+    const call = (await invocations('grow-memory')).page.items[0] as InvocationRecord;
+    assert.equal(call.request_id, res.headers['x-request-id']);
+    assert.equal(call.stats.memory_pages, 3, 'one page and two grown');
   });
 
   test('a trap, a timeout and a fuel exhaustion, each with its code and status', async () => {

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { SpanStatusCode, type Attributes, type Context } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { redactKeys } from '../../logger.js';
+import type { CompileObserver } from '../../runner/types.js';
 import type { WriteObserver } from '../../store/index.js';
 import { nowMs } from '../../tracing/clock.js';
 import type { Tracing } from '../../tracing/tracing.js';
@@ -14,13 +15,21 @@ export interface RequestTrace {
   start: number;
   /** When the last onRequest hook (auth, rate limit) let the request through; undefined when one of them answered it. */
   admitted: number | undefined;
+  /** Set once the answer is on its way: a write submitted after that is not one the request waits on. */
+  answered: boolean;
+  /** Whether the trace is recorded (sampled): only then do its calls ask the worker for their phase times (CallScope.tracePhases). */
+  sampled: boolean;
+  /** When the last compile the request waited on ended (its call queued after that); undefined without one. */
+  compiled: number | undefined;
 }
 
 /**
- * The trace context of the request being served, for work it starts that reads no request (a store
- * write): entered in the request's first hook, it follows the request's callbacks and promises.
+ * The trace of the request being served, for work it starts that reads no request (a store write):
+ * entered in the request's first hook, it follows the request's callbacks and promises, but also
+ * every timer started from them, long after the answer (the invocation log's flush, the job engine's
+ * polls, which start their next timers from there): hence `answered`.
  */
-const current = new AsyncLocalStorage<Context>();
+const current = new AsyncLocalStorage<RequestTrace>();
 
 /**
  * A span per request (HTTP semantic conventions) under the caller's `traceparent`, with children for
@@ -33,8 +42,9 @@ export function installTracing(app: FastifyInstance, tracing: Tracing): void {
     const start = nowMs();
     const parent = tracing.extract(request.headers);
     const { span, context } = tracing.startServer(parent, request.method, start, requestAttributes(request));
-    request.trace = { span, context, start, admitted: undefined };
-    current.enterWith(context);
+    const trace: RequestTrace = { span, context, start, admitted: undefined, answered: false, sampled: span.isRecording(), compiled: undefined };
+    request.trace = trace;
+    current.enterWith(trace);
     done();
   });
   // The first hook after every onRequest hook: auth and the rate limit are done.
@@ -42,9 +52,17 @@ export function installTracing(app: FastifyInstance, tracing: Tracing): void {
     if (request.trace) request.trace.admitted = nowMs();
     done(null, payload);
   });
+  // A handler has awaited every write it waits on by the time its answer is sent.
+  app.addHook('onSend', (request, _reply, payload, done) => {
+    if (request.trace) request.trace.answered = true;
+    done(null, payload);
+  });
   app.addHook('onResponse', (request, reply, done) => {
     const trace = request.trace;
-    if (trace) endRequest(tracing, request, reply.statusCode, trace);
+    if (trace) {
+      trace.answered = true;
+      endRequest(tracing, request, reply.statusCode, trace);
+    }
     done();
   });
 }
@@ -53,12 +71,25 @@ export function installTracing(app: FastifyInstance, tracing: Tracing): void {
 export function traceWrites(tracing: Tracing, engine: 'leveldb' | 'postgres'): WriteObserver {
   const system = engine === 'postgres' ? 'postgresql' : 'leveldb';
   return (kind) => {
-    const parent = current.getStore();
-    if (parent === undefined) return undefined;
-    const span = tracing.startInternal(parent, 'store commit', { 'db.system.name': system, 'db.operation.name': kind });
+    const trace = current.getStore();
+    if (trace === undefined || trace.answered) return undefined;
+    const span = tracing.startInternal(trace.context, 'store commit', { 'db.system.name': system, 'db.operation.name': kind });
     return (failure) => {
       if (failure !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failure instanceof Error ? failure.message : String(failure) });
       span.end();
+    };
+  };
+}
+
+/** A runner's compile observer that records each compile a traced request waits on (a compile-cache miss) as a span of it. */
+export function traceCompiles(tracing: Tracing): CompileObserver {
+  return (metered) => {
+    const trace = current.getStore();
+    if (trace === undefined || trace.answered) return undefined;
+    const span = tracing.startInternal(trace.context, 'compile', { 'wess.compile.metered': metered });
+    return (failure) => {
+      tracing.end(span, failure === undefined ? undefined : failure instanceof Error ? failure.message : String(failure));
+      trace.compiled = nowMs();
     };
   };
 }
@@ -88,7 +119,8 @@ function endRequest(tracing: Tracing, request: FastifyRequest, status: number, t
   if (principal?.keyId) who['wess.key_id'] = principal.keyId;
   tracing.record(trace.context, 'auth', { start: trace.start, end: trace.admitted ?? end }, { ...who, 'wess.auth.outcome': request.authDenial ?? (trace.admitted === undefined ? 'refused' : 'ok') });
   const run = request.run;
-  if (run && run.receipts.length > 0) tracing.recordRun(trace.context, run);
+  // Its call was made after auth let the request through and after any compile it waited on.
+  if (run && run.receipts.length > 0) tracing.recordRun(trace.context, run, Math.max(trace.admitted ?? trace.start, trace.compiled ?? -Infinity));
 
   const route = routeOf(request);
   const { span } = trace;

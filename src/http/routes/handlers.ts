@@ -115,7 +115,7 @@ export function handlerRoutes(app: FastifyInstance, services: Services, table: R
       outcome = await runner.run({
         sha256: target.sha256, fn: '_start', params: [], results: [], args: [], wasi, files,
         lane: route.tenant, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs: limits.timeoutMs,
-        fuel: limits.defaultFuel, requestId: request.id,
+        fuel: limits.defaultFuel, requestId: request.id, tracePhases: request.trace?.sampled,
       });
     } catch (err) {
       const receipt = receiptOf(err);

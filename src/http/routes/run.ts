@@ -91,7 +91,7 @@ export function runRoutes(app: FastifyInstance, services: Services): void {
     const keyId = request.principal?.keyId;
     const admitting = keyId ? usage.admitRun(keyId, limits.runsPerDay, limits.tier, metrics, body.batch?.length ?? 1) : undefined;
     if (admitting) await admitting;
-    const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel, requestId: request.id };
+    const scope: CallScope = { lane, maxConcurrency: limits.maxConcurrency, maxMemoryPages: limits.maxMemoryPages, timeoutMs, fuel, requestId: request.id, tracePhases: request.trace?.sampled };
     const who = { keyId, limits, lane };
     try {
       const { body: answer, receipts, fn, compileCached, stderr, memoryPages } = await executor.execute(target, body, scope, request.log);
