@@ -10,6 +10,7 @@ import type { Piscina } from 'piscina';
 import type { BundleTask } from '../../src/runner/protocol.js';
 import { fixture, listen, makeKey, startApp, waitFor, type MadeKey, type TestApp } from '../helper.js';
 import { copyOf, KeyClient } from './key-client.js';
+import { mostBundlesAtOnce } from '../runner-view.js';
 
 describe('fair runner: tenants cannot slow each other down', () => {
   let t: TestApp;
@@ -95,20 +96,9 @@ describe('fair runner: tenants cannot slow each other down', () => {
     const busySolo = await upload('solo', 'busy');
     const busyDuo = await upload('duo', 'busy');
     const n = 600_000_000; // about 200 ms of guest work each here, far longer than the requests' arrival spread
-    // Bundles on workers at once, counted at the facade's private pool (a test-only view): a bundle's calls run one
-    // after another on its thread. (Comparing queued_ms with the others' durations would not do: the requests reach
-    // the server some ms apart on a busy machine, and a call's wait counts from its own arrival.)
-    const mostAtOnce = async <T>(work: () => Promise<T>): Promise<[T, number]> => {
-      const pool = (t.app.services.runner as unknown as { pool: Piscina<BundleTask, unknown> }).pool;
-      const run = pool.run;
-      let now = 0;
-      let most = 0;
-      pool.run = ((task: BundleTask, options?: Parameters<typeof run>[1]) => {
-        most = Math.max(most, ++now);
-        return run.call(pool, task, options).finally(() => now--);
-      }) as typeof pool.run;
-      try { return [await work(), most]; } finally { pool.run = run; }
-    };
+    // Bundles on workers at once (runner-view.ts). (Comparing queued_ms with the others' durations would not do: the
+    // requests reach the server some ms apart on a busy machine, and a call's wait counts from its own arrival.)
+    const mostAtOnce = <T>(work: () => Promise<T>) => mostBundlesAtOnce(t.app, work);
     const [solo, soloMost] = await mostAtOnce(() => Promise.all([1, 2, 3].map(() => run('solo', busySolo, { function: 'busy', args: [n] }))));
     const [duo, duoMost] = await mostAtOnce(() => Promise.all([1, 2].map(() => run('duo', busyDuo, { function: 'busy', args: [n] }))));
     for (const answer of [...solo, ...duo]) assert.equal(answer.status, 200, JSON.stringify(answer.body));

@@ -6,9 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Piscina } from 'piscina';
-import type { BundleTask } from '../../src/runner/protocol.js';
 import { listen, makeKey, startApp, wasiFixture, type MadeKey, type TestApp } from '../helper.js';
+import { mostBundlesAtOnce } from '../runner-view.js';
 
 /** An answer's JSON, read field by field by the assertions (which check its shape). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- assertions read nested fields of answers whose shape they check
@@ -130,22 +129,10 @@ describe('limits and quotas', () => {
   test("fair share: a tier's max_concurrency holds its handler requests to that many on workers at once", async () => {
     await bindAs(key('one'), '/loop', 'http-loop', { public: true });
     await bindAs(key('two'), '/loop', 'http-loop', { public: true });
-    // Bundles on workers at once, counted at the facade's private pool (a test-only view, as in fairness.test.ts).
-    const pool = (t.app.services.runner as unknown as { pool: Piscina<BundleTask, unknown> }).pool;
+    // Bundles on workers at once (runner-view.ts): a bundle's calls run one after another on its thread.
     const mostAtOnce = async (path: string): Promise<number> => {
-      const run = pool.run;
-      let now = 0;
-      let most = 0;
-      pool.run = ((task: BundleTask, options?: Parameters<typeof run>[1]) => {
-        most = Math.max(most, ++now);
-        return run.call(pool, task, options).finally(() => now--);
-      }) as typeof pool.run;
-      try {
-        const answers = await Promise.all([1, 2].map(() => call(path)));
-        for (const res of answers) await errorOf(res, 504, 'GATEWAY_TIMEOUT');
-      } finally {
-        pool.run = run;
-      }
+      const [answers, most] = await mostBundlesAtOnce(t.app, () => Promise.all([1, 2].map(() => call(path))));
+      for (const res of answers) await errorOf(res, 504, 'GATEWAY_TIMEOUT');
       return most;
     };
     assert.equal(await mostAtOnce('/h/one/loop'), 1, 'max_concurrency 1: the second request waits for the first');
