@@ -9,6 +9,15 @@ import { CONTROL, type BundleReply, type BundleTask } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
+/**
+ * Node flags of every worker thread. Piscina loads its worker file with require() first and falls back
+ * to import(); since Node 20.19, require() of an ES module (worker.js is one) succeeds instead of
+ * throwing, and on Node 20.20 it now and then aborts the whole process in a native assertion
+ * (CreateRequiredModuleFacade: "facade->InstantiateModule(…) .IsJust()"), seen as a test process dying
+ * while a thread started. Without require(esm), require() throws ERR_REQUIRE_ESM and Piscina imports it.
+ */
+export const WORKER_EXEC_ARGV: readonly string[] = [...process.execArgv, '--no-experimental-require-module'];
+
 /** Tuning, measured with bench (see the report in issue 6); not configuration users need. */
 export const TUNING = {
   /**
@@ -44,6 +53,7 @@ export function createPool(size: number, maxThreads: number, idleMs: number, met
   const threads = size + TUNING.spareThreads;
   const pool = new Piscina<BundleTask, BundleReply>({
     filename: WORKER_URL.href,
+    execArgv: [...WORKER_EXEC_ARGV],
     // A worker killed for a runaway guest is replaced up to this floor, never left missing.
     minThreads: threads,
     maxThreads: Math.max(threads, maxThreads),

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { createPool, emptyBundle, ReadyThreads, terminateThread } from '../../src/runner/threads.js';
+import { createPool, emptyBundle, ReadyThreads, terminateThread, WORKER_EXEC_ARGV } from '../../src/runner/threads.js';
 import { fixture, metricValue, rejection, startRunner } from './helper.js';
 
 const add = fixture('add');
@@ -44,6 +46,29 @@ describe('runner: threads for long calls', () => {
     assert.deepEqual(codes.filter((c) => c === 'EXECUTION_TIMEOUT').length + codes.filter((c) => c === 'UNAVAILABLE').length, 5, codes.join());
     assert.ok(codes.filter((c) => c === 'UNAVAILABLE').length >= 2, codes.join());
     await t.runner.close();
+  });
+});
+
+describe('runner: how a thread loads the worker module', () => {
+  it('by import(): require() of it throws in a thread with the pool\'s flags, so Piscina never loads it through require(esm)', async () => {
+    const t = await startRunner({ size: 1 }, [add]);
+    try {
+      const pool = (t.runner as unknown as { pool: { options: { execArgv?: string[] } } }).pool;
+      assert.deepEqual(pool.options.execArgv, [...WORKER_EXEC_ARGV]);
+      // What Piscina's worker does first with its file (piscina/dist/worker.js getHandler), in a thread with those flags.
+      const file = new URL('../../src/runner/worker.js', import.meta.url).pathname;
+      const probe = new Worker(
+        `const { parentPort } = require('node:worker_threads');
+         try { require(${JSON.stringify(file)}); parentPort.postMessage('loaded by require'); } catch (e) { parentPort.postMessage(e.code); }`,
+        { eval: true, execArgv: pool.options.execArgv },
+      );
+      const [answer] = (await once(probe, 'message')) as [string];
+      await probe.terminate();
+      assert.equal(answer, 'ERR_REQUIRE_ESM');
+      assert.deepEqual((await t.runner.run({ sha256: add.sha256, fn: 'add', params: ['i32', 'i32'], args: [2, 3] })).results, [5], 'the workers still start, by import()');
+    } finally {
+      await t.runner.close();
+    }
   });
 });
 
