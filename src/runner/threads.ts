@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -9,14 +10,37 @@ import { CONTROL, type BundleReply, type BundleTask } from './protocol.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
+/** Turns require(esm) off in the worker threads (see workerExecArgv). */
+export const NO_REQUIRE_ESM = '--no-experimental-require-module';
+
+let workerFlags: string[] | undefined;
+
 /**
  * Node flags of every worker thread. Piscina loads its worker file with require() first and falls back
  * to import(); since Node 20.19, require() of an ES module (worker.js is one) succeeds instead of
  * throwing, and on Node 20.20 it now and then aborts the whole process in a native assertion
  * (CreateRequiredModuleFacade: "facade->InstantiateModule(…) .IsJust()"), seen as a test process dying
  * while a thread started. Without require(esm), require() throws ERR_REQUIRE_ESM and Piscina imports it.
+ * A thread given flags inherits none of `parent`'s, and refuses V8 and process-wide ones (they apply to
+ * every thread already, as npm start's --max-semi-space-size): the parent's that a thread takes are
+ * kept (--cpu-prof for the bench's profiles of the workers), found by asking Node once per flag.
  */
-export const WORKER_EXEC_ARGV: readonly string[] = [...process.execArgv, '--no-experimental-require-module'];
+export function workerExecArgv(parent: readonly string[] = process.execArgv): string[] {
+  if (parent === process.execArgv && workerFlags !== undefined) return workerFlags;
+  const flags = [...parent.filter((flag) => flag !== NO_REQUIRE_ESM && takenByThreads(flag)), NO_REQUIRE_ESM];
+  if (parent === process.execArgv) workerFlags = flags;
+  return flags;
+}
+
+/** Whether a worker thread accepts `flag` in its execArgv (Node checks them as it builds the thread, before it runs). */
+function takenByThreads(flag: string): boolean {
+  try {
+    void new Worker('', { eval: true, execArgv: [flag] }).terminate();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Tuning, measured with bench (see the report in issue 6); not configuration users need. */
 export const TUNING = {
@@ -53,7 +77,7 @@ export function createPool(size: number, maxThreads: number, idleMs: number, met
   const threads = size + TUNING.spareThreads;
   const pool = new Piscina<BundleTask, BundleReply>({
     filename: WORKER_URL.href,
-    execArgv: [...WORKER_EXEC_ARGV],
+    execArgv: workerExecArgv(),
     // A worker killed for a runaway guest is replaced up to this floor, never left missing.
     minThreads: threads,
     maxThreads: Math.max(threads, maxThreads),

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { createPool, emptyBundle, ReadyThreads, terminateThread, WORKER_EXEC_ARGV } from '../../src/runner/threads.js';
+import { createPool, emptyBundle, ReadyThreads, terminateThread, workerExecArgv } from '../../src/runner/threads.js';
 import { fixture, metricValue, rejection, startRunner } from './helper.js';
 
 const add = fixture('add');
@@ -54,7 +54,7 @@ describe('runner: how a thread loads the worker module', () => {
     const t = await startRunner({ size: 1 }, [add]);
     try {
       const pool = (t.runner as unknown as { pool: { options: { execArgv?: string[] } } }).pool;
-      assert.deepEqual(pool.options.execArgv, [...WORKER_EXEC_ARGV]);
+      assert.deepEqual(pool.options.execArgv, workerExecArgv());
       // What Piscina's worker does first with its file (piscina/dist/worker.js getHandler), in a thread with those flags.
       const file = new URL('../../src/runner/worker.js', import.meta.url).pathname;
       const probe = new Worker(
@@ -69,6 +69,16 @@ describe('runner: how a thread loads the worker module', () => {
     } finally {
       await t.runner.close();
     }
+  });
+});
+
+describe('runner: worker flags', () => {
+  it('keep the parent\'s flags a thread takes, drop the V8 ones it refuses (they apply to every thread already), and add the one against require(esm)', () => {
+    assert.deepEqual(
+      workerExecArgv(['--max-semi-space-size=32', '--enable-source-maps', '--max-old-space-size=512', '--cpu-prof']),
+      ['--enable-source-maps', '--cpu-prof', '--no-experimental-require-module'],
+    );
+    assert.deepEqual(workerExecArgv(['--no-experimental-require-module']), ['--no-experimental-require-module']);
   });
 });
 
