@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,7 +95,22 @@ export async function startWess(env: Record<string, string> = {}, extraNodeArgs:
     const entry = parse(line);
     return entry?.msg === 'wess is ready' ? (entry.port as number) : undefined;
   });
-  return { url: `http://127.0.0.1:${port}`, logFile, pid: child.pid ?? 0, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
+  const cleanup = () => {
+    gatherThreadProfiles(root, child.pid ?? 0, extraNodeArgs);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { url: `http://127.0.0.1:${port}`, logFile, pid: child.pid ?? 0, stop: stopper(child, cleanup) };
+}
+
+/**
+ * Worker threads refuse --cpu-prof-dir (a process-wide flag: see workerExecArgv in src/runner/threads.ts), so a
+ * profiled Wess's workers write their profiles where it runs, `root`: moved into the --cpu-prof-dir its main
+ * thread wrote to, beside that one.
+ */
+function gatherThreadProfiles(root: string, pid: number, nodeArgs: string[]): void {
+  const dir = nodeArgs.find((a) => a.startsWith('--cpu-prof-dir='))?.slice('--cpu-prof-dir='.length);
+  if (dir === undefined) return;
+  for (const file of readdirSync(root).filter((f) => f.endsWith('.cpuprofile') && f.includes(`.${pid}.`))) renameSync(join(root, file), join(dir, file));
 }
 
 /** Starts the bare Fastify baseline (dist/bench/bare-server.js) in its own process (or `processes` of them on one port), answering `exchanges` as Wess did. */
