@@ -5,8 +5,17 @@ import type { InvocationStore, ModuleWriter } from '../store/index.js';
 import type { InvocationDraft, InvocationPage } from '../store/types.js';
 import { NOTED_STDERR_BYTES, totalsOf, type RunNote } from './run-note.js';
 
-/** How often the gathered invocations go to the store, in one housekeeping write. */
+/** How often the gathered invocations go to the store. */
 export const FLUSH_MS = 1000;
+/**
+ * Calls per write of a flush. A flush of a busy module's ring (1,000 calls by default) made and
+ * committed as one write held the event loop for one stretch of 5-35 ms each second (digests, JSON,
+ * LevelDB's batch of as many puts), which every request in flight then waited out: the warm /run p99.
+ * In writes of this many, made one after the other, requests are served between them.
+ */
+export const CALLS_PER_WRITE = 200;
+/** The most writes one flush makes (each a commit): with many busy modules, a write carries more calls instead. */
+const MAX_WRITES_PER_FLUSH = 10;
 /**
  * Invocations waiting for a flush, over every module: past it new ones are dropped (and counted)
  * until the next flush, so a store that stopped taking writes cannot grow the server's memory.
@@ -34,16 +43,17 @@ export interface Invocation {
 }
 
 /**
- * The invocation log of every module: calls are gathered in memory and written once a second as one
- * housekeeping message, which the writer commits with whatever else is queued. A crash loses at most
- * the last second.
+ * The invocation log of every module: calls are gathered in memory and written once a second, in
+ * housekeeping writes of CALLS_PER_WRITE calls one after the other, each committed with whatever else
+ * the writer has queued. A crash loses at most the last second.
  *
  * Each module gathers into a ring of `keep` slots that are reused from one call to the next: a call's
  * fields are copied into its slot, so the request's objects (the note, its receipts, the call itself)
  * die young. Holding them instead, up to the flush, got them promoted to the old generation by every
  * scavenge in between: at 10,000 calls a second that was 50 MB more heap and half again the scavenge
  * time. Only the last `keep` calls can survive a flush, so only those are digested and written,
- * however many arrived.
+ * however many arrived. A flush takes a ring's slots whole (the ring goes on with its spare ones) and
+ * gives them back once written: calls arriving during the flush's writes never overwrite them.
  */
 export class InvocationLog {
   #rings = new Map<string, CallRing>();
@@ -103,17 +113,44 @@ export class InvocationLog {
   }
 
   async #write(): Promise<void> {
-    const keep = this.options.keep;
-    const modules: { module: string; records: InvocationDraft[] }[] = [];
+    const taken: { module: string; ring: CallRing; slots: CallSlot[] }[] = [];
+    let calls = 0;
     for (const [module, ring] of this.#rings) {
       // A module with no call since the last flush lets its slots go.
-      if (ring.size === 0) this.#rings.delete(module);
-      else modules.push({ module, records: ring.take() });
+      if (ring.size === 0) {
+        this.#rings.delete(module);
+        continue;
+      }
+      const slots = ring.take();
+      calls += slots.length;
+      taken.push({ module, ring, slots });
     }
     this.#count = 0;
-    if (modules.length === 0) return;
+    const perWrite = Math.max(CALLS_PER_WRITE, Math.ceil(calls / MAX_WRITES_PER_FLUSH));
+    let modules: { module: string; records: InvocationDraft[] }[] = [];
+    let size = 0;
+    for (const { module, ring, slots } of taken) {
+      for (let at = 0; at < slots.length; ) {
+        const part = slots.slice(at, at + perWrite - size);
+        at += part.length;
+        // Made just before their write, so that this work is spread over the flush as the writes are.
+        modules.push({ module, records: part.map((slot) => slot.draft()) });
+        ring.recycle(part);
+        size += part.length;
+        if (size === perWrite) {
+          await this.#submit(modules);
+          modules = [];
+          size = 0;
+        }
+      }
+    }
+    if (modules.length > 0) await this.#submit(modules);
+  }
+
+  /** One write of the flush; resolves once it is durable, or refused (which is logged, at most once a minute). */
+  async #submit(modules: { module: string; records: InvocationDraft[] }[]): Promise<void> {
     try {
-      await this.options.writer.submit({ kind: 'append-invocations', keep, modules });
+      await this.options.writer.submit({ kind: 'append-invocations', keep: this.options.keep, modules });
     } catch (err) {
       const now = Date.now();
       if (now - this.#lastReport >= REPORT_MS) {
@@ -126,7 +163,9 @@ export class InvocationLog {
 
 /** One module's calls since the last flush: its last `keep`, in slots reused round and round. */
 class CallRing {
-  readonly #slots: CallSlot[] = [];
+  #slots: CallSlot[] = [];
+  /** Slots a flush gave back, for the ring to fill once its own are taken. */
+  readonly #spare: CallSlot[] = [];
   /** The slot the next call goes to. */
   #next = 0;
   /** Calls held (at most keep); the newest is just before #next. */
@@ -140,22 +179,28 @@ class CallRing {
 
   push(call: Invocation): void {
     let slot = this.#slots[this.#next];
-    if (slot === undefined) this.#slots.push((slot = new CallSlot()));
+    if (slot === undefined) this.#slots.push((slot = this.#spare.pop() ?? new CallSlot()));
     slot.fill(call);
     this.#next = (this.#next + 1) % this.keep;
     if (this.size < this.keep) this.size++;
   }
 
-  /** The calls held, oldest first, as records; the ring is then empty (its slots stay, for the next calls). */
-  take(): InvocationDraft[] {
-    const records: InvocationDraft[] = [];
-    for (let i = this.size; i > 0; i--) {
-      const slot = this.#slots[(this.#next - i + this.keep) % this.keep] as CallSlot;
-      records.push(slot.draft());
-      slot.release();
-    }
+  /** The calls held, oldest first; the ring is then empty and fills spare slots (recycle gives these back). */
+  take(): CallSlot[] {
+    const taken: CallSlot[] = [];
+    for (let i = this.size; i > 0; i--) taken.push(this.#slots[(this.#next - i + this.keep) % this.keep] as CallSlot);
+    this.#slots = [];
+    this.#next = 0;
     this.size = 0;
-    return records;
+    return taken;
+  }
+
+  /** Slots whose records are made: their call's objects go, and they are kept for the ring's next calls. */
+  recycle(slots: readonly CallSlot[]): void {
+    for (const slot of slots) {
+      slot.release();
+      if (this.#spare.length < this.keep) this.#spare.push(slot);
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { GuestOutput } from '../../src/observability/guest-output.js';
-import { recordOf } from '../../src/observability/invocation-log.js';
+import { CALLS_PER_WRITE, recordOf } from '../../src/observability/invocation-log.js';
 import { runNote, noteAnswer } from '../../src/observability/run-note.js';
 import type { InvocationRecord } from '../../src/store/types.js';
 import { authHeaders, makeKey, startApp, upload, wasiFixture, type MadeKey, type TestApp } from '../helper.js';
@@ -166,6 +166,49 @@ describe('the invocation log', () => {
     assert.equal((await t.app.services.store.invocations.page(id, { limit: 10 })).items.length, 1);
     assert.equal((await t.app.inject({ method: 'DELETE', url: `/modules/${id}` })).statusCode, 204);
     assert.deepEqual((await t.app.services.store.invocations.page(id, { limit: 10 })).items, []);
+  });
+});
+
+describe('a flush of many calls', () => {
+  test('is written in parts of CALLS_PER_WRITE calls, in order, and calls arriving meanwhile wait for the next flush', async () => {
+    const t = await startApp({ observability: { invocations_kept: 1000 } });
+    try {
+      const { id } = await upload(t.app, 'add');
+      const { invocations: log, store } = t.app.services;
+      const writes: number[] = [];
+      const submit = store.writer.submit.bind(store.writer);
+      const calls = 2 * CALLS_PER_WRITE + 50;
+      store.writer.submit = ((msg: Parameters<typeof submit>[0]) => {
+        if (msg.kind !== 'append-invocations') return submit(msg);
+        writes.push(msg.modules.reduce((n, m) => n + m.records.length, 0));
+        // Calls made while the flush writes go to fresh slots: none of the flushed ones is overwritten.
+        if (writes.length === 1) for (let i = calls; i < calls + 10; i++) call(i);
+        return submit(msg);
+      }) as typeof store.writer.submit;
+      const call = (i: number): void => {
+        const note = runNote({ id, tenant: 'default', version: 1 }, 'add', [i, 1]);
+        noteAnswer(note, [{ durationMs: 0.1, cpuMs: 0.1, queuedMs: 0 }], true);
+        log.record(id, { at: Date.now(), requestId: `call-${i}`, traceId: null, keyId: null, status: 200, code: null, note, capture: false });
+      };
+      for (let i = 0; i < calls; i++) call(i);
+      await log.flush();
+      assert.deepEqual(writes, [CALLS_PER_WRITE, CALLS_PER_WRITE, 50]);
+      await log.flush();
+      assert.deepEqual(writes, [CALLS_PER_WRITE, CALLS_PER_WRITE, 50, 10]);
+      const ids: string[] = [];
+      const seqs: number[] = [];
+      for (let cursor: number | undefined; ; ) {
+        const page = await store.invocations.page(id, { limit: 200, before: cursor });
+        ids.push(...page.items.map((c) => c.request_id));
+        seqs.push(...page.items.map((c) => c.seq));
+        if (page.next_cursor === null) break;
+        cursor = Number(page.next_cursor);
+      }
+      assert.deepEqual(ids, Array.from({ length: calls + 10 }, (_, i) => `call-${calls + 9 - i}`), 'every call, newest first');
+      assert.deepEqual(seqs, Array.from({ length: calls + 10 }, (_, i) => calls + 10 - i), 'numbered one after another across the writes');
+    } finally {
+      await t.close();
+    }
   });
 });
 
