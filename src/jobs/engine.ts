@@ -145,7 +145,11 @@ export class JobEngine {
         delay = BUSY_DELAY_MS;
       } else if (room > 0 && !this.#stopped) {
         const tasks = await store.writer.submit({ kind: 'claim-jobs', limit: room, leaseMs: config.jobs.lease });
-        for (const task of tasks) this.#track(task.action === 'run' ? this.#run(task.job) : this.#deliver(task.job));
+        for (const task of tasks) {
+          // Settled by the claim itself: its outcome is this node's to count, as if its run had reported it.
+          if (task.action === 'dead') this.services.metrics.jobs.inc({ outcome: 'dead' });
+          else this.#track(task.action === 'run' ? this.#run(task.job) : this.#deliver(task.job));
+        }
         // A full claim may have left due jobs behind; a claim that settled jobs without tasks may too.
         if (tasks.length === room) this.#again = true;
       }

@@ -74,7 +74,11 @@ export type JobChange =
   | { to: 'webhook'; delivered: boolean; error?: string; retryAt: string | null };
 
 /** What a node is to do with a job it claimed. */
-export type JobTask = { job: JobRecord; action: 'run' | 'deliver' };
+/**
+ * What a claim gives the claiming node: a run, a callback to deliver, or (dead) a job it settled as
+ * dead because the node running its last attempt stopped: nothing to do but count the outcome.
+ */
+export type JobTask = { job: JobRecord; action: 'run' | 'deliver' | 'dead' };
 
 export interface JobPage {
   items: JobRecord[];

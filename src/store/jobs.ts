@@ -28,7 +28,8 @@ export function claimJob(job: JobRecord, now: string, leaseMs: number): { next: 
   if (job.status === 'running' && job.attempts >= job.max_attempts) {
     // The node running its last attempt stopped before it reported: that attempt failed too.
     const error = { code: 'UNAVAILABLE', message: `the node running attempt ${job.attempts} stopped before the run ended` };
-    return { next: ended(job, 'dead', now, { error }), task: undefined };
+    const next = ended(job, 'dead', now, { error });
+    return { next, task: { job: next, action: 'dead' } };
   }
   const next: JobRecord = { ...job, status: 'running', attempts: job.attempts + 1, started_at: now, due_at: iso(nowMs + job.timeout_ms + leaseMs) };
   return { next, task: { job: next, action: 'run' } };

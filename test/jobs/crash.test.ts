@@ -2,17 +2,18 @@
  * Jobs survive a kill -9: a real server is killed with 100 jobs queued and running, restarted on the
  * same store, and every job ends exactly once, succeeded. Runs the kill cut short run again (their
  * attempts say so); no other job runs twice, a job that had ended before the kill is untouched, and
- * jobs whose 202 came just before the kill are there (a job is stored before it is answered).
+ * jobs whose 202 came just before the kill are there (a job is stored before it is answered). A job
+ * killed on its last attempt ends dead once its lease runs out, counted by the node that settles it.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { TEST_STORE } from '../helper.js';
+import { TEST_ADMIN_KEY, TEST_STORE } from '../helper.js';
 import { startProcess, uploadOver, type Proc } from '../process.js';
 import { testDatabase, type TestDatabase } from '../store/postgres/pg-helper.js';
-import { client, type Call } from './client.js';
+import { client, waitForJob, type Call } from './client.js';
 
 /** Job views as GET /jobs lists them (checked field by field by the assertions, hence `any`). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -108,5 +109,37 @@ describe('jobs and kill -9', () => {
     assert.ok(rerun.length <= CONCURRENCY, `${rerun.length} jobs ran twice; at most ${CONCURRENCY} were running at the kill`);
     for (const job of rerun) assert.equal(job.attempts, 2);
     assert.equal(after.filter((j) => j.attempts === 1).length, ids.length - rerun.length);
+  });
+  test('a job whose node is killed on its last attempt ends dead, and the node that settles it counts it', async () => {
+    const lastDir = await mkdtemp(join(tmpdir(), 'wess-jobs-last-'));
+    const lastDb = TEST_STORE === 'postgres' ? await testDatabase() : undefined;
+    const env = { ...ENV, ...(lastDb ? { WESS_DATABASE_URL: lastDb.url } : {}) };
+    let node: Proc | undefined = await startProcess(lastDir, { env });
+    try {
+      let call = client(node.base);
+      const module = await uploadOver(node.base, 'loop-forever');
+      // Its only attempt loops until its 3 s timeout: the kill comes first.
+      const res = await call('POST', `/modules/${module}/jobs`, { function: 'spin', max_attempts: 1, timeout: 3000 });
+      assert.equal(res.status, 202);
+      const id = String(res.body.id);
+      await waitForJob(call, id, (job) => job.status === 'running');
+      node.child.kill('SIGKILL');
+      await node.exited;
+
+      node = await startProcess(lastDir, { env });
+      call = client(node.base);
+      // Its lease (the timeout, then jobs.lease) runs out; the next claim finds the last attempt used.
+      const job = await waitForJob(call, id, (j) => j.status === 'dead');
+      assert.equal(job.attempts, 1);
+      assert.equal(job.error.code, 'UNAVAILABLE');
+      assert.match(job.error.message, /stopped before the run ended/);
+      const metrics = await fetch(`${node.base}/metrics`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
+      assert.match(await metrics.text(), /^wess_jobs_total\{outcome="dead"\} 1$/m);
+    } finally {
+      node?.child.kill('SIGKILL');
+      await node?.exited;
+      await lastDb?.close();
+      await rm(lastDir, { recursive: true, force: true });
+    }
   });
 });
