@@ -1,9 +1,9 @@
 import { wessError } from '../errors.js';
-import { StderrMirror } from '../wasi/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { buildBundle, newGroup, NO_GROUP, ownCalls, takeBack, type Bundle, type CallRequest, type Pending } from './bundle.js';
 import { Lanes, type Lane } from './lanes.js';
+import { internal, stoppedAtDeadline, unavailable } from './outcomes.js';
 import { Pacer } from './pacer.js';
 import { CONTROL, IDLE, NOT_STARTED, outcomesOf, type BundleReply, type BundleTask, type CallOutcome } from './protocol.js';
 import { runawayKey, Suspects } from './suspects.js';
@@ -281,20 +281,7 @@ export class Dispatcher {
 
   private culprit(bundle: Bundle, owned: number, err: unknown, now: number): { index: number; outcome: CallOutcome } | undefined {
     if (bundle.killedAt !== IDLE) {
-      const call = bundle.calls[bundle.killedAt] as Pending;
-      const message = `call to ${JSON.stringify(call.fn)} did not finish within ${call.timeoutMs} ms; the guest was stopped`;
-      // The thread's CPU died with it: charge the time it held the worker, its most (see thread-cpu.ts).
-      const ranMs = Math.max(0, now - bundle.killedCallStartedAt);
-      const queuedMs = Math.max(0, bundle.killedCallStartedAt - call.acceptedAt);
-      const outcome: CallOutcome = { ok: false, error: { code: 'EXECUTION_TIMEOUT', message }, durationMs: ranMs, cpuMs: ranMs, queuedMs };
-      // Its output died with the worker, but for what it wrote on stderr into a mirror, when it had one.
-      const mirror = call.wasi?.stderrMirror;
-      if (mirror !== undefined) {
-        const stderr = StderrMirror.read(mirror);
-        // exitCode 0: the process never exited; only stderr is read from a stopped call's output.
-        outcome.wasi = { exitCode: 0, stdout: new Uint8Array(0), stderr: stderr.bytes, stdoutTruncated: false, stderrTruncated: stderr.truncated };
-      }
-      return { index: bundle.killedAt, outcome };
+      return { index: bundle.killedAt, outcome: stoppedAtDeadline(bundle.calls[bundle.killedAt] as Pending, bundle.killedCallStartedAt, now) };
     }
     const threadId = Atomics.load(bundle.control, CONTROL.threadId);
     const index = Atomics.load(bundle.control, CONTROL.index);
@@ -401,12 +388,4 @@ export class Dispatcher {
     this.options.metrics.poolQueueDepth.set(this.lanes.queued);
     this.options.metrics.poolInFlight.set(this.inFlightCalls);
   }
-}
-
-function unavailable(message: string, call: Pending, now: number): CallOutcome {
-  return { ok: false, error: { code: 'UNAVAILABLE', message }, durationMs: 0, cpuMs: 0, queuedMs: now - call.acceptedAt };
-}
-
-function internal(message: string, call: Pending, now: number): CallOutcome {
-  return { ok: false, error: { code: 'INTERNAL', message }, durationMs: 0, cpuMs: 0, queuedMs: now - call.acceptedAt };
 }

@@ -45,7 +45,7 @@ export function runCall(
     env?.bind(exportedMemory(instance, memoryExport));
     if (metering !== undefined) startMetered(instance, metering);
     initialize(instance, fn, conventions);
-    results = normalise(clock === undefined ? callExport(instance, fn, args, bridge) : clock.callExport(instance, fn, args, bridge));
+    results = normalise(callTimed(clock, instance, fn, args, bridge));
     pages = memoryPages(instance, memoryExport);
   } catch (err) {
     reply.fail(meteredFailure(reply, err, args, instance, metering), performance.now() - started);
@@ -120,6 +120,11 @@ export function callExport(instance: WebAssembly.Instance, name: string, args: W
   return bridge === undefined
     ? (fn as GuestFunction)(...(args as (number | bigint)[]))
     : callThroughBridge(fn as GuestFunction, bridge, args);
+}
+
+/** callExport, through `clock` (which marks the call's entry and return) when the call is traced. */
+export function callTimed(clock: PhaseClock | undefined, instance: WebAssembly.Instance, name: string, args: WasmArg[], bridge: BridgeSignature | undefined): unknown {
+  return clock === undefined ? callExport(instance, name, args, bridge) : clock.callExport(instance, name, args, bridge);
 }
 
 /** The instance's memory size in pages now, or NO_MEMORY; the export name comes from exposeMemory at compile. */

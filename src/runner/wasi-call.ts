@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { WasiProcess, type WasiInput, type WasiOutput } from '../wasi/index.js';
 import type { RawResult, WasmArg } from '../wasm/types.js';
-import { callExport, carried, exportedMemory, fuelOf, initialize, memoryPages, meteredFailure, normalise, startMetered } from './guest.js';
+import { callTimed, carried, exportedMemory, fuelOf, initialize, memoryPages, meteredFailure, normalise, startMetered } from './guest.js';
 import { POOLED_MEMORY_MODULE, POOLED_MEMORY_NAME, type PooledMemory } from '../wasm/binary.js';
 import { HostEnv } from './host-env.js';
 import type { PhaseClock } from './phase-clock.js';
@@ -70,7 +70,7 @@ function runIn(reply: ReplyBuilder, spec: CallSpec, proc: WasiProcess, started: 
       env?.bind(exported);
       if (spec.metering !== undefined) startMetered(instance, spec.metering);
       initialize(instance, spec.fn, spec.conventions);
-      return clock === undefined ? callExport(instance, spec.fn, spec.args, spec.bridge) : clock.callExport(instance, spec.fn, spec.args, spec.bridge);
+      return callTimed(clock, instance, spec.fn, spec.args, spec.bridge);
     });
   } catch (err) {
     // A trap: the client still gets what the program wrote before it.
