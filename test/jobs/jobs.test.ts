@@ -4,6 +4,15 @@ import { v7 as uuidv7 } from 'uuid';
 import { listen, makeKey, startApp, TEST_ADMIN_KEY, upload, type TestApp } from '../helper.js';
 import { client, waitForJob, type Call } from './client.js';
 
+/**
+ * Cancels `reader` after `ms` unless the returned function is called first: an event that never comes
+ * ends the stream, and the test fails on what it read, instead of waiting on heartbeats.
+ */
+function cancelAfter(reader: ReadableStreamDefaultReader<Uint8Array>, ms = 30_000): () => void {
+  const timer = setTimeout(() => void reader.cancel(), ms);
+  return () => clearTimeout(timer);
+}
+
 describe('jobs through HTTP', () => {
   let t: TestApp;
   let call: Call;
@@ -43,11 +52,13 @@ describe('jobs through HTTP', () => {
     const job = await call('POST', `/modules/${ids.add}/jobs`, { function: 'add', args: [7, 7] });
     let text = '';
     const decoder = new TextDecoder();
+    const stop = cancelAfter(reader);
     while (!text.includes('event: job.succeeded')) {
       const { value, done } = await reader.read();
       if (done) break;
       text += decoder.decode(value);
     }
+    stop();
     await reader.cancel();
     for (const topic of ['job.queued', 'job.running', 'job.succeeded']) assert.ok(text.includes(`event: ${topic}`), `no ${topic} in ${text}`);
     assert.ok(text.includes(job.body.id));
@@ -72,8 +83,7 @@ describe('jobs through HTTP', () => {
     const seen: string[] = [];
     const decoder = new TextDecoder();
     let pending = '';
-    // An event that never comes ends the stream (and fails below) instead of waiting on heartbeats.
-    const giveUp = setTimeout(() => void reader.cancel(), 30_000);
+    const stop = cancelAfter(reader);
     while (!wanted.every((w) => seen.includes(w))) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -86,7 +96,7 @@ describe('jobs through HTTP', () => {
         seen.push(`${topic} ${payload.id} ${payload.attempts} ${payload.module}`);
       }
     }
-    clearTimeout(giveUp);
+    stop();
     await reader.cancel();
     for (const w of wanted) assert.ok(seen.includes(w), `no ${w} in ${seen.join(', ')}`);
     await waitForJob(call, blocker);
