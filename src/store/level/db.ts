@@ -3,6 +3,7 @@ import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { wessError } from '../../errors.js';
+import { batches } from './batches.js';
 
 /**
  * All the rest of Wess sees of LevelDB: string keys, raw byte values, one atomic batch call
@@ -204,13 +205,13 @@ class LevelReader implements DbReader {
   }
 
   async *entries(range: KeyRange): AsyncIterable<[string, Uint8Array]> {
-    for await (const [key, value] of guardIterable(this.level.iterator({ ...levelRange(range), ...this.#at }))) {
+    for await (const [key, value] of guardIterable(batches(this.level.iterator({ ...levelRange(range), ...this.#at }), range))) {
       yield [key, plainView(value)];
     }
   }
 
-  async *keys(range: KeyRange): AsyncIterable<string> {
-    yield* guardIterable(this.level.keys({ ...levelRange(range), ...this.#at }));
+  keys(range: KeyRange): AsyncIterable<string> {
+    return guardIterable(batches(this.level.keys({ ...levelRange(range), ...this.#at }), range));
   }
 }
 
@@ -255,14 +256,16 @@ function plainView(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Drops unset bounds: abstract-level would encode an `undefined` bound as a key. */
+/**
+ * The engine's options for a range: unset bounds dropped (abstract-level would encode an `undefined`
+ * bound as a key), and no limit (`batches` keeps it, see there).
+ */
 function levelRange(range: KeyRange): KeyRange {
   const out: KeyRange = {};
   for (const k of ['gt', 'gte', 'lt', 'lte'] as const) {
     const bound = range[k];
     if (bound !== undefined) out[k] = bound;
   }
-  if (range.limit !== undefined) out.limit = range.limit;
   if (range.reverse !== undefined) out.reverse = range.reverse;
   return out;
 }

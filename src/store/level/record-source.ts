@@ -32,7 +32,9 @@ export class LevelRecordSource implements RecordSource {
   async modulesPage(page: { limit: number; after: string | undefined; tenant: string | undefined; only: ReadonlySet<string> | undefined }): Promise<ModuleRecord[]> {
     const out: ModuleRecord[] = [];
     if (page.limit < 1) return out;
-    for await (const record of this.#modulesAfter(page.after, page.tenant)) {
+    // Unfiltered, the page is exactly the next `limit` records, so the read stops there.
+    const limit = page.only === undefined ? page.limit : undefined;
+    for await (const record of this.#modulesAfter(page.after, page.tenant, limit)) {
       if (page.only && !page.only.has(record.id)) continue;
       out.push(record);
       if (out.length === page.limit) break;
@@ -40,12 +42,15 @@ export class LevelRecordSource implements RecordSource {
     return out;
   }
 
-  /** Module records in id order after `after`: all of them, or one tenant's through its index. */
-  async *#modulesAfter(after: string | undefined, tenant: string | undefined): AsyncIterable<ModuleRecord> {
+  /**
+   * Module records in id order after `after`: all of them (at most `limit`), or one tenant's through
+   * its index (read without a limit: a record deleted since its index entry was read is skipped).
+   */
+  async *#modulesAfter(after: string | undefined, tenant: string | undefined, limit: number | undefined): AsyncIterable<ModuleRecord> {
     if (tenant === undefined) {
       const range = moduleRange();
       const gt = after === undefined ? range.gt : moduleKey(after);
-      for await (const [, value] of this.db.entries({ ...range, gt })) yield decodeRecord(value);
+      for await (const [, value] of this.db.entries({ ...range, gt, limit })) yield decodeRecord(value);
       return;
     }
     const prefix = tenantModulePrefix(tenant);
