@@ -39,7 +39,9 @@ const PARTS: [string, RegExp][] = [
   ['security headers', /http\/transport\.js/],
   ['validation and body parsing', /node_modules\/(zod|secure-json-parse)\/|http\/(schemas|json-body|body-limits)\.js/],
   ['route handlers and errors', /dist\/src\/http\/(routes\/|error-handler|run-output|tenant-limits)|dist\/src\/errors\.js|dist\/src\/modules\//],
-  ['runner (main thread side)', /dist\/src\/(runner|wasm|wasi)\/|node_modules\/piscina\//],
+  ['run executor and accounting', /dist\/src\/runs\/|http\/run-accounting\.js/],
+  // Piscina wraps each task in an AsyncResource (node:async_hooks): the runner's, not node's timers'.
+  ['runner (main thread side)', /dist\/src\/(runner|wasm|wasi)\/|node_modules\/piscina\/|node:async_hooks/],
   ['store reads', /dist\/src\/store\/|node_modules\/(lru-cache|classic-level|abstract-level)\//],
   ['Fastify', /node_modules\/(fastify|find-my-way|avvio|fast-json-stringify|light-my-request|@fastify\/|fast-querystring|fast-uri|process-warning|abstract-logging)/],
   ['node HTTP and sockets', /node:(_http_|net|stream|internal\/(streams|stream_base_commons|http|net|js_stream_socket))|node:events|node:internal\/(url|buffer|validators)/],
