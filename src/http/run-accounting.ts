@@ -1,5 +1,5 @@
 import type { EffectiveLimits } from '../auth/policy.js';
-import type { CounterSeries } from '../metrics.js';
+import type { CounterSeries } from '../metric-fronts.js';
 import type { Receipt } from '../runner/pool.js';
 import type { Services } from '../services.js';
 

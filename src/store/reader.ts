@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { wessError } from '../errors.js';
 import type { EventBus } from '../events.js';
-import type { CounterSeries, Metrics } from '../metrics.js';
+import type { CounterSeries } from '../metric-fronts.js';
+import type { Metrics } from '../metrics.js';
 import { versionSummary } from './records.js';
 import type { ModuleReader } from './store.js';
 import { MAX_VERSION, type Inspected, type ModulePage, type ModuleRecord, type VersionPage, type VersionRecord } from './types.js';

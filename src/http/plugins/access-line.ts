@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { writeAccessLine } from '../../logger.js';
-import type { CounterSeries, HistogramSeries } from '../../metrics.js';
+import type { CounterSeries, HistogramSeries } from '../../metric-fronts.js';
 import { routeOf } from './decorations.js';
 import type { Services } from '../../services.js';
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { limitsFor } from '../../auth/policy.js';
-import type { CounterSeries } from '../../metrics.js';
+import type { CounterSeries } from '../../metric-fronts.js';
 import type { Services } from '../../services.js';
 
 /** Counts a finished request's bytes against its key's usage and its tier's byte metrics. */
