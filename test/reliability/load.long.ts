@@ -55,9 +55,13 @@ function getOn(agent: Agent, base: string, path: string): Promise<{ status: numb
 /** Sockets open and idle in the agents (a socket the server closed has left its agent). */
 const idleSockets = (agents: Agent[]) => agents.reduce((n, agent) => n + Object.values(agent.freeSockets).reduce((m, list) => m + (list?.length ?? 0), 0), 0);
 
-async function rssMiB(base: string): Promise<number> {
-  const health = (await (await fetch(`${base}/health`, { headers: authHeaders() })).json()) as { memory: { rss: number } };
-  return Math.round(health.memory.rss / 1048576);
+/**
+ * The server's RSS and its main thread's JS heap in use, in MiB: RSS that grows while the heap does
+ * not is native memory (engine buffers, the allocator's arenas), which a heap snapshot will not show.
+ */
+async function memoryMiB(base: string): Promise<{ rss: number; heap: number }> {
+  const health = (await (await fetch(`${base}/health`, { headers: authHeaders() })).json()) as { memory: { rss: number; heap_used: number } };
+  return { rss: Math.round(health.memory.rss / 1048576), heap: Math.round(health.memory.heap_used / 1048576) };
 }
 
 describe('reliability: load', { timeout: (HOLD_S + MINUTES * 60 + 600) * 1000 }, () => {
@@ -137,6 +141,7 @@ describe('reliability: load', { timeout: (HOLD_S + MINUTES * 60 + 600) * 1000 },
       ],
     });
     const samples: number[] = [];
+    const heapSamples: number[] = [];
     let uploads = 0;
     let done = false;
     void mixed.then(() => (done = true));
@@ -151,7 +156,9 @@ describe('reliability: load', { timeout: (HOLD_S + MINUTES * 60 + 600) * 1000 },
     })();
     while (!done) {
       await sleep(SAMPLE_S * 1000);
-      samples.push(await rssMiB(base));
+      const memory = await memoryMiB(base);
+      samples.push(memory.rss);
+      heapSamples.push(memory.heap);
     }
     const result = await mixed;
     await uploader;
@@ -164,7 +171,8 @@ describe('reliability: load', { timeout: (HOLD_S + MINUTES * 60 + 600) * 1000 },
       minutes: MINUTES, requests: result['2xx'] + result.non2xx, req_s: Math.round(result.requests.average), p99_ms: result.latency.p99, non2xx: result.non2xx, uploads,
       rss_samples: settled.length, rss_mib_first_quarter_median: rss.firstQuarter, rss_mib_last_quarter_median: rss.lastQuarter, rss_quarter_growth_pct: pct(rss.quarterGrowth),
       rss_slope_mib_per_sample: Math.round(rss.slope * 100) / 100, rss_slope_growth_pct: pct(rss.slopeGrowth), rss_mib_max: Math.max(...samples), rss_mib_every_10s: samples,
+      heap_used_mib_every_10s: heapSamples,
     });
-    assert.ok(isFlat(rss, 0.1), `RSS grew after the warm-up: quartile medians ${rss.firstQuarter} → ${rss.lastQuarter} MiB (${pct(rss.quarterGrowth)}%), Theil–Sen slope ${pct(rss.slopeGrowth)}% over the run (samples: ${samples.join(' ')})`);
+    assert.ok(isFlat(rss, 0.1), `RSS grew after the warm-up: quartile medians ${rss.firstQuarter} → ${rss.lastQuarter} MiB (${pct(rss.quarterGrowth)}%), Theil–Sen slope ${pct(rss.slopeGrowth)}% over the run (RSS: ${samples.join(' ')}; JS heap in use: ${heapSamples.join(' ')})`);
   });
 });
