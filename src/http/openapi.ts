@@ -4,9 +4,11 @@ import type { FastifyInstance, FastifySchema } from 'fastify';
 import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { VERSION } from '../version.js';
-import { componentSchemas, ref, toJsonSchema, type JsonSchema } from './openapi-schemas.js';
+import { toJsonSchema, type JsonSchema } from './json-schema.js';
+import { componentSchemas, ref } from './openapi-schemas.js';
 
-export { ref, type JsonSchema } from './openapi-schemas.js';
+export { ref } from './openapi-schemas.js';
+export type { JsonSchema } from './json-schema.js';
 
 /** Where the document and the explorer are served; both open, like /health. */
 export const OPENAPI_PATH = '/openapi.json';
