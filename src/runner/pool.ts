@@ -29,7 +29,6 @@ export type { Receipt } from './protocol.js';
 
 /** V8's own ceiling for a 32-bit memory (4 GiB). */
 const MAX_PAGES = 65536;
-const GAUGE_REFRESH_MS = 1000;
 const DEFAULT_WASI_OUTPUT_BYTES = 65536;
 /** V8's own ceiling for a table (--wasm-max-table-size). */
 const DEFAULT_MAX_TABLE_ELEMENTS = 10_000_000;
@@ -53,7 +52,6 @@ export class Runner {
   /** run() and runBatch() calls accepted and not yet answered, from entry (a compile may come first) to answer. */
   private active = 0;
   private onIdle: (() => void) | undefined;
-  private readonly gaugeTimer: NodeJS.Timeout;
   /** wess_execution_time by outcome, label children bound once (the lookup is per call otherwise). */
   private readonly executionTime: Record<'ok' | 'trap' | 'timeout' | 'error', { observe(seconds: number): void }>;
   /** The process of a call on a module importing WASI made without input: no args, env or stdin. */
@@ -74,8 +72,6 @@ export class Runner {
     const child = (outcome: string) => options.metrics.executionTime.labels({ outcome });
     this.executionTime = { ok: child('ok'), trap: child('trap'), timeout: child('timeout'), error: child('error') };
     this.implicitWasi = { args: [], env: [], stdin: new Uint8Array(0), maxOutputBytes: options.maxWasiOutputBytes ?? DEFAULT_WASI_OUTPUT_BYTES };
-    // Piscina's utilization is computed on demand; a scrape between health checks still sees it fresh.
-    this.gaugeTimer = setInterval(() => this.stats(), GAUGE_REFRESH_MS).unref();
   }
 
   /** Starts a pool of `size` workers and waits until each can take calls. */
@@ -236,7 +232,11 @@ export class Runner {
     return item;
   }
 
-  /** Pool size, calls waiting and running, and Piscina's utilization (0 to 1). */
+  /**
+   * Pool size, calls waiting and running, and Piscina's utilization (0 to 1), also set on their gauges.
+   * Called when they are read (/metrics, a cluster worker asked for its registry, /health), not on a
+   * timer: Piscina works its utilization out from 17 walks of its run-time histogram.
+   */
   stats(): RunnerStats {
     const stats = {
       workers: workersUp(this.pool, this.options.size),
@@ -257,7 +257,6 @@ export class Runner {
 
   private async shutdown(graceMs: number): Promise<void> {
     this.closing = true;
-    clearInterval(this.gaugeTimer);
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       if (this.active === 0) return resolve();
