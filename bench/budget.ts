@@ -6,12 +6,12 @@ import { capture, mismatches } from './lib/answers.js';
 import { mainThreadTicks, processTicks, TICK_US } from './lib/cpu.js';
 import { uploadWasm } from './lib/client.js';
 import { drive, type LoadOptions } from './lib/load.js';
-import { ROOT, startBare, startWess, withKey, type Server } from './lib/servers.js';
+import { ROOT, startBare, startWess, withKey, type Launcher, type Server } from './lib/servers.js';
 import { round, say } from './lib/stats.js';
 import { budgetRuns, rewriteReport } from './report.js';
 
 /*
- * `npm run build && node dist/bench/budget.js [--label=NAME] [--seconds=N]`: the per-request budget of
+ * `npm run build && node dist/bench/budget.js [--label=NAME] [--seconds=N] [--instructions]`: the per-request budget of
  * bench/RESULTS.md. For the cached GET /modules/{id} and the warm /run of add, on Wess and on the bare
  * app of bench/bare-server.ts, it measures the main thread's CPU per request (utime + stime of the
  * main thread in /proc, over a load of 100 connections, no profiler attached), then runs the same load
@@ -19,6 +19,8 @@ import { budgetRuns, rewriteReport } from './report.js';
  * function's file, and a native function's (a socket write, JSON.stringify) to the part of the nearest
  * caller that has a file. The run is stored under its label in bench/budget.json (another label's run
  * is kept, so a "before" stays beside the "after"), and bench/report.ts shows them in RESULTS.md.
+ * With --instructions (valgrind on PATH: `apt-get install valgrind`) each server is also started once
+ * under callgrind to count the instructions per request (countInstructions): ~2 minutes a server.
  */
 
 const BUDGET_FILE = join(ROOT, 'bench/budget.json');
@@ -63,6 +65,8 @@ interface Measured {
   processUs: number;
   /** The main thread's CPU per request split by part (µs), from the profiled run's shares of non-idle samples. */
   parts: Record<string, number>;
+  /** Instructions per request under callgrind (`--instructions`): the main thread's, and the other threads' together. */
+  instructions?: { main: number; other: number };
 }
 
 export interface BudgetRun {
@@ -132,10 +136,70 @@ function mainProfile(dir: string, pid: number): Profile {
   return JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
 }
 
-type Start = (nodeArgs: string[]) => Promise<Server>;
+type Start = (nodeArgs: string[], launcher?: Launcher) => Promise<Server>;
+
+/** Requests before counting starts (under valgrind V8 needs these to reach its optimised code) and per counted round. */
+const COUNT_WARMUP = 25_000;
+const COUNT_REQUESTS = 3000;
+const COUNT_ROUNDS = 3;
+/** Connections of the counted load: valgrind runs the server ~20× slower, and 10 keep it busy. */
+const COUNT_CONNECTIONS = 10;
+
+/**
+ * Instructions per request, counted by valgrind's callgrind on a server started under it: exact and
+ * repeatable (within ~3% between rounds), where CPU time on this shared machine moves by 15–30% from
+ * one round to the next, so a change of 1–2% can be judged. Counting is on only while the counted
+ * requests run (after a warm-up) and is read per thread from callgrind's dumps; the median of
+ * COUNT_ROUNDS rounds is kept. Kernel work (the socket syscalls) is not counted. Timers fire at their
+ * usual rate while the server runs ~20× slower, so work done per second rather than per request
+ * weighs ~20× more here than at full speed.
+ */
+async function countInstructions(start: Start, load: (server: Server) => LoadOptions): Promise<{ main: number; other: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'wess-callgrind-'));
+  const launcher: Launcher = {
+    command: ['valgrind', '--tool=callgrind', '--smc-check=all', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`],
+    startMs: 180_000,
+  };
+  const server = await start([], launcher);
+  const rounds: { main: number; other: number }[] = [];
+  try {
+    const counted = (requests: number) => drive({ ...load(server), connections: COUNT_CONNECTIONS, requests });
+    await counted(COUNT_WARMUP);
+    const control = (command: string) => execFileSync('callgrind_control', [command, String(server.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    control('--instr=on');
+    for (let i = 0; i < COUNT_ROUNDS; i++) {
+      control('--zero');
+      const r = await counted(COUNT_REQUESTS);
+      if (r.non2xx + r.errors > 0) throw new Error(`${r.non2xx} non-2xx answers and ${r.errors} errors while counting`);
+      control('--dump');
+      const threads = lastDump(dir, server.pid);
+      const main = threads.get(1) ?? 0;
+      const other = [...threads].filter(([thread]) => thread !== 1).reduce((sum, [, n]) => sum + n, 0);
+      rounds.push({ main: Math.round(main / COUNT_REQUESTS), other: Math.round(other / COUNT_REQUESTS) });
+    }
+  } finally {
+    await server.stop();
+  }
+  const mid = (pick: (r: { main: number; other: number }) => number) => rounds.map(pick).sort((a, b) => a - b)[Math.floor(rounds.length / 2)] as number;
+  return { main: mid((r) => r.main), other: mid((r) => r.other) };
+}
+
+/** Instructions by thread (1 is the main thread) in callgrind's newest dump of `pid` (files cg.<pid>.<dump>-<thread>). */
+function lastDump(dir: string, pid: number): Map<number, number> {
+  const files = readdirSync(dir)
+    .map((f) => /^cg\.(\d+)\.(\d+)-(\d+)$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null && Number(m[1]) === pid);
+  const dump = Math.max(...files.map((m) => Number(m[2])));
+  const threads = new Map<number, number>();
+  for (const m of files.filter((f) => Number(f[2]) === dump)) {
+    const summary = /^summary: (\d+)$/m.exec(readFileSync(join(dir, m[0]), 'utf8'));
+    threads.set(Number(m[3]), Number(summary?.[1] ?? 0));
+  }
+  return threads;
+}
 
 /** Drives `load` on a server started by `start`: once plain for the CPU per request, once profiled for its split. */
-async function measure(start: Start, load: (server: Server) => LoadOptions, seconds: number): Promise<Measured> {
+async function measure(start: Start, load: (server: Server) => LoadOptions, seconds: number, counting: boolean): Promise<Measured> {
   const plain = await start([]);
   let rps: number;
   let p99: number;
@@ -169,7 +233,7 @@ async function measure(start: Start, load: (server: Server) => LoadOptions, seco
   const total = Object.values(hits).reduce((a, b) => a + b, 0);
   if (total === 0) throw new Error('the profile has no samples inside the load window (is the clock shared?)');
   const parts = Object.fromEntries(Object.entries(hits).sort((a, b) => b[1] - a[1]).map(([part, n]) => [part, round((mainUs * n) / total, 1)]));
-  return { rps, p99, mainUs, processUs, parts };
+  return { rps, p99, mainUs, processUs, parts, ...(counting ? { instructions: await countInstructions(start, load) } : {}) };
 }
 
 function argument(name: string): string | undefined {
@@ -179,6 +243,8 @@ function argument(name: string): string | undefined {
 async function main(): Promise<void> {
   const label = argument('label') ?? 'current';
   const seconds = Number(argument('seconds') ?? 10);
+  const counting = process.argv.includes('--instructions');
+  if (counting) execFileSync('valgrind', ['--version']);
   // Wess serves the modules and the answers the bare app gives; it is then stopped, and every
   // measured server starts afresh (a profiled one cannot reuse a running process).
   const data = join(mkdtempSync(join(tmpdir(), 'wess-budget-data-')), 'data');
@@ -190,9 +256,9 @@ async function main(): Promise<void> {
     paths = { get: `/modules/${add.id}`, run: `/modules/${add.id}/run` };
     const exchanges = await capture(setup, [{ method: 'GET', path: paths.get }, { method: 'POST', path: paths.run, body: RUN_BODY }]);
     start = {
-      wess: (nodeArgs) => startWess({ WESS_DB_PATH: data }, nodeArgs),
-      bare: async (nodeArgs) => {
-        const bare = await startBare(exchanges, nodeArgs);
+      wess: (nodeArgs, launcher) => startWess({ WESS_DB_PATH: data }, nodeArgs, ROOT, launcher),
+      bare: async (nodeArgs, launcher) => {
+        const bare = await startBare(exchanges, nodeArgs, 1, launcher);
         const differs = await mismatches(bare, exchanges);
         if (differs.length) throw new Error(`the bare app does not answer as Wess does: ${differs.join('; ')}`);
         return bare;
@@ -205,20 +271,22 @@ async function main(): Promise<void> {
   const run = (server: Server): LoadOptions => ({ url: `${server.url}${paths.run}`, method: 'POST', body: RUN_BODY, headers: withKey({ 'content-type': 'application/json' }), connections: CONNECTIONS, seconds });
   const scenarios: BudgetRun['scenarios'] = [];
   for (const [name, load] of [['cached GET /modules/{id}', get], ['warm /run add', run]] as const) {
-    const bare = await measure(start.bare, load, seconds);
-    say(`${name}: bare ${bare.rps} req/s, main thread ${bare.mainUs} µs/request`);
-    const wess = await measure(start.wess, load, seconds);
+    const bare = await measure(start.bare, load, seconds, counting);
+    say(`${name}: bare ${bare.rps} req/s, main thread ${bare.mainUs} µs/request${counted(bare)}`);
+    const wess = await measure(start.wess, load, seconds, counting);
     // Tracing is off here (wess.toml's default): its row says so with a 0 rather than by its absence.
     wess.parts.tracing ??= 0;
-    say(`${name}: wess ${wess.rps} req/s, main thread ${wess.mainUs} µs/request`);
+    say(`${name}: wess ${wess.rps} req/s, main thread ${wess.mainUs} µs/request${counted(wess)}`);
     scenarios.push({ name, wess, bare });
   }
   const commit = execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
   const run_: BudgetRun = { label, date: new Date().toISOString(), commit, seconds, connections: CONNECTIONS, scenarios };
   const runs = budgetRuns().filter((r) => r.label !== label);
-  writeFileSync(BUDGET_FILE, `${JSON.stringify({ command: 'npm run build && node dist/bench/budget.js --label=NAME', runs: [...runs, run_] }, null, 2)}\n`);
+  writeFileSync(BUDGET_FILE, `${JSON.stringify({ command: 'npm run build && node dist/bench/budget.js --label=NAME [--instructions]', runs: [...runs, run_] }, null, 2)}\n`);
   say(rewriteReport() ? 'bench/RESULTS.md rewritten with this budget' : 'no bench/results.json yet: run npm run bench for RESULTS.md');
 }
+
+const counted = (m: Measured) => (m.instructions ? `, ${m.instructions.main} instructions/request` : '');
 
 const RUN_BODY = JSON.stringify({ function: 'add', args: [1, 2] });
 

@@ -35,6 +35,16 @@ export function details(rows: Row[]): string[] {
  * The per-request budget: for each scenario, the main thread's CPU per request split by part, one
  * column per budget run (e.g. before and after a change) and the bare app's of the last run.
  */
+/** Thousands of instructions per request (callgrind, `--instructions`), and Wess's over bare's of the same run. */
+function instructionRows(runs: BudgetRun[], of: (run: BudgetRun) => BudgetRun['scenarios'][number] | undefined, last: BudgetRun): string[] {
+  const k = (n: number | undefined) => (n === undefined ? '-' : (n / 1000).toFixed(1));
+  return [
+    `| **main thread, thousand instructions per request (callgrind)** | ${runs.map((r) => `**${k(of(r)?.wess.instructions?.main)}**`).join(' | ')} | **${k(of(last)?.bare.instructions?.main)}** |`,
+    `| instructions, Wess over bare (same run) | ${runs.map((r) => { const sc = of(r); return sc?.wess.instructions && sc.bare.instructions ? `${(sc.wess.instructions.main / sc.bare.instructions.main).toFixed(2)}×` : '-'; }).join(' | ')} | 1× |`,
+    `| other threads, thousand instructions per request | ${runs.map((r) => k(of(r)?.wess.instructions?.other)).join(' | ')} | ${k(of(last)?.bare.instructions?.other)} |`,
+  ];
+}
+
 export function budget(runs: BudgetRun[]): string[] {
   if (runs.length === 0) return [];
   const last = runs[runs.length - 1] as BudgetRun;
@@ -44,7 +54,9 @@ export function budget(runs: BudgetRun[]): string[] {
     'From `node dist/bench/budget.js --label=NAME` (`bench/budget.json`): the main thread\'s CPU per request, from its utime + stime in ' +
       '`/proc` over a load of 100 connections without a profiler, split by part with a CPU profile of the same load (each sample\'s self ' +
       'time goes to the part of its function\'s file; a native function\'s, such as a socket write or JSON.stringify, to its nearest caller ' +
-      'with a file). The machine is shared and its speed drifts between runs: compare Wess with bare within a run, and runs by their ratios.',
+      'with a file). The machine is shared and its speed drifts between runs: compare Wess with bare within a run, and runs by their ratios. ' +
+      'Runs made with `--instructions` also count the instructions per request under valgrind\'s callgrind (user space only, median of 3 rounds ' +
+      'of 3,000 requests after 25,000): repeatable within ~3%, so a change of a few per cent can be judged where the µs cannot.',
     '',
     `Runs: ${runs.map((r) => `**${r.label}** (\`${r.commit}\`, ${r.date.slice(0, 16).replace('T', ' ')} UTC)`).join(', ')}.`,
   ];
@@ -61,6 +73,7 @@ export function budget(runs: BudgetRun[]): string[] {
       `| ratio to bare (same run) | ${runs.map((r) => { const sc = of(r); return sc ? `${(sc.wess.rps / sc.bare.rps).toFixed(3)}×` : '-'; }).join(' | ')} | 1× |`,
       `| **main thread, µs per request** | ${runs.map((r) => `**${cell(of(r)?.wess.mainUs)}**`).join(' | ')} | **${cell(of(last)?.bare.mainUs)}** |`,
       `| whole process (workers too), µs per request | ${runs.map((r) => cell(of(r)?.wess.processUs)).join(' | ')} | ${cell(of(last)?.bare.processUs)} |`,
+      ...(runs.some((r) => of(r)?.wess.instructions) ? instructionRows(runs, of, last) : []),
       ...parts.map((part) => `| ${part} | ${runs.map((r) => cell(of(r)?.wess.parts[part])).join(' | ')} | ${cell(of(last)?.bare.parts[part])} |`),
     ];
     out.push('', ...rows);

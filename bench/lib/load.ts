@@ -12,6 +12,8 @@ export interface LoadOptions {
   seconds: number;
   /** Requests per second over all connections (autocannon's overallRate); absent: as fast as answered. */
   rate?: number;
+  /** Stop after this many requests rather than after `seconds` (autocannon's amount). */
+  requests?: number;
 }
 
 export interface Round { rps: number; p99: number; non2xx: number; errors: number }
@@ -21,7 +23,7 @@ export async function drive(options: LoadOptions): Promise<Round> {
   const request: Request = { method: options.method ?? 'GET', headers: options.headers ?? {} };
   if (options.body !== undefined) request.body = options.body;
   if (options.setupRequest) request.setupRequest = options.setupRequest;
-  const result = await autocannon({ url: options.url, connections: options.connections, duration: options.seconds, requests: [request], timeout: 30, ...(options.rate === undefined ? {} : { overallRate: options.rate }) });
+  const result = await autocannon({ url: options.url, connections: options.connections, duration: options.seconds, requests: [request], timeout: 30, ...(options.rate === undefined ? {} : { overallRate: options.rate }), ...(options.requests === undefined ? {} : { amount: options.requests }) });
   const seconds = result.duration || options.seconds;
   return { rps: round(result['2xx'] / seconds, 0), p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { tmpdir } from 'node:os';
@@ -70,14 +70,29 @@ export function startFlags(root = ROOT): string[] {
 }
 
 /**
- * Starts `node dist/src/main.js` as `npm start` does, from the repository root (so wess.toml's defaults apply), on a
- * temp data dir; `root`: another built checkout's (bench/ab.ts compares two trees).
+ * A program that runs node under it, and how long a server it runs may take to start: bench/budget.ts runs
+ * servers under valgrind, which takes tens of seconds to reach "ready".
  */
-export async function startWess(env: Record<string, string> = {}, extraNodeArgs: string[] = [], root = ROOT): Promise<Server> {
+export interface Launcher {
+  command: string[];
+  startMs: number;
+}
+
+/** node itself (the default): `process.execPath` with the given arguments. */
+function spawnNode(launcher: Launcher | undefined, args: string[], options: SpawnOptions): ChildProcess {
+  const [program, ...rest] = launcher ? [...launcher.command, process.execPath, ...args] : [process.execPath, ...args];
+  return spawn(program as string, rest, options);
+}
+
+/**
+ * Starts `node dist/src/main.js` as `npm start` does, from the repository root (so wess.toml's defaults apply), on a
+ * temp data dir; `root`: another built checkout's (bench/ab.ts compares two trees); `launcher`: a program to run node under.
+ */
+export async function startWess(env: Record<string, string> = {}, extraNodeArgs: string[] = [], root = ROOT, launcher?: Launcher): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'wess-bench-'));
   const logFile = join(dir, 'wess.log');
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...startFlags(root), ...extraNodeArgs, join(root, 'dist/src/main.js')], {
+  const child = spawnNode(launcher, [...startFlags(root), ...extraNodeArgs, join(root, 'dist/src/main.js')], {
     cwd: root,
     stdio: ['ignore', out, out],
     env: {
@@ -94,7 +109,7 @@ export async function startWess(env: Record<string, string> = {}, extraNodeArgs:
   const port = await waitForLine(logFile, child, (line) => {
     const entry = parse(line);
     return entry?.msg === 'wess is ready' ? (entry.port as number) : undefined;
-  });
+  }, launcher?.startMs);
   const cleanup = () => {
     gatherThreadProfiles(root, child.pid ?? 0, extraNodeArgs);
     rmSync(dir, { recursive: true, force: true });
@@ -114,13 +129,13 @@ function gatherThreadProfiles(root: string, pid: number, nodeArgs: string[]): vo
 }
 
 /** Starts the bare Fastify baseline (dist/bench/bare-server.js) in its own process (or `processes` of them on one port), answering `exchanges` as Wess did. */
-export async function startBare(exchanges: Exchange[], extraNodeArgs: string[] = [], processes = 1): Promise<Server> {
+export async function startBare(exchanges: Exchange[], extraNodeArgs: string[] = [], processes = 1, launcher?: Launcher): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'wess-bench-bare-'));
   const file = join(dir, 'bare.log');
   const out = openSync(file, 'a');
   const args = [...extraNodeArgs, join(ROOT, 'dist/bench/bare-server.js'), JSON.stringify(exchanges)];
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', out, out], env: { ...process.env, BARE_PROCESSES: String(processes) } });
-  const port = await waitForLine(file, child, (line) => parse(line)?.port as number | undefined);
+  const child = spawnNode(launcher, args, { cwd: ROOT, stdio: ['ignore', out, out], env: { ...process.env, BARE_PROCESSES: String(processes) } });
+  const port = await waitForLine(file, child, (line) => parse(line)?.port as number | undefined, launcher?.startMs);
   return { url: `http://127.0.0.1:${port}`, pid: child.pid ?? 0, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }
 
