@@ -10,6 +10,7 @@ import { reloadConfig } from './config/reload.js';
 import { createLogger, type Logger } from './logger.js';
 import { describeStartFailure } from './start-failure.js';
 import { redactUrl } from './store/index.js';
+import { pinTickObjectMaps } from './tick-maps.js';
 
 /**
  * Load config → build app → listen, until SIGTERM/SIGINT; `node dist/src/main.js` and `wess serve`.
@@ -19,6 +20,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
   // Node's default for SIGHUP is to exit: take it over before anything else, so no state dies of it.
   const hangup = hangupHandler();
   process.on('SIGHUP', hangup.signal);
+  // Before any load: keeps node's nextTick cheap for the life of the process (see tick-maps.ts).
+  await pinTickObjectMaps();
   // A worker of server.processes > 1 (src/cluster.ts) hears its primary from the start.
   const cluster = isClusterWorker() ? joinCluster() : undefined;
   // A reload reads the config exactly as the start did: same argv, environment and file lookup.
