@@ -56,7 +56,9 @@ export function budget(runs: BudgetRun[]): string[] {
       'time goes to the part of its function\'s file; a native function\'s, such as a socket write or JSON.stringify, to its nearest caller ' +
       'with a file). The machine is shared and its speed drifts between runs: compare Wess with bare within a run, and runs by their ratios. ' +
       'Runs made with `--instructions` also count the instructions per request under valgrind\'s callgrind (user space only, median of 3 rounds ' +
-      'of 3,000 requests after 25,000): repeatable within ~3%, so a change of a few per cent can be judged where the µs cannot.',
+      'of 3,000 requests after 25,000): repeatable within ~3%, so a change of a few per cent can be judged where the µs cannot. ' +
+      'Under valgrind the server runs ~20× slower and one thread at a time: work done per second (timers) weighs ~20× more per request, ' +
+      'and on `/run` the main thread\'s share of waiting on the workers is stretched with it, so its `/run` count overstates the gap to bare.',
     '',
     `Runs: ${runs.map((r) => `**${r.label}** (\`${r.commit}\`, ${r.date.slice(0, 16).replace('T', ' ')} UTC)`).join(', ')}.`,
   ];
