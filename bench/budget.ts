@@ -7,7 +7,7 @@ import { mainThreadTicks, processTicks, TICK_US } from './lib/cpu.js';
 import { uploadWasm } from './lib/client.js';
 import { drive, type LoadOptions } from './lib/load.js';
 import { ROOT, startBare, startWess, withKey, type Launcher, type Server } from './lib/servers.js';
-import { round, say } from './lib/stats.js';
+import { median, round, say } from './lib/stats.js';
 import { budgetRuns, rewriteReport } from './report.js';
 
 /*
@@ -180,8 +180,7 @@ async function countInstructions(start: Start, load: (server: Server) => LoadOpt
   } finally {
     await server.stop();
   }
-  const mid = (pick: (r: { main: number; other: number }) => number) => rounds.map(pick).sort((a, b) => a - b)[Math.floor(rounds.length / 2)] as number;
-  return { main: mid((r) => r.main), other: mid((r) => r.other) };
+  return { main: median(rounds.map((r) => r.main)), other: median(rounds.map((r) => r.other)) };
 }
 
 /** Instructions by thread (1 is the main thread) in callgrind's newest dump of `pid` (files cg.<pid>.<dump>-<thread>). */
@@ -272,11 +271,11 @@ async function main(): Promise<void> {
   const scenarios: BudgetRun['scenarios'] = [];
   for (const [name, load] of [['cached GET /modules/{id}', get], ['warm /run add', run]] as const) {
     const bare = await measure(start.bare, load, seconds, counting);
-    say(`${name}: bare ${bare.rps} req/s, main thread ${bare.mainUs} µs/request${counted(bare)}`);
+    say(`${name}: bare ${bare.rps} req/s, main thread ${bare.mainUs} µs/request${instructionNote(bare)}`);
     const wess = await measure(start.wess, load, seconds, counting);
     // Tracing is off here (wess.toml's default): its row says so with a 0 rather than by its absence.
     wess.parts.tracing ??= 0;
-    say(`${name}: wess ${wess.rps} req/s, main thread ${wess.mainUs} µs/request${counted(wess)}`);
+    say(`${name}: wess ${wess.rps} req/s, main thread ${wess.mainUs} µs/request${instructionNote(wess)}`);
     scenarios.push({ name, wess, bare });
   }
   const commit = execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
@@ -286,7 +285,8 @@ async function main(): Promise<void> {
   say(rewriteReport() ? 'bench/RESULTS.md rewritten with this budget' : 'no bench/results.json yet: run npm run bench for RESULTS.md');
 }
 
-const counted = (m: Measured) => (m.instructions ? `, ${m.instructions.main} instructions/request` : '');
+/** The instruction count for the progress line, when there is one. */
+const instructionNote = (m: Measured) => (m.instructions ? `, ${m.instructions.main} instructions/request` : '');
 
 const RUN_BODY = JSON.stringify({ function: 'add', args: [1, 2] });
 

@@ -31,10 +31,6 @@ export function details(rows: Row[]): string[] {
   return ['## Details', '', ...rows.map((r) => `- **${r.scenario}** (${r.metric}): ${r.detail}`)];
 }
 
-/**
- * The per-request budget: for each scenario, the main thread's CPU per request split by part, one
- * column per budget run (e.g. before and after a change) and the bare app's of the last run.
- */
 /** Thousands of instructions per request (callgrind, `--instructions`), and Wess's over bare's of the same run. */
 function instructionRows(runs: BudgetRun[], of: (run: BudgetRun) => BudgetRun['scenarios'][number] | undefined, last: BudgetRun): string[] {
   const k = (n: number | undefined) => (n === undefined ? '-' : (n / 1000).toFixed(1));
@@ -45,6 +41,10 @@ function instructionRows(runs: BudgetRun[], of: (run: BudgetRun) => BudgetRun['s
   ];
 }
 
+/**
+ * The per-request budget: for each scenario, the main thread's CPU per request split by part, one
+ * column per budget run (e.g. before and after a change) and the bare app's of the last run.
+ */
 export function budget(runs: BudgetRun[]): string[] {
   if (runs.length === 0) return [];
   const last = runs[runs.length - 1] as BudgetRun;
